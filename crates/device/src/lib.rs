@@ -1,0 +1,41 @@
+//! weft's device layer.
+//!
+//! It owns wgpu: adapter choice ([`Device::new`]) or wrapping a host's device
+//! ([`Device::from_wgpu`]), tensors on pooled buffers ([`Tensor`], [`PoolStats`]),
+//! transfers, compute pipelines compiled once and cached, recorded launches
+//! ([`Device::dispatch`]), GPU timing ([`Device::time`]) and one typed [`Error`].
+//!
+//! ```no_run
+//! # fn main() -> weft_device::Result<()> {
+//! let device = weft_device::Device::from_env()?;
+//! let x = device.tensor(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+//! assert_eq!(x.to_f32_vec()?, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+//! # Ok(()) }
+//! ```
+
+mod caps;
+mod device;
+mod dispatch;
+mod dtype;
+mod error;
+mod options;
+mod pipeline;
+mod pool;
+mod shader;
+mod tensor;
+mod timing;
+mod transfer;
+
+pub use caps::{AdapterSummary, Caps, ComputeLimits, Feature};
+pub use device::{Device, list_adapters};
+pub use dispatch::{Binding, Kernel, fold_grid};
+pub use dtype::{DType, pack_f16, unpack_f16};
+pub use error::{Error, Result, ShaderError};
+pub use options::{Backend, DeviceOptions, LimitOverrides};
+pub use pool::{PoolStats, size_class};
+pub use shader::{Shader, ShaderFile};
+pub use tensor::{BufferRange, Tensor, numel};
+pub use timing::{Clock, Timing};
+
+/// Re-export of the wgpu version weft is built on, for embedding applications.
+pub use wgpu;

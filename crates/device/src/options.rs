@@ -1,0 +1,94 @@
+//! How a [`Device`](crate::Device) is chosen and configured.
+
+use std::time::Duration;
+
+use crate::{Error, Feature, Result};
+
+/// A native graphics API that wgpu can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl Backend {
+    /// Parses `vulkan`, `metal`, `dx12` or `gl` (case-insensitive).
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "vulkan" | "vk" => Ok(Backend::Vulkan),
+            "metal" | "mtl" => Ok(Backend::Metal),
+            "dx12" | "d3d12" => Ok(Backend::Dx12),
+            "gl" | "gles" | "opengl" => Ok(Backend::Gl),
+            other => Err(Error::invalid(
+                "device",
+                "backend",
+                format!("unknown backend \"{other}\" (expected vulkan, metal, dx12 or gl)"),
+            )),
+        }
+    }
+
+    pub(crate) fn wgpu(self) -> wgpu::Backends {
+        match self {
+            Backend::Vulkan => wgpu::Backends::VULKAN,
+            Backend::Metal => wgpu::Backends::METAL,
+            Backend::Dx12 => wgpu::Backends::DX12,
+            Backend::Gl => wgpu::Backends::GL,
+        }
+    }
+}
+
+/// Limits to impose below the adapter's own. wgpu enforces lowered limits, which
+/// lets tests drive the binding-window and grid-folding paths with small tensors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    pub max_storage_buffer_binding_size: Option<u64>,
+    pub max_compute_workgroups_per_dimension: Option<u32>,
+    pub max_buffer_size: Option<u64>,
+}
+
+/// Options for [`Device::new`](crate::Device::new).
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    /// Restrict adapter search to one backend. `None`: all native backends.
+    pub backend: Option<Backend>,
+    /// Only adapters whose name contains this (case-insensitive) are considered.
+    pub adapter_name: Option<String>,
+    /// Lower the device's limits below the adapter's.
+    pub limits: LimitOverrides,
+    /// Optional features not to enable even if the adapter has them (for testing
+    /// fallbacks, or to compare variants).
+    pub disabled_features: Vec<Feature>,
+    /// How long a readback may wait for the GPU before giving up.
+    pub readback_timeout: Duration,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        DeviceOptions {
+            backend: None,
+            adapter_name: None,
+            limits: LimitOverrides::default(),
+            disabled_features: Vec::new(),
+            readback_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl DeviceOptions {
+    /// Defaults, then `WEFT_BACKEND` (vulkan, metal, dx12, gl) and `WEFT_ADAPTER`
+    /// (a substring of the adapter's name) from the environment.
+    pub fn from_env() -> Result<Self> {
+        let mut options = DeviceOptions::default();
+        if let Some(b) = env_nonempty("WEFT_BACKEND") {
+            options.backend = Some(Backend::parse(&b)?);
+        }
+        options.adapter_name = env_nonempty("WEFT_ADAPTER");
+        Ok(options)
+    }
+}
+
+fn env_nonempty(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+}

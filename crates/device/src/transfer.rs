@@ -1,0 +1,322 @@
+//! Moving data between host and device.
+//!
+//! Uploads go through `queue.write_buffer`. Because a queue write lands before the
+//! next submitted command buffer, any launches already recorded are submitted
+//! first, so they still see the old contents. Downloads copy into a staging
+//! buffer, map it with `map_async`, and receive the result through a
+//! `futures-intrusive` oneshot channel; the blocking forms wait with a timeout and
+//! return [`Error::DeviceLost`] rather than hang when the device is gone.
+
+use futures_intrusive::channel::shared::oneshot_channel;
+
+use crate::device::lock;
+use crate::dtype::{pack_f16, unpack_f16};
+use crate::{DType, Device, Error, Result, Tensor};
+
+impl Device {
+    /// Writes raw bytes into a tensor's buffer (length must equal its byte size).
+    pub fn write_bytes(&self, tensor: &Tensor, bytes: &[u8]) -> Result<()> {
+        if bytes.len() as u64 != tensor.byte_size() {
+            return Err(Error::shape(
+                "upload",
+                format!(
+                    "{} bytes given for a tensor of {} bytes ({:?} {})",
+                    bytes.len(),
+                    tensor.byte_size(),
+                    tensor.shape(),
+                    tensor.dtype()
+                ),
+            ));
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let mut batch = lock(&self.shared.batch);
+        if !batch.is_empty() {
+            self.flush_locked(&mut batch)?;
+        }
+        self.shared
+            .queue
+            .write_buffer(tensor.buffer(), tensor.byte_offset(), bytes);
+        Ok(())
+    }
+
+    /// A new tensor holding `bytes` (its dtype's storage layout).
+    pub fn upload_bytes(&self, shape: &[usize], dtype: DType, bytes: &[u8]) -> Result<Tensor> {
+        let t = self.empty(shape, dtype)?;
+        self.write_bytes(&t, bytes)?;
+        Ok(t)
+    }
+
+    /// Uploads f32 data as a tensor of `dtype` (`F32` or `F16`; f16 rounds to nearest).
+    pub fn upload_f32(&self, shape: &[usize], dtype: DType, data: &[f32]) -> Result<Tensor> {
+        check_len("upload", shape, data.len())?;
+        match dtype {
+            DType::F32 => self.upload_bytes(shape, dtype, bytemuck::cast_slice(data)),
+            DType::F16 => self.upload_bytes(shape, dtype, bytemuck::cast_slice(&pack_f16(data))),
+            other => Err(Error::invalid(
+                "upload_f32",
+                "dtype",
+                format!("{other} is not a float type"),
+            )),
+        }
+    }
+
+    /// Uploads an f32 tensor.
+    pub fn tensor(&self, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        self.upload_f32(shape, DType::F32, data)
+    }
+
+    /// Uploads a u32 tensor.
+    pub fn tensor_u32(&self, shape: &[usize], data: &[u32]) -> Result<Tensor> {
+        check_len("upload", shape, data.len())?;
+        self.upload_bytes(shape, DType::U32, bytemuck::cast_slice(data))
+    }
+
+    /// Uploads an i32 tensor.
+    pub fn tensor_i32(&self, shape: &[usize], data: &[i32]) -> Result<Tensor> {
+        check_len("upload", shape, data.len())?;
+        self.upload_bytes(shape, DType::I32, bytemuck::cast_slice(data))
+    }
+
+    /// Like [`upload_f32`](Self::upload_f32), resolving once the data is on the device.
+    pub async fn upload_f32_async(
+        &self,
+        shape: &[usize],
+        dtype: DType,
+        data: &[f32],
+    ) -> Result<Tensor> {
+        let t = self.upload_f32(shape, dtype, data)?;
+        self.flush_and_wait_async("upload").await?;
+        Ok(t)
+    }
+
+    async fn flush_and_wait_async(&self, what: &str) -> Result<()> {
+        let (tx, rx) = oneshot_channel::<()>();
+        {
+            let mut batch = lock(&self.shared.batch);
+            self.flush_locked(&mut batch)?;
+        }
+        // An empty submit makes sure queued writes are part of a submission.
+        self.shared.queue.submit([]);
+        self.shared.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        self.poll_in_background(what);
+        rx.receive().await;
+        self.check()
+    }
+
+    /// Drives the device from a short-lived thread until pending work completes, so
+    /// async callers need no event loop of their own.
+    fn poll_in_background(&self, what: &str) {
+        let dev = self.clone();
+        let what = what.to_string();
+        std::thread::spawn(move || {
+            let _ = dev.wait_for(None, &what);
+        });
+    }
+
+    /// Records a device-side copy of `src` into `dst` (same byte size).
+    pub fn copy(&self, src: &Tensor, dst: &Tensor) -> Result<()> {
+        if src.byte_size() != dst.byte_size() {
+            return Err(Error::shape(
+                "copy",
+                format!(
+                    "source {:?} {} ({} bytes) and destination {:?} {} ({} bytes) differ in size",
+                    src.shape(),
+                    src.dtype(),
+                    src.byte_size(),
+                    dst.shape(),
+                    dst.dtype(),
+                    dst.byte_size()
+                ),
+            ));
+        }
+        self.check()?;
+        if src.byte_size() == 0 {
+            return Ok(());
+        }
+        let mut batch = lock(&self.shared.batch);
+        batch.encoder(&self.shared.device).copy_buffer_to_buffer(
+            src.buffer(),
+            src.byte_offset(),
+            dst.buffer(),
+            dst.byte_offset(),
+            src.byte_size(),
+        );
+        Ok(())
+    }
+
+    /// Reads `tensor`'s raw bytes back (blocking).
+    pub fn read_bytes(&self, tensor: &Tensor) -> Result<Vec<u8>> {
+        let (staging, size) = self.stage_copy(tensor)?;
+        let (tx, rx) = oneshot_channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        let index = lock(&self.shared.batch).last_submission.clone();
+        self.wait_for(index, "readback")?;
+        // The callback has run inside the poll unless the device is gone.
+        let mapped = pollster::block_on(rx.receive());
+        finish_read(self, &staging, size, mapped)
+    }
+
+    /// Reads `tensor`'s raw bytes back without blocking the caller's thread.
+    pub async fn read_bytes_async(&self, tensor: &Tensor) -> Result<Vec<u8>> {
+        let (staging, size) = self.stage_copy(tensor)?;
+        let (tx, rx) = oneshot_channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.poll_in_background("readback");
+        let mapped = rx.receive().await;
+        finish_read(self, &staging, size, mapped)
+    }
+
+    /// Records a copy of `tensor` into a new staging buffer and submits.
+    fn stage_copy(&self, tensor: &Tensor) -> Result<(wgpu::Buffer, u64)> {
+        let size = tensor.byte_size();
+        let padded = size.max(4).div_ceil(4) * 4;
+        let staging = self.create_buffer(
+            "readback",
+            "weft-staging",
+            padded,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        )?;
+        let mut batch = lock(&self.shared.batch);
+        if size > 0 {
+            batch.encoder(&self.shared.device).copy_buffer_to_buffer(
+                tensor.buffer(),
+                tensor.byte_offset(),
+                &staging,
+                0,
+                size,
+            );
+        } else {
+            batch.encoder(&self.shared.device);
+        }
+        self.flush_locked(&mut batch)?;
+        Ok((staging, size))
+    }
+
+    /// Reads an f32 or f16 tensor back as f32 values.
+    pub fn read_f32(&self, tensor: &Tensor) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes(tensor)?;
+        decode_f32(tensor, &bytes)
+    }
+
+    /// Async form of [`read_f32`](Self::read_f32).
+    pub async fn read_f32_async(&self, tensor: &Tensor) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes_async(tensor).await?;
+        decode_f32(tensor, &bytes)
+    }
+
+    /// Reads a u32 tensor back.
+    pub fn read_u32(&self, tensor: &Tensor) -> Result<Vec<u32>> {
+        expect_dtype("read_u32", tensor, DType::U32)?;
+        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(tensor)?))
+    }
+
+    /// Reads an i32 tensor back.
+    pub fn read_i32(&self, tensor: &Tensor) -> Result<Vec<i32>> {
+        expect_dtype("read_i32", tensor, DType::I32)?;
+        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(tensor)?))
+    }
+}
+
+impl Tensor {
+    /// Reads the tensor back as f32 values (f16 tensors are widened).
+    pub fn to_f32_vec(&self) -> Result<Vec<f32>> {
+        self.device().read_f32(self)
+    }
+
+    /// Reads a u32 tensor back.
+    pub fn to_u32_vec(&self) -> Result<Vec<u32>> {
+        self.device().read_u32(self)
+    }
+
+    /// Reads an i32 tensor back.
+    pub fn to_i32_vec(&self) -> Result<Vec<i32>> {
+        self.device().read_i32(self)
+    }
+
+    /// Overwrites the tensor with f32 values (converted to its float dtype).
+    pub fn write_f32(&self, data: &[f32]) -> Result<()> {
+        check_len("write", self.shape(), data.len())?;
+        match self.dtype() {
+            DType::F32 => self.device().write_bytes(self, bytemuck::cast_slice(data)),
+            DType::F16 => self
+                .device()
+                .write_bytes(self, bytemuck::cast_slice(&pack_f16(data))),
+            other => Err(Error::invalid(
+                "write_f32",
+                "dtype",
+                format!("{other} is not a float type"),
+            )),
+        }
+    }
+}
+
+fn finish_read(
+    device: &Device,
+    staging: &wgpu::Buffer,
+    size: u64,
+    mapped: Option<Result<(), wgpu::BufferAsyncError>>,
+) -> Result<Vec<u8>> {
+    match mapped {
+        Some(Ok(())) => {}
+        Some(Err(_)) | None => {
+            device.check()?;
+            return Err(Error::DeviceLost(
+                "mapping the readback buffer failed".into(),
+            ));
+        }
+    }
+    let bytes = {
+        let view = staging
+            .slice(..)
+            .get_mapped_range()
+            .map_err(|e| device.classify(Error::Validation(e.to_string())))?;
+        view[..size as usize].to_vec()
+    };
+    staging.unmap();
+    Ok(bytes)
+}
+
+fn decode_f32(tensor: &Tensor, bytes: &[u8]) -> Result<Vec<f32>> {
+    match tensor.dtype() {
+        DType::F32 => Ok(bytemuck::pod_collect_to_vec(bytes)),
+        DType::F16 => {
+            let words: Vec<u32> = bytemuck::pod_collect_to_vec(bytes);
+            Ok(unpack_f16(&words, tensor.numel()))
+        }
+        other => Err(Error::invalid(
+            "read_f32",
+            "dtype",
+            format!("{other} is not a float type"),
+        )),
+    }
+}
+
+fn expect_dtype(op: &str, tensor: &Tensor, dtype: DType) -> Result<()> {
+    if tensor.dtype() != dtype {
+        return Err(Error::invalid(
+            op,
+            "dtype",
+            format!("expected {dtype}, tensor is {}", tensor.dtype()),
+        ));
+    }
+    Ok(())
+}
+
+fn check_len(op: &str, shape: &[usize], len: usize) -> Result<()> {
+    let n = crate::tensor::numel(shape);
+    if n != len {
+        return Err(Error::shape(
+            op,
+            format!("shape {shape:?} has {n} elements, data has {len}"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! weft: a GPU compute engine for convolutional neural networks, written in Rust
+//! on wgpu, with every kernel a hand-written WGSL compute shader.
+//!
+//! - [`device`]: adapters, tensors on pooled buffers, transfers, pipelines,
+//!   dispatch, timing, typed errors.
+//! - [`kernels`]: the WGSL kernels, their launchers and CPU references.
+//! - [`graph`]: networks, autodiff, memory-planned schedules, optimizers.
+
+pub use weft_device as device;
+pub use weft_graph as graph;
+pub use weft_kernels as kernels;
+
+pub use weft_device::{DType, Device, DeviceOptions, Error, Result, Tensor};

@@ -1,0 +1,65 @@
+//! `weft`: the command-line tool.
+
+mod info;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use weft::device::{Backend, DeviceOptions};
+
+#[derive(Parser)]
+#[command(name = "weft", version, about = "weft: a GPU compute engine for CNNs")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Clone)]
+pub struct Global {
+    /// Print one JSON object on stdout (progress and logs go to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Backend to use: vulkan, metal, dx12 or gl (default: WEFT_BACKEND, else all).
+    #[arg(long, global = true, value_name = "API")]
+    pub backend: Option<String>,
+    /// Use the adapter whose name contains this (default: WEFT_ADAPTER, else the best).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub adapter: Option<String>,
+}
+
+impl Global {
+    /// Device options from the environment, overridden by the command line.
+    pub fn device_options(&self) -> weft::Result<DeviceOptions> {
+        let mut options = DeviceOptions::from_env()?;
+        if let Some(b) = &self.backend {
+            options.backend = Some(Backend::parse(b)?);
+        }
+        if let Some(a) = &self.adapter {
+            options.adapter_name = Some(a.clone());
+        }
+        Ok(options)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List adapters; show the chosen one's features, limits, bandwidth and FMA rate.
+    Info(info::InfoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Info(args) => info::run(&cli.global, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
