@@ -340,6 +340,15 @@ impl Device {
         self.pipeline(kernel, &layout).map(|_| ())
     }
 
+    /// Compiles a shader module (cached), reporting WGSL errors with file, line
+    /// and column. Shaders with `enable f16;` need the shader-f16 feature.
+    pub fn compile(&self, shader: &Shader) -> Result<()> {
+        if shader.uses_native_f16() {
+            self.require(shader.body.path, Feature::ShaderF16)?;
+        }
+        lock(&self.shared.pipelines).ensure_module(&self.shared.device, shader)
+    }
+
     /// Launches recorded over the device's life.
     pub fn dispatch_count(&self) -> u64 {
         lock(&self.shared.batch).total_dispatches

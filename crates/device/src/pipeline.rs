@@ -47,6 +47,14 @@ impl PipelineCache {
         self.compiled
     }
 
+    /// Compiles `shader`'s module if it is not cached yet.
+    pub fn ensure_module(&mut self, device: &wgpu::Device, shader: &Shader) -> Result<()> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.modules.entry(shader.key()) {
+            slot.insert(compile_module(device, shader)?);
+        }
+        Ok(())
+    }
+
     pub fn get_or_create(
         &mut self,
         device: &wgpu::Device,

@@ -218,6 +218,33 @@ impl Tensor {
         })
     }
 
+    /// The same bytes under another shape and dtype (e.g. an f16 tensor as its
+    /// packed u32 words); the byte sizes must match.
+    pub fn view_as(&self, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        let bytes = dtype.storage_bytes(numel(shape));
+        if bytes != self.storage.bytes {
+            return Err(Error::shape(
+                "view_as",
+                format!(
+                    "{:?} {} is {} bytes, {:?} {} would be {bytes}",
+                    self.shape, self.dtype, self.storage.bytes, shape, dtype
+                ),
+            ));
+        }
+        Ok(Tensor {
+            storage: self.storage.clone(),
+            shape: shape.to_vec(),
+            dtype,
+        })
+    }
+
+    /// The storage as 32-bit words (a u32 view of the same bytes).
+    pub fn as_words(&self) -> Tensor {
+        let words = (self.storage.bytes / 4) as usize;
+        self.view_as(&[words], DType::U32)
+            .expect("storage is a whole number of words")
+    }
+
     /// The whole tensor as a binding.
     pub fn binding(&self) -> BufferRange<'_> {
         BufferRange {

@@ -1,5 +1,52 @@
 //! weft's kernels: hand-written WGSL compute shaders (under `shaders/`), a Rust
-//! launcher for each, and a CPU reference beside it.
+//! launcher for each, and a CPU reference beside it ([`reference`]).
+//!
+//! Launchers validate shapes and parameters before anything reaches the GPU and
+//! return [`weft_device::Error`] values naming the op, the parameter, and the
+//! expected and actual values. Ops with several kernel variants take an optional
+//! variant (the benchmark harness and tests enumerate them); `None` picks the
+//! default for the problem.
 
+pub mod activation;
+pub mod elementwise;
+pub mod gemm;
 pub mod peak;
+pub mod precision;
+pub mod reference;
 pub mod shaders;
+pub mod testing;
+
+pub use activation::Activation;
+pub use precision::Precision;
+
+use weft_device::{DType, Error, Result, Tensor};
+
+/// Checks that `out` can receive an op's result: the expected shape and dtype,
+/// and no storage shared with an input (a kernel cannot read and write one
+/// buffer through two bindings).
+pub(crate) fn check_output(
+    op: &str,
+    out: &Tensor,
+    shape: &[usize],
+    dtype: DType,
+    inputs: &[&Tensor],
+) -> Result<()> {
+    if out.shape() != shape || out.dtype() != dtype {
+        return Err(Error::shape(
+            op,
+            format!(
+                "output: expected {shape:?} {dtype}, got {:?} {}",
+                out.shape(),
+                out.dtype()
+            ),
+        ));
+    }
+    if inputs.iter().any(|t| t.shares_storage(out)) {
+        return Err(Error::invalid(
+            op,
+            "output",
+            "output shares storage with an input",
+        ));
+    }
+    Ok(())
+}

@@ -1,10 +1,15 @@
 //! Every WGSL file weft compiles, embedded at build time from `shaders/`.
 //!
 //! A [`Shader`] is its body file preceded by the shared snippets it includes
-//! (the grid helpers, the precision prelude). Adding a kernel variant is one
-//! `.wgsl` file, one entry here, and one row in [`crate::registry`].
+//! (grid helpers, precision prelude, activation functions). Bodies written
+//! against the storage alias `T` are compiled twice, with the f32 and the native
+//! f16 prelude ([`Typed`]); packed-f16 bodies (`*_f16p.wgsl`) stand alone.
+//! Adding a kernel variant is one `.wgsl` file, one entry here, and one row in
+//! its op's variant table.
 
 use weft_device::{Shader, ShaderFile};
+
+use crate::precision::Typed;
 
 macro_rules! wgsl {
     ($path:literal) => {
@@ -17,15 +22,124 @@ macro_rules! wgsl {
 
 /// Flat workgroup index of a folded grid; included by every kernel.
 pub const GRID: ShaderFile = wgsl!("common/grid.wgsl");
+pub const ELEM_F32: ShaderFile = wgsl!("common/elem_f32.wgsl");
+pub const ELEM_F16: ShaderFile = wgsl!("common/elem_f16.wgsl");
+pub const ACTIVATION: ShaderFile = wgsl!("common/activation.wgsl");
+pub const GEMM_PARAMS: ShaderFile = wgsl!("gemm/params.wgsl");
+pub const GEMM_EPILOGUE: ShaderFile = wgsl!("gemm/epilogue.wgsl");
 
-/// Shorthand for a kernel that includes only the grid helpers.
-macro_rules! kernel {
-    ($path:literal) => {
-        Shader {
-            includes: &[GRID],
+/// A body compiled with the grid helpers and `extra` includes only.
+macro_rules! plain {
+    ($name:ident, [$($inc:expr),*], $path:literal) => {
+        pub static $name: Shader = Shader {
+            includes: &[GRID, $($inc),*],
             body: wgsl!($path),
-        }
+        };
     };
 }
 
-pub static PEAK_FMA: Shader = kernel!("peak/fma.wgsl");
+/// A body compiled once per precision prelude, exposed as a [`Typed`] pair.
+macro_rules! typed {
+    ($name:ident, [$($inc:expr),*], $path:literal) => {
+        pub static $name: Typed = Typed {
+            f32: &Shader {
+                includes: &[ELEM_F32, GRID, $($inc),*],
+                body: wgsl!($path),
+            },
+            // `enable f16;` must precede every declaration: the prelude goes first.
+            f16: &Shader {
+                includes: &[ELEM_F16, GRID, $($inc),*],
+                body: wgsl!($path),
+            },
+        };
+    };
+}
+
+// Device probes.
+plain!(PEAK_FMA, [], "peak/fma.wgsl");
+
+// Elementwise.
+typed!(
+    ACTIVATION_FORWARD,
+    [ACTIVATION],
+    "elementwise/activation_forward.wgsl"
+);
+typed!(
+    ACTIVATION_BACKWARD,
+    [ACTIVATION],
+    "elementwise/activation_backward.wgsl"
+);
+plain!(
+    ACTIVATION_FORWARD_F16P,
+    [ACTIVATION],
+    "elementwise/activation_forward_f16p.wgsl"
+);
+plain!(
+    ACTIVATION_BACKWARD_F16P,
+    [ACTIVATION],
+    "elementwise/activation_backward_f16p.wgsl"
+);
+typed!(BINARY, [], "elementwise/binary.wgsl");
+plain!(BINARY_F16P, [], "elementwise/binary_f16p.wgsl");
+typed!(SCALE, [], "elementwise/scale.wgsl");
+plain!(SCALE_F16P, [], "elementwise/scale_f16p.wgsl");
+plain!(FILL, [], "elementwise/fill.wgsl");
+plain!(CONVERT, [], "elementwise/convert.wgsl");
+
+// GEMM.
+typed!(
+    GEMM_NAIVE,
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE],
+    "gemm/gemm_naive.wgsl"
+);
+typed!(
+    GEMM_TILED,
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE],
+    "gemm/gemm_tiled.wgsl"
+);
+typed!(
+    GEMM_REGISTER,
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE],
+    "gemm/gemm_register.wgsl"
+);
+typed!(
+    GEMM_VEC4,
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE],
+    "gemm/gemm_vec4.wgsl"
+);
+typed!(
+    GEMM_SUBGROUP,
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE],
+    "gemm/gemm_subgroup.wgsl"
+);
+plain!(GEMM_F16P, [ACTIVATION, GEMM_PARAMS], "gemm/gemm_f16p.wgsl");
+
+/// Every shader, for validation and cache warm-up.
+pub fn all() -> Vec<&'static Shader> {
+    let typed = [
+        &ACTIVATION_FORWARD,
+        &ACTIVATION_BACKWARD,
+        &BINARY,
+        &SCALE,
+        &GEMM_NAIVE,
+        &GEMM_TILED,
+        &GEMM_REGISTER,
+        &GEMM_VEC4,
+        &GEMM_SUBGROUP,
+    ];
+    let plain = [
+        &PEAK_FMA,
+        &ACTIVATION_FORWARD_F16P,
+        &ACTIVATION_BACKWARD_F16P,
+        &BINARY_F16P,
+        &SCALE_F16P,
+        &FILL,
+        &CONVERT,
+        &GEMM_F16P,
+    ];
+    typed
+        .iter()
+        .flat_map(|t| [t.f32, t.f16])
+        .chain(plain)
+        .collect()
+}

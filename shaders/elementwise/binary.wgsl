@@ -1,0 +1,50 @@
+// z = x OP y, with y broadcast: element i of x pairs with y[(i / inner) % ny].
+// Same shapes: inner = 1, ny = n. Per-channel (NCHW, y of C values): inner = H*W,
+// ny = C. Trailing broadcast: inner = 1, ny = numel(y). One element per
+// invocation; arithmetic is one f32 operation, so results match a CPU f32 bit for bit.
+// Includes: grid, precision prelude (T).
+
+struct Params {
+    n: u32,
+    inner: u32,
+    ny: u32,
+    // Flat index of element 0 of this launch, when x and z are bound through a window.
+    base: u32,
+}
+
+// 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
+override OP: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<T>;
+@group(0) @binding(2) var<storage, read> y: array<T>;
+@group(0) @binding(3) var<storage, read_write> z: array<T>;
+
+// NaN test on the bits: compilers may fold `x != x` to false.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn apply(a: f32, b: f32) -> f32 {
+    switch OP {
+        case 1u: { return a - b; }
+        case 2u: { return a * b; }
+        case 3u: { return a / b; }
+        // NaN in either operand propagates, as in PyTorch's maximum/minimum.
+        case 4u: { return select(select(max(a, b), b, is_nan(b)), a, is_nan(a)); }
+        case 5u: { return select(select(min(a, b), b, is_nan(b)), a, is_nan(a)); }
+        default: { return a + b; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_workgroup(wid, nwg) * 256u + lid;
+    if (i >= p.n) {
+        return;
+    }
+    let j = ((p.base + i) / p.inner) % p.ny;
+    z[i] = T(apply(f32(x[i]), f32(y[j])));
+}
