@@ -8,13 +8,26 @@
 //! default for the problem.
 
 pub mod activation;
+pub mod batch_norm;
+pub mod concat;
+pub mod conv;
+pub mod conv_backward;
+pub mod conv_params;
+pub mod conv_transpose;
+pub mod dropout;
 pub mod elementwise;
 pub mod gemm;
+pub mod loss;
+pub mod optim;
 pub mod peak;
+pub mod pool;
 pub mod precision;
+pub mod reduce;
 pub mod reference;
 pub mod shaders;
+pub mod softmax;
 pub mod testing;
+pub mod upsample;
 
 pub use activation::Activation;
 pub use precision::Precision;

@@ -11,14 +11,16 @@ use weft_device::{Shader, ShaderFile};
 
 use crate::precision::Typed;
 
+/// A `ShaderFile` for a path under `shaders/`, embedded at build time.
 macro_rules! wgsl {
     ($path:literal) => {
-        ShaderFile {
+        weft_device::ShaderFile {
             path: $path,
             text: include_str!(concat!("../../../shaders/", $path)),
         }
     };
 }
+pub(crate) use wgsl;
 
 /// Flat workgroup index of a folded grid; included by every kernel.
 pub const GRID: ShaderFile = wgsl!("common/grid.wgsl");
@@ -28,32 +30,36 @@ pub const ACTIVATION: ShaderFile = wgsl!("common/activation.wgsl");
 pub const GEMM_PARAMS: ShaderFile = wgsl!("gemm/params.wgsl");
 pub const GEMM_EPILOGUE: ShaderFile = wgsl!("gemm/epilogue.wgsl");
 
-/// A body compiled with the grid helpers and `extra` includes only.
+/// A body compiled with the grid helpers and the listed includes only.
 macro_rules! plain {
     ($name:ident, [$($inc:expr),*], $path:literal) => {
-        pub static $name: Shader = Shader {
-            includes: &[GRID, $($inc),*],
-            body: wgsl!($path),
+        pub static $name: weft_device::Shader = weft_device::Shader {
+            includes: &[$crate::shaders::GRID, $($inc),*],
+            body: $crate::shaders::wgsl!($path),
         };
     };
 }
+#[allow(unused_imports)]
+pub(crate) use plain;
 
 /// A body compiled once per precision prelude, exposed as a [`Typed`] pair.
 macro_rules! typed {
     ($name:ident, [$($inc:expr),*], $path:literal) => {
-        pub static $name: Typed = Typed {
-            f32: &Shader {
-                includes: &[ELEM_F32, GRID, $($inc),*],
-                body: wgsl!($path),
+        pub static $name: $crate::precision::Typed = $crate::precision::Typed {
+            f32: &weft_device::Shader {
+                includes: &[$crate::shaders::ELEM_F32, $crate::shaders::GRID, $($inc),*],
+                body: $crate::shaders::wgsl!($path),
             },
             // `enable f16;` must precede every declaration: the prelude goes first.
-            f16: &Shader {
-                includes: &[ELEM_F16, GRID, $($inc),*],
-                body: wgsl!($path),
+            f16: &weft_device::Shader {
+                includes: &[$crate::shaders::ELEM_F16, $crate::shaders::GRID, $($inc),*],
+                body: $crate::shaders::wgsl!($path),
             },
         };
     };
 }
+#[allow(unused_imports)]
+pub(crate) use typed;
 
 // Device probes.
 plain!(PEAK_FMA, [], "peak/fma.wgsl");
@@ -114,8 +120,39 @@ typed!(
 );
 plain!(GEMM_F16P, [ACTIVATION, GEMM_PARAMS], "gemm/gemm_f16p.wgsl");
 
-/// Every shader, for validation and cache warm-up.
+/// Every shader, for validation and cache warm-up: the ones above plus those
+/// each op module declares beside its launcher.
 pub fn all() -> Vec<&'static Shader> {
+    let mut all = common();
+    for module in [
+        crate::conv::shaders,
+        crate::conv_transpose::shaders,
+        crate::conv_backward::shaders,
+        crate::pool::shaders,
+        crate::upsample::shaders,
+        crate::concat::shaders,
+        crate::batch_norm::shaders,
+        crate::reduce::shaders,
+        crate::softmax::shaders,
+        crate::loss::shaders,
+        crate::dropout::shaders,
+        crate::optim::shaders,
+    ] {
+        all.extend(module());
+    }
+    all
+}
+
+/// Flattens typed pairs and plain shaders into one list (for modules' `shaders()`).
+pub(crate) fn list(typed: &[&'static Typed], plain: &[&'static Shader]) -> Vec<&'static Shader> {
+    typed
+        .iter()
+        .flat_map(|t| [t.f32, t.f16])
+        .chain(plain.iter().copied())
+        .collect()
+}
+
+fn common() -> Vec<&'static Shader> {
     let typed = [
         &ACTIVATION_FORWARD,
         &ACTIVATION_BACKWARD,
@@ -137,9 +174,5 @@ pub fn all() -> Vec<&'static Shader> {
         &CONVERT,
         &GEMM_F16P,
     ];
-    typed
-        .iter()
-        .flat_map(|t| [t.f32, t.f16])
-        .chain(plain)
-        .collect()
+    list(&typed, &plain)
 }

@@ -7,7 +7,19 @@
 //! tests compare with |gpu − ref| ≤ c·ε·scale.
 
 pub mod activation;
+pub mod batch_norm;
+pub mod concat;
+pub mod conv;
+pub mod conv_backward;
+pub mod conv_transpose;
+pub mod dropout;
 pub mod gemm;
+pub mod loss;
+pub mod optim;
+pub mod pool;
+pub mod reduce;
+pub mod softmax;
+pub mod upsample;
 
 /// A reference result and the scale of each element's computation.
 #[derive(Debug, Clone, Default)]
