@@ -22,6 +22,7 @@ pub mod optim;
 pub mod peak;
 pub mod pool;
 pub mod precision;
+pub mod prelu;
 pub mod reduce;
 pub mod reference;
 pub mod shaders;

@@ -136,6 +136,7 @@ pub fn all() -> Vec<&'static Shader> {
         crate::softmax::shaders,
         crate::loss::shaders,
         crate::dropout::shaders,
+        crate::prelu::shaders,
         crate::optim::shaders,
     ] {
         all.extend(module());

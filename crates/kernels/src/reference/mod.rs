@@ -17,6 +17,7 @@ pub mod gemm;
 pub mod loss;
 pub mod optim;
 pub mod pool;
+pub mod prelu;
 pub mod reduce;
 pub mod softmax;
 pub mod upsample;
