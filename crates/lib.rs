@@ -5,9 +5,11 @@
 //!   dispatch, timing, typed errors.
 //! - [`kernels`]: the WGSL kernels, their launchers and CPU references.
 //! - [`graph`]: networks, autodiff, memory-planned schedules, optimizers.
+//! - [`data`]: MNIST loading and GPU-side batches with augmentation.
 
+pub use weft_data as data;
 pub use weft_device as device;
-pub use weft_graph as graph;
+// pub use weft_graph as graph;
 pub use weft_kernels as kernels;
 
 pub use weft_device::{DType, Device, DeviceOptions, Error, Result, Tensor};

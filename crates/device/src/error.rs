@@ -84,6 +84,15 @@ pub enum Error {
     #[error("{op}: {message}")]
     Shape { op: String, message: String },
 
+    /// Reading or writing a file failed.
+    #[error("{path}: {message}")]
+    Io { path: String, message: String },
+
+    /// A file's contents are not what they should be (corrupt, truncated,
+    /// mismatched names/shapes/dtypes).
+    #[error("{path}: {message}")]
+    Format { path: String, message: String },
+
     /// An argument outside its valid range (zero stride, negative padding, ...).
     #[error("{op}: invalid {param}: {message}")]
     InvalidArgument {
@@ -132,6 +141,22 @@ impl Error {
     pub fn shape(op: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Shape {
             op: op.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for an I/O error on `path`.
+    pub fn io(path: impl AsRef<std::path::Path>, err: impl fmt::Display) -> Self {
+        Error::Io {
+            path: path.as_ref().display().to_string(),
+            message: err.to_string(),
+        }
+    }
+
+    /// Shorthand for a file-format error on `path`.
+    pub fn format(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
+        Error::Format {
+            path: path.as_ref().display().to_string(),
             message: message.into(),
         }
     }

@@ -1,1 +1,26 @@
-//! placeholder
+//! weft's graph layer: networks as graphs of named layers with inferred shapes,
+//! backward passes derived from them, schedules that release every activation
+//! and gradient as soon as nothing needs it (with the planned and measured
+//! peak memory to show for it), optimizers, and checkpoints.
+
+pub mod checkpoint;
+pub mod graph;
+pub mod init;
+pub mod layer;
+pub mod layers;
+pub mod loss;
+pub mod memory;
+pub mod model;
+pub mod models;
+pub mod optim;
+mod run;
+pub mod schedule;
+mod sim;
+
+pub use graph::{Graph, Node, NodeId, Param, ParamId};
+pub use init::Init;
+pub use layer::{Layer, ParamDecl, ParamKind, Shape};
+pub use loss::Loss;
+pub use memory::MemoryReport;
+pub use model::{ExecOptions, Model, StepOutput};
+pub use optim::{LrSchedule, Optimizer, OptimizerKind};

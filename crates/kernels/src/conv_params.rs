@@ -77,7 +77,9 @@ impl Conv2dGeometry {
             return Err(Error::invalid(
                 op,
                 "groups",
-                format!("in_channels ({c_in}) and out_channels ({c_out}) must both be divisible by groups ({g})"),
+                format!(
+                    "in_channels ({c_in}) and out_channels ({c_out}) must both be divisible by groups ({g})"
+                ),
             ));
         }
         if c_per_group != c_in / g {
@@ -91,7 +93,11 @@ impl Conv2dGeometry {
             ));
         }
         if kh == 0 || kw == 0 {
-            return Err(Error::invalid(op, "kernel", format!("kernel size must be positive, got {kh}x{kw}")));
+            return Err(Error::invalid(
+                op,
+                "kernel",
+                format!("kernel size must be positive, got {kh}x{kw}"),
+            ));
         }
         let ext_h = params.dilation[0] * (kh - 1) + 1;
         let ext_w = params.dilation[1] * (kw - 1) + 1;
@@ -214,7 +220,12 @@ pub struct ConvTranspose2dGeometry {
 }
 
 impl ConvTranspose2dGeometry {
-    pub fn new(op: &str, input: &[usize], weight: &[usize], params: &ConvTranspose2dParams) -> Result<Self> {
+    pub fn new(
+        op: &str,
+        input: &[usize],
+        weight: &[usize],
+        params: &ConvTranspose2dParams,
+    ) -> Result<Self> {
         let [n, c_in, h, w] = dims4(op, "input", input)?;
         let [wc_in, cout_g, kh, kw] = dims4(op, "weight", weight)?;
         check_positive(op, "stride", params.stride)?;
@@ -226,7 +237,9 @@ impl ConvTranspose2dGeometry {
         if wc_in != c_in {
             return Err(Error::shape(
                 op,
-                format!("expected {wc_in} input channels (weight {weight:?}), got {c_in} (input {input:?})"),
+                format!(
+                    "expected {wc_in} input channels (weight {weight:?}), got {c_in} (input {input:?})"
+                ),
             ));
         }
         if c_in % g != 0 {
@@ -249,7 +262,10 @@ impl ConvTranspose2dGeometry {
             }
         }
         let out = |len: usize, a: usize, k: usize| -> Result<usize> {
-            let full = (len - 1) * params.stride[a] + params.dilation[a] * (k - 1) + params.output_padding[a] + 1;
+            let full = (len - 1) * params.stride[a]
+                + params.dilation[a] * (k - 1)
+                + params.output_padding[a]
+                + 1;
             full.checked_sub(2 * params.padding[a]).filter(|&v| v > 0).ok_or_else(|| {
                 Error::invalid(
                     op,
@@ -259,7 +275,10 @@ impl ConvTranspose2dGeometry {
             })
         };
         if h == 0 || w == 0 || kh == 0 || kw == 0 {
-            return Err(Error::shape(op, format!("empty input {input:?} or kernel {weight:?}")));
+            return Err(Error::shape(
+                op,
+                format!("empty input {input:?} or kernel {weight:?}"),
+            ));
         }
         Ok(ConvTranspose2dGeometry {
             n,
@@ -289,18 +308,27 @@ impl ConvTranspose2dGeometry {
 
     /// Multiply-add FLOPs (an FMA counts as two).
     pub fn flops(&self) -> f64 {
-        2.0 * (self.n * self.c_in * self.h * self.w) as f64 * (self.c_out / self.groups * self.kh * self.kw) as f64
+        2.0 * (self.n * self.c_in * self.h * self.w) as f64
+            * (self.c_out / self.groups * self.kh * self.kw) as f64
     }
 }
 
 fn dims4(op: &str, what: &str, shape: &[usize]) -> Result<[usize; 4]> {
-    <[usize; 4]>::try_from(shape)
-        .map_err(|_| Error::shape(op, format!("{what} must be 4-D (NCHW / OIHW), got shape {shape:?}")))
+    <[usize; 4]>::try_from(shape).map_err(|_| {
+        Error::shape(
+            op,
+            format!("{what} must be 4-D (NCHW / OIHW), got shape {shape:?}"),
+        )
+    })
 }
 
 fn check_positive(op: &str, what: &str, v: [usize; 2]) -> Result<()> {
     if v.contains(&0) {
-        return Err(Error::invalid(op, what, format!("must be positive, got {v:?}")));
+        return Err(Error::invalid(
+            op,
+            what,
+            format!("must be positive, got {v:?}"),
+        ));
     }
     Ok(())
 }
@@ -317,14 +345,28 @@ mod tests {
     fn output_sizes_follow_pytorch() {
         let g = geo([2, 3, 32, 32], [16, 3, 5, 5], Conv2dParams::default()).unwrap();
         assert_eq!(g.out_shape(), [2, 16, 28, 28]);
-        let p = Conv2dParams { stride: [2, 2], padding: Padding::Explicit([3, 3]), ..Default::default() };
-        assert_eq!(geo([1, 3, 224, 224], [64, 3, 7, 7], p).unwrap().out_shape(), [1, 64, 112, 112]);
+        let p = Conv2dParams {
+            stride: [2, 2],
+            padding: Padding::Explicit([3, 3]),
+            ..Default::default()
+        };
+        assert_eq!(
+            geo([1, 3, 224, 224], [64, 3, 7, 7], p).unwrap().out_shape(),
+            [1, 64, 112, 112]
+        );
         // 'same' with an even kernel pads the extra row/column at the bottom/right.
-        let p = Conv2dParams { padding: Padding::Same, dilation: [1, 2], ..Default::default() };
+        let p = Conv2dParams {
+            padding: Padding::Same,
+            dilation: [1, 2],
+            ..Default::default()
+        };
         let g = geo([1, 2, 9, 7], [4, 2, 4, 3], p).unwrap();
         assert_eq!(g.pad, [1, 2, 2, 2]);
         assert_eq!((g.oh, g.ow), (9, 7));
-        let p = Conv2dParams { groups: 4, ..Default::default() };
+        let p = Conv2dParams {
+            groups: 4,
+            ..Default::default()
+        };
         assert!(geo([1, 8, 5, 5], [8, 2, 3, 3], p).is_ok());
     }
 
@@ -332,20 +374,41 @@ mod tests {
     fn bad_parameters_are_named() {
         let e = geo([1, 6, 8, 8], [4, 3, 3, 3], Conv2dParams::default()).unwrap_err();
         assert!(e.to_string().contains("expected 3 input channels"), "{e}");
-        let p = Conv2dParams { groups: 4, ..Default::default() };
+        let p = Conv2dParams {
+            groups: 4,
+            ..Default::default()
+        };
         let e = geo([1, 6, 8, 8], [4, 1, 3, 3], p).unwrap_err();
         assert!(e.to_string().contains("divisible by groups"), "{e}");
-        let p = Conv2dParams { stride: [0, 1], ..Default::default() };
-        assert!(geo([1, 1, 8, 8], [1, 1, 3, 3], p).unwrap_err().to_string().contains("stride"));
+        let p = Conv2dParams {
+            stride: [0, 1],
+            ..Default::default()
+        };
+        assert!(
+            geo([1, 1, 8, 8], [1, 1, 3, 3], p)
+                .unwrap_err()
+                .to_string()
+                .contains("stride")
+        );
         let e = geo([1, 1, 2, 2], [1, 1, 3, 3], Conv2dParams::default()).unwrap_err();
-        assert!(e.to_string().contains("larger than the padded input"), "{e}");
-        let p = Conv2dParams { padding: Padding::Same, stride: [2, 2], ..Default::default() };
+        assert!(
+            e.to_string().contains("larger than the padded input"),
+            "{e}"
+        );
+        let p = Conv2dParams {
+            padding: Padding::Same,
+            stride: [2, 2],
+            ..Default::default()
+        };
         assert!(geo([1, 1, 8, 8], [1, 1, 3, 3], p).is_err());
     }
 
     #[test]
     fn transposed_sizes_follow_pytorch() {
-        let p = ConvTranspose2dParams { stride: [2, 2], ..Default::default() };
+        let p = ConvTranspose2dParams {
+            stride: [2, 2],
+            ..Default::default()
+        };
         let g = ConvTranspose2dGeometry::new("t", &[8, 64, 28, 28], &[64, 32, 2, 2], &p).unwrap();
         assert_eq!(g.out_shape(), [8, 32, 56, 56]);
         let p = ConvTranspose2dParams {

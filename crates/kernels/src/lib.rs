@@ -8,6 +8,7 @@
 //! default for the problem.
 
 pub mod activation;
+pub mod augment;
 pub mod batch_norm;
 pub mod concat;
 pub mod conv;

@@ -125,6 +125,7 @@ plain!(GEMM_F16P, [ACTIVATION, GEMM_PARAMS], "gemm/gemm_f16p.wgsl");
 pub fn all() -> Vec<&'static Shader> {
     let mut all = common();
     for module in [
+        crate::augment::shaders,
         crate::conv::shaders,
         crate::conv_transpose::shaders,
         crate::conv_backward::shaders,

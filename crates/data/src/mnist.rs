@@ -1,0 +1,231 @@
+//! MNIST: where it comes from (a directory, the user's cache, a download, or
+//! the subset embedded in weft) and what it holds.
+
+use std::path::{Path, PathBuf};
+
+use weft_device::{Error, Result};
+
+use crate::idx::{self, IMAGES_MAGIC, LABELS_MAGIC};
+
+/// One split of MNIST: `count` greyscale `rows`×`cols` images and their labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// Row-major pixels, 0 (background) to 255 (ink), image after image.
+    pub images: Vec<u8>,
+    /// Digit of each image, 0 to 9.
+    pub labels: Vec<u8>,
+    pub count: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Split {
+    /// The pixels of image `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.rows * self.cols;
+        &self.images[i * n..(i + 1) * n]
+    }
+}
+
+/// Where a data set was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A directory given by the user (`--data` or `WEFT_DATA`).
+    Dir(PathBuf),
+    /// The user's cache directory (downloaded earlier).
+    Cache(PathBuf),
+    /// The subset compiled into weft (6,000 training and 1,000 test images).
+    Embedded,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Dir(p) => write!(f, "{}", p.display()),
+            Source::Cache(p) => write!(f, "{} (cache)", p.display()),
+            Source::Embedded => write!(f, "embedded MNIST subset"),
+        }
+    }
+}
+
+/// The MNIST training and test splits.
+#[derive(Debug, Clone)]
+pub struct Mnist {
+    pub train: Split,
+    pub test: Split,
+    pub source: Source,
+}
+
+/// The four standard files with the SHA-256 of their gzipped form.
+pub const FILES: [(&str, &str); 4] = [
+    (
+        "train-images-idx3-ubyte",
+        "b09d8b89df4ad239afc76a323dbe9559169cd8cca365467dfe8aa1f7ca54109b",
+    ),
+    (
+        "train-labels-idx1-ubyte",
+        "c51906e7929bbf7c824fbd16019b56297269ca82cba449c5b5d59c0a02147fed",
+    ),
+    (
+        "t10k-images-idx3-ubyte",
+        "f72c2dff3457595ec2fe452d25d97b7f974a74ad5b006687704212bedd1486d8",
+    ),
+    (
+        "t10k-labels-idx1-ubyte",
+        "4baf84ddd60ae342cfdd282ec3fba3249a201a4459782165496a7cbebbe49a2e",
+    ),
+];
+
+/// Environment variable naming a directory that holds MNIST.
+pub const DATA_ENV: &str = "WEFT_DATA";
+
+const EMBEDDED: [&[u8]; 4] = [
+    include_bytes!("../../../data/mnist-subset/train-images-idx3-ubyte.gz"),
+    include_bytes!("../../../data/mnist-subset/train-labels-idx1-ubyte.gz"),
+    include_bytes!("../../../data/mnist-subset/t10k-images-idx3-ubyte.gz"),
+    include_bytes!("../../../data/mnist-subset/t10k-labels-idx1-ubyte.gz"),
+];
+
+fn split_from(
+    img_path: &Path,
+    images: idx::IdxArray,
+    lbl_path: &Path,
+    labels: idx::IdxArray,
+) -> Result<Split> {
+    let [count, rows, cols] = <[usize; 3]>::try_from(images.dims.as_slice()).map_err(|_| {
+        Error::format(
+            img_path,
+            format!("expected 3 dimensions, got {:?}", images.dims),
+        )
+    })?;
+    if labels.dims != [count] {
+        return Err(Error::format(
+            lbl_path,
+            format!(
+                "{} labels for {count} images in {}",
+                labels.dims.first().copied().unwrap_or(0),
+                img_path.display()
+            ),
+        ));
+    }
+    if let Some(bad) = labels.data.iter().position(|&l| l > 9) {
+        return Err(Error::format(
+            lbl_path,
+            format!("label {} at index {bad} is not a digit", labels.data[bad]),
+        ));
+    }
+    Ok(Split {
+        images: images.data,
+        labels: labels.data,
+        count,
+        rows,
+        cols,
+    })
+}
+
+/// The file `stem` in `dir`, gzipped or not.
+fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
+    for name in [format!("{stem}.gz"), stem.to_string()] {
+        let p = dir.join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(Error::io(
+        dir.join(format!("{stem}.gz")),
+        "not found (expected the standard MNIST file names, gzipped or not)",
+    ))
+}
+
+impl Mnist {
+    /// Reads the four standard files from `dir`.
+    pub fn load_dir(dir: &Path) -> Result<Mnist> {
+        Self::load_dir_as(dir, Source::Dir(dir.to_path_buf()))
+    }
+
+    fn load_dir_as(dir: &Path, source: Source) -> Result<Mnist> {
+        let paths: Vec<PathBuf> = FILES
+            .iter()
+            .map(|(stem, _)| find(dir, stem))
+            .collect::<Result<_>>()?;
+        let read = |i: usize, magic| idx::read(&paths[i], magic);
+        let train = split_from(
+            &paths[0],
+            read(0, IMAGES_MAGIC)?,
+            &paths[1],
+            read(1, LABELS_MAGIC)?,
+        )?;
+        let test = split_from(
+            &paths[2],
+            read(2, IMAGES_MAGIC)?,
+            &paths[3],
+            read(3, LABELS_MAGIC)?,
+        )?;
+        Ok(Mnist {
+            train,
+            test,
+            source,
+        })
+    }
+
+    /// The subset compiled into weft.
+    pub fn embedded() -> Result<Mnist> {
+        let parse = |i: usize, magic| {
+            let path = Path::new("embedded").join(FILES[i].0);
+            let bytes = idx::maybe_gunzip(&path, EMBEDDED[i].to_vec())?;
+            idx::parse(&path, &bytes, magic)
+        };
+        let p = |i: usize| Path::new("embedded").join(FILES[i].0);
+        Ok(Mnist {
+            train: split_from(
+                &p(0),
+                parse(0, IMAGES_MAGIC)?,
+                &p(1),
+                parse(1, LABELS_MAGIC)?,
+            )?,
+            test: split_from(
+                &p(2),
+                parse(2, IMAGES_MAGIC)?,
+                &p(3),
+                parse(3, LABELS_MAGIC)?,
+            )?,
+            source: Source::Embedded,
+        })
+    }
+
+    /// The user's MNIST cache directory (`~/.cache/weft/mnist` on Linux).
+    pub fn cache_dir() -> Option<PathBuf> {
+        dirs::cache_dir().map(|d| d.join("weft").join("mnist"))
+    }
+
+    /// Finds MNIST: `dir` if given, else `$WEFT_DATA`, else the cache; if none
+    /// has it and `download` is set, downloads it into the cache (with a progress
+    /// bar on stderr); if that fails, explains why on stderr and falls back to
+    /// the embedded subset. A directory given explicitly must hold valid files.
+    pub fn locate(dir: Option<&Path>, download: bool) -> Result<Mnist> {
+        if let Some(d) = dir {
+            return Self::load_dir(d);
+        }
+        if let Some(d) = std::env::var_os(DATA_ENV).filter(|v| !v.is_empty()) {
+            return Self::load_dir(Path::new(&d));
+        }
+        if let Some(cache) = Self::cache_dir() {
+            if FILES.iter().all(|(stem, _)| find(&cache, stem).is_ok()) {
+                match Self::load_dir_as(&cache, Source::Cache(cache.clone())) {
+                    Ok(m) => return Ok(m),
+                    Err(e) => eprintln!("warning: cached MNIST is unusable ({e}); ignoring it"),
+                }
+            }
+            if download {
+                match crate::download::download_mnist(&cache) {
+                    Ok(()) => return Self::load_dir_as(&cache, Source::Cache(cache.clone())),
+                    Err(e) => eprintln!(
+                        "note: could not download MNIST ({e}); using the embedded subset \
+                         (6,000 training / 1,000 test images). Pass --data DIR for the full set."
+                    ),
+                }
+            }
+        }
+        Self::embedded()
+    }
+}

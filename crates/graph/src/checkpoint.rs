@@ -1,0 +1,218 @@
+//! Checkpoints as safetensors, named like PyTorch's `state_dict`, so weights
+//! exported from PyTorch load unchanged and weft's load into PyTorch.
+//!
+//! Writes are atomic: the file is written beside the target under a temporary
+//! name, synced, then renamed over it, so an interrupted save never destroys the
+//! previous checkpoint. Loads check every name, shape and dtype before touching
+//! the model and report all mismatches at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, TensorView};
+use weft_device::{DType, Error, Result, Tensor};
+
+use crate::layer::ParamKind;
+use crate::model::Model;
+use crate::optim::Optimizer;
+
+/// Prefix of optimizer entries.
+const OPT: &str = "optimizer.";
+
+/// Host copies of everything a checkpoint holds, by name.
+enum HostTensor {
+    F32(Vec<usize>, Vec<f32>),
+    I64(Vec<usize>, Vec<i64>),
+}
+
+impl HostTensor {
+    fn view(&self) -> TensorView<'_> {
+        match self {
+            HostTensor::F32(shape, v) => {
+                TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(v)).expect("consistent tensor")
+            }
+            HostTensor::I64(shape, v) => {
+                TensorView::new(Dtype::I64, shape.clone(), bytemuck::cast_slice(v)).expect("consistent tensor")
+            }
+        }
+    }
+}
+
+/// The model's `state_dict` (parameters, buffers, `num_batches_tracked`) read
+/// back to the host, plus the optimizer's state when given.
+fn collect(model: &Model, optimizer: Option<&Optimizer>) -> Result<BTreeMap<String, HostTensor>> {
+    let g = model.graph();
+    let mut out = BTreeMap::new();
+    for (p, t) in g.params().iter().zip(model.params()) {
+        out.insert(p.name.clone(), HostTensor::F32(t.shape().to_vec(), t.to_f32_vec()?));
+    }
+    for (i, n) in g.nodes().iter().enumerate() {
+        if n.layer.as_ref().is_some_and(|l| l.kind() == "BatchNorm2d") {
+            let count = model.batches_tracked(crate::graph::NodeId(i));
+            out.insert(format!("{}.num_batches_tracked", n.name), HostTensor::I64(vec![], vec![count]));
+        }
+    }
+    if let Some(opt) = optimizer {
+        for (name, t) in opt.state_tensors(g) {
+            out.insert(format!("{OPT}{name}"), HostTensor::F32(t.shape().to_vec(), t.to_f32_vec()?));
+        }
+        out.insert(format!("{OPT}step"), HostTensor::I64(vec![], vec![opt.steps() as i64]));
+    }
+    Ok(out)
+}
+
+/// Saves the model (and optionally the optimizer) to `path` atomically, with
+/// string `metadata` in the safetensors header.
+pub fn save(path: &Path, model: &Model, optimizer: Option<&Optimizer>, metadata: &[(&str, String)]) -> Result<()> {
+    let tensors = collect(model, optimizer)?;
+    let mut info: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    info.entry("format".into()).or_insert_with(|| "pt".into());
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v.view())), Some(info))
+        .map_err(|e| Error::format(path, format!("serialising the checkpoint: {e}")))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| Error::io(path, "not a file path"))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, format!("writing checkpoint: {e}")));
+    }
+    Ok(())
+}
+
+/// Metadata and tensors of a checkpoint file, checked against a model.
+pub struct Loaded {
+    pub metadata: HashMap<String, String>,
+}
+
+/// Loads `path` into the model (and the optimizer's state, when given and
+/// present). Nothing is changed unless every name, shape and dtype matches.
+pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -> Result<Loaded> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, format!("reading checkpoint: {e}")))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+
+    let g = model.graph();
+    let mut problems = Vec::new();
+    let mut updates: Vec<(usize, Vec<f32>)> = Vec::new();
+    for (i, p) in g.params().iter().enumerate() {
+        match st.tensor(&p.name) {
+            Err(_) => problems.push(format!("missing {} {:?}", p.name, p.decl.shape)),
+            Ok(t) => match to_f32(&t) {
+                _ if t.shape() != p.decl.shape.as_slice() => problems.push(format!(
+                    "{}: expected shape {:?}, file has {:?}",
+                    p.name,
+                    p.decl.shape,
+                    t.shape()
+                )),
+                Some(v) => updates.push((i, v)),
+                None => problems.push(format!("{}: expected F32 (or F16/BF16), file has {:?}", p.name, t.dtype())),
+            },
+        }
+    }
+    let mut counts = Vec::new();
+    for (i, n) in g.nodes().iter().enumerate() {
+        if n.layer.as_ref().is_some_and(|l| l.kind() == "BatchNorm2d") {
+            let name = format!("{}.num_batches_tracked", n.name);
+            if let Ok(t) = st.tensor(&name) {
+                match (t.dtype(), t.data().len()) {
+                    (Dtype::I64, 8) => counts.push((i, i64::from_le_bytes(t.data().try_into().expect("8 bytes")))),
+                    (d, _) => problems.push(format!("{name}: expected an I64 scalar, file has {d:?}")),
+                }
+            }
+        }
+    }
+    let known: std::collections::HashSet<String> = g
+        .params()
+        .iter()
+        .map(|p| p.name.clone())
+        .chain(
+            g.nodes()
+                .iter()
+                .map(|n| format!("{}.num_batches_tracked", n.name)),
+        )
+        .collect();
+    for name in st.names() {
+        if !known.contains(name) && !name.starts_with(OPT) {
+            problems.push(format!("unexpected {name}"));
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        return Err(Error::format(
+            path,
+            format!("checkpoint does not match the model:\n  {}", problems.join("\n  ")),
+        ));
+    }
+
+    // Optimizer state, if asked for and present.
+    let mut opt_updates: Vec<(Tensor, Vec<f32>)> = Vec::new();
+    let mut opt_steps = None;
+    if let Some(opt) = &optimizer {
+        for (name, t) in opt.state_tensors(g) {
+            if let Ok(v) = st.tensor(&format!("{OPT}{name}")) {
+                match to_f32(&v).filter(|_| v.shape() == t.shape()) {
+                    Some(values) => opt_updates.push((t, values)),
+                    None => problems.push(format!("{OPT}{name}: shape or dtype mismatch")),
+                }
+            }
+        }
+        if let Ok(v) = st.tensor(&format!("{OPT}step")) {
+            if v.dtype() == Dtype::I64 && v.data().len() == 8 {
+                opt_steps = Some(i64::from_le_bytes(v.data().try_into().expect("8 bytes")));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::format(path, problems.join("\n  ")));
+        }
+    }
+
+    for (i, values) in updates {
+        let decl_shape = model.graph().params()[i].decl.shape.clone();
+        *model.param_slot(crate::graph::ParamId(i)) = model.device().upload_f32(&decl_shape, DType::F32, &values)?;
+    }
+    for (i, c) in counts {
+        model.set_batches_tracked(crate::graph::NodeId(i), c);
+    }
+    for (t, values) in opt_updates {
+        t.write_f32(&values)?;
+    }
+    if let (Some(opt), Some(steps)) = (optimizer, opt_steps) {
+        opt.set_steps(steps.max(0) as usize);
+    }
+    let _ = ParamKind::Trainable;
+    Ok(Loaded { metadata })
+}
+
+/// Reads a floating-point safetensors tensor as f32.
+fn to_f32(t: &TensorView<'_>) -> Option<Vec<f32>> {
+    let d = t.data();
+    match t.dtype() {
+        Dtype::F32 => Some(d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect()),
+        Dtype::F16 => Some(
+            d.chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes(c.try_into().expect("2")).to_f32())
+                .collect(),
+        ),
+        Dtype::BF16 => Some(
+            d.chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes(c.try_into().expect("2")).to_f32())
+                .collect(),
+        ),
+        _ => None,
+    }
+}

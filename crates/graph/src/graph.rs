@@ -1,0 +1,302 @@
+//! Networks as directed acyclic graphs of named layers, with shapes inferred as
+//! they are built.
+//!
+//! ```
+//! use weft_graph::{Graph, layers::{Conv2d, Flatten, Linear, MaxPool2d, Relu}};
+//! # fn main() -> weft_device::Result<()> {
+//! let mut g = Graph::new();
+//! let x = g.input("image", &[1, 28, 28])?;
+//! let y = g.chain(x, [
+//!     ("conv1", Conv2d::new(1, 6, 5).padding(2).boxed()),
+//!     ("relu1", Relu.boxed()),
+//!     ("pool1", MaxPool2d::new(2).boxed()),
+//!     ("flatten", Flatten.boxed()),
+//!     ("fc", Linear::new(6 * 14 * 14, 10).boxed()),
+//! ])?;
+//! g.set_outputs(&[y]);
+//! assert_eq!(g.shape(y), &[10]);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use weft_device::{Error, Result};
+
+use crate::layer::{Layer, ParamDecl, ParamKind, Shape};
+
+/// A node of a [`Graph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub(crate) usize);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A parameter or buffer of a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParamId(pub(crate) usize);
+
+impl ParamId {
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// A node: an input or a layer applied to other nodes.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Unique name; parameters are named `<name>.<param>`.
+    pub name: String,
+    /// `None` for graph inputs.
+    pub layer: Option<Box<dyn Layer>>,
+    pub inputs: Vec<NodeId>,
+    /// Per-sample output shape.
+    pub shape: Shape,
+    /// This node's parameters and buffers, in the layer's declaration order.
+    pub params: Vec<ParamId>,
+}
+
+/// A parameter or buffer with its full name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// Full name, as in PyTorch's `state_dict` (`"layer1.0.conv1.weight"`).
+    pub name: String,
+    pub decl: ParamDecl,
+    pub node: NodeId,
+}
+
+/// A network.
+#[derive(Debug, Default, Clone)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    params: Vec<Param>,
+    names: HashMap<String, NodeId>,
+    outputs: Vec<NodeId>,
+}
+
+impl Graph {
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    /// Adds a graph input of per-sample `shape` (the batch dimension is added when
+    /// the network runs).
+    pub fn input(&mut self, name: &str, shape: &[usize]) -> Result<NodeId> {
+        self.check_name(name)?;
+        if shape.is_empty() || shape.contains(&0) {
+            return Err(Error::shape(
+                format!("input \"{name}\""),
+                format!("shape must be non-empty with positive sizes, got {shape:?}"),
+            ));
+        }
+        Ok(self.push(Node {
+            name: name.to_string(),
+            layer: None,
+            inputs: Vec::new(),
+            shape: shape.to_vec(),
+            params: Vec::new(),
+        }))
+    }
+
+    /// Adds `layer` named `name` applied to `inputs`, inferring its output shape.
+    pub fn add(&mut self, name: &str, layer: Box<dyn Layer>, inputs: &[NodeId]) -> Result<NodeId> {
+        self.check_name(name)?;
+        let label = format!("layer \"{name}\"");
+        if let Some(n) = layer.arity() {
+            if inputs.len() != n {
+                return Err(Error::shape(
+                    label,
+                    format!("{} takes {n} input(s), got {}", layer.kind(), inputs.len()),
+                ));
+            }
+        } else if inputs.is_empty() {
+            return Err(Error::shape(label, format!("{} needs at least one input", layer.kind())));
+        }
+        for &i in inputs {
+            if i.0 >= self.nodes.len() {
+                return Err(Error::invalid(label, "inputs", format!("node {} does not exist", i.0)));
+            }
+        }
+        let shapes: Vec<Shape> = inputs.iter().map(|&i| self.nodes[i.0].shape.clone()).collect();
+        let shape = layer.infer(name, &shapes)?;
+        let decls = layer.params(&shapes);
+        let id = NodeId(self.nodes.len());
+        let params = decls
+            .into_iter()
+            .map(|decl| {
+                let pid = ParamId(self.params.len());
+                self.params.push(Param {
+                    name: format!("{name}.{}", decl.name),
+                    decl,
+                    node: id,
+                });
+                pid
+            })
+            .collect();
+        Ok(self.push(Node {
+            name: name.to_string(),
+            layer: Some(layer),
+            inputs: inputs.to_vec(),
+            shape,
+            params,
+        }))
+    }
+
+    /// Applies `layers` one after another starting from `x`; returns the last node.
+    pub fn chain<'a>(
+        &mut self,
+        x: NodeId,
+        layers: impl IntoIterator<Item = (&'a str, Box<dyn Layer>)>,
+    ) -> Result<NodeId> {
+        let mut cur = x;
+        for (name, layer) in layers {
+            cur = self.add(name, layer, &[cur])?;
+        }
+        Ok(cur)
+    }
+
+    /// Declares the network's outputs (the first one is what a loss reads).
+    pub fn set_outputs(&mut self, outputs: &[NodeId]) {
+        self.outputs = outputs.to_vec();
+    }
+
+    fn push(&mut self, node: Node) -> NodeId {
+        let id = NodeId(self.nodes.len());
+        self.names.insert(node.name.clone(), id);
+        self.nodes.push(node);
+        id
+    }
+
+    fn check_name(&self, name: &str) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::invalid("graph", "name", "layer names must not be empty"));
+        }
+        if self.names.contains_key(name) {
+            return Err(Error::invalid(
+                "graph",
+                "name",
+                format!("a layer named \"{name}\" already exists"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    /// The node named `name`.
+    pub fn find(&self, name: &str) -> Option<NodeId> {
+        self.names.get(name).copied()
+    }
+
+    /// Per-sample output shape of a node.
+    pub fn shape(&self, id: NodeId) -> &[usize] {
+        &self.nodes[id.0].shape
+    }
+
+    /// Graph inputs, in creation order.
+    pub fn inputs(&self) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.layer.is_none())
+            .map(|(i, _)| NodeId(i))
+            .collect()
+    }
+
+    /// Declared outputs; if none were declared, the last node.
+    pub fn outputs(&self) -> Vec<NodeId> {
+        if self.outputs.is_empty() && !self.nodes.is_empty() {
+            vec![NodeId(self.nodes.len() - 1)]
+        } else {
+            self.outputs.clone()
+        }
+    }
+
+    /// Every parameter and buffer.
+    pub fn params(&self) -> &[Param] {
+        &self.params
+    }
+
+    pub fn param(&self, id: ParamId) -> &Param {
+        &self.params[id.0]
+    }
+
+    /// Number of trainable scalars (what `sum(p.numel() for p in model.parameters())` gives).
+    pub fn parameter_count(&self) -> usize {
+        self.params
+            .iter()
+            .filter(|p| p.decl.kind == ParamKind::Trainable)
+            .map(|p| p.decl.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Consumers of each node, in node order.
+    pub fn consumers(&self) -> Vec<Vec<NodeId>> {
+        let mut out = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &inp in &n.inputs {
+                if !out[inp.0].contains(&NodeId(i)) {
+                    out[inp.0].push(NodeId(i));
+                }
+            }
+        }
+        out
+    }
+
+    /// The graph with each activation fused into the layer that produces its
+    /// input, where that layer can fuse it and nothing else reads the layer's
+    /// output. The activation node becomes an identity view, so node and
+    /// parameter ids are unchanged. In training only activations whose backward
+    /// needs just their output (relu, sigmoid, tanh) are fused.
+    pub fn fused(&self, train: bool) -> Graph {
+        let mut g = self.clone();
+        let consumers = self.consumers();
+        let outputs = self.outputs();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let Some(act) = node.layer.as_ref().and_then(|l| l.as_activation()) else {
+                continue;
+            };
+            if train && !act.grad_uses_output() {
+                continue;
+            }
+            let p = node.inputs[0];
+            if consumers[p.0].len() != 1 || outputs.contains(&p) {
+                continue;
+            }
+            let Some(fused) = g.nodes[p.0].layer.as_ref().and_then(|l| l.fuse(act)) else {
+                continue;
+            };
+            g.nodes[p.0].layer = Some(fused);
+            g.nodes[i].layer = Some(Box::new(crate::layers::Identity));
+        }
+        g
+    }
+
+    /// A table of layers, shapes and parameter counts.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "{:<28} {:<18} {:<20} {:>12}", "layer", "type", "output", "params");
+        for n in &self.nodes {
+            let kind = n.layer.as_ref().map_or("Input", |l| l.kind());
+            let count: usize = n
+                .params
+                .iter()
+                .map(|&p| &self.params[p.0])
+                .filter(|p| p.decl.kind == ParamKind::Trainable)
+                .map(|p| p.decl.shape.iter().product::<usize>())
+                .sum();
+            let _ = writeln!(s, "{:<28} {:<18} {:<20} {:>12}", n.name, kind, format!("{:?}", n.shape), count);
+        }
+        let _ = writeln!(s, "total trainable parameters: {}", self.parameter_count());
+        s
+    }
+}

@@ -1,0 +1,187 @@
+//! `nn.Linear`: y = x·Wᵀ + b on GEMM, with an optionally fused activation.
+
+use weft_device::{DType, Result};
+use weft_kernels::gemm::{self, BiasMode, GemmSpec};
+use weft_kernels::reduce;
+use weft_kernels::{Activation, elementwise};
+
+use crate::init::Init;
+use crate::layer::{
+    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, Layer, MemSeq, ParamDecl, ParamKind, Saves, Shape,
+};
+use crate::layers::{param_as, param_cast_bytes, shape_error};
+
+/// `nn.Linear(in_features, out_features, bias=True)`: weight `[out, in]`, bias `[out]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Linear {
+    pub in_features: usize,
+    pub out_features: usize,
+    pub bias: bool,
+    /// Activation applied to the output (set by the fusion pass or by hand).
+    pub activation: Activation,
+}
+
+impl Linear {
+    pub fn new(in_features: usize, out_features: usize) -> Linear {
+        Linear {
+            in_features,
+            out_features,
+            bias: true,
+            activation: Activation::None,
+        }
+    }
+
+    pub fn bias(mut self, bias: bool) -> Linear {
+        self.bias = bias;
+        self
+    }
+
+    /// Fuses `act` into the layer's output.
+    pub fn activation(mut self, act: Activation) -> Linear {
+        self.activation = act;
+        self
+    }
+}
+
+impl Layer for Linear {
+    fn fuse(&self, act: Activation) -> Option<Box<dyn Layer>> {
+        (self.activation == Activation::None).then(|| {
+            let mut fused = *self;
+            fused.activation = act;
+            Box::new(fused) as Box<dyn Layer>
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "Linear"
+    }
+
+    fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
+        let s = &inputs[0];
+        if s.len() != 1 {
+            return Err(shape_error(
+                name,
+                format!("Linear expects [features] inputs (add a Flatten), got {s:?}"),
+            ));
+        }
+        if s[0] != self.in_features {
+            return Err(shape_error(
+                name,
+                format!("expected {} input features, got {}", self.in_features, s[0]),
+            ));
+        }
+        Ok(vec![self.out_features])
+    }
+
+    fn params(&self, _inputs: &[Shape]) -> Vec<ParamDecl> {
+        let mut p = vec![ParamDecl {
+            name: "weight",
+            shape: vec![self.out_features, self.in_features],
+            kind: ParamKind::Trainable,
+            init: Init::torch_default_weight(self.in_features),
+        }];
+        if self.bias {
+            p.push(ParamDecl {
+                name: "bias",
+                shape: vec![self.out_features],
+                kind: ParamKind::Trainable,
+                init: Init::torch_default_bias(self.in_features),
+            });
+        }
+        p
+    }
+
+    fn saves(&self, _n: usize) -> Saves {
+        Saves {
+            inputs: vec![true],
+            output: self.activation != Activation::None,
+        }
+    }
+
+    fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
+        let w = param_as(&cx.params[0], cx.dtype)?;
+        let b = if self.bias { Some(param_as(&cx.params[1], cx.dtype)?) } else { None };
+        let spec = GemmSpec {
+            trans_b: true,
+            bias: if self.bias { BiasMode::PerColumn } else { BiasMode::None },
+            activation: self.activation,
+            ..Default::default()
+        };
+        cx.output = Some(gemm::gemm(&cx.inputs[0], &w, b.as_ref(), &spec)?);
+        Ok(())
+    }
+
+    fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
+        let x = cx.inputs[0].as_ref().expect("linear input saved");
+        let dz = if self.activation == Activation::None {
+            cx.dy.clone()
+        } else {
+            let saved = if self.activation.grad_uses_output() {
+                cx.output.expect("linear output saved").clone()
+            } else {
+                unreachable!("only output-saving activations are fused into Linear")
+            };
+            elementwise::activation_backward(&saved, cx.dy, self.activation)?
+        };
+        let dx = if cx.need_input_grad[0] {
+            let w = param_as(&cx.params[0], cx.dtype)?;
+            Some(gemm::gemm(&dz, &w, None, &GemmSpec::default())?)
+        } else {
+            None
+        };
+        let dw = gemm::gemm(&dz, x, None, &GemmSpec { trans_a: true, ..Default::default() })?;
+        let dw = if cx.dtype == DType::F32 { dw } else { elementwise::cast(&dw, DType::F32)? };
+        let mut grads = vec![Some(dw)];
+        if self.bias {
+            let n = dz.dim(0);
+            grads.push(Some(reduce::channel_sum(&dz.reshape(&[n, self.out_features, 1, 1])?)?));
+        }
+        cx.input_grads = vec![dx];
+        cx.param_grads = grads;
+        Ok(())
+    }
+
+    fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {
+        let mut m = MemSeq::new();
+        m.alloc(param_cast_bytes(self.in_features * self.out_features, cx.dtype));
+        if self.bias {
+            m.alloc(param_cast_bytes(self.out_features, cx.dtype));
+        }
+        m.alloc(cx.bytes(cx.output));
+        ForwardAlloc {
+            extras: Vec::new(),
+            peak: m.peak(),
+        }
+    }
+
+    fn backward_alloc(&self, cx: &AllocCtx<'_>) -> BackwardAlloc {
+        let w_numel = self.in_features * self.out_features;
+        let w16 = param_cast_bytes(w_numel, cx.dtype);
+        let dx = if cx.need_input_grad[0] { cx.bytes(&cx.inputs[0]) } else { 0 };
+        let dw = AllocCtx::raw(&[w_numel], DType::F32);
+        let db = if self.bias { AllocCtx::raw(&[self.out_features], DType::F32) } else { 0 };
+        let mut m = MemSeq::new();
+        if self.activation != Activation::None {
+            m.alloc(cx.bytes(cx.output)); // dz
+        }
+        if dx > 0 {
+            m.alloc(w16).alloc(dx).free(w16);
+        }
+        m.alloc(w16).alloc(dw).free(w16); // f16 dW, then its f32 cast
+        let reduce_scratch = if self.bias {
+            reduce::channel_sum_scratch_bytes([cx.batch, self.out_features, 1, 1], cx.dtype)
+        } else {
+            0
+        };
+        m.alloc(reduce_scratch).alloc(db).free(reduce_scratch);
+        let mut param_grads = vec![dw];
+        if self.bias {
+            param_grads.push(db);
+        }
+        BackwardAlloc {
+            input_grads: vec![dx],
+            param_grads,
+            peak: m.peak(),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Pooling layers: `nn.MaxPool2d`, `nn.AvgPool2d`, and global average pooling
+//! (`nn.AdaptiveAvgPool2d(1)`).
+
+use weft_device::{DType, Result};
+use weft_kernels::pool::{self, Pool2dParams, PoolKind};
+
+use crate::layer::{AllocCtx, Backward, ForwardAlloc, Forward, Layer, Shape};
+use crate::layers::{chw, shape_error};
+
+fn pooled_shape(name: &str, kind: &str, params: &Pool2dParams, input: &[usize]) -> Result<Shape> {
+    let [c, h, w] = chw(name, kind, input)?;
+    let [oh, ow] = params.out_hw(&format!("layer \"{name}\""), h, w)?;
+    Ok(vec![c, oh, ow])
+}
+
+/// `nn.MaxPool2d(kernel_size, stride=kernel_size, padding=0, dilation=1, ceil_mode=False)`.
+/// In training it keeps the argmax indices (not its input) for backward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxPool2d {
+    pub params: Pool2dParams,
+}
+
+impl MaxPool2d {
+    /// A square window with stride equal to the window, as PyTorch defaults.
+    pub fn new(kernel: usize) -> MaxPool2d {
+        MaxPool2d {
+            params: Pool2dParams::new([kernel, kernel]),
+        }
+    }
+
+    pub fn stride(mut self, stride: usize) -> MaxPool2d {
+        self.params.stride = [stride, stride];
+        self
+    }
+
+    pub fn padding(mut self, padding: usize) -> MaxPool2d {
+        self.params.padding = [padding, padding];
+        self
+    }
+
+    pub fn dilation(mut self, dilation: usize) -> MaxPool2d {
+        self.params.dilation = [dilation, dilation];
+        self
+    }
+
+    pub fn ceil_mode(mut self, ceil: bool) -> MaxPool2d {
+        self.params.ceil_mode = ceil;
+        self
+    }
+}
+
+impl Layer for MaxPool2d {
+    fn kind(&self) -> &'static str {
+        "MaxPool2d"
+    }
+
+    fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
+        pooled_shape(name, "MaxPool2d", &self.params, &inputs[0])
+    }
+
+    fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
+        if cx.train {
+            let (y, idx) = pool::max_pool2d_with_indices(&cx.inputs[0], &self.params, None)?;
+            cx.output = Some(y);
+            cx.extras = vec![idx];
+        } else {
+            cx.output = Some(pool::pool2d(&cx.inputs[0], PoolKind::Max, &self.params, None)?);
+        }
+        Ok(())
+    }
+
+    fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
+        let shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW");
+        cx.input_grads = vec![Some(pool::max_pool2d_backward(cx.dy, &cx.extras[0], shape)?)];
+        Ok(())
+    }
+
+    fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {
+        let out = cx.bytes(cx.output);
+        if cx.train {
+            let idx = DType::I32.storage_bytes(cx.batch * cx.output.iter().product::<usize>());
+            ForwardAlloc {
+                extras: vec![idx],
+                peak: out + idx,
+            }
+        } else {
+            ForwardAlloc {
+                extras: Vec::new(),
+                peak: out,
+            }
+        }
+    }
+}
+
+/// `nn.AvgPool2d(kernel_size, stride=kernel_size, padding=0, ceil_mode=False,
+/// count_include_pad=True, divisor_override=None)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvgPool2d {
+    pub params: Pool2dParams,
+}
+
+impl AvgPool2d {
+    pub fn new(kernel: usize) -> AvgPool2d {
+        AvgPool2d {
+            params: Pool2dParams::new([kernel, kernel]),
+        }
+    }
+
+    pub fn stride(mut self, stride: usize) -> AvgPool2d {
+        self.params.stride = [stride, stride];
+        self
+    }
+
+    pub fn padding(mut self, padding: usize) -> AvgPool2d {
+        self.params.padding = [padding, padding];
+        self
+    }
+
+    pub fn ceil_mode(mut self, ceil: bool) -> AvgPool2d {
+        self.params.ceil_mode = ceil;
+        self
+    }
+
+    pub fn count_include_pad(mut self, include: bool) -> AvgPool2d {
+        self.params.count_include_pad = include;
+        self
+    }
+}
+
+impl Layer for AvgPool2d {
+    fn kind(&self) -> &'static str {
+        "AvgPool2d"
+    }
+
+    fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
+        pooled_shape(name, "AvgPool2d", &self.params, &inputs[0])
+    }
+
+    fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
+        cx.output = Some(pool::pool2d(&cx.inputs[0], PoolKind::Avg, &self.params, None)?);
+        Ok(())
+    }
+
+    fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
+        let shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW");
+        cx.input_grads = vec![Some(pool::avg_pool2d_backward(cx.dy, shape, &self.params)?)];
+        Ok(())
+    }
+}
+
+/// Global average pooling, `nn.AdaptiveAvgPool2d(1)`: `[C, H, W]` → `[C, 1, 1]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalAvgPool;
+
+impl Layer for GlobalAvgPool {
+    fn kind(&self) -> &'static str {
+        "AdaptiveAvgPool2d"
+    }
+
+    fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
+        let [c, h, w] = chw(name, "GlobalAvgPool", &inputs[0])?;
+        if h == 0 || w == 0 {
+            return Err(shape_error(name, "GlobalAvgPool needs a non-empty image"));
+        }
+        Ok(vec![c, 1, 1])
+    }
+
+    fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
+        cx.output = Some(pool::global_avg_pool(&cx.inputs[0])?);
+        Ok(())
+    }
+
+    fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
+        let shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW");
+        cx.input_grads = vec![Some(pool::global_avg_pool_backward(cx.dy, shape)?)];
+        Ok(())
+    }
+}

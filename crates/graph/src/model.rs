@@ -1,0 +1,510 @@
+//! A [`Model`]: a graph with its parameters on a device, runnable for inference
+//! and training, with a memory plan for both.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use weft_device::{DType, Device, Error, Result, Tensor};
+
+use crate::graph::{Graph, NodeId, ParamId};
+use crate::init::param_rng;
+use crate::layer::{Backward, Forward, ParamKind};
+use crate::loss::Loss;
+use crate::memory::MemoryReport;
+use crate::optim::Optimizer;
+use crate::run::{self, Backend, BackwardArgs};
+use crate::schedule::Schedule;
+use crate::sim::{Counter, Sim};
+
+/// Options of how a model executes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecOptions {
+    /// Storage dtype of activations and gradients (`F16` halves their memory;
+    /// parameters stay f32).
+    pub dtype: DType,
+    /// Fuse activations into the layer before them (conv, linear, batch norm).
+    pub fuse: bool,
+    /// Nodes (by name) whose activations are recomputed in backward instead of
+    /// kept (gradient checkpointing).
+    pub recompute: Vec<String>,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            dtype: DType::F32,
+            fuse: true,
+            recompute: Vec::new(),
+        }
+    }
+}
+
+/// Results of a training step, still on the device (read them when needed, so
+/// the next step can be recorded meanwhile).
+#[derive(Debug)]
+pub struct StepOutput {
+    /// `[1]` f32: mean loss over the batch.
+    pub loss: Tensor,
+    /// `[1]` u32: correctly classified samples (classification losses).
+    pub correct: Option<Tensor>,
+}
+
+/// A network with parameters on a device.
+pub struct Model {
+    graph: Graph,
+    device: Device,
+    params: Vec<Tensor>,
+    /// `num_batches_tracked` of each batch-norm node (PyTorch keeps it as int64).
+    batches_tracked: Vec<i64>,
+    train: bool,
+    options: ExecOptions,
+    seed: u64,
+    steps: u64,
+    /// The graph with activations fused (per mode), built on demand.
+    exec: RefCell<Option<(bool, Rc<Graph>)>>,
+}
+
+impl Model {
+    /// Places `graph` on `device` with parameters initialised from `seed`
+    /// (each parameter with its layer's PyTorch default initialiser).
+    pub fn new(device: &Device, graph: Graph, seed: u64) -> Result<Model> {
+        let mut params = Vec::with_capacity(graph.params().len());
+        for (i, p) in graph.params().iter().enumerate() {
+            let n: usize = p.decl.shape.iter().product();
+            let values = p.decl.init.sample(n, &mut param_rng(seed, i));
+            params.push(device.upload_f32(&p.decl.shape, DType::F32, &values)?);
+        }
+        let n = graph.nodes().len();
+        Ok(Model {
+            graph,
+            device: device.clone(),
+            params,
+            batches_tracked: vec![0; n],
+            train: true,
+            options: ExecOptions::default(),
+            seed,
+            steps: 0,
+            exec: RefCell::new(None),
+        })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Training mode (batch statistics, dropout) — the default.
+    pub fn train(&mut self) {
+        self.train = true;
+    }
+
+    /// Evaluation mode (running statistics, no dropout).
+    pub fn eval(&mut self) {
+        self.train = false;
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.train
+    }
+
+    pub fn options(&self) -> &ExecOptions {
+        &self.options
+    }
+
+    /// Changes how the model executes (dtype, fusion, recomputation).
+    pub fn set_options(&mut self, options: ExecOptions) -> Result<()> {
+        if !options.dtype.is_float() {
+            return Err(Error::invalid("model", "dtype", format!("{} is not a float type", options.dtype)));
+        }
+        for name in &options.recompute {
+            if self.graph.find(name).is_none() {
+                return Err(Error::invalid("model", "recompute", format!("no layer named \"{name}\"")));
+            }
+        }
+        self.options = options;
+        *self.exec.borrow_mut() = None;
+        Ok(())
+    }
+
+    /// Parameter and buffer tensors, indexed like [`Graph::params`].
+    pub fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
+    /// The tensor of the parameter or buffer named `name`.
+    pub fn param(&self, name: &str) -> Option<&Tensor> {
+        self.graph
+            .params()
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| &self.params[i])
+    }
+
+    /// Replaces a parameter's values (shape and dtype must match).
+    pub(crate) fn param_slot(&mut self, id: ParamId) -> &mut Tensor {
+        &mut self.params[id.index()]
+    }
+
+    /// `num_batches_tracked` of a batch-norm node.
+    pub fn batches_tracked(&self, node: NodeId) -> i64 {
+        self.batches_tracked[node.index()]
+    }
+
+    pub(crate) fn set_batches_tracked(&mut self, node: NodeId, v: i64) {
+        self.batches_tracked[node.index()] = v;
+    }
+
+    /// Bytes of all parameters and buffers on the device.
+    pub fn weights_bytes(&self) -> u64 {
+        self.params.iter().map(Tensor::byte_size).sum()
+    }
+
+    /// The graph as executed: activations fused into their producers where the
+    /// mode allows (in training only relu/sigmoid/tanh, whose backward needs just
+    /// the fused output).
+    fn exec_graph(&self) -> Rc<Graph> {
+        if let Some((train, g)) = &*self.exec.borrow() {
+            if *train == self.train {
+                return g.clone();
+            }
+        }
+        let g = Rc::new(if self.options.fuse {
+            self.graph.fused(self.train)
+        } else {
+            self.graph.clone()
+        });
+        *self.exec.borrow_mut() = Some((self.train, g.clone()));
+        g
+    }
+
+    fn schedule(&self, g: &Graph) -> Schedule {
+        if self.train {
+            let extras = self.extras_per_node(g);
+            let recompute: Vec<bool> = g
+                .nodes()
+                .iter()
+                .map(|n| self.options.recompute.contains(&n.name))
+                .collect();
+            Schedule::training(g, extras, &recompute)
+        } else {
+            Schedule::inference(g)
+        }
+    }
+
+    /// Extras each node keeps in training, from the layers' allocation models.
+    fn extras_per_node(&self, g: &Graph) -> Vec<usize> {
+        g.nodes()
+            .iter()
+            .map(|n| match &n.layer {
+                None => 0,
+                Some(l) => {
+                    let shapes: Vec<Vec<usize>> = n.inputs.iter().map(|&i| g.shape(i).to_vec()).collect();
+                    let need = vec![false; shapes.len()];
+                    let cx = crate::layer::AllocCtx {
+                        device: &self.device,
+                        batch: 1,
+                        inputs: &shapes,
+                        output: &n.shape,
+                        dtype: self.options.dtype,
+                        train: true,
+                        need_input_grad: &need,
+                    };
+                    l.forward_alloc(&cx).extras.len()
+                }
+            })
+            .collect()
+    }
+
+    fn check_inputs(&self, inputs: &[&Tensor]) -> Result<usize> {
+        let ins = self.graph.inputs();
+        if inputs.len() != ins.len() {
+            return Err(Error::shape(
+                "model",
+                format!("the network takes {} input(s), got {}", ins.len(), inputs.len()),
+            ));
+        }
+        let batch = inputs.first().map_or(0, |t| t.shape().first().copied().unwrap_or(0));
+        for (t, &id) in inputs.iter().zip(&ins) {
+            let want = [vec![batch], self.graph.shape(id).to_vec()].concat();
+            if t.shape() != want.as_slice() {
+                return Err(Error::shape(
+                    format!("input \"{}\"", self.graph.node(id).name),
+                    format!("expected shape {want:?}, got {:?}", t.shape()),
+                ));
+            }
+            if t.dtype() != self.options.dtype {
+                return Err(Error::shape(
+                    format!("input \"{}\"", self.graph.node(id).name),
+                    format!("expected {} data, got {}", self.options.dtype, t.dtype()),
+                ));
+            }
+        }
+        if batch == 0 {
+            return Err(Error::shape("model", "the batch is empty"));
+        }
+        Ok(batch)
+    }
+
+    /// Runs the network forward (in the current mode, without gradients) and
+    /// returns its outputs. Activations are released as soon as nothing needs
+    /// them, so only the layers in flight hold memory.
+    pub fn forward(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+        self.check_inputs(inputs)?;
+        let g = self.exec_graph();
+        let schedule = Schedule::inference(&g);
+        let train = self.train;
+        let seed = self.seed ^ self.steps.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut backend = Real {
+            graph: &g,
+            device: &self.device,
+            params: &self.params,
+            dtype: self.options.dtype,
+            train,
+            seed,
+            optimizer: None,
+            loss: None,
+            targets: None,
+            loss_out: None,
+        };
+        let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        let out = run::run(&mut backend, &g, &schedule, &owned, false)?;
+        if train {
+            self.count_bn_batches(&g);
+        }
+        Ok(out)
+    }
+
+    /// One training step: forward, loss on the first output, backward, and the
+    /// optimizer update of each parameter as soon as its gradient exists.
+    pub fn train_step(
+        &mut self,
+        inputs: &[&Tensor],
+        targets: &Tensor,
+        loss: &Loss,
+        optimizer: &mut Optimizer,
+    ) -> Result<StepOutput> {
+        if !self.train {
+            return Err(Error::invalid("train_step", "mode", "the model is in eval mode; call train() first"));
+        }
+        self.check_inputs(inputs)?;
+        let g = self.exec_graph();
+        let schedule = self.schedule(&g);
+        let seed = self.seed ^ self.steps.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut backend = Real {
+            graph: &g,
+            device: &self.device,
+            params: &self.params,
+            dtype: self.options.dtype,
+            train: true,
+            seed,
+            optimizer: Some(optimizer),
+            loss: Some(*loss),
+            targets: Some(targets),
+            loss_out: None,
+        };
+        let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        run::run(&mut backend, &g, &schedule, &owned, false)?;
+        let out = backend.loss_out.take().expect("the loss ran");
+        if let Some(opt) = backend.optimizer.take() {
+            opt.finish_step();
+        }
+        self.steps += 1;
+        self.count_bn_batches(&g);
+        Ok(StepOutput {
+            loss: out.loss,
+            correct: out.correct,
+        })
+    }
+
+    fn count_bn_batches(&mut self, g: &Graph) {
+        for (i, n) in g.nodes().iter().enumerate() {
+            if n.layer.as_ref().is_some_and(|l| l.kind() == "BatchNorm2d") {
+                self.batches_tracked[i] += 1;
+            }
+        }
+    }
+
+    /// The memory plan of one step at `batch`: inference in eval mode, or a
+    /// training step (with `optimizer_state_bytes` of optimizer state and
+    /// `target_bytes` of targets on the device). Also simulates the
+    /// keep-everything baseline.
+    pub fn plan_memory(&self, batch: usize, loss: Option<Loss>, optimizer_state_bytes: u64) -> Result<MemoryReport> {
+        let g = self.exec_graph();
+        let schedule = self.schedule(&g);
+        let input_bytes: u64 = self
+            .graph
+            .inputs()
+            .iter()
+            .map(|&i| self.options.dtype.storage_bytes(batch * self.graph.shape(i).iter().product::<usize>()))
+            .sum();
+        let target_bytes = if self.train {
+            match loss {
+                Some(Loss::CrossEntropy { .. }) => DType::I32.storage_bytes(batch),
+                Some(Loss::BceWithLogits) => {
+                    let out = g.outputs()[0];
+                    self.options.dtype.storage_bytes(batch * g.shape(out).iter().product::<usize>())
+                }
+                None => 0,
+            }
+        } else {
+            0
+        };
+        let baseline = self.weights_bytes() + optimizer_state_bytes + input_bytes + target_bytes;
+        let simulate = |keep_everything: bool| -> Result<u64> {
+            let counter = Rc::new(RefCell::new(Counter::default()));
+            let mut sim = Sim {
+                graph: &g,
+                device: &self.device,
+                batch,
+                dtype: self.options.dtype,
+                train: self.train,
+                loss,
+                counter: counter.clone(),
+                kept: Vec::new(),
+                keep_everything,
+            };
+            // The caller holds the inputs for the whole step (they are part of
+            // the baseline), so simulated inputs start at zero bytes.
+            let inputs: Vec<_> = self.graph.inputs().iter().map(|_| sim.tensor(0)).collect();
+            let returned = run::run(&mut sim, &g, &schedule, &inputs, keep_everything)?;
+            drop((returned, inputs, sim));
+            let peak = counter.borrow().peak;
+            Ok(peak)
+        };
+        let planned = simulate(false)?;
+        let keep = simulate(true)?;
+        Ok(MemoryReport {
+            batch,
+            training: self.train,
+            weights_bytes: self.weights_bytes(),
+            optimizer_bytes: optimizer_state_bytes,
+            input_bytes: input_bytes + target_bytes,
+            planned_peak: baseline + planned,
+            keep_everything_peak: baseline + keep,
+            measured_peak: None,
+        })
+    }
+}
+
+/// The backend that launches kernels.
+struct Real<'a> {
+    graph: &'a Graph,
+    device: &'a Device,
+    params: &'a [Tensor],
+    dtype: DType,
+    train: bool,
+    seed: u64,
+    optimizer: Option<&'a mut Optimizer>,
+    loss: Option<Loss>,
+    targets: Option<&'a Tensor>,
+    loss_out: Option<crate::loss::LossRun>,
+}
+
+impl Real<'_> {
+    fn node_seed(&self, node: NodeId) -> u64 {
+        self.seed ^ (node.index() as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9)
+    }
+
+    fn node_params(&self, node: NodeId) -> Vec<Tensor> {
+        self.graph
+            .node(node)
+            .params
+            .iter()
+            .map(|p| self.params[p.index()].clone())
+            .collect()
+    }
+}
+
+impl Backend for Real<'_> {
+    type T = Tensor;
+
+    fn forward(&mut self, node: NodeId, inputs: &[Tensor], recompute: bool) -> Result<(Tensor, Vec<Tensor>)> {
+        let n = self.graph.node(node);
+        let layer = n.layer.as_ref().expect("layer node");
+        let mut params = self.node_params(node);
+        if recompute {
+            // A re-run must not update running statistics a second time: give it
+            // scratch copies of the buffers.
+            for (k, &p) in n.params.iter().enumerate() {
+                if self.graph.param(p).decl.kind == ParamKind::Buffer {
+                    let copy = self.device.empty(params[k].shape(), params[k].dtype())?;
+                    self.device.copy(&params[k], &copy)?;
+                    params[k] = copy;
+                }
+            }
+        }
+        let mut cx = Forward {
+            device: self.device,
+            inputs,
+            params: &params,
+            train: self.train,
+            dtype: self.dtype,
+            seed: self.node_seed(node),
+            output: None,
+            extras: Vec::new(),
+        };
+        layer.forward(&mut cx)?;
+        let out = cx.output.take().expect("a layer's forward sets its output");
+        Ok((out, std::mem::take(&mut cx.extras)))
+    }
+
+    fn backward(&mut self, args: BackwardArgs<'_, Tensor>) -> Result<(Vec<Option<Tensor>>, Vec<Option<Tensor>>)> {
+        let n = self.graph.node(args.node);
+        let layer = n.layer.as_ref().expect("layer node");
+        let params = self.node_params(args.node);
+        let batch = args.dy.dim(0);
+        let shapes: Vec<Vec<usize>> = n
+            .inputs
+            .iter()
+            .map(|&i| [vec![batch], self.graph.shape(i).to_vec()].concat())
+            .collect();
+        let mut cx = Backward {
+            device: self.device,
+            inputs: args.inputs,
+            input_shapes: &shapes,
+            output: args.output,
+            extras: args.extras,
+            params: &params,
+            dy: args.dy,
+            need_input_grad: args.need_input_grad,
+            dtype: self.dtype,
+            seed: self.node_seed(args.node),
+            input_grads: Vec::new(),
+            param_grads: Vec::new(),
+        };
+        layer.backward(&mut cx)?;
+        let mut input_grads = std::mem::take(&mut cx.input_grads);
+        input_grads.resize(n.inputs.len(), None);
+        let mut param_grads = std::mem::take(&mut cx.param_grads);
+        param_grads.resize(n.params.len(), None);
+        // Buffers never get gradients.
+        for (g, &p) in param_grads.iter_mut().zip(&n.params) {
+            if self.graph.param(p).decl.kind == ParamKind::Buffer {
+                *g = None;
+            }
+        }
+        Ok((input_grads, param_grads))
+    }
+
+    fn loss(&mut self, output: &Tensor) -> Result<Tensor> {
+        let loss = self.loss.expect("training has a loss");
+        let targets = self.targets.expect("training has targets");
+        let (grad, kept) = loss.run(output, targets)?;
+        self.loss_out = Some(kept);
+        Ok(grad)
+    }
+
+    fn accumulate(&mut self, a: Tensor, b: Tensor) -> Result<Tensor> {
+        weft_kernels::elementwise::add(&a, &b)
+    }
+
+    fn update(&mut self, param: ParamId, grad: Tensor) -> Result<()> {
+        if let Some(opt) = self.optimizer.as_deref_mut() {
+            opt.update(param, &self.params[param.index()], &grad)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! Runs a [`Schedule`] on a [`Backend`]: the real device, or the memory
+//! simulation that predicts its peak.
+//!
+//! The driver is the only place that holds values; it drops each one at the
+//! point the schedule says. Both backends therefore allocate and release in
+//! the same order, and the simulation's peak is the device's peak.
+
+use std::collections::HashMap;
+
+use weft_device::Result;
+
+use crate::graph::{Graph, NodeId, ParamId};
+use crate::schedule::{Schedule, Step, Val};
+
+/// Arguments of a backward launch.
+pub(crate) struct BackwardArgs<'a, T> {
+    pub node: NodeId,
+    pub inputs: &'a [Option<T>],
+    pub output: Option<&'a T>,
+    pub extras: &'a [T],
+    pub dy: &'a T,
+    pub need_input_grad: &'a [bool],
+}
+
+/// What executes launches: real kernels, or byte counting.
+pub(crate) trait Backend {
+    type T: Clone;
+
+    /// Forward of `node`: its output and the extras it keeps for backward.
+    fn forward(&mut self, node: NodeId, inputs: &[Self::T], recompute: bool) -> Result<(Self::T, Vec<Self::T>)>;
+
+    /// Backward of a node: gradients for its inputs and parameters.
+    #[allow(clippy::type_complexity)]
+    fn backward(&mut self, args: BackwardArgs<'_, Self::T>) -> Result<(Vec<Option<Self::T>>, Vec<Option<Self::T>>)>;
+
+    /// The loss on the network output: returns d(loss)/d(output) and keeps the
+    /// loss itself for the caller.
+    fn loss(&mut self, output: &Self::T) -> Result<Self::T>;
+
+    /// a + b, for gradients that fan in.
+    fn accumulate(&mut self, a: Self::T, b: Self::T) -> Result<Self::T>;
+
+    /// Applies the optimizer to a parameter and drops its gradient.
+    fn update(&mut self, param: ParamId, grad: Self::T) -> Result<()>;
+}
+
+/// Runs `schedule` with `inputs` bound to the graph's inputs (in order); returns
+/// the graph outputs (inference) or nothing (training; the backend keeps the loss).
+pub(crate) fn run<B: Backend>(
+    backend: &mut B,
+    graph: &Graph,
+    schedule: &Schedule,
+    inputs: &[B::T],
+    keep_everything: bool,
+) -> Result<Vec<B::T>> {
+    let mut values: HashMap<Val, B::T> = HashMap::new();
+    let mut kept: Vec<B::T> = Vec::new();
+    for (node, t) in graph.inputs().into_iter().zip(inputs) {
+        values.insert(Val::Act(node.0), t.clone());
+    }
+    let nodes = graph.nodes();
+    let mut returned = Vec::new();
+    for (s, step) in schedule.steps.iter().enumerate() {
+        match *step {
+            Step::Forward { node, recompute } => {
+                let i = node.0;
+                let ins: Vec<B::T> = nodes[i]
+                    .inputs
+                    .iter()
+                    .map(|x| values[&Val::Act(x.0)].clone())
+                    .collect();
+                let (out, extras) = backend.forward(node, &ins, recompute)?;
+                drop(ins);
+                values.insert(Val::Act(i), out);
+                if schedule.train {
+                    for (k, e) in extras.into_iter().enumerate() {
+                        values.insert(Val::Extra(i, k), e);
+                    }
+                }
+            }
+            Step::Loss => {
+                let o = graph.outputs()[0].0;
+                let dy = backend.loss(&values[&Val::Act(o)])?;
+                add_grad(backend, &mut values, o, dy)?;
+            }
+            Step::Backward(node) => {
+                let i = node.0;
+                let saves = &schedule.saves[i];
+                let ins: Vec<Option<B::T>> = nodes[i]
+                    .inputs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, x)| {
+                        saves
+                            .inputs
+                            .get(k)
+                            .copied()
+                            .unwrap_or(false)
+                            .then(|| values[&Val::Act(x.0)].clone())
+                    })
+                    .collect();
+                let output = saves.output.then(|| values[&Val::Act(i)].clone());
+                let extras: Vec<B::T> = (0..schedule.extras[i])
+                    .map(|k| values[&Val::Extra(i, k)].clone())
+                    .collect();
+                let need: Vec<bool> = nodes[i]
+                    .inputs
+                    .iter()
+                    .map(|x| schedule.requires_grad[x.0])
+                    .collect();
+                let dy = values
+                    .get(&Val::Grad(i))
+                    .cloned()
+                    .expect("a gradient reaches every node that requires one");
+                let (input_grads, param_grads) = backend.backward(BackwardArgs {
+                    node,
+                    inputs: &ins,
+                    output: output.as_ref(),
+                    extras: &extras,
+                    dy: &dy,
+                    need_input_grad: &need,
+                })?;
+                drop((ins, output, extras, dy));
+                for (&p, g) in nodes[i].params.iter().zip(param_grads) {
+                    if let Some(g) = g {
+                        backend.update(p, g)?;
+                    }
+                }
+                for (x, g) in nodes[i].inputs.iter().zip(input_grads) {
+                    if let Some(g) = g {
+                        if schedule.requires_grad[x.0] {
+                            add_grad(backend, &mut values, x.0, g)?;
+                        }
+                    }
+                }
+            }
+            Step::Return => {
+                for o in graph.outputs() {
+                    if let Some(t) = values.get(&Val::Act(o.0)) {
+                        returned.push(t.clone());
+                    }
+                }
+            }
+        }
+        for v in &schedule.release_after[s] {
+            if let Some(t) = values.remove(v) {
+                if keep_everything {
+                    kept.push(t);
+                }
+            }
+        }
+    }
+    drop(values);
+    drop(kept);
+    Ok(returned)
+}
+
+fn add_grad<B: Backend>(backend: &mut B, values: &mut HashMap<Val, B::T>, node: usize, g: B::T) -> Result<()> {
+    let v = match values.remove(&Val::Grad(node)) {
+        Some(acc) => backend.accumulate(acc, g)?,
+        None => g,
+    };
+    values.insert(Val::Grad(node), v);
+    Ok(())
+}
