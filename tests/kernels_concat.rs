@@ -99,7 +99,7 @@ fn concat_matches_reference_bitwise() {
             let datas: Vec<Vec<f32>> = shapes
                 .iter()
                 .map(|s| {
-                    let f = dtype.is_float().then_some(dtype).unwrap_or(DType::F32);
+                    let f = if dtype.is_float() { dtype } else { DType::F32 };
                     testing::round_to(f, &common::uniform(&mut rng, numel(s), -3.0, 3.0))
                 })
                 .collect();

@@ -503,7 +503,13 @@ fn max_unpool_matches_reference() {
             let y: Vec<f32> = pooled.out.value.iter().map(|&v| v as f32).collect();
             let yt = dev.upload_f32(&oshape, dtype, &y).unwrap();
             let it = dev.tensor_i32(&oshape, &pooled.indices).unwrap();
-            let up = pool::max_unpool2d(&yt, &it, [shape[2], shape[3]]).unwrap();
+            let up = testing::poisoned(&dev, &shape, dtype).unwrap();
+            pool::max_unpool2d_into(&yt, &it, &up).unwrap();
+            if i % 10 == 0 {
+                let again = pool::max_unpool2d(&yt, &it, [shape[2], shape[3]]).unwrap();
+                let same = again.to_f32_vec().unwrap() == up.to_f32_vec().unwrap();
+                assert!(same, "allocating form differs");
+            }
             let want =
                 reference::pool::max_unpool2d(&y, &pooled.indices, oshape, [shape[2], shape[3]]);
             let what = format!("{} case {i} {shape:?} {params:?}", precision.name());

@@ -104,7 +104,7 @@ pub fn dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
 /// regenerated from the same `(p, seed)`.
 pub fn dropout_backward(dy: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
     let out = dy.device().empty(dy.shape(), dy.dtype())?;
-    dropout_into(dy, p, seed, None, &out)?;
+    apply("dropout_backward", dy, p, seed, None, &out)?;
     Ok(out)
 }
 
@@ -117,7 +117,18 @@ pub fn dropout_into(
     precision: Option<Precision>,
     out: &Tensor,
 ) -> Result<()> {
-    let op = "dropout";
+    apply("dropout", x, p, seed, precision, out)
+}
+
+/// `out = x · keep / (1 − p)`, errors naming `op`.
+fn apply(
+    op: &str,
+    x: &Tensor,
+    p: f32,
+    seed: u64,
+    precision: Option<Precision>,
+    out: &Tensor,
+) -> Result<()> {
     check_p(op, p)?;
     if !x.dtype().is_float() {
         return Err(Error::invalid(
@@ -135,8 +146,8 @@ pub fn dropout_into(
     }
     let shader = match precision {
         Precision::F16Packed => &DROPOUT_F16P,
-        p => DROPOUT
-            .get(p)
+        typed => DROPOUT
+            .get(typed)
             .expect("typed shaders have f32 and f16 forms"),
     };
     let n = x.numel();

@@ -185,7 +185,7 @@ pub fn prelu_into(x: &Tensor, weight: &Tensor, y: &Tensor) -> Result<()> {
 /// elements).
 pub fn prelu_backward_temp_bytes(x_shape: &[usize], weight_len: usize) -> u64 {
     let n: usize = x_shape.iter().product();
-    let per_channel = if weight_len == 0 { 0 } else { n / weight_len };
+    let per_channel = n.checked_div(weight_len).unwrap_or(0);
     DType::F32.storage_bytes((weight_len * per_channel.div_ceil(CHUNK)).max(1))
 }
 
