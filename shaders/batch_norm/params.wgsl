@@ -8,7 +8,8 @@ struct Params {
     hw: u32,
     // Invocations' work items: elements (typed) or words (packed f16).
     count: u32,
-    // Per-channel elements per statistics workgroup, and workgroups per channel.
+    // Chunking of the statistics partials (crate::reduce::CHUNK elements per
+    // chunk, `chunks` per channel).
     chunk: u32,
     chunks: u32,
     eps: f32,
@@ -22,12 +23,6 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-
-// Flat NCHW index of the t-th element (t in [0, n*hw)) of channel c.
-fn channel_element(c: u32, t: u32) -> u32 {
-    let img = t / p.hw;
-    return (img * p.c + c) * p.hw + (t - img * p.hw);
-}
 
 // Channel of the flat NCHW index i.
 fn channel_of(i: u32) -> u32 {

@@ -1,13 +1,7 @@
 // Deterministic parallel reduction (sum, max, min; mean is a sum divided by
-// `div`) over the canonical form the launcher resolves every reduction to:
-// up to two kept runs of dimensions and up to two reduced runs.
-//
-//   output j in [0, outputs):   o = j / k_inner, i = j % k_inner
-//   reduced t in [0, total):    a = t / r_inner, b = t % r_inner
-//   element = o*so + i*si + a*sa + b*sb
-//
-// This covers contiguous axes ([O, R, I]), the NCHW per-channel case
-// ([R1, C, R2]) and a second pass over [outputs, chunks] partials.
+// `div`) over a reduction plan (reduce/plan.wgsl). Plans cover contiguous axes
+// ([O, R, I]), the NCHW per-channel case ([R1, C, R2]) and a second pass over
+// [outputs, chunks] partials.
 //
 // Entry points:
 // - `serial`: one invocation per output, a sequential f32 loop over its `total`
@@ -26,24 +20,7 @@
 // input once plus 4 bytes per partial.
 //
 // Expects from the body: `load_x(i: u32) -> f32` and `out: array<f32>`.
-// Includes: grid.
-
-struct Params {
-    k_inner: u32,
-    so: u32,
-    si: u32,
-    outputs: u32,
-    r_inner: u32,
-    sa: u32,
-    sb: u32,
-    total: u32,
-    chunk: u32,
-    chunks: u32,
-    div: f32,
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
+// Includes: grid, reduce/plan.
 
 // 0: sum (and mean), 1: max, 2: min.
 override OP: u32 = 0u;
@@ -67,14 +44,6 @@ fn combine(a: f32, b: f32) -> f32 {
         case 2u: { return select(min(a, b), a + b, is_nan_f32(a) || is_nan_f32(b)); }
         default: { return a + b; }
     }
-}
-
-fn out_base(j: u32) -> u32 {
-    return (j / p.k_inner) * p.so + (j % p.k_inner) * p.si;
-}
-
-fn elem_offset(t: u32) -> u32 {
-    return (t / p.r_inner) * p.sa + (t % p.r_inner) * p.sb;
 }
 
 @compute @workgroup_size(256)

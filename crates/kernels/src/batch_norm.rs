@@ -8,43 +8,33 @@
 //! `[C]`. Precisions: F32, native F16 and F16Packed for every kernel (packed
 //! apply kernels own whole output words; statistics kernels read packed input).
 //!
-//! Kernels (`shaders/batch_norm/`), all deterministic (no atomics), f32
-//! arithmetic:
+//! Kernels, all deterministic (no atomics), f32 arithmetic. The per-channel
+//! reductions are [`crate::reduce`]'s, over the NCHW per-channel plan:
 //!
 //! | pass | kernel | grid |
 //! |---|---|---|
-//! | statistics | `stats`: per (channel, chunk of 4096) mean and M2, two sweeps | C·chunks workgroups |
-//! | | `finalize`: Chan merge of the chunks, save_mean/invstd, running update | C workgroups |
-//! | forward | `apply`: affine + activation, one element (packed: word) per invocation | numel/256 |
-//! | backward | `backward_reduce`: per (channel, chunk) Σdy, Σdy·(x−mean) | C·chunks |
-//! | | `backward_finalize`: dgamma, dbeta, per-channel coefficients | C |
-//! | | `backward_apply`: dx | numel/256 |
+//! | statistics | `reduce/moments`: per (channel, chunk of 4096) mean and M2, two sweeps | C·chunks workgroups |
+//! | | `batch_norm/finalize`: Chan merge of the chunks, save_mean/invstd, running update | C workgroups |
+//! | forward | `batch_norm/apply`: affine + activation, one element (packed: word) per invocation | numel/256 |
+//! | backward | `reduce/dot`: per (channel, chunk) Σdy, Σdy·(x−mean) | C·chunks |
+//! | | `batch_norm/backward_finalize`: dgamma, dbeta, per-channel coefficients | C |
+//! | | `batch_norm/backward_apply`: dx | numel/256 |
 
 use weft_device::{Binding, DType, Error, Kernel, Result, ShaderFile, Tensor};
 
 use crate::precision::Precision;
-use crate::reduce::check_numel;
+use crate::reduce::{self, check_numel};
 use crate::shaders::ACTIVATION;
 use crate::{Activation, shaders};
 
 const PARAMS: ShaderFile = shaders::wgsl!("batch_norm/params.wgsl");
-const STATS_CORE: ShaderFile = shaders::wgsl!("batch_norm/stats_core.wgsl");
-const BACKWARD_CORE: ShaderFile = shaders::wgsl!("batch_norm/backward_reduce_core.wgsl");
 
-shaders::typed!(STATS, [PARAMS, STATS_CORE], "batch_norm/stats.wgsl");
-shaders::plain!(STATS_F16P, [PARAMS, STATS_CORE], "batch_norm/stats_f16p.wgsl");
 shaders::plain!(FINALIZE, [PARAMS], "batch_norm/finalize.wgsl");
 shaders::typed!(APPLY, [ACTIVATION, PARAMS], "batch_norm/apply.wgsl");
-shaders::plain!(APPLY_F16P, [ACTIVATION, PARAMS], "batch_norm/apply_f16p.wgsl");
-shaders::typed!(
-    BACKWARD_REDUCE,
-    [PARAMS, BACKWARD_CORE],
-    "batch_norm/backward_reduce.wgsl"
-);
 shaders::plain!(
-    BACKWARD_REDUCE_F16P,
-    [PARAMS, BACKWARD_CORE],
-    "batch_norm/backward_reduce_f16p.wgsl"
+    APPLY_F16P,
+    [ACTIVATION, PARAMS],
+    "batch_norm/apply_f16p.wgsl"
 );
 shaders::plain!(
     BACKWARD_FINALIZE,
@@ -64,12 +54,10 @@ shaders::plain!(FOLD_BIAS, [PARAMS], "batch_norm/fold_bias.wgsl");
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
     shaders::list(
-        &[&STATS, &APPLY, &BACKWARD_REDUCE, &BACKWARD_APPLY, &FOLD],
+        &[&APPLY, &BACKWARD_APPLY, &FOLD],
         &[
-            &STATS_F16P,
             &FINALIZE,
             &APPLY_F16P,
-            &BACKWARD_REDUCE_F16P,
             &BACKWARD_FINALIZE,
             &BACKWARD_APPLY_F16P,
             &FOLD_F16P,
@@ -78,8 +66,6 @@ pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
     )
 }
 
-/// Per-channel elements one statistics workgroup reduces (16 per invocation).
-const CHUNK: usize = 4096;
 const WG: usize = 256;
 
 /// Hyper-parameters of BatchNorm2d.
@@ -147,7 +133,7 @@ struct BnParams {
 
 /// Statistics chunks per channel for `n*hw` elements.
 fn chunks_for(nhw: usize) -> usize {
-    nhw.div_ceil(CHUNK)
+    nhw.div_ceil(reduce::CHUNK).max(1)
 }
 
 /// Bytes of temporaries (f32 partial sums and per-channel coefficients)
@@ -244,7 +230,7 @@ fn bn_params(shape: [usize; 4], count: usize) -> BnParams {
         c: c as u32,
         hw: (h * w) as u32,
         count: count as u32,
-        chunk: CHUNK as u32,
+        chunk: reduce::CHUNK as u32,
         chunks: chunks_for(n * h * w) as u32,
         numel: (n * c * h * w) as u32,
         ..Default::default()
@@ -256,14 +242,6 @@ fn units(precision: Precision, numel: usize) -> usize {
     match precision {
         Precision::F16Packed => numel.div_ceil(2),
         _ => numel,
-    }
-}
-
-/// Word views for packed kernels, so that an f16 tensor binds as `array<u32>`.
-fn bind(precision: Precision, t: &Tensor) -> Tensor {
-    match precision {
-        Precision::F16Packed => t.as_words(),
-        _ => t.clone(),
     }
 }
 
@@ -342,22 +320,9 @@ pub fn batch_norm_train_into(
     let mut params = bn_params(shape, 0);
     params.eps = spec.eps;
     params.momentum = spec.momentum;
-    let chunks = chunks_for(nhw);
-    let partial = dev.empty(&[c * chunks * 2], DType::F32)?;
-    let stats = match precision {
-        Precision::F16Packed => &STATS_F16P,
-        p => STATS.get(p).expect("typed"),
-    };
-    let xb = bind(precision, x);
-    dev.dispatch(
-        &Kernel::new(OP, stats, "main"),
-        bytemuck::bytes_of(&params),
-        &[
-            Binding::Read(xb.binding()),
-            Binding::ReadWrite(partial.binding()),
-        ],
-        (c * chunks) as u64,
-    )?;
+    let plan = reduce::per_channel_plan(x.shape());
+    let (partial, chunks) = reduce::moments_partials(OP, x, precision, &plan)?;
+    debug_assert_eq!(chunks, chunks_for(nhw));
     // Pass 2: merge chunks, save statistics, update running statistics.
     dev.dispatch(
         &Kernel::new(OP, &FINALIZE, "main"),
@@ -472,17 +437,16 @@ fn apply(
         Precision::F16Packed => &APPLY_F16P,
         p => APPLY.get(p).expect("typed"),
     };
-    let (xb, yb) = (bind(precision, x), bind(precision, y));
     x.device().dispatch(
         &Kernel::new(op, shader, "main").with_constants(&constants),
         bytemuck::bytes_of(&params),
         &[
-            Binding::Read(xb.binding()),
+            Binding::Read(x.binding()),
             Binding::Read(gamma.binding()),
             Binding::Read(beta.binding()),
             Binding::Read(mean.binding()),
             Binding::Read(stat.binding()),
-            Binding::ReadWrite(yb.binding()),
+            Binding::ReadWrite(y.binding()),
         ],
         count.div_ceil(WG) as u64,
     )
@@ -522,7 +486,7 @@ pub fn batch_norm_backward_into(
 ) -> Result<()> {
     const OP: &str = "batch_norm_backward";
     let shape = check_x(OP, x)?;
-    let [n, c, h, w] = shape;
+    let [_, c, _, _] = shape;
     if dy.shape() != x.shape() || dy.dtype() != x.dtype() {
         return Err(Error::shape(
             OP,
@@ -550,27 +514,10 @@ pub fn batch_norm_backward_into(
     if c == 0 {
         return Ok(());
     }
-    let nhw = n * h * w;
-    let chunks = chunks_for(nhw);
     let params = bn_params(shape, units(precision, x.numel()));
-    let partial = dev.empty(&[c * chunks * 2], DType::F32)?;
+    let plan = reduce::per_channel_plan(x.shape());
+    let (partial, _) = reduce::dot_partials(OP, dy, x, save_mean, precision, &plan)?;
     let coef = dev.empty(&[c * 4], DType::F32)?;
-    let (dyb, xb, dxb) = (bind(precision, dy), bind(precision, x), bind(precision, &grads.dx));
-    let reduce = match precision {
-        Precision::F16Packed => &BACKWARD_REDUCE_F16P,
-        p => BACKWARD_REDUCE.get(p).expect("typed"),
-    };
-    dev.dispatch(
-        &Kernel::new(OP, reduce, "main"),
-        bytemuck::bytes_of(&params),
-        &[
-            Binding::Read(dyb.binding()),
-            Binding::Read(xb.binding()),
-            Binding::Read(save_mean.binding()),
-            Binding::ReadWrite(partial.binding()),
-        ],
-        (c * chunks) as u64,
-    )?;
     dev.dispatch(
         &Kernel::new(OP, &BACKWARD_FINALIZE, "main"),
         bytemuck::bytes_of(&params),
@@ -596,10 +543,10 @@ pub fn batch_norm_backward_into(
         &Kernel::new(OP, apply, "main"),
         bytemuck::bytes_of(&params),
         &[
-            Binding::Read(dyb.binding()),
-            Binding::Read(xb.binding()),
+            Binding::Read(dy.binding()),
+            Binding::Read(x.binding()),
             Binding::Read(coef.binding()),
-            Binding::ReadWrite(dxb.binding()),
+            Binding::ReadWrite(grads.dx.binding()),
         ],
         params.count.div_ceil(WG as u32) as u64,
     )
@@ -659,7 +606,7 @@ pub fn fold_into_conv(
     let dev = w.device();
     let precision = Precision::for_dtype(dev, w.dtype())?;
     let numel = w.numel();
-    let per_out = if o == 0 { 0 } else { numel / o };
+    let per_out = numel.checked_div(o).unwrap_or(0);
     let w_out = dev.empty(w.shape(), w.dtype())?;
     let count = units(precision, numel);
     let params = BnParams {
@@ -677,15 +624,14 @@ pub fn fold_into_conv(
             Precision::F16Packed => &FOLD_F16P,
             p => FOLD.get(p).expect("typed"),
         };
-        let (wb, ob) = (bind(precision, w), bind(precision, &w_out));
         dev.dispatch(
             &Kernel::new(OP, shader, "main"),
             bytemuck::bytes_of(&params),
             &[
-                Binding::Read(wb.binding()),
+                Binding::Read(w.binding()),
                 Binding::Read(gamma.binding()),
                 Binding::Read(running_var.binding()),
-                Binding::ReadWrite(ob.binding()),
+                Binding::ReadWrite(w_out.binding()),
             ],
             count.div_ceil(WG) as u64,
         )?;

@@ -269,7 +269,10 @@ pub fn sgd_step(
             ));
         };
         check_f32(OP, "momentum_buf", buf, param)?;
-        check_distinct(OP, &[("param", param), ("grad", grad), ("momentum_buf", buf)])?;
+        check_distinct(
+            OP,
+            &[("param", param), ("grad", grad), ("momentum_buf", buf)],
+        )?;
         Some(buf)
     } else {
         check_distinct(OP, &[("param", param), ("grad", grad)])?;

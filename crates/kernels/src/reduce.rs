@@ -3,9 +3,11 @@
 //! set of axes, and the NCHW per-channel case `[0, 2, 3]`), with PyTorch's
 //! semantics.
 //!
-//! Written once and reused by batch norm, the losses and bias gradients: the
-//! crate-internal [`ReducePlan`] and [`reduce_to_f32`] run a reduction into an
-//! f32 buffer.
+//! Written once and reused by batch norm, the losses and bias gradients: a
+//! [`ReducePlan`] describes any supported reduction, and crate-internal
+//! launchers run it into an f32 buffer (`reduce_to_f32`), or into per-chunk
+//! partial moments (mean and M2, for batch-norm statistics) or centred dot
+//! products (Σa and Σa·(b − c), for the batch-norm backward).
 //!
 //! Algorithm (`shaders/reduce/`): short reductions (≤ 64 elements) run one
 //! invocation per output; longer ones one 256-invocation workgroup per output
@@ -17,19 +19,34 @@
 //! for every storage type, so f16 sums beyond 65504 stay finite wherever the
 //! result is stored in f32.
 
-use weft_device::{Binding, DType, Error, Kernel, Result, Tensor};
+use weft_device::{Binding, DType, Error, Kernel, Result, ShaderFile, Tensor};
 
 use crate::precision::Precision;
+use crate::shaders;
 
-const REDUCE_CORE: weft_device::ShaderFile = crate::shaders::wgsl!("reduce/reduce_core.wgsl");
+const PLAN: ShaderFile = shaders::wgsl!("reduce/plan.wgsl");
+const REDUCE_CORE: ShaderFile = shaders::wgsl!("reduce/reduce_core.wgsl");
+const MOMENTS_CORE: ShaderFile = shaders::wgsl!("reduce/moments_core.wgsl");
+const DOT_CORE: ShaderFile = shaders::wgsl!("reduce/dot_core.wgsl");
 
-crate::shaders::typed!(REDUCE, [REDUCE_CORE], "reduce/reduce.wgsl");
-crate::shaders::plain!(REDUCE_F16P, [REDUCE_CORE], "reduce/reduce_f16p.wgsl");
-crate::shaders::plain!(STORE_F16, [], "reduce/store_f16.wgsl");
+shaders::typed!(REDUCE, [PLAN, REDUCE_CORE], "reduce/reduce.wgsl");
+shaders::plain!(REDUCE_F16P, [PLAN, REDUCE_CORE], "reduce/reduce_f16p.wgsl");
+shaders::typed!(MOMENTS, [PLAN, MOMENTS_CORE], "reduce/moments.wgsl");
+shaders::plain!(
+    MOMENTS_F16P,
+    [PLAN, MOMENTS_CORE],
+    "reduce/moments_f16p.wgsl"
+);
+shaders::typed!(DOT, [PLAN, DOT_CORE], "reduce/dot.wgsl");
+shaders::plain!(DOT_F16P, [PLAN, DOT_CORE], "reduce/dot_f16p.wgsl");
+shaders::plain!(STORE_F16, [], "reduce/store_f16.wgsl");
 
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
-    crate::shaders::list(&[&REDUCE], &[&REDUCE_F16P, &STORE_F16])
+    shaders::list(
+        &[&REDUCE, &MOMENTS, &DOT],
+        &[&REDUCE_F16P, &MOMENTS_F16P, &DOT_F16P, &STORE_F16],
+    )
 }
 
 /// Reduced elements per workgroup of the `tree` kernel (16 per invocation).
@@ -221,7 +238,7 @@ struct ReduceParams {
 pub fn scratch_bytes(plan: &ReducePlan) -> u64 {
     let mut bytes = 0u64;
     let (mut outputs, mut total) = (plan.outputs(), plan.total());
-    while total > SERIAL_MAX && total > CHUNK {
+    while total > CHUNK {
         let chunks = total.div_ceil(CHUNK);
         bytes += (outputs * chunks * 4) as u64;
         total = chunks;
@@ -252,26 +269,16 @@ pub(crate) fn reduce_to_f32(
         p => REDUCE.get(p).expect("typed shaders have f32 and f16 forms"),
     };
     let constants = [("OP", op.code() as f64)];
-    let mut params = ReduceParams {
-        k_inner: plan.k_inner as u32,
-        so: plan.so as u32,
-        si: plan.si as u32,
-        outputs: outputs as u32,
-        r_inner: plan.r_inner.max(1) as u32,
-        sa: plan.sa as u32,
-        sb: plan.sb as u32,
-        total: total as u32,
-        chunk: CHUNK as u32,
-        chunks: 1,
-        div,
-        _pad: 0,
-    };
+    let mut params = ReduceParams::new(plan, 1, div);
     if total <= SERIAL_MAX {
         let kernel = Kernel::new(op_name, shader, "serial").with_constants(&constants);
         return dev.dispatch(
             &kernel,
             bytemuck::bytes_of(&params),
-            &[Binding::Read(x.binding()), Binding::ReadWrite(out.binding())],
+            &[
+                Binding::Read(x.binding()),
+                Binding::ReadWrite(out.binding()),
+            ],
             outputs.div_ceil(WG) as u64,
         );
     }
@@ -281,7 +288,10 @@ pub(crate) fn reduce_to_f32(
         return dev.dispatch(
             &kernel,
             bytemuck::bytes_of(&params),
-            &[Binding::Read(x.binding()), Binding::ReadWrite(out.binding())],
+            &[
+                Binding::Read(x.binding()),
+                Binding::ReadWrite(out.binding()),
+            ],
             outputs as u64,
         );
     }
@@ -307,6 +317,94 @@ pub(crate) fn reduce_to_f32(
         div,
         out,
     )
+}
+
+impl ReduceParams {
+    fn new(plan: &ReducePlan, chunks: usize, div: f32) -> Self {
+        ReduceParams {
+            k_inner: plan.k_inner as u32,
+            so: plan.so as u32,
+            si: plan.si as u32,
+            outputs: plan.outputs() as u32,
+            r_inner: plan.r_inner.max(1) as u32,
+            sa: plan.sa as u32,
+            sb: plan.sb as u32,
+            total: plan.total() as u32,
+            chunk: CHUNK as u32,
+            chunks: chunks as u32,
+            div,
+            _pad: 0,
+        }
+    }
+}
+
+/// Chunks of [`CHUNK`] elements per output in the partial kernels
+/// ([`moments_partials`], [`dot_partials`]): at least one.
+pub(crate) fn partial_chunks(plan: &ReducePlan) -> usize {
+    plan.total().div_ceil(CHUNK).max(1)
+}
+
+/// Per (output, chunk) of `plan` over `x`: the chunk's mean and sum of squared
+/// deviations, as an F32 tensor of `[outputs · chunks, 2]` (chunk `k` of output
+/// `j` at row `j·chunks + k`; the chunk's count is `min(CHUNK, total − k·CHUNK)`).
+/// Merge the chunks with Chan et al.'s formula for a mean and variance.
+pub(crate) fn moments_partials(
+    op: &str,
+    x: &Tensor,
+    precision: Precision,
+    plan: &ReducePlan,
+) -> Result<(Tensor, usize)> {
+    let dev = x.device();
+    let chunks = partial_chunks(plan);
+    let partial = dev.empty(&[plan.outputs() * chunks, 2], DType::F32)?;
+    let shader = match precision {
+        Precision::F16Packed => &MOMENTS_F16P,
+        p => MOMENTS
+            .get(p)
+            .expect("typed shaders have f32 and f16 forms"),
+    };
+    dev.dispatch(
+        &Kernel::new(op, shader, "moments"),
+        bytemuck::bytes_of(&ReduceParams::new(plan, chunks, 1.0)),
+        &[
+            Binding::Read(x.binding()),
+            Binding::ReadWrite(partial.binding()),
+        ],
+        (plan.outputs() * chunks) as u64,
+    )?;
+    Ok((partial, chunks))
+}
+
+/// Per (output `j`, chunk) of `plan` over `a` and `b` (one shape): `Σ a` and
+/// `Σ a·(b − center[j])`, as an F32 tensor of `[outputs · chunks, 2]` laid out
+/// as in [`moments_partials`]. Sum the chunks for the totals.
+pub(crate) fn dot_partials(
+    op: &str,
+    a: &Tensor,
+    b: &Tensor,
+    center: &Tensor,
+    precision: Precision,
+    plan: &ReducePlan,
+) -> Result<(Tensor, usize)> {
+    let dev = a.device();
+    let chunks = partial_chunks(plan);
+    let partial = dev.empty(&[plan.outputs() * chunks, 2], DType::F32)?;
+    let shader = match precision {
+        Precision::F16Packed => &DOT_F16P,
+        p => DOT.get(p).expect("typed shaders have f32 and f16 forms"),
+    };
+    dev.dispatch(
+        &Kernel::new(op, shader, "dot"),
+        bytemuck::bytes_of(&ReduceParams::new(plan, chunks, 1.0)),
+        &[
+            Binding::Read(a.binding()),
+            Binding::Read(b.binding()),
+            Binding::Read(center.binding()),
+            Binding::ReadWrite(partial.binding()),
+        ],
+        (plan.outputs() * chunks) as u64,
+    )?;
+    Ok((partial, chunks))
 }
 
 /// Stores the f32 tensor `src` into the f16 tensor `dst` of as many elements
@@ -345,7 +443,12 @@ pub(crate) fn check_numel(op: &str, what: &str, t: &Tensor) -> Result<()> {
 }
 
 /// Validates `axes` against `x` and resolves them: (reduced flags, output shape).
-fn resolve_axes(op: &str, x: &Tensor, axes: &[usize], keepdim: bool) -> Result<(Vec<bool>, Vec<usize>)> {
+fn resolve_axes(
+    op: &str,
+    x: &Tensor,
+    axes: &[usize],
+    keepdim: bool,
+) -> Result<(Vec<bool>, Vec<usize>)> {
     let rank = x.rank();
     let mut reduced = vec![axes.is_empty(); rank];
     for &a in axes {
@@ -353,11 +456,18 @@ fn resolve_axes(op: &str, x: &Tensor, axes: &[usize], keepdim: bool) -> Result<(
             return Err(Error::invalid(
                 op,
                 "axes",
-                format!("axis {a} is out of range for a rank-{rank} tensor of shape {:?}", x.shape()),
+                format!(
+                    "axis {a} is out of range for a rank-{rank} tensor of shape {:?}",
+                    x.shape()
+                ),
             ));
         }
         if reduced[a] {
-            return Err(Error::invalid(op, "axes", format!("axis {a} appears twice in {axes:?}")));
+            return Err(Error::invalid(
+                op,
+                "axes",
+                format!("axis {a} appears twice in {axes:?}"),
+            ));
         }
         reduced[a] = true;
     }
@@ -403,12 +513,22 @@ fn check_float(op: &str, x: &Tensor) -> Result<()> {
 
 /// [`reduce`] into `out`, whose dtype may be `x`'s or F32 (f32 results of f16
 /// inputs, e.g. sums beyond f16's range).
-pub fn reduce_into(x: &Tensor, axes: &[usize], op: ReduceOp, keepdim: bool, out: &Tensor) -> Result<()> {
+pub fn reduce_into(
+    x: &Tensor,
+    axes: &[usize],
+    op: ReduceOp,
+    keepdim: bool,
+    out: &Tensor,
+) -> Result<()> {
     let name = op.name();
     check_float(name, x)?;
     check_numel(name, "input", x)?;
     let (reduced, shape) = resolve_axes(name, x, axes, keepdim)?;
-    let out_dtype = if out.dtype() == DType::F32 { DType::F32 } else { x.dtype() };
+    let out_dtype = if out.dtype() == DType::F32 {
+        DType::F32
+    } else {
+        x.dtype()
+    };
     crate::check_output(name, out, &shape, out_dtype, &[x])?;
     let plan = ReducePlan::new(name, x.shape(), &reduced)?;
     if plan.total() == 0 && matches!(op, ReduceOp::Max | ReduceOp::Min) && plan.outputs() > 0 {
@@ -422,7 +542,11 @@ pub fn reduce_into(x: &Tensor, axes: &[usize], op: ReduceOp, keepdim: bool, out:
         ));
     }
     let precision = Precision::for_dtype(x.device(), x.dtype())?;
-    let div = if op == ReduceOp::Mean { plan.total() as f32 } else { 1.0 };
+    let div = if op == ReduceOp::Mean {
+        plan.total() as f32
+    } else {
+        1.0
+    };
     if out_dtype == DType::F32 {
         reduce_to_f32(name, x, precision, &plan, op, div, out)
     } else {
@@ -440,7 +564,15 @@ pub fn sum_all(x: &Tensor) -> Result<Tensor> {
     let dev = x.device();
     let out = dev.empty(&[1], DType::F32)?;
     let precision = Precision::for_dtype(dev, x.dtype())?;
-    reduce_to_f32("sum_all", x, precision, &ReducePlan::all(x.numel()), ReduceOp::Sum, 1.0, &out)?;
+    reduce_to_f32(
+        "sum_all",
+        x,
+        precision,
+        &ReducePlan::all(x.numel()),
+        ReduceOp::Sum,
+        1.0,
+        &out,
+    )?;
     Ok(out)
 }
 
@@ -452,7 +584,10 @@ pub fn channel_sum(x: &Tensor) -> Result<Tensor> {
     if x.rank() != 4 {
         return Err(Error::shape(
             "channel_sum",
-            format!("expected an NCHW tensor of rank 4, got shape {:?}", x.shape()),
+            format!(
+                "expected an NCHW tensor of rank 4, got shape {:?}",
+                x.shape()
+            ),
         ));
     }
     let dev = x.device();

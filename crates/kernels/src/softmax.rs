@@ -208,11 +208,6 @@ pub fn log_softmax_backward(y: &Tensor, dy: &Tensor, axis: usize) -> Result<Tens
 }
 
 /// [`log_softmax_backward`] into an existing output.
-pub fn log_softmax_backward_into(
-    y: &Tensor,
-    dy: &Tensor,
-    axis: usize,
-    dx: &Tensor,
-) -> Result<()> {
+pub fn log_softmax_backward_into(y: &Tensor, dy: &Tensor, axis: usize, dx: &Tensor) -> Result<()> {
     backward_into("log_softmax_backward", true, y, dy, axis, dx)
 }

@@ -148,7 +148,8 @@ pub fn train(
         let ch = (i / hw) % c;
         let r = stats.invstd.value[ch];
         let (xv, m) = (xv as f64, mean[ch]);
-        let s = r * (gamma[ch] as f64).abs()
+        let s = r
+            * (gamma[ch] as f64).abs()
             * (lam * mean_abs[ch] + xv.abs() + m.abs() + lam * (xv - m).abs())
             + (beta[ch] as f64).abs()
             + pre[i].abs();
@@ -176,9 +177,15 @@ pub fn running_update(
         let mu = stats.mean.value[ch];
         let unbiased = stats.var[ch] * n / (n - 1.0);
         let v = (1.0 - m) * a + m * mu;
-        rm.push(v, (1.0 - m) * a.abs() + m * stats.mean.scale[ch] + 2.0 * v.abs());
+        rm.push(
+            v,
+            (1.0 - m) * a.abs() + m * stats.mean.scale[ch] + 2.0 * v.abs(),
+        );
         let v = (1.0 - m) * b + m * unbiased;
-        rv.push(v, (1.0 - m) * b.abs() + m * unbiased * (lam + 6.0) + 2.0 * v.abs());
+        rv.push(
+            v,
+            (1.0 - m) * b.abs() + m * unbiased * (lam + 6.0) + 2.0 * v.abs(),
+        );
     }
     (rm, rv)
 }
@@ -266,10 +273,7 @@ pub fn backward(
     let mut db = RefOut::with_capacity(c);
     for ch in 0..c {
         let r = invstd[ch] as f64;
-        dg.push(
-            dgamma[ch],
-            r * (lam * b[ch] + e[ch]) + dgamma[ch].abs(),
-        );
+        dg.push(dgamma[ch], r * (lam * b[ch] + e[ch]) + dgamma[ch].abs());
         db.push(dbeta[ch], lam * a[ch]);
     }
     (dx_out, dg, db)
@@ -288,7 +292,7 @@ pub fn fold_into_conv(
     eps: f32,
 ) -> (RefOut, RefOut) {
     let o = gamma.len();
-    let per = if o == 0 { 0 } else { w.len() / o };
+    let per = w.len().checked_div(o).unwrap_or(0);
     let s: Vec<f64> = (0..o)
         .map(|ch| gamma[ch] as f64 / (running_var[ch] as f64 + eps as f64).sqrt())
         .collect();

@@ -8,6 +8,7 @@
 //! the f32 kernels (exp errors of (3 + 2|z|) ulp, sums of n terms).
 
 use super::RefOut;
+use super::softmax::FLUSH;
 use crate::loss::Reduction;
 
 fn valid(t: i64, c: usize) -> bool {
@@ -82,7 +83,14 @@ fn finish(losses: Vec<(f64, f64)>, k: f64, reduction: Reduction) -> RefOut {
                 .sum::<f64>()
                 + value.abs();
             let mut out = RefOut::with_capacity(1);
-            out.push(if n == 0 && reduction == Reduction::Mean { f64::NAN } else { value }, scale);
+            out.push(
+                if n == 0 && reduction == Reduction::Mean {
+                    f64::NAN
+                } else {
+                    value
+                },
+                scale,
+            );
             out
         }
     }
@@ -117,7 +125,10 @@ pub fn softmax_cross_entropy(
         let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let s: f64 = z.iter().map(|&v| (v - m).exp()).sum();
         let lse = m + s.ln();
-        let spread: f64 = z.iter().map(|&v| (v - m).exp() / s * 2.0 * (v - m).abs()).sum();
+        let spread: f64 = z
+            .iter()
+            .map(|&v| (v - m).exp() / s * 2.0 * (v - m).abs())
+            .sum();
         let mag_z: f64 = z.iter().map(|v| v.abs()).sum();
         let l = losses[r];
         let scale = (1.0 - eps) * (lse.abs() + z[t as usize].abs())
@@ -137,7 +148,8 @@ pub fn softmax_cross_entropy(
                 + eps / c as f64
                 + (1.0 - eps) * onehot)
                 * k
-                + 2.0 * v.abs();
+                + 2.0 * v.abs()
+                + FLUSH;
             g.push(v, sc);
         }
     }
@@ -157,13 +169,22 @@ pub fn softmax_cross_entropy(
 }
 
 /// NLL of log-probabilities `[n, c]`: (loss, grad) as the kernels return them.
-pub fn nll_loss(log_probs: &[f32], c: usize, targets: &[i64], reduction: Reduction) -> (RefOut, RefOut) {
+pub fn nll_loss(
+    log_probs: &[f32],
+    c: usize,
+    targets: &[i64],
+    reduction: Reduction,
+) -> (RefOut, RefOut) {
     let k = reduction_factor(targets, c, reduction);
     let mut per = Vec::with_capacity(targets.len());
     let mut g = RefOut::with_capacity(log_probs.len());
     for (r, &t) in targets.iter().enumerate() {
         let ok = valid(t, c);
-        let l = if ok { -(log_probs[r * c + t as usize] as f64) } else { 0.0 };
+        let l = if ok {
+            -(log_probs[r * c + t as usize] as f64)
+        } else {
+            0.0
+        };
         per.push((l * k, 2.0 * (l * k).abs()));
         for a in 0..c {
             let v = if ok && a == t as usize { -k } else { 0.0 };
@@ -231,7 +252,8 @@ pub fn bce_with_logits(
             + loss[i].abs();
         per.push((loss[i] * k, ls * k));
         let sig_neg = 1.0 / (1.0 + xv.exp());
-        let gs = (1.0 - yv).abs() + lw_mag * sig_neg * (5.0 + 2.0 * xv.abs()) + grad[i].abs();
+        let gs =
+            (1.0 - yv).abs() + lw_mag * sig_neg * (5.0 + 2.0 * xv.abs()) + grad[i].abs() + FLUSH;
         g.push(grad[i] * k, gs * k);
     }
     let loss = if reduction == Reduction::None {

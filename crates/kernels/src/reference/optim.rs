@@ -90,7 +90,7 @@ pub fn sgd_step_f32(
     for i in 0..param.len() {
         let mut d = grad[i];
         if s.weight_decay != 0.0 {
-            d = d + s.weight_decay * param[i];
+            d += s.weight_decay * param[i];
         }
         if let Some(b) = buf.as_deref_mut() {
             let nb = if first_step {
@@ -99,9 +99,13 @@ pub fn sgd_step_f32(
                 b[i] * s.momentum + s.one_minus_dampening * d
             };
             b[i] = nb;
-            d = if cfg.nesterov { d + s.momentum * nb } else { nb };
+            d = if cfg.nesterov {
+                d + s.momentum * nb
+            } else {
+                nb
+            };
         }
-        param[i] = param[i] + s.neg_lr * d;
+        param[i] += s.neg_lr * d;
     }
 }
 
@@ -121,9 +125,9 @@ pub fn adam_step_f32(
         let mut g = grad[i];
         if s.weight_decay != 0.0 {
             if cfg.decoupled_weight_decay {
-                w = w * s.decay_factor;
+                w *= s.decay_factor;
             } else {
-                g = g + s.weight_decay * w;
+                g += s.weight_decay * w;
             }
         }
         let mut m = exp_avg[i];

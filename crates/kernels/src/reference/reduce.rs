@@ -11,7 +11,10 @@ pub fn reduce(x: &[f32], shape: &[usize], axes: &[usize], op: ReduceOp) -> RefOu
     let reduced: Vec<bool> = (0..rank)
         .map(|d| axes.is_empty() || axes.contains(&d))
         .collect();
-    let outputs: usize = (0..rank).filter(|&d| !reduced[d]).map(|d| shape[d]).product();
+    let outputs: usize = (0..rank)
+        .filter(|&d| !reduced[d])
+        .map(|d| shape[d])
+        .product();
     let mut sum = vec![0.0f64; outputs];
     let mut mag = vec![0.0f64; outputs];
     let mut count = vec![0usize; outputs];

@@ -8,6 +8,11 @@
 
 use super::RefOut;
 
+/// Absolute allowance, in units of f32 ε, for results that land in the
+/// subnormal range: WGSL lets implementations flush f32 subnormals to zero
+/// (lavapipe does), an error of up to 2⁻¹²⁶ = 2⁻¹⁰³·ε.
+pub const FLUSH: f64 = 1.0 / (1u128 << 103) as f64;
+
 /// Rows of `shape` along `axis`: (outer, len, inner).
 pub fn rows(shape: &[usize], axis: usize) -> (usize, usize, usize) {
     let outer: usize = shape[..axis].iter().product();
@@ -89,7 +94,10 @@ pub fn softmax(x: &[f32], shape: &[usize], axis: usize, log: bool) -> RefOut {
     let value = softmax_f64(&widen(x), shape, axis, log);
     let mut scale = vec![0.0f64; x.len()];
     for_rows(shape, axis, |idx| {
-        let m = idx.iter().map(|&i| x[i] as f64).fold(f64::NEG_INFINITY, max_nan);
+        let m = idx
+            .iter()
+            .map(|&i| x[i] as f64)
+            .fold(f64::NEG_INFINITY, max_nan);
         let s: f64 = idx.iter().map(|&i| (x[i] as f64 - m).exp()).sum();
         // Σ p_j·2|z_j|: the exp errors carried into the sum.
         let spread: f64 = idx
@@ -105,7 +113,7 @@ pub fn softmax(x: &[f32], shape: &[usize], axis: usize, log: bool) -> RefOut {
             scale[i] = if log {
                 z.abs() + s.ln().abs() + 8.0 + lsum + spread + value[i].abs()
             } else {
-                value[i] * (8.0 + 2.0 * z.abs() + spread + lsum)
+                value[i] * (8.0 + 2.0 * z.abs() + spread + lsum) + FLUSH
             };
         }
     });
@@ -123,9 +131,13 @@ pub fn softmax_backward(y: &[f32], dy: &[f32], shape: &[usize], axis: usize, log
             let mag: f64 = idx.iter().map(|&i| (dy[i] as f64).abs()).sum();
             for &i in idx {
                 let e = (y[i] as f64).exp();
-                scale[i] = (dy[i] as f64).abs()
-                    + e * (s.abs() * (4.0 + 2.0 * (y[i] as f64).abs()) + lsum * mag)
-                    + value[i].abs();
+                // exp(-inf) = 0 exactly: no exp error to carry.
+                let exp_err = if e > 0.0 {
+                    e * (s.abs() * (4.0 + 2.0 * (y[i] as f64).abs()) + lsum * mag)
+                } else {
+                    0.0
+                };
+                scale[i] = (dy[i] as f64).abs() + exp_err + value[i].abs() + FLUSH;
             }
         } else {
             let s: f64 = idx.iter().map(|&i| dy[i] as f64 * y[i] as f64).sum();
@@ -135,7 +147,8 @@ pub fn softmax_backward(y: &[f32], dy: &[f32], shape: &[usize], axis: usize, log
                 .sum();
             for &i in idx {
                 scale[i] = (y[i] as f64).abs() * ((dy[i] as f64).abs() + s.abs() + lsum * mag)
-                    + value[i].abs();
+                    + value[i].abs()
+                    + FLUSH;
             }
         }
     });
