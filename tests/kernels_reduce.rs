@@ -350,6 +350,27 @@ fn deterministic_and_large_grid() {
 }
 
 #[test]
+fn scratch_bytes_are_exact() {
+    // A device of its own, so that no other test's tensors move the peak.
+    let dev = Device::from_env().unwrap();
+    for n in [10usize, 4096, 4097, 3_000_001, 20_000_000] {
+        let x = dev.empty(&[n], DType::F32).unwrap();
+        weft::kernels::elementwise::fill(&x, 0.25).unwrap();
+        let before = dev.pool_stats().live_bytes;
+        dev.reset_peak();
+        let s = reduce::sum_all(&x).unwrap();
+        let peak = dev.pool_stats().peak_live_bytes - before;
+        // The [1] f32 result plus the partials.
+        assert_eq!(
+            peak,
+            4 + reduce::scratch_bytes(&ReducePlan::all(n)),
+            "n = {n}"
+        );
+        assert_eq!(s.to_f32_vec().unwrap(), [n as f32 * 0.25], "n = {n}");
+    }
+}
+
+#[test]
 fn bad_arguments_are_typed_errors() {
     let dev = common::device();
     let x = dev.tensor(&[2, 3, 4, 5], &[0.5; 120]).unwrap();

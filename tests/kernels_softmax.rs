@@ -253,6 +253,25 @@ fn extremes_nan_and_large_grid() {
     }
     let ly = softmax::log_softmax(&xt, 1).unwrap().to_f32_vec().unwrap();
     assert!(ly.iter().all(|v| v.is_finite()));
+    // f16 logits up to ±30,000 (differences up to 60,000, beyond what an f16
+    // exp or sum could hold): finite and correct, rows sum to 1.
+    if dev.has(Feature::ShaderF16) {
+        let x = testing::round_to(DType::F16, &common::uniform(&mut rng, 8 * 100, -3e4, 3e4));
+        let xt = dev.upload_f32(&[8, 100], DType::F16, &x).unwrap();
+        let y = softmax::softmax(&xt, 1).unwrap().to_f32_vec().unwrap();
+        for row in y.chunks(100) {
+            assert!(row.iter().all(|v| v.is_finite()));
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-2);
+        }
+        let want = ref_sm::softmax(&x, &[8, 100], 1, false);
+        let (bound, c) = storage_bound(&want, DType::F16, 2.0);
+        testing::compare(&y, &bound, DType::F16, c).unwrap();
+        let ly = softmax::log_softmax(&xt, 1).unwrap().to_f32_vec().unwrap();
+        assert!(ly.iter().all(|v| v.is_finite()));
+        let want = ref_sm::softmax(&x, &[8, 100], 1, true);
+        let (bound, c) = storage_bound(&want, DType::F16, 2.0);
+        testing::compare(&ly, &bound, DType::F16, c).unwrap();
+    }
     // A NaN poisons its row only.
     let mut x = common::uniform(&mut rng, 2 * 70, -1.0, 1.0);
     x[3] = f32::NAN;

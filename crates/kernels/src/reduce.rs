@@ -233,16 +233,17 @@ struct ReduceParams {
     _pad: u32,
 }
 
-/// Bytes of f32 partials a reduction by `plan` allocates (requested sizes, as
-/// `PoolStats::live_bytes` counts them), for memory planning.
+/// Bytes of f32 partials a reduction by `plan` allocates at its peak
+/// (requested sizes, as `PoolStats::live_bytes` counts them), for memory
+/// planning. [`reduce_into`] with an f16 output adds `4·plan.outputs()`.
 pub fn scratch_bytes(plan: &ReducePlan) -> u64 {
     let mut bytes = 0u64;
-    let (mut outputs, mut total) = (plan.outputs(), plan.total());
+    let mut total = plan.total();
+    // Every pass's partials stay alive until the last pass is recorded.
     while total > CHUNK {
         let chunks = total.div_ceil(CHUNK);
-        bytes += (outputs * chunks * 4) as u64;
+        bytes += (plan.outputs() * chunks * 4) as u64;
         total = chunks;
-        outputs = plan.outputs();
     }
     bytes
 }
