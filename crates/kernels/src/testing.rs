@@ -20,12 +20,13 @@ pub fn eps(dtype: DType) -> f64 {
     }
 }
 
-/// Absolute error allowed on top of the scaled bound: what underflow to the
-/// smallest subnormal of the storage type can cost.
+/// Absolute error allowed on top of the scaled bound: what underflow can cost
+/// (f16 rounds to its smallest subnormal; many GPUs, lavapipe among them, flush
+/// f32 subnormals to zero, so f32 allows the smallest normal).
 pub fn abs_floor(dtype: DType) -> f64 {
     match dtype {
         DType::F16 => 6.0e-8,
-        _ => 1.0e-38,
+        _ => f32::MIN_POSITIVE as f64,
     }
 }
 
