@@ -1,8 +1,906 @@
-//! Not implemented yet.
+//! conv2d forward: `y = act(conv2d(x, w) + bias)` with PyTorch's semantics
+//! (NCHW input, OIHW weights, stride, explicit / `"same"` / `"valid"` padding
+//! including asymmetric, dilation, groups including depthwise).
+//!
+//! Variants (every one correct on every problem it accepts; `weft bench`
+//! compares them):
+//!
+//! | variant | idea | scratch |
+//! |---|---|---|
+//! | `direct` | one output per invocation walking its receptive field; every problem; packed-f16 form | none |
+//! | `im2col_gemm` | receptive fields unrolled into columns, then a register-blocked GEMM per group | columns of a batch chunk |
+//! | `implicit_gemm` | the same GEMM with the im2col indices computed on the fly, TM x TN register blocks, input rows reused across the kernel width | none |
+//! | `one_by_one` | 1x1, stride 1, no padding: the input already is the GEMM's B operand | none |
+//! | `winograd` | F(2x2, 3x3): input transform, 16 GEMMs, output transform | transformed weights, inputs, products |
+//!
+//! Large batches are processed in chunks of images: each launch binds windows
+//! of x and y (so no binding exceeds `max_storage_buffer_binding_size`) and the
+//! scratch buffers of the im2col and Winograd variants stay within
+//! [`SCRATCH_BUDGET`] (at least one image at a time). Scratch tensors come from
+//! the device pool and are released when the call returns; [`scratch_bytes`]
+//! reports their exact size for memory planning.
 
-use weft_device::Shader;
+use weft_device::{Binding, BufferRange, DType, Device, Error, Kernel, Result, Shader, Tensor};
+
+use crate::conv_params::{Conv2dGeometry, Conv2dParams};
+use crate::precision::{Precision, Typed};
+use crate::shaders::{ACTIVATION, plain, typed, wgsl};
+use crate::Activation;
+
+const OP: &str = "conv2d";
+
+/// Default bound on the scratch memory (im2col columns, Winograd transforms) one
+/// launch chunk may use, in bytes. A chunk always holds at least one image.
+pub const SCRATCH_BUDGET: u64 = 64 << 20;
+
+const CONV_PARAMS: weft_device::ShaderFile = wgsl!("conv/params.wgsl");
+const CONV_EPILOGUE: weft_device::ShaderFile = wgsl!("conv/epilogue.wgsl");
+const CONV_DIRECT_COMMON: weft_device::ShaderFile = wgsl!("conv/direct_common.wgsl");
+
+typed!(
+    CONV_DIRECT,
+    [ACTIVATION, CONV_PARAMS, CONV_DIRECT_COMMON],
+    "conv/conv_direct.wgsl"
+);
+plain!(
+    CONV_DIRECT_F16P,
+    [ACTIVATION, CONV_PARAMS, CONV_DIRECT_COMMON],
+    "conv/conv_direct_f16p.wgsl"
+);
+typed!(
+    CONV_IMPLICIT,
+    [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
+    "conv/conv_implicit.wgsl"
+);
+typed!(CONV_IM2COL, [CONV_PARAMS], "conv/conv_im2col.wgsl");
+typed!(
+    CONV_GEMM,
+    [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
+    "conv/conv_gemm.wgsl"
+);
+typed!(CONV_WINOGRAD_WEIGHTS, [CONV_PARAMS], "conv/winograd_weights.wgsl");
+typed!(CONV_WINOGRAD_INPUT, [CONV_PARAMS], "conv/winograd_input.wgsl");
+typed!(
+    CONV_WINOGRAD_OUTPUT,
+    [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
+    "conv/winograd_output.wgsl"
+);
 
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
-    Vec::new()
+    crate::shaders::list(
+        &[
+            &CONV_DIRECT,
+            &CONV_IMPLICIT,
+            &CONV_IM2COL,
+            &CONV_GEMM,
+            &CONV_WINOGRAD_WEIGHTS,
+            &CONV_WINOGRAD_INPUT,
+            &CONV_WINOGRAD_OUTPUT,
+        ],
+        &[&CONV_DIRECT_F16P],
+    )
+}
+
+/// Options of a conv2d call.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Conv2dSpec {
+    /// Stride, padding, dilation, groups.
+    pub params: Conv2dParams,
+    /// Activation fused after the bias.
+    pub activation: Activation,
+    /// Kernel variant; `None` picks [`ConvVariant::auto`].
+    pub variant: Option<ConvVariant>,
+    /// Storage precision; `None` follows the tensors' dtype.
+    pub precision: Option<Precision>,
+}
+
+/// A conv2d kernel variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConvVariant {
+    Direct,
+    Im2colGemm,
+    ImplicitGemm,
+    OneByOne,
+    Winograd,
+}
+
+impl ConvVariant {
+    /// Every variant, baseline first.
+    pub const ALL: [ConvVariant; 5] = [
+        ConvVariant::Direct,
+        ConvVariant::Im2colGemm,
+        ConvVariant::ImplicitGemm,
+        ConvVariant::OneByOne,
+        ConvVariant::Winograd,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvVariant::Direct => "direct",
+            ConvVariant::Im2colGemm => "im2col_gemm",
+            ConvVariant::ImplicitGemm => "implicit_gemm",
+            ConvVariant::OneByOne => "one_by_one",
+            ConvVariant::Winograd => "winograd",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ConvVariant> {
+        ConvVariant::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// Why this variant cannot run `geo` at `precision` on `dev`, if it cannot.
+    pub fn unsupported(
+        self,
+        dev: &Device,
+        geo: &Conv2dGeometry,
+        precision: Precision,
+    ) -> Option<String> {
+        if self == ConvVariant::Direct {
+            return None;
+        }
+        if precision == Precision::F16Packed {
+            return Some("has no packed-f16 form (use direct)".into());
+        }
+        if geo.h == 0 || geo.w == 0 || geo.c_in == 0 {
+            return Some(format!(
+                "needs a non-empty input, got {:?} (use direct)",
+                geo.in_shape()
+            ));
+        }
+        match self {
+            ConvVariant::Direct | ConvVariant::ImplicitGemm => None,
+            ConvVariant::OneByOne => {
+                let one = geo.kh == 1
+                    && geo.kw == 1
+                    && geo.stride == [1, 1]
+                    && geo.pad == [0; 4]
+                    && geo.dilation == [1, 1];
+                (!one).then(|| {
+                    format!(
+                        "needs a 1x1 kernel with stride 1, no padding and dilation 1, got {}x{} \
+                         stride {:?} padding {:?} dilation {:?}",
+                        geo.kh, geo.kw, geo.stride, geo.pad, geo.dilation
+                    )
+                })
+            }
+            ConvVariant::Im2colGemm => {
+                let one = plan_chunk(dev, geo, self, precision, 1);
+                one.err().map(|e| format!("one image does not fit: {e}"))
+            }
+            ConvVariant::Winograd => {
+                if geo.kh != 3 || geo.kw != 3 || geo.stride != [1, 1] || geo.dilation != [1, 1] {
+                    Some(format!(
+                        "F(2x2, 3x3) needs a 3x3 kernel with stride 1 and dilation 1, got {}x{} \
+                         stride {:?} dilation {:?}",
+                        geo.kh, geo.kw, geo.stride, geo.dilation
+                    ))
+                } else if geo.groups != 1 {
+                    Some(format!("needs groups = 1, got {}", geo.groups))
+                } else {
+                    let one = plan_chunk(dev, geo, self, precision, 1);
+                    one.err().map(|e| format!("one image does not fit: {e}"))
+                }
+            }
+        }
+    }
+
+    /// The default choice for a problem: the fastest variant that accepts it,
+    /// as measured on lavapipe (see the comment in the body).
+    pub fn auto(dev: &Device, geo: &Conv2dGeometry, precision: Precision) -> ConvVariant {
+        // Measured on lavapipe (llvmpipe, 2 cores, AVX2), where every storage
+        // load costs tens of cycles per SIMD lane group and FMAs are nearly free:
+        // TODO(measure): fill in.
+        let fits = |v: ConvVariant| v.unsupported(dev, geo, precision).is_none();
+        if fits(ConvVariant::ImplicitGemm) {
+            ConvVariant::ImplicitGemm
+        } else {
+            ConvVariant::Direct
+        }
+    }
+
+    /// The typed shader of this variant at `precision`.
+    fn typed_shader(self, typed: &Typed, precision: Precision) -> Result<&'static Shader> {
+        typed.get(precision).ok_or_else(|| {
+            Error::invalid(
+                OP,
+                "precision",
+                format!("{} has no {} form", self.name(), precision.name()),
+            )
+        })
+    }
+}
+
+/// The parameter block of every conv kernel (`shaders/conv/params.wgsl`).
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConvParams {
+    n: u32,
+    c_in: u32,
+    h: u32,
+    w: u32,
+    c_out: u32,
+    kh: u32,
+    kw: u32,
+    groups: u32,
+    oh: u32,
+    ow: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_t: u32,
+    pad_l: u32,
+    dil_h: u32,
+    dil_w: u32,
+    cin_g: u32,
+    cout_g: u32,
+    patch_len: u32,
+    has_bias: u32,
+    x_off: u32,
+    y_off: u32,
+    tiles_m: u32,
+    tiles_p: u32,
+    a: [u32; 12],
+}
+
+impl ConvParams {
+    /// The geometry part for a launch over `imgs` images.
+    fn new(geo: &Conv2dGeometry, imgs: usize, has_bias: bool) -> Self {
+        ConvParams {
+            n: imgs as u32,
+            c_in: geo.c_in as u32,
+            h: geo.h as u32,
+            w: geo.w as u32,
+            c_out: geo.c_out as u32,
+            kh: geo.kh as u32,
+            kw: geo.kw as u32,
+            groups: geo.groups as u32,
+            oh: geo.oh as u32,
+            ow: geo.ow as u32,
+            stride_h: geo.stride[0] as u32,
+            stride_w: geo.stride[1] as u32,
+            pad_t: geo.pad[0] as u32,
+            pad_l: geo.pad[1] as u32,
+            dil_h: geo.dilation[0] as u32,
+            dil_w: geo.dilation[1] as u32,
+            cin_g: geo.cin_g() as u32,
+            cout_g: geo.cout_g() as u32,
+            patch_len: geo.patch_len() as u32,
+            has_bias: has_bias as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// y = act(conv2d(x, w) + bias) into a new tensor; x `[N, C_in, H, W]`,
+/// w `[C_out, C_in/groups, KH, KW]` (OIHW), bias `[C_out]`.
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Result<Tensor> {
+    let geo = check(x, w, bias, spec)?;
+    let y = x.device().empty(&geo.out_shape(), x.dtype())?;
+    conv2d_into(x, w, bias, spec, &y)?;
+    Ok(y)
+}
+
+/// [`conv2d`] into an existing output tensor `[N, C_out, OH, OW]` of x's dtype.
+pub fn conv2d_into(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &Conv2dSpec,
+    out: &Tensor,
+) -> Result<()> {
+    let geo = check(x, w, bias, spec)?;
+    let dev = x.device();
+    let mut inputs = vec![x, w];
+    inputs.extend(bias);
+    crate::check_output(OP, out, &geo.out_shape(), x.dtype(), &inputs)?;
+    if !out.device().same(dev) {
+        return Err(Error::invalid(OP, "output", "is on another device than the input"));
+    }
+    let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
+    let variant = spec
+        .variant
+        .unwrap_or_else(|| ConvVariant::auto(dev, &geo, precision));
+    if let Some(why) = variant.unsupported(dev, &geo, precision) {
+        return Err(Error::invalid(
+            OP,
+            "variant",
+            format!("{} cannot run this problem: {why}", variant.name()),
+        ));
+    }
+    if out.numel() == 0 {
+        return Ok(());
+    }
+    let run = Run {
+        dev,
+        geo: &geo,
+        x,
+        w,
+        bias,
+        y: out,
+        act: spec.activation,
+        precision,
+    };
+    match variant {
+        ConvVariant::Direct => run.direct(),
+        ConvVariant::ImplicitGemm => run.implicit(),
+        ConvVariant::OneByOne => run.one_by_one(),
+        ConvVariant::Im2colGemm => run.im2col(),
+        ConvVariant::Winograd => run.winograd(),
+    }
+}
+
+/// Bytes of temporary device buffers `variant` allocates for this problem at
+/// its peak (im2col columns of the largest batch chunk; Winograd's transformed
+/// weights, inputs and products), exactly as the pool accounts them. 0 for the
+/// variants without scratch and for problems the variant does not accept.
+pub fn scratch_bytes(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    variant: ConvVariant,
+    precision: Precision,
+) -> u64 {
+    if variant.unsupported(dev, geo, precision).is_some() || geo.n == 0 {
+        return 0;
+    }
+    match variant {
+        ConvVariant::Im2colGemm | ConvVariant::Winograd => {
+            match images_per_chunk(dev, geo, variant, precision) {
+                Ok(imgs) => scratch_sizes(geo, variant, imgs)
+                    .iter()
+                    .map(|&n| precision.dtype().storage_bytes(n))
+                    .sum(),
+                Err(_) => 0,
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// Validates dtypes, shapes and parameters; resolves the geometry.
+fn check(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Result<Conv2dGeometry> {
+    if !x.dtype().is_float() || w.dtype() != x.dtype() {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "input and weight must share a float dtype, got {} and {}",
+                x.dtype(),
+                w.dtype()
+            ),
+        ));
+    }
+    if !w.device().same(x.device()) {
+        return Err(Error::invalid(OP, "weight", "is on another device than the input"));
+    }
+    let geo = Conv2dGeometry::new(OP, x.shape(), w.shape(), &spec.params)?;
+    if let Some(b) = bias {
+        if b.shape() != [geo.c_out] || b.dtype() != x.dtype() {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "bias: expected [{}] {} (one value per output channel), got {:?} {}",
+                    geo.c_out,
+                    x.dtype(),
+                    b.shape(),
+                    b.dtype()
+                ),
+            ));
+        }
+        if !b.device().same(x.device()) {
+            return Err(Error::invalid(OP, "bias", "is on another device than the input"));
+        }
+    }
+    // Kernels index within a binding window with u32 arithmetic.
+    let too_big = |what: &str, n: usize| -> Result<()> {
+        if n > u32::MAX as usize / 2 {
+            return Err(Error::invalid(OP, what, format!("{n} elements exceed 32-bit indexing")));
+        }
+        Ok(())
+    };
+    too_big("weight", w.numel())?;
+    too_big("input", geo.c_in * geo.h * geo.w)?;
+    too_big("output", geo.c_out * geo.oh * geo.ow)?;
+    Ok(geo)
+}
+
+/// Elements of one image of x and of y.
+fn image_elems(geo: &Conv2dGeometry) -> (usize, usize) {
+    (geo.c_in * geo.h * geo.w, geo.c_out * geo.oh * geo.ow)
+}
+
+/// Elements of every scratch tensor a chunk of `imgs` images needs, in
+/// allocation order.
+fn scratch_sizes(geo: &Conv2dGeometry, variant: ConvVariant, imgs: usize) -> Vec<usize> {
+    match variant {
+        ConvVariant::Im2colGemm => {
+            let cols = round4(imgs * geo.oh * geo.ow);
+            vec![geo.c_in * geo.kh * geo.kw * cols]
+        }
+        ConvVariant::Winograd => {
+            let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
+            let p4 = round4(imgs * th * tw);
+            vec![16 * geo.c_out * geo.c_in, 16 * geo.c_in * p4, 16 * geo.c_out * p4]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn round4(n: usize) -> usize {
+    n.div_ceil(4) * 4
+}
+
+/// Elements between aligned binding offsets of a `dtype` tensor.
+fn align_elems(dev: &Device, dtype: DType) -> usize {
+    let align = dev.limits().min_storage_buffer_offset_alignment.max(4) as usize;
+    align / dtype.element_bytes()
+}
+
+/// Checks that a chunk of `imgs` images fits the device's binding limit (x and
+/// y windows, every scratch buffer) and, beyond one image, the scratch budget.
+fn plan_chunk(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    variant: ConvVariant,
+    precision: Precision,
+    imgs: usize,
+) -> std::result::Result<(), String> {
+    let dtype = precision.dtype();
+    let limit = dev.limits().max_storage_buffer_binding_size;
+    let slack = align_elems(dev, dtype);
+    let (xi, yi) = image_elems(geo);
+    let bytes = |n: usize| dtype.storage_bytes(n);
+    let xb = bytes(imgs * xi + slack);
+    if xb > limit {
+        return Err(format!("input window of {xb} bytes exceeds the binding limit of {limit}"));
+    }
+    let yb = bytes(imgs * yi + slack);
+    if yb > limit {
+        return Err(format!("output window of {yb} bytes exceeds the binding limit of {limit}"));
+    }
+    let sizes = scratch_sizes(geo, variant, imgs);
+    let mut total = 0;
+    for n in sizes {
+        let b = bytes(n);
+        if b > limit {
+            return Err(format!("scratch buffer of {b} bytes exceeds the binding limit of {limit}"));
+        }
+        total += b;
+    }
+    if imgs > 1 && total > SCRATCH_BUDGET {
+        return Err(format!("scratch of {total} bytes exceeds the budget of {SCRATCH_BUDGET}"));
+    }
+    Ok(())
+}
+
+/// The most images one launch may cover (the first and largest chunk).
+fn images_per_chunk(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    variant: ConvVariant,
+    precision: Precision,
+) -> Result<usize> {
+    let n = geo.n.max(1);
+    if let Err(why) = plan_chunk(dev, geo, variant, precision, 1) {
+        let limit = dev.limits().max_storage_buffer_binding_size;
+        return Err(Error::BindingTooLarge {
+            op: format!("{OP} ({}: {why})", variant.name()),
+            bytes: limit + 1,
+            limit,
+        });
+    }
+    // Largest fitting count by bisection: fits(lo) holds, fits(hi + 1) fails or hi = n.
+    let (mut lo, mut hi) = (1usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if plan_chunk(dev, geo, variant, precision, mid).is_ok() {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    let (_, yi) = image_elems(geo);
+    // Packed f16 owns whole words: every chunk but the last must end on an even
+    // element of y.
+    if precision == Precision::F16Packed && yi % 2 == 1 && lo < n && lo > 1 {
+        lo -= lo % 2;
+    }
+    Ok(lo)
+}
+
+/// The chunks `(first image, images)` covering the batch.
+fn chunks(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    variant: ConvVariant,
+    precision: Precision,
+) -> Result<Vec<(usize, usize)>> {
+    let per = images_per_chunk(dev, geo, variant, precision)?;
+    let (_, yi) = image_elems(geo);
+    if precision == Precision::F16Packed && yi % 2 == 1 && per % 2 == 1 && per < geo.n {
+        let limit = dev.limits().max_storage_buffer_binding_size;
+        return Err(Error::BindingTooLarge {
+            op: format!("{OP} (packed f16 with an odd image size needs two images per launch)"),
+            bytes: limit + 1,
+            limit,
+        });
+    }
+    Ok((0..geo.n)
+        .step_by(per)
+        .map(|i| (i, per.min(geo.n - i)))
+        .collect())
+}
+
+/// A window of `len` elements of `t` starting at element `start`, bound from
+/// the aligned offset at or before it; returns the binding and `start`'s index
+/// within it.
+fn window(t: &Tensor, start: usize, len: usize, align: usize) -> Result<(BufferRange<'_>, u32)> {
+    let begin = start - start % align;
+    let delta = start - begin;
+    Ok((t.window(begin, len + delta)?, delta as u32))
+}
+
+/// One conv2d call, resolved.
+struct Run<'a> {
+    dev: &'a Device,
+    geo: &'a Conv2dGeometry,
+    x: &'a Tensor,
+    w: &'a Tensor,
+    bias: Option<&'a Tensor>,
+    y: &'a Tensor,
+    act: Activation,
+    precision: Precision,
+}
+
+impl Run<'_> {
+    fn shader(&self, variant: ConvVariant, typed: &Typed) -> Result<&'static Shader> {
+        variant.typed_shader(typed, self.precision)
+    }
+
+    fn align(&self) -> usize {
+        align_elems(self.dev, self.precision.dtype())
+    }
+
+    fn bias_binding(&self) -> BufferRange<'_> {
+        self.bias.unwrap_or(self.w).binding()
+    }
+
+    /// Chunks of the batch with their x and y windows and offsets.
+    fn for_chunks(
+        &self,
+        variant: ConvVariant,
+        mut launch: impl FnMut(usize, usize, (BufferRange<'_>, u32), (BufferRange<'_>, u32)) -> Result<()>,
+    ) -> Result<()> {
+        let (xi, yi) = image_elems(self.geo);
+        let align = self.align();
+        for (img0, imgs) in chunks(self.dev, self.geo, variant, self.precision)? {
+            let xw = window(self.x, img0 * xi, imgs * xi, align)?;
+            let yw = window(self.y, img0 * yi, imgs * yi, align)?;
+            launch(img0, imgs, xw, yw)?;
+        }
+        Ok(())
+    }
+
+    fn direct(&self) -> Result<()> {
+        let constants = self.act.constants();
+        let shader = match self.precision {
+            Precision::F16Packed => &CONV_DIRECT_F16P,
+            _ => self.shader(ConvVariant::Direct, &CONV_DIRECT)?,
+        };
+        let kernel = Kernel::new(OP, shader, "main").with_constants(&constants);
+        let (_, yi) = image_elems(self.geo);
+        self.for_chunks(ConvVariant::Direct, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let mut params = ConvParams::new(self.geo, imgs, self.bias.is_some());
+            params.x_off = x_off;
+            params.y_off = y_off;
+            let total = imgs * yi;
+            let units = match self.precision {
+                // Words of the window from the chunk's first (even) element on.
+                Precision::F16Packed => (y_off as usize + total).div_ceil(2) - y_off as usize / 2,
+                _ => total,
+            };
+            self.dev.dispatch(
+                &kernel,
+                bytemuck::bytes_of(&params),
+                &[
+                    Binding::Read(xw),
+                    Binding::Read(self.w.binding()),
+                    Binding::Read(self.bias_binding()),
+                    Binding::ReadWrite(yw),
+                ],
+                units.div_ceil(64) as u64,
+            )
+        })
+    }
+
+    fn implicit(&self) -> Result<()> {
+        let geo = self.geo;
+        let tm = rows_per_invocation(geo.cout_g());
+        let tn = if geo.ow > 4 { 8 } else { 4 };
+        let (kw_c, sw_c, dw_c) = implicit_specialisation(geo, tn);
+        let mut constants = vec![
+            ("TM", tm as f64),
+            ("TN", tn as f64),
+            ("KW_C", kw_c as f64),
+            ("SW_C", sw_c as f64),
+            ("DW_C", dw_c as f64),
+        ];
+        constants.extend(self.act.constants());
+        let kernel = Kernel::new(OP, self.shader(ConvVariant::ImplicitGemm, &CONV_IMPLICIT)?, "main")
+            .with_constants(&constants);
+        let segs_per_row = geo.ow.div_ceil(tn);
+        let m_tiles = geo.cout_g().div_ceil(tm);
+        self.for_chunks(ConvVariant::ImplicitGemm, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
+            params.x_off = x_off;
+            params.y_off = y_off;
+            let segs = imgs * geo.oh * segs_per_row;
+            params.tiles_m = (geo.groups * m_tiles) as u32;
+            params.tiles_p = segs.div_ceil(64) as u32;
+            params.a[0] = segs_per_row as u32;
+            params.a[1] = segs as u32;
+            params.a[2] = m_tiles as u32;
+            self.dev.dispatch(
+                &kernel,
+                bytemuck::bytes_of(&params),
+                &[
+                    Binding::Read(xw),
+                    Binding::Read(self.w.binding()),
+                    Binding::Read(self.bias_binding()),
+                    Binding::ReadWrite(yw),
+                ],
+                (params.tiles_m as u64) * (params.tiles_p as u64),
+            )
+        })
+    }
+
+    fn one_by_one(&self) -> Result<()> {
+        let geo = self.geo;
+        let hw = geo.h * geo.w;
+        self.for_chunks(ConvVariant::OneByOne, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let gemm = GemmLaunch {
+                groups: geo.groups,
+                rows: geo.cout_g(),
+                k: geo.cin_g(),
+                cols: imgs * hw,
+                b_off: x_off,
+                b_gs: geo.cin_g() * hw,
+                b_ks: hw,
+                b_img: hw,
+                b_is: geo.c_in * hw,
+                c_off: y_off,
+                c_img: hw,
+                c_is: geo.c_out * hw,
+                c_ms: hw,
+                bias: self.bias.is_some(),
+                act: self.act,
+            };
+            self.gemm(&gemm, self.w.binding(), xw, yw)
+        })
+    }
+
+    fn im2col(&self) -> Result<()> {
+        let geo = self.geo;
+        let dtype = self.precision.dtype();
+        let per = images_per_chunk(self.dev, geo, ConvVariant::Im2colGemm, self.precision)?;
+        let cols = self
+            .dev
+            .empty(&scratch_sizes(geo, ConvVariant::Im2colGemm, per)[..1], dtype)?;
+        let kernel = Kernel::new(OP, self.shader(ConvVariant::Im2colGemm, &CONV_IM2COL)?, "main");
+        let ohw = geo.oh * geo.ow;
+        self.for_chunks(ConvVariant::Im2colGemm, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let p = imgs * ohw;
+            let p4 = round4(p);
+            let mut params = ConvParams::new(geo, imgs, false);
+            params.x_off = x_off;
+            params.a[0] = p as u32;
+            params.a[1] = (p4 / 4) as u32;
+            let quads = geo.groups * geo.patch_len() * p4 / 4;
+            self.dev.dispatch(
+                &kernel,
+                bytemuck::bytes_of(&params),
+                &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
+                quads.div_ceil(64) as u64,
+            )?;
+            let gemm = GemmLaunch {
+                groups: geo.groups,
+                rows: geo.cout_g(),
+                k: geo.patch_len(),
+                cols: p,
+                b_off: 0,
+                b_gs: geo.patch_len() * p4,
+                b_ks: p4,
+                b_img: p,
+                b_is: 0,
+                c_off: y_off,
+                c_img: ohw,
+                c_is: geo.c_out * ohw,
+                c_ms: ohw,
+                bias: self.bias.is_some(),
+                act: self.act,
+            };
+            self.gemm(&gemm, self.w.binding(), cols.binding(), yw)
+        })
+    }
+
+    fn winograd(&self) -> Result<()> {
+        let geo = self.geo;
+        let dtype = self.precision.dtype();
+        let per = images_per_chunk(self.dev, geo, ConvVariant::Winograd, self.precision)?;
+        let sizes = scratch_sizes(geo, ConvVariant::Winograd, per);
+        let u = self.dev.empty(&[sizes[0]], dtype)?;
+        let v = self.dev.empty(&[sizes[1]], dtype)?;
+        let m = self.dev.empty(&[sizes[2]], dtype)?;
+        let v_kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::Winograd, &CONV_WINOGRAD_WEIGHTS)?,
+            "main",
+        );
+        let params = ConvParams::new(geo, 0, false);
+        self.dev.dispatch(
+            &v_kernel,
+            bytemuck::bytes_of(&params),
+            &[Binding::Read(self.w.binding()), Binding::ReadWrite(u.binding())],
+            (geo.c_out * geo.c_in).div_ceil(64) as u64,
+        )?;
+        let in_kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::Winograd, &CONV_WINOGRAD_INPUT)?,
+            "main",
+        );
+        let constants = self.act.constants();
+        let out_kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::Winograd, &CONV_WINOGRAD_OUTPUT)?,
+            "main",
+        )
+        .with_constants(&constants);
+        let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
+        self.for_chunks(ConvVariant::Winograd, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let p = imgs * th * tw;
+            let p4 = round4(p);
+            let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
+            params.x_off = x_off;
+            params.y_off = y_off;
+            params.a[0] = th as u32;
+            params.a[1] = tw as u32;
+            params.a[2] = p as u32;
+            params.a[3] = p4 as u32;
+            self.dev.dispatch(
+                &in_kernel,
+                bytemuck::bytes_of(&params),
+                &[Binding::Read(xw), Binding::ReadWrite(v.binding())],
+                (geo.c_in * p4).div_ceil(64) as u64,
+            )?;
+            let gemm = GemmLaunch {
+                groups: 16,
+                rows: geo.c_out,
+                k: geo.c_in,
+                cols: p,
+                b_off: 0,
+                b_gs: geo.c_in * p4,
+                b_ks: p4,
+                b_img: p,
+                b_is: 0,
+                c_off: 0,
+                c_img: p,
+                c_is: 0,
+                c_ms: p4,
+                bias: false,
+                act: Activation::None,
+            };
+            self.gemm(&gemm, u.binding(), v.binding(), m.binding())?;
+            self.dev.dispatch(
+                &out_kernel,
+                bytemuck::bytes_of(&params),
+                &[
+                    Binding::Read(m.binding()),
+                    Binding::Read(self.bias_binding()),
+                    Binding::ReadWrite(yw),
+                ],
+                (geo.c_out * p).div_ceil(64) as u64,
+            )
+        })
+    }
+
+    /// Launches conv_gemm.wgsl.
+    fn gemm(&self, g: &GemmLaunch, a: BufferRange<'_>, b: BufferRange<'_>, c: BufferRange<'_>) -> Result<()> {
+        let tm = rows_per_invocation(g.rows);
+        let mut constants = vec![("TM", tm as f64)];
+        constants.extend(g.act.constants());
+        let kernel = Kernel::new(OP, self.shader(ConvVariant::Im2colGemm, &CONV_GEMM)?, "main")
+            .with_constants(&constants);
+        let m_tiles = g.rows.div_ceil(tm);
+        let mut params = ConvParams::new(self.geo, 0, g.bias);
+        params.groups = g.groups as u32;
+        params.cout_g = g.rows as u32;
+        params.patch_len = g.k as u32;
+        params.x_off = g.b_off;
+        params.y_off = g.c_off;
+        params.tiles_m = (g.groups * m_tiles) as u32;
+        params.tiles_p = g.cols.div_ceil(512) as u32;
+        params.a = [
+            g.b_gs as u32,
+            g.b_ks as u32,
+            g.b_img as u32,
+            g.b_is as u32,
+            g.c_img as u32,
+            g.c_is as u32,
+            g.c_ms as u32,
+            g.cols as u32,
+            m_tiles as u32,
+            0,
+            0,
+            0,
+        ];
+        self.dev.dispatch(
+            &kernel,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(a),
+                Binding::Read(b),
+                Binding::Read(self.bias_binding()),
+                Binding::ReadWrite(c),
+            ],
+            (params.tiles_m as u64) * (params.tiles_p as u64),
+        )
+    }
+}
+
+/// A launch of the conv GEMM (see `shaders/conv/conv_gemm.wgsl` for the layout).
+struct GemmLaunch {
+    groups: usize,
+    rows: usize,
+    k: usize,
+    cols: usize,
+    b_off: u32,
+    b_gs: usize,
+    b_ks: usize,
+    b_img: usize,
+    b_is: usize,
+    c_off: u32,
+    c_img: usize,
+    c_is: usize,
+    c_ms: usize,
+    bias: bool,
+    act: Activation,
+}
+
+/// Rows (output channels) per invocation: the smallest of 1, 2, 4, 8 covering
+/// `rows`, so that depthwise convolutions do not compute 8 channels for 1.
+fn rows_per_invocation(rows: usize) -> usize {
+    rows.clamp(1, 8).next_power_of_two()
+}
+
+/// The (KW_C, SW_C, DW_C) specialisation of the implicit GEMM for a problem:
+/// common kernel widths and strides get the row-window form, everything else
+/// the generic one (0, 1, 1).
+fn implicit_specialisation(geo: &Conv2dGeometry, tn: usize) -> (usize, usize, usize) {
+    let (kw, sw, dw) = (geo.kw, geo.stride[1], geo.dilation[1]);
+    let window = (tn - 1) * sw + (kw - 1) * dw + 1;
+    if matches!(kw, 1 | 3 | 5 | 7) && matches!(sw, 1 | 2) && dw == 1 && window <= 32 {
+        (kw, sw, dw)
+    } else {
+        (0, 1, 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_per_invocation_rounds_up_to_powers_of_two() {
+        assert_eq!(rows_per_invocation(0), 1);
+        assert_eq!(rows_per_invocation(1), 1);
+        assert_eq!(rows_per_invocation(3), 4);
+        assert_eq!(rows_per_invocation(8), 8);
+        assert_eq!(rows_per_invocation(100), 8);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for v in ConvVariant::ALL {
+            assert_eq!(ConvVariant::from_name(v.name()), Some(v));
+        }
+        assert_eq!(ConvVariant::from_name("nope"), None);
+    }
 }
