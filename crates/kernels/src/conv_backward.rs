@@ -1,8 +1,556 @@
-//! Not implemented yet.
+//! Gradients of `y = conv2d(x, w) + b` and of `y = conv_transpose2d(x, w) + b`,
+//! with PyTorch's semantics. Activation gradients are applied by the caller
+//! (to `dy`) before these.
+//!
+//! | gradient | kernel |
+//! |---|---|
+//! | conv2d dx | the transposed convolution of dy with w, offset by the conv's top/left padding (asymmetric `same` padding included): [`crate::conv_transpose`]'s gather kernels, variant chosen by [`ConvTransposeVariant::auto`] |
+//! | conv_transpose2d dx | the direct convolution of dy with w read as OIHW (`conv_direct`, register-blocked 4 channels × 4 pixels) |
+//! | dw (both) | one implicit GEMM over K = N·H·W with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum) |
+//! | db | one workgroup per channel pair, strided f32 sums then a fixed tree |
+//!
+//! Every kernel gathers: no float atomics, one summation order, deterministic
+//! results. Sums accumulate in f32 at every precision, so f16 data whose partial
+//! sums pass 65504 still give finite, correct gradients. Parameter gradients
+//! come out in the dtype of `dy`. Each function also has a packed-f16 form.
 
-use weft_device::Shader;
+use weft_device::{Binding, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor};
+
+use crate::Activation;
+use crate::conv_params::{
+    Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams,
+};
+use crate::conv_transpose::{
+    self, CONV_PARAMS, ConvProblem, ConvTransposeVariant, channel_block, pixel_block,
+    same_float_dtype, typed_shader,
+};
+use crate::precision::Precision;
+use crate::shaders::{plain, typed, wgsl};
+
+/// Loads of two T inputs at bindings 1 and 2 (`ld_a`, `ld_b`).
+pub(crate) const IN2_TYPED: ShaderFile = wgsl!("conv_backward/in2_typed.wgsl");
+/// Loads of two packed-f16 inputs at bindings 1 and 2 (`ld_a`, `ld_b`).
+pub(crate) const IN2_F16P: ShaderFile = wgsl!("conv_backward/in2_f16p.wgsl");
+const OUT3_TYPED: ShaderFile = wgsl!("conv_backward/out3_typed.wgsl");
+const OUT3_F16P: ShaderFile = wgsl!("conv_backward/out3_f16p.wgsl");
+
+typed!(
+    CONV_DIRECT,
+    [CONV_PARAMS, IN2_TYPED],
+    "conv_backward/conv_direct.wgsl"
+);
+plain!(
+    CONV_DIRECT_F16P,
+    [CONV_PARAMS, IN2_F16P],
+    "conv_backward/conv_direct_f16p.wgsl"
+);
+typed!(DW, [IN2_TYPED], "conv_backward/dw.wgsl");
+plain!(DW_F16P, [IN2_F16P], "conv_backward/dw.wgsl");
+typed!(DW_FINALIZE, [OUT3_TYPED], "conv_backward/dw_finalize.wgsl");
+plain!(
+    DW_FINALIZE_F16P,
+    [OUT3_F16P],
+    "conv_backward/dw_finalize.wgsl"
+);
+typed!(DB, [IN2_TYPED, OUT3_TYPED], "conv_backward/db.wgsl");
+plain!(DB_F16P, [IN2_F16P, OUT3_F16P], "conv_backward/db.wgsl");
 
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
-    Vec::new()
+    crate::shaders::list(
+        &[&CONV_DIRECT, &DW, &DW_FINALIZE, &DB],
+        &[&CONV_DIRECT_F16P, &DW_F16P, &DW_FINALIZE_F16P, &DB_F16P],
+    )
+}
+
+/// Budget of the weight gradient's f32 partial sums (never more than the
+/// device's storage binding limit either).
+pub const PARTIALS_BUDGET: u64 = 64 << 20;
+
+/// dx of `y = conv2d(x, w)`: `[N, C_in, H, W]` for an input of shape `x_shape`.
+pub fn conv2d_backward_data(
+    dy: &Tensor,
+    w: &Tensor,
+    x_shape: [usize; 4],
+    params: &Conv2dParams,
+    precision: Option<Precision>,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_data";
+    same_float_dtype(OP, "dy", dy, "weight", w)?;
+    let geo = Conv2dGeometry::new(OP, &x_shape, w.shape(), params)?;
+    check_dy(OP, dy, geo.out_shape(), &x_shape, w.shape())?;
+    let dev = dy.device();
+    let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
+    let t = ConvProblem::conv2d_data_grad(&geo);
+    let dx = dev.empty(&x_shape, dy.dtype())?;
+    let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
+    conv_transpose::launch(
+        OP,
+        &t,
+        dy,
+        w,
+        None,
+        Activation::None,
+        variant,
+        precision,
+        &dx,
+    )?;
+    Ok(dx)
+}
+
+/// dw of `y = conv2d(x, w)`: OIHW of shape `w_shape`, in dy's dtype.
+pub fn conv2d_backward_weight(
+    x: &Tensor,
+    dy: &Tensor,
+    w_shape: [usize; 4],
+    params: &Conv2dParams,
+    precision: Option<Precision>,
+) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_weight";
+    same_float_dtype(OP, "x", x, "dy", dy)?;
+    let geo = Conv2dGeometry::new(OP, x.shape(), &w_shape, params)?;
+    check_dy(OP, dy, geo.out_shape(), x.shape(), &w_shape)?;
+    let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
+    weight_grad(OP, &WeightGrad::conv2d(&geo), dy, x, precision)
+}
+
+/// db of `y = conv2d(x, w) + b` (or of a transposed convolution): the sum of
+/// dy `[N, C, H, W]` over N, H and W, shape `[C]`, in dy's dtype.
+pub fn conv2d_backward_bias(dy: &Tensor) -> Result<Tensor> {
+    conv2d_backward_bias_with(dy, None)
+}
+
+/// [`conv2d_backward_bias`] with an explicit precision (e.g. to force packed f16).
+pub fn conv2d_backward_bias_with(dy: &Tensor, precision: Option<Precision>) -> Result<Tensor> {
+    const OP: &str = "conv2d_backward_bias";
+    let [n, c, h, w] = <[usize; 4]>::try_from(dy.shape()).map_err(|_| {
+        Error::shape(
+            OP,
+            format!("dy must be 4-D (NCHW), got shape {:?}", dy.shape()),
+        )
+    })?;
+    if !dy.dtype().is_float() {
+        return Err(Error::invalid(
+            OP,
+            "dtype",
+            format!("expected an f32 or f16 tensor, got {}", dy.dtype()),
+        ));
+    }
+    let dev = dy.device();
+    let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
+    let db = dev.empty(&[c], dy.dtype())?;
+    if c == 0 {
+        return Ok(db);
+    }
+    if n * h * w == 0 {
+        crate::elementwise::fill(&db, 0.0)?;
+        return Ok(db);
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct DbParams {
+        n: u32,
+        c: u32,
+        hw: u32,
+        _pad: u32,
+    }
+    let params = DbParams {
+        n: n as u32,
+        c: c as u32,
+        hw: (h * w) as u32,
+        _pad: 0,
+    };
+    let shader = match precision {
+        Precision::F16Packed => &DB_F16P,
+        p => typed_shader(&DB, p),
+    };
+    dev.dispatch(
+        &Kernel::new(OP, shader, "main"),
+        bytemuck::bytes_of(&params),
+        &[
+            Binding::Read(dy.binding()),
+            Binding::Read(dy.binding()),
+            Binding::ReadWrite(db.binding()),
+        ],
+        c.div_ceil(2) as u64,
+    )?;
+    Ok(db)
+}
+
+/// dx of `y = conv_transpose2d(x, w)`: `[N, C_in, H, W]` for an input of shape
+/// `x_shape`; the direct convolution of dy with w (read as OIHW).
+pub fn conv_transpose2d_backward_data(
+    dy: &Tensor,
+    w: &Tensor,
+    x_shape: [usize; 4],
+    params: &ConvTranspose2dParams,
+    precision: Option<Precision>,
+) -> Result<Tensor> {
+    const OP: &str = "conv_transpose2d_backward_data";
+    same_float_dtype(OP, "dy", dy, "weight", w)?;
+    let geo = ConvTranspose2dGeometry::new(OP, &x_shape, w.shape(), params)?;
+    check_dy(OP, dy, geo.out_shape(), &x_shape, w.shape())?;
+    let dev = dy.device();
+    let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
+    let t = ConvProblem::conv_transpose2d_data_grad(&geo);
+    let dx = dev.empty(&x_shape, dy.dtype())?;
+    if dx.numel() == 0 {
+        return Ok(dx);
+    }
+    let mut p = t.params();
+    let (shader, workgroups, constants) = match precision {
+        Precision::F16Packed => (
+            &CONV_DIRECT_F16P,
+            dx.numel().div_ceil(2).div_ceil(64),
+            vec![],
+        ),
+        prec => {
+            let tc = channel_block(t.cout_g());
+            let tp = pixel_block(t.w_out);
+            p.oc_blocks = t.cout_g().div_ceil(tc) as u32;
+            p.segs = t.w_out.div_ceil(tp) as u32;
+            let items = t.n * t.groups * p.oc_blocks as usize * t.h_out * p.segs as usize;
+            (
+                typed_shader(&CONV_DIRECT, prec),
+                items.div_ceil(64),
+                vec![("TC", tc as f64), ("TP", tp as f64)],
+            )
+        }
+    };
+    dev.dispatch(
+        &Kernel::new(OP, shader, "main").with_constants(&constants),
+        bytemuck::bytes_of(&p),
+        &[
+            Binding::Read(dy.binding()),
+            Binding::Read(w.binding()),
+            Binding::ReadWrite(dx.binding()),
+        ],
+        workgroups as u64,
+    )?;
+    Ok(dx)
+}
+
+/// dw of `y = conv_transpose2d(x, w)`: IOHW of shape `w_shape`, in dy's dtype.
+pub fn conv_transpose2d_backward_weight(
+    x: &Tensor,
+    dy: &Tensor,
+    w_shape: [usize; 4],
+    params: &ConvTranspose2dParams,
+    precision: Option<Precision>,
+) -> Result<Tensor> {
+    const OP: &str = "conv_transpose2d_backward_weight";
+    same_float_dtype(OP, "x", x, "dy", dy)?;
+    let geo = ConvTranspose2dGeometry::new(OP, x.shape(), &w_shape, params)?;
+    check_dy(OP, dy, geo.out_shape(), x.shape(), &w_shape)?;
+    let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
+    weight_grad(OP, &WeightGrad::conv_transpose2d(&geo), x, dy, precision)
+}
+
+/// Peak bytes of temporary buffers any one of conv2d's backward functions
+/// allocates for `geo` at `precision` (the largest of the data gradient's GEMM
+/// columns, when its automatic variant uses them, and the weight gradient's
+/// split partial sums; the bias gradient needs none). 0 if none.
+pub fn conv2d_backward_scratch_bytes(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    precision: Precision,
+) -> u64 {
+    let t = ConvProblem::conv2d_data_grad(geo);
+    let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
+    let data = conv_transpose::scratch_bytes_for(dev, &t, variant, precision);
+    data.max(WeightGrad::conv2d(geo).plan(dev, precision).scratch)
+}
+
+/// Peak bytes of temporary buffers any one of conv_transpose2d's backward
+/// functions allocates for `geo` at `precision` (the weight gradient's split
+/// partial sums; the data gradient needs none). 0 if none.
+pub fn conv_transpose2d_backward_scratch_bytes(
+    dev: &Device,
+    geo: &ConvTranspose2dGeometry,
+    precision: Precision,
+) -> u64 {
+    WeightGrad::conv_transpose2d(geo)
+        .plan(dev, precision)
+        .scratch
+}
+
+/// dy must have the shape the forward pass produces.
+fn check_dy(
+    op: &str,
+    dy: &Tensor,
+    want: [usize; 4],
+    x_shape: &[usize],
+    w_shape: &[usize],
+) -> Result<()> {
+    if dy.shape() != want {
+        return Err(Error::shape(
+            op,
+            format!(
+                "dy: expected {want:?} (the forward output for input {x_shape:?} and weight {w_shape:?}), got {:?}",
+                dy.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The weight gradient as the kernels see it:
+/// `dW[a, b, ky, kx] = Σ_{n,py,px} A[n, a, py, px] · B[n, g·bg + b, py·sh − pt + ky·dh, px·sw − pl + kx·dw]`.
+#[derive(Debug, Clone, Copy)]
+struct WeightGrad {
+    n: usize,
+    /// A's channels and spatial size (the K positions per image).
+    a_c: usize,
+    a_h: usize,
+    a_w: usize,
+    b_c: usize,
+    b_h: usize,
+    b_w: usize,
+    groups: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pad: [usize; 2],
+    w_shape: [usize; 4],
+}
+
+/// Launch shape of the weight gradient.
+#[derive(Debug, Clone, Copy)]
+struct DwPlan {
+    tm: usize,
+    wgm: usize,
+    wgn: usize,
+    splits: usize,
+    rows_per_split: usize,
+    tiles_m: usize,
+    tiles_n: usize,
+    /// Bytes of the f32 partial-sum buffer (0 when the kernel writes dW directly).
+    scratch: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DwParams {
+    n: u32,
+    a_c: u32,
+    a_h: u32,
+    a_w: u32,
+    b_c: u32,
+    b_h: u32,
+    b_w: u32,
+    groups: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pt: u32,
+    pl: u32,
+    ag: u32,
+    bg: u32,
+    ncols: u32,
+    numel: u32,
+    tiles_m: u32,
+    tiles_n: u32,
+    splits: u32,
+    rows_per_split: u32,
+}
+
+impl WeightGrad {
+    /// conv2d: A = dy, B = x, dW is OIHW.
+    fn conv2d(geo: &Conv2dGeometry) -> Self {
+        WeightGrad {
+            n: geo.n,
+            a_c: geo.c_out,
+            a_h: geo.oh,
+            a_w: geo.ow,
+            b_c: geo.c_in,
+            b_h: geo.h,
+            b_w: geo.w,
+            groups: geo.groups,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: [geo.pad[0], geo.pad[1]],
+            w_shape: geo.weight_shape(),
+        }
+    }
+
+    /// conv_transpose2d: A = x, B = dy, dW is IOHW.
+    fn conv_transpose2d(geo: &ConvTranspose2dGeometry) -> Self {
+        WeightGrad {
+            n: geo.n,
+            a_c: geo.c_in,
+            a_h: geo.h,
+            a_w: geo.w,
+            b_c: geo.c_out,
+            b_h: geo.oh,
+            b_w: geo.ow,
+            groups: geo.groups,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: geo.padding,
+            w_shape: geo.weight_shape(),
+        }
+    }
+
+    /// Rows of the per-group GEMM (A channels per group).
+    fn m(&self) -> usize {
+        self.a_c / self.groups
+    }
+
+    /// Columns of the per-group GEMM: (b, ky, kx).
+    fn ncols(&self) -> usize {
+        self.b_c / self.groups * self.kh * self.kw
+    }
+
+    fn numel(&self) -> usize {
+        self.a_c * self.ncols()
+    }
+
+    /// Block shape, tiles and splits (see `shaders/conv_backward/dw.wgsl`).
+    fn plan(&self, dev: &Device, precision: Precision) -> DwPlan {
+        let m = self.m();
+        let ncols = self.ncols();
+        let tm = if m == 1 { 1 } else { 4 };
+        let wgm = match m {
+            0..=4 => 1,
+            5..=8 => 2,
+            9..=16 => 4,
+            _ => 8,
+        };
+        let wgn = ncols
+            .div_ceil(4)
+            .next_power_of_two()
+            .clamp(1, 16.min(64 / wgm));
+        let wgk = 64 / (wgm * wgn);
+        let tiles_m = m.div_ceil(wgm * tm);
+        let tiles_n = ncols.div_ceil(wgn * 4);
+        let tiles = self.groups * tiles_m * tiles_n;
+        let rows = self.n * self.a_h;
+        // Enough workgroups to fill a GPU (~256), each invocation still summing
+        // at least ~512 K positions; within the partial-sum budget.
+        let by_work = (rows * self.a_w / (wgk * 512)).max(1);
+        let want = 256usize.div_ceil(tiles);
+        let budget = PARTIALS_BUDGET.min(dev.limits().max_storage_buffer_binding_size);
+        let by_budget = ((budget / (self.numel() as u64 * 4)) as usize).max(1);
+        let splits = want.min(by_work).min(by_budget).clamp(1, rows.max(1));
+        let rows_per_split = rows.div_ceil(splits).max(1);
+        let splits = rows.div_ceil(rows_per_split).max(1);
+        let scratch = if splits == 1 && precision == Precision::F32 {
+            0
+        } else {
+            (splits * self.numel()) as u64 * 4
+        };
+        DwPlan {
+            tm,
+            wgm,
+            wgn,
+            splits,
+            rows_per_split,
+            tiles_m,
+            tiles_n,
+            scratch,
+        }
+    }
+}
+
+/// Runs the weight gradient: dW in `b`'s dtype from A and B.
+fn weight_grad(
+    op: &str,
+    wg: &WeightGrad,
+    a: &Tensor,
+    b: &Tensor,
+    precision: Precision,
+) -> Result<Tensor> {
+    let dev = a.device();
+    let out = dev.empty(&wg.w_shape, b.dtype())?;
+    let numel = wg.numel();
+    if numel == 0 {
+        return Ok(out);
+    }
+    if wg.n * wg.a_h * wg.a_w == 0 {
+        crate::elementwise::fill(&out, 0.0)?;
+        return Ok(out);
+    }
+    let plan = wg.plan(dev, precision);
+    let params = DwParams {
+        n: wg.n as u32,
+        a_c: wg.a_c as u32,
+        a_h: wg.a_h as u32,
+        a_w: wg.a_w as u32,
+        b_c: wg.b_c as u32,
+        b_h: wg.b_h as u32,
+        b_w: wg.b_w as u32,
+        groups: wg.groups as u32,
+        kh: wg.kh as u32,
+        kw: wg.kw as u32,
+        sh: wg.stride[0] as u32,
+        sw: wg.stride[1] as u32,
+        dh: wg.dilation[0] as u32,
+        dw: wg.dilation[1] as u32,
+        pt: wg.pad[0] as u32,
+        pl: wg.pad[1] as u32,
+        ag: wg.m() as u32,
+        bg: (wg.b_c / wg.groups) as u32,
+        ncols: wg.ncols() as u32,
+        numel: numel as u32,
+        tiles_m: plan.tiles_m as u32,
+        tiles_n: plan.tiles_n as u32,
+        splits: plan.splits as u32,
+        rows_per_split: plan.rows_per_split as u32,
+    };
+    let constants = [
+        ("TM", plan.tm as f64),
+        ("WGM", plan.wgm as f64),
+        ("WGN", plan.wgn as f64),
+    ];
+    let (dw_shader, finalize_shader) = match precision {
+        Precision::F16Packed => (&DW_F16P, &DW_FINALIZE_F16P),
+        p => (typed_shader(&DW, p), typed_shader(&DW_FINALIZE, p)),
+    };
+    let workgroups = (plan.splits * wg.groups * plan.tiles_m * plan.tiles_n) as u64;
+    let kernel = Kernel::new(op, dw_shader, "main").with_constants(&constants);
+    if plan.scratch == 0 {
+        // One split at f32: the partial sums are dW itself.
+        dev.dispatch(
+            &kernel,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(a.binding()),
+                Binding::Read(b.binding()),
+                Binding::ReadWrite(out.binding()),
+            ],
+            workgroups,
+        )?;
+        return Ok(out);
+    }
+    let part = dev.empty(&[plan.splits * numel], DType::F32)?;
+    dev.dispatch(
+        &kernel,
+        bytemuck::bytes_of(&params),
+        &[
+            Binding::Read(a.binding()),
+            Binding::Read(b.binding()),
+            Binding::ReadWrite(part.binding()),
+        ],
+        workgroups,
+    )?;
+    let fin = [numel as u32, plan.splits as u32, 0, 0];
+    dev.dispatch(
+        &Kernel::new(op, finalize_shader, "main"),
+        bytemuck::cast_slice(&fin),
+        &[
+            Binding::Read(part.binding()),
+            Binding::Read(part.binding()),
+            Binding::ReadWrite(out.binding()),
+        ],
+        numel.div_ceil(2).div_ceil(64) as u64,
+    )?;
+    Ok(out)
 }

@@ -1,8 +1,610 @@
-//! Not implemented yet.
+//! Transposed 2-D convolution, PyTorch's `ConvTranspose2d`: x `[N, C_in, H, W]`,
+//! weight `[C_in, C_out/groups, KH, KW]` (IOHW), optional bias `[C_out]`, fused
+//! activation; output `[N, C_out, OH, OW]` with
+//! `OH = (H−1)·stride − 2·padding + dilation·(KH−1) + output_padding + 1`.
+//!
+//! Each input pixel `(iy, ix)` spreads over the outputs
+//! `(iy·sh − ph + ky·dh, ix·sw − pw + kx·dw)`. Both variants compute every output
+//! as a *gather* of the inputs that land on it, so no float atomics are needed
+//! and results are deterministic:
+//!
+//! | variant | idea |
+//! |---|---|
+//! | `gemm_col2im` | per chunk of images, a register-blocked GEMM `cols = Wᵀ·x` (f32 columns, one row per (output channel, tap)), then a col2im gather summing the taps that land on each output; chunks keep the columns under the binding limit and a 64 MiB budget ([`scratch_bytes`]) |
+//! | `direct_gather` | one pass: each invocation gathers a block of 4 output channels × 4 pixels (same stride residue) straight from x and w; a packed-f16 form owns one output word per invocation |
+//!
+//! The same gather kernels compute conv2d's data gradient
+//! ([`crate::conv_backward::conv2d_backward_data`]), whose top/left padding may
+//! differ from its bottom/right (`padding="same"` with even kernels): the
+//! kernels take the top/left offsets and the output size explicitly, so they
+//! never need a symmetric `padding`.
 
-use weft_device::Shader;
+use weft_device::{Binding, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor};
+
+use crate::Activation;
+use crate::conv_backward::{IN2_F16P, IN2_TYPED};
+use crate::conv_params::{Conv2dGeometry, ConvTranspose2dGeometry, ConvTranspose2dParams};
+use crate::precision::Precision;
+use crate::shaders::{ACTIVATION, plain, typed, wgsl};
+
+/// Parameter block of the transposed/direct convolution kernels.
+pub(crate) const CONV_PARAMS: ShaderFile = wgsl!("conv_transpose/params.wgsl");
+const COL2IM_SUM: ShaderFile = wgsl!("conv_transpose/col2im_sum.wgsl");
+
+typed!(
+    GATHER,
+    [ACTIVATION, CONV_PARAMS, IN2_TYPED],
+    "conv_transpose/gather.wgsl"
+);
+plain!(
+    GATHER_F16P,
+    [ACTIVATION, CONV_PARAMS, IN2_F16P],
+    "conv_transpose/gather_f16p.wgsl"
+);
+typed!(COLS, [CONV_PARAMS, IN2_TYPED], "conv_transpose/cols.wgsl");
+plain!(
+    COLS_F16P,
+    [CONV_PARAMS, IN2_F16P],
+    "conv_transpose/cols.wgsl"
+);
+typed!(
+    COL2IM,
+    [ACTIVATION, CONV_PARAMS, COL2IM_SUM],
+    "conv_transpose/col2im.wgsl"
+);
+plain!(
+    COL2IM_F16P,
+    [ACTIVATION, CONV_PARAMS, COL2IM_SUM],
+    "conv_transpose/col2im_f16p.wgsl"
+);
 
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
-    Vec::new()
+    crate::shaders::list(
+        &[&GATHER, &COLS, &COL2IM],
+        &[&GATHER_F16P, &COLS_F16P, &COL2IM_F16P],
+    )
+}
+
+/// Columns budget of [`ConvTransposeVariant::GemmCol2im`]: at most this many
+/// bytes (and never more than the device's storage binding limit).
+pub const COLUMNS_BUDGET: u64 = 64 << 20;
+
+/// Options of [`conv_transpose2d`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ConvTranspose2dSpec {
+    pub params: ConvTranspose2dParams,
+    /// Activation fused after the bias.
+    pub activation: Activation,
+    /// Kernel variant; `None` picks [`ConvTransposeVariant::auto`].
+    pub variant: Option<ConvTransposeVariant>,
+    /// Storage precision; `None` follows the tensors' dtype.
+    pub precision: Option<Precision>,
+}
+
+/// A transposed-convolution kernel variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConvTransposeVariant {
+    /// GEMM into f32 columns, then a col2im gather; images in chunks.
+    GemmCol2im,
+    /// One register-blocked gather pass.
+    DirectGather,
+}
+
+impl ConvTransposeVariant {
+    /// Every variant, baseline first.
+    pub const ALL: [ConvTransposeVariant; 2] = [
+        ConvTransposeVariant::GemmCol2im,
+        ConvTransposeVariant::DirectGather,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvTransposeVariant::GemmCol2im => "gemm_col2im",
+            ConvTransposeVariant::DirectGather => "direct_gather",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ConvTransposeVariant> {
+        ConvTransposeVariant::ALL
+            .into_iter()
+            .find(|v| v.name() == name)
+    }
+
+    /// Why this variant cannot run `geo` at `precision` on `dev`, if it cannot.
+    pub fn unsupported(
+        self,
+        dev: &Device,
+        geo: &ConvTranspose2dGeometry,
+        precision: Precision,
+    ) -> Option<String> {
+        self.unsupported_for(dev, &ConvProblem::transposed(geo), precision)
+    }
+
+    pub(crate) fn unsupported_for(
+        self,
+        dev: &Device,
+        t: &ConvProblem,
+        _precision: Precision,
+    ) -> Option<String> {
+        match self {
+            ConvTransposeVariant::DirectGather => None,
+            ConvTransposeVariant::GemmCol2im => {
+                let per_image = t.cols_bytes_per_image();
+                let budget = columns_budget(dev);
+                (per_image > budget).then(|| {
+                    format!(
+                        "the columns of one image take {per_image} bytes, over the {budget}-byte budget"
+                    )
+                })
+            }
+        }
+    }
+
+    /// The default choice for a problem: the direct gather, unless the input
+    /// channels per group are many enough for the column GEMM's register blocks
+    /// to pay for the extra pass (measured on lavapipe).
+    pub fn auto(dev: &Device, geo: &ConvTranspose2dGeometry, precision: Precision) -> Self {
+        Self::auto_for(dev, &ConvProblem::transposed(geo), precision)
+    }
+
+    pub(crate) fn auto_for(dev: &Device, t: &ConvProblem, precision: Precision) -> Self {
+        let gemm = ConvTransposeVariant::GemmCol2im;
+        let prefers_gemm = t.cin_g() >= 64 && t.stride == [1, 1];
+        if prefers_gemm && gemm.unsupported_for(dev, t, precision).is_none() {
+            gemm
+        } else {
+            ConvTransposeVariant::DirectGather
+        }
+    }
+}
+
+/// A convolution resolved into what the gather kernels need: a source
+/// `[n, c_in, h_in, w_in]`, a result `[n, c_out, h_out, w_out]`, the kernel
+/// window, and the top/left padding. Read as a transposed convolution
+/// (weights `[c_in, c_out/groups, kh, kw]`) by the kernels of this module, and
+/// as a direct convolution (weights `[c_out, c_in/groups, kh, kw]`) by
+/// conv_transpose2d's data gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvProblem {
+    pub n: usize,
+    pub c_in: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub c_out: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Top and left padding.
+    pub pad: [usize; 2],
+    pub groups: usize,
+}
+
+impl ConvProblem {
+    /// conv_transpose2d's forward pass.
+    pub(crate) fn transposed(geo: &ConvTranspose2dGeometry) -> Self {
+        ConvProblem {
+            n: geo.n,
+            c_in: geo.c_in,
+            h_in: geo.h,
+            w_in: geo.w,
+            c_out: geo.c_out,
+            h_out: geo.oh,
+            w_out: geo.ow,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: geo.padding,
+            groups: geo.groups,
+        }
+    }
+
+    /// conv2d's data gradient: the transposed convolution of dy with the conv
+    /// weights, offset by the conv's top/left padding, onto the input's size.
+    pub(crate) fn conv2d_data_grad(geo: &Conv2dGeometry) -> Self {
+        ConvProblem {
+            n: geo.n,
+            c_in: geo.c_out,
+            h_in: geo.oh,
+            w_in: geo.ow,
+            c_out: geo.c_in,
+            h_out: geo.h,
+            w_out: geo.w,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: [geo.pad[0], geo.pad[1]],
+            groups: geo.groups,
+        }
+    }
+
+    /// conv_transpose2d's data gradient: the direct convolution of dy with the
+    /// transposed convolution's weights (read as OIHW) onto the input's size.
+    pub(crate) fn conv_transpose2d_data_grad(geo: &ConvTranspose2dGeometry) -> Self {
+        ConvProblem {
+            n: geo.n,
+            c_in: geo.c_out,
+            h_in: geo.oh,
+            w_in: geo.ow,
+            c_out: geo.c_in,
+            h_out: geo.h,
+            w_out: geo.w,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: geo.padding,
+            groups: geo.groups,
+        }
+    }
+
+    pub(crate) fn cin_g(&self) -> usize {
+        self.c_in / self.groups
+    }
+
+    pub(crate) fn cout_g(&self) -> usize {
+        self.c_out / self.groups
+    }
+
+    fn out_numel(&self) -> usize {
+        self.n * self.c_out * self.h_out * self.w_out
+    }
+
+    /// Bytes of f32 columns one image needs in the GEMM + col2im variant.
+    fn cols_bytes_per_image(&self) -> u64 {
+        (self.c_out * self.kh * self.kw * self.h_in * self.w_in) as u64 * 4
+    }
+
+    /// The uniform block, with the per-launch fields zero.
+    pub(crate) fn params(&self) -> ConvParams {
+        ConvParams {
+            n: self.n as u32,
+            c_in: self.c_in as u32,
+            h_in: self.h_in as u32,
+            w_in: self.w_in as u32,
+            c_out: self.c_out as u32,
+            h_out: self.h_out as u32,
+            w_out: self.w_out as u32,
+            groups: self.groups as u32,
+            kh: self.kh as u32,
+            kw: self.kw as u32,
+            sh: self.stride[0] as u32,
+            sw: self.stride[1] as u32,
+            dh: self.dilation[0] as u32,
+            dw: self.dilation[1] as u32,
+            pt: self.pad[0] as u32,
+            pl: self.pad[1] as u32,
+            cin_g: self.cin_g() as u32,
+            cout_g: self.cout_g() as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// Mirrors `Params` of `shaders/conv_transpose/params.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct ConvParams {
+    pub n: u32,
+    pub c_in: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub c_out: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub groups: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub sh: u32,
+    pub sw: u32,
+    pub dh: u32,
+    pub dw: u32,
+    pub pt: u32,
+    pub pl: u32,
+    pub cin_g: u32,
+    pub cout_g: u32,
+    pub oc_blocks: u32,
+    pub segs: u32,
+    pub n0: u32,
+    pub nc: u32,
+    pub tiles_r: u32,
+    pub tiles_p: u32,
+}
+
+/// Output channels per invocation of the register-blocked kernels.
+pub(crate) fn channel_block(cout_g: usize) -> usize {
+    match cout_g {
+        1 => 1,
+        2 | 3 => 2,
+        _ => 4,
+    }
+}
+
+/// Pixels per invocation of the register-blocked kernels.
+pub(crate) fn pixel_block(w_out: usize) -> usize {
+    if w_out >= 4 { 4 } else { 1 }
+}
+
+fn columns_budget(dev: &Device) -> u64 {
+    COLUMNS_BUDGET.min(dev.limits().max_storage_buffer_binding_size)
+}
+
+/// Images per chunk of the GEMM + col2im variant (0 when one does not fit).
+fn chunk_images(dev: &Device, t: &ConvProblem) -> usize {
+    let per_image = t.cols_bytes_per_image();
+    ((columns_budget(dev) / per_image) as usize).min(t.n)
+}
+
+/// Peak bytes of temporary buffers [`conv_transpose2d`] allocates for `geo`
+/// with `variant`: the f32 columns of one chunk for `gemm_col2im` (0 when it
+/// cannot run the problem), 0 for `direct_gather`.
+pub fn scratch_bytes(
+    dev: &Device,
+    geo: &ConvTranspose2dGeometry,
+    variant: ConvTransposeVariant,
+    precision: Precision,
+) -> u64 {
+    scratch_bytes_for(dev, &ConvProblem::transposed(geo), variant, precision)
+}
+
+pub(crate) fn scratch_bytes_for(
+    dev: &Device,
+    t: &ConvProblem,
+    variant: ConvTransposeVariant,
+    _precision: Precision,
+) -> u64 {
+    match variant {
+        ConvTransposeVariant::DirectGather => 0,
+        ConvTransposeVariant::GemmCol2im => chunk_images(dev, t) as u64 * t.cols_bytes_per_image(),
+    }
+}
+
+/// y = act(conv_transpose2d(x, w) + bias), into a new tensor.
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &ConvTranspose2dSpec,
+) -> Result<Tensor> {
+    let geo = check(x, w, bias, spec)?;
+    let y = x.device().empty(&geo.out_shape(), x.dtype())?;
+    conv_transpose2d_into(x, w, bias, spec, &y)?;
+    Ok(y)
+}
+
+/// [`conv_transpose2d`] into an existing output tensor of the right shape and dtype.
+pub fn conv_transpose2d_into(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &ConvTranspose2dSpec,
+    out: &Tensor,
+) -> Result<()> {
+    const OP: &str = "conv_transpose2d";
+    let dev = x.device();
+    let geo = check(x, w, bias, spec)?;
+    let mut inputs = vec![x, w];
+    inputs.extend(bias);
+    crate::check_output(OP, out, &geo.out_shape(), x.dtype(), &inputs)?;
+    let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
+    let t = ConvProblem::transposed(&geo);
+    let variant = spec
+        .variant
+        .unwrap_or_else(|| ConvTransposeVariant::auto_for(dev, &t, precision));
+    if let Some(why) = variant.unsupported_for(dev, &t, precision) {
+        return Err(Error::invalid(
+            OP,
+            "variant",
+            format!("{} cannot run this problem: {why}", variant.name()),
+        ));
+    }
+    launch(OP, &t, x, w, bias, spec.activation, variant, precision, out)
+}
+
+/// Validates dtypes, shapes and hyper-parameters.
+fn check(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &ConvTranspose2dSpec,
+) -> Result<ConvTranspose2dGeometry> {
+    const OP: &str = "conv_transpose2d";
+    same_float_dtype(OP, "x", x, "weight", w)?;
+    let geo = ConvTranspose2dGeometry::new(OP, x.shape(), w.shape(), &spec.params)?;
+    if let Some(b) = bias
+        && (b.shape() != [geo.c_out] || b.dtype() != x.dtype())
+    {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "bias: expected [{}] {}, got {:?} {}",
+                geo.c_out,
+                x.dtype(),
+                b.shape(),
+                b.dtype()
+            ),
+        ));
+    }
+    Ok(geo)
+}
+
+/// Both tensors are f32 or f16, and the same.
+pub(crate) fn same_float_dtype(
+    op: &str,
+    a_name: &str,
+    a: &Tensor,
+    b_name: &str,
+    b: &Tensor,
+) -> Result<DType> {
+    if !a.dtype().is_float() || a.dtype() != b.dtype() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "{a_name} and {b_name} must share a float dtype, got {} and {}",
+                a.dtype(),
+                b.dtype()
+            ),
+        ));
+    }
+    Ok(a.dtype())
+}
+
+/// Runs a validated transposed convolution `src → out` with `variant`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch(
+    op: &str,
+    t: &ConvProblem,
+    src: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    activation: Activation,
+    variant: ConvTransposeVariant,
+    precision: Precision,
+    out: &Tensor,
+) -> Result<()> {
+    if t.out_numel() == 0 {
+        return Ok(());
+    }
+    match variant {
+        ConvTransposeVariant::DirectGather => {
+            launch_gather(op, t, src, w, bias, activation, precision, out)
+        }
+        ConvTransposeVariant::GemmCol2im => {
+            launch_gemm_col2im(op, t, src, w, bias, activation, precision, out)
+        }
+    }
+}
+
+fn constants(activation: Activation, bias: bool) -> Vec<(&'static str, f64)> {
+    let mut c = activation.constants().to_vec();
+    c.push(("BIAS", if bias { 1.0 } else { 0.0 }));
+    c
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch_gather(
+    op: &str,
+    t: &ConvProblem,
+    src: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    activation: Activation,
+    precision: Precision,
+    out: &Tensor,
+) -> Result<()> {
+    let dev = src.device();
+    let mut params = t.params();
+    let mut constants = constants(activation, bias.is_some());
+    let (shader, workgroups) = match precision {
+        Precision::F16Packed => (&GATHER_F16P, t.out_numel().div_ceil(2).div_ceil(64)),
+        p => {
+            let tc = channel_block(t.cout_g());
+            let tp = pixel_block(t.w_out);
+            params.oc_blocks = t.cout_g().div_ceil(tc) as u32;
+            params.segs = t.w_out.div_ceil(t.stride[1] * tp) as u32;
+            constants.push(("TC", tc as f64));
+            constants.push(("TP", tp as f64));
+            let items = t.n
+                * t.groups
+                * params.oc_blocks as usize
+                * t.h_out
+                * params.segs as usize
+                * t.stride[1];
+            (typed_shader(&GATHER, p), items.div_ceil(64))
+        }
+    };
+    let kernel = Kernel::new(op, shader, "main").with_constants(&constants);
+    dev.dispatch(
+        &kernel,
+        bytemuck::bytes_of(&params),
+        &[
+            Binding::Read(src.binding()),
+            Binding::Read(w.binding()),
+            Binding::Read(bias.unwrap_or(src).binding()),
+            Binding::ReadWrite(out.binding()),
+        ],
+        workgroups as u64,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn launch_gemm_col2im(
+    op: &str,
+    t: &ConvProblem,
+    src: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    activation: Activation,
+    precision: Precision,
+    out: &Tensor,
+) -> Result<()> {
+    let dev = src.device();
+    let nc = chunk_images(dev, t);
+    if nc == 0 {
+        return Err(Error::invalid(
+            op,
+            "variant",
+            "gemm_col2im: the columns of one image exceed the budget",
+        ));
+    }
+    let rows = t.cout_g() * t.kh * t.kw;
+    let plane = t.h_in * t.w_in;
+    let cols = dev.empty(&[nc * t.groups * rows * plane], DType::F32)?;
+    let (cols_shader, col2im_shader) = match precision {
+        Precision::F16Packed => (&COLS_F16P, &COL2IM_F16P),
+        p => (typed_shader(&COLS, p), typed_shader(&COL2IM, p)),
+    };
+    let gemm = Kernel::new(op, cols_shader, "main");
+    let constants = constants(activation, bias.is_some());
+    let col2im = Kernel::new(op, col2im_shader, "main").with_constants(&constants);
+    let per_image_out = t.c_out * t.h_out * t.w_out;
+    let mut params = t.params();
+    params.tiles_r = rows.div_ceil(32) as u32;
+    params.tiles_p = plane.div_ceil(32) as u32;
+    for n0 in (0..t.n).step_by(nc) {
+        let count = nc.min(t.n - n0);
+        params.n0 = n0 as u32;
+        params.nc = count as u32;
+        let tiles = count * t.groups * params.tiles_r as usize * params.tiles_p as usize;
+        dev.dispatch(
+            &gemm,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(src.binding()),
+                Binding::Read(w.binding()),
+                Binding::ReadWrite(cols.binding()),
+            ],
+            tiles as u64,
+        )?;
+        let units = match precision {
+            Precision::F16Packed => {
+                let s = n0 * per_image_out;
+                let e = s + count * per_image_out;
+                e.div_ceil(2) - s / 2
+            }
+            _ => count * per_image_out,
+        };
+        dev.dispatch(
+            &col2im,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(cols.binding()),
+                Binding::Read(bias.unwrap_or(w).binding()),
+                Binding::ReadWrite(out.binding()),
+            ],
+            units.div_ceil(64) as u64,
+        )?;
+    }
+    Ok(())
+}
+
+/// The f32 or native-f16 form of a typed shader.
+pub(crate) fn typed_shader(t: &'static crate::precision::Typed, p: Precision) -> &'static Shader {
+    t.get(p)
+        .expect("typed shaders have f32 and f16 forms; packed precision is dispatched separately")
 }

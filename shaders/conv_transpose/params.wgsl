@@ -1,0 +1,47 @@
+// Parameters shared by weft's direct convolution kernels: the transposed
+// convolution (gather.wgsl, cols.wgsl, col2im.wgsl, used for conv_transpose2d
+// and for conv2d's data gradient) and the direct convolution
+// (conv_backward/conv_direct.wgsl, conv_transpose2d's data gradient).
+//
+// Source `src_a` is [n, c_in, h_in, w_in]; the result is [n, c_out, h_out, w_out];
+// channels split into `groups` groups of cin_g inputs and cout_g outputs.
+// Transposed: input row iy feeds output row oy = iy*sh - pt + ky*dh, weights
+// [c_in, cout_g, kh, kw]. Direct: output row oy reads input row
+// iy = oy*sh - pt + ky*dh, weights [c_out, cin_g, kh, kw]. Likewise for columns.
+// Includes (before this file): grid.
+
+struct Params {
+    n: u32,
+    c_in: u32,
+    h_in: u32,
+    w_in: u32,
+    c_out: u32,
+    h_out: u32,
+    w_out: u32,
+    groups: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pt: u32,
+    pl: u32,
+    cin_g: u32,
+    cout_g: u32,
+    // Output-channel blocks of TC channels per group (register-blocked kernels).
+    oc_blocks: u32,
+    // Pixel segments per output row (register-blocked kernels).
+    segs: u32,
+    // First image and image count of this launch (GEMM + col2im chunks).
+    n0: u32,
+    nc: u32,
+    // Row and column tiles of the column GEMM.
+    tiles_r: u32,
+    tiles_p: u32,
+}
+
+// 1: add bias[c_out] before the activation.
+override BIAS: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> p: Params;

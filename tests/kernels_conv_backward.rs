@@ -1,0 +1,1209 @@
+//! Gradients of conv2d and conv_transpose2d.
+//!
+//! 1. The f64 references pass central finite-difference checks: for 24 small
+//!    random problems per gradient (groups, dilation, stride, asymmetric
+//!    `padding="same"`, output_padding), every element θᵢ of x, w and b is
+//!    perturbed by ±h in f64 and (f(θ+h) − f(θ−h))/2h of f = ⟨dy, y⟩ must match
+//!    the reference gradient to a relative error of 1e-6. The transposed
+//!    convolution's reference is also checked to be conv2d's data gradient
+//!    (PyTorch defines it so).
+//! 2. Every GPU gradient at every precision (f32, native f16, packed f16)
+//!    against its reference over 100 random problems (N = 1, 1×1 images and
+//!    kernels, kernel equal to the input, stride larger than the kernel, odd
+//!    sizes, channels not multiples of 4, groups and depthwise), outputs
+//!    poisoned with NaN first (gradients that allocate their result are checked
+//!    for NaN-free, fully written outputs through the comparison itself).
+//!
+//! Bound: |gpu − ref| ≤ c·ε·scale, scale = Σ|terms| of each gradient element.
+//! f32: c = 2·√K + 4 with K the number of summed terms (C_out/groups·KH·KW for
+//! the data gradients, N·OH·OW for dw and db). f16: c = 2 (f16 inputs, f32
+//! accumulation, one rounding of the result to f16 — at most ½ ulp — plus the
+//! f32 sums). Also: f16 sums whose partial sums pass 65504 stay finite and
+//! exact, scratch sizes match the pool's measured peak, results are bitwise
+//! deterministic, launches past 65,535 workgroups, and typed errors.
+
+mod common;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use weft::device::{DeviceOptions, Feature};
+use weft::kernels::conv_backward as cb;
+use weft::kernels::conv_params::{
+    Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
+};
+use weft::kernels::reference::{RefOut, conv_backward as rcb, conv_transpose as rct};
+use weft::kernels::{Activation, Precision, testing};
+use weft::{DType, Device, Error, Tensor};
+
+// ---------------------------------------------------------------- problems
+
+#[derive(Debug, Clone)]
+struct ConvCase {
+    x_shape: [usize; 4],
+    w_shape: [usize; 4],
+    params: Conv2dParams,
+}
+
+#[derive(Debug, Clone)]
+struct TransCase {
+    x_shape: [usize; 4],
+    w_shape: [usize; 4],
+    params: ConvTranspose2dParams,
+}
+
+impl ConvCase {
+    fn geo(&self) -> Conv2dGeometry {
+        Conv2dGeometry::new("test", &self.x_shape, &self.w_shape, &self.params).unwrap()
+    }
+}
+
+impl TransCase {
+    fn geo(&self) -> ConvTranspose2dGeometry {
+        ConvTranspose2dGeometry::new("test", &self.x_shape, &self.w_shape, &self.params).unwrap()
+    }
+}
+
+/// Channels per group and group count: plain, grouped or depthwise.
+fn channels(rng: &mut ChaCha8Rng, max_g: usize) -> (usize, usize, usize) {
+    match rng.random_range(0..6) {
+        0..=2 => (1, rng.random_range(1..max_g), rng.random_range(1..max_g)),
+        3 | 4 => (
+            rng.random_range(2..4),
+            rng.random_range(1..max_g / 2 + 1),
+            rng.random_range(1..max_g / 2 + 1),
+        ),
+        _ => (rng.random_range(2..6), 1, rng.random_range(1..3)),
+    }
+}
+
+fn dim(rng: &mut ChaCha8Rng, max: usize) -> usize {
+    if rng.random_bool(0.15) {
+        [1, 7, 13][rng.random_range(0..3)].min(max)
+    } else {
+        rng.random_range(1..max + 1)
+    }
+}
+
+/// A random conv2d problem: explicit, 'valid' or 'same' (asymmetric with even
+/// kernels) padding, stride, dilation, groups. `small` keeps it tiny for the
+/// finite-difference checks.
+fn conv_case(rng: &mut ChaCha8Rng, i: usize, small: bool) -> ConvCase {
+    let special: [ConvCase; 8] = [
+        // 1x1 image and kernel, N = 1.
+        ConvCase {
+            x_shape: [1, 1, 1, 1],
+            w_shape: [1, 1, 1, 1],
+            params: Conv2dParams::default(),
+        },
+        // Kernel as large as the input.
+        ConvCase {
+            x_shape: [2, 3, 5, 5],
+            w_shape: [5, 3, 5, 5],
+            params: Conv2dParams::default(),
+        },
+        // Stride larger than the kernel: some inputs get no gradient.
+        ConvCase {
+            x_shape: [1, 2, 7, 13],
+            w_shape: [3, 2, 2, 2],
+            params: Conv2dParams {
+                stride: [3, 3],
+                ..Default::default()
+            },
+        },
+        // 'same' with an even kernel and dilation: pad [1, 2, 2, 2].
+        ConvCase {
+            x_shape: [1, 2, 9, 7],
+            w_shape: [4, 2, 4, 3],
+            params: Conv2dParams {
+                padding: Padding::Same,
+                dilation: [1, 2],
+                ..Default::default()
+            },
+        },
+        // Depthwise, stride 2, padding 1.
+        ConvCase {
+            x_shape: [2, 5, 13, 7],
+            w_shape: [5, 1, 3, 3],
+            params: Conv2dParams {
+                stride: [2, 2],
+                padding: Padding::Explicit([1, 1]),
+                groups: 5,
+                ..Default::default()
+            },
+        },
+        // Grouped, channels not multiples of 4.
+        ConvCase {
+            x_shape: [1, 6, 8, 9],
+            w_shape: [9, 2, 3, 3],
+            params: Conv2dParams {
+                padding: Padding::Explicit([1, 1]),
+                groups: 3,
+                ..Default::default()
+            },
+        },
+        // 1x1 convolution with stride 2 (ResNet's downsampling shortcut).
+        ConvCase {
+            x_shape: [2, 8, 7, 7],
+            w_shape: [12, 8, 1, 1],
+            params: Conv2dParams {
+                stride: [2, 2],
+                ..Default::default()
+            },
+        },
+        // LeNet's first layer, one image.
+        ConvCase {
+            x_shape: [1, 1, 28, 28],
+            w_shape: [6, 1, 5, 5],
+            params: Conv2dParams::default(),
+        },
+    ];
+    if i < special.len() && !small {
+        return special[i].clone();
+    }
+    let max_c = if small { 4 } else { 9 };
+    let max_hw = if small { 6 } else { 12 };
+    loop {
+        let (groups, cin_g, cout_g) = channels(rng, max_c);
+        let (kh, kw) = (rng.random_range(1..5), rng.random_range(1..5));
+        let dilation = if rng.random_bool(0.3) {
+            [rng.random_range(1..3), rng.random_range(1..4)]
+        } else {
+            [1, 1]
+        };
+        let (stride, padding) = match rng.random_range(0..4) {
+            0 => ([1, 1], Padding::Same),
+            1 => (
+                [rng.random_range(1..4), rng.random_range(1..4)],
+                Padding::Valid,
+            ),
+            _ => (
+                [rng.random_range(1..4), rng.random_range(1..4)],
+                Padding::Explicit([rng.random_range(0..3), rng.random_range(0..3)]),
+            ),
+        };
+        let case = ConvCase {
+            x_shape: [
+                rng.random_range(1..4),
+                groups * cin_g,
+                dim(rng, max_hw),
+                dim(rng, max_hw),
+            ],
+            w_shape: [groups * cout_g, cin_g, kh, kw],
+            params: Conv2dParams {
+                stride,
+                padding,
+                dilation,
+                groups,
+            },
+        };
+        if Conv2dGeometry::new("t", &case.x_shape, &case.w_shape, &case.params).is_ok() {
+            return case;
+        }
+    }
+}
+
+/// A random conv_transpose2d problem with output_padding.
+fn trans_case(rng: &mut ChaCha8Rng, i: usize, small: bool) -> TransCase {
+    let p = |s: usize, pad: usize, op: usize, d: usize, g: usize| ConvTranspose2dParams {
+        stride: [s, s],
+        padding: [pad, pad],
+        output_padding: [op, op],
+        dilation: [d, d],
+        groups: g,
+    };
+    let special: [TransCase; 6] = [
+        TransCase {
+            x_shape: [1, 1, 1, 1],
+            w_shape: [1, 1, 1, 1],
+            params: p(1, 0, 0, 1, 1),
+        },
+        TransCase {
+            x_shape: [2, 3, 1, 1],
+            w_shape: [3, 5, 3, 3],
+            params: p(2, 0, 1, 1, 1),
+        },
+        TransCase {
+            x_shape: [1, 3, 4, 5],
+            w_shape: [3, 2, 2, 2],
+            params: p(3, 0, 2, 1, 1),
+        },
+        TransCase {
+            x_shape: [2, 6, 13, 7],
+            w_shape: [6, 3, 3, 2],
+            params: p(2, 1, 1, 1, 3),
+        },
+        TransCase {
+            x_shape: [1, 5, 7, 7],
+            w_shape: [5, 1, 3, 3],
+            params: p(2, 1, 1, 1, 5),
+        },
+        // output_padding ≥ stride (allowed below the dilation).
+        TransCase {
+            x_shape: [1, 2, 6, 5],
+            w_shape: [2, 3, 3, 2],
+            params: p(1, 0, 2, 3, 1),
+        },
+    ];
+    if i < special.len() && !small {
+        return special[i].clone();
+    }
+    let max_c = if small { 4 } else { 9 };
+    let max_hw = if small { 5 } else { 10 };
+    loop {
+        let (groups, cin_g, cout_g) = channels(rng, max_c);
+        let (kh, kw) = (rng.random_range(1..5), rng.random_range(1..5));
+        let stride = [rng.random_range(1..4), rng.random_range(1..4)];
+        let dilation = if rng.random_bool(0.3) {
+            [rng.random_range(1..4), rng.random_range(1..3)]
+        } else {
+            [1, 1]
+        };
+        let params = ConvTranspose2dParams {
+            stride,
+            padding: [
+                rng.random_range(0..dilation[0] * (kh - 1) + 1),
+                rng.random_range(0..dilation[1] * (kw - 1) + 1),
+            ],
+            output_padding: [
+                rng.random_range(0..stride[0].max(dilation[0])),
+                rng.random_range(0..stride[1].max(dilation[1])),
+            ],
+            dilation,
+            groups,
+        };
+        let case = TransCase {
+            x_shape: [
+                rng.random_range(1..4),
+                groups * cin_g,
+                dim(rng, max_hw),
+                dim(rng, max_hw),
+            ],
+            w_shape: [groups * cin_g, cout_g, kh, kw],
+            params,
+        };
+        if ConvTranspose2dGeometry::new("t", &case.x_shape, &case.w_shape, &case.params).is_ok() {
+            return case;
+        }
+    }
+}
+
+// ------------------------------------------------------ finite differences
+
+const FD_PROBLEMS: usize = 24;
+
+fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Checks `grad` against central differences of `f` at `theta` (in f64);
+/// returns the worst relative error.
+fn fd_check(what: &str, theta: &[f64], grad: &RefOut, f: impl Fn(&[f64]) -> f64) -> f64 {
+    assert_eq!(theta.len(), grad.len(), "{what}: gradient length");
+    let h = 1e-3;
+    let mut worst = 0.0f64;
+    let mut t = theta.to_vec();
+    for i in 0..theta.len() {
+        t[i] = theta[i] + h;
+        let up = f(&t);
+        t[i] = theta[i] - h;
+        let down = f(&t);
+        t[i] = theta[i];
+        let fd = (up - down) / (2.0 * h);
+        let g = grad.value[i];
+        let rel = (fd - g).abs() / g.abs().max(fd.abs()).max(1e-6);
+        assert!(
+            rel <= 1e-6,
+            "{what}[{i}]: finite difference {fd:e}, reference gradient {g:e} (relative error {rel:e})"
+        );
+        worst = worst.max(rel);
+    }
+    worst
+}
+
+#[test]
+fn conv2d_references_match_finite_differences() {
+    let mut rng = common::rng(0xfd01);
+    let mut worst = 0.0f64;
+    for i in 0..FD_PROBLEMS {
+        let case = conv_case(&mut rng, i, true);
+        let geo = case.geo();
+        let nx: usize = case.x_shape.iter().product();
+        let nw: usize = case.w_shape.iter().product();
+        let ny: usize = geo.out_shape().iter().product();
+        let x = common::uniform(&mut rng, nx, -1.0, 1.0);
+        let w = common::uniform(&mut rng, nw, -1.0, 1.0);
+        let b = common::uniform(&mut rng, geo.c_out, -1.0, 1.0);
+        let dy = common::uniform(&mut rng, ny, -1.0, 1.0);
+        let (x64, w64, b64, dy64) = (to_f64(&x), to_f64(&w), to_f64(&b), to_f64(&dy));
+        let what = format!("case {i} {case:?}");
+        worst = worst.max(fd_check(
+            &format!("{what} dx"),
+            &x64,
+            &rcb::conv2d_backward_data(&geo, &dy, &w),
+            |xp| dot(&dy64, &rcb::conv2d_f64(&geo, xp, &w64, Some(&b64))),
+        ));
+        worst = worst.max(fd_check(
+            &format!("{what} dw"),
+            &w64,
+            &rcb::conv2d_backward_weight(&geo, &x, &dy),
+            |wp| dot(&dy64, &rcb::conv2d_f64(&geo, &x64, wp, Some(&b64))),
+        ));
+        worst = worst.max(fd_check(
+            &format!("{what} db"),
+            &b64,
+            &rcb::conv2d_backward_bias(&geo, &dy),
+            |bp| dot(&dy64, &rcb::conv2d_f64(&geo, &x64, &w64, Some(bp))),
+        ));
+    }
+    eprintln!("conv2d: {FD_PROBLEMS} problems, worst relative error {worst:.2e}");
+}
+
+#[test]
+fn conv_transpose2d_references_match_finite_differences() {
+    let mut rng = common::rng(0xfd02);
+    let mut worst = 0.0f64;
+    for i in 0..FD_PROBLEMS {
+        let case = trans_case(&mut rng, i, true);
+        let geo = case.geo();
+        let nx: usize = case.x_shape.iter().product();
+        let nw: usize = case.w_shape.iter().product();
+        let ny: usize = geo.out_shape().iter().product();
+        let x = common::uniform(&mut rng, nx, -1.0, 1.0);
+        let w = common::uniform(&mut rng, nw, -1.0, 1.0);
+        let b = common::uniform(&mut rng, geo.c_out, -1.0, 1.0);
+        let dy = common::uniform(&mut rng, ny, -1.0, 1.0);
+        let (x64, w64, b64, dy64) = (to_f64(&x), to_f64(&w), to_f64(&b), to_f64(&dy));
+        let what = format!("case {i} {case:?}");
+        worst = worst.max(fd_check(
+            &format!("{what} dx"),
+            &x64,
+            &rcb::conv_transpose2d_backward_data(&geo, &dy, &w),
+            |xp| {
+                dot(
+                    &dy64,
+                    &rct::conv_transpose2d_f64(&geo, xp, &w64, Some(&b64)),
+                )
+            },
+        ));
+        worst = worst.max(fd_check(
+            &format!("{what} dw"),
+            &w64,
+            &rcb::conv_transpose2d_backward_weight(&geo, &x, &dy),
+            |wp| {
+                dot(
+                    &dy64,
+                    &rct::conv_transpose2d_f64(&geo, &x64, wp, Some(&b64)),
+                )
+            },
+        ));
+        // The bias gradient is the same channel sum as conv2d's.
+        let db: Vec<f64> = (0..geo.c_out)
+            .map(|c| {
+                dy64.iter()
+                    .enumerate()
+                    .filter(|(k, _)| (k / (geo.oh * geo.ow)) % geo.c_out == c)
+                    .map(|(_, v)| v)
+                    .sum()
+            })
+            .collect();
+        let db = RefOut {
+            scale: db.iter().map(|v| v.abs()).collect(),
+            value: db,
+        };
+        worst = worst.max(fd_check(&format!("{what} db"), &b64, &db, |bp| {
+            dot(
+                &dy64,
+                &rct::conv_transpose2d_f64(&geo, &x64, &w64, Some(bp)),
+            )
+        }));
+    }
+    eprintln!("conv_transpose2d: {FD_PROBLEMS} problems, worst relative error {worst:.2e}");
+}
+
+/// conv_transpose2d(dy, w) with the conv's stride, padding and dilation, and
+/// the output_padding that restores the input size, is conv2d's data gradient.
+#[test]
+fn transposed_convolution_is_the_conv2d_data_gradient() {
+    let mut rng = common::rng(0xfd03);
+    let mut checked = 0;
+    for i in 0..60 {
+        let case = conv_case(&mut rng, i, true);
+        let geo = case.geo();
+        if geo.pad[0] != geo.pad[2] || geo.pad[1] != geo.pad[3] {
+            continue;
+        }
+        let full = |a: usize| {
+            (geo.out_shape()[2 + a] - 1) * geo.stride[a]
+                + geo.dilation[a] * ([geo.kh, geo.kw][a] - 1)
+                + 1
+                - 2 * [geo.pad[0], geo.pad[1]][a]
+        };
+        let op = [geo.h - full(0), geo.w - full(1)];
+        let params = ConvTranspose2dParams {
+            stride: geo.stride,
+            padding: [geo.pad[0], geo.pad[1]],
+            output_padding: op,
+            dilation: geo.dilation,
+            groups: geo.groups,
+        };
+        let Ok(tgeo) = ConvTranspose2dGeometry::new("t", &geo.out_shape(), &case.w_shape, &params)
+        else {
+            continue; // output_padding too large for PyTorch's rule
+        };
+        assert_eq!(tgeo.out_shape(), geo.in_shape());
+        let ny: usize = geo.out_shape().iter().product();
+        let nw: usize = case.w_shape.iter().product();
+        let dy = common::uniform(&mut rng, ny, -1.0, 1.0);
+        let w = common::uniform(&mut rng, nw, -1.0, 1.0);
+        let a = rcb::conv2d_backward_data(&geo, &dy, &w);
+        let b = rct::conv_transpose2d(&tgeo, &dy, &w, None, Activation::None);
+        for (u, v) in a.value.iter().zip(&b.value) {
+            assert!((u - v).abs() <= 1e-12, "{case:?}: {u} vs {v}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} problems");
+}
+
+// ------------------------------------------------------------- GPU kernels
+
+const GPU_PROBLEMS: usize = 100;
+
+fn f32_c(k: usize) -> f64 {
+    2.0 * (k as f64).sqrt() + 4.0
+}
+
+fn bound(dtype: DType, k: usize) -> f64 {
+    match dtype {
+        DType::F16 => 2.0,
+        _ => f32_c(k),
+    }
+}
+
+fn skip(dev: &Device, precision: Precision) -> bool {
+    if precision == Precision::F16 && !dev.has(Feature::ShaderF16) {
+        eprintln!("adapter has no shader-f16; skipping native f16");
+        return true;
+    }
+    false
+}
+
+fn upload(dev: &Device, rng: &mut ChaCha8Rng, shape: &[usize], dtype: DType) -> (Vec<f32>, Tensor) {
+    let n: usize = shape.iter().product();
+    let v = testing::round_to(dtype, &common::uniform(rng, n, -1.0, 1.0));
+    let t = dev.upload_f32(shape, dtype, &v).unwrap();
+    (v, t)
+}
+
+/// Runs `check` over the problems, panicking with the problem on failure.
+fn sweep<C: std::fmt::Debug>(
+    what: &str,
+    precision: Precision,
+    cases: impl Iterator<Item = C>,
+    mut check: impl FnMut(&C) -> Result<f64, String>,
+) {
+    let (mut ran, mut worst) = (0, 0.0f64);
+    for (i, case) in cases.enumerate() {
+        match check(&case) {
+            Ok(e) => {
+                ran += 1;
+                worst = worst.max(e);
+            }
+            Err(msg) => panic!("{what} {} case {i} {case:?}:\n{msg}", precision.name()),
+        }
+    }
+    eprintln!(
+        "{what} {}: {ran} problems, worst error {worst:.2} eps*scale",
+        precision.name()
+    );
+    assert!(ran >= GPU_PROBLEMS);
+}
+
+fn conv2d_data(precision: Precision) {
+    let dev = common::device();
+    if skip(&dev, precision) {
+        return;
+    }
+    let dtype = precision.dtype();
+    let mut rng = common::rng(0xb001);
+    let cases: Vec<_> = (0..GPU_PROBLEMS)
+        .map(|i| conv_case(&mut rng, i, false))
+        .collect();
+    sweep(
+        "conv2d_backward_data",
+        precision,
+        cases.into_iter(),
+        |case| {
+            let geo = case.geo();
+            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
+            let dx =
+                cb::conv2d_backward_data(&dyt, &wt, case.x_shape, &case.params, Some(precision))
+                    .map_err(|e| e.to_string())?;
+            let want = rcb::conv2d_backward_data(&geo, &dy, &w);
+            let k = geo.cout_g() * geo.kh * geo.kw;
+            testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
+                .map(|r| r.max_err_eps)
+        },
+    );
+}
+
+fn conv2d_weight(precision: Precision) {
+    let dev = common::device();
+    if skip(&dev, precision) {
+        return;
+    }
+    let dtype = precision.dtype();
+    let mut rng = common::rng(0xb002);
+    let cases: Vec<_> = (0..GPU_PROBLEMS)
+        .map(|i| conv_case(&mut rng, i, false))
+        .collect();
+    sweep(
+        "conv2d_backward_weight",
+        precision,
+        cases.into_iter(),
+        |case| {
+            let geo = case.geo();
+            let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let dw =
+                cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, &case.params, Some(precision))
+                    .map_err(|e| e.to_string())?;
+            let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
+            let k = geo.n * geo.oh * geo.ow;
+            testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
+                .map(|r| r.max_err_eps)
+        },
+    );
+}
+
+fn conv2d_bias(precision: Precision) {
+    // Packed f16 is forced through the explicit-precision entry point.
+    let dev = common::device();
+    if skip(&dev, precision) {
+        return;
+    }
+    let dtype = precision.dtype();
+    let mut rng = common::rng(0xb003);
+    let cases: Vec<_> = (0..GPU_PROBLEMS)
+        .map(|i| conv_case(&mut rng, i, false))
+        .collect();
+    sweep(
+        "conv2d_backward_bias",
+        precision,
+        cases.into_iter(),
+        |case| {
+            let geo = case.geo();
+            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let db =
+                cb::conv2d_backward_bias_with(&dyt, Some(precision)).map_err(|e| e.to_string())?;
+            let want = rcb::conv2d_backward_bias(&geo, &dy);
+            let k = geo.n * geo.oh * geo.ow;
+            testing::compare(&db.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
+                .map(|r| r.max_err_eps)
+        },
+    );
+}
+
+fn trans_data(precision: Precision) {
+    let dev = common::device();
+    if skip(&dev, precision) {
+        return;
+    }
+    let dtype = precision.dtype();
+    let mut rng = common::rng(0xb004);
+    let cases: Vec<_> = (0..GPU_PROBLEMS)
+        .map(|i| trans_case(&mut rng, i, false))
+        .collect();
+    sweep(
+        "conv_transpose2d_backward_data",
+        precision,
+        cases.into_iter(),
+        |case| {
+            let geo = case.geo();
+            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
+            let dx = cb::conv_transpose2d_backward_data(
+                &dyt,
+                &wt,
+                case.x_shape,
+                &case.params,
+                Some(precision),
+            )
+            .map_err(|e| e.to_string())?;
+            let want = rcb::conv_transpose2d_backward_data(&geo, &dy, &w);
+            let k = geo.c_out / geo.groups * geo.kh * geo.kw;
+            testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
+                .map(|r| r.max_err_eps)
+        },
+    );
+}
+
+fn trans_weight(precision: Precision) {
+    let dev = common::device();
+    if skip(&dev, precision) {
+        return;
+    }
+    let dtype = precision.dtype();
+    let mut rng = common::rng(0xb005);
+    let cases: Vec<_> = (0..GPU_PROBLEMS)
+        .map(|i| trans_case(&mut rng, i, false))
+        .collect();
+    sweep(
+        "conv_transpose2d_backward_weight",
+        precision,
+        cases.into_iter(),
+        |case| {
+            let geo = case.geo();
+            let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let dw = cb::conv_transpose2d_backward_weight(
+                &xt,
+                &dyt,
+                case.w_shape,
+                &case.params,
+                Some(precision),
+            )
+            .map_err(|e| e.to_string())?;
+            let want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
+            let k = geo.n * geo.h * geo.w;
+            testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
+                .map(|r| r.max_err_eps)
+        },
+    );
+}
+
+#[test]
+fn conv2d_data_f32() {
+    conv2d_data(Precision::F32)
+}
+#[test]
+fn conv2d_data_f16() {
+    conv2d_data(Precision::F16)
+}
+#[test]
+fn conv2d_data_f16_packed() {
+    conv2d_data(Precision::F16Packed)
+}
+#[test]
+fn conv2d_weight_f32() {
+    conv2d_weight(Precision::F32)
+}
+#[test]
+fn conv2d_weight_f16() {
+    conv2d_weight(Precision::F16)
+}
+#[test]
+fn conv2d_weight_f16_packed() {
+    conv2d_weight(Precision::F16Packed)
+}
+#[test]
+fn conv2d_bias_f32() {
+    conv2d_bias(Precision::F32)
+}
+#[test]
+fn conv2d_bias_f16() {
+    conv2d_bias(Precision::F16)
+}
+#[test]
+fn conv2d_bias_f16_packed() {
+    conv2d_bias(Precision::F16Packed)
+}
+#[test]
+fn conv_transpose2d_data_f32() {
+    trans_data(Precision::F32)
+}
+#[test]
+fn conv_transpose2d_data_f16() {
+    trans_data(Precision::F16)
+}
+#[test]
+fn conv_transpose2d_data_f16_packed() {
+    trans_data(Precision::F16Packed)
+}
+#[test]
+fn conv_transpose2d_weight_f32() {
+    trans_weight(Precision::F32)
+}
+#[test]
+fn conv_transpose2d_weight_f16() {
+    trans_weight(Precision::F16)
+}
+#[test]
+fn conv_transpose2d_weight_f16_packed() {
+    trans_weight(Precision::F16Packed)
+}
+
+/// Without shader-f16 every gradient defaults to packed f16 storage.
+#[test]
+fn f16_without_shader_f16_uses_packed_kernels() {
+    let dev = Device::new(DeviceOptions {
+        disabled_features: vec![Feature::ShaderF16],
+        ..DeviceOptions::from_env().unwrap()
+    })
+    .unwrap();
+    let mut rng = common::rng(0xb006);
+    let case = conv_case(&mut rng, 5, false);
+    let geo = case.geo();
+    let dtype = DType::F16;
+    let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+    let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
+    let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+    let p = &case.params;
+    let dx = cb::conv2d_backward_data(&dyt, &wt, case.x_shape, p, None).unwrap();
+    let dw = cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, p, None).unwrap();
+    let db = cb::conv2d_backward_bias(&dyt).unwrap();
+    for (got, want) in [
+        (dx, rcb::conv2d_backward_data(&geo, &dy, &w)),
+        (dw, rcb::conv2d_backward_weight(&geo, &x, &dy)),
+        (db, rcb::conv2d_backward_bias(&geo, &dy)),
+    ] {
+        testing::compare(&got.to_f32_vec().unwrap(), &want, dtype, 2.0).unwrap();
+    }
+    assert!(matches!(
+        cb::conv2d_backward_data(&dyt, &wt, case.x_shape, p, Some(Precision::F16)),
+        Err(Error::MissingFeature { .. })
+    ));
+}
+
+/// Outputs allocated by the gradients are fully written: a poisoned pool
+/// buffer of the same size class handed back to them shows no NaN.
+#[test]
+fn gradients_overwrite_recycled_nan_buffers() {
+    let dev = Device::from_env().unwrap();
+    let mut rng = common::rng(0xb007);
+    for i in 0..12 {
+        let case = conv_case(&mut rng, i, false);
+        let geo = case.geo();
+        for precision in [Precision::F32, Precision::F16Packed] {
+            let dtype = precision.dtype();
+            let (_, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+            let (_, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
+            let (_, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            // Poison buffers of the outputs' sizes, then free them into the pool.
+            for shape in [
+                &geo.in_shape()[..],
+                &geo.weight_shape()[..],
+                &[geo.c_out][..],
+            ] {
+                drop(testing::poisoned(&dev, shape, dtype).unwrap());
+            }
+            let p = &case.params;
+            let outs = [
+                cb::conv2d_backward_data(&dyt, &wt, case.x_shape, p, Some(precision)).unwrap(),
+                cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, p, Some(precision)).unwrap(),
+                cb::conv2d_backward_bias_with(&dyt, Some(precision)).unwrap(),
+            ];
+            for t in outs {
+                let v = t.to_f32_vec().unwrap();
+                assert!(
+                    v.iter().all(|x| x.is_finite()),
+                    "{case:?} {}",
+                    precision.name()
+                );
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------ special cases
+
+/// Sums whose running f16 value would pass 65504: dy = +8000 over the first
+/// image and −8000 + δ over the second (δ ∈ {0, 4, 8}), so every partial
+/// sum over one image is far beyond f16's range while the gradient Σδ (for db)
+/// or 2·Σδ (for a 1x1 dw with x = 2) fits. f32 accumulation keeps everything
+/// finite and, with these integers, exact.
+#[test]
+fn f16_sums_beyond_65504_stay_finite_and_exact() {
+    let dev = common::device();
+    let (c, hw) = (3usize, 64 * 64);
+    let mut rng = common::rng(0xb008);
+    let mut dy = vec![0.0f32; 2 * c * hw];
+    for ch in 0..c {
+        for q in 0..hw {
+            dy[ch * hw + q] = 8000.0;
+            // f16 spacing at 8000 is 4: δ ∈ {0, 4, 8} keeps every value exact.
+            dy[(c + ch) * hw + q] = -8000.0 + 4.0 * rng.random_range(0..3) as f32;
+        }
+    }
+    let x = vec![2.0f32; 2 * c * hw];
+    let x_shape = [2, c, 64, 64];
+    let params = Conv2dParams::default();
+    let geo = Conv2dGeometry::new("t", &x_shape, &[c, c, 1, 1], &params).unwrap();
+    let exact = |r: RefOut| RefOut {
+        scale: r.value.iter().map(|v| v.abs()).collect(),
+        value: r.value,
+    };
+    let want_db = exact(rcb::conv2d_backward_bias(&geo, &dy));
+    let want_dw = exact(rcb::conv2d_backward_weight(&geo, &x, &dy));
+    assert!(
+        want_db
+            .value
+            .iter()
+            .all(|v| v.abs() < 65504.0 && v.abs() > 1000.0)
+    );
+    for precision in [Precision::F16, Precision::F16Packed] {
+        if skip(&dev, precision) {
+            continue;
+        }
+        let dyt = dev.upload_f32(&geo.out_shape(), DType::F16, &dy).unwrap();
+        let xt = dev.upload_f32(&x_shape, DType::F16, &x).unwrap();
+        let db = cb::conv2d_backward_bias_with(&dyt, Some(precision)).unwrap();
+        let dw =
+            cb::conv2d_backward_weight(&xt, &dyt, [c, c, 1, 1], &params, Some(precision)).unwrap();
+        // Within half an ulp of f16 (c = 1 on scale |value|: ε·|v| ≥ 1 ulp).
+        testing::compare(&db.to_f32_vec().unwrap(), &want_db, DType::F16, 0.5).unwrap();
+        testing::compare(&dw.to_f32_vec().unwrap(), &want_dw, DType::F16, 0.5).unwrap();
+    }
+}
+
+/// Running the same gradient twice gives the same bits (no atomics, fixed
+/// summation orders), including split reductions.
+#[test]
+fn gradients_are_deterministic() {
+    let dev = common::device();
+    let mut rng = common::rng(0xb009);
+    let case = ConvCase {
+        x_shape: [8, 3, 48, 48],
+        w_shape: [5, 3, 3, 3],
+        params: Conv2dParams {
+            padding: Padding::Same,
+            ..Default::default()
+        },
+    };
+    let geo = case.geo();
+    let (_, xt) = upload(&dev, &mut rng, &case.x_shape, DType::F32);
+    let (_, wt) = upload(&dev, &mut rng, &case.w_shape, DType::F32);
+    let (_, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+    let run = || {
+        let p = &case.params;
+        [
+            cb::conv2d_backward_data(&dyt, &wt, case.x_shape, p, None).unwrap(),
+            cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, p, None).unwrap(),
+            cb::conv2d_backward_bias(&dyt).unwrap(),
+        ]
+        .map(|t| t.to_f32_vec().unwrap())
+    };
+    let a = run();
+    let b = run();
+    for (u, v) in a.iter().zip(&b) {
+        let ub: Vec<u32> = u.iter().map(|x| x.to_bits()).collect();
+        let vb: Vec<u32> = v.iter().map(|x| x.to_bits()).collect();
+        assert_eq!(ub, vb);
+    }
+    // The weight gradient of this problem is split over workgroups.
+    assert!(cb::conv2d_backward_scratch_bytes(&dev, &geo, Precision::F32) > 0);
+}
+
+/// Weight gradients large enough to be split over workgroups (f32 partial
+/// sums added in order by the finalize pass), at every precision.
+#[test]
+fn split_weight_gradients_match_reference() {
+    let dev = common::device();
+    let mut rng = common::rng(0xb00c);
+    let pad1 = Padding::Explicit([1, 1]);
+    let convs = [
+        ConvCase {
+            x_shape: [8, 3, 32, 32],
+            w_shape: [6, 3, 5, 5],
+            params: Conv2dParams::default(),
+        },
+        ConvCase {
+            x_shape: [8, 8, 48, 48],
+            w_shape: [8, 1, 3, 3],
+            params: Conv2dParams {
+                padding: pad1,
+                groups: 8,
+                ..Default::default()
+            },
+        },
+        ConvCase {
+            x_shape: [8, 16, 40, 40],
+            w_shape: [16, 16, 3, 3],
+            params: Conv2dParams {
+                stride: [2, 2],
+                padding: pad1,
+                ..Default::default()
+            },
+        },
+    ];
+    let trans = TransCase {
+        x_shape: [8, 4, 64, 64],
+        w_shape: [4, 3, 2, 2],
+        params: ConvTranspose2dParams {
+            stride: [2, 2],
+            ..Default::default()
+        },
+    };
+    for precision in Precision::ALL {
+        if skip(&dev, precision) {
+            continue;
+        }
+        let dtype = precision.dtype();
+        for case in &convs {
+            let geo = case.geo();
+            assert!(cb::conv2d_backward_scratch_bytes(&dev, &geo, Precision::F32) > 0);
+            let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let dw =
+                cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, &case.params, Some(precision))
+                    .unwrap();
+            let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
+            let c = bound(dtype, geo.n * geo.oh * geo.ow);
+            testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, c)
+                .unwrap_or_else(|e| panic!("{case:?} {}: {e}", precision.name()));
+        }
+        let geo = trans.geo();
+        assert!(cb::conv_transpose2d_backward_scratch_bytes(&dev, &geo, Precision::F32) > 0);
+        let (x, xt) = upload(&dev, &mut rng, &trans.x_shape, dtype);
+        let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+        let dw = cb::conv_transpose2d_backward_weight(
+            &xt,
+            &dyt,
+            trans.w_shape,
+            &trans.params,
+            Some(precision),
+        )
+        .unwrap();
+        let want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
+        let c = bound(dtype, geo.n * geo.h * geo.w);
+        testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, c)
+            .unwrap_or_else(|e| panic!("{trans:?} {}: {e}", precision.name()));
+    }
+}
+
+/// The scratch each function allocates is exactly what the planning functions
+/// report (measured as the pool's peak of live bytes).
+#[test]
+fn scratch_bytes_match_measured_peaks() {
+    let dev = Device::from_env().unwrap();
+    let mut rng = common::rng(0xb00a);
+    let peak_of = |f: &dyn Fn() -> Tensor| -> u64 {
+        dev.sync().unwrap();
+        let before = dev.pool_stats().live_bytes;
+        dev.reset_peak();
+        let out = f();
+        let peak = dev.pool_stats().peak_live_bytes;
+        peak - before - out.byte_size()
+    };
+    for i in 0..16 {
+        let case = conv_case(&mut rng, i, false);
+        let geo = case.geo();
+        for precision in [Precision::F32, Precision::F16, Precision::F16Packed] {
+            let dtype = precision.dtype();
+            let (_, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+            let (_, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
+            let (_, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let p = case.params;
+            let data = peak_of(&|| {
+                cb::conv2d_backward_data(&dyt, &wt, case.x_shape, &p, Some(precision)).unwrap()
+            });
+            let weight = peak_of(&|| {
+                cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, &p, Some(precision)).unwrap()
+            });
+            let bias = peak_of(&|| cb::conv2d_backward_bias_with(&dyt, Some(precision)).unwrap());
+            assert_eq!(bias, 0);
+            assert_eq!(
+                data.max(weight),
+                cb::conv2d_backward_scratch_bytes(&dev, &geo, precision),
+                "{case:?} {}",
+                precision.name()
+            );
+        }
+        let tcase = trans_case(&mut rng, i, false);
+        let tgeo = tcase.geo();
+        for precision in [Precision::F32, Precision::F16] {
+            let dtype = precision.dtype();
+            let (_, xt) = upload(&dev, &mut rng, &tcase.x_shape, dtype);
+            let (_, wt) = upload(&dev, &mut rng, &tcase.w_shape, dtype);
+            let (_, dyt) = upload(&dev, &mut rng, &tgeo.out_shape(), dtype);
+            let p = tcase.params;
+            let data = peak_of(&|| {
+                cb::conv_transpose2d_backward_data(&dyt, &wt, tcase.x_shape, &p, Some(precision))
+                    .unwrap()
+            });
+            let weight = peak_of(&|| {
+                cb::conv_transpose2d_backward_weight(&xt, &dyt, tcase.w_shape, &p, Some(precision))
+                    .unwrap()
+            });
+            assert_eq!(data, 0);
+            assert_eq!(
+                weight,
+                cb::conv_transpose2d_backward_scratch_bytes(&dev, &tgeo, precision),
+                "{tcase:?} {}",
+                precision.name()
+            );
+        }
+    }
+}
+
+/// Launches past 65,535 workgroups in one grid dimension.
+#[test]
+fn large_grids_fold() {
+    let dev = common::device();
+    let mut rng = common::rng(0xb00b);
+    // db: one workgroup per channel pair, 70,000 of them.
+    let c = 140_000;
+    let (dy, dyt) = upload(&dev, &mut rng, &[2, c, 1, 1], DType::F32);
+    let geo = Conv2dGeometry::new("t", &[2, 1, 1, 1], &[c, 1, 1, 1], &Default::default()).unwrap();
+    let db = cb::conv2d_backward_bias(&dyt).unwrap();
+    testing::compare(
+        &db.to_f32_vec().unwrap(),
+        &rcb::conv2d_backward_bias(&geo, &dy),
+        DType::F32,
+        f32_c(2),
+    )
+    .unwrap();
+
+    // dw: depthwise 1x1 over 70,000 groups, one workgroup each.
+    let c = 70_000;
+    let params = Conv2dParams {
+        groups: c,
+        ..Default::default()
+    };
+    let geo = Conv2dGeometry::new("t", &[2, c, 2, 1], &[c, 1, 1, 1], &params).unwrap();
+    let (x, xt) = upload(&dev, &mut rng, &[2, c, 2, 1], DType::F32);
+    let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+    let dw = cb::conv2d_backward_weight(&xt, &dyt, [c, 1, 1, 1], &params, None).unwrap();
+    testing::compare(
+        &dw.to_f32_vec().unwrap(),
+        &rcb::conv2d_backward_weight(&geo, &x, &dy),
+        DType::F32,
+        f32_c(4),
+    )
+    .unwrap();
+
+    // Data gradients: 4.2 M one-pixel items (rows 3 wide), 65,625 workgroups.
+    let x_shape = [1, 1, 1_400_000, 3];
+    let (w, wt) = upload(&dev, &mut rng, &[1, 1, 1, 1], DType::F32);
+    let (dy, dyt) = upload(&dev, &mut rng, &x_shape, DType::F32);
+    let geo = Conv2dGeometry::new("t", &x_shape, &[1, 1, 1, 1], &Default::default()).unwrap();
+    let dx = cb::conv2d_backward_data(&dyt, &wt, x_shape, &Default::default(), None).unwrap();
+    testing::compare(
+        &dx.to_f32_vec().unwrap(),
+        &rcb::conv2d_backward_data(&geo, &dy, &w),
+        DType::F32,
+        f32_c(1),
+    )
+    .unwrap();
+    let tgeo =
+        ConvTranspose2dGeometry::new("t", &x_shape, &[1, 1, 1, 1], &Default::default()).unwrap();
+    let dx =
+        cb::conv_transpose2d_backward_data(&dyt, &wt, x_shape, &Default::default(), None).unwrap();
+    testing::compare(
+        &dx.to_f32_vec().unwrap(),
+        &rcb::conv_transpose2d_backward_data(&tgeo, &dy, &w),
+        DType::F32,
+        f32_c(1),
+    )
+    .unwrap();
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let dev = common::device();
+    let t = |shape: &[usize]| {
+        let n: usize = shape.iter().product();
+        dev.tensor(shape, &vec![0.5; n]).unwrap()
+    };
+    let p = Conv2dParams::default();
+    let w = t(&[4, 3, 3, 3]);
+
+    // dy does not match the conv of x_shape with w.
+    let err = cb::conv2d_backward_data(&t(&[1, 4, 5, 5]), &w, [1, 3, 8, 8], &p, None).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    assert!(
+        err.to_string().contains("dy: expected [1, 4, 6, 6]"),
+        "{err}"
+    );
+    let err =
+        cb::conv2d_backward_weight(&t(&[1, 3, 8, 8]), &t(&[1, 5, 6, 6]), [4, 3, 3, 3], &p, None)
+            .unwrap_err();
+    assert!(
+        err.to_string().contains("dy: expected [1, 4, 6, 6]"),
+        "{err}"
+    );
+
+    // w's input channels do not match x_shape.
+    let err = cb::conv2d_backward_data(&t(&[1, 4, 6, 6]), &w, [1, 5, 8, 8], &p, None).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    assert!(err.to_string().contains("input channels"), "{err}");
+
+    // Groups that do not divide the channels.
+    let g = Conv2dParams {
+        groups: 2,
+        ..Default::default()
+    };
+    let err =
+        cb::conv2d_backward_weight(&t(&[1, 3, 8, 8]), &t(&[1, 4, 6, 6]), [4, 1, 3, 3], &g, None)
+            .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("groups"), "{err}");
+
+    // Mixed dtypes.
+    let dyh = dev
+        .upload_f32(&[1, 4, 6, 6], DType::F16, &[0.5; 144])
+        .unwrap();
+    let err = cb::conv2d_backward_data(&dyh, &w, [1, 3, 8, 8], &p, None).unwrap_err();
+    assert!(err.to_string().contains("float dtype"), "{err}");
+
+    // Bias gradient of a non-4-D tensor.
+    let err = cb::conv2d_backward_bias(&t(&[4, 36])).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+
+    // Transposed: bad output_padding, dy shape, groups.
+    let wt = t(&[3, 2, 3, 3]);
+    let tp = ConvTranspose2dParams {
+        stride: [2, 2],
+        output_padding: [0, 2],
+        ..Default::default()
+    };
+    let err = cb::conv_transpose2d_backward_data(&t(&[1, 2, 9, 9]), &wt, [1, 3, 4, 4], &tp, None)
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("output_padding"), "{err}");
+    let tp = ConvTranspose2dParams {
+        stride: [2, 2],
+        ..Default::default()
+    };
+    let err = cb::conv_transpose2d_backward_data(&t(&[1, 2, 8, 9]), &wt, [1, 3, 4, 4], &tp, None)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("dy: expected [1, 2, 9, 9]"),
+        "{err}"
+    );
+    let err = cb::conv_transpose2d_backward_weight(
+        &t(&[1, 3, 4, 4]),
+        &t(&[1, 2, 9, 9]),
+        [3, 2, 3, 3],
+        &ConvTranspose2dParams { groups: 2, ..tp },
+        None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("divisible by groups"), "{err}");
+    let err = cb::conv_transpose2d_backward_weight(
+        &t(&[1, 3, 4, 4]),
+        &t(&[1, 2, 9, 9]),
+        [4, 2, 3, 3],
+        &tp,
+        None,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+
+    // Native f16 requested for f32 tensors.
+    let err = cb::conv2d_backward_data(
+        &t(&[1, 4, 6, 6]),
+        &w,
+        [1, 3, 8, 8],
+        &p,
+        Some(Precision::F16),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    dev.check().unwrap();
+}
