@@ -9,7 +9,7 @@
 
 pub use weft_data as data;
 pub use weft_device as device;
-// pub use weft_graph as graph;
+pub use weft_graph as graph;
 pub use weft_kernels as kernels;
 
 pub use weft_device::{DType, Device, DeviceOptions, Error, Result, Tensor};

@@ -29,12 +29,12 @@ mod common;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::{DeviceOptions, Feature, LimitOverrides};
+use weft::device::Feature;
 use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
 use weft::kernels::conv_params::{Conv2dGeometry, Conv2dParams, Padding};
 use weft::kernels::reference::{self, RefOut};
 use weft::kernels::{Activation, Precision, testing};
-use weft::{DType, Device, Error};
+use weft::{DType, Device};
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -137,14 +137,31 @@ fn random_general(rng: &mut ChaCha8Rng) -> Case {
         };
         let depthwise = rng.random_bool(0.15);
         let cin_g = if depthwise { 1 } else { rng.random_range(1..7) };
-        let groups = if depthwise { rng.random_range(2..9) } else { groups };
-        let cout_g = if depthwise { rng.random_range(1..3) } else { rng.random_range(1..11) };
+        let groups = if depthwise {
+            rng.random_range(2..9)
+        } else {
+            groups
+        };
+        let cout_g = if depthwise {
+            rng.random_range(1..3)
+        } else {
+            rng.random_range(1..11)
+        };
         let k = [1, 1, 2, 3, 3, 3, 4, 5][rng.random_range(0..8)];
-        let (kh, kw) = if rng.random_bool(0.2) { (k, rng.random_range(1..6)) } else { (k, k) };
+        let (kh, kw) = if rng.random_bool(0.2) {
+            (k, rng.random_range(1..6))
+        } else {
+            (k, k)
+        };
         let stride = [1, 1, 1, 2, 2, 3][rng.random_range(0..6)];
         let dilation = if rng.random_bool(0.15) { 2 } else { 1 };
         let case = Case {
-            x: [rng.random_range(1..4), cin_g * groups, dim(rng, 20), dim(rng, 20)],
+            x: [
+                rng.random_range(1..4),
+                cin_g * groups,
+                dim(rng, 20),
+                dim(rng, 20),
+            ],
             w: [cout_g * groups, cin_g, kh, kw],
             params: params(stride, padding(rng, stride), dilation, groups),
             bias: rng.random_bool(0.6),
@@ -158,7 +175,11 @@ fn random_general(rng: &mut ChaCha8Rng) -> Case {
 
 /// A random 1x1, stride 1, unpadded problem.
 fn random_one_by_one(rng: &mut ChaCha8Rng, i: usize) -> Case {
-    let groups = if rng.random_bool(0.25) { rng.random_range(2..4) } else { 1 };
+    let groups = if rng.random_bool(0.25) {
+        rng.random_range(2..4)
+    } else {
+        1
+    };
     let (n, h, w) = match i {
         0 => (1, 1, 1),
         1 => (1, 7, 13),
@@ -168,7 +189,16 @@ fn random_one_by_one(rng: &mut ChaCha8Rng, i: usize) -> Case {
     Case {
         x: [n, groups * rng.random_range(1..12), h, w],
         w: [groups * rng.random_range(1..12), 0, 1, 1],
-        params: params(1, if rng.random_bool(0.3) { Padding::Valid } else { Padding::Explicit([0, 0]) }, 1, groups),
+        params: params(
+            1,
+            if rng.random_bool(0.3) {
+                Padding::Valid
+            } else {
+                Padding::Explicit([0, 0])
+            },
+            1,
+            groups,
+        ),
         bias: rng.random_bool(0.6),
         act: activation(rng),
     }
@@ -183,7 +213,12 @@ fn random_winograd(rng: &mut ChaCha8Rng, i: usize) -> Case {
             1 => (1, 3, 3, 3),
             2 => (2, 7, 13, 33),
             3 => (1, 5, 2, 9),
-            _ => (rng.random_range(1..4), rng.random_range(1..12), dim(rng, 20), dim(rng, 20)),
+            _ => (
+                rng.random_range(1..4),
+                rng.random_range(1..12),
+                dim(rng, 20),
+                dim(rng, 20),
+            ),
         };
         let pad = match rng.random_range(0..5) {
             0 => Padding::Same,

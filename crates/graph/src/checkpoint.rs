@@ -30,10 +30,12 @@ impl HostTensor {
     fn view(&self) -> TensorView<'_> {
         match self {
             HostTensor::F32(shape, v) => {
-                TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(v)).expect("consistent tensor")
+                TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(v))
+                    .expect("consistent tensor")
             }
             HostTensor::I64(shape, v) => {
-                TensorView::new(Dtype::I64, shape.clone(), bytemuck::cast_slice(v)).expect("consistent tensor")
+                TensorView::new(Dtype::I64, shape.clone(), bytemuck::cast_slice(v))
+                    .expect("consistent tensor")
             }
         }
     }
@@ -45,39 +47,71 @@ fn collect(model: &Model, optimizer: Option<&Optimizer>) -> Result<BTreeMap<Stri
     let g = model.graph();
     let mut out = BTreeMap::new();
     for (p, t) in g.params().iter().zip(model.params()) {
-        out.insert(p.name.clone(), HostTensor::F32(t.shape().to_vec(), t.to_f32_vec()?));
+        out.insert(
+            p.name.clone(),
+            HostTensor::F32(t.shape().to_vec(), t.to_f32_vec()?),
+        );
     }
     for (i, n) in g.nodes().iter().enumerate() {
         if n.layer.as_ref().is_some_and(|l| l.kind() == "BatchNorm2d") {
             let count = model.batches_tracked(crate::graph::NodeId(i));
-            out.insert(format!("{}.num_batches_tracked", n.name), HostTensor::I64(vec![], vec![count]));
+            out.insert(
+                format!("{}.num_batches_tracked", n.name),
+                HostTensor::I64(vec![], vec![count]),
+            );
         }
     }
     if let Some(opt) = optimizer {
         for (name, t) in opt.state_tensors(g) {
-            out.insert(format!("{OPT}{name}"), HostTensor::F32(t.shape().to_vec(), t.to_f32_vec()?));
+            out.insert(
+                format!("{OPT}{name}"),
+                HostTensor::F32(t.shape().to_vec(), t.to_f32_vec()?),
+            );
         }
-        out.insert(format!("{OPT}step"), HostTensor::I64(vec![], vec![opt.steps() as i64]));
+        out.insert(
+            format!("{OPT}step"),
+            HostTensor::I64(vec![], vec![opt.steps() as i64]),
+        );
     }
     Ok(out)
 }
 
 /// Saves the model (and optionally the optimizer) to `path` atomically, with
 /// string `metadata` in the safetensors header.
-pub fn save(path: &Path, model: &Model, optimizer: Option<&Optimizer>, metadata: &[(&str, String)]) -> Result<()> {
+pub fn save(
+    path: &Path,
+    model: &Model,
+    optimizer: Option<&Optimizer>,
+    metadata: &[(&str, String)],
+) -> Result<()> {
     let tensors = collect(model, optimizer)?;
-    let mut info: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    let mut info: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     info.entry("format".into()).or_insert_with(|| "pt".into());
-    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v.view())), Some(info))
-        .map_err(|e| Error::format(path, format!("serialising the checkpoint: {e}")))?;
+    let bytes = safetensors::serialize(
+        tensors.iter().map(|(k, v)| (k.as_str(), v.view())),
+        Some(info),
+    )
+    .map_err(|e| Error::format(path, format!("serialising the checkpoint: {e}")))?;
     write_atomic(path, &bytes)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| Error::io(path, "not a file path"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::io(path, "not a file path"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -99,7 +133,8 @@ pub struct Loaded {
 /// Loads `path` into the model (and the optimizer's state, when given and
 /// present). Nothing is changed unless every name, shape and dtype matches.
 pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -> Result<Loaded> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, format!("reading checkpoint: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(path, format!("reading checkpoint: {e}")))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
@@ -120,7 +155,11 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
                     t.shape()
                 )),
                 Some(v) => updates.push((i, v)),
-                None => problems.push(format!("{}: expected F32 (or F16/BF16), file has {:?}", p.name, t.dtype())),
+                None => problems.push(format!(
+                    "{}: expected F32 (or F16/BF16), file has {:?}",
+                    p.name,
+                    t.dtype()
+                )),
             },
         }
     }
@@ -130,8 +169,12 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
             let name = format!("{}.num_batches_tracked", n.name);
             if let Ok(t) = st.tensor(&name) {
                 match (t.dtype(), t.data().len()) {
-                    (Dtype::I64, 8) => counts.push((i, i64::from_le_bytes(t.data().try_into().expect("8 bytes")))),
-                    (d, _) => problems.push(format!("{name}: expected an I64 scalar, file has {d:?}")),
+                    (Dtype::I64, 8) => {
+                        counts.push((i, i64::from_le_bytes(t.data().try_into().expect("8 bytes"))))
+                    }
+                    (d, _) => {
+                        problems.push(format!("{name}: expected an I64 scalar, file has {d:?}"))
+                    }
                 }
             }
         }
@@ -155,7 +198,10 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
         problems.sort();
         return Err(Error::format(
             path,
-            format!("checkpoint does not match the model:\n  {}", problems.join("\n  ")),
+            format!(
+                "checkpoint does not match the model:\n  {}",
+                problems.join("\n  ")
+            ),
         ));
     }
 
@@ -171,10 +217,11 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
                 }
             }
         }
-        if let Ok(v) = st.tensor(&format!("{OPT}step")) {
-            if v.dtype() == Dtype::I64 && v.data().len() == 8 {
-                opt_steps = Some(i64::from_le_bytes(v.data().try_into().expect("8 bytes")));
-            }
+        if let Ok(v) = st.tensor(&format!("{OPT}step"))
+            && v.dtype() == Dtype::I64
+            && v.data().len() == 8
+        {
+            opt_steps = Some(i64::from_le_bytes(v.data().try_into().expect("8 bytes")));
         }
         if !problems.is_empty() {
             return Err(Error::format(path, problems.join("\n  ")));
@@ -183,7 +230,10 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
 
     for (i, values) in updates {
         let decl_shape = model.graph().params()[i].decl.shape.clone();
-        *model.param_slot(crate::graph::ParamId(i)) = model.device().upload_f32(&decl_shape, DType::F32, &values)?;
+        *model.param_slot(crate::graph::ParamId(i)) =
+            model
+                .device()
+                .upload_f32(&decl_shape, DType::F32, &values)?;
     }
     for (i, c) in counts {
         model.set_batches_tracked(crate::graph::NodeId(i), c);
@@ -202,7 +252,11 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
 fn to_f32(t: &TensorView<'_>) -> Option<Vec<f32>> {
     let d = t.data();
     match t.dtype() {
-        Dtype::F32 => Some(d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect()),
+        Dtype::F32 => Some(
+            d.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+                .collect(),
+        ),
         Dtype::F16 => Some(
             d.chunks_exact(2)
                 .map(|c| half::f16::from_le_bytes(c.try_into().expect("2")).to_f32())

@@ -113,14 +113,24 @@ impl Graph {
                 ));
             }
         } else if inputs.is_empty() {
-            return Err(Error::shape(label, format!("{} needs at least one input", layer.kind())));
+            return Err(Error::shape(
+                label,
+                format!("{} needs at least one input", layer.kind()),
+            ));
         }
         for &i in inputs {
             if i.0 >= self.nodes.len() {
-                return Err(Error::invalid(label, "inputs", format!("node {} does not exist", i.0)));
+                return Err(Error::invalid(
+                    label,
+                    "inputs",
+                    format!("node {} does not exist", i.0),
+                ));
             }
         }
-        let shapes: Vec<Shape> = inputs.iter().map(|&i| self.nodes[i.0].shape.clone()).collect();
+        let shapes: Vec<Shape> = inputs
+            .iter()
+            .map(|&i| self.nodes[i.0].shape.clone())
+            .collect();
         let shape = layer.infer(name, &shapes)?;
         let decls = layer.params(&shapes);
         let id = NodeId(self.nodes.len());
@@ -172,7 +182,11 @@ impl Graph {
 
     fn check_name(&self, name: &str) -> Result<()> {
         if name.is_empty() {
-            return Err(Error::invalid("graph", "name", "layer names must not be empty"));
+            return Err(Error::invalid(
+                "graph",
+                "name",
+                "layer names must not be empty",
+            ));
         }
         if self.names.contains_key(name) {
             return Err(Error::invalid(
@@ -284,7 +298,11 @@ impl Graph {
     /// A table of layers, shapes and parameter counts.
     pub fn summary(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "{:<28} {:<18} {:<20} {:>12}", "layer", "type", "output", "params");
+        let _ = writeln!(
+            s,
+            "{:<28} {:<18} {:<20} {:>12}",
+            "layer", "type", "output", "params"
+        );
         for n in &self.nodes {
             let kind = n.layer.as_ref().map_or("Input", |l| l.kind());
             let count: usize = n
@@ -294,7 +312,14 @@ impl Graph {
                 .filter(|p| p.decl.kind == ParamKind::Trainable)
                 .map(|p| p.decl.shape.iter().product::<usize>())
                 .sum();
-            let _ = writeln!(s, "{:<28} {:<18} {:<20} {:>12}", n.name, kind, format!("{:?}", n.shape), count);
+            let _ = writeln!(
+                s,
+                "{:<28} {:<18} {:<20} {:>12}",
+                n.name,
+                kind,
+                format!("{:?}", n.shape),
+                count
+            );
         }
         let _ = writeln!(s, "total trainable parameters: {}", self.parameter_count());
         s

@@ -39,7 +39,11 @@ impl Init {
     /// PyTorch's default for a conv/linear bias: U(−1/√fan_in, 1/√fan_in).
     pub fn torch_default_bias(fan_in: usize) -> Init {
         Init::Uniform {
-            bound: if fan_in > 0 { 1.0 / (fan_in as f32).sqrt() } else { 0.0 },
+            bound: if fan_in > 0 {
+                1.0 / (fan_in as f32).sqrt()
+            } else {
+                0.0
+            },
         }
     }
 

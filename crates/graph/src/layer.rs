@@ -97,7 +97,8 @@ pub struct AllocCtx<'a> {
 impl AllocCtx<'_> {
     /// Bytes of a batched tensor of per-sample `shape` in the activation dtype.
     pub fn bytes(&self, shape: &[usize]) -> u64 {
-        self.dtype.storage_bytes(self.batch * shape.iter().product::<usize>())
+        self.dtype
+            .storage_bytes(self.batch * shape.iter().product::<usize>())
     }
 
     /// Bytes of a tensor of exactly `shape` (no batch) and `dtype`.
@@ -176,6 +177,25 @@ impl<T: Layer + Clone + 'static> LayerClone for T {
 impl Clone for Box<dyn Layer> {
     fn clone(&self) -> Self {
         self.clone_box()
+    }
+}
+
+/// A batched host array of f64, for reference computations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostArray {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+impl HostArray {
+    pub fn new(shape: Vec<usize>, data: Vec<f64>) -> HostArray {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        HostArray { shape, data }
+    }
+
+    /// The shape as NCHW.
+    pub fn nchw(&self) -> [usize; 4] {
+        self.shape.clone().try_into().expect("a 4-D array")
     }
 }
 
@@ -275,5 +295,15 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
     /// This layer with `act` fused into its output, if it can fuse one.
     fn fuse(&self, _act: weft_kernels::Activation) -> Option<Box<dyn Layer>> {
         None
+    }
+
+    /// The forward pass in f64 on the host, with training-mode semantics (batch
+    /// statistics), for gradient checks of whole networks.
+    fn reference(&self, _inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        Err(weft_device::Error::invalid(
+            self.kind(),
+            "reference",
+            "this layer has no host reference",
+        ))
     }
 }

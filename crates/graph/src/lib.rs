@@ -13,13 +13,14 @@ pub mod memory;
 pub mod model;
 pub mod models;
 pub mod optim;
+pub mod reference;
 mod run;
 pub mod schedule;
 mod sim;
 
 pub use graph::{Graph, Node, NodeId, Param, ParamId};
 pub use init::Init;
-pub use layer::{Layer, ParamDecl, ParamKind, Shape};
+pub use layer::{HostArray, Layer, ParamDecl, ParamKind, Shape};
 pub use loss::Loss;
 pub use memory::MemoryReport;
 pub use model::{ExecOptions, Model, StepOutput};

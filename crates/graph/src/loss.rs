@@ -2,6 +2,9 @@
 
 use weft_device::{DType, Error, Result, Tensor};
 use weft_kernels::loss::{self, Reduction};
+use weft_kernels::reduce::{self, ReducePlan};
+
+use crate::layer::MemSeq;
 
 /// A loss on the network's output, averaged over the batch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,20 +37,44 @@ pub(crate) struct LossRun {
 }
 
 impl Loss {
+    /// The allocation sequence of [`run`](Self::run), mirroring the kernels:
+    /// the gradient, per-row losses and a valid-target count, the reduced loss
+    /// with its partial sums; then the correct count with its partials.
     pub(crate) fn alloc(&self, batch: usize, out_shape: &[usize], dtype: DType) -> LossAlloc {
-        let grad = dtype.storage_bytes(batch * out_shape.iter().product::<usize>());
+        let elems = batch * out_shape.iter().product::<usize>();
+        let grad = dtype.storage_bytes(elems);
         let scalar = 4;
+        let mut m = MemSeq::new();
         match self {
-            Loss::CrossEntropy { .. } => LossAlloc {
-                grad,
-                kept: vec![scalar, scalar],
-                peak: grad + 2 * scalar,
-            },
-            Loss::BceWithLogits => LossAlloc {
-                grad,
-                kept: vec![scalar],
-                peak: grad + scalar,
-            },
+            Loss::CrossEntropy { .. } => {
+                let rows = 4 * batch as u64;
+                let sum_scratch = reduce::scratch_bytes(&ReducePlan::all(batch));
+                m.alloc(grad)
+                    .alloc(rows)
+                    .alloc(scalar)
+                    .alloc(scalar)
+                    .alloc(sum_scratch);
+                m.free(sum_scratch).free(rows).free(scalar);
+                let groups = batch.div_ceil(256);
+                let partial = if groups > 1 { 4 * groups as u64 } else { 0 };
+                m.alloc(scalar).alloc(partial).free(partial);
+                LossAlloc {
+                    grad,
+                    kept: vec![scalar, scalar],
+                    peak: m.peak(),
+                }
+            }
+            Loss::BceWithLogits => {
+                let rows = 4 * elems as u64;
+                let sum_scratch = reduce::scratch_bytes(&ReducePlan::all(elems));
+                m.alloc(grad).alloc(rows).alloc(scalar).alloc(sum_scratch);
+                m.free(sum_scratch).free(rows);
+                LossAlloc {
+                    grad,
+                    kept: vec![scalar],
+                    peak: m.peak(),
+                }
+            }
         }
     }
 
@@ -61,7 +88,8 @@ impl Loss {
                         format!("expected [N, classes] logits, got {:?}", output.shape()),
                     ));
                 }
-                let out = loss::softmax_cross_entropy(output, targets, label_smoothing, Reduction::Mean)?;
+                let out =
+                    loss::softmax_cross_entropy(output, targets, label_smoothing, Reduction::Mean)?;
                 let correct = loss::count_correct(output, targets)?;
                 Ok((
                     out.grad,

@@ -19,9 +19,25 @@ pub struct MemoryReport {
     pub keep_everything_peak: u64,
     /// Peak measured by the device pool during a real step.
     pub measured_peak: Option<u64>,
+    /// Other device memory live throughout the step (a data set kept on the
+    /// device, say), included in the planned and measured peaks.
+    pub resident_bytes: u64,
 }
 
 impl MemoryReport {
+    /// Records a measurement: `live_at_start` bytes were live on the device when
+    /// the step began and the pool's peak during it was `peak`. Memory live at the
+    /// start beyond the step's own baseline (weights, optimizer state, inputs) is
+    /// resident and is added to the planned figures.
+    pub fn with_measurement(mut self, live_at_start: u64, peak: u64) -> MemoryReport {
+        let baseline = self.weights_bytes + self.optimizer_bytes + self.input_bytes;
+        self.resident_bytes = live_at_start.saturating_sub(baseline);
+        self.planned_peak += self.resident_bytes;
+        self.keep_everything_peak += self.resident_bytes;
+        self.measured_peak = Some(peak);
+        self
+    }
+
     /// `planned / keep_everything`.
     pub fn savings_ratio(&self) -> f64 {
         self.planned_peak as f64 / self.keep_everything_peak.max(1) as f64
@@ -46,14 +62,46 @@ pub fn human(bytes: u64) -> String {
 
 impl fmt::Display for MemoryReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = if self.training { "training" } else { "inference" };
+        let mode = if self.training {
+            "training"
+        } else {
+            "inference"
+        };
         writeln!(f, "memory, {mode} step, batch {}:", self.batch)?;
-        writeln!(f, "  weights          {:>14} B  ({})", self.weights_bytes, human(self.weights_bytes))?;
+        writeln!(
+            f,
+            "  weights          {:>14} B  ({})",
+            self.weights_bytes,
+            human(self.weights_bytes)
+        )?;
         if self.training {
-            writeln!(f, "  optimizer state  {:>14} B  ({})", self.optimizer_bytes, human(self.optimizer_bytes))?;
+            writeln!(
+                f,
+                "  optimizer state  {:>14} B  ({})",
+                self.optimizer_bytes,
+                human(self.optimizer_bytes)
+            )?;
         }
-        writeln!(f, "  inputs           {:>14} B  ({})", self.input_bytes, human(self.input_bytes))?;
-        writeln!(f, "  planned peak     {:>14} B  ({})", self.planned_peak, human(self.planned_peak))?;
+        writeln!(
+            f,
+            "  inputs           {:>14} B  ({})",
+            self.input_bytes,
+            human(self.input_bytes)
+        )?;
+        if self.resident_bytes > 0 {
+            writeln!(
+                f,
+                "  other resident   {:>14} B  ({})",
+                self.resident_bytes,
+                human(self.resident_bytes)
+            )?;
+        }
+        writeln!(
+            f,
+            "  planned peak     {:>14} B  ({})",
+            self.planned_peak,
+            human(self.planned_peak)
+        )?;
         match self.measured_peak {
             Some(m) => writeln!(f, "  measured peak    {:>14} B  ({})", m, human(m))?,
             None => writeln!(f, "  measured peak    {:>14}", "not measured")?,

@@ -117,11 +117,19 @@ impl Model {
     /// Changes how the model executes (dtype, fusion, recomputation).
     pub fn set_options(&mut self, options: ExecOptions) -> Result<()> {
         if !options.dtype.is_float() {
-            return Err(Error::invalid("model", "dtype", format!("{} is not a float type", options.dtype)));
+            return Err(Error::invalid(
+                "model",
+                "dtype",
+                format!("{} is not a float type", options.dtype),
+            ));
         }
         for name in &options.recompute {
             if self.graph.find(name).is_none() {
-                return Err(Error::invalid("model", "recompute", format!("no layer named \"{name}\"")));
+                return Err(Error::invalid(
+                    "model",
+                    "recompute",
+                    format!("no layer named \"{name}\""),
+                ));
             }
         }
         self.options = options;
@@ -166,10 +174,10 @@ impl Model {
     /// mode allows (in training only relu/sigmoid/tanh, whose backward needs just
     /// the fused output).
     fn exec_graph(&self) -> Rc<Graph> {
-        if let Some((train, g)) = &*self.exec.borrow() {
-            if *train == self.train {
-                return g.clone();
-            }
+        if let Some((train, g)) = &*self.exec.borrow()
+            && *train == self.train
+        {
+            return g.clone();
         }
         let g = Rc::new(if self.options.fuse {
             self.graph.fused(self.train)
@@ -201,7 +209,8 @@ impl Model {
             .map(|n| match &n.layer {
                 None => 0,
                 Some(l) => {
-                    let shapes: Vec<Vec<usize>> = n.inputs.iter().map(|&i| g.shape(i).to_vec()).collect();
+                    let shapes: Vec<Vec<usize>> =
+                        n.inputs.iter().map(|&i| g.shape(i).to_vec()).collect();
                     let need = vec![false; shapes.len()];
                     let cx = crate::layer::AllocCtx {
                         device: &self.device,
@@ -223,10 +232,16 @@ impl Model {
         if inputs.len() != ins.len() {
             return Err(Error::shape(
                 "model",
-                format!("the network takes {} input(s), got {}", ins.len(), inputs.len()),
+                format!(
+                    "the network takes {} input(s), got {}",
+                    ins.len(),
+                    inputs.len()
+                ),
             ));
         }
-        let batch = inputs.first().map_or(0, |t| t.shape().first().copied().unwrap_or(0));
+        let batch = inputs
+            .first()
+            .map_or(0, |t| t.shape().first().copied().unwrap_or(0));
         for (t, &id) in inputs.iter().zip(&ins) {
             let want = [vec![batch], self.graph.shape(id).to_vec()].concat();
             if t.shape() != want.as_slice() {
@@ -287,7 +302,11 @@ impl Model {
         optimizer: &mut Optimizer,
     ) -> Result<StepOutput> {
         if !self.train {
-            return Err(Error::invalid("train_step", "mode", "the model is in eval mode; call train() first"));
+            return Err(Error::invalid(
+                "train_step",
+                "mode",
+                "the model is in eval mode; call train() first",
+            ));
         }
         self.check_inputs(inputs)?;
         let g = self.exec_graph();
@@ -331,21 +350,32 @@ impl Model {
     /// training step (with `optimizer_state_bytes` of optimizer state and
     /// `target_bytes` of targets on the device). Also simulates the
     /// keep-everything baseline.
-    pub fn plan_memory(&self, batch: usize, loss: Option<Loss>, optimizer_state_bytes: u64) -> Result<MemoryReport> {
+    pub fn plan_memory(
+        &self,
+        batch: usize,
+        loss: Option<Loss>,
+        optimizer_state_bytes: u64,
+    ) -> Result<MemoryReport> {
         let g = self.exec_graph();
         let schedule = self.schedule(&g);
         let input_bytes: u64 = self
             .graph
             .inputs()
             .iter()
-            .map(|&i| self.options.dtype.storage_bytes(batch * self.graph.shape(i).iter().product::<usize>()))
+            .map(|&i| {
+                self.options
+                    .dtype
+                    .storage_bytes(batch * self.graph.shape(i).iter().product::<usize>())
+            })
             .sum();
         let target_bytes = if self.train {
             match loss {
                 Some(Loss::CrossEntropy { .. }) => DType::I32.storage_bytes(batch),
                 Some(Loss::BceWithLogits) => {
                     let out = g.outputs()[0];
-                    self.options.dtype.storage_bytes(batch * g.shape(out).iter().product::<usize>())
+                    self.options
+                        .dtype
+                        .storage_bytes(batch * g.shape(out).iter().product::<usize>())
                 }
                 None => 0,
             }
@@ -385,6 +415,7 @@ impl Model {
             planned_peak: baseline + planned,
             keep_everything_peak: baseline + keep,
             measured_peak: None,
+            resident_bytes: 0,
         })
     }
 }
@@ -421,7 +452,12 @@ impl Real<'_> {
 impl Backend for Real<'_> {
     type T = Tensor;
 
-    fn forward(&mut self, node: NodeId, inputs: &[Tensor], recompute: bool) -> Result<(Tensor, Vec<Tensor>)> {
+    fn forward(
+        &mut self,
+        node: NodeId,
+        inputs: &[Tensor],
+        recompute: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
         let n = self.graph.node(node);
         let layer = n.layer.as_ref().expect("layer node");
         let mut params = self.node_params(node);
@@ -451,7 +487,10 @@ impl Backend for Real<'_> {
         Ok((out, std::mem::take(&mut cx.extras)))
     }
 
-    fn backward(&mut self, args: BackwardArgs<'_, Tensor>) -> Result<(Vec<Option<Tensor>>, Vec<Option<Tensor>>)> {
+    fn backward(
+        &mut self,
+        args: BackwardArgs<'_, Tensor>,
+    ) -> Result<(Vec<Option<Tensor>>, Vec<Option<Tensor>>)> {
         let n = self.graph.node(args.node);
         let layer = n.layer.as_ref().expect("layer node");
         let params = self.node_params(args.node);
@@ -499,6 +538,11 @@ impl Backend for Real<'_> {
 
     fn accumulate(&mut self, a: Tensor, b: Tensor) -> Result<Tensor> {
         weft_kernels::elementwise::add(&a, &b)
+    }
+
+    fn memory(&self) -> (u64, u64) {
+        let s = self.device.pool_stats();
+        (s.live_bytes, s.peak_live_bytes)
     }
 
     fn update(&mut self, param: ParamId, grad: Tensor) -> Result<()> {

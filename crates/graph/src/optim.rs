@@ -75,7 +75,10 @@ pub enum LrSchedule {
         steps_per_epoch: usize,
     },
     /// `CosineAnnealingLR(T_max, eta_min)` over `total_steps`.
-    Cosine { total_steps: usize, eta_min: f32 },
+    Cosine {
+        total_steps: usize,
+        eta_min: f32,
+    },
     /// Linear warm-up from `start_factor`·lr over `warmup_steps`, then `then`.
     Warmup {
         warmup_steps: usize,
@@ -97,7 +100,10 @@ impl LrSchedule {
                 let epoch = step / (*steps_per_epoch).max(1);
                 base * gamma.powi((epoch / (*step_size).max(1)) as i32)
             }
-            LrSchedule::Cosine { total_steps, eta_min } => {
+            LrSchedule::Cosine {
+                total_steps,
+                eta_min,
+            } => {
                 let t = (step.min(*total_steps)) as f32 / (*total_steps).max(1) as f32;
                 eta_min + (base - eta_min) * (1.0 + (std::f32::consts::PI * t).cos()) / 2.0
             }
@@ -107,7 +113,8 @@ impl LrSchedule {
                 then,
             } => {
                 if step < *warmup_steps {
-                    let f = start_factor + (1.0 - start_factor) * step as f32 / *warmup_steps as f32;
+                    let f =
+                        start_factor + (1.0 - start_factor) * step as f32 / *warmup_steps as f32;
                     base * f
                 } else {
                     then.lr(base, step - warmup_steps)
@@ -139,13 +146,20 @@ pub struct Optimizer {
 
 impl Optimizer {
     /// Creates the optimizer with zeroed state for every trainable parameter of `graph`.
-    pub fn new(device: &Device, graph: &Graph, kind: OptimizerKind, schedule: LrSchedule) -> Result<Optimizer> {
+    pub fn new(
+        device: &Device,
+        graph: &Graph,
+        kind: OptimizerKind,
+        schedule: LrSchedule,
+    ) -> Result<Optimizer> {
         let mut state = Vec::with_capacity(graph.params().len());
         for p in graph.params() {
             let zeros = || elementwise::zeros(device, &p.decl.shape, DType::F32);
             let s = match (p.decl.kind, kind) {
                 (ParamKind::Buffer, _) => State::None,
-                (ParamKind::Trainable, OptimizerKind::Sgd(c)) if c.momentum != 0.0 => State::Momentum(zeros()?),
+                (ParamKind::Trainable, OptimizerKind::Sgd(c)) if c.momentum != 0.0 => {
+                    State::Momentum(zeros()?)
+                }
                 (ParamKind::Trainable, OptimizerKind::Sgd(_)) => State::None,
                 (ParamKind::Trainable, OptimizerKind::Adam(_)) => State::Adam {
                     exp_avg: zeros()?,
@@ -171,7 +185,10 @@ impl Optimizer {
             .map(|s| match s {
                 State::None => 0,
                 State::Momentum(t) => t.byte_size(),
-                State::Adam { exp_avg, exp_avg_sq } => exp_avg.byte_size() + exp_avg_sq.byte_size(),
+                State::Adam {
+                    exp_avg,
+                    exp_avg_sq,
+                } => exp_avg.byte_size() + exp_avg_sq.byte_size(),
             })
             .sum()
     }
@@ -203,10 +220,20 @@ impl Optimizer {
             (State::None, OptimizerKind::Sgd(c)) => {
                 kopt::sgd_step(param, grad, None, &SgdConfig { lr, ..c }, self.steps == 0)
             }
-            (State::Momentum(buf), OptimizerKind::Sgd(c)) => {
-                kopt::sgd_step(param, grad, Some(buf), &SgdConfig { lr, ..c }, self.steps == 0)
-            }
-            (State::Adam { exp_avg, exp_avg_sq }, OptimizerKind::Adam(c)) => kopt::adam_step(
+            (State::Momentum(buf), OptimizerKind::Sgd(c)) => kopt::sgd_step(
+                param,
+                grad,
+                Some(buf),
+                &SgdConfig { lr, ..c },
+                self.steps == 0,
+            ),
+            (
+                State::Adam {
+                    exp_avg,
+                    exp_avg_sq,
+                },
+                OptimizerKind::Adam(c),
+            ) => kopt::adam_step(
                 param,
                 grad,
                 exp_avg,
@@ -214,7 +241,11 @@ impl Optimizer {
                 self.steps as u32 + 1,
                 &AdamConfig { lr, ..c },
             ),
-            _ => Err(Error::invalid("optimizer", "state", "state does not match the update rule")),
+            _ => Err(Error::invalid(
+                "optimizer",
+                "state",
+                "state does not match the update rule",
+            )),
         }
     }
 
@@ -230,8 +261,13 @@ impl Optimizer {
         for (p, s) in graph.params().iter().zip(&self.state) {
             match s {
                 State::None => {}
-                State::Momentum(t) => out.push((format!("state.{}.momentum_buffer", p.name), t.clone())),
-                State::Adam { exp_avg, exp_avg_sq } => {
+                State::Momentum(t) => {
+                    out.push((format!("state.{}.momentum_buffer", p.name), t.clone()))
+                }
+                State::Adam {
+                    exp_avg,
+                    exp_avg_sq,
+                } => {
                     out.push((format!("state.{}.exp_avg", p.name), exp_avg.clone()));
                     out.push((format!("state.{}.exp_avg_sq", p.name), exp_avg_sq.clone()));
                 }

@@ -27,11 +27,19 @@ pub(crate) trait Backend {
     type T: Clone;
 
     /// Forward of `node`: its output and the extras it keeps for backward.
-    fn forward(&mut self, node: NodeId, inputs: &[Self::T], recompute: bool) -> Result<(Self::T, Vec<Self::T>)>;
+    fn forward(
+        &mut self,
+        node: NodeId,
+        inputs: &[Self::T],
+        recompute: bool,
+    ) -> Result<(Self::T, Vec<Self::T>)>;
 
     /// Backward of a node: gradients for its inputs and parameters.
     #[allow(clippy::type_complexity)]
-    fn backward(&mut self, args: BackwardArgs<'_, Self::T>) -> Result<(Vec<Option<Self::T>>, Vec<Option<Self::T>>)>;
+    fn backward(
+        &mut self,
+        args: BackwardArgs<'_, Self::T>,
+    ) -> Result<(Vec<Option<Self::T>>, Vec<Option<Self::T>>)>;
 
     /// The loss on the network output: returns d(loss)/d(output) and keeps the
     /// loss itself for the caller.
@@ -42,6 +50,9 @@ pub(crate) trait Backend {
 
     /// Applies the optimizer to a parameter and drops its gradient.
     fn update(&mut self, param: ParamId, grad: Self::T) -> Result<()>;
+
+    /// Bytes live now and the peak so far, for tracing (`WEFT_TRACE_MEMORY=1`).
+    fn memory(&self) -> (u64, u64);
 }
 
 /// Runs `schedule` with `inputs` bound to the graph's inputs (in order); returns
@@ -60,6 +71,7 @@ pub(crate) fn run<B: Backend>(
     }
     let nodes = graph.nodes();
     let mut returned = Vec::new();
+    let trace = std::env::var_os("WEFT_TRACE_MEMORY").is_some_and(|v| v == "1");
     for (s, step) in schedule.steps.iter().enumerate() {
         match *step {
             Step::Forward { node, recompute } => {
@@ -127,10 +139,10 @@ pub(crate) fn run<B: Backend>(
                     }
                 }
                 for (x, g) in nodes[i].inputs.iter().zip(input_grads) {
-                    if let Some(g) = g {
-                        if schedule.requires_grad[x.0] {
-                            add_grad(backend, &mut values, x.0, g)?;
-                        }
+                    if let Some(g) = g
+                        && schedule.requires_grad[x.0]
+                    {
+                        add_grad(backend, &mut values, x.0, g)?;
                     }
                 }
             }
@@ -143,11 +155,19 @@ pub(crate) fn run<B: Backend>(
             }
         }
         for v in &schedule.release_after[s] {
-            if let Some(t) = values.remove(v) {
-                if keep_everything {
-                    kept.push(t);
-                }
+            if let Some(t) = values.remove(v)
+                && keep_everything
+            {
+                kept.push(t);
             }
+        }
+        if trace {
+            let (live, peak) = backend.memory();
+            let name = match *step {
+                Step::Forward { node, .. } | Step::Backward(node) => nodes[node.0].name.as_str(),
+                _ => "",
+            };
+            eprintln!("memory {s:>3} {step:?} {name}: live {live} peak {peak}");
         }
     }
     drop(values);
@@ -155,7 +175,12 @@ pub(crate) fn run<B: Backend>(
     Ok(returned)
 }
 
-fn add_grad<B: Backend>(backend: &mut B, values: &mut HashMap<Val, B::T>, node: usize, g: B::T) -> Result<()> {
+fn add_grad<B: Backend>(
+    backend: &mut B,
+    values: &mut HashMap<Val, B::T>,
+    node: usize,
+    g: B::T,
+) -> Result<()> {
     let v = match values.remove(&Val::Grad(node)) {
         Some(acc) => backend.accumulate(acc, g)?,
         None => g,

@@ -74,7 +74,15 @@ impl Schedule {
             .collect();
         steps.push(Step::Return);
         let saves = vec![Saves::default(); n];
-        Self::finish(g, false, steps, vec![false; n], saves, vec![0; n], vec![false; n])
+        Self::finish(
+            g,
+            false,
+            steps,
+            vec![false; n],
+            saves,
+            vec![0; n],
+            vec![false; n],
+        )
     }
 
     /// Forward, loss on the first output, backward in reverse order with each
@@ -123,8 +131,8 @@ impl Schedule {
                 while start > 0 && recompute[start - 1] && nodes[start - 1].layer.is_some() {
                     start -= 1;
                 }
-                for j in start..=i {
-                    if nodes[j].layer.is_some() {
+                for (j, node) in nodes.iter().enumerate().take(i + 1).skip(start) {
+                    if node.layer.is_some() {
                         steps.push(Step::Forward {
                             node: NodeId(j),
                             recompute: true,
@@ -142,7 +150,15 @@ impl Schedule {
             steps.push(Step::Backward(NodeId(i)));
         }
         steps.push(Step::Return);
-        Self::finish(g, true, steps, requires_grad, saves, extras, recompute.to_vec())
+        Self::finish(
+            g,
+            true,
+            steps,
+            requires_grad,
+            saves,
+            extras,
+            recompute.to_vec(),
+        )
     }
 
     fn finish(
@@ -196,7 +212,11 @@ impl Schedule {
                     (r, w)
                 }
                 Step::Return => {
-                    let r = if train { Vec::new() } else { outputs.iter().map(|o| Val::Act(o.0)).collect() };
+                    let r = if train {
+                        Vec::new()
+                    } else {
+                        outputs.iter().map(|o| Val::Act(o.0)).collect()
+                    };
                     (r, Vec::new())
                 }
             };

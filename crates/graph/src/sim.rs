@@ -97,14 +97,23 @@ impl Sim<'_> {
 
     fn input_shapes(&self, node: NodeId) -> Vec<Vec<usize>> {
         let g = self.graph;
-        g.node(node).inputs.iter().map(|&i| g.shape(i).to_vec()).collect()
+        g.node(node)
+            .inputs
+            .iter()
+            .map(|&i| g.shape(i).to_vec())
+            .collect()
     }
 }
 
 impl Backend for Sim<'_> {
     type T = SimT;
 
-    fn forward(&mut self, node: NodeId, inputs: &[SimT], _recompute: bool) -> Result<(SimT, Vec<SimT>)> {
+    fn forward(
+        &mut self,
+        node: NodeId,
+        inputs: &[SimT],
+        _recompute: bool,
+    ) -> Result<(SimT, Vec<SimT>)> {
         let layer = self.graph.node(node).layer.as_ref().expect("layer node");
         let shapes = self.input_shapes(node);
         let need = vec![false; shapes.len()];
@@ -113,7 +122,10 @@ impl Backend for Sim<'_> {
         let out_bytes = if alias.is_some() {
             0
         } else {
-            AllocCtx::bytes(&self.ctx(node, &need, &shapes), &self.graph.node(node).shape)
+            AllocCtx::bytes(
+                &self.ctx(node, &need, &shapes),
+                &self.graph.node(node).shape,
+            )
         };
         let mut kept = vec![out_bytes];
         kept.extend(&alloc.extras);
@@ -126,8 +138,16 @@ impl Backend for Sim<'_> {
         Ok((out, made.collect()))
     }
 
-    fn backward(&mut self, args: BackwardArgs<'_, SimT>) -> Result<(Vec<Option<SimT>>, Vec<Option<SimT>>)> {
-        let layer = self.graph.node(args.node).layer.as_ref().expect("layer node");
+    fn backward(
+        &mut self,
+        args: BackwardArgs<'_, SimT>,
+    ) -> Result<(Vec<Option<SimT>>, Vec<Option<SimT>>)> {
+        let layer = self
+            .graph
+            .node(args.node)
+            .layer
+            .as_ref()
+            .expect("layer node");
         let shapes = self.input_shapes(args.node);
         let alloc = layer.backward_alloc(&self.ctx(args.node, args.need_input_grad, &shapes));
         let aliased = layer.grad_aliases_dy(shapes.len());
@@ -173,6 +193,11 @@ impl Backend for Sim<'_> {
         let sum = self.tensor(a.bytes());
         drop((a, b));
         Ok(sum)
+    }
+
+    fn memory(&self) -> (u64, u64) {
+        let c = self.counter.borrow();
+        (c.cur, c.peak)
     }
 
     fn update(&mut self, _param: ParamId, grad: SimT) -> Result<()> {

@@ -22,10 +22,10 @@
 
 use weft_device::{Binding, BufferRange, DType, Device, Error, Kernel, Result, Shader, Tensor};
 
+use crate::Activation;
 use crate::conv_params::{Conv2dGeometry, Conv2dParams};
 use crate::precision::{Precision, Typed};
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
-use crate::Activation;
 
 const OP: &str = "conv2d";
 
@@ -58,8 +58,16 @@ typed!(
     [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
     "conv/conv_gemm.wgsl"
 );
-typed!(CONV_WINOGRAD_WEIGHTS, [CONV_PARAMS], "conv/winograd_weights.wgsl");
-typed!(CONV_WINOGRAD_INPUT, [CONV_PARAMS], "conv/winograd_input.wgsl");
+typed!(
+    CONV_WINOGRAD_WEIGHTS,
+    [CONV_PARAMS],
+    "conv/winograd_weights.wgsl"
+);
+typed!(
+    CONV_WINOGRAD_INPUT,
+    [CONV_PARAMS],
+    "conv/winograd_input.wgsl"
+);
 typed!(
     CONV_WINOGRAD_OUTPUT,
     [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
@@ -294,7 +302,11 @@ pub fn conv2d_into(
     inputs.extend(bias);
     crate::check_output(OP, out, &geo.out_shape(), x.dtype(), &inputs)?;
     if !out.device().same(dev) {
-        return Err(Error::invalid(OP, "output", "is on another device than the input"));
+        return Err(Error::invalid(
+            OP,
+            "output",
+            "is on another device than the input",
+        ));
     }
     let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
     let variant = spec
@@ -357,7 +369,12 @@ pub fn scratch_bytes(
 }
 
 /// Validates dtypes, shapes and parameters; resolves the geometry.
-fn check(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Result<Conv2dGeometry> {
+fn check(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &Conv2dSpec,
+) -> Result<Conv2dGeometry> {
     if !x.dtype().is_float() || w.dtype() != x.dtype() {
         return Err(Error::shape(
             OP,
@@ -369,7 +386,11 @@ fn check(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Re
         ));
     }
     if !w.device().same(x.device()) {
-        return Err(Error::invalid(OP, "weight", "is on another device than the input"));
+        return Err(Error::invalid(
+            OP,
+            "weight",
+            "is on another device than the input",
+        ));
     }
     let geo = Conv2dGeometry::new(OP, x.shape(), w.shape(), &spec.params)?;
     if let Some(b) = bias {
@@ -386,13 +407,21 @@ fn check(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Re
             ));
         }
         if !b.device().same(x.device()) {
-            return Err(Error::invalid(OP, "bias", "is on another device than the input"));
+            return Err(Error::invalid(
+                OP,
+                "bias",
+                "is on another device than the input",
+            ));
         }
     }
     // Kernels index within a binding window with u32 arithmetic.
     let too_big = |what: &str, n: usize| -> Result<()> {
         if n > u32::MAX as usize / 2 {
-            return Err(Error::invalid(OP, what, format!("{n} elements exceed 32-bit indexing")));
+            return Err(Error::invalid(
+                OP,
+                what,
+                format!("{n} elements exceed 32-bit indexing"),
+            ));
         }
         Ok(())
     };
@@ -418,7 +447,11 @@ fn scratch_sizes(geo: &Conv2dGeometry, variant: ConvVariant, imgs: usize) -> Vec
         ConvVariant::Winograd => {
             let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
             let p4 = round4(imgs * th * tw);
-            vec![16 * geo.c_out * geo.c_in, 16 * geo.c_in * p4, 16 * geo.c_out * p4]
+            vec![
+                16 * geo.c_out * geo.c_in,
+                16 * geo.c_in * p4,
+                16 * geo.c_out * p4,
+            ]
         }
         _ => Vec::new(),
     }
@@ -450,23 +483,31 @@ fn plan_chunk(
     let bytes = |n: usize| dtype.storage_bytes(n);
     let xb = bytes(imgs * xi + slack);
     if xb > limit {
-        return Err(format!("input window of {xb} bytes exceeds the binding limit of {limit}"));
+        return Err(format!(
+            "input window of {xb} bytes exceeds the binding limit of {limit}"
+        ));
     }
     let yb = bytes(imgs * yi + slack);
     if yb > limit {
-        return Err(format!("output window of {yb} bytes exceeds the binding limit of {limit}"));
+        return Err(format!(
+            "output window of {yb} bytes exceeds the binding limit of {limit}"
+        ));
     }
     let sizes = scratch_sizes(geo, variant, imgs);
     let mut total = 0;
     for n in sizes {
         let b = bytes(n);
         if b > limit {
-            return Err(format!("scratch buffer of {b} bytes exceeds the binding limit of {limit}"));
+            return Err(format!(
+                "scratch buffer of {b} bytes exceeds the binding limit of {limit}"
+            ));
         }
         total += b;
     }
     if imgs > 1 && total > SCRATCH_BUDGET {
-        return Err(format!("scratch of {total} bytes exceeds the budget of {SCRATCH_BUDGET}"));
+        return Err(format!(
+            "scratch of {total} bytes exceeds the budget of {SCRATCH_BUDGET}"
+        ));
     }
     Ok(())
 }
@@ -567,7 +608,12 @@ impl Run<'_> {
     fn for_chunks(
         &self,
         variant: ConvVariant,
-        mut launch: impl FnMut(usize, usize, (BufferRange<'_>, u32), (BufferRange<'_>, u32)) -> Result<()>,
+        mut launch: impl FnMut(
+            usize,
+            usize,
+            (BufferRange<'_>, u32),
+            (BufferRange<'_>, u32),
+        ) -> Result<()>,
     ) -> Result<()> {
         let (xi, yi) = image_elems(self.geo);
         let align = self.align();
@@ -624,101 +670,119 @@ impl Run<'_> {
             ("DW_C", dw_c as f64),
         ];
         constants.extend(self.act.constants());
-        let kernel = Kernel::new(OP, self.shader(ConvVariant::ImplicitGemm, &CONV_IMPLICIT)?, "main")
-            .with_constants(&constants);
+        let kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::ImplicitGemm, &CONV_IMPLICIT)?,
+            "main",
+        )
+        .with_constants(&constants);
         let segs_per_row = geo.ow.div_ceil(tn);
         let m_tiles = geo.cout_g().div_ceil(tm);
-        self.for_chunks(ConvVariant::ImplicitGemm, |_, imgs, (xw, x_off), (yw, y_off)| {
-            let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
-            params.x_off = x_off;
-            params.y_off = y_off;
-            let segs = imgs * geo.oh * segs_per_row;
-            params.tiles_m = (geo.groups * m_tiles) as u32;
-            params.tiles_p = segs.div_ceil(64) as u32;
-            params.a[0] = segs_per_row as u32;
-            params.a[1] = segs as u32;
-            params.a[2] = m_tiles as u32;
-            self.dev.dispatch(
-                &kernel,
-                bytemuck::bytes_of(&params),
-                &[
-                    Binding::Read(xw),
-                    Binding::Read(self.w.binding()),
-                    Binding::Read(self.bias_binding()),
-                    Binding::ReadWrite(yw),
-                ],
-                (params.tiles_m as u64) * (params.tiles_p as u64),
-            )
-        })
+        self.for_chunks(
+            ConvVariant::ImplicitGemm,
+            |_, imgs, (xw, x_off), (yw, y_off)| {
+                let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
+                params.x_off = x_off;
+                params.y_off = y_off;
+                let segs = imgs * geo.oh * segs_per_row;
+                params.tiles_m = (geo.groups * m_tiles) as u32;
+                params.tiles_p = segs.div_ceil(64) as u32;
+                params.a[0] = segs_per_row as u32;
+                params.a[1] = segs as u32;
+                params.a[2] = m_tiles as u32;
+                self.dev.dispatch(
+                    &kernel,
+                    bytemuck::bytes_of(&params),
+                    &[
+                        Binding::Read(xw),
+                        Binding::Read(self.w.binding()),
+                        Binding::Read(self.bias_binding()),
+                        Binding::ReadWrite(yw),
+                    ],
+                    (params.tiles_m as u64) * (params.tiles_p as u64),
+                )
+            },
+        )
     }
 
     fn one_by_one(&self) -> Result<()> {
         let geo = self.geo;
         let hw = geo.h * geo.w;
-        self.for_chunks(ConvVariant::OneByOne, |_, imgs, (xw, x_off), (yw, y_off)| {
-            let gemm = GemmLaunch {
-                groups: geo.groups,
-                rows: geo.cout_g(),
-                k: geo.cin_g(),
-                cols: imgs * hw,
-                b_off: x_off,
-                b_gs: geo.cin_g() * hw,
-                b_ks: hw,
-                b_img: hw,
-                b_is: geo.c_in * hw,
-                c_off: y_off,
-                c_img: hw,
-                c_is: geo.c_out * hw,
-                c_ms: hw,
-                bias: self.bias.is_some(),
-                act: self.act,
-            };
-            self.gemm(&gemm, self.w.binding(), xw, yw)
-        })
+        self.for_chunks(
+            ConvVariant::OneByOne,
+            |_, imgs, (xw, x_off), (yw, y_off)| {
+                let gemm = GemmLaunch {
+                    groups: geo.groups,
+                    rows: geo.cout_g(),
+                    k: geo.cin_g(),
+                    cols: imgs * hw,
+                    b_off: x_off,
+                    b_gs: geo.cin_g() * hw,
+                    b_ks: hw,
+                    b_img: hw,
+                    b_is: geo.c_in * hw,
+                    c_off: y_off,
+                    c_img: hw,
+                    c_is: geo.c_out * hw,
+                    c_ms: hw,
+                    bias: self.bias.is_some(),
+                    act: self.act,
+                };
+                self.gemm(&gemm, self.w.binding(), xw, yw)
+            },
+        )
     }
 
     fn im2col(&self) -> Result<()> {
         let geo = self.geo;
         let dtype = self.precision.dtype();
         let per = images_per_chunk(self.dev, geo, ConvVariant::Im2colGemm, self.precision)?;
-        let cols = self
-            .dev
-            .empty(&scratch_sizes(geo, ConvVariant::Im2colGemm, per)[..1], dtype)?;
-        let kernel = Kernel::new(OP, self.shader(ConvVariant::Im2colGemm, &CONV_IM2COL)?, "main");
+        let cols = self.dev.empty(
+            &scratch_sizes(geo, ConvVariant::Im2colGemm, per)[..1],
+            dtype,
+        )?;
+        let kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::Im2colGemm, &CONV_IM2COL)?,
+            "main",
+        );
         let ohw = geo.oh * geo.ow;
-        self.for_chunks(ConvVariant::Im2colGemm, |_, imgs, (xw, x_off), (yw, y_off)| {
-            let p = imgs * ohw;
-            let p4 = round4(p);
-            let mut params = ConvParams::new(geo, imgs, false);
-            params.x_off = x_off;
-            params.a[0] = p as u32;
-            params.a[1] = (p4 / 4) as u32;
-            let quads = geo.groups * geo.patch_len() * p4 / 4;
-            self.dev.dispatch(
-                &kernel,
-                bytemuck::bytes_of(&params),
-                &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
-                quads.div_ceil(64) as u64,
-            )?;
-            let gemm = GemmLaunch {
-                groups: geo.groups,
-                rows: geo.cout_g(),
-                k: geo.patch_len(),
-                cols: p,
-                b_off: 0,
-                b_gs: geo.patch_len() * p4,
-                b_ks: p4,
-                b_img: p,
-                b_is: 0,
-                c_off: y_off,
-                c_img: ohw,
-                c_is: geo.c_out * ohw,
-                c_ms: ohw,
-                bias: self.bias.is_some(),
-                act: self.act,
-            };
-            self.gemm(&gemm, self.w.binding(), cols.binding(), yw)
-        })
+        self.for_chunks(
+            ConvVariant::Im2colGemm,
+            |_, imgs, (xw, x_off), (yw, y_off)| {
+                let p = imgs * ohw;
+                let p4 = round4(p);
+                let mut params = ConvParams::new(geo, imgs, false);
+                params.x_off = x_off;
+                params.a[0] = p as u32;
+                params.a[1] = (p4 / 4) as u32;
+                let quads = geo.groups * geo.patch_len() * p4 / 4;
+                self.dev.dispatch(
+                    &kernel,
+                    bytemuck::bytes_of(&params),
+                    &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
+                    quads.div_ceil(64) as u64,
+                )?;
+                let gemm = GemmLaunch {
+                    groups: geo.groups,
+                    rows: geo.cout_g(),
+                    k: geo.patch_len(),
+                    cols: p,
+                    b_off: 0,
+                    b_gs: geo.patch_len() * p4,
+                    b_ks: p4,
+                    b_img: p,
+                    b_is: 0,
+                    c_off: y_off,
+                    c_img: ohw,
+                    c_is: geo.c_out * ohw,
+                    c_ms: ohw,
+                    bias: self.bias.is_some(),
+                    act: self.act,
+                };
+                self.gemm(&gemm, self.w.binding(), cols.binding(), yw)
+            },
+        )
     }
 
     fn winograd(&self) -> Result<()> {
@@ -738,7 +802,10 @@ impl Run<'_> {
         self.dev.dispatch(
             &v_kernel,
             bytemuck::bytes_of(&params),
-            &[Binding::Read(self.w.binding()), Binding::ReadWrite(u.binding())],
+            &[
+                Binding::Read(self.w.binding()),
+                Binding::ReadWrite(u.binding()),
+            ],
             (geo.c_out * geo.c_in).div_ceil(64) as u64,
         )?;
         let in_kernel = Kernel::new(
@@ -754,60 +821,73 @@ impl Run<'_> {
         )
         .with_constants(&constants);
         let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
-        self.for_chunks(ConvVariant::Winograd, |_, imgs, (xw, x_off), (yw, y_off)| {
-            let p = imgs * th * tw;
-            let p4 = round4(p);
-            let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
-            params.x_off = x_off;
-            params.y_off = y_off;
-            params.a[0] = th as u32;
-            params.a[1] = tw as u32;
-            params.a[2] = p as u32;
-            params.a[3] = p4 as u32;
-            self.dev.dispatch(
-                &in_kernel,
-                bytemuck::bytes_of(&params),
-                &[Binding::Read(xw), Binding::ReadWrite(v.binding())],
-                (geo.c_in * p4).div_ceil(64) as u64,
-            )?;
-            let gemm = GemmLaunch {
-                groups: 16,
-                rows: geo.c_out,
-                k: geo.c_in,
-                cols: p,
-                b_off: 0,
-                b_gs: geo.c_in * p4,
-                b_ks: p4,
-                b_img: p,
-                b_is: 0,
-                c_off: 0,
-                c_img: p,
-                c_is: 0,
-                c_ms: p4,
-                bias: false,
-                act: Activation::None,
-            };
-            self.gemm(&gemm, u.binding(), v.binding(), m.binding())?;
-            self.dev.dispatch(
-                &out_kernel,
-                bytemuck::bytes_of(&params),
-                &[
-                    Binding::Read(m.binding()),
-                    Binding::Read(self.bias_binding()),
-                    Binding::ReadWrite(yw),
-                ],
-                (geo.c_out * p).div_ceil(64) as u64,
-            )
-        })
+        self.for_chunks(
+            ConvVariant::Winograd,
+            |_, imgs, (xw, x_off), (yw, y_off)| {
+                let p = imgs * th * tw;
+                let p4 = round4(p);
+                let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
+                params.x_off = x_off;
+                params.y_off = y_off;
+                params.a[0] = th as u32;
+                params.a[1] = tw as u32;
+                params.a[2] = p as u32;
+                params.a[3] = p4 as u32;
+                self.dev.dispatch(
+                    &in_kernel,
+                    bytemuck::bytes_of(&params),
+                    &[Binding::Read(xw), Binding::ReadWrite(v.binding())],
+                    (geo.c_in * p4).div_ceil(64) as u64,
+                )?;
+                let gemm = GemmLaunch {
+                    groups: 16,
+                    rows: geo.c_out,
+                    k: geo.c_in,
+                    cols: p,
+                    b_off: 0,
+                    b_gs: geo.c_in * p4,
+                    b_ks: p4,
+                    b_img: p,
+                    b_is: 0,
+                    c_off: 0,
+                    c_img: p,
+                    c_is: 0,
+                    c_ms: p4,
+                    bias: false,
+                    act: Activation::None,
+                };
+                self.gemm(&gemm, u.binding(), v.binding(), m.binding())?;
+                self.dev.dispatch(
+                    &out_kernel,
+                    bytemuck::bytes_of(&params),
+                    &[
+                        Binding::Read(m.binding()),
+                        Binding::Read(self.bias_binding()),
+                        Binding::ReadWrite(yw),
+                    ],
+                    (geo.c_out * p).div_ceil(64) as u64,
+                )
+            },
+        )
     }
 
     /// Launches conv_gemm.wgsl.
-    fn gemm(&self, g: &GemmLaunch, a: BufferRange<'_>, b: BufferRange<'_>, c: BufferRange<'_>) -> Result<()> {
+    fn gemm(
+        &self,
+        g: &GemmLaunch,
+        a: BufferRange<'_>,
+        b: BufferRange<'_>,
+        c: BufferRange<'_>,
+    ) -> Result<()> {
         let tm = rows_per_invocation(g.rows);
         let mut constants = vec![("TM", tm as f64)];
         constants.extend(g.act.constants());
-        let kernel = Kernel::new(OP, self.shader(ConvVariant::Im2colGemm, &CONV_GEMM)?, "main")
-            .with_constants(&constants);
+        let kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::Im2colGemm, &CONV_GEMM)?,
+            "main",
+        )
+        .with_constants(&constants);
         let m_tiles = g.rows.div_ceil(tm);
         let mut params = ConvParams::new(self.geo, 0, g.bias);
         params.groups = g.groups as u32;

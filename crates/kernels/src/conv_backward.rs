@@ -554,3 +554,25 @@ fn weight_grad(
     )?;
     Ok(out)
 }
+
+/// Bytes of temporaries [`conv2d_backward_data`] allocates after its output
+/// (GEMM columns when its automatic variant uses them), for memory planning.
+pub fn conv2d_backward_data_scratch_bytes(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    precision: Precision,
+) -> u64 {
+    let t = ConvProblem::conv2d_data_grad(geo);
+    let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
+    conv_transpose::scratch_bytes_for(dev, &t, variant, precision)
+}
+
+/// Bytes of temporaries [`conv2d_backward_weight`] allocates after its output
+/// (split partial sums), for memory planning.
+pub fn conv2d_backward_weight_scratch_bytes(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    precision: Precision,
+) -> u64 {
+    WeightGrad::conv2d(geo).plan(dev, precision).scratch
+}

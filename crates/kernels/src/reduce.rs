@@ -600,6 +600,12 @@ pub fn channel_sum(x: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
+/// Bytes of temporaries [`channel_sum`] allocates for an NCHW `shape` (beyond
+/// its `[C]` f32 output), for memory planning.
+pub fn channel_sum_scratch_bytes(shape: [usize; 4]) -> u64 {
+    scratch_bytes(&per_channel_plan(&shape))
+}
+
 /// The per-channel plan of an NCHW shape: one output per channel over N, H, W.
 pub(crate) fn per_channel_plan(shape: &[usize]) -> ReducePlan {
     let (n, c, hw) = (shape[0], shape[1], shape[2] * shape[3]);

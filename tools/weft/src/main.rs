@@ -1,6 +1,14 @@
 //! `weft`: the command-line tool.
 
+mod bench;
+mod chart;
+mod classify;
+mod eval;
+mod evaluate;
 mod info;
+mod memory;
+mod models;
+mod train;
 
 use std::process::ExitCode;
 
@@ -48,12 +56,27 @@ impl Global {
 enum Command {
     /// List adapters; show the chosen one's features, limits, bandwidth and FMA rate.
     Info(info::InfoArgs),
+    /// Train a network on MNIST (LeNet-5 by default).
+    Train(train::TrainArgs),
+    /// Test accuracy and confusion matrix of a checkpoint.
+    Eval(eval::EvalArgs),
+    /// Classify digit images (PNG or JPEG) with a checkpoint.
+    Classify(classify::ClassifyArgs),
+    /// Planned, measured and keep-everything peak memory of one step.
+    Memory(memory::MemoryArgs),
+    /// Compare kernel variants over shape suites; measure the device's peak.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info(args) => info::run(&cli.global, args),
+        Command::Train(args) => train::run(&cli.global, args),
+        Command::Eval(args) => eval::run(&cli.global, args),
+        Command::Classify(args) => classify::run(&cli.global, args),
+        Command::Memory(args) => memory::run(&cli.global, args),
+        Command::Bench(args) => bench::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

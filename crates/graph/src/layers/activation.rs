@@ -1,9 +1,9 @@
 //! Elementwise activations as layers.
 
 use weft_device::Result;
-use weft_kernels::{Activation, elementwise};
+use weft_kernels::{Activation, elementwise, reference};
 
-use crate::layer::{Backward, Forward, Layer, Saves, Shape};
+use crate::layer::{Backward, Forward, HostArray, Layer, Saves, Shape};
 
 /// An activation layer: any [`Activation`] (ReLU, LeakyReLU, Sigmoid, Tanh, ELU,
 /// GELU, SiLU). Backward keeps the output for relu/sigmoid/tanh (what PyTorch
@@ -47,6 +47,9 @@ macro_rules! named_activation {
             }
             fn as_activation(&self) -> Option<Activation> {
                 Some($act)
+            }
+            fn reference(&self, inputs: &[HostArray], params: &[&[f64]]) -> Result<HostArray> {
+                Act($act).reference(inputs, params)
             }
         }
     };
@@ -95,11 +98,27 @@ impl Layer for Act {
         } else {
             cx.inputs[0].as_ref().expect("activation input saved")
         };
-        cx.input_grads = vec![Some(elementwise::activation_backward(saved, cx.dy, self.0)?)];
+        cx.input_grads = vec![Some(elementwise::activation_backward(
+            saved, cx.dy, self.0,
+        )?)];
         Ok(())
     }
 
     fn as_activation(&self) -> Option<Activation> {
         Some(self.0)
     }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        Ok(apply_reference(self.0, inputs[0].clone()))
+    }
+}
+
+/// Applies an activation to a host array in f64.
+pub(crate) fn apply_reference(act: Activation, mut x: HostArray) -> HostArray {
+    if act != Activation::None {
+        x.data
+            .iter_mut()
+            .for_each(|v| *v = reference::activation::forward(act, *v));
+    }
+    x
 }

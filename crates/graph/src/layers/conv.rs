@@ -3,14 +3,18 @@
 use weft_device::{DType, Result, Tensor};
 use weft_kernels::conv::{self, Conv2dSpec, ConvVariant};
 use weft_kernels::conv_backward;
-use weft_kernels::conv_params::{Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding};
+use weft_kernels::conv_params::{
+    Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
+};
 use weft_kernels::conv_transpose::{self, ConvTranspose2dSpec, ConvTransposeVariant};
 use weft_kernels::{Activation, Precision, elementwise};
 
 use crate::init::Init;
 use crate::layer::{
-    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, Layer, MemSeq, ParamDecl, ParamKind, Saves, Shape,
+    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, HostArray, Layer, MemSeq, ParamDecl,
+    ParamKind, Saves, Shape,
 };
+use crate::layers::activation::apply_reference;
 use crate::layers::{chw, param_as, param_cast_bytes, shape_error};
 
 /// `nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)`.
@@ -158,7 +162,11 @@ impl Layer for Conv2d {
 
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let w = param_as(&cx.params[0], cx.dtype)?;
-        let b = if self.bias { Some(param_as(&cx.params[1], cx.dtype)?) } else { None };
+        let b = if self.bias {
+            Some(param_as(&cx.params[1], cx.dtype)?)
+        } else {
+            None
+        };
         let spec = Conv2dSpec {
             params: self.params,
             activation: self.activation,
@@ -175,11 +183,18 @@ impl Layer for Conv2d {
         let x_shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW input");
         let dx = if cx.need_input_grad[0] {
             let w = param_as(&cx.params[0], cx.dtype)?;
-            Some(conv_backward::conv2d_backward_data(&dz, &w, x_shape, &self.params, None)?)
+            Some(conv_backward::conv2d_backward_data(
+                &dz,
+                &w,
+                x_shape,
+                &self.params,
+                None,
+            )?)
         } else {
             None
         };
-        let dw = conv_backward::conv2d_backward_weight(x, &dz, self.weight_shape(), &self.params, None)?;
+        let dw =
+            conv_backward::conv2d_backward_weight(x, &dz, self.weight_shape(), &self.params, None)?;
         let mut grads = vec![Some(to_f32(dw)?)];
         if self.bias {
             grads.push(Some(to_f32(conv_backward::conv2d_backward_bias(&dz)?)?));
@@ -189,12 +204,30 @@ impl Layer for Conv2d {
         Ok(())
     }
 
+    fn reference(&self, inputs: &[HostArray], params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let geo = self.geometry("reference", x.shape[0], &x.shape[1..])?;
+        let bias = self.bias.then(|| params[1]);
+        let y = weft_kernels::reference::conv_backward::conv2d_f64(&geo, &x.data, params[0], bias);
+        Ok(apply_reference(
+            self.activation,
+            HostArray::new(geo.out_shape().to_vec(), y),
+        ))
+    }
+
     fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {
-        let geo = self.geometry("plan", cx.batch, &cx.inputs[0]).expect("validated at build time");
+        let geo = self
+            .geometry("plan", cx.batch, &cx.inputs[0])
+            .expect("validated at build time");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
-        let variant = self.variant.unwrap_or_else(|| ConvVariant::auto(cx.device, &geo, precision));
+        let variant = self
+            .variant
+            .unwrap_or_else(|| ConvVariant::auto(cx.device, &geo, precision));
         let mut m = MemSeq::new();
-        m.alloc(param_cast_bytes(geo.weight_shape().iter().product(), cx.dtype));
+        m.alloc(param_cast_bytes(
+            geo.weight_shape().iter().product(),
+            cx.dtype,
+        ));
         if self.bias {
             m.alloc(param_cast_bytes(self.out_channels, cx.dtype));
         }
@@ -207,11 +240,23 @@ impl Layer for Conv2d {
     }
 
     fn backward_alloc(&self, cx: &AllocCtx<'_>) -> BackwardAlloc {
-        let geo = self.geometry("plan", cx.batch, &cx.inputs[0]).expect("validated at build time");
+        let geo = self
+            .geometry("plan", cx.batch, &cx.inputs[0])
+            .expect("validated at build time");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
-        let scratch = conv_backward::conv2d_backward_scratch_bytes(cx.device, &geo, precision);
+        let scratch = BackwardScratch {
+            data: conv_backward::conv2d_backward_data_scratch_bytes(cx.device, &geo, precision),
+            weight: conv_backward::conv2d_backward_weight_scratch_bytes(cx.device, &geo, precision),
+        };
         let w_numel: usize = geo.weight_shape().iter().product();
-        backward_memory(cx, self.activation, self.bias, self.out_channels, w_numel, scratch)
+        backward_memory(
+            cx,
+            self.activation,
+            self.bias,
+            self.out_channels,
+            w_numel,
+            scratch,
+        )
     }
 }
 
@@ -317,7 +362,7 @@ impl Layer for ConvTranspose2d {
                 format!("expected {} input channels, got {c}", self.in_channels),
             ));
         }
-        if self.params.groups == 0 || self.out_channels % self.params.groups != 0 {
+        if self.params.groups == 0 || !self.out_channels.is_multiple_of(self.params.groups) {
             return Err(shape_error(
                 name,
                 format!(
@@ -357,14 +402,23 @@ impl Layer for ConvTranspose2d {
 
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let w = param_as(&cx.params[0], cx.dtype)?;
-        let b = if self.bias { Some(param_as(&cx.params[1], cx.dtype)?) } else { None };
+        let b = if self.bias {
+            Some(param_as(&cx.params[1], cx.dtype)?)
+        } else {
+            None
+        };
         let spec = ConvTranspose2dSpec {
             params: self.params,
             activation: self.activation,
             variant: self.variant,
             precision: None,
         };
-        cx.output = Some(conv_transpose::conv_transpose2d(&cx.inputs[0], &w, b.as_ref(), &spec)?);
+        cx.output = Some(conv_transpose::conv_transpose2d(
+            &cx.inputs[0],
+            &w,
+            b.as_ref(),
+            &spec,
+        )?);
         Ok(())
     }
 
@@ -374,12 +428,23 @@ impl Layer for ConvTranspose2d {
         let x_shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW input");
         let dx = if cx.need_input_grad[0] {
             let w = param_as(&cx.params[0], cx.dtype)?;
-            Some(conv_backward::conv_transpose2d_backward_data(&dz, &w, x_shape, &self.params, None)?)
+            Some(conv_backward::conv_transpose2d_backward_data(
+                &dz,
+                &w,
+                x_shape,
+                &self.params,
+                None,
+            )?)
         } else {
             None
         };
-        let dw =
-            conv_backward::conv_transpose2d_backward_weight(x, &dz, self.weight_shape(), &self.params, None)?;
+        let dw = conv_backward::conv_transpose2d_backward_weight(
+            x,
+            &dz,
+            self.weight_shape(),
+            &self.params,
+            None,
+        )?;
         let mut grads = vec![Some(to_f32(dw)?)];
         if self.bias {
             grads.push(Some(to_f32(conv_backward::conv2d_backward_bias(&dz)?)?));
@@ -389,19 +454,39 @@ impl Layer for ConvTranspose2d {
         Ok(())
     }
 
+    fn reference(&self, inputs: &[HostArray], params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let geo = self.geometry("reference", x.shape[0], &x.shape[1..])?;
+        let bias = self.bias.then(|| params[1]);
+        let y = weft_kernels::reference::conv_transpose::conv_transpose2d_f64(
+            &geo, &x.data, params[0], bias,
+        );
+        Ok(apply_reference(
+            self.activation,
+            HostArray::new(geo.out_shape().to_vec(), y),
+        ))
+    }
+
     fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {
-        let geo = self.geometry("plan", cx.batch, &cx.inputs[0]).expect("validated at build time");
+        let geo = self
+            .geometry("plan", cx.batch, &cx.inputs[0])
+            .expect("validated at build time");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
         let variant = self
             .variant
             .unwrap_or_else(|| ConvTransposeVariant::auto(cx.device, &geo, precision));
         let mut m = MemSeq::new();
-        m.alloc(param_cast_bytes(geo.weight_shape().iter().product(), cx.dtype));
+        m.alloc(param_cast_bytes(
+            geo.weight_shape().iter().product(),
+            cx.dtype,
+        ));
         if self.bias {
             m.alloc(param_cast_bytes(self.out_channels, cx.dtype));
         }
         m.alloc(cx.bytes(cx.output));
-        m.alloc(conv_transpose::scratch_bytes(cx.device, &geo, variant, precision));
+        m.alloc(conv_transpose::scratch_bytes(
+            cx.device, &geo, variant, precision,
+        ));
         ForwardAlloc {
             extras: Vec::new(),
             peak: m.peak(),
@@ -409,11 +494,25 @@ impl Layer for ConvTranspose2d {
     }
 
     fn backward_alloc(&self, cx: &AllocCtx<'_>) -> BackwardAlloc {
-        let geo = self.geometry("plan", cx.batch, &cx.inputs[0]).expect("validated at build time");
+        let geo = self
+            .geometry("plan", cx.batch, &cx.inputs[0])
+            .expect("validated at build time");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
-        let scratch = conv_backward::conv_transpose2d_backward_scratch_bytes(cx.device, &geo, precision);
+        let scratch = BackwardScratch {
+            data: 0,
+            weight: conv_backward::conv_transpose2d_backward_scratch_bytes(
+                cx.device, &geo, precision,
+            ),
+        };
         let w_numel: usize = geo.weight_shape().iter().product();
-        backward_memory(cx, self.activation, self.bias, self.out_channels, w_numel, scratch)
+        backward_memory(
+            cx,
+            self.activation,
+            self.bias,
+            self.out_channels,
+            w_numel,
+            scratch,
+        )
     }
 }
 
@@ -422,7 +521,10 @@ fn fused_activation_grad(act: Activation, cx: &Backward<'_>) -> Result<Tensor> {
     if act == Activation::None {
         return Ok(cx.dy.clone());
     }
-    assert!(act.grad_uses_output(), "only output-saving activations are fused");
+    assert!(
+        act.grad_uses_output(),
+        "only output-saving activations are fused"
+    );
     elementwise::activation_backward(cx.output.expect("conv output saved"), cx.dy, act)
 }
 
@@ -434,34 +536,58 @@ fn to_f32(t: Tensor) -> Result<Tensor> {
     }
 }
 
-/// The allocation sequence of a convolution's backward: dz, then dx (with an f16
-/// weight copy), then dW (and its f32 cast), then db, each with the kernels'
-/// temporaries.
+/// Temporaries of a convolution's backward functions, after their outputs.
+struct BackwardScratch {
+    data: u64,
+    weight: u64,
+}
+
+/// The allocation sequence of a convolution's backward: dz (fused activation),
+/// then dx (with an f16 weight copy), then dW (and its f32 cast), then db (and
+/// its cast), each kernel's temporaries allocated after its output.
 fn backward_memory(
     cx: &AllocCtx<'_>,
     act: Activation,
     bias: bool,
     out_channels: usize,
     w_numel: usize,
-    scratch: u64,
+    scratch: BackwardScratch,
 ) -> BackwardAlloc {
     let w16 = param_cast_bytes(w_numel, cx.dtype);
-    let dx = if cx.need_input_grad[0] { cx.bytes(&cx.inputs[0]) } else { 0 };
+    let dx = if cx.need_input_grad[0] {
+        cx.bytes(&cx.inputs[0])
+    } else {
+        0
+    };
     let dw = AllocCtx::raw(&[w_numel], DType::F32);
-    let db = if bias { AllocCtx::raw(&[out_channels], DType::F32) } else { 0 };
-    let db16 = if bias { param_cast_bytes(out_channels, cx.dtype) } else { 0 };
+    let db = if bias {
+        AllocCtx::raw(&[out_channels], DType::F32)
+    } else {
+        0
+    };
     let mut m = MemSeq::new();
     if act != Activation::None {
         m.alloc(cx.bytes(cx.output));
     }
     if dx > 0 {
-        m.alloc(w16).alloc(scratch).alloc(dx).free(scratch).free(w16);
+        m.alloc(w16)
+            .alloc(dx)
+            .alloc(scratch.data)
+            .free(scratch.data)
+            .free(w16);
     }
-    m.alloc(scratch).alloc(w16).free(scratch).alloc(dw).free(w16);
+    let dw_native = cx.dtype.storage_bytes(w_numel);
+    m.alloc(dw_native)
+        .alloc(scratch.weight)
+        .free(scratch.weight);
+    if cx.dtype != DType::F32 {
+        m.alloc(dw).free(dw_native);
+    }
     if bias {
-        m.alloc(scratch).alloc(db16.max(db)).free(scratch);
-        if db16 > 0 {
-            m.alloc(db).free(db16);
+        let db_native = cx.dtype.storage_bytes(out_channels);
+        m.alloc(db_native);
+        if cx.dtype != DType::F32 {
+            m.alloc(db).free(db_native);
         }
     }
     let mut param_grads = vec![dw];

@@ -7,7 +7,8 @@ use weft_kernels::{Activation, elementwise};
 
 use crate::init::Init;
 use crate::layer::{
-    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, Layer, MemSeq, ParamDecl, ParamKind, Saves, Shape,
+    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, HostArray, Layer, MemSeq, ParamDecl,
+    ParamKind, Saves, Shape,
 };
 use crate::layers::{param_as, param_cast_bytes, shape_error};
 
@@ -100,10 +101,18 @@ impl Layer for Linear {
 
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let w = param_as(&cx.params[0], cx.dtype)?;
-        let b = if self.bias { Some(param_as(&cx.params[1], cx.dtype)?) } else { None };
+        let b = if self.bias {
+            Some(param_as(&cx.params[1], cx.dtype)?)
+        } else {
+            None
+        };
         let spec = GemmSpec {
             trans_b: true,
-            bias: if self.bias { BiasMode::PerColumn } else { BiasMode::None },
+            bias: if self.bias {
+                BiasMode::PerColumn
+            } else {
+                BiasMode::None
+            },
             activation: self.activation,
             ..Default::default()
         };
@@ -129,21 +138,60 @@ impl Layer for Linear {
         } else {
             None
         };
-        let dw = gemm::gemm(&dz, x, None, &GemmSpec { trans_a: true, ..Default::default() })?;
-        let dw = if cx.dtype == DType::F32 { dw } else { elementwise::cast(&dw, DType::F32)? };
+        let dw = gemm::gemm(
+            &dz,
+            x,
+            None,
+            &GemmSpec {
+                trans_a: true,
+                ..Default::default()
+            },
+        )?;
+        let dw = if cx.dtype == DType::F32 {
+            dw
+        } else {
+            elementwise::cast(&dw, DType::F32)?
+        };
         let mut grads = vec![Some(dw)];
         if self.bias {
             let n = dz.dim(0);
-            grads.push(Some(reduce::channel_sum(&dz.reshape(&[n, self.out_features, 1, 1])?)?));
+            grads.push(Some(reduce::channel_sum(&dz.reshape(&[
+                n,
+                self.out_features,
+                1,
+                1,
+            ])?)?));
         }
         cx.input_grads = vec![dx];
         cx.param_grads = grads;
         Ok(())
     }
 
+    fn reference(&self, inputs: &[HostArray], params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let (n, fin, fout) = (x.shape[0], self.in_features, self.out_features);
+        let mut y = vec![0.0; n * fout];
+        for r in 0..n {
+            for o in 0..fout {
+                let mut acc = if self.bias { params[1][o] } else { 0.0 };
+                for i in 0..fin {
+                    acc += x.data[r * fin + i] * params[0][o * fin + i];
+                }
+                y[r * fout + o] = acc;
+            }
+        }
+        Ok(crate::layers::activation::apply_reference(
+            self.activation,
+            HostArray::new(vec![n, fout], y),
+        ))
+    }
+
     fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {
         let mut m = MemSeq::new();
-        m.alloc(param_cast_bytes(self.in_features * self.out_features, cx.dtype));
+        m.alloc(param_cast_bytes(
+            self.in_features * self.out_features,
+            cx.dtype,
+        ));
         if self.bias {
             m.alloc(param_cast_bytes(self.out_features, cx.dtype));
         }
@@ -157,9 +205,17 @@ impl Layer for Linear {
     fn backward_alloc(&self, cx: &AllocCtx<'_>) -> BackwardAlloc {
         let w_numel = self.in_features * self.out_features;
         let w16 = param_cast_bytes(w_numel, cx.dtype);
-        let dx = if cx.need_input_grad[0] { cx.bytes(&cx.inputs[0]) } else { 0 };
+        let dx = if cx.need_input_grad[0] {
+            cx.bytes(&cx.inputs[0])
+        } else {
+            0
+        };
         let dw = AllocCtx::raw(&[w_numel], DType::F32);
-        let db = if self.bias { AllocCtx::raw(&[self.out_features], DType::F32) } else { 0 };
+        let db = if self.bias {
+            AllocCtx::raw(&[self.out_features], DType::F32)
+        } else {
+            0
+        };
         let mut m = MemSeq::new();
         if self.activation != Activation::None {
             m.alloc(cx.bytes(cx.output)); // dz
@@ -169,7 +225,7 @@ impl Layer for Linear {
         }
         m.alloc(w16).alloc(dw).free(w16); // f16 dW, then its f32 cast
         let reduce_scratch = if self.bias {
-            reduce::channel_sum_scratch_bytes([cx.batch, self.out_features, 1, 1], cx.dtype)
+            reduce::channel_sum_scratch_bytes([cx.batch, self.out_features, 1, 1])
         } else {
             0
         };

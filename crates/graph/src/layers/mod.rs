@@ -1,7 +1,7 @@
 //! The layer library. Each layer implements [`Layer`](crate::layer::Layer) by
 //! calling weft's kernels; constructors follow PyTorch's argument conventions.
 
-mod activation;
+pub(crate) mod activation;
 mod conv;
 mod dropout;
 mod linear;
@@ -55,5 +55,9 @@ pub(crate) fn param_as(p: &Tensor, dtype: DType) -> Result<Tensor> {
 
 /// Bytes [`param_as`] allocates for a parameter of `numel` elements.
 pub(crate) fn param_cast_bytes(numel: usize, dtype: DType) -> u64 {
-    if dtype == DType::F32 { 0 } else { dtype.storage_bytes(numel) }
+    if dtype == DType::F32 {
+        0
+    } else {
+        dtype.storage_bytes(numel)
+    }
 }

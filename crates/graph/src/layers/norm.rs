@@ -6,7 +6,8 @@ use weft_kernels::{Activation, Precision, elementwise};
 
 use crate::init::Init;
 use crate::layer::{
-    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, Layer, MemSeq, ParamDecl, ParamKind, Saves, Shape,
+    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, HostArray, Layer, MemSeq, ParamDecl,
+    ParamKind, Saves, Shape,
 };
 use crate::layers::{chw, shape_error};
 
@@ -111,7 +112,14 @@ impl Layer for BatchNorm2d {
             cx.output = Some(out.y);
             cx.extras = vec![out.save_mean, out.save_invstd];
         } else {
-            cx.output = Some(batch_norm::batch_norm_eval(&cx.inputs[0], g, b, rm, rv, &self.spec())?);
+            cx.output = Some(batch_norm::batch_norm_eval(
+                &cx.inputs[0],
+                g,
+                b,
+                rm,
+                rv,
+                &self.spec(),
+            )?);
         }
         Ok(())
     }
@@ -121,12 +129,32 @@ impl Layer for BatchNorm2d {
         let dz = if self.activation == Activation::None {
             cx.dy.clone()
         } else {
-            elementwise::activation_backward(cx.output.expect("output saved"), cx.dy, self.activation)?
+            elementwise::activation_backward(
+                cx.output.expect("output saved"),
+                cx.dy,
+                self.activation,
+            )?
         };
-        let (dx, dg, db) = batch_norm::batch_norm_backward(&dz, x, &cx.params[0], &cx.extras[0], &cx.extras[1])?;
+        let (dx, dg, db) =
+            batch_norm::batch_norm_backward(&dz, x, &cx.params[0], &cx.extras[0], &cx.extras[1])?;
         cx.input_grads = vec![cx.need_input_grad[0].then_some(dx)];
         cx.param_grads = vec![Some(dg), Some(db), None, None];
         Ok(())
+    }
+
+    fn reference(&self, inputs: &[HostArray], params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let (y, _, _) = weft_kernels::reference::batch_norm::forward_f64(
+            &x.data,
+            x.nchw(),
+            params[0],
+            params[1],
+            self.eps as f64,
+        );
+        Ok(crate::layers::activation::apply_reference(
+            self.activation,
+            HostArray::new(x.shape.clone(), y),
+        ))
     }
 
     fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {

@@ -4,8 +4,9 @@
 use weft_device::{DType, Result};
 use weft_kernels::pool::{self, Pool2dParams, PoolKind};
 
-use crate::layer::{AllocCtx, Backward, ForwardAlloc, Forward, Layer, Shape};
+use crate::layer::{AllocCtx, Backward, Forward, ForwardAlloc, HostArray, Layer, Shape};
 use crate::layers::{chw, shape_error};
+use weft_kernels::reference;
 
 fn pooled_shape(name: &str, kind: &str, params: &Pool2dParams, input: &[usize]) -> Result<Shape> {
     let [c, h, w] = chw(name, kind, input)?;
@@ -64,15 +65,28 @@ impl Layer for MaxPool2d {
             cx.output = Some(y);
             cx.extras = vec![idx];
         } else {
-            cx.output = Some(pool::pool2d(&cx.inputs[0], PoolKind::Max, &self.params, None)?);
+            cx.output = Some(pool::pool2d(
+                &cx.inputs[0],
+                PoolKind::Max,
+                &self.params,
+                None,
+            )?);
         }
         Ok(())
     }
 
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
         let shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW");
-        cx.input_grads = vec![Some(pool::max_pool2d_backward(cx.dy, &cx.extras[0], shape)?)];
+        cx.input_grads = vec![Some(pool::max_pool2d_backward(
+            cx.dy,
+            &cx.extras[0],
+            shape,
+        )?)];
         Ok(())
+    }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        pool_reference(&inputs[0], PoolKind::Max, &self.params)
     }
 
     fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {
@@ -137,7 +151,12 @@ impl Layer for AvgPool2d {
     }
 
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
-        cx.output = Some(pool::pool2d(&cx.inputs[0], PoolKind::Avg, &self.params, None)?);
+        cx.output = Some(pool::pool2d(
+            &cx.inputs[0],
+            PoolKind::Avg,
+            &self.params,
+            None,
+        )?);
         Ok(())
     }
 
@@ -145,6 +164,10 @@ impl Layer for AvgPool2d {
         let shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW");
         cx.input_grads = vec![Some(pool::avg_pool2d_backward(cx.dy, shape, &self.params)?)];
         Ok(())
+    }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        pool_reference(&inputs[0], PoolKind::Avg, &self.params)
     }
 }
 
@@ -175,4 +198,18 @@ impl Layer for GlobalAvgPool {
         cx.input_grads = vec![Some(pool::global_avg_pool_backward(cx.dy, shape)?)];
         Ok(())
     }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let [n, c, _, _] = x.nchw();
+        let out = reference::pool::global_avg_pool(&x.data, x.nchw());
+        Ok(HostArray::new(vec![n, c, 1, 1], out.value))
+    }
+}
+
+fn pool_reference(x: &HostArray, kind: PoolKind, params: &Pool2dParams) -> Result<HostArray> {
+    let [n, c, h, w] = x.nchw();
+    let [oh, ow] = params.out_hw("pool", h, w)?;
+    let out = reference::pool::pool2d(&x.data, x.nchw(), kind, params);
+    Ok(HostArray::new(vec![n, c, oh, ow], out.out.value))
 }

@@ -3,7 +3,7 @@
 use weft_device::Result;
 use weft_kernels::{concat, elementwise};
 
-use crate::layer::{AllocCtx, BackwardAlloc, Backward, Forward, Layer, Saves, Shape};
+use crate::layer::{AllocCtx, Backward, BackwardAlloc, Forward, HostArray, Layer, Saves, Shape};
 use crate::layers::shape_error;
 
 /// `nn.Flatten()`: `[C, H, W]` → `[C·H·W]`, a view (no copy, no memory).
@@ -38,6 +38,15 @@ impl Layer for Flatten {
         cx.input_grads = vec![Some(cx.dy.reshape(&cx.input_shapes[0])?)];
         Ok(())
     }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let n = x.shape[0];
+        Ok(HostArray::new(
+            vec![n, x.data.len() / n.max(1)],
+            x.data.clone(),
+        ))
+    }
 }
 
 /// Residual addition of two or more tensors of equal shape.
@@ -61,7 +70,10 @@ impl Layer for Add {
             if *s != inputs[0] {
                 return Err(shape_error(
                     name,
-                    format!("Add inputs must have equal shapes: input 0 is {:?}, input {i} is {s:?}", inputs[0]),
+                    format!(
+                        "Add inputs must have equal shapes: input 0 is {:?}, input {i} is {s:?}",
+                        inputs[0]
+                    ),
                 ));
             }
         }
@@ -90,6 +102,14 @@ impl Layer for Add {
         Ok(())
     }
 
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        let mut out = inputs[0].clone();
+        for x in &inputs[1..] {
+            out.data.iter_mut().zip(&x.data).for_each(|(a, b)| *a += b);
+        }
+        Ok(out)
+    }
+
     fn forward_alloc(&self, cx: &AllocCtx<'_>) -> crate::layer::ForwardAlloc {
         // Sums of more than two inputs hold two partial sums at a time.
         let out = cx.bytes(cx.output);
@@ -116,7 +136,10 @@ impl Layer for Concat {
     fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
         let first = &inputs[0];
         if first.is_empty() {
-            return Err(shape_error(name, "Concat needs inputs with a channel dimension"));
+            return Err(shape_error(
+                name,
+                "Concat needs inputs with a channel dimension",
+            ));
         }
         let mut channels = 0;
         for (i, s) in inputs.iter().enumerate() {
@@ -148,6 +171,19 @@ impl Layer for Concat {
         Ok(())
     }
 
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        let parts: Vec<(&[f64], &[usize])> = inputs
+            .iter()
+            .map(|x| (x.data.as_slice(), x.shape.as_slice()))
+            .collect();
+        let mut shape = inputs[0].shape.clone();
+        shape[1] = inputs.iter().map(|x| x.shape[1]).sum();
+        Ok(HostArray::new(
+            shape,
+            weft_kernels::reference::concat::concat_channels_data(&parts),
+        ))
+    }
+
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
         let sizes: Vec<usize> = cx.input_shapes.iter().map(|s| s[1]).collect();
         let parts = concat::split_channels(cx.dy, &sizes)?;
@@ -166,7 +202,13 @@ impl Layer for Concat {
                 .inputs
                 .iter()
                 .enumerate()
-                .map(|(i, s)| if cx.need_input_grad[i] { cx.bytes(s) } else { 0 })
+                .map(|(i, s)| {
+                    if cx.need_input_grad[i] {
+                        cx.bytes(s)
+                    } else {
+                        0
+                    }
+                })
                 .collect(),
             param_grads: Vec::new(),
             peak: cx.inputs.iter().map(|s| cx.bytes(s)).sum(),
@@ -204,5 +246,9 @@ impl Layer for Identity {
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
         cx.input_grads = vec![Some(cx.dy.clone())];
         Ok(())
+    }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        Ok(inputs[0].clone())
     }
 }

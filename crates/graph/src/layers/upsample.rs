@@ -3,7 +3,7 @@
 use weft_device::Result;
 use weft_kernels::upsample::{self, UpsampleMode};
 
-use crate::layer::{Backward, Forward, Layer, Shape};
+use crate::layer::{Backward, Forward, HostArray, Layer, Shape};
 use crate::layers::{chw, shape_error};
 
 /// `nn.Upsample(scale_factor=s, mode="nearest" | "bilinear", align_corners=...)`
@@ -52,7 +52,23 @@ impl Layer for Upsample {
 
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
         let shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW");
-        cx.input_grads = vec![Some(upsample::upsample2d_backward(cx.dy, shape, self.mode)?)];
+        cx.input_grads = vec![Some(upsample::upsample2d_backward(
+            cx.dy, shape, self.mode,
+        )?)];
         Ok(())
+    }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let [n, c, h, w] = x.nchw();
+        let out = [h * self.scale, w * self.scale];
+        let y = weft_kernels::reference::upsample::upsample2d(
+            &x.data,
+            x.nchw(),
+            out,
+            self.mode,
+            weft_device::DType::F32,
+        );
+        Ok(HostArray::new(vec![n, c, out[0], out[1]], y.value))
     }
 }

@@ -21,11 +21,19 @@ pub fn depthwise_separable(
         [
             (
                 n("dw").as_str(),
-                Conv2d::new(c_in, c_in, 3).stride(stride).padding(1).groups(c_in).bias(false).boxed(),
+                Conv2d::new(c_in, c_in, 3)
+                    .stride(stride)
+                    .padding(1)
+                    .groups(c_in)
+                    .bias(false)
+                    .boxed(),
             ),
             (n("bn1").as_str(), BatchNorm2d::new(c_in).boxed()),
             (n("relu1").as_str(), Relu.boxed()),
-            (n("pw").as_str(), Conv2d::new(c_in, c_out, 1).bias(false).boxed()),
+            (
+                n("pw").as_str(),
+                Conv2d::new(c_in, c_out, 1).bias(false).boxed(),
+            ),
             (n("bn2").as_str(), BatchNorm2d::new(c_out).boxed()),
             (n("relu2").as_str(), Relu.boxed()),
         ],

@@ -4,19 +4,38 @@
 use weft_device::Result;
 
 use crate::graph::{Graph, NodeId};
-use crate::layers::{Add, BatchNorm2d, Boxed, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d, Relu};
+use crate::layers::{
+    Add, BatchNorm2d, Boxed, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d, Relu,
+};
 
 /// A BasicBlock: conv3×3 → BN → ReLU → conv3×3 → BN, plus the shortcut (a 1×1
 /// strided conv + BN when the shape changes), then ReLU.
-fn basic_block(g: &mut Graph, x: NodeId, name: &str, c_in: usize, c_out: usize, stride: usize) -> Result<NodeId> {
+fn basic_block(
+    g: &mut Graph,
+    x: NodeId,
+    name: &str,
+    c_in: usize,
+    c_out: usize,
+    stride: usize,
+) -> Result<NodeId> {
     let n = |s: &str| format!("{name}.{s}");
     let y = g.chain(
         x,
         [
-            (n("conv1").as_str(), Conv2d::new(c_in, c_out, 3).stride(stride).padding(1).bias(false).boxed()),
+            (
+                n("conv1").as_str(),
+                Conv2d::new(c_in, c_out, 3)
+                    .stride(stride)
+                    .padding(1)
+                    .bias(false)
+                    .boxed(),
+            ),
             (n("bn1").as_str(), BatchNorm2d::new(c_out).boxed()),
             (n("relu1").as_str(), Relu.boxed()),
-            (n("conv2").as_str(), Conv2d::new(c_out, c_out, 3).padding(1).bias(false).boxed()),
+            (
+                n("conv2").as_str(),
+                Conv2d::new(c_out, c_out, 3).padding(1).bias(false).boxed(),
+            ),
             (n("bn2").as_str(), BatchNorm2d::new(c_out).boxed()),
         ],
     )?;
@@ -24,7 +43,13 @@ fn basic_block(g: &mut Graph, x: NodeId, name: &str, c_in: usize, c_out: usize, 
         g.chain(
             x,
             [
-                (n("downsample.0").as_str(), Conv2d::new(c_in, c_out, 1).stride(stride).bias(false).boxed()),
+                (
+                    n("downsample.0").as_str(),
+                    Conv2d::new(c_in, c_out, 1)
+                        .stride(stride)
+                        .bias(false)
+                        .boxed(),
+                ),
                 (n("downsample.1").as_str(), BatchNorm2d::new(c_out).boxed()),
             ],
         )?
@@ -43,7 +68,14 @@ pub fn resnet18(num_classes: usize, size: usize) -> Result<Graph> {
     let mut y = g.chain(
         x,
         [
-            ("conv1", Conv2d::new(3, 64, 7).stride(2).padding(3).bias(false).boxed()),
+            (
+                "conv1",
+                Conv2d::new(3, 64, 7)
+                    .stride(2)
+                    .padding(3)
+                    .bias(false)
+                    .boxed(),
+            ),
             ("bn1", BatchNorm2d::new(64).boxed()),
             ("relu", Relu.boxed()),
             ("maxpool", MaxPool2d::new(3).stride(2).padding(1).boxed()),

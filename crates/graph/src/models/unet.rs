@@ -13,10 +13,16 @@ fn double_conv(g: &mut Graph, x: NodeId, name: &str, c_in: usize, c_out: usize) 
     g.chain(
         x,
         [
-            (n("0").as_str(), Conv2d::new(c_in, c_out, 3).padding(1).bias(false).boxed()),
+            (
+                n("0").as_str(),
+                Conv2d::new(c_in, c_out, 3).padding(1).bias(false).boxed(),
+            ),
             (n("1").as_str(), BatchNorm2d::new(c_out).boxed()),
             (n("2").as_str(), Relu.boxed()),
-            (n("3").as_str(), Conv2d::new(c_out, c_out, 3).padding(1).bias(false).boxed()),
+            (
+                n("3").as_str(),
+                Conv2d::new(c_out, c_out, 3).padding(1).bias(false).boxed(),
+            ),
             (n("4").as_str(), BatchNorm2d::new(c_out).boxed()),
             (n("5").as_str(), Relu.boxed()),
         ],
@@ -28,15 +34,31 @@ fn double_conv(g: &mut Graph, x: NodeId, name: &str, c_in: usize, c_out: usize) 
 /// by 2^depth; outputs `[classes, size, size]` logits. The decoder upsamples
 /// with 2×2 stride-2 transposed convolutions and concatenates the skip
 /// connection before each double conv.
-pub fn unet(in_channels: usize, classes: usize, base: usize, depth: usize, size: usize) -> Result<Graph> {
+pub fn unet(
+    in_channels: usize,
+    classes: usize,
+    base: usize,
+    depth: usize,
+    size: usize,
+) -> Result<Graph> {
     let mut g = Graph::new();
     let x = g.input("image", &[in_channels, size, size])?;
     let mut skips = vec![double_conv(&mut g, x, "inc", in_channels, base)?];
     let mut c = base;
     for level in 1..=depth {
         let name = format!("down{level}");
-        let p = g.add(&format!("{name}.maxpool_conv.0"), MaxPool2d::new(2).boxed(), &[*skips.last().expect("skip")])?;
-        skips.push(double_conv(&mut g, p, &format!("{name}.maxpool_conv.1"), c, 2 * c)?);
+        let p = g.add(
+            &format!("{name}.maxpool_conv.0"),
+            MaxPool2d::new(2).boxed(),
+            &[*skips.last().expect("skip")],
+        )?;
+        skips.push(double_conv(
+            &mut g,
+            p,
+            &format!("{name}.maxpool_conv.1"),
+            c,
+            2 * c,
+        )?);
         c *= 2;
     }
     let mut y = skips.pop().expect("bottleneck");

@@ -1,0 +1,311 @@
+//! Benchmark cases: named shape suites, shape parsing, and for each op the
+//! variants it has, how to prepare inputs, check a variant against the CPU
+//! reference and run it.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use weft::kernels::gemm::{self, GemmDims, GemmSpec, GemmVariant};
+use weft::kernels::{Precision, testing};
+use weft::{DType, Device, Tensor};
+
+use super::BenchArgs;
+
+/// The work a case does, for rates and fractions of peak.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Work {
+    pub flops: f64,
+    pub bytes: f64,
+    /// Rated in GB/s against copy bandwidth rather than GFLOP/s against FMA peak.
+    pub memory_bound: bool,
+}
+
+/// A problem to benchmark.
+#[derive(Debug, Clone)]
+pub enum Problem {
+    Gemm { m: usize, n: usize, k: usize },
+}
+
+/// An op on one shape.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub op: &'static str,
+    pub suite: String,
+    /// The shape in `--shape` syntax.
+    pub shape: String,
+    pub problem: Problem,
+    pub work: Work,
+}
+
+/// A prepared variant: inputs on the device, ready to check and run.
+pub trait Runner {
+    /// Compares the variant's output with the CPU reference; returns the worst
+    /// error in units of ε·scale, or why it is wrong.
+    fn check(&mut self) -> Result<f64, String>;
+    /// Records one run on input set `i % sets` (inputs rotate so caches do not
+    /// flatter small shapes).
+    fn run(&mut self, i: usize) -> weft::Result<()>;
+}
+
+/// Input sets a runner rotates through.
+const SETS: usize = 3;
+/// Output elements compared with the reference on large shapes.
+const CHECK_SAMPLES: usize = 512;
+
+impl Case {
+    fn gemm(suite: &str, m: usize, n: usize, k: usize) -> Case {
+        let elems = (m * k + k * n + m * n) as f64;
+        Case {
+            op: "gemm",
+            suite: suite.to_string(),
+            shape: format!("{m},{n},{k}"),
+            problem: Problem::Gemm { m, n, k },
+            work: Work {
+                flops: 2.0 * (m * n * k) as f64,
+                bytes: 4.0 * elems,
+                memory_bound: false,
+            },
+        }
+    }
+
+    /// Names of the variants that can run this case at `precision` on `dev`.
+    pub fn variants(&self, dev: &Device, precision: Precision) -> Vec<String> {
+        if precision == Precision::F16 && !dev.has(weft::device::Feature::ShaderF16) {
+            return Vec::new();
+        }
+        match &self.problem {
+            Problem::Gemm { m, n, k } => {
+                let dims = GemmDims::infer(&[*m, *k], &[*k, *n], false, false).expect("valid dims");
+                GemmVariant::ALL
+                    .into_iter()
+                    .filter(|v| v.unsupported(dev, &dims, precision).is_none())
+                    .map(|v| v.name().to_string())
+                    .collect()
+            }
+        }
+    }
+
+    pub fn prepare(
+        &self,
+        dev: &Device,
+        variant: &str,
+        precision: Precision,
+    ) -> weft::Result<Box<dyn Runner>> {
+        match &self.problem {
+            Problem::Gemm { m, n, k } => Ok(Box::new(GemmRunner::new(
+                dev, *m, *n, *k, variant, precision,
+            )?)),
+        }
+    }
+}
+
+struct GemmRunner {
+    a: Vec<Tensor>,
+    b: Vec<Tensor>,
+    host_a: Vec<f32>,
+    host_b: Vec<f32>,
+    out: Tensor,
+    spec: GemmSpec,
+    dims: GemmDims,
+    dtype: DType,
+}
+
+impl GemmRunner {
+    fn new(
+        dev: &Device,
+        m: usize,
+        n: usize,
+        k: usize,
+        variant: &str,
+        precision: Precision,
+    ) -> weft::Result<GemmRunner> {
+        let dtype = precision.dtype();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut random = |len: usize| -> Vec<f32> {
+            testing::round_to(
+                dtype,
+                &(0..len)
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect::<Vec<f32>>(),
+            )
+        };
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let (mut host_a, mut host_b) = (Vec::new(), Vec::new());
+        for s in 0..SETS {
+            let (ha, hb) = (random(m * k), random(k * n));
+            a.push(dev.upload_f32(&[m, k], dtype, &ha)?);
+            b.push(dev.upload_f32(&[k, n], dtype, &hb)?);
+            if s == 0 {
+                (host_a, host_b) = (ha, hb);
+            }
+        }
+        let variant = GemmVariant::from_name(variant).ok_or_else(|| {
+            weft::Error::invalid(
+                "bench",
+                "variant",
+                format!("unknown gemm variant {variant}"),
+            )
+        })?;
+        Ok(GemmRunner {
+            a,
+            b,
+            host_a,
+            host_b,
+            out: dev.empty(&[m, n], dtype)?,
+            spec: GemmSpec {
+                variant: Some(variant),
+                precision: Some(precision),
+                ..Default::default()
+            },
+            dims: GemmDims::infer(&[m, k], &[k, n], false, false)?,
+            dtype,
+        })
+    }
+}
+
+impl Runner for GemmRunner {
+    fn check(&mut self) -> Result<f64, String> {
+        testing::poisoned(self.out.device(), self.out.shape(), self.dtype)
+            .and_then(|p| {
+                self.out = p;
+                gemm::gemm_into(&self.a[0], &self.b[0], None, &self.spec, &self.out)
+            })
+            .map_err(|e| e.to_string())?;
+        let got = self.out.to_f32_vec().map_err(|e| e.to_string())?;
+        let (m, n, k) = (self.dims.m, self.dims.n, self.dims.k);
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let picks: Vec<usize> = if m * n <= CHECK_SAMPLES {
+            (0..m * n).collect()
+        } else {
+            (0..CHECK_SAMPLES)
+                .map(|_| rng.random_range(0..m * n))
+                .collect()
+        };
+        let mut want = weft::kernels::reference::RefOut::default();
+        let mut sampled = Vec::with_capacity(picks.len());
+        for &e in &picks {
+            let (row, col) = (e / n, e % n);
+            let (mut acc, mut mag) = (0.0f64, 0.0f64);
+            for kk in 0..k {
+                let p = self.host_a[row * k + kk] as f64 * self.host_b[kk * n + col] as f64;
+                acc += p;
+                mag += p.abs();
+            }
+            want.push(acc, mag);
+            sampled.push(got[e]);
+        }
+        let c = if self.dtype == DType::F16 {
+            2.0
+        } else {
+            2.0 * (k as f64).sqrt() + 4.0
+        };
+        testing::compare(&sampled, &want, self.dtype, c).map(|r| r.max_err_eps)
+    }
+
+    fn run(&mut self, i: usize) -> weft::Result<()> {
+        let s = i % SETS;
+        gemm::gemm_into(&self.a[s], &self.b[s], None, &self.spec, &self.out)
+    }
+}
+
+/// Parses comma-separated integers.
+fn ints(s: &str) -> Result<Vec<usize>, String> {
+    s.split(',')
+        .map(|t| {
+            t.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("bad number \"{t}\" in shape \"{s}\""))
+        })
+        .collect()
+}
+
+/// The named suites, as (suite, op, shape) triples.
+fn suite(name: &str) -> Vec<(&'static str, String)> {
+    let g = |m: usize, n: usize, k: usize| ("gemm", format!("{m},{n},{k}"));
+    match name {
+        "lenet5" => vec![g(64, 120, 400), g(64, 84, 120), g(64, 10, 84)],
+        "alexnet" => vec![g(8, 4096, 9216), g(8, 4096, 4096), g(8, 1000, 4096)],
+        "vgg16" => vec![g(1, 4096, 25088), g(1, 4096, 4096), g(1, 1000, 4096)],
+        "resnet18" => vec![g(8, 1000, 512)],
+        "unet" => vec![],
+        "square" => [256, 512, 1024, 2048].iter().map(|&s| g(s, s, s)).collect(),
+        "targets" => vec![g(1024, 1024, 1024)],
+        _ => vec![],
+    }
+}
+
+/// Every suite name.
+pub const SUITES: [&str; 7] = [
+    "lenet5", "alexnet", "vgg16", "resnet18", "unet", "square", "targets",
+];
+
+/// Every op name.
+pub const OPS: [&str; 1] = ["gemm"];
+
+fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
+    let v = ints(shape)?;
+    match (op, v.as_slice()) {
+        ("gemm", [m, n, k]) => Ok(Case::gemm(suite_name, *m, *n, *k)),
+        ("gemm", _) => Err(format!("gemm shapes are M,N,K; got \"{shape}\"")),
+        (other, _) => Err(format!(
+            "unknown op \"{other}\" (one of {})",
+            OPS.join(", ")
+        )),
+    }
+}
+
+/// The cases the command line asks for.
+pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let ops: Vec<&str> = if args.op.is_empty() {
+        OPS.to_vec()
+    } else {
+        args.op.iter().map(String::as_str).collect()
+    };
+    for op in &ops {
+        if !OPS.contains(op) {
+            return Err(format!("unknown op \"{op}\" (one of {})", OPS.join(", ")).into());
+        }
+    }
+    let mut cases = Vec::new();
+    if !args.shape.is_empty() {
+        if ops.len() != 1 {
+            return Err("--shape needs exactly one --op".into());
+        }
+        for s in &args.shape {
+            cases.push(case_for("custom", ops[0], s)?);
+        }
+        return Ok(cases);
+    }
+    let suites: Vec<&str> = if args.suite.is_empty() {
+        SUITES.iter().copied().filter(|s| *s != "square").collect()
+    } else {
+        args.suite
+            .iter()
+            .map(String::as_str)
+            .filter(|s| *s != "networks")
+            .collect()
+    };
+    for s in &suites {
+        if !SUITES.contains(s) {
+            return Err(format!(
+                "unknown suite \"{s}\" (one of {}, networks)",
+                SUITES.join(", ")
+            )
+            .into());
+        }
+        for (op, shape) in suite(s) {
+            if ops.contains(&op) {
+                cases.push(case_for(s, op, &shape)?);
+            }
+        }
+    }
+    Ok(cases)
+}
+
+/// Whole-network figures (filled in once networks run end to end).
+pub fn networks(
+    _dev: &Device,
+    _args: &BenchArgs,
+) -> Result<Vec<super::report::NetworkFigure>, Box<dyn std::error::Error>> {
+    Ok(Vec::new())
+}

@@ -1,0 +1,203 @@
+//! `weft bench`: every registered variant of every op over named shape suites,
+//! checked against the CPU reference on each shape before it is timed, ranked,
+//! and reported as a table, JSON, CSV and one SVG chart per op.
+
+mod cases;
+mod report;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use weft::Device;
+use weft::kernels::{Precision, peak};
+
+use crate::Global;
+pub use cases::{Case, Work};
+pub use stats::Stats;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Ops to run (gemm, conv2d, conv_transpose2d, max_pool2d, avg_pool2d,
+    /// batch_norm, softmax, relu); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub op: Vec<String>,
+    /// Shape suites (lenet5, alexnet, vgg16, resnet18, unet, square, targets);
+    /// default all but `square` at 2048.
+    #[arg(long, value_delimiter = ',')]
+    pub suite: Vec<String>,
+    /// Variants to run (names as listed by the op); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub variant: Vec<String>,
+    /// Explicit shapes instead of suites: `M,N,K` for gemm;
+    /// `N,C,H,W,K,R,S,stride,pad[,dilation,groups]` for convolutions;
+    /// `N,C,H,W,kernel,stride` for pooling; `N,C,H,W` for batch norm and
+    /// elementwise ops; `N,C` for softmax.
+    #[arg(long)]
+    pub shape: Vec<String>,
+    /// Precisions: f32, f16 (native), f16-packed. Default: f32.
+    #[arg(long, value_delimiter = ',', default_value = "f32")]
+    pub precision: Vec<String>,
+    /// Timed runs per variant (at least 10 recommended).
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Untimed runs first (the first one compiles the pipeline).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Only measure the device's ceilings (copy bandwidth, FMA throughput).
+    #[arg(long)]
+    pub peak: bool,
+    /// Directory for results.json, results.csv and one SVG chart per op.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// One variant measured on one case.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    pub op: String,
+    pub suite: String,
+    pub shape: String,
+    pub precision: String,
+    pub variant: String,
+    /// `None` when correct; the reason otherwise (never ranked).
+    pub error: Option<String>,
+    /// Worst |gpu − ref| in units of ε·scale on the checked elements.
+    pub max_err_eps: f64,
+    pub stats: Option<Stats>,
+    pub work: Work,
+}
+
+impl Measurement {
+    pub fn correct(&self) -> bool {
+        self.error.is_none() && self.stats.is_some()
+    }
+
+    /// GFLOP/s for compute-bound ops, GB/s for memory-bound ones.
+    pub fn rate(&self) -> Option<f64> {
+        let s = self.stats?;
+        Some(if self.work.memory_bound {
+            self.work.bytes / s.median / 1e9
+        } else {
+            self.work.flops / s.median / 1e9
+        })
+    }
+}
+
+pub fn parse_precision(s: &str) -> Result<Precision, String> {
+    match s {
+        "f32" => Ok(Precision::F32),
+        "f16" => Ok(Precision::F16),
+        "f16-packed" | "f16p" => Ok(Precision::F16Packed),
+        other => Err(format!(
+            "unknown precision \"{other}\" (f32, f16, f16-packed)"
+        )),
+    }
+}
+
+pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let device = Device::new(global.device_options()?)?;
+    let caps = device.caps();
+    eprintln!(
+        "weft bench on {} ({}, {}), clock: {:?}",
+        caps.adapter.name,
+        caps.adapter.backend,
+        caps.adapter.driver_info,
+        device.clock()
+    );
+    let ceilings = peak::measure(&device)?;
+    eprintln!(
+        "device ceilings: copy {:.1} GB/s, fp32 FMA {:.1} GFLOP/s",
+        ceilings.copy_gb_s, ceilings.fma_gflop_s
+    );
+    if args.peak {
+        return report::emit(global, args, &device, ceilings, &[], &[]);
+    }
+    let precisions: Vec<Precision> = args
+        .precision
+        .iter()
+        .map(|p| parse_precision(p))
+        .collect::<Result<_, _>>()?;
+    let cases = cases::select(args)?;
+    if cases.is_empty() {
+        return Err("no benchmark case matches the filters".into());
+    }
+    let mut results = Vec::new();
+    for case in &cases {
+        for &precision in &precisions {
+            let variants = case.variants(&device, precision);
+            for variant in variants {
+                if !args.variant.is_empty() && !args.variant.iter().any(|v| v == &variant) {
+                    continue;
+                }
+                let m = measure(&device, case, &variant, precision, args);
+                report::progress(&m, ceilings);
+                results.push(m);
+            }
+        }
+    }
+    let networks = if args.shape.is_empty()
+        && (args.suite.is_empty() || args.suite.iter().any(|s| s == "networks"))
+    {
+        cases::networks(&device, args)?
+    } else {
+        Vec::new()
+    };
+    report::emit(global, args, &device, ceilings, &results, &networks)
+}
+
+/// Checks one variant on a case, then times it.
+fn measure(
+    device: &Device,
+    case: &Case,
+    variant: &str,
+    precision: Precision,
+    args: &BenchArgs,
+) -> Measurement {
+    let mut m = Measurement {
+        op: case.op.to_string(),
+        suite: case.suite.clone(),
+        shape: case.shape.clone(),
+        precision: precision.name().to_string(),
+        variant: variant.to_string(),
+        error: None,
+        max_err_eps: 0.0,
+        stats: None,
+        work: case.work,
+    };
+    let mut runner = match case.prepare(device, variant, precision) {
+        Ok(r) => r,
+        Err(e) => {
+            m.error = Some(format!("setup failed: {e}"));
+            return m;
+        }
+    };
+    match runner.check() {
+        Ok(err) => m.max_err_eps = err,
+        Err(e) => {
+            m.error = Some(e);
+            return m;
+        }
+    }
+    let mut times = Vec::with_capacity(args.runs);
+    for i in 0..args.warmup + args.runs.max(1) {
+        match device.time(|| runner.run(i)) {
+            Ok(((), t)) => {
+                if i >= args.warmup {
+                    times.push(t.elapsed);
+                }
+            }
+            Err(e) => {
+                m.error = Some(format!("run failed: {e}"));
+                return m;
+            }
+        }
+    }
+    if times.iter().all(|t| *t == Duration::ZERO) {
+        m.error = Some("timer reported zero".into());
+        return m;
+    }
+    m.stats = Some(Stats::from(&times));
+    m
+}

@@ -1,0 +1,153 @@
+//! `weft classify`: the top three digits for image files.
+//!
+//! Images are prepared the way MNIST's were: converted to grey, inverted when
+//! the background is light (dark ink on paper), cropped to the ink, scaled so
+//! the longer side is 20 pixels, and centred by centre of mass in a 28×28 frame.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+use weft::Device;
+use weft::data::{MNIST_MEAN, MNIST_STD};
+
+use crate::Global;
+
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    /// Checkpoint written by `weft train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// PNG or JPEG images.
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+/// Converts an image to a normalised 28×28 MNIST-style digit.
+pub fn prepare(img: &image::DynamicImage) -> Vec<f32> {
+    let grey = img.to_luma32f();
+    let (w, h) = grey.dimensions();
+    let mut px: Vec<f32> = grey.pixels().map(|p| p.0[0].clamp(0.0, 1.0)).collect();
+    // Light background (the border is mostly bright): dark ink on paper.
+    let border: Vec<f32> = (0..w)
+        .flat_map(|x| [(x, 0), (x, h - 1)])
+        .chain((0..h).flat_map(|y| [(0, y), (w - 1, y)]))
+        .map(|(x, y)| px[(y * w + x) as usize])
+        .collect();
+    let border_mean = border.iter().sum::<f32>() / border.len().max(1) as f32;
+    if border_mean > 0.5 {
+        px.iter_mut().for_each(|v| *v = 1.0 - *v);
+    }
+    let out = if (w, h) == (28, 28) {
+        px
+    } else {
+        fit_to_mnist(&px, w as usize, h as usize)
+    };
+    out.iter().map(|v| (v - MNIST_MEAN) / MNIST_STD).collect()
+}
+
+/// Crops to the ink, scales into a 20×20 box and centres by mass in 28×28.
+fn fit_to_mnist(px: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let max = px.iter().cloned().fold(0.0f32, f32::max);
+    let thresh = 0.2 * max;
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for y in 0..h {
+        for x in 0..w {
+            if px[y * w + x] > thresh {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    if x1 < x0 {
+        return vec![0.0; 784];
+    }
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    let scale = 20.0 / bw.max(bh) as f32;
+    let (nw, nh) = (
+        ((bw as f32 * scale).round() as usize).max(1),
+        ((bh as f32 * scale).round() as usize).max(1),
+    );
+    // Area-average resampling of the crop to nw×nh.
+    let mut small = vec![0.0f32; nw * nh];
+    for oy in 0..nh {
+        for ox in 0..nw {
+            let (sy0, sy1) = (oy as f32 / scale, (oy + 1) as f32 / scale);
+            let (sx0, sx1) = (ox as f32 / scale, (ox + 1) as f32 / scale);
+            let (mut sum, mut area) = (0.0, 0.0);
+            let mut y = sy0.floor() as usize;
+            while (y as f32) < sy1 && y < bh {
+                let wy = (sy1.min(y as f32 + 1.0) - sy0.max(y as f32)).max(0.0);
+                let mut x = sx0.floor() as usize;
+                while (x as f32) < sx1 && x < bw {
+                    let wx = (sx1.min(x as f32 + 1.0) - sx0.max(x as f32)).max(0.0);
+                    sum += px[(y0 + y) * w + x0 + x] * wx * wy;
+                    area += wx * wy;
+                    x += 1;
+                }
+                y += 1;
+            }
+            small[oy * nw + ox] = if area > 0.0 { sum / area } else { 0.0 };
+        }
+    }
+    let total: f32 = small.iter().sum::<f32>().max(1e-6);
+    let cy = small
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i / nw) as f32 * v)
+        .sum::<f32>()
+        / total;
+    let cx = small
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i % nw) as f32 * v)
+        .sum::<f32>()
+        / total;
+    let (oy, ox) = ((13.5 - cy).round() as i64, (13.5 - cx).round() as i64);
+    let mut out = vec![0.0f32; 784];
+    for y in 0..nh {
+        for x in 0..nw {
+            let (ty, tx) = (y as i64 + oy, x as i64 + ox);
+            if (0..28).contains(&ty) && (0..28).contains(&tx) {
+                out[ty as usize * 28 + tx as usize] = small[y * nw + x];
+            }
+        }
+    }
+    out
+}
+
+pub fn run(global: &Global, args: &ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let device = Device::new(global.device_options()?)?;
+    let (mut model, _) = crate::eval::load_model(&device, &args.checkpoint, false)?;
+    let mut results = Vec::new();
+    for path in &args.images {
+        let img = image::open(path)
+            .map_err(|e| weft::Error::format(path, format!("cannot read image: {e}")))?;
+        let x = prepare(&img);
+        let t = device.tensor(&[1, 1, 28, 28], &x)?;
+        let logits = model.forward(&[&t])?[0].to_f32_vec()?;
+        let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let exp: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
+        let sum: f64 = exp.iter().sum();
+        let mut ranked: Vec<(usize, f64)> = exp.iter().map(|e| e / sum).enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked.truncate(3);
+        if !global.json {
+            let top: Vec<String> = ranked
+                .iter()
+                .map(|(d, p)| format!("{d} ({:.1}%)", 100.0 * p))
+                .collect();
+            println!("{}: {}", path.display(), top.join(", "));
+        }
+        results.push(json!({
+            "image": path.display().to_string(),
+            "top3": ranked.iter().map(|(d, p)| json!({"digit": d, "probability": p})).collect::<Vec<_>>(),
+        }));
+    }
+    if global.json {
+        println!("{}", json!({ "command": "classify", "results": results }));
+    }
+    Ok(())
+}
