@@ -4,7 +4,14 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
+use weft::kernels::conv_params::{
+    Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
+};
+use weft::kernels::conv_transpose::{self, ConvTranspose2dSpec, ConvTransposeVariant};
 use weft::kernels::gemm::{self, GemmDims, GemmSpec, GemmVariant};
+use weft::kernels::pool::{self, Pool2dParams, PoolKind};
+use weft::kernels::reference::RefOut;
 use weft::kernels::{Precision, testing};
 use weft::{DType, Device, Tensor};
 
@@ -23,6 +30,9 @@ pub struct Work {
 #[derive(Debug, Clone)]
 pub enum Problem {
     Gemm { m: usize, n: usize, k: usize },
+    Conv(Conv2dGeometry),
+    ConvTranspose(ConvTranspose2dGeometry),
+    Pool { kind: PoolKind, shape: [usize; 4], params: Pool2dParams },
 }
 
 /// An op on one shape.
@@ -67,6 +77,52 @@ impl Case {
         }
     }
 
+    fn conv(suite: &str, shape: &str, geo: Conv2dGeometry) -> Case {
+        let elems = (geo.n * geo.c_in * geo.h * geo.w + geo.n * geo.c_out * geo.oh * geo.ow) as f64;
+        Case {
+            op: "conv2d",
+            suite: suite.to_string(),
+            shape: shape.to_string(),
+            problem: Problem::Conv(geo),
+            work: Work {
+                flops: geo.flops(),
+                bytes: 4.0 * elems,
+                memory_bound: false,
+            },
+        }
+    }
+
+    fn conv_transpose(suite: &str, shape: &str, geo: ConvTranspose2dGeometry) -> Case {
+        let elems = (geo.n * geo.c_in * geo.h * geo.w + geo.n * geo.c_out * geo.oh * geo.ow) as f64;
+        Case {
+            op: "conv_transpose2d",
+            suite: suite.to_string(),
+            shape: shape.to_string(),
+            problem: Problem::ConvTranspose(geo),
+            work: Work {
+                flops: geo.flops(),
+                bytes: 4.0 * elems,
+                memory_bound: false,
+            },
+        }
+    }
+
+    fn pool(suite: &str, kind: PoolKind, shape_s: &str, shape: [usize; 4], params: Pool2dParams) -> Result<Case, String> {
+        let [n, c, h, w] = shape;
+        let [oh, ow] = params.out_hw("bench", h, w).map_err(|e| e.to_string())?;
+        Ok(Case {
+            op: if kind == PoolKind::Max { "max_pool2d" } else { "avg_pool2d" },
+            suite: suite.to_string(),
+            shape: shape_s.to_string(),
+            problem: Problem::Pool { kind, shape, params },
+            work: Work {
+                flops: (n * c * oh * ow * params.kernel[0] * params.kernel[1]) as f64,
+                bytes: 4.0 * (n * c * (h * w + oh * ow)) as f64,
+                memory_bound: true,
+            },
+        })
+    }
+
     /// Names of the variants that can run this case at `precision` on `dev`.
     pub fn variants(&self, dev: &Device, precision: Precision) -> Vec<String> {
         if precision == Precision::F16 && !dev.has(weft::device::Feature::ShaderF16) {
@@ -81,6 +137,18 @@ impl Case {
                     .map(|v| v.name().to_string())
                     .collect()
             }
+            Problem::Conv(geo) => ConvVariant::ALL
+                .into_iter()
+                .filter(|v| v.unsupported(dev, geo, precision).is_none())
+                .map(|v| v.name().to_string())
+                .collect(),
+            Problem::ConvTranspose(geo) => ConvTransposeVariant::ALL
+                .into_iter()
+                .filter(|v| v.unsupported(dev, geo, precision).is_none())
+                .map(|v| v.name().to_string())
+                .collect(),
+            // One kernel per precision: the precision is the variant.
+            Problem::Pool { .. } => vec![precision.name().to_string()],
         }
     }
 
@@ -219,17 +287,88 @@ fn ints(s: &str) -> Result<Vec<usize>, String> {
         .collect()
 }
 
-/// The named suites, as (suite, op, shape) triples.
+/// The named suites, as (op, shape) pairs: the conv and dense layers of each
+/// network (batch 64 for LeNet-5, 8 for AlexNet, ResNet-18 and the U-Net, 1
+/// for VGG-16), its pools, and the speed-target shapes.
 fn suite(name: &str) -> Vec<(&'static str, String)> {
     let g = |m: usize, n: usize, k: usize| ("gemm", format!("{m},{n},{k}"));
+    let c = |s: &str| ("conv2d", s.to_string());
+    let t = |s: &str| ("conv_transpose2d", s.to_string());
+    let mp = |s: &str| ("max_pool2d", s.to_string());
     match name {
-        "lenet5" => vec![g(64, 120, 400), g(64, 84, 120), g(64, 10, 84)],
-        "alexnet" => vec![g(8, 4096, 9216), g(8, 4096, 4096), g(8, 1000, 4096)],
-        "vgg16" => vec![g(1, 4096, 25088), g(1, 4096, 4096), g(1, 1000, 4096)],
-        "resnet18" => vec![g(8, 1000, 512)],
-        "unet" => vec![],
+        "lenet5" => vec![
+            c("64,1,28,28,6,5,5,1,2"),
+            c("64,6,14,14,16,5,5,1,0"),
+            mp("64,6,28,28,2,2"),
+            mp("64,16,10,10,2,2"),
+            g(64, 120, 400),
+            g(64, 84, 120),
+            g(64, 10, 84),
+        ],
+        "alexnet" => vec![
+            c("8,3,224,224,64,11,11,4,2"),
+            c("8,64,27,27,192,5,5,1,2"),
+            c("8,192,13,13,384,3,3,1,1"),
+            c("8,384,13,13,256,3,3,1,1"),
+            c("8,256,13,13,256,3,3,1,1"),
+            mp("8,64,55,55,3,2"),
+            g(8, 4096, 9216),
+            g(8, 4096, 4096),
+            g(8, 1000, 4096),
+        ],
+        "vgg16" => vec![
+            c("1,3,224,224,64,3,3,1,1"),
+            c("1,64,224,224,64,3,3,1,1"),
+            c("1,64,112,112,128,3,3,1,1"),
+            c("1,128,112,112,128,3,3,1,1"),
+            c("1,128,56,56,256,3,3,1,1"),
+            c("1,256,56,56,256,3,3,1,1"),
+            c("1,256,28,28,512,3,3,1,1"),
+            c("1,512,28,28,512,3,3,1,1"),
+            c("1,512,14,14,512,3,3,1,1"),
+            mp("1,64,224,224,2,2"),
+            g(1, 4096, 25088),
+            g(1, 4096, 4096),
+            g(1, 1000, 4096),
+        ],
+        "resnet18" => vec![
+            c("8,3,224,224,64,7,7,2,3"),
+            c("8,64,56,56,64,3,3,1,1"),
+            c("8,64,56,56,128,3,3,2,1"),
+            c("8,64,56,56,128,1,1,2,0"),
+            c("8,128,28,28,128,3,3,1,1"),
+            c("8,128,28,28,256,3,3,2,1"),
+            c("8,128,28,28,256,1,1,2,0"),
+            c("8,256,14,14,256,3,3,1,1"),
+            c("8,256,14,14,512,3,3,2,1"),
+            c("8,256,14,14,512,1,1,2,0"),
+            c("8,512,7,7,512,3,3,1,1"),
+            mp("8,64,112,112,3,2,1"),
+            g(8, 1000, 512),
+        ],
+        "unet" => vec![
+            c("8,3,128,128,64,3,3,1,1"),
+            c("8,64,128,128,64,3,3,1,1"),
+            c("8,128,64,64,128,3,3,1,1"),
+            c("8,256,32,32,256,3,3,1,1"),
+            c("8,512,16,16,512,3,3,1,1"),
+            c("8,1024,8,8,1024,3,3,1,1"),
+            c("8,64,128,128,2,1,1,1,0"),
+            t("8,1024,8,8,512,2,2,2,0"),
+            t("8,512,16,16,256,2,2,2,0"),
+            t("8,256,32,32,128,2,2,2,0"),
+            t("8,128,64,64,64,2,2,2,0"),
+            mp("8,64,128,128,2,2"),
+        ],
         "square" => [256, 512, 1024, 2048].iter().map(|&s| g(s, s, s)).collect(),
-        "targets" => vec![g(1024, 1024, 1024)],
+        "targets" => vec![
+            g(1024, 1024, 1024),
+            c("8,64,56,56,64,3,3,1,1"),
+            c("8,256,14,14,256,3,3,1,1"),
+            c("8,3,224,224,64,7,7,2,3"),
+            t("8,64,28,28,32,2,2,2,0"),
+            mp("8,64,112,112,2,2"),
+        ],
         _ => vec![],
     }
 }
@@ -294,7 +433,8 @@ pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>>
             .into());
         }
         for (op, shape) in suite(s) {
-            if ops.contains(&op) {
+            if ops.contains(&op) || (op == "max_pool2d" && ops.contains(&"avg_pool2d")) {
+                let op = if op == "max_pool2d" && !ops.contains(&"max_pool2d") { "avg_pool2d" } else { op };
                 cases.push(case_for(s, op, &shape)?);
             }
         }
