@@ -905,30 +905,34 @@ fn gradients_are_deterministic() {
 fn split_weight_gradients_match_reference() {
     let dev = common::device();
     let mut rng = common::rng(0xb00c);
-    let pad1 = Padding::Explicit([1, 1]);
+    // Strided or 1x1, so the data gradient takes no scratch and a non-zero
+    // scratch size means a split weight gradient.
+    let s2 = |pad: usize, groups: usize| Conv2dParams {
+        stride: [2, 2],
+        padding: Padding::Explicit([pad, pad]),
+        groups,
+        ..Default::default()
+    };
     let convs = [
         ConvCase {
-            x_shape: [8, 3, 32, 32],
-            w_shape: [6, 3, 5, 5],
-            params: Conv2dParams::default(),
+            x_shape: [32, 6, 32, 32],
+            w_shape: [16, 6, 5, 5],
+            params: s2(0, 1),
         },
         ConvCase {
-            x_shape: [8, 8, 48, 48],
-            w_shape: [8, 1, 3, 3],
-            params: Conv2dParams {
-                padding: pad1,
-                groups: 8,
-                ..Default::default()
-            },
+            x_shape: [16, 4, 128, 128],
+            w_shape: [4, 1, 3, 3],
+            params: s2(1, 4),
         },
         ConvCase {
-            x_shape: [8, 16, 40, 40],
+            x_shape: [16, 16, 40, 40],
             w_shape: [16, 16, 3, 3],
-            params: Conv2dParams {
-                stride: [2, 2],
-                padding: pad1,
-                ..Default::default()
-            },
+            params: s2(1, 1),
+        },
+        ConvCase {
+            x_shape: [8, 32, 32, 32],
+            w_shape: [16, 32, 1, 1],
+            params: Conv2dParams::default(),
         },
     ];
     let trans = TransCase {

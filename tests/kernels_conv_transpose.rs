@@ -93,13 +93,13 @@ fn random_case(rng: &mut ChaCha8Rng, i: usize) -> Case {
             x_shape,
             w_shape,
             params,
-            bias: i % 2 == 0,
+            bias: i.is_multiple_of(2),
             activation: act_of(rng),
         };
     }
     loop {
         let groups = match rng.random_range(0..6) {
-            0 | 1 | 2 => 1,
+            0..=2 => 1,
             3 => 2,
             4 => 3,
             _ => rng.random_range(2..7), // depthwise below
@@ -109,7 +109,7 @@ fn random_case(rng: &mut ChaCha8Rng, i: usize) -> Case {
         let cout_g = if depthwise {
             rng.random_range(1..3)
         } else {
-            rng.random_range(1..7)
+            rng.random_range(1..11)
         };
         let dim = |rng: &mut ChaCha8Rng| {
             if rng.random_bool(0.15) {

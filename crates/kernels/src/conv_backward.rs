@@ -209,10 +209,11 @@ pub fn conv_transpose2d_backward_data(
             let tp = pixel_block(t.w_out);
             p.oc_blocks = t.cout_g().div_ceil(tc) as u32;
             p.segs = t.w_out.div_ceil(tp) as u32;
-            let items = t.n * t.groups * p.oc_blocks as usize * t.h_out * p.segs as usize;
+            p.tiles_p = (t.h_out * p.segs as usize).div_ceil(64) as u32;
+            let workgroups = t.n * t.groups * p.oc_blocks as usize * p.tiles_p as usize;
             (
                 typed_shader(&CONV_DIRECT, prec),
-                items.div_ceil(64),
+                workgroups,
                 vec![("TC", tc as f64), ("TP", tp as f64)],
             )
         }
@@ -319,7 +320,6 @@ struct WeightGrad {
 #[derive(Debug, Clone, Copy)]
 struct DwPlan {
     tm: usize,
-    wgm: usize,
     wgn: usize,
     splits: usize,
     rows_per_split: usize,
@@ -417,19 +417,26 @@ impl WeightGrad {
     fn plan(&self, dev: &Device, precision: Precision) -> DwPlan {
         let m = self.m();
         let ncols = self.ncols();
-        let tm = if m == 1 { 1 } else { 4 };
-        let wgm = match m {
-            0..=4 => 1,
-            5..=8 => 2,
-            9..=16 => 4,
+        // Rows are uniform across a workgroup (loads of A shared by all its
+        // invocations); invocations spread over columns, and over K when the
+        // columns are few.
+        let tm = match m {
+            1 => 1,
+            2 => 2,
+            3 | 4 => 4,
             _ => 8,
         };
-        let wgn = ncols
-            .div_ceil(4)
-            .next_power_of_two()
-            .clamp(1, 16.min(64 / wgm));
-        let wgk = 64 / (wgm * wgn);
-        let tiles_m = m.div_ceil(wgm * tm);
+        // The widest column span (64 invocations × 4 columns down to 1 × 4)
+        // that wastes at most a quarter of its columns on the last tile.
+        let wgn = [64usize, 32, 16, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&wgn| {
+                let span = ncols.div_ceil(wgn * 4) * wgn * 4;
+                4 * (span - ncols) <= span
+            })
+            .unwrap_or(1);
+        let wgk = 64 / wgn;
+        let tiles_m = m.div_ceil(tm);
         let tiles_n = ncols.div_ceil(wgn * 4);
         let tiles = self.groups * tiles_m * tiles_n;
         let rows = self.n * self.a_h;
@@ -449,7 +456,6 @@ impl WeightGrad {
         };
         DwPlan {
             tm,
-            wgm,
             wgn,
             splits,
             rows_per_split,
@@ -505,11 +511,7 @@ fn weight_grad(
         splits: plan.splits as u32,
         rows_per_split: plan.rows_per_split as u32,
     };
-    let constants = [
-        ("TM", plan.tm as f64),
-        ("WGM", plan.wgm as f64),
-        ("WGN", plan.wgn as f64),
-    ];
+    let constants = [("TM", plan.tm as f64), ("WGN", plan.wgn as f64)];
     let (dw_shader, finalize_shader) = match precision {
         Precision::F16Packed => (&DW_F16P, &DW_FINALIZE_F16P),
         p => (typed_shader(&DW, p), typed_shader(&DW_FINALIZE, p)),
