@@ -116,25 +116,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             live = live || row_ok[j];
             b_base[j] = ((n * p.b_c + bch[j]) * p.b_h + u32(clamp(iy, 0, i32(p.b_h) - 1))) * p.b_w;
         }
-        if (!live) {
-            continue;
-        }
-        for (var i = 0u; i < TM; i++) {
-            a_base[i] = ((n * p.a_c + ach[i]) * p.a_h + py) * p.a_w;
-        }
-        for (var px = 0u; px < p.a_w; px++) {
+        // A guard, not a divergent `continue`: the row counter (and with
+        // WGK == 1 the addresses of A) stays uniform.
+        if (live) {
             for (var i = 0u; i < TM; i++) {
-                av[i] = ld_a(a_base[i] + px);
+                a_base[i] = ((n * p.a_c + ach[i]) * p.a_h + py) * p.a_w;
             }
-            let x0 = i32(px * p.sw);
-            for (var j = 0u; j < TN; j++) {
-                let ix = x0 + offx[j];
-                let ok = row_ok[j] && ix >= 0 && ix < bw;
-                bv[j] = select(0.0, ld_b(b_base[j] + u32(clamp(ix, 0, bw - 1))), ok);
-            }
-            for (var i = 0u; i < TM; i++) {
+            for (var px = 0u; px < p.a_w; px++) {
+                for (var i = 0u; i < TM; i++) {
+                    av[i] = ld_a(a_base[i] + px);
+                }
+                let x0 = i32(px * p.sw);
                 for (var j = 0u; j < TN; j++) {
-                    acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+                    let ix = x0 + offx[j];
+                    let ok = row_ok[j] && ix >= 0 && ix < bw;
+                    bv[j] = select(0.0, ld_b(b_base[j] + u32(clamp(ix, 0, bw - 1))), ok);
+                }
+                for (var i = 0u; i < TM; i++) {
+                    for (var j = 0u; j < TN; j++) {
+                        acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+                    }
                 }
             }
         }

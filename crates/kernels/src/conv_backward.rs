@@ -5,14 +5,17 @@
 //! | gradient | kernel |
 //! |---|---|
 //! | conv2d dx | the transposed convolution of dy with w, offset by the conv's top/left padding (asymmetric `same` padding included): [`crate::conv_transpose`]'s gather kernels, variant chosen by [`ConvTransposeVariant::auto`] |
-//! | conv_transpose2d dx | the direct convolution of dy with w read as OIHW (`conv_direct`, register-blocked 4 channels × 4 pixels) |
-//! | dw (both) | one implicit GEMM over K = N·H·W with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum) |
+//! | conv_transpose2d dx | the direct convolution of dy with w read as OIHW (`conv_direct`, register-blocked up to 8 channels × 4 pixels, weight loads shared by the workgroup) |
+//! | dw (both) | one implicit GEMM over K = N·H·W (im2col gathered on the fly, rows shared by the workgroup) with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum) |
 //! | db | one workgroup per channel pair, strided f32 sums then a fixed tree |
 //!
 //! Every kernel gathers: no float atomics, one summation order, deterministic
 //! results. Sums accumulate in f32 at every precision, so f16 data whose partial
 //! sums pass 65504 still give finite, correct gradients. Parameter gradients
-//! come out in the dtype of `dy`. Each function also has a packed-f16 form.
+//! come out in the dtype of `dy`. Every gradient has f32, native-f16 and
+//! packed-f16 forms, and an `_into` form writing a given tensor.
+//! [`conv2d_backward_scratch_bytes`] and [`conv_transpose2d_backward_scratch_bytes`]
+//! give the exact temporary memory (column chunks, split partial sums).
 
 use weft_device::{Binding, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor};
 

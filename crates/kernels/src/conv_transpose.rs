@@ -11,7 +11,12 @@
 //! | variant | idea |
 //! |---|---|
 //! | `gemm_col2im` | per chunk of images, a register-blocked GEMM `cols = Wᵀ·x` (f32 columns, one row per (output channel, tap)), then a col2im gather summing the taps that land on each output; chunks keep the columns under the binding limit and a 64 MiB budget ([`scratch_bytes`]) |
-//! | `direct_gather` | one pass: each invocation gathers a block of 4 output channels × 4 pixels (same stride residue) straight from x and w; a packed-f16 form owns one output word per invocation |
+//! | `direct_gather` | one pass: each invocation gathers a block of up to 8 output channels × 4 pixels (same stride residue) straight from x and w; workgroups share their weight loads and take one stride-residue class of outputs at a time; a packed-f16 form owns one output word per invocation |
+//!
+//! Both variants have f32, native-f16 and packed-f16 forms, all accumulating
+//! in f32. [`ConvTransposeVariant::auto`] takes the column GEMM at stride 1
+//! (with ≥ 4 input channels per group and a kernel larger than 1×1) and the
+//! direct gather otherwise.
 //!
 //! The same gather kernels compute conv2d's data gradient
 //! ([`crate::conv_backward::conv2d_backward_data`]), whose top/left padding may
