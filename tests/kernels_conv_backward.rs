@@ -11,8 +11,8 @@
 //!    against its reference over 100 random problems (N = 1, 1×1 images and
 //!    kernels, kernel equal to the input, stride larger than the kernel, odd
 //!    sizes, channels not multiples of 4, groups and depthwise), outputs
-//!    poisoned with NaN first (gradients that allocate their result are checked
-//!    for NaN-free, fully written outputs through the comparison itself).
+//!    poisoned with NaN first (through the `_into` forms; the allocating forms
+//!    call them).
 //!
 //! Bound: |gpu − ref| ≤ c·ε·scale, scale = Σ|terms| of each gradient element.
 //! f32: c = 2·√K + 4 with K the number of summed terms (C_out/groups·KH·KW for
@@ -88,7 +88,7 @@ fn dim(rng: &mut ChaCha8Rng, max: usize) -> usize {
 /// kernels) padding, stride, dilation, groups. `small` keeps it tiny for the
 /// finite-difference checks.
 fn conv_case(rng: &mut ChaCha8Rng, i: usize, small: bool) -> ConvCase {
-    let special: [ConvCase; 8] = [
+    let special: [ConvCase; 9] = [
         // 1x1 image and kernel, N = 1.
         ConvCase {
             x_shape: [1, 1, 1, 1],
@@ -147,6 +147,15 @@ fn conv_case(rng: &mut ChaCha8Rng, i: usize, small: bool) -> ConvCase {
             w_shape: [12, 8, 1, 1],
             params: Conv2dParams {
                 stride: [2, 2],
+                ..Default::default()
+            },
+        },
+        // Odd sizes 33 and 13.
+        ConvCase {
+            x_shape: [1, 3, 33, 13],
+            w_shape: [5, 3, 3, 3],
+            params: Conv2dParams {
+                padding: Padding::Explicit([1, 1]),
                 ..Default::default()
             },
         },
@@ -211,7 +220,7 @@ fn trans_case(rng: &mut ChaCha8Rng, i: usize, small: bool) -> TransCase {
         dilation: [d, d],
         groups: g,
     };
-    let special: [TransCase; 6] = [
+    let special: [TransCase; 7] = [
         TransCase {
             x_shape: [1, 1, 1, 1],
             w_shape: [1, 1, 1, 1],
@@ -236,6 +245,12 @@ fn trans_case(rng: &mut ChaCha8Rng, i: usize, small: bool) -> TransCase {
             x_shape: [1, 5, 7, 7],
             w_shape: [5, 1, 3, 3],
             params: p(2, 1, 1, 1, 5),
+        },
+        // Odd sizes 13 and 33.
+        TransCase {
+            x_shape: [1, 2, 13, 33],
+            w_shape: [2, 3, 3, 3],
+            params: p(2, 1, 1, 1, 1),
         },
         // output_padding ≥ stride (allowed below the dilation).
         TransCase {
@@ -328,9 +343,15 @@ fn fd_check(what: &str, theta: &[f64], grad: &RefOut, f: impl Fn(&[f64]) -> f64)
 fn conv2d_references_match_finite_differences() {
     let mut rng = common::rng(0xfd01);
     let mut worst = 0.0f64;
+    // groups, dilation, stride, asymmetric 'same' padding
+    let mut seen = [false; 4];
     for i in 0..FD_PROBLEMS {
         let case = conv_case(&mut rng, i, true);
         let geo = case.geo();
+        seen[0] |= geo.groups > 1;
+        seen[1] |= geo.dilation != [1, 1];
+        seen[2] |= geo.stride != [1, 1];
+        seen[3] |= geo.pad[0] != geo.pad[2] || geo.pad[1] != geo.pad[3];
         let nx: usize = case.x_shape.iter().product();
         let nw: usize = case.w_shape.iter().product();
         let ny: usize = geo.out_shape().iter().product();
@@ -360,15 +381,26 @@ fn conv2d_references_match_finite_differences() {
         ));
     }
     eprintln!("conv2d: {FD_PROBLEMS} problems, worst relative error {worst:.2e}");
+    assert_eq!(
+        seen, [true; 4],
+        "groups, dilation, stride, asymmetric padding"
+    );
 }
 
 #[test]
 fn conv_transpose2d_references_match_finite_differences() {
     let mut rng = common::rng(0xfd02);
     let mut worst = 0.0f64;
+    // groups, dilation, stride, padding, output_padding
+    let mut seen = [false; 5];
     for i in 0..FD_PROBLEMS {
         let case = trans_case(&mut rng, i, true);
         let geo = case.geo();
+        seen[0] |= geo.groups > 1;
+        seen[1] |= geo.dilation != [1, 1];
+        seen[2] |= geo.stride != [1, 1];
+        seen[3] |= geo.padding != [0, 0];
+        seen[4] |= geo.output_padding != [0, 0];
         let nx: usize = case.x_shape.iter().product();
         let nw: usize = case.w_shape.iter().product();
         let ny: usize = geo.out_shape().iter().product();
@@ -422,6 +454,10 @@ fn conv_transpose2d_references_match_finite_differences() {
         }));
     }
     eprintln!("conv_transpose2d: {FD_PROBLEMS} problems, worst relative error {worst:.2e}");
+    assert_eq!(
+        seen, [true; 5],
+        "groups, dilation, stride, padding, output_padding"
+    );
 }
 
 /// conv_transpose2d(dy, w) with the conv's stride, padding and dilation, and
@@ -541,9 +577,9 @@ fn conv2d_data(precision: Precision) {
             let geo = case.geo();
             let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
             let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
-            let dx =
-                cb::conv2d_backward_data(&dyt, &wt, case.x_shape, &case.params, Some(precision))
-                    .map_err(|e| e.to_string())?;
+            let dx = testing::poisoned(&dev, &case.x_shape, dtype).unwrap();
+            cb::conv2d_backward_data_into(&dyt, &wt, &case.params, Some(precision), &dx)
+                .map_err(|e| e.to_string())?;
             let want = rcb::conv2d_backward_data(&geo, &dy, &w);
             let k = geo.cout_g() * geo.kh * geo.kw;
             testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
@@ -570,9 +606,9 @@ fn conv2d_weight(precision: Precision) {
             let geo = case.geo();
             let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
             let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
-            let dw =
-                cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, &case.params, Some(precision))
-                    .map_err(|e| e.to_string())?;
+            let dw = testing::poisoned(&dev, &case.w_shape, dtype).unwrap();
+            cb::conv2d_backward_weight_into(&xt, &dyt, &case.params, Some(precision), &dw)
+                .map_err(|e| e.to_string())?;
             let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
             let k = geo.n * geo.oh * geo.ow;
             testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
@@ -582,7 +618,6 @@ fn conv2d_weight(precision: Precision) {
 }
 
 fn conv2d_bias(precision: Precision) {
-    // Packed f16 is forced through the explicit-precision entry point.
     let dev = common::device();
     if skip(&dev, precision) {
         return;
@@ -599,8 +634,8 @@ fn conv2d_bias(precision: Precision) {
         |case| {
             let geo = case.geo();
             let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
-            let db =
-                cb::conv2d_backward_bias_with(&dyt, Some(precision)).map_err(|e| e.to_string())?;
+            let db = testing::poisoned(&dev, &[geo.c_out], dtype).unwrap();
+            cb::conv2d_backward_bias_into(&dyt, Some(precision), &db).map_err(|e| e.to_string())?;
             let want = rcb::conv2d_backward_bias(&geo, &dy);
             let k = geo.n * geo.oh * geo.ow;
             testing::compare(&db.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
@@ -627,14 +662,9 @@ fn trans_data(precision: Precision) {
             let geo = case.geo();
             let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
             let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
-            let dx = cb::conv_transpose2d_backward_data(
-                &dyt,
-                &wt,
-                case.x_shape,
-                &case.params,
-                Some(precision),
-            )
-            .map_err(|e| e.to_string())?;
+            let dx = testing::poisoned(&dev, &case.x_shape, dtype).unwrap();
+            cb::conv_transpose2d_backward_data_into(&dyt, &wt, &case.params, Some(precision), &dx)
+                .map_err(|e| e.to_string())?;
             let want = rcb::conv_transpose2d_backward_data(&geo, &dy, &w);
             let k = geo.c_out / geo.groups * geo.kh * geo.kw;
             testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
@@ -661,12 +691,13 @@ fn trans_weight(precision: Precision) {
             let geo = case.geo();
             let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
             let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
-            let dw = cb::conv_transpose2d_backward_weight(
+            let dw = testing::poisoned(&dev, &case.w_shape, dtype).unwrap();
+            cb::conv_transpose2d_backward_weight_into(
                 &xt,
                 &dyt,
-                case.w_shape,
                 &case.params,
                 Some(precision),
+                &dw,
             )
             .map_err(|e| e.to_string())?;
             let want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
@@ -770,46 +801,6 @@ fn f16_without_shader_f16_uses_packed_kernels() {
     ));
 }
 
-/// Outputs allocated by the gradients are fully written: a poisoned pool
-/// buffer of the same size class handed back to them shows no NaN.
-#[test]
-fn gradients_overwrite_recycled_nan_buffers() {
-    let dev = Device::from_env().unwrap();
-    let mut rng = common::rng(0xb007);
-    for i in 0..12 {
-        let case = conv_case(&mut rng, i, false);
-        let geo = case.geo();
-        for precision in [Precision::F32, Precision::F16Packed] {
-            let dtype = precision.dtype();
-            let (_, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
-            let (_, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
-            let (_, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
-            // Poison buffers of the outputs' sizes, then free them into the pool.
-            for shape in [
-                &geo.in_shape()[..],
-                &geo.weight_shape()[..],
-                &[geo.c_out][..],
-            ] {
-                drop(testing::poisoned(&dev, shape, dtype).unwrap());
-            }
-            let p = &case.params;
-            let outs = [
-                cb::conv2d_backward_data(&dyt, &wt, case.x_shape, p, Some(precision)).unwrap(),
-                cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, p, Some(precision)).unwrap(),
-                cb::conv2d_backward_bias_with(&dyt, Some(precision)).unwrap(),
-            ];
-            for t in outs {
-                let v = t.to_f32_vec().unwrap();
-                assert!(
-                    v.iter().all(|x| x.is_finite()),
-                    "{case:?} {}",
-                    precision.name()
-                );
-            }
-        }
-    }
-}
-
 // ------------------------------------------------------------ special cases
 
 /// Sums whose running f16 value would pass 65504: dy = +8000 over the first
@@ -852,7 +843,8 @@ fn f16_sums_beyond_65504_stay_finite_and_exact() {
         }
         let dyt = dev.upload_f32(&geo.out_shape(), DType::F16, &dy).unwrap();
         let xt = dev.upload_f32(&x_shape, DType::F16, &x).unwrap();
-        let db = cb::conv2d_backward_bias_with(&dyt, Some(precision)).unwrap();
+        let db = testing::poisoned(&dev, &[c], DType::F16).unwrap();
+        cb::conv2d_backward_bias_into(&dyt, Some(precision), &db).unwrap();
         let dw =
             cb::conv2d_backward_weight(&xt, &dyt, [c, c, 1, 1], &params, Some(precision)).unwrap();
         // Within half an ulp of f16 (c = 1 on scale |value|: ε·|v| ≥ 1 ulp).
@@ -905,30 +897,34 @@ fn gradients_are_deterministic() {
 fn split_weight_gradients_match_reference() {
     let dev = common::device();
     let mut rng = common::rng(0xb00c);
-    let pad1 = Padding::Explicit([1, 1]);
+    // Strided or 1x1, so the data gradient takes no scratch and a non-zero
+    // scratch size means a split weight gradient.
+    let s2 = |pad: usize, groups: usize| Conv2dParams {
+        stride: [2, 2],
+        padding: Padding::Explicit([pad, pad]),
+        groups,
+        ..Default::default()
+    };
     let convs = [
         ConvCase {
-            x_shape: [8, 3, 32, 32],
-            w_shape: [6, 3, 5, 5],
-            params: Conv2dParams::default(),
+            x_shape: [32, 6, 32, 32],
+            w_shape: [16, 6, 5, 5],
+            params: s2(0, 1),
         },
         ConvCase {
-            x_shape: [8, 8, 48, 48],
-            w_shape: [8, 1, 3, 3],
-            params: Conv2dParams {
-                padding: pad1,
-                groups: 8,
-                ..Default::default()
-            },
+            x_shape: [16, 4, 128, 128],
+            w_shape: [4, 1, 3, 3],
+            params: s2(1, 4),
         },
         ConvCase {
-            x_shape: [8, 16, 40, 40],
+            x_shape: [16, 16, 40, 40],
             w_shape: [16, 16, 3, 3],
-            params: Conv2dParams {
-                stride: [2, 2],
-                padding: pad1,
-                ..Default::default()
-            },
+            params: s2(1, 1),
+        },
+        ConvCase {
+            x_shape: [8, 32, 32, 32],
+            w_shape: [16, 32, 1, 1],
+            params: Conv2dParams::default(),
         },
     ];
     let trans = TransCase {
@@ -1005,7 +1001,11 @@ fn scratch_bytes_match_measured_peaks() {
             let weight = peak_of(&|| {
                 cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, &p, Some(precision)).unwrap()
             });
-            let bias = peak_of(&|| cb::conv2d_backward_bias_with(&dyt, Some(precision)).unwrap());
+            let bias = peak_of(&|| {
+                let db = dev.empty(&[geo.c_out], dtype).unwrap();
+                cb::conv2d_backward_bias_into(&dyt, Some(precision), &db).unwrap();
+                db
+            });
             assert_eq!(bias, 0);
             assert_eq!(
                 data.max(weight),
@@ -1103,6 +1103,30 @@ fn large_grids_fold() {
     .unwrap();
 }
 
+/// Empty batches: data gradients are empty, parameter gradients zero.
+#[test]
+fn empty_batches_give_zero_gradients() {
+    let dev = common::device();
+    let p = Conv2dParams::default();
+    let x = dev.tensor(&[0, 3, 6, 6], &[]).unwrap();
+    let dy = dev.tensor(&[0, 4, 4, 4], &[]).unwrap();
+    let w = dev.tensor(&[4, 3, 3, 3], &[0.5; 108]).unwrap();
+    let dx = cb::conv2d_backward_data(&dy, &w, [0, 3, 6, 6], &p, None).unwrap();
+    assert_eq!(dx.shape(), [0, 3, 6, 6]);
+    let dw = cb::conv2d_backward_weight(&x, &dy, [4, 3, 3, 3], &p, None).unwrap();
+    assert_eq!(dw.to_f32_vec().unwrap(), vec![0.0; 108]);
+    let db = cb::conv2d_backward_bias(&dy).unwrap();
+    assert_eq!(db.to_f32_vec().unwrap(), vec![0.0; 4]);
+    let tp = ConvTranspose2dParams::default();
+    let dyt = dev.tensor(&[0, 4, 8, 8], &[]).unwrap();
+    let wt = dev.tensor(&[3, 4, 3, 3], &[0.5; 108]).unwrap();
+    let dx = cb::conv_transpose2d_backward_data(&dyt, &wt, [0, 3, 6, 6], &tp, None).unwrap();
+    assert_eq!(dx.shape(), [0, 3, 6, 6]);
+    let dw = cb::conv_transpose2d_backward_weight(&x, &dyt, [3, 4, 3, 3], &tp, None).unwrap();
+    assert_eq!(dw.to_f32_vec().unwrap(), vec![0.0; 108]);
+    dev.check().unwrap();
+}
+
 #[test]
 fn bad_inputs_are_typed_errors() {
     let dev = common::device();
@@ -1194,6 +1218,24 @@ fn bad_inputs_are_typed_errors() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::Shape { .. }), "{err}");
+
+    // `_into` outputs of the wrong shape, or aliasing an input.
+    let dy = t(&[1, 4, 6, 6]);
+    let err = cb::conv2d_backward_weight_into(&t(&[1, 3, 8, 8]), &dy, &p, None, &t(&[4, 3, 3, 2]))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("dy: expected [1, 4, 6, 7]"),
+        "{err}"
+    );
+    let err = cb::conv2d_backward_bias_into(&dy, None, &t(&[5])).unwrap_err();
+    assert!(err.to_string().contains("output: expected [4]"), "{err}");
+    let err = cb::conv2d_backward_bias_into(&dy, None, &dy.reshape(&[144]).unwrap()).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    let same = t(&[1, 1, 4, 4]);
+    let one = t(&[1, 1, 1, 1]);
+    let err = cb::conv2d_backward_data_into(&same, &one, &p, None, &same).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("shares storage"), "{err}");
 
     // Native f16 requested for f32 tensors.
     let err = cb::conv2d_backward_data(

@@ -109,7 +109,7 @@ fn random_case(rng: &mut ChaCha8Rng, i: usize) -> Case {
         let cout_g = if depthwise {
             rng.random_range(1..3)
         } else {
-            rng.random_range(1..7)
+            rng.random_range(1..11)
         };
         let dim = |rng: &mut ChaCha8Rng| {
             if rng.random_bool(0.15) {

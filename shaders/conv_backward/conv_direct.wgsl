@@ -10,10 +10,14 @@
 //
 // Mapping: one invocation computes TC output channels of one group x TP
 // consecutive pixels of one output row: per (tap, input channel) TP src loads
-// and TC weight loads feed TC*TP FMAs. Items are ordered (n, group, channel
-// block, oy, segment). Each output is written by one invocation, in a fixed
-// summation order (deterministic). Blocks past cout_g / w_out read clamped
-// indices and are masked at the store.
+// and TC weight loads feed TC*TP FMAs. A workgroup is (n, group, channel
+// block, 64 items (oy, segment) of the output plane), so weight addresses are
+// uniform across it (one load serves all invocations; the tap loops have no
+// divergent exits to keep them so). Each output is written by one invocation,
+// in a fixed summation order (deterministic). Blocks past cout_g / w_out read
+// clamped indices and are masked at the store. Params: segs = segments per
+// row, tiles_p = workgroups per plane.
+// Preconditions: TC <= 8, TP <= 4.
 // FLOPs: 2 * n * c_out * h_out * w_out * cin_g * kh * kw.
 // Includes: precision prelude, grid, conv_transpose/params,
 // conv_backward/in2_typed (src_a = dy, src_b = w).
@@ -22,27 +26,29 @@
 
 override TC: u32 = 4u;
 override TP: u32 = 4u;
-const MAX_TC: u32 = 4u;
+const MAX_TC: u32 = 8u;
 const MAX_TP: u32 = 4u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let item = flat_workgroup(wid, nwg) * 64u + lid;
-    let total = p.n * p.groups * p.oc_blocks * p.h_out * p.segs;
-    if (item >= total) {
-        return;
-    }
-    var t = item;
-    let seg = t % p.segs;
-    t /= p.segs;
-    let oy = t % p.h_out;
-    t /= p.h_out;
+    // Workgroup: (n, group, channel block, chunk of 64 items of the plane).
+    // Everything but the pixel is uniform across the workgroup, so weight
+    // loads are too (one load broadcast to all invocations).
+    let flat = flat_workgroup(wid, nwg);
+    let chunk = flat % p.tiles_p;
+    var t = flat / p.tiles_p;
     let ob = t % p.oc_blocks;
     t /= p.oc_blocks;
     let g = t % p.groups;
     let n = t / p.groups;
+    let item = chunk * 64u + lid;
+    if (n >= p.n || item >= p.h_out * p.segs) {
+        return;
+    }
+    let seg = item % p.segs;
+    let oy = item / p.segs;
 
     let ox0 = seg * TP;
     let ocl0 = ob * TC;
@@ -54,41 +60,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let plane = p.h_in * p.w_in;
     let x_base = (n * p.c_in + g * p.cin_g) * plane;
 
-    var acc: array<f32, 16>;
+    var acc: array<f32, 32>;
     var xv: array<f32, MAX_TP>;
     var ix: array<u32, MAX_TP>;
     var ok: array<bool, MAX_TP>;
+    // Loops without divergent exits: tap validity guards the body instead, so
+    // the tap counters (and the weight addresses) stay uniform.
     for (var ky = 0u; ky < p.kh; ky++) {
         let iy = i32(oy * p.sh + ky * p.dh) - i32(p.pt);
-        if (iy < 0 || iy >= i32(p.h_in)) {
-            continue;
-        }
-        for (var kx = 0u; kx < p.kw; kx++) {
-            let c0 = i32(ox0 * p.sw + kx * p.dw) - i32(p.pl);
-            var live = false;
-            for (var j = 0u; j < TP; j++) {
-                let c = c0 + i32(j * p.sw);
-                ok[j] = c >= 0 && c < i32(p.w_in) && ox0 + j < p.w_out;
-                ix[j] = u32(clamp(c, 0, i32(p.w_in) - 1));
-                live = live || ok[j];
-            }
-            if (!live) {
-                continue;
-            }
-            var xi = x_base + u32(iy) * p.w_in;
-            var wi = ky * p.kw + kx;
-            for (var ic = 0u; ic < p.cin_g; ic++) {
+        if (iy >= 0 && iy < i32(p.h_in)) {
+            for (var kx = 0u; kx < p.kw; kx++) {
+                let c0 = i32(ox0 * p.sw + kx * p.dw) - i32(p.pl);
+                var live = false;
                 for (var j = 0u; j < TP; j++) {
-                    xv[j] = select(0.0, ld_a(xi + ix[j]), ok[j]);
+                    let c = c0 + i32(j * p.sw);
+                    ok[j] = c >= 0 && c < i32(p.w_in) && ox0 + j < p.w_out;
+                    ix[j] = u32(clamp(c, 0, i32(p.w_in) - 1));
+                    live = live || ok[j];
                 }
-                for (var i = 0u; i < TC; i++) {
-                    let wv = ld_b(wi + w_off[i]);
-                    for (var j = 0u; j < TP; j++) {
-                        acc[i * MAX_TP + j] = fma(wv, xv[j], acc[i * MAX_TP + j]);
+                if (live) {
+                    var xi = x_base + u32(iy) * p.w_in;
+                    var wi = ky * p.kw + kx;
+                    for (var ic = 0u; ic < p.cin_g; ic++) {
+                        for (var j = 0u; j < TP; j++) {
+                            xv[j] = select(0.0, ld_a(xi + ix[j]), ok[j]);
+                        }
+                        for (var i = 0u; i < TC; i++) {
+                            let wv = ld_b(wi + w_off[i]);
+                            for (var j = 0u; j < TP; j++) {
+                                acc[i * MAX_TP + j] = fma(wv, xv[j], acc[i * MAX_TP + j]);
+                            }
+                        }
+                        xi += plane;
+                        wi += kk;
                     }
                 }
-                xi += plane;
-                wi += kk;
             }
         }
     }

@@ -10,17 +10,19 @@
 // (b, ky, kx) and a long K = N * a_h * a_w: B's columns are gathered on the fly
 // (implicit im2col), nothing is materialised.
 //
-// Mapping: a workgroup of 64 = WGK x WGM x WGN invocations covers a tile of
-// WGM*TM rows x WGN*4 columns of one group, over the K rows (n, py) of its
-// split s (rows_per_split each). Each invocation holds a TM x 4 register block
-// (rows and columns interleaved by WGM / WGN, so neighbouring invocations read
-// neighbouring columns of B) and sums every WGK-th K row of the split; the WGK
-// partial blocks are then added in workgroup memory in a fixed order. Shapes
-// pick WGM, WGN, TM so that small M (depthwise: 1) or few columns (1x1
-// kernels) do not leave invocations idle. Each split writes its f32 sums to
-// part[s, dW element]; dw_finalize.wgsl adds the splits in order (or, with
-// one split at f32, part is dW itself). No atomics: deterministic.
-// FLOPs: 2 * M * ncols * K per group. Loads per FMA: (TM + 4) / (4*TM).
+// Mapping: a workgroup covers TM rows (the same for all its invocations, so
+// loads of A are uniform: one load serves the workgroup) x WGN*4 columns of
+// one group, over the K rows (n, py) of its split s (rows_per_split each).
+// Its 64 invocations are WGK x WGN: each holds a TM x 4 register block (columns
+// interleaved by WGN, so neighbouring invocations read neighbouring columns of
+// B) and sums every WGK-th K row of the split; with WGK > 1 (few columns: 1x1
+// kernels, depthwise) the WGK partial blocks are added in workgroup memory in a
+// fixed order. Each split writes its f32 sums to part[s, dW element];
+// dw_finalize.wgsl adds the splits in order (or, with one split at f32, part
+// is dW itself). No atomics: deterministic.
+// FLOPs: 2 * M * ncols * K per group. Loads per 4*TM FMAs: 4 of B (gathered,
+// bounds-checked) and TM of A (uniform).
+// Preconditions: TM <= 8, WGN divides 64.
 // Includes: precision prelude (typed form only), grid,
 // conv_backward/in2_typed or in2_f16p (src_a = A, src_b = B).
 
@@ -55,13 +57,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 override TM: u32 = 4u;
-override WGM: u32 = 8u;
 override WGN: u32 = 8u;
-override WGK: u32 = 64u / (WGM * WGN);
+override WGK: u32 = 64u / WGN;
 const TN: u32 = 4u;
-const MAX_TM: u32 = 4u;
+const MAX_TM: u32 = 8u;
 
-var<workgroup> red: array<f32, 1024>;
+var<workgroup> red: array<f32, 2048>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -76,16 +77,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     if (s >= p.splits) {
         return;
     }
-    let plane_threads = WGM * WGN;
-    let lk = lid / plane_threads;
-    let rem = lid % plane_threads;
-    let lm = rem / WGN;
-    let ln = rem % WGN;
+    let lk = lid / WGN;
+    let ln = lid % WGN;
     let kk = p.kh * p.kw;
 
     var ach: array<u32, MAX_TM>;
     for (var i = 0u; i < TM; i++) {
-        ach[i] = g * p.ag + min(tm * WGM * TM + lm + i * WGM, p.ag - 1u);
+        ach[i] = g * p.ag + min(tm * TM + i, p.ag - 1u);
     }
     var bch: array<u32, TN>;
     var offy: array<i32, TN>;
@@ -99,7 +97,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         offx[j] = i32((k % p.kw) * p.dw) - i32(p.pl);
     }
 
-    var acc: array<f32, 16>;
+    var acc: array<f32, 32>;
     var a_base: array<u32, MAX_TM>;
     var b_base: array<u32, TN>;
     var row_ok: array<bool, TN>;
@@ -118,25 +116,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             live = live || row_ok[j];
             b_base[j] = ((n * p.b_c + bch[j]) * p.b_h + u32(clamp(iy, 0, i32(p.b_h) - 1))) * p.b_w;
         }
-        if (!live) {
-            continue;
-        }
-        for (var i = 0u; i < TM; i++) {
-            a_base[i] = ((n * p.a_c + ach[i]) * p.a_h + py) * p.a_w;
-        }
-        for (var px = 0u; px < p.a_w; px++) {
+        // A guard, not a divergent `continue`: the row counter (and with
+        // WGK == 1 the addresses of A) stays uniform.
+        if (live) {
             for (var i = 0u; i < TM; i++) {
-                av[i] = ld_a(a_base[i] + px);
+                a_base[i] = ((n * p.a_c + ach[i]) * p.a_h + py) * p.a_w;
             }
-            let x0 = i32(px * p.sw);
-            for (var j = 0u; j < TN; j++) {
-                let ix = x0 + offx[j];
-                let ok = row_ok[j] && ix >= 0 && ix < bw;
-                bv[j] = select(0.0, ld_b(b_base[j] + u32(clamp(ix, 0, bw - 1))), ok);
-            }
-            for (var i = 0u; i < TM; i++) {
+            for (var px = 0u; px < p.a_w; px++) {
+                for (var i = 0u; i < TM; i++) {
+                    av[i] = ld_a(a_base[i] + px);
+                }
+                let x0 = i32(px * p.sw);
                 for (var j = 0u; j < TN; j++) {
-                    acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+                    let ix = x0 + offx[j];
+                    let ok = row_ok[j] && ix >= 0 && ix < bw;
+                    bv[j] = select(0.0, ld_b(b_base[j] + u32(clamp(ix, 0, bw - 1))), ok);
+                }
+                for (var i = 0u; i < TM; i++) {
+                    for (var j = 0u; j < TN; j++) {
+                        acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
+                    }
                 }
             }
         }
@@ -144,12 +143,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 
     if (WGK > 1u) {
         for (var q = 0u; q < TM * TN; q++) {
-            red[lid * 16u + q] = acc[q];
+            red[lid * 32u + q] = acc[q];
         }
         workgroupBarrier();
         if (lk == 0u) {
             for (var k2 = 1u; k2 < WGK; k2++) {
-                let src = (k2 * plane_threads + rem) * 16u;
+                let src = (k2 * WGN + ln) * 32u;
                 for (var q = 0u; q < TM * TN; q++) {
                     acc[q] += red[src + q];
                 }
@@ -161,7 +160,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let out_base = s * p.numel;
     for (var i = 0u; i < TM; i++) {
-        let a = tm * WGM * TM + lm + i * WGM;
+        let a = tm * TM + i;
         for (var j = 0u; j < TN; j++) {
             let c = tn * WGN * TN + ln + j * WGN;
             if (a < p.ag && c < p.ncols) {

@@ -31,12 +31,13 @@ struct Params {
     cout_g: u32,
     // Output-channel blocks of TC channels per group (register-blocked kernels).
     oc_blocks: u32,
-    // Pixel segments per output row (register-blocked kernels).
+    // Segments of TP pixels per output row (register-blocked kernels).
     segs: u32,
     // First image and image count of this launch (GEMM + col2im chunks).
     n0: u32,
     nc: u32,
-    // Row and column tiles of the column GEMM.
+    // Row and column tiles of the column GEMM; for the register-blocked
+    // gathers, rows per stride class and workgroups per output plane.
     tiles_r: u32,
     tiles_p: u32,
 }

@@ -5,14 +5,17 @@
 //! | gradient | kernel |
 //! |---|---|
 //! | conv2d dx | the transposed convolution of dy with w, offset by the conv's top/left padding (asymmetric `same` padding included): [`crate::conv_transpose`]'s gather kernels, variant chosen by [`ConvTransposeVariant::auto`] |
-//! | conv_transpose2d dx | the direct convolution of dy with w read as OIHW (`conv_direct`, register-blocked 4 channels × 4 pixels) |
-//! | dw (both) | one implicit GEMM over K = N·H·W with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum) |
+//! | conv_transpose2d dx | the direct convolution of dy with w read as OIHW (`conv_direct`, register-blocked up to 8 channels × 4 pixels, weight loads shared by the workgroup) |
+//! | dw (both) | one implicit GEMM over K = N·H·W (im2col gathered on the fly, rows shared by the workgroup) with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum) |
 //! | db | one workgroup per channel pair, strided f32 sums then a fixed tree |
 //!
 //! Every kernel gathers: no float atomics, one summation order, deterministic
 //! results. Sums accumulate in f32 at every precision, so f16 data whose partial
 //! sums pass 65504 still give finite, correct gradients. Parameter gradients
-//! come out in the dtype of `dy`. Each function also has a packed-f16 form.
+//! come out in the dtype of `dy`. Every gradient has f32, native-f16 and
+//! packed-f16 forms, and an `_into` form writing a given tensor.
+//! [`conv2d_backward_scratch_bytes`] and [`conv_transpose2d_backward_scratch_bytes`]
+//! give the exact temporary memory (column chunks, split partial sums).
 
 use weft_device::{Binding, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor};
 
@@ -75,14 +78,26 @@ pub fn conv2d_backward_data(
     params: &Conv2dParams,
     precision: Option<Precision>,
 ) -> Result<Tensor> {
-    const OP: &str = "conv2d_backward_data";
-    same_float_dtype(OP, "dy", dy, "weight", w)?;
-    let geo = Conv2dGeometry::new(OP, &x_shape, w.shape(), params)?;
-    check_dy(OP, dy, geo.out_shape(), &x_shape, w.shape())?;
+    check_conv2d(OP_C2D_DATA, dy, "weight", w, &x_shape, w.shape(), params)?;
+    let dx = dy.device().empty(&x_shape, dy.dtype())?;
+    conv2d_backward_data_into(dy, w, params, precision, &dx)?;
+    Ok(dx)
+}
+
+/// [`conv2d_backward_data`] into `dx`, whose shape is the input's.
+pub fn conv2d_backward_data_into(
+    dy: &Tensor,
+    w: &Tensor,
+    params: &Conv2dParams,
+    precision: Option<Precision>,
+    dx: &Tensor,
+) -> Result<()> {
+    const OP: &str = OP_C2D_DATA;
+    let geo = check_conv2d(OP, dy, "weight", w, dx.shape(), w.shape(), params)?;
+    crate::check_output(OP, dx, &geo.in_shape(), dy.dtype(), &[dy, w])?;
     let dev = dy.device();
     let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
     let t = ConvProblem::conv2d_data_grad(&geo);
-    let dx = dev.empty(&x_shape, dy.dtype())?;
     let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
     conv_transpose::launch(
         OP,
@@ -93,9 +108,8 @@ pub fn conv2d_backward_data(
         Activation::None,
         variant,
         precision,
-        &dx,
-    )?;
-    Ok(dx)
+        dx,
+    )
 }
 
 /// dw of `y = conv2d(x, w)`: OIHW of shape `w_shape`, in dy's dtype.
@@ -106,45 +120,53 @@ pub fn conv2d_backward_weight(
     params: &Conv2dParams,
     precision: Option<Precision>,
 ) -> Result<Tensor> {
-    const OP: &str = "conv2d_backward_weight";
-    same_float_dtype(OP, "x", x, "dy", dy)?;
-    let geo = Conv2dGeometry::new(OP, x.shape(), &w_shape, params)?;
-    check_dy(OP, dy, geo.out_shape(), x.shape(), &w_shape)?;
+    check_conv2d(OP_C2D_WEIGHT, dy, "x", x, x.shape(), &w_shape, params)?;
+    let dw = dy.device().empty(&w_shape, dy.dtype())?;
+    conv2d_backward_weight_into(x, dy, params, precision, &dw)?;
+    Ok(dw)
+}
+
+/// [`conv2d_backward_weight`] into `dw`, whose shape is the weight's.
+pub fn conv2d_backward_weight_into(
+    x: &Tensor,
+    dy: &Tensor,
+    params: &Conv2dParams,
+    precision: Option<Precision>,
+    dw: &Tensor,
+) -> Result<()> {
+    const OP: &str = OP_C2D_WEIGHT;
+    let geo = check_conv2d(OP, dy, "x", x, x.shape(), dw.shape(), params)?;
+    crate::check_output(OP, dw, &geo.weight_shape(), dy.dtype(), &[x, dy])?;
     let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
-    weight_grad(OP, &WeightGrad::conv2d(&geo), dy, x, precision)
+    weight_grad(OP, &WeightGrad::conv2d(&geo), dy, x, precision, dw)
 }
 
 /// db of `y = conv2d(x, w) + b` (or of a transposed convolution): the sum of
 /// dy `[N, C, H, W]` over N, H and W, shape `[C]`, in dy's dtype.
 pub fn conv2d_backward_bias(dy: &Tensor) -> Result<Tensor> {
-    conv2d_backward_bias_with(dy, None)
+    let c = check_bias(dy)?[1];
+    let db = dy.device().empty(&[c], dy.dtype())?;
+    conv2d_backward_bias_into(dy, None, &db)?;
+    Ok(db)
 }
 
-/// [`conv2d_backward_bias`] with an explicit precision (e.g. to force packed f16).
-pub fn conv2d_backward_bias_with(dy: &Tensor, precision: Option<Precision>) -> Result<Tensor> {
+/// [`conv2d_backward_bias`] into `db` `[C]`, with an explicit precision (e.g. to
+/// force packed f16).
+pub fn conv2d_backward_bias_into(
+    dy: &Tensor,
+    precision: Option<Precision>,
+    db: &Tensor,
+) -> Result<()> {
     const OP: &str = "conv2d_backward_bias";
-    let [n, c, h, w] = <[usize; 4]>::try_from(dy.shape()).map_err(|_| {
-        Error::shape(
-            OP,
-            format!("dy must be 4-D (NCHW), got shape {:?}", dy.shape()),
-        )
-    })?;
-    if !dy.dtype().is_float() {
-        return Err(Error::invalid(
-            OP,
-            "dtype",
-            format!("expected an f32 or f16 tensor, got {}", dy.dtype()),
-        ));
-    }
+    let [n, c, h, w] = check_bias(dy)?;
+    crate::check_output(OP, db, &[c], dy.dtype(), &[dy])?;
     let dev = dy.device();
     let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
-    let db = dev.empty(&[c], dy.dtype())?;
     if c == 0 {
-        return Ok(db);
+        return Ok(());
     }
     if n * h * w == 0 {
-        crate::elementwise::fill(&db, 0.0)?;
-        return Ok(db);
+        return crate::elementwise::fill(db, 0.0);
     }
     #[repr(C)]
     #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -173,8 +195,7 @@ pub fn conv2d_backward_bias_with(dy: &Tensor, precision: Option<Precision>) -> R
             Binding::ReadWrite(db.binding()),
         ],
         c.div_ceil(2) as u64,
-    )?;
-    Ok(db)
+    )
 }
 
 /// dx of `y = conv_transpose2d(x, w)`: `[N, C_in, H, W]` for an input of shape
@@ -186,17 +207,35 @@ pub fn conv_transpose2d_backward_data(
     params: &ConvTranspose2dParams,
     precision: Option<Precision>,
 ) -> Result<Tensor> {
-    const OP: &str = "conv_transpose2d_backward_data";
-    same_float_dtype(OP, "dy", dy, "weight", w)?;
-    let geo = ConvTranspose2dGeometry::new(OP, &x_shape, w.shape(), params)?;
-    check_dy(OP, dy, geo.out_shape(), &x_shape, w.shape())?;
+    check_transposed(OP_CT_DATA, dy, "weight", w, &x_shape, w.shape(), params)?;
+    let dx = dy.device().empty(&x_shape, dy.dtype())?;
+    conv_transpose2d_backward_data_into(dy, w, params, precision, &dx)?;
+    Ok(dx)
+}
+
+/// [`conv_transpose2d_backward_data`] into `dx`, whose shape is the input's.
+pub fn conv_transpose2d_backward_data_into(
+    dy: &Tensor,
+    w: &Tensor,
+    params: &ConvTranspose2dParams,
+    precision: Option<Precision>,
+    dx: &Tensor,
+) -> Result<()> {
+    const OP: &str = OP_CT_DATA;
+    let geo = check_transposed(OP, dy, "weight", w, dx.shape(), w.shape(), params)?;
+    crate::check_output(
+        OP,
+        dx,
+        &[geo.n, geo.c_in, geo.h, geo.w],
+        dy.dtype(),
+        &[dy, w],
+    )?;
     let dev = dy.device();
     let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
-    let t = ConvProblem::conv_transpose2d_data_grad(&geo);
-    let dx = dev.empty(&x_shape, dy.dtype())?;
     if dx.numel() == 0 {
-        return Ok(dx);
+        return Ok(());
     }
+    let t = ConvProblem::conv_transpose2d_data_grad(&geo);
     let mut p = t.params();
     let (shader, workgroups, constants) = match precision {
         Precision::F16Packed => (
@@ -209,10 +248,11 @@ pub fn conv_transpose2d_backward_data(
             let tp = pixel_block(t.w_out);
             p.oc_blocks = t.cout_g().div_ceil(tc) as u32;
             p.segs = t.w_out.div_ceil(tp) as u32;
-            let items = t.n * t.groups * p.oc_blocks as usize * t.h_out * p.segs as usize;
+            p.tiles_p = (t.h_out * p.segs as usize).div_ceil(64) as u32;
+            let workgroups = t.n * t.groups * p.oc_blocks as usize * p.tiles_p as usize;
             (
                 typed_shader(&CONV_DIRECT, prec),
-                items.div_ceil(64),
+                workgroups,
                 vec![("TC", tc as f64), ("TP", tp as f64)],
             )
         }
@@ -226,8 +266,7 @@ pub fn conv_transpose2d_backward_data(
             Binding::ReadWrite(dx.binding()),
         ],
         workgroups as u64,
-    )?;
-    Ok(dx)
+    )
 }
 
 /// dw of `y = conv_transpose2d(x, w)`: IOHW of shape `w_shape`, in dy's dtype.
@@ -238,12 +277,89 @@ pub fn conv_transpose2d_backward_weight(
     params: &ConvTranspose2dParams,
     precision: Option<Precision>,
 ) -> Result<Tensor> {
-    const OP: &str = "conv_transpose2d_backward_weight";
-    same_float_dtype(OP, "x", x, "dy", dy)?;
-    let geo = ConvTranspose2dGeometry::new(OP, x.shape(), &w_shape, params)?;
-    check_dy(OP, dy, geo.out_shape(), x.shape(), &w_shape)?;
+    check_transposed(OP_CT_WEIGHT, dy, "x", x, x.shape(), &w_shape, params)?;
+    let dw = dy.device().empty(&w_shape, dy.dtype())?;
+    conv_transpose2d_backward_weight_into(x, dy, params, precision, &dw)?;
+    Ok(dw)
+}
+
+/// [`conv_transpose2d_backward_weight`] into `dw`, whose shape is the weight's.
+pub fn conv_transpose2d_backward_weight_into(
+    x: &Tensor,
+    dy: &Tensor,
+    params: &ConvTranspose2dParams,
+    precision: Option<Precision>,
+    dw: &Tensor,
+) -> Result<()> {
+    const OP: &str = OP_CT_WEIGHT;
+    let geo = check_transposed(OP, dy, "x", x, x.shape(), dw.shape(), params)?;
+    crate::check_output(OP, dw, &geo.weight_shape(), dy.dtype(), &[x, dy])?;
     let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
-    weight_grad(OP, &WeightGrad::conv_transpose2d(&geo), x, dy, precision)
+    weight_grad(
+        OP,
+        &WeightGrad::conv_transpose2d(&geo),
+        x,
+        dy,
+        precision,
+        dw,
+    )
+}
+
+const OP_C2D_DATA: &str = "conv2d_backward_data";
+const OP_C2D_WEIGHT: &str = "conv2d_backward_weight";
+const OP_CT_DATA: &str = "conv_transpose2d_backward_data";
+const OP_CT_WEIGHT: &str = "conv_transpose2d_backward_weight";
+
+/// Validates a conv2d gradient's operands: dy and `other` share a float dtype,
+/// the geometry of `x_shape` and `w_shape` is valid, and dy has its output shape.
+fn check_conv2d(
+    op: &str,
+    dy: &Tensor,
+    other_name: &str,
+    other: &Tensor,
+    x_shape: &[usize],
+    w_shape: &[usize],
+    params: &Conv2dParams,
+) -> Result<Conv2dGeometry> {
+    same_float_dtype(op, "dy", dy, other_name, other)?;
+    let geo = Conv2dGeometry::new(op, x_shape, w_shape, params)?;
+    check_dy(op, dy, geo.out_shape(), x_shape, w_shape)?;
+    Ok(geo)
+}
+
+/// [`check_conv2d`] for a transposed convolution.
+fn check_transposed(
+    op: &str,
+    dy: &Tensor,
+    other_name: &str,
+    other: &Tensor,
+    x_shape: &[usize],
+    w_shape: &[usize],
+    params: &ConvTranspose2dParams,
+) -> Result<ConvTranspose2dGeometry> {
+    same_float_dtype(op, "dy", dy, other_name, other)?;
+    let geo = ConvTranspose2dGeometry::new(op, x_shape, w_shape, params)?;
+    check_dy(op, dy, geo.out_shape(), x_shape, w_shape)?;
+    Ok(geo)
+}
+
+/// dy of a bias gradient: a 4-D float tensor.
+fn check_bias(dy: &Tensor) -> Result<[usize; 4]> {
+    const OP: &str = "conv2d_backward_bias";
+    let dims = <[usize; 4]>::try_from(dy.shape()).map_err(|_| {
+        Error::shape(
+            OP,
+            format!("dy must be 4-D (NCHW), got shape {:?}", dy.shape()),
+        )
+    })?;
+    if !dy.dtype().is_float() {
+        return Err(Error::invalid(
+            OP,
+            "dtype",
+            format!("expected an f32 or f16 tensor, got {}", dy.dtype()),
+        ));
+    }
+    Ok(dims)
 }
 
 /// Peak bytes of temporary buffers any one of conv2d's backward functions
@@ -312,14 +428,12 @@ struct WeightGrad {
     stride: [usize; 2],
     dilation: [usize; 2],
     pad: [usize; 2],
-    w_shape: [usize; 4],
 }
 
 /// Launch shape of the weight gradient.
 #[derive(Debug, Clone, Copy)]
 struct DwPlan {
     tm: usize,
-    wgm: usize,
     wgn: usize,
     splits: usize,
     rows_per_split: usize,
@@ -375,7 +489,6 @@ impl WeightGrad {
             stride: geo.stride,
             dilation: geo.dilation,
             pad: [geo.pad[0], geo.pad[1]],
-            w_shape: geo.weight_shape(),
         }
     }
 
@@ -395,7 +508,6 @@ impl WeightGrad {
             stride: geo.stride,
             dilation: geo.dilation,
             pad: geo.padding,
-            w_shape: geo.weight_shape(),
         }
     }
 
@@ -417,19 +529,26 @@ impl WeightGrad {
     fn plan(&self, dev: &Device, precision: Precision) -> DwPlan {
         let m = self.m();
         let ncols = self.ncols();
-        let tm = if m == 1 { 1 } else { 4 };
-        let wgm = match m {
-            0..=4 => 1,
-            5..=8 => 2,
-            9..=16 => 4,
+        // Rows are uniform across a workgroup (loads of A shared by all its
+        // invocations); invocations spread over columns, and over K when the
+        // columns are few.
+        let tm = match m {
+            1 => 1,
+            2 => 2,
+            3 | 4 => 4,
             _ => 8,
         };
-        let wgn = ncols
-            .div_ceil(4)
-            .next_power_of_two()
-            .clamp(1, 16.min(64 / wgm));
-        let wgk = 64 / (wgm * wgn);
-        let tiles_m = m.div_ceil(wgm * tm);
+        // The widest column span (64 invocations × 4 columns down to 1 × 4)
+        // that wastes at most a quarter of its columns on the last tile.
+        let wgn = [64usize, 32, 16, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&wgn| {
+                let span = ncols.div_ceil(wgn * 4) * wgn * 4;
+                4 * (span - ncols) <= span
+            })
+            .unwrap_or(1);
+        let wgk = 64 / wgn;
+        let tiles_m = m.div_ceil(tm);
         let tiles_n = ncols.div_ceil(wgn * 4);
         let tiles = self.groups * tiles_m * tiles_n;
         let rows = self.n * self.a_h;
@@ -449,7 +568,6 @@ impl WeightGrad {
         };
         DwPlan {
             tm,
-            wgm,
             wgn,
             splits,
             rows_per_split,
@@ -460,23 +578,22 @@ impl WeightGrad {
     }
 }
 
-/// Runs the weight gradient: dW in `b`'s dtype from A and B.
+/// Runs the weight gradient into `out` (dy's dtype) from A and B.
 fn weight_grad(
     op: &str,
     wg: &WeightGrad,
     a: &Tensor,
     b: &Tensor,
     precision: Precision,
-) -> Result<Tensor> {
+    out: &Tensor,
+) -> Result<()> {
     let dev = a.device();
-    let out = dev.empty(&wg.w_shape, b.dtype())?;
     let numel = wg.numel();
     if numel == 0 {
-        return Ok(out);
+        return Ok(());
     }
     if wg.n * wg.a_h * wg.a_w == 0 {
-        crate::elementwise::fill(&out, 0.0)?;
-        return Ok(out);
+        return crate::elementwise::fill(out, 0.0);
     }
     let plan = wg.plan(dev, precision);
     let params = DwParams {
@@ -505,11 +622,7 @@ fn weight_grad(
         splits: plan.splits as u32,
         rows_per_split: plan.rows_per_split as u32,
     };
-    let constants = [
-        ("TM", plan.tm as f64),
-        ("WGM", plan.wgm as f64),
-        ("WGN", plan.wgn as f64),
-    ];
+    let constants = [("TM", plan.tm as f64), ("WGN", plan.wgn as f64)];
     let (dw_shader, finalize_shader) = match precision {
         Precision::F16Packed => (&DW_F16P, &DW_FINALIZE_F16P),
         p => (typed_shader(&DW, p), typed_shader(&DW_FINALIZE, p)),
@@ -528,7 +641,7 @@ fn weight_grad(
             ],
             workgroups,
         )?;
-        return Ok(out);
+        return Ok(());
     }
     let part = dev.empty(&[plan.splits * numel], DType::F32)?;
     dev.dispatch(
@@ -552,7 +665,7 @@ fn weight_grad(
         ],
         numel.div_ceil(2).div_ceil(64) as u64,
     )?;
-    Ok(out)
+    Ok(())
 }
 
 /// Bytes of temporaries [`conv2d_backward_data`] allocates after its output

@@ -11,7 +11,12 @@
 //! | variant | idea |
 //! |---|---|
 //! | `gemm_col2im` | per chunk of images, a register-blocked GEMM `cols = Wᵀ·x` (f32 columns, one row per (output channel, tap)), then a col2im gather summing the taps that land on each output; chunks keep the columns under the binding limit and a 64 MiB budget ([`scratch_bytes`]) |
-//! | `direct_gather` | one pass: each invocation gathers a block of 4 output channels × 4 pixels (same stride residue) straight from x and w; a packed-f16 form owns one output word per invocation |
+//! | `direct_gather` | one pass: each invocation gathers a block of up to 8 output channels × 4 pixels (same stride residue) straight from x and w; workgroups share their weight loads and take one stride-residue class of outputs at a time; a packed-f16 form owns one output word per invocation |
+//!
+//! Both variants have f32, native-f16 and packed-f16 forms, all accumulating
+//! in f32. [`ConvTransposeVariant::auto`] takes the column GEMM at stride 1
+//! (with ≥ 4 input channels per group and a kernel larger than 1×1) and the
+//! direct gather otherwise.
 //!
 //! The same gather kernels compute conv2d's data gradient
 //! ([`crate::conv_backward::conv2d_backward_data`]), whose top/left padding may
@@ -141,16 +146,17 @@ impl ConvTransposeVariant {
         }
     }
 
-    /// The default choice for a problem: the direct gather, unless the input
-    /// channels per group are many enough for the column GEMM's register blocks
-    /// to pay for the extra pass (measured on lavapipe).
+    /// The default choice for a problem: the column GEMM for stride 1 with
+    /// at least 4 input channels per group and a kernel larger than 1×1 (where
+    /// its register blocks pay for the extra pass), the direct gather
+    /// otherwise (strided, depthwise, 1×1; no scratch). Measured on lavapipe.
     pub fn auto(dev: &Device, geo: &ConvTranspose2dGeometry, precision: Precision) -> Self {
         Self::auto_for(dev, &ConvProblem::transposed(geo), precision)
     }
 
     pub(crate) fn auto_for(dev: &Device, t: &ConvProblem, precision: Precision) -> Self {
         let gemm = ConvTransposeVariant::GemmCol2im;
-        let prefers_gemm = t.cin_g() >= 64 && t.stride == [1, 1];
+        let prefers_gemm = t.stride == [1, 1] && t.cin_g() >= 4 && t.kh * t.kw > 1;
         if prefers_gemm && gemm.unsupported_for(dev, t, precision).is_none() {
             gemm
         } else {
@@ -321,7 +327,8 @@ pub(crate) fn channel_block(cout_g: usize) -> usize {
     match cout_g {
         1 => 1,
         2 | 3 => 2,
-        _ => 4,
+        4..=7 => 4,
+        _ => 8,
     }
 }
 
@@ -506,16 +513,16 @@ fn launch_gather(
             let tc = channel_block(t.cout_g());
             let tp = pixel_block(t.w_out);
             params.oc_blocks = t.cout_g().div_ceil(tc) as u32;
-            params.segs = t.w_out.div_ceil(t.stride[1] * tp) as u32;
+            // Per stride residue class: rows, and segments of TP pixels per row.
+            let rows = t.h_out.div_ceil(t.stride[0]);
+            params.segs = t.w_out.div_ceil(t.stride[1]).div_ceil(tp) as u32;
+            params.tiles_r = rows as u32;
+            let plane_items = t.stride[0] * t.stride[1] * rows * params.segs as usize;
+            params.tiles_p = plane_items.div_ceil(64) as u32;
             constants.push(("TC", tc as f64));
             constants.push(("TP", tp as f64));
-            let items = t.n
-                * t.groups
-                * params.oc_blocks as usize
-                * t.h_out
-                * params.segs as usize
-                * t.stride[1];
-            (typed_shader(&GATHER, p), items.div_ceil(64))
+            let workgroups = t.n * t.groups * params.oc_blocks as usize * params.tiles_p as usize;
+            (typed_shader(&GATHER, p), workgroups)
         }
     };
     let kernel = Kernel::new(op, shader, "main").with_constants(&constants);
