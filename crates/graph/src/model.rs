@@ -283,6 +283,7 @@ impl Model {
             loss: None,
             targets: None,
             loss_out: None,
+            captured: None,
         };
         let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
         let out = run::run(&mut backend, &g, &schedule, &owned, false)?;
@@ -323,6 +324,7 @@ impl Model {
             loss: Some(*loss),
             targets: Some(targets),
             loss_out: None,
+            captured: None,
         };
         let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
         run::run(&mut backend, &g, &schedule, &owned, false)?;
@@ -336,6 +338,48 @@ impl Model {
             loss: out.loss,
             correct: out.correct,
         })
+    }
+
+    /// Forward, loss and backward without updating anything: the loss and the
+    /// gradient of every trainable parameter (indexed like [`Graph::params`];
+    /// `None` for buffers). Running statistics are updated as in any training
+    /// forward pass.
+    pub fn gradients(
+        &mut self,
+        inputs: &[&Tensor],
+        targets: &Tensor,
+        loss: &Loss,
+    ) -> Result<(Tensor, Vec<Option<Tensor>>)> {
+        if !self.train {
+            return Err(Error::invalid(
+                "gradients",
+                "mode",
+                "the model is in eval mode; call train() first",
+            ));
+        }
+        self.check_inputs(inputs)?;
+        let g = self.exec_graph();
+        let schedule = self.schedule(&g);
+        let seed = self.seed ^ self.steps.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut backend = Real {
+            graph: &g,
+            device: &self.device,
+            params: &self.params,
+            dtype: self.options.dtype,
+            train: true,
+            seed,
+            optimizer: None,
+            loss: Some(*loss),
+            targets: Some(targets),
+            loss_out: None,
+            captured: Some(vec![None; self.params.len()]),
+        };
+        let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        run::run(&mut backend, &g, &schedule, &owned, false)?;
+        let out = backend.loss_out.take().expect("the loss ran");
+        let grads = backend.captured.take().expect("captured");
+        self.count_bn_batches(&g);
+        Ok((out.loss, grads))
     }
 
     fn count_bn_batches(&mut self, g: &Graph) {
@@ -432,6 +476,8 @@ struct Real<'a> {
     loss: Option<Loss>,
     targets: Option<&'a Tensor>,
     loss_out: Option<crate::loss::LossRun>,
+    /// When set, parameter gradients are kept here instead of applied.
+    captured: Option<Vec<Option<Tensor>>>,
 }
 
 impl Real<'_> {
@@ -546,6 +592,10 @@ impl Backend for Real<'_> {
     }
 
     fn update(&mut self, param: ParamId, grad: Tensor) -> Result<()> {
+        if let Some(c) = self.captured.as_mut() {
+            c[param.index()] = Some(grad);
+            return Ok(());
+        }
         if let Some(opt) = self.optimizer.as_deref_mut() {
             opt.update(param, &self.params[param.index()], &grad)?;
         }

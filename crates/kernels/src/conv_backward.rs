@@ -68,7 +68,7 @@ pub(crate) fn shaders() -> Vec<&'static Shader> {
 
 /// Budget of the weight gradient's f32 partial sums (never more than the
 /// device's storage binding limit either).
-pub const PARTIALS_BUDGET: u64 = 64 << 20;
+pub const PARTIALS_BUDGET: u64 = 4 << 20;
 
 /// dx of `y = conv2d(x, w)`: `[N, C_in, H, W]` for an input of shape `x_shape`.
 pub fn conv2d_backward_data(

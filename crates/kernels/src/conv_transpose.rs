@@ -10,7 +10,7 @@
 //!
 //! | variant | idea |
 //! |---|---|
-//! | `gemm_col2im` | per chunk of images, a register-blocked GEMM `cols = Wᵀ·x` (f32 columns, one row per (output channel, tap)), then a col2im gather summing the taps that land on each output; chunks keep the columns under the binding limit and a 64 MiB budget ([`scratch_bytes`]) |
+//! | `gemm_col2im` | per chunk of images, a register-blocked GEMM `cols = Wᵀ·x` (f32 columns, one row per (output channel, tap)), then a col2im gather summing the taps that land on each output; chunks keep the columns under the binding limit and a 4 MiB budget ([`scratch_bytes`]) |
 //! | `direct_gather` | one pass: each invocation gathers a block of up to 8 output channels × 4 pixels (same stride residue) straight from x and w; workgroups share their weight loads and take one stride-residue class of outputs at a time; a packed-f16 form owns one output word per invocation |
 //!
 //! Both variants have f32, native-f16 and packed-f16 forms, all accumulating
@@ -73,7 +73,7 @@ pub(crate) fn shaders() -> Vec<&'static Shader> {
 
 /// Columns budget of [`ConvTransposeVariant::GemmCol2im`]: at most this many
 /// bytes (and never more than the device's storage binding limit).
-pub const COLUMNS_BUDGET: u64 = 64 << 20;
+pub const COLUMNS_BUDGET: u64 = 4 << 20;
 
 /// Options of [`conv_transpose2d`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

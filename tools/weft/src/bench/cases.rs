@@ -29,10 +29,18 @@ pub struct Work {
 /// A problem to benchmark.
 #[derive(Debug, Clone)]
 pub enum Problem {
-    Gemm { m: usize, n: usize, k: usize },
+    Gemm {
+        m: usize,
+        n: usize,
+        k: usize,
+    },
     Conv(Conv2dGeometry),
     ConvTranspose(ConvTranspose2dGeometry),
-    Pool { kind: PoolKind, shape: [usize; 4], params: Pool2dParams },
+    Pool {
+        kind: PoolKind,
+        shape: [usize; 4],
+        params: Pool2dParams,
+    },
 }
 
 /// An op on one shape.
@@ -107,14 +115,28 @@ impl Case {
         }
     }
 
-    fn pool(suite: &str, kind: PoolKind, shape_s: &str, shape: [usize; 4], params: Pool2dParams) -> Result<Case, String> {
+    fn pool(
+        suite: &str,
+        kind: PoolKind,
+        shape_s: &str,
+        shape: [usize; 4],
+        params: Pool2dParams,
+    ) -> Result<Case, String> {
         let [n, c, h, w] = shape;
         let [oh, ow] = params.out_hw("bench", h, w).map_err(|e| e.to_string())?;
         Ok(Case {
-            op: if kind == PoolKind::Max { "max_pool2d" } else { "avg_pool2d" },
+            op: if kind == PoolKind::Max {
+                "max_pool2d"
+            } else {
+                "avg_pool2d"
+            },
             suite: suite.to_string(),
             shape: shape_s.to_string(),
-            problem: Problem::Pool { kind, shape, params },
+            problem: Problem::Pool {
+                kind,
+                shape,
+                params,
+            },
             work: Work {
                 flops: (n * c * oh * ow * params.kernel[0] * params.kernel[1]) as f64,
                 bytes: 4.0 * (n * c * (h * w + oh * ow)) as f64,
@@ -161,6 +183,25 @@ impl Case {
         match &self.problem {
             Problem::Gemm { m, n, k } => Ok(Box::new(GemmRunner::new(
                 dev, *m, *n, *k, variant, precision,
+            )?)),
+            Problem::Conv(geo) => Ok(Box::new(ConvRunner::new(
+                dev,
+                ConvKind::Forward(*geo),
+                variant,
+                precision,
+            )?)),
+            Problem::ConvTranspose(geo) => Ok(Box::new(ConvRunner::new(
+                dev,
+                ConvKind::Transposed(*geo),
+                variant,
+                precision,
+            )?)),
+            Problem::Pool {
+                kind,
+                shape,
+                params,
+            } => Ok(Box::new(PoolRunner::new(
+                dev, *kind, *shape, *params, precision,
             )?)),
         }
     }
@@ -379,13 +420,77 @@ pub const SUITES: [&str; 7] = [
 ];
 
 /// Every op name.
-pub const OPS: [&str; 1] = ["gemm"];
+pub const OPS: [&str; 5] = [
+    "gemm",
+    "conv2d",
+    "conv_transpose2d",
+    "max_pool2d",
+    "avg_pool2d",
+];
 
 fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
     let v = ints(shape)?;
+    type ConvDims = ([usize; 4], [usize; 3], usize, usize, usize, usize);
+    let conv_dims = |v: &[usize]| -> Result<ConvDims, String> {
+        match *v {
+            [n, c, h, w, k, r, s, stride, pad] => Ok(([n, c, h, w], [k, r, s], stride, pad, 1, 1)),
+            [n, c, h, w, k, r, s, stride, pad, dil, groups] => {
+                Ok(([n, c, h, w], [k, r, s], stride, pad, dil, groups))
+            }
+            _ => Err(format!(
+                "{op} shapes are N,C,H,W,K,R,S,stride,pad[,dilation,groups]; got \"{shape}\""
+            )),
+        }
+    };
     match (op, v.as_slice()) {
         ("gemm", [m, n, k]) => Ok(Case::gemm(suite_name, *m, *n, *k)),
         ("gemm", _) => Err(format!("gemm shapes are M,N,K; got \"{shape}\"")),
+        ("conv2d", v) => {
+            let (x, [k, r, s], stride, pad, dil, groups) = conv_dims(v)?;
+            let params = Conv2dParams {
+                stride: [stride, stride],
+                padding: Padding::Explicit([pad, pad]),
+                dilation: [dil, dil],
+                groups,
+            };
+            let geo = Conv2dGeometry::new("conv2d", &x, &[k, x[1] / groups.max(1), r, s], &params)
+                .map_err(|e| e.to_string())?;
+            Ok(Case::conv(suite_name, shape, geo))
+        }
+        ("conv_transpose2d", v) => {
+            let (x, [k, r, s], stride, pad, dil, groups) = conv_dims(v)?;
+            let params = ConvTranspose2dParams {
+                stride: [stride, stride],
+                padding: [pad, pad],
+                output_padding: [0, 0],
+                dilation: [dil, dil],
+                groups,
+            };
+            let w = [x[1], k / groups.max(1), r, s];
+            let geo = ConvTranspose2dGeometry::new("conv_transpose2d", &x, &w, &params)
+                .map_err(|e| e.to_string())?;
+            Ok(Case::conv_transpose(suite_name, shape, geo))
+        }
+        ("max_pool2d" | "avg_pool2d", v) => {
+            let (x, kernel, stride, pad) = match *v {
+                [n, c, h, w, k, s] => ([n, c, h, w], k, s, 0),
+                [n, c, h, w, k, s, p] => ([n, c, h, w], k, s, p),
+                _ => {
+                    return Err(format!(
+                        "{op} shapes are N,C,H,W,kernel,stride[,pad]; got \"{shape}\""
+                    ));
+                }
+            };
+            let mut params = Pool2dParams::new([kernel, kernel]);
+            params.stride = [stride, stride];
+            params.padding = [pad, pad];
+            let kind = if op == "max_pool2d" {
+                PoolKind::Max
+            } else {
+                PoolKind::Avg
+            };
+            Case::pool(suite_name, kind, shape, x, params)
+        }
         (other, _) => Err(format!(
             "unknown op \"{other}\" (one of {})",
             OPS.join(", ")
@@ -433,8 +538,13 @@ pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>>
             .into());
         }
         for (op, shape) in suite(s) {
-            if ops.contains(&op) || (op == "max_pool2d" && ops.contains(&"avg_pool2d")) {
-                let op = if op == "max_pool2d" && !ops.contains(&"max_pool2d") { "avg_pool2d" } else { op };
+            // Suites list their pools as max pooling; --op avg_pool2d runs them as averages.
+            let op = if op == "max_pool2d" && !ops.contains(&op) {
+                "avg_pool2d"
+            } else {
+                op
+            };
+            if ops.contains(&op) {
                 cases.push(case_for(s, op, &shape)?);
             }
         }
@@ -448,4 +558,307 @@ pub fn networks(
     _args: &BenchArgs,
 ) -> Result<Vec<super::report::NetworkFigure>, Box<dyn std::error::Error>> {
     Ok(Vec::new())
+}
+
+/// Random inputs of `len` values in [-1, 1), rounded to `dtype`.
+fn random_inputs(rng: &mut ChaCha8Rng, len: usize, dtype: DType) -> Vec<f32> {
+    testing::round_to(
+        dtype,
+        &(0..len)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect::<Vec<f32>>(),
+    )
+}
+
+/// Indices of the output elements to check: all of them for small outputs, a
+/// fixed random sample otherwise.
+fn sample_indices(total: usize) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    if total <= CHECK_SAMPLES {
+        (0..total).collect()
+    } else {
+        (0..CHECK_SAMPLES)
+            .map(|_| rng.random_range(0..total))
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum ConvKind {
+    Forward(Conv2dGeometry),
+    Transposed(ConvTranspose2dGeometry),
+}
+
+struct ConvRunner {
+    kind: ConvKind,
+    x: Vec<Tensor>,
+    w: Vec<Tensor>,
+    host_x: Vec<f32>,
+    host_w: Vec<f32>,
+    out: Tensor,
+    variant: String,
+    precision: Precision,
+}
+
+impl ConvRunner {
+    fn new(
+        dev: &Device,
+        kind: ConvKind,
+        variant: &str,
+        precision: Precision,
+    ) -> weft::Result<ConvRunner> {
+        let dtype = precision.dtype();
+        let (x_shape, w_shape, out_shape) = match kind {
+            ConvKind::Forward(g) => (g.in_shape(), g.weight_shape(), g.out_shape()),
+            ConvKind::Transposed(g) => ([g.n, g.c_in, g.h, g.w], g.weight_shape(), g.out_shape()),
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let (mut x, mut w) = (Vec::new(), Vec::new());
+        let (mut host_x, mut host_w) = (Vec::new(), Vec::new());
+        for s in 0..SETS {
+            let hx = random_inputs(&mut rng, x_shape.iter().product(), dtype);
+            let hw = random_inputs(&mut rng, w_shape.iter().product(), dtype);
+            x.push(dev.upload_f32(&x_shape, dtype, &hx)?);
+            w.push(dev.upload_f32(&w_shape, dtype, &hw)?);
+            if s == 0 {
+                (host_x, host_w) = (hx, hw);
+            }
+        }
+        Ok(ConvRunner {
+            kind,
+            x,
+            w,
+            host_x,
+            host_w,
+            out: dev.empty(&out_shape, dtype)?,
+            variant: variant.to_string(),
+            precision,
+        })
+    }
+
+    fn launch(&self, s: usize, out: &Tensor) -> weft::Result<()> {
+        match self.kind {
+            ConvKind::Forward(g) => {
+                let spec = Conv2dSpec {
+                    params: Conv2dParams {
+                        stride: g.stride,
+                        padding: Padding::Explicit([g.pad[0], g.pad[1]]),
+                        dilation: g.dilation,
+                        groups: g.groups,
+                    },
+                    variant: ConvVariant::from_name(&self.variant),
+                    precision: Some(self.precision),
+                    ..Default::default()
+                };
+                conv::conv2d_into(&self.x[s], &self.w[s], None, &spec, out)
+            }
+            ConvKind::Transposed(g) => {
+                let spec = ConvTranspose2dSpec {
+                    params: ConvTranspose2dParams {
+                        stride: g.stride,
+                        padding: g.padding,
+                        output_padding: g.output_padding,
+                        dilation: g.dilation,
+                        groups: g.groups,
+                    },
+                    variant: ConvTransposeVariant::from_name(&self.variant),
+                    precision: Some(self.precision),
+                    ..Default::default()
+                };
+                conv_transpose::conv_transpose2d_into(&self.x[s], &self.w[s], None, &spec, out)
+            }
+        }
+    }
+
+    /// The reference value and scale of output element `e`.
+    fn reference(&self, e: usize) -> (f64, f64) {
+        let (x, w) = (&self.host_x, &self.host_w);
+        let (mut acc, mut mag) = (0.0f64, 0.0f64);
+        match self.kind {
+            ConvKind::Forward(g) => {
+                let (oh, ow) = (g.oh, g.ow);
+                let (n, co, oy, ox) = (
+                    e / (g.c_out * oh * ow),
+                    (e / (oh * ow)) % g.c_out,
+                    (e / ow) % oh,
+                    e % ow,
+                );
+                let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+                let group = co / cout_g;
+                for ci in 0..cin_g {
+                    let c = group * cin_g + ci;
+                    for ky in 0..g.kh {
+                        let iy =
+                            (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.pad[0] as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            continue;
+                        }
+                        for kx in 0..g.kw {
+                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
+                                - g.pad[1] as isize;
+                            if ix < 0 || ix >= g.w as isize {
+                                continue;
+                            }
+                            let xv = x[((n * g.c_in + c) * g.h + iy as usize) * g.w + ix as usize]
+                                as f64;
+                            let wv = w[((co * cin_g + ci) * g.kh + ky) * g.kw + kx] as f64;
+                            acc += xv * wv;
+                            mag += (xv * wv).abs();
+                        }
+                    }
+                }
+            }
+            ConvKind::Transposed(g) => {
+                let (oh, ow) = (g.oh, g.ow);
+                let (n, co, oy, ox) = (
+                    e / (g.c_out * oh * ow),
+                    (e / (oh * ow)) % g.c_out,
+                    (e / ow) % oh,
+                    e % ow,
+                );
+                let cout_g = g.c_out / g.groups;
+                let cin_g = g.c_in / g.groups;
+                let (group, cog) = (co / cout_g, co % cout_g);
+                let (sh, sw) = (g.stride[0] as isize, g.stride[1] as isize);
+                for cig in 0..cin_g {
+                    let ci = group * cin_g + cig;
+                    for ky in 0..g.kh {
+                        let ty =
+                            oy as isize + g.padding[0] as isize - (ky * g.dilation[0]) as isize;
+                        if ty < 0 || ty % sh != 0 || ty / sh >= g.h as isize {
+                            continue;
+                        }
+                        let iy = (ty / sh) as usize;
+                        for kx in 0..g.kw {
+                            let tx =
+                                ox as isize + g.padding[1] as isize - (kx * g.dilation[1]) as isize;
+                            if tx < 0 || tx % sw != 0 || tx / sw >= g.w as isize {
+                                continue;
+                            }
+                            let ix = (tx / sw) as usize;
+                            let xv = x[((n * g.c_in + ci) * g.h + iy) * g.w + ix] as f64;
+                            let wv = w[((ci * cout_g + cog) * g.kh + ky) * g.kw + kx] as f64;
+                            acc += xv * wv;
+                            mag += (xv * wv).abs();
+                        }
+                    }
+                }
+            }
+        }
+        (acc, mag)
+    }
+
+    fn terms(&self) -> usize {
+        match self.kind {
+            ConvKind::Forward(g) => g.patch_len(),
+            ConvKind::Transposed(g) => g.c_in / g.groups * g.kh * g.kw,
+        }
+    }
+}
+
+impl Runner for ConvRunner {
+    fn check(&mut self) -> Result<f64, String> {
+        let dtype = self.precision.dtype();
+        let out = testing::poisoned(self.out.device(), self.out.shape(), dtype)
+            .map_err(|e| e.to_string())?;
+        self.launch(0, &out).map_err(|e| e.to_string())?;
+        let got = out.to_f32_vec().map_err(|e| e.to_string())?;
+        let mut want = RefOut::default();
+        let mut sampled = Vec::new();
+        for e in sample_indices(got.len()) {
+            let (v, m) = self.reference(e);
+            want.push(v, m);
+            sampled.push(got[e]);
+        }
+        // Winograd's transforms add terms: allow 4x the GEMM-style bound there.
+        let k = self.terms() as f64;
+        let c = match (dtype, self.variant.as_str()) {
+            (DType::F16, "winograd") => 8.0,
+            (DType::F16, _) => 3.0,
+            (_, "winograd") => 4.0 * (2.0 * k.sqrt() + 4.0),
+            _ => 2.0 * k.sqrt() + 4.0,
+        };
+        testing::compare(&sampled, &want, dtype, c).map(|r| r.max_err_eps)
+    }
+
+    fn run(&mut self, i: usize) -> weft::Result<()> {
+        self.launch(i % SETS, &self.out)
+    }
+}
+
+struct PoolRunner {
+    kind: PoolKind,
+    shape: [usize; 4],
+    params: Pool2dParams,
+    x: Vec<Tensor>,
+    host_x: Vec<f32>,
+    out: Tensor,
+    precision: Precision,
+}
+
+impl PoolRunner {
+    fn new(
+        dev: &Device,
+        kind: PoolKind,
+        shape: [usize; 4],
+        params: Pool2dParams,
+        precision: Precision,
+    ) -> weft::Result<PoolRunner> {
+        let dtype = precision.dtype();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut x = Vec::new();
+        let mut host_x = Vec::new();
+        for s in 0..SETS {
+            let hx = random_inputs(&mut rng, shape.iter().product(), dtype);
+            x.push(dev.upload_f32(&shape, dtype, &hx)?);
+            if s == 0 {
+                host_x = hx;
+            }
+        }
+        let [oh, ow] = params.out_hw("bench", shape[2], shape[3])?;
+        Ok(PoolRunner {
+            kind,
+            shape,
+            params,
+            x,
+            host_x,
+            out: dev.empty(&[shape[0], shape[1], oh, ow], dtype)?,
+            precision,
+        })
+    }
+}
+
+impl Runner for PoolRunner {
+    fn check(&mut self) -> Result<f64, String> {
+        let dtype = self.precision.dtype();
+        let out = testing::poisoned(self.out.device(), self.out.shape(), dtype)
+            .map_err(|e| e.to_string())?;
+        pool::pool2d_into(
+            &self.x[0],
+            self.kind,
+            &self.params,
+            Some(self.precision),
+            &out,
+        )
+        .map_err(|e| e.to_string())?;
+        let got = out.to_f32_vec().map_err(|e| e.to_string())?;
+        let want = weft::kernels::reference::pool::pool2d(
+            &self.host_x,
+            self.shape,
+            self.kind,
+            &self.params,
+        )
+        .out;
+        testing::compare(&got, &want, dtype, 4.0).map(|r| r.max_err_eps)
+    }
+
+    fn run(&mut self, i: usize) -> weft::Result<()> {
+        pool::pool2d_into(
+            &self.x[i % SETS],
+            self.kind,
+            &self.params,
+            Some(self.precision),
+            &self.out,
+        )
+    }
 }

@@ -1,0 +1,190 @@
+//! Building networks: shape inference and its errors, parameter counts and
+//! names of the reference networks (they must equal PyTorch's), fusion.
+
+use weft::graph::layers::{
+    Add, BatchNorm2d, Boxed, Concat, Conv2d, Flatten, Linear, MaxPool2d, Relu,
+};
+use weft::graph::{Graph, ParamKind, models};
+
+#[test]
+fn lenet5_matches_pytorch() {
+    let g = models::lenet5().unwrap();
+    assert_eq!(g.parameter_count(), 61_706);
+    let names: Vec<&str> = g.params().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conv1.weight",
+            "conv1.bias",
+            "conv2.weight",
+            "conv2.bias",
+            "fc1.weight",
+            "fc1.bias",
+            "fc2.weight",
+            "fc2.bias",
+            "fc3.weight",
+            "fc3.bias"
+        ]
+    );
+    assert_eq!(g.shape(g.outputs()[0]), [10]);
+    assert_eq!(g.shape(g.find("pool2").unwrap()), [16, 5, 5]);
+}
+
+#[test]
+fn resnet18_matches_torchvision() {
+    let g = models::resnet18(1000, 224).unwrap();
+    assert_eq!(g.parameter_count(), 11_689_512);
+    let names: Vec<&str> = g.params().iter().map(|p| p.name.as_str()).collect();
+    // torchvision's state_dict has 122 entries with num_batches_tracked; ours
+    // are the 102 parameters and running statistics (num_batches_tracked lives
+    // beside them in checkpoints).
+    assert_eq!(names.len(), 102);
+    for expected in [
+        "conv1.weight",
+        "bn1.running_var",
+        "layer1.0.conv1.weight",
+        "layer1.1.bn2.bias",
+        "layer2.0.downsample.0.weight",
+        "layer2.0.downsample.1.running_mean",
+        "layer4.1.conv2.weight",
+        "fc.weight",
+        "fc.bias",
+    ] {
+        assert!(names.contains(&expected), "missing {expected}");
+    }
+    let fc = g.params().iter().find(|p| p.name == "fc.weight").unwrap();
+    assert_eq!(fc.decl.shape, [1000, 512]);
+    assert_eq!(g.shape(g.find("layer4.1.relu2").unwrap()), [512, 7, 7]);
+    let buffers = g
+        .params()
+        .iter()
+        .filter(|p| p.decl.kind == ParamKind::Buffer)
+        .count();
+    assert_eq!(buffers, 2 * 20);
+}
+
+#[test]
+fn unet_matches_the_reference_implementation() {
+    // The widely used PyTorch U-Net (n_channels=3, n_classes=2, bilinear=False).
+    let g = models::unet(3, 2, 64, 4, 128).unwrap();
+    assert_eq!(g.parameter_count(), 31_037_698);
+    assert_eq!(g.shape(g.outputs()[0]), [2, 128, 128]);
+    for expected in [
+        "inc.double_conv.0.weight",
+        "down4.maxpool_conv.1.double_conv.4.running_var",
+        "up1.up.weight",
+        "up4.conv.double_conv.3.weight",
+        "outc.conv.bias",
+    ] {
+        assert!(
+            g.params().iter().any(|p| p.name == expected),
+            "missing {expected}"
+        );
+    }
+    let up = g
+        .params()
+        .iter()
+        .find(|p| p.name == "up1.up.weight")
+        .unwrap();
+    assert_eq!(
+        up.decl.shape,
+        [1024, 512, 2, 2],
+        "transposed conv weights are IOHW"
+    );
+}
+
+#[test]
+fn depthwise_separable_block_counts() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[32, 56, 56]).unwrap();
+    let y = models::depthwise_separable(&mut g, x, "block", 32, 64, 2).unwrap();
+    g.set_outputs(&[y]);
+    // dw 32·9 + bn 2·32 + pw 32·64 + bn 2·64 (MobileNet v1's second block).
+    assert_eq!(g.parameter_count(), 288 + 64 + 2048 + 128);
+    assert_eq!(g.shape(y), [64, 28, 28]);
+}
+
+#[test]
+fn shape_errors_name_the_layer() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 32, 32]).unwrap();
+    let c1 = g.add("conv1", Conv2d::new(3, 6, 5).boxed(), &[x]).unwrap();
+    let err = g
+        .add("conv2", Conv2d::new(3, 16, 5).boxed(), &[c1])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "layer \"conv2\": expected 3 input channels, got 6"
+    );
+
+    let f = g.add("flatten", Flatten.boxed(), &[c1]).unwrap();
+    let err = g.add("fc", Linear::new(100, 10).boxed(), &[f]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "layer \"fc\": expected 100 input features, got 4704"
+    );
+
+    let err = g
+        .add("big", Conv2d::new(6, 6, 40).boxed(), &[c1])
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("layer \"big\"")
+            && err.to_string().contains("larger than the padded input"),
+        "{err}"
+    );
+
+    let err = g
+        .add("grouped", Conv2d::new(6, 4, 3).groups(4).boxed(), &[c1])
+        .unwrap_err();
+    assert!(err.to_string().contains("divisible by groups"), "{err}");
+
+    let p = g.add("pool", MaxPool2d::new(2).boxed(), &[c1]).unwrap();
+    let err = g.add("sum", Add.boxed(), &[c1, p]).unwrap_err();
+    assert!(err.to_string().contains("equal shapes"), "{err}");
+    let err = g.add("cat", Concat.boxed(), &[c1, p]).unwrap_err();
+    assert!(err.to_string().contains("except in channels"), "{err}");
+
+    let err = g.add("conv1", Relu.boxed(), &[c1]).unwrap_err();
+    assert!(err.to_string().contains("already exists"), "{err}");
+    let err = g.add("bn", BatchNorm2d::new(5).boxed(), &[c1]).unwrap_err();
+    assert_eq!(err.to_string(), "layer \"bn\": expected 5 channels, got 6");
+    let err = g.add("lin", Linear::new(6, 2).boxed(), &[c1]).unwrap_err();
+    assert!(err.to_string().contains("add a Flatten"), "{err}");
+}
+
+#[test]
+fn fusion_keeps_ids_and_only_fuses_what_is_legal() {
+    let g = models::lenet5().unwrap();
+    let train = g.fused(true);
+    assert_eq!(train.nodes().len(), g.nodes().len());
+    assert_eq!(
+        train
+            .node(g.find("relu1").unwrap())
+            .layer
+            .as_ref()
+            .unwrap()
+            .kind(),
+        "Identity"
+    );
+    assert_eq!(
+        train
+            .node(g.find("relu3").unwrap())
+            .layer
+            .as_ref()
+            .unwrap()
+            .kind(),
+        "Identity"
+    );
+
+    // A producer with two consumers keeps its activation separate.
+    let mut g = Graph::new();
+    let x = g.input("x", &[4, 8, 8]).unwrap();
+    let c = g
+        .add("conv", Conv2d::new(4, 4, 3).padding(1).boxed(), &[x])
+        .unwrap();
+    let r = g.add("relu", Relu.boxed(), &[c]).unwrap();
+    let s = g.add("sum", Add.boxed(), &[c, r]).unwrap();
+    g.set_outputs(&[s]);
+    let f = g.fused(true);
+    assert_eq!(f.node(r).layer.as_ref().unwrap().kind(), "ReLU");
+}

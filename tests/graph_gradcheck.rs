@@ -1,0 +1,274 @@
+//! Gradients of every layer's backward pass, and of a whole small network
+//! (conv, batch norm, relu, pooling, residual add, concat, dense, loss), checked
+//! by central finite differences of the f64 host reference.
+//!
+//! For each trainable tensor, sampled elements' GPU gradients (f32, fused and
+//! unfused execution) are compared with (L(p+h) − L(p−h)) / 2h computed in f64
+//! with h = 1e-6: the normwise relative error max|g − fd| / max(max|fd|, 1e-3)
+//! must not exceed 1e-3 (f32 arithmetic on the GPU contributes ~1e-6 of it).
+//! The floor makes gradients that are truly zero (a bias in front of batch
+//! norm) compare absolutely, within 1e-6.
+
+mod common;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use weft::graph::layers::{
+    Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Flatten,
+    GlobalAvgPool, Linear, MaxPool2d, Relu, Upsample,
+};
+use weft::graph::{ExecOptions, Graph, HostArray, Layer, Loss, Model, ParamKind, reference};
+use weft::kernels::Activation;
+
+const BATCH: usize = 4;
+const CLASSES: usize = 5;
+
+/// Checks the gradients of `graph` (input `[BATCH] + in_shape`, output
+/// `[BATCH, CLASSES]` logits) at a random point.
+fn check(name: &str, graph: Graph, rng: &mut ChaCha8Rng) {
+    let dev = common::device();
+    let in_shape = graph.shape(graph.inputs()[0]).to_vec();
+    let n_in: usize = BATCH * in_shape.iter().product::<usize>();
+    let x = common::uniform(rng, n_in, -1.0, 1.0);
+    let targets: Vec<i64> = (0..BATCH)
+        .map(|_| rng.random_range(0..CLASSES as i64))
+        .collect();
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.1,
+    };
+    let host_graph = graph.clone();
+    let mut model = Model::new(&dev, graph, rng.random()).unwrap();
+    let params: Vec<Vec<f64>> = model
+        .params()
+        .iter()
+        .map(|t| t.to_f32_vec().unwrap().iter().map(|&v| v as f64).collect())
+        .collect();
+    let xt = dev
+        .tensor(&[vec![BATCH], in_shape.clone()].concat(), &x)
+        .unwrap();
+    let tt = dev
+        .tensor_i32(
+            &[BATCH],
+            &targets.iter().map(|&t| t as i32).collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let x64 = HostArray::new(
+        [vec![BATCH], in_shape].concat(),
+        x.iter().map(|&v| v as f64).collect(),
+    );
+    let f = |p: &[Vec<f64>]| -> f64 {
+        let out = reference::forward(&host_graph, p, std::slice::from_ref(&x64)).unwrap();
+        reference::cross_entropy(&out[0], &targets, 0.1)
+    };
+    let base_loss = f(&params);
+    for fuse in [true, false] {
+        model
+            .set_options(ExecOptions {
+                fuse,
+                ..Default::default()
+            })
+            .unwrap();
+        // Buffers (running statistics) change with every training forward; the
+        // reference uses batch statistics, so they do not affect the loss.
+        let (gpu_loss, grads) = model.gradients(&[&xt], &tt, &loss).unwrap();
+        let gpu_loss = gpu_loss.to_f32_vec().unwrap()[0] as f64;
+        assert!(
+            (gpu_loss - base_loss).abs() <= 1e-5 * base_loss.abs().max(1.0),
+            "{name}: loss {gpu_loss} vs {base_loss}"
+        );
+        for (i, p) in host_graph.params().iter().enumerate() {
+            if p.decl.kind != ParamKind::Trainable {
+                continue;
+            }
+            let g = grads[i]
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}: no gradient for {}", p.name));
+            let g = g.to_f32_vec().unwrap();
+            let n = params[i].len();
+            let picks: Vec<usize> = if n <= 12 {
+                (0..n).collect()
+            } else {
+                (0..12).map(|_| rng.random_range(0..n)).collect()
+            };
+            let (mut max_err, mut max_fd) = (0.0f64, 0.0f64);
+            for &k in &picks {
+                let h = 1e-6;
+                let mut plus = params.clone();
+                plus[i][k] += h;
+                let mut minus = params.clone();
+                minus[i][k] -= h;
+                let fd = (f(&plus) - f(&minus)) / (2.0 * h);
+                max_err = max_err.max((g[k] as f64 - fd).abs());
+                max_fd = max_fd.max(fd.abs());
+            }
+            let rel = max_err / max_fd.max(1e-3);
+            assert!(
+                rel <= 1e-3,
+                "{name} (fuse {fuse}): {} gradient off by {rel:.2e} (max |fd| {max_fd:.3e})",
+                p.name
+            );
+        }
+    }
+}
+
+/// `layer` on `[c, h, w]` inputs, then flatten and a dense layer to CLASSES logits.
+fn single(layer: Box<dyn Layer>, in_shape: &[usize]) -> Graph {
+    let mut g = Graph::new();
+    let x = g.input("x", in_shape).unwrap();
+    // A conv in front gives the layer an input that depends on parameters, so
+    // its data gradient is exercised too.
+    let c = g
+        .add(
+            "pre",
+            Conv2d::new(in_shape[0], in_shape[0], 1).boxed(),
+            &[x],
+        )
+        .unwrap();
+    let y = g.add("layer", layer, &[c]).unwrap();
+    let f = g.add("flatten", Flatten.boxed(), &[y]).unwrap();
+    let features = g.shape(f)[0];
+    let o = g
+        .add("fc", Linear::new(features, CLASSES).boxed(), &[f])
+        .unwrap();
+    g.set_outputs(&[o]);
+    g
+}
+
+#[test]
+fn every_layer_backward_matches_finite_differences() {
+    let mut rng = common::rng(41);
+    let cases: Vec<(&str, Box<dyn Layer>, Vec<usize>)> = vec![
+        (
+            "conv",
+            Conv2d::new(3, 4, 3).padding(1).boxed(),
+            vec![3, 6, 6],
+        ),
+        (
+            "conv strided dilated",
+            Conv2d::new(3, 4, 3)
+                .stride(2)
+                .dilation(2)
+                .padding(2)
+                .boxed(),
+            vec![3, 7, 7],
+        ),
+        (
+            "conv grouped",
+            Conv2d::new(4, 6, 3).groups(2).boxed(),
+            vec![4, 5, 5],
+        ),
+        (
+            "conv depthwise",
+            Conv2d::new(4, 4, 3)
+                .groups(4)
+                .padding(1)
+                .bias(false)
+                .boxed(),
+            vec![4, 5, 5],
+        ),
+        (
+            "conv same",
+            Conv2d::new(2, 3, 4)
+                .padding_mode(weft::kernels::conv_params::Padding::Same)
+                .boxed(),
+            vec![2, 5, 6],
+        ),
+        (
+            "conv transpose",
+            ConvTranspose2d::new(3, 2, 3)
+                .stride(2)
+                .padding(1)
+                .output_padding(1)
+                .boxed(),
+            vec![3, 4, 4],
+        ),
+        (
+            "conv transpose grouped",
+            ConvTranspose2d::new(4, 4, 2).stride(2).groups(2).boxed(),
+            vec![4, 3, 3],
+        ),
+        ("max pool", MaxPool2d::new(2).boxed(), vec![3, 6, 6]),
+        (
+            "max pool overlapping",
+            MaxPool2d::new(3).stride(2).padding(1).boxed(),
+            vec![2, 7, 7],
+        ),
+        (
+            "avg pool",
+            AvgPool2d::new(3)
+                .stride(2)
+                .padding(1)
+                .count_include_pad(false)
+                .boxed(),
+            vec![2, 7, 7],
+        ),
+        ("global avg pool", GlobalAvgPool.boxed(), vec![3, 5, 5]),
+        ("batch norm", BatchNorm2d::new(3).boxed(), vec![3, 4, 4]),
+        (
+            "upsample nearest",
+            Upsample::nearest(2).boxed(),
+            vec![2, 3, 3],
+        ),
+        (
+            "upsample bilinear",
+            Upsample::bilinear(2, false).boxed(),
+            vec![2, 3, 3],
+        ),
+        (
+            "upsample bilinear aligned",
+            Upsample::bilinear(2, true).boxed(),
+            vec![2, 3, 3],
+        ),
+    ];
+    for (name, layer, shape) in cases {
+        check(name, single(layer, &shape), &mut rng);
+    }
+    for act in Activation::ALL {
+        check(act.name(), single(Act(act).boxed(), &[2, 3, 3]), &mut rng);
+    }
+}
+
+#[test]
+fn whole_network_gradients_match_finite_differences() {
+    // conv → bn → relu → (conv → bn) + residual → relu → concat with a 1×1
+    // branch → max pool → avg pool → flatten → dense → cross-entropy.
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 8, 8]).unwrap();
+    let a = g
+        .chain(
+            x,
+            [
+                ("conv1", Conv2d::new(3, 4, 3).padding(1).boxed()),
+                ("bn1", BatchNorm2d::new(4).boxed()),
+                ("relu1", Relu.boxed()),
+            ],
+        )
+        .unwrap();
+    let b = g
+        .chain(
+            a,
+            [
+                ("conv2", Conv2d::new(4, 4, 3).padding(1).bias(false).boxed()),
+                ("bn2", BatchNorm2d::new(4).boxed()),
+            ],
+        )
+        .unwrap();
+    let s = g.add("add", Add.boxed(), &[b, a]).unwrap();
+    let r = g.add("relu2", Relu.boxed(), &[s]).unwrap();
+    let side = g.add("conv3", Conv2d::new(4, 2, 1).boxed(), &[a]).unwrap();
+    let cat = g.add("cat", Concat.boxed(), &[r, side]).unwrap();
+    let y = g
+        .chain(
+            cat,
+            [
+                ("pool", MaxPool2d::new(2).boxed()),
+                ("avg", AvgPool2d::new(2).boxed()),
+                ("flatten", Flatten.boxed()),
+                ("fc", Linear::new(6 * 2 * 2, CLASSES).boxed()),
+            ],
+        )
+        .unwrap();
+    g.set_outputs(&[y]);
+    let mut rng = common::rng(42);
+    check("network", g, &mut rng);
+}

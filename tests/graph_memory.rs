@@ -1,0 +1,254 @@
+//! Memory plans: the peak the schedule predicts equals the peak the device pool
+//! measures during a real step, for LeNet-5, ResNet-18 and the U-Net, in
+//! inference and training, at f32 and f16, with and without recomputation.
+
+mod common;
+
+use weft::graph::{
+    ExecOptions, Graph, Loss, LrSchedule, MemoryReport, Model, Optimizer, OptimizerKind, models,
+};
+use weft::{DType, Device};
+
+/// Plans and runs one step; returns the report with the measurement.
+fn measure(
+    dev: &Device,
+    graph: Graph,
+    batch: usize,
+    train: bool,
+    dtype: DType,
+    recompute: Vec<String>,
+) -> MemoryReport {
+    let in_shape = graph.shape(graph.inputs()[0]).to_vec();
+    let out_shape = graph.shape(graph.outputs()[0]).to_vec();
+    let mut model = Model::new(dev, graph, 1).unwrap();
+    model
+        .set_options(ExecOptions {
+            dtype,
+            recompute,
+            ..Default::default()
+        })
+        .unwrap();
+    let n: usize = batch * in_shape.iter().product::<usize>();
+    let x = dev
+        .upload_f32(&[vec![batch], in_shape].concat(), dtype, &vec![0.25; n])
+        .unwrap();
+    dev.sync().unwrap();
+    if train {
+        model.train();
+        let mut opt = Optimizer::new(
+            dev,
+            model.graph(),
+            OptimizerKind::adam(1e-3),
+            LrSchedule::Constant,
+        )
+        .unwrap();
+        let (loss, targets) = if out_shape.len() == 1 {
+            let t: Vec<i32> = (0..batch as i32).map(|i| i % out_shape[0] as i32).collect();
+            (
+                Loss::CrossEntropy {
+                    label_smoothing: 0.0,
+                },
+                dev.tensor_i32(&[batch], &t).unwrap(),
+            )
+        } else {
+            let m: usize = batch * out_shape.iter().product::<usize>();
+            let t = dev
+                .upload_f32(&[vec![batch], out_shape].concat(), dtype, &vec![1.0; m])
+                .unwrap();
+            (Loss::BceWithLogits, t)
+        };
+        let report = model
+            .plan_memory(batch, Some(loss), opt.state_bytes())
+            .unwrap();
+        dev.sync().unwrap();
+        dev.reset_peak();
+        let live = dev.pool_stats().live_bytes;
+        let out = model.train_step(&[&x], &targets, &loss, &mut opt).unwrap();
+        assert!(out.loss.to_f32_vec().unwrap()[0].is_finite());
+        report.with_measurement(live, dev.pool_stats().peak_live_bytes)
+    } else {
+        model.eval();
+        let report = model.plan_memory(batch, None, 0).unwrap();
+        dev.sync().unwrap();
+        dev.reset_peak();
+        let live = dev.pool_stats().live_bytes;
+        let out = model.forward(&[&x]).unwrap();
+        assert!(out[0].to_f32_vec().unwrap().iter().all(|v| v.is_finite()));
+        report.with_measurement(live, dev.pool_stats().peak_live_bytes)
+    }
+}
+
+fn assert_exact(name: &str, r: &MemoryReport) {
+    eprintln!("{name}: {r}");
+    assert_eq!(
+        r.resident_bytes, 0,
+        "{name}: the test device holds nothing else"
+    );
+    assert_eq!(
+        Some(r.planned_peak),
+        r.measured_peak,
+        "{name}: planned vs measured"
+    );
+    assert!(
+        r.planned_peak < r.keep_everything_peak,
+        "{name}: liveness saves nothing"
+    );
+}
+
+/// A private device per test: peak statistics are device-wide.
+fn device() -> Device {
+    Device::from_env().unwrap()
+}
+
+#[test]
+fn lenet5_plan_is_exact() {
+    let dev = device();
+    for &(train, dtype) in &[
+        (false, DType::F32),
+        (true, DType::F32),
+        (false, DType::F16),
+        (true, DType::F16),
+    ] {
+        let r = measure(
+            &dev,
+            models::lenet5().unwrap(),
+            64,
+            train,
+            dtype,
+            Vec::new(),
+        );
+        assert_exact(&format!("lenet5 train={train} {dtype}"), &r);
+        if !train {
+            // A chain holds its weights, its input, and at most two consecutive
+            // activations (conv1's output and pool1's) at a time.
+            let act = |c: usize, h: usize| dtype.storage_bytes(64 * c * h * h);
+            assert_eq!(
+                r.planned_peak,
+                r.weights_bytes + r.input_bytes + act(6, 28) + act(6, 14)
+            );
+        }
+    }
+}
+
+#[test]
+fn resnet18_plan_is_exact() {
+    let dev = device();
+    for train in [false, true] {
+        let r = measure(
+            &dev,
+            models::resnet18(10, 64).unwrap(),
+            2,
+            train,
+            DType::F32,
+            Vec::new(),
+        );
+        assert_exact(&format!("resnet18 train={train}"), &r);
+    }
+}
+
+#[test]
+fn unet_plan_is_exact() {
+    let dev = device();
+    for train in [false, true] {
+        let r = measure(
+            &dev,
+            models::unet(3, 2, 16, 3, 32).unwrap(),
+            2,
+            train,
+            DType::F32,
+            Vec::new(),
+        );
+        assert_exact(&format!("unet train={train}"), &r);
+    }
+}
+
+#[test]
+fn recomputation_trades_compute_for_memory_exactly() {
+    let dev = device();
+    let g = models::resnet18(10, 64).unwrap();
+    let inner: Vec<String> = g
+        .nodes()
+        .iter()
+        .filter(|n| {
+            n.name.starts_with("layer")
+                && (n.name.contains(".conv") || n.name.contains(".bn") || n.name.ends_with("relu1"))
+        })
+        .map(|n| n.name.clone())
+        .collect();
+    let plain = measure(
+        &dev,
+        models::resnet18(10, 64).unwrap(),
+        4,
+        true,
+        DType::F32,
+        Vec::new(),
+    );
+    let ckpt = measure(
+        &dev,
+        models::resnet18(10, 64).unwrap(),
+        4,
+        true,
+        DType::F32,
+        inner,
+    );
+    assert_exact("resnet18 checkpointed", &ckpt);
+    assert!(
+        ckpt.planned_peak < plain.planned_peak,
+        "{} vs {}",
+        ckpt.planned_peak,
+        plain.planned_peak
+    );
+}
+
+#[test]
+fn f16_activations_roughly_halve_the_dynamic_peak() {
+    // At a batch where activations, not weights, dominate.
+    let dev = device();
+    let f32r = measure(
+        &dev,
+        models::lenet5().unwrap(),
+        512,
+        true,
+        DType::F32,
+        Vec::new(),
+    );
+    let f16r = measure(
+        &dev,
+        models::lenet5().unwrap(),
+        512,
+        true,
+        DType::F16,
+        Vec::new(),
+    );
+    assert_exact("lenet5 f16", &f16r);
+    let dynamic =
+        |r: &MemoryReport| r.planned_peak - r.weights_bytes - r.optimizer_bytes - r.input_bytes;
+    let ratio = dynamic(&f16r) as f64 / dynamic(&f32r) as f64;
+    eprintln!("f16 / f32 dynamic peak: {ratio:.2}");
+    // Max-pool indices stay 32-bit and weight gradients f32: a bit above one half.
+    assert!(ratio < 0.65, "{ratio}");
+}
+
+#[test]
+fn resnet18_training_keeps_at_most_half_of_everything() {
+    // Planning only: the batch where activations, not weights, dominate.
+    let dev = common::device();
+    let mut model = Model::new(&dev, models::resnet18(1000, 224).unwrap(), 0).unwrap();
+    model.train();
+    let opt_bytes = model.weights_bytes() - 4 * 2 * (64 + 128 * 2 + 256 * 2 + 512 * 2 + 64) as u64;
+    let r = model
+        .plan_memory(
+            32,
+            Some(Loss::CrossEntropy {
+                label_smoothing: 0.0,
+            }),
+            opt_bytes,
+        )
+        .unwrap();
+    eprintln!("{r}");
+    assert!(
+        r.savings_ratio() <= 0.5,
+        "planned is {:.0}% of keep-everything",
+        100.0 * r.savings_ratio()
+    );
+}
