@@ -13,7 +13,6 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, TensorView};
 use weft_device::{DType, Error, Result, Tensor};
 
-use crate::layer::ParamKind;
 use crate::model::Model;
 use crate::optim::Optimizer;
 
@@ -90,6 +89,9 @@ pub fn save(
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
     info.entry("format".into()).or_insert_with(|| "pt".into());
+    let (seed, steps) = model.rng_state();
+    info.insert("weft.seed".into(), seed.to_string());
+    info.insert("weft.steps".into(), steps.to_string());
     let bytes = safetensors::serialize(
         tensors.iter().map(|(k, v)| (k.as_str(), v.view())),
         Some(info),
@@ -125,7 +127,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Metadata and tensors of a checkpoint file, checked against a model.
+/// What a successful load reports.
+#[derive(Debug, Clone)]
 pub struct Loaded {
     pub metadata: HashMap<String, String>,
 }
@@ -244,7 +247,10 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
     if let (Some(opt), Some(steps)) = (optimizer, opt_steps) {
         opt.set_steps(steps.max(0) as usize);
     }
-    let _ = ParamKind::Trainable;
+    let parse = |k: &str| metadata.get(k).and_then(|v| v.parse::<u64>().ok());
+    if let (Some(seed), Some(steps)) = (parse("weft.seed"), parse("weft.steps")) {
+        model.set_rng_state(seed, steps);
+    }
     Ok(Loaded { metadata })
 }
 

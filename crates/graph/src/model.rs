@@ -156,6 +156,18 @@ impl Model {
         &mut self.params[id.index()]
     }
 
+    /// The seed of the model's randomness (dropout) and the training steps taken,
+    /// which together fix the next step's random masks.
+    pub fn rng_state(&self) -> (u64, u64) {
+        (self.seed, self.steps)
+    }
+
+    /// Restores [`rng_state`](Self::rng_state) (when resuming from a checkpoint).
+    pub fn set_rng_state(&mut self, seed: u64, steps: u64) {
+        self.seed = seed;
+        self.steps = steps;
+    }
+
     /// `num_batches_tracked` of a batch-norm node.
     pub fn batches_tracked(&self, node: NodeId) -> i64 {
         self.batches_tracked[node.index()]

@@ -1,0 +1,341 @@
+//! Training: reproducibility, checkpoints (names, atomic writes, mismatch
+//! reports, optimizer state), and a short LeNet-5 run on the shipped MNIST
+//! subset that must end far above chance.
+
+mod common;
+
+use std::path::PathBuf;
+
+use weft::data::{Loader, Mnist};
+use weft::graph::layers::{BatchNorm2d, Boxed, Conv2d, Dropout, Flatten, Linear, Relu};
+use weft::graph::{Graph, Loss, LrSchedule, Model, Optimizer, OptimizerKind, checkpoint, models};
+use weft::{DType, Device, Tensor};
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("weft-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn weights(model: &Model) -> Vec<Vec<u32>> {
+    model
+        .params()
+        .iter()
+        .map(|t| {
+            t.to_f32_vec()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        })
+        .collect()
+}
+
+/// Trains `steps` LeNet-5 steps on the embedded subset from `seed`.
+fn train_lenet(dev: &Device, seed: u64, steps: usize, kind: OptimizerKind) -> (Model, Optimizer) {
+    let mnist = Mnist::embedded().unwrap();
+    let mut model = Model::new(dev, models::lenet5().unwrap(), seed).unwrap();
+    let mut opt = Optimizer::new(dev, model.graph(), kind, LrSchedule::Constant).unwrap();
+    let mut loader = Loader::new(dev, &mnist.train, 32, true, seed, DType::F32).unwrap();
+    let order = loader.epoch_order();
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.0,
+    };
+    for chunk in loader.chunks(&order).into_iter().take(steps) {
+        let b = loader.batch(&chunk).unwrap();
+        model
+            .train_step(&[&b.images], &b.targets, &loss, &mut opt)
+            .unwrap();
+    }
+    (model, opt)
+}
+
+#[test]
+fn same_seed_gives_bit_identical_weights() {
+    let dev = common::device();
+    for kind in [
+        OptimizerKind::sgd(0.05, 0.9, 1e-4),
+        OptimizerKind::adamw(1e-3, 0.01),
+    ] {
+        let (a, _) = train_lenet(&dev, 3, 6, kind);
+        let (b, _) = train_lenet(&dev, 3, 6, kind);
+        assert_eq!(weights(&a), weights(&b), "{kind:?}");
+        let (c, _) = train_lenet(&dev, 4, 6, kind);
+        assert_ne!(weights(&a), weights(&c));
+    }
+}
+
+#[test]
+fn short_training_on_the_subset_learns() {
+    let dev = common::device();
+    let mnist = Mnist::embedded().unwrap();
+    let (mut model, _) = train_lenet(&dev, 1, 150, OptimizerKind::adam(2e-3));
+    model.eval();
+    let mut test = Loader::new(&dev, &mnist.test, 250, false, 0, DType::F32).unwrap();
+    let order = test.epoch_order();
+    let mut correct = 0;
+    for chunk in test.chunks(&order) {
+        let b = test.batch(&chunk).unwrap();
+        let logits = model.forward(&[&b.images]).unwrap()[0]
+            .to_f32_vec()
+            .unwrap();
+        for (row, &label) in logits.chunks(10).zip(&b.labels) {
+            let pred = (0..10).max_by(|&i, &j| row[i].total_cmp(&row[j])).unwrap();
+            correct += (pred == label as usize) as usize;
+        }
+    }
+    let acc = correct as f64 / 1000.0;
+    eprintln!("test accuracy after 150 steps of 32: {acc}");
+    assert!(acc >= 0.9, "{acc}");
+}
+
+#[test]
+fn checkpoints_round_trip_with_pytorch_names() {
+    let dev = common::device();
+    let dir = scratch("roundtrip");
+    let path = dir.join("m.safetensors");
+    // A net with batch norm, so running statistics and num_batches_tracked are saved.
+    let mut g = Graph::new();
+    let x = g.input("x", &[1, 8, 8]).unwrap();
+    let y = g
+        .chain(
+            x,
+            [
+                ("conv", Conv2d::new(1, 3, 3).boxed()),
+                ("bn", BatchNorm2d::new(3).boxed()),
+                ("relu", Relu.boxed()),
+                ("flatten", Flatten.boxed()),
+                ("drop", Dropout::new(0.2).boxed()),
+                ("fc", Linear::new(3 * 6 * 6, 4).boxed()),
+            ],
+        )
+        .unwrap();
+    g.set_outputs(&[y]);
+    let build = || {
+        let mut g2 = Graph::new();
+        let x = g2.input("x", &[1, 8, 8]).unwrap();
+        let y = g2
+            .chain(
+                x,
+                [
+                    ("conv", Conv2d::new(1, 3, 3).boxed()),
+                    ("bn", BatchNorm2d::new(3).boxed()),
+                    ("relu", Relu.boxed()),
+                    ("flatten", Flatten.boxed()),
+                    ("drop", Dropout::new(0.2).boxed()),
+                    ("fc", Linear::new(3 * 6 * 6, 4).boxed()),
+                ],
+            )
+            .unwrap();
+        g2.set_outputs(&[y]);
+        g2
+    };
+    let mut model = Model::new(&dev, g, 7).unwrap();
+    let mut opt = Optimizer::new(
+        &dev,
+        model.graph(),
+        OptimizerKind::adam(1e-2),
+        LrSchedule::Constant,
+    )
+    .unwrap();
+    let mut rng = common::rng(8);
+    let xb = dev
+        .tensor(&[5, 1, 8, 8], &common::uniform(&mut rng, 320, -1.0, 1.0))
+        .unwrap();
+    let t = dev.tensor_i32(&[5], &[0, 1, 2, 3, 1]).unwrap();
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.0,
+    };
+    for _ in 0..3 {
+        model.train_step(&[&xb], &t, &loss, &mut opt).unwrap();
+    }
+    checkpoint::save(&path, &model, Some(&opt), &[("weft.model", "test".into())]).unwrap();
+
+    // The header names what PyTorch's state_dict would.
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<&str> = st
+        .names()
+        .into_iter()
+        .filter(|n| !n.starts_with("optimizer."))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bn.bias",
+            "bn.num_batches_tracked",
+            "bn.running_mean",
+            "bn.running_var",
+            "bn.weight",
+            "conv.bias",
+            "conv.weight",
+            "fc.bias",
+            "fc.weight"
+        ]
+    );
+    let nbt = st.tensor("bn.num_batches_tracked").unwrap();
+    assert_eq!(i64::from_le_bytes(nbt.data().try_into().unwrap()), 3);
+
+    let mut fresh = Model::new(&dev, build(), 99).unwrap();
+    let mut fresh_opt = Optimizer::new(
+        &dev,
+        fresh.graph(),
+        OptimizerKind::adam(1e-2),
+        LrSchedule::Constant,
+    )
+    .unwrap();
+    let loaded = checkpoint::load(&path, &mut fresh, Some(&mut fresh_opt)).unwrap();
+    assert_eq!(
+        loaded.metadata.get("weft.model").map(String::as_str),
+        Some("test")
+    );
+    assert_eq!(weights(&fresh), weights(&model));
+    assert_eq!(fresh_opt.steps(), 3);
+    assert_eq!(fresh.rng_state(), model.rng_state());
+    for ((na, ta), (nb, tb)) in opt
+        .state_tensors(model.graph())
+        .iter()
+        .zip(fresh_opt.state_tensors(fresh.graph()).iter())
+    {
+        assert_eq!(na, nb);
+        assert_eq!(ta.to_f32_vec().unwrap(), tb.to_f32_vec().unwrap(), "{na}");
+    }
+    // Training continues identically from the loaded state.
+    model.train_step(&[&xb], &t, &loss, &mut opt).unwrap();
+    fresh.train_step(&[&xb], &t, &loss, &mut fresh_opt).unwrap();
+    assert_eq!(weights(&fresh), weights(&model));
+    // Evaluation uses the restored running statistics.
+    model.eval();
+    fresh.eval();
+    let a: Vec<Tensor> = model.forward(&[&xb]).unwrap();
+    let b: Vec<Tensor> = fresh.forward(&[&xb]).unwrap();
+    assert_eq!(a[0].to_f32_vec().unwrap(), b[0].to_f32_vec().unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mismatched_checkpoints_are_reported_and_leave_the_model_alone() {
+    let dev = common::device();
+    let dir = scratch("mismatch");
+    let path = dir.join("lenet.safetensors");
+    let model = Model::new(&dev, models::lenet5().unwrap(), 1).unwrap();
+    checkpoint::save(&path, &model, None, &[]).unwrap();
+    // A network with a wider fc1 and an extra layer.
+    let mut g = Graph::new();
+    let x = g.input("image", &[1, 28, 28]).unwrap();
+    let y = g
+        .chain(
+            x,
+            [
+                ("conv1", Conv2d::new(1, 6, 5).padding(2).boxed()),
+                ("flatten", Flatten.boxed()),
+                ("fc1", Linear::new(6 * 28 * 28, 120).boxed()),
+                ("extra", Linear::new(120, 10).boxed()),
+            ],
+        )
+        .unwrap();
+    g.set_outputs(&[y]);
+    let mut other = Model::new(&dev, g, 2).unwrap();
+    let before = weights(&other);
+    let err = checkpoint::load(&path, &mut other, None)
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        "fc1.weight: expected shape [120, 4704], file has [120, 400]",
+        "missing extra.weight",
+        "unexpected conv2.weight",
+        "lenet.safetensors",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert_eq!(
+        weights(&other),
+        before,
+        "a failed load must not change the model"
+    );
+    // Corrupt files are typed errors.
+    std::fs::write(&path, b"not a checkpoint").unwrap();
+    let err = checkpoint::load(&path, &mut other, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a valid safetensors file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn saves_are_atomic() {
+    let dev = common::device();
+    let dir = scratch("atomic");
+    let path = dir.join("m.safetensors");
+    let model = Model::new(&dev, models::lenet5().unwrap(), 1).unwrap();
+    checkpoint::save(&path, &model, None, &[]).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    // A save into a directory that cannot be written fails without touching the
+    // previous file; no temporary file is left behind.
+    let ro = dir.join("readonly");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::copy(&path, ro.join("m.safetensors")).unwrap();
+    let mut perms = std::fs::metadata(&ro).unwrap().permissions();
+    perms.set_readonly(true);
+    std::fs::set_permissions(&ro, perms.clone()).unwrap();
+    let result = checkpoint::save(&ro.join("m.safetensors"), &model, None, &[]);
+    perms.set_readonly(false);
+    std::fs::set_permissions(&ro, perms).unwrap();
+    if let Err(e) = result {
+        assert!(e.to_string().contains("m.safetensors"), "{e}");
+        assert_eq!(std::fs::read(ro.join("m.safetensors")).unwrap(), good);
+    }
+    assert_eq!(
+        std::fs::read_dir(&ro).unwrap().count(),
+        1,
+        "temporary file left behind"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn batch_norm_modes_follow_pytorch() {
+    let dev = common::device();
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, 3, 3]).unwrap();
+    let y = g
+        .add("bn", BatchNorm2d::new(2).momentum(0.5).boxed(), &[x])
+        .unwrap();
+    g.set_outputs(&[y]);
+    let mut model = Model::new(&dev, g, 0).unwrap();
+    let data: Vec<f32> = (0..36)
+        .map(|i| (i as f32 * 0.37).sin() * 2.0 + 1.0)
+        .collect();
+    let xt = dev.tensor(&[2, 2, 3, 3], &data).unwrap();
+    model.train();
+    model.forward(&[&xt]).unwrap();
+    let rm = model
+        .param("bn.running_mean")
+        .unwrap()
+        .to_f32_vec()
+        .unwrap();
+    let rv = model.param("bn.running_var").unwrap().to_f32_vec().unwrap();
+    for c in 0..2 {
+        let vals: Vec<f64> = (0..2)
+            .flat_map(|n| (0..9).map(move |s| (n * 2 + c) * 9 + s))
+            .map(|i| data[i] as f64)
+            .collect();
+        let mean = vals.iter().sum::<f64>() / 18.0;
+        let var_unbiased = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 17.0;
+        assert!(
+            (rm[c] as f64 - 0.5 * mean).abs() < 1e-5,
+            "{c}: {} vs {}",
+            rm[c],
+            0.5 * mean
+        );
+        assert!((rv[c] as f64 - (0.5 + 0.5 * var_unbiased)).abs() < 1e-5);
+    }
+    // Eval mode normalises with the running statistics.
+    model.eval();
+    let y = model.forward(&[&xt]).unwrap()[0].to_f32_vec().unwrap();
+    let want = (data[0] as f64 - rm[0] as f64) / (rv[0] as f64 + 1e-5).sqrt();
+    assert!((y[0] as f64 - want).abs() < 1e-5, "{} vs {want}", y[0]);
+}
