@@ -272,27 +272,27 @@ fn saves_are_atomic() {
     let model = Model::new(&dev, models::lenet5().unwrap(), 1).unwrap();
     checkpoint::save(&path, &model, None, &[]).unwrap();
     let good = std::fs::read(&path).unwrap();
-    // A save into a directory that cannot be written fails without touching the
-    // previous file; no temporary file is left behind.
-    let ro = dir.join("readonly");
-    std::fs::create_dir(&ro).unwrap();
-    std::fs::copy(&path, ro.join("m.safetensors")).unwrap();
-    let mut perms = std::fs::metadata(&ro).unwrap().permissions();
-    perms.set_readonly(true);
-    std::fs::set_permissions(&ro, perms.clone()).unwrap();
-    let result = checkpoint::save(&ro.join("m.safetensors"), &model, None, &[]);
-    perms.set_readonly(false);
-    std::fs::set_permissions(&ro, perms).unwrap();
-    if let Err(e) = result {
-        assert!(e.to_string().contains("m.safetensors"), "{e}");
-        assert_eq!(std::fs::read(ro.join("m.safetensors")).unwrap(), good);
-    }
+    // The new file is written beside the target and renamed over it only when
+    // complete: when the final step fails (here the target is a directory), the
+    // error names the file and nothing is left behind.
+    let blocked = dir.join("blocked.safetensors");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("keep"), b"x").unwrap();
+    let err = checkpoint::save(&blocked, &model, None, &[]).unwrap_err();
+    assert!(err.to_string().contains("blocked.safetensors"), "{err}");
+    assert!(blocked.join("keep").exists());
+    let err = checkpoint::save(&dir.join("missing/m.safetensors"), &model, None, &[]).unwrap_err();
+    assert!(err.to_string().contains("m.safetensors"), "{err}");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "temporary files left behind: {names:?}");
     assert_eq!(
-        std::fs::read_dir(&ro).unwrap().count(),
-        1,
-        "temporary file left behind"
+        std::fs::read(&path).unwrap(),
+        good,
+        "the previous checkpoint changed"
     );
-    assert_eq!(std::fs::read(&path).unwrap(), good);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
