@@ -708,7 +708,7 @@ impl Run<'_> {
                 b_off: 0,
                 b_gs: geo.patch_len() * p4,
                 b_ks: p4,
-                b_img: p,
+                b_img: p4,
                 b_is: 0,
                 c_off: y_off,
                 c_img: ohw,
@@ -778,7 +778,7 @@ impl Run<'_> {
                 b_off: 0,
                 b_gs: geo.c_in * p4,
                 b_ks: p4,
-                b_img: p,
+                b_img: p4,
                 b_is: 0,
                 c_off: 0,
                 c_img: p,
@@ -802,9 +802,20 @@ impl Run<'_> {
     }
 
     /// Launches conv_gemm.wgsl.
-    fn gemm(&self, g: &GemmLaunch, a: BufferRange<'_>, b: BufferRange<'_>, c: BufferRange<'_>) -> Result<()> {
+    fn gemm(
+        &self,
+        g: &GemmLaunch,
+        a: BufferRange<'_>,
+        b: BufferRange<'_>,
+        c: BufferRange<'_>,
+    ) -> Result<()> {
         let tm = rows_per_invocation(g.rows);
-        let mut constants = vec![("TM", tm as f64)];
+        // Two aligned vec4s per 8 columns: every offset a multiple of 4 and no
+        // image boundary inside a quad of columns.
+        let b_vec4 = [g.b_off as usize, g.b_gs, g.b_ks, g.b_is, g.b_img]
+            .iter()
+            .all(|v| v % 4 == 0);
+        let mut constants = vec![("TM", tm as f64), ("B_VEC4", b_vec4 as u8 as f64)];
         constants.extend(g.act.constants());
         let kernel = Kernel::new(OP, self.shader(ConvVariant::Im2colGemm, &CONV_GEMM)?, "main")
             .with_constants(&constants);
@@ -837,6 +848,7 @@ impl Run<'_> {
             &[
                 Binding::Read(a),
                 Binding::Read(b),
+                Binding::Read(b),
                 Binding::Read(self.bias_binding()),
                 Binding::ReadWrite(c),
             ],
@@ -864,8 +876,9 @@ struct GemmLaunch {
     act: Activation,
 }
 
-/// Rows (output channels) per invocation: the smallest of 1, 2, 4, 8 covering
-/// `rows`, so that depthwise convolutions do not compute 8 channels for 1.
+/// Rows (output channels) per invocation: 1, 2, 4 or 8, the smallest covering
+/// the group's rows (up to 8), so that small and depthwise groups do not
+/// compute padding rows. (Powers of two keep the number of pipelines small.)
 fn rows_per_invocation(rows: usize) -> usize {
     rows.clamp(1, 8).next_power_of_two()
 }
@@ -888,11 +901,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_per_invocation_rounds_up_to_powers_of_two() {
+    fn rows_per_invocation_is_a_power_of_two() {
         assert_eq!(rows_per_invocation(0), 1);
         assert_eq!(rows_per_invocation(1), 1);
         assert_eq!(rows_per_invocation(3), 4);
         assert_eq!(rows_per_invocation(8), 8);
+        assert_eq!(rows_per_invocation(64), 8);
         assert_eq!(rows_per_invocation(100), 8);
     }
 
