@@ -20,7 +20,8 @@
 // b_img is (or exceeds P and is) a multiple of 4. The rows are written out one
 // by one (no loop) so the accumulators stay in registers on CPU rasterisers.
 // Out-of-range rows and columns read clamped elements and are masked at the
-// store. FLOPs: 2*groups*cout_g*P*K.
+// store; invocations past the last column return at once (no barriers here).
+// FLOPs: 2*groups*cout_g*P*K.
 //
 // Params: patch_len = K, a0 = b_gs, a1 = b_ks, a2 = b_img, a3 = b_is,
 // a4 = c_img, a5 = c_is, a6 = c_ms, a7 = P, a8 = row tiles per batch
@@ -29,16 +30,20 @@
 // Includes: precision prelude, grid, activation, conv/params, conv/epilogue.
 
 @group(0) @binding(1) var<storage, read> a: array<T>;
-@group(0) @binding(2) var<storage, read> b: array<T>;
+// The same buffer as `a`, for vector loads.
+@group(0) @binding(2) var<storage, read> a4: array<T4>;
+@group(0) @binding(3) var<storage, read> b: array<T>;
 // The same buffer as `b`, for vector loads.
-@group(0) @binding(3) var<storage, read> b4: array<T4>;
-@group(0) @binding(4) var<storage, read> bias: array<T>;
-@group(0) @binding(5) var<storage, read_write> c: array<T>;
+@group(0) @binding(4) var<storage, read> b4: array<T4>;
+@group(0) @binding(5) var<storage, read> bias: array<T>;
+@group(0) @binding(6) var<storage, read_write> c: array<T>;
 
 // Rows per invocation (1 to 8).
 override TM: u32 = 8u;
 // Whether the 8 columns of a B row are two aligned vec4s.
 override B_VEC4: bool = false;
+// Whether K is a multiple of 4 (A rows then are aligned vec4s along k).
+override A_VEC4: bool = false;
 const TN: u32 = 8u;
 const WG: u32 = 64u;
 
@@ -90,6 +95,60 @@ fn k_rows(a_row0: u32, m_last: u32, k: u32, b0: vec4<f32>, b1: vec4<f32>) {
     }
 }
 
+// Four k steps (k = 4*kq ..) for every row, with A read as one vec4 per row;
+// bq holds B(k + r, columns 0-3) in bq[2r] and columns 4-7 in bq[2r + 1].
+fn k4_rows(a_row0: u32, m_last: u32, kq: u32, bq: array<vec4<f32>, 8>) {
+    {
+        let av = vec4<f32>(a4[(a_row0 + min(0u, m_last) * p.patch_len) / 4u + kq]);
+        acc[0] = fma(vec4<f32>(av.x), bq[0], fma(vec4<f32>(av.y), bq[2], fma(vec4<f32>(av.z), bq[4], fma(vec4<f32>(av.w), bq[6], acc[0]))));
+        acc[1] = fma(vec4<f32>(av.x), bq[1], fma(vec4<f32>(av.y), bq[3], fma(vec4<f32>(av.z), bq[5], fma(vec4<f32>(av.w), bq[7], acc[1]))));
+    }
+    if (TM > 1u) {
+        let av = vec4<f32>(a4[(a_row0 + min(1u, m_last) * p.patch_len) / 4u + kq]);
+        acc[2] = fma(vec4<f32>(av.x), bq[0], fma(vec4<f32>(av.y), bq[2], fma(vec4<f32>(av.z), bq[4], fma(vec4<f32>(av.w), bq[6], acc[2]))));
+        acc[3] = fma(vec4<f32>(av.x), bq[1], fma(vec4<f32>(av.y), bq[3], fma(vec4<f32>(av.z), bq[5], fma(vec4<f32>(av.w), bq[7], acc[3]))));
+    }
+    if (TM > 2u) {
+        let av = vec4<f32>(a4[(a_row0 + min(2u, m_last) * p.patch_len) / 4u + kq]);
+        acc[4] = fma(vec4<f32>(av.x), bq[0], fma(vec4<f32>(av.y), bq[2], fma(vec4<f32>(av.z), bq[4], fma(vec4<f32>(av.w), bq[6], acc[4]))));
+        acc[5] = fma(vec4<f32>(av.x), bq[1], fma(vec4<f32>(av.y), bq[3], fma(vec4<f32>(av.z), bq[5], fma(vec4<f32>(av.w), bq[7], acc[5]))));
+    }
+    if (TM > 3u) {
+        let av = vec4<f32>(a4[(a_row0 + min(3u, m_last) * p.patch_len) / 4u + kq]);
+        acc[6] = fma(vec4<f32>(av.x), bq[0], fma(vec4<f32>(av.y), bq[2], fma(vec4<f32>(av.z), bq[4], fma(vec4<f32>(av.w), bq[6], acc[6]))));
+        acc[7] = fma(vec4<f32>(av.x), bq[1], fma(vec4<f32>(av.y), bq[3], fma(vec4<f32>(av.z), bq[5], fma(vec4<f32>(av.w), bq[7], acc[7]))));
+    }
+    if (TM > 4u) {
+        let av = vec4<f32>(a4[(a_row0 + min(4u, m_last) * p.patch_len) / 4u + kq]);
+        acc[8] = fma(vec4<f32>(av.x), bq[0], fma(vec4<f32>(av.y), bq[2], fma(vec4<f32>(av.z), bq[4], fma(vec4<f32>(av.w), bq[6], acc[8]))));
+        acc[9] = fma(vec4<f32>(av.x), bq[1], fma(vec4<f32>(av.y), bq[3], fma(vec4<f32>(av.z), bq[5], fma(vec4<f32>(av.w), bq[7], acc[9]))));
+    }
+    if (TM > 5u) {
+        let av = vec4<f32>(a4[(a_row0 + min(5u, m_last) * p.patch_len) / 4u + kq]);
+        acc[10] = fma(vec4<f32>(av.x), bq[0], fma(vec4<f32>(av.y), bq[2], fma(vec4<f32>(av.z), bq[4], fma(vec4<f32>(av.w), bq[6], acc[10]))));
+        acc[11] = fma(vec4<f32>(av.x), bq[1], fma(vec4<f32>(av.y), bq[3], fma(vec4<f32>(av.z), bq[5], fma(vec4<f32>(av.w), bq[7], acc[11]))));
+    }
+    if (TM > 6u) {
+        let av = vec4<f32>(a4[(a_row0 + min(6u, m_last) * p.patch_len) / 4u + kq]);
+        acc[12] = fma(vec4<f32>(av.x), bq[0], fma(vec4<f32>(av.y), bq[2], fma(vec4<f32>(av.z), bq[4], fma(vec4<f32>(av.w), bq[6], acc[12]))));
+        acc[13] = fma(vec4<f32>(av.x), bq[1], fma(vec4<f32>(av.y), bq[3], fma(vec4<f32>(av.z), bq[5], fma(vec4<f32>(av.w), bq[7], acc[13]))));
+    }
+    if (TM > 7u) {
+        let av = vec4<f32>(a4[(a_row0 + min(7u, m_last) * p.patch_len) / 4u + kq]);
+        acc[14] = fma(vec4<f32>(av.x), bq[0], fma(vec4<f32>(av.y), bq[2], fma(vec4<f32>(av.z), bq[4], fma(vec4<f32>(av.w), bq[6], acc[14]))));
+        acc[15] = fma(vec4<f32>(av.x), bq[1], fma(vec4<f32>(av.y), bq[3], fma(vec4<f32>(av.z), bq[5], fma(vec4<f32>(av.w), bq[7], acc[15]))));
+    }
+}
+
+// B(k, columns j0 .. j0+3) of this invocation, the row of k at offset bk.
+fn b_row(b_idx: array<u32, TN>, bk: u32, j0: u32) -> vec4<f32> {
+    if (B_VEC4) {
+        return vec4<f32>(b4[(b_idx[j0] + bk) / 4u]);
+    }
+    return vec4<f32>(f32(b[b_idx[j0] + bk]), f32(b[b_idx[j0 + 1u] + bk]),
+                     f32(b[b_idx[j0 + 2u] + bk]), f32(b[b_idx[j0 + 3u] + bk]));
+}
+
 // Stores row m (global row `row`) of the block, masking rows past the batch
 // and columns past P.
 fn store_row(m: u32, row: u32, col0: u32, a0: vec4<f32>, a1: vec4<f32>) {
@@ -118,6 +177,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let g = mt / p.a8;
     let m0 = (mt % p.a8) * TM;
     let col0 = (pt * WG + lid) * TN;
+    // Invocations past the last column have nothing to store; leaving early
+    // lets a CPU rasteriser skip SIMD groups with no live lane.
+    if (col0 >= p.a7) {
+        return;
+    }
     let k_len = p.patch_len;
     let a_row0 = (g * p.cout_g + m0) * k_len;
     let m_last = p.cout_g - 1u - m0;
@@ -127,17 +191,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         b_idx[j] = p.x_off + g * p.a0 + (col / p.a2) * p.a3 + col % p.a2;
     }
     var bk = 0u;
-    for (var k = 0u; k < k_len; k++) {
-        var b0: vec4<f32>;
-        var b1: vec4<f32>;
-        if (B_VEC4) {
-            b0 = vec4<f32>(b4[(b_idx[0] + bk) / 4u]);
-            b1 = vec4<f32>(b4[(b_idx[4] + bk) / 4u]);
-        } else {
-            b0 = vec4<f32>(f32(b[b_idx[0] + bk]), f32(b[b_idx[1] + bk]), f32(b[b_idx[2] + bk]), f32(b[b_idx[3] + bk]));
-            b1 = vec4<f32>(f32(b[b_idx[4] + bk]), f32(b[b_idx[5] + bk]), f32(b[b_idx[6] + bk]), f32(b[b_idx[7] + bk]));
+    var k0 = 0u;
+    if (A_VEC4) {
+        for (var kq = 0u; kq < k_len / 4u; kq++) {
+            var bq: array<vec4<f32>, 8>;
+            for (var r = 0u; r < 4u; r++) {
+                bq[2u * r] = b_row(b_idx, bk, 0u);
+                bq[2u * r + 1u] = b_row(b_idx, bk, 4u);
+                bk += p.a1;
+            }
+            k4_rows(a_row0, m_last, kq, bq);
         }
-        k_rows(a_row0, m_last, k, b0, b1);
+        k0 = k_len;
+    }
+    for (var k = k0; k < k_len; k++) {
+        k_rows(a_row0, m_last, k, b_row(b_idx, bk, 0u), b_row(b_idx, bk, 4u));
         bk += p.a1;
     }
     {

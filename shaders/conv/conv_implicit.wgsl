@@ -22,7 +22,8 @@
 //
 // Padding: loads read a clamped in-range element and select 0 outside the
 // image, so the inner loops have no branches; out-of-range channels read a
-// clamped weight and out-of-range columns are masked at the store.
+// clamped weight and out-of-range columns are masked at the store; invocations
+// past the last segment return at once (no barriers here).
 // FLOPs: 2*C_out*N*OH*OW*K (+ partial blocks). No scratch memory.
 //
 // Params: a0 = segments per output row (ceil(OW/TN)), a1 = segments in the
@@ -145,8 +146,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let g = mt / p.a2;
     let m0 = (mt % p.a2) * TM;
-    let seg_raw = pt * WG + lid;
-    let seg = min(seg_raw, p.a1 - 1u);
+    let seg = pt * WG + lid;
+    // Invocations past the last segment have nothing to store; leaving early
+    // lets a CPU rasteriser skip SIMD groups with no live lane.
+    if (seg >= p.a1) {
+        return;
+    }
     let ox0 = (seg % p.a0) * TN;
     let rowi = seg / p.a0;
     let oy = rowi % p.oh;
@@ -192,9 +197,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             tap += p.kw;
         }
         xc += hw;
-    }
-    if (seg_raw >= p.a1) {
-        return;
     }
     let ohw = p.oh * p.ow;
     let out0 = p.y_off + ((img * p.c_out + co0) * p.oh + oy) * p.ow + ox0;

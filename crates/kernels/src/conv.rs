@@ -22,10 +22,10 @@
 
 use weft_device::{Binding, BufferRange, DType, Device, Error, Kernel, Result, Shader, Tensor};
 
+use crate::Activation;
 use crate::conv_params::{Conv2dGeometry, Conv2dParams};
 use crate::precision::{Precision, Typed};
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
-use crate::Activation;
 
 const OP: &str = "conv2d";
 
@@ -58,8 +58,16 @@ typed!(
     [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
     "conv/conv_gemm.wgsl"
 );
-typed!(CONV_WINOGRAD_WEIGHTS, [CONV_PARAMS], "conv/winograd_weights.wgsl");
-typed!(CONV_WINOGRAD_INPUT, [CONV_PARAMS], "conv/winograd_input.wgsl");
+typed!(
+    CONV_WINOGRAD_WEIGHTS,
+    [CONV_PARAMS],
+    "conv/winograd_weights.wgsl"
+);
+typed!(
+    CONV_WINOGRAD_INPUT,
+    [CONV_PARAMS],
+    "conv/winograd_input.wgsl"
+);
 typed!(
     CONV_WINOGRAD_OUTPUT,
     [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
@@ -188,10 +196,53 @@ impl ConvVariant {
     /// The default choice for a problem: the fastest variant that accepts it,
     /// as measured on lavapipe (see the comment in the body).
     pub fn auto(dev: &Device, geo: &Conv2dGeometry, precision: Precision) -> ConvVariant {
-        // Measured on lavapipe (llvmpipe, 2 cores, AVX2), where every storage
-        // load costs tens of cycles per SIMD lane group and FMAs are nearly free:
-        // TODO(measure): fill in.
+        // Measured on lavapipe (llvmpipe 22.3, 2 cores, 8-wide AVX2), f32,
+        // GFLOP/s of the direct convolution's FLOPs, best of runs on an idle
+        // machine (the repo's vec4_8x8 GEMM does 9.6 at 1024^3 there):
+        //
+        // | problem (N, C_in -> C_out, size)      | im2col | implicit | 1x1  | winograd |
+        // |---------------------------------------|--------|----------|------|----------|
+        // | 3x3 N8 64 -> 64, 56x56                |  7.2   |  10.4    |  -   |  17.4    |
+        // | 3x3 N8 256 -> 256, 14x14              |  7.8   |   8.4    |  -   |  27.1    |
+        // | 3x3 N8 512 -> 512, 7x7                |  13.4  |   6.9    |  -   |  19.9    |
+        // | 3x3 N8 128 -> 128, 28x28              |  10.1  |   8.4    |  -   |  20.6    |
+        // | 3x3 N8 32 -> 32, 16x16                |  3.5   |   5.8    |  -   |  11.8    |
+        // | 3x3 N8 16 -> 16, 32x32                |  3.1   |   7.1    |  -   |   5.5    |
+        // | 3x3 N8 3 -> 16, 32x32                 |  1.5   |   4.0    |  -   |   1.6    |
+        // | 3x3 s2 N8 128 -> 128, 28x28           |  8.9   |   6.9    |  -   |   -      |
+        // | 7x7 s2 stem N8 3 -> 64, 224x224       |  6.0   |   7.7    |  -   |   -      |
+        // | 5x5 N64 6 -> 16, 14x14 (LeNet)        |  2.1   |   4.1    |  -   |   -      |
+        // | 5x5 N8 32 -> 64, 28x28                |  5.3   |   4.8    |  -   |   -      |
+        // | 1x1 N8 256 -> 64, 56x56               |  8.1   |   4.3    | 15.3 |   -      |
+        // | 1x1 N8 1024 -> 256, 14x14             |  9.8   |   3.6    | 12.2 |   -      |
+        // | 1x1 N8 512 -> 2048, 7x7 (HW % 4 != 0) |  15.0  |   4.0    | 10.2 |   -      |
+        // | 1x1 s2 N8 256 -> 512, 56x56           |  13.1  |   4.9    |  -   |   -      |
+        // | 3x3 depthwise N8 256, 28x28           |  0.2   |   1.9    |  -   |   -      |
+        // | 3x3 groups 32 N8 128, 28x28           |  0.9   |   3.3    |  -   |   -      |
+        //
+        // Every storage load costs tens of cycles per SIMD group there and
+        // FMAs are nearly free, so: Winograd (2.25x fewer multiplies, vec4
+        // GEMM) wins on 3x3 stride 1 once there are enough channels to
+        // amortise its transforms; the 1x1 GEMM wins when its columns load as
+        // vec4 (H*W % 4 == 0), im2col otherwise and for strided 1x1; im2col
+        // (vec4 loads of both operands) beats the implicit GEMM on long
+        // reductions over small images; the implicit GEMM (input rows reused
+        // across the kernel width, no scratch) wins everywhere else: few
+        // channels, large images, grouped and depthwise convolutions.
         let fits = |v: ConvVariant| v.unsupported(dev, geo, precision).is_none();
+        let k = geo.patch_len();
+        if fits(ConvVariant::Winograd) && geo.c_in >= 24 && geo.c_out >= 16 {
+            return ConvVariant::Winograd;
+        }
+        if fits(ConvVariant::OneByOne) && (geo.h * geo.w).is_multiple_of(4) {
+            return ConvVariant::OneByOne;
+        }
+        let one_by_one = geo.kh == 1 && geo.kw == 1;
+        let long_small =
+            k.is_multiple_of(4) && k >= 256 && (geo.oh * geo.ow <= 1024 || geo.stride != [1, 1]);
+        if fits(ConvVariant::Im2colGemm) && geo.cout_g() >= 8 && (one_by_one || long_small) {
+            return ConvVariant::Im2colGemm;
+        }
         if fits(ConvVariant::ImplicitGemm) {
             ConvVariant::ImplicitGemm
         } else {
@@ -294,7 +345,11 @@ pub fn conv2d_into(
     inputs.extend(bias);
     crate::check_output(OP, out, &geo.out_shape(), x.dtype(), &inputs)?;
     if !out.device().same(dev) {
-        return Err(Error::invalid(OP, "output", "is on another device than the input"));
+        return Err(Error::invalid(
+            OP,
+            "output",
+            "is on another device than the input",
+        ));
     }
     let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
     let variant = spec
@@ -357,7 +412,12 @@ pub fn scratch_bytes(
 }
 
 /// Validates dtypes, shapes and parameters; resolves the geometry.
-fn check(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Result<Conv2dGeometry> {
+fn check(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &Conv2dSpec,
+) -> Result<Conv2dGeometry> {
     if !x.dtype().is_float() || w.dtype() != x.dtype() {
         return Err(Error::shape(
             OP,
@@ -369,7 +429,11 @@ fn check(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Re
         ));
     }
     if !w.device().same(x.device()) {
-        return Err(Error::invalid(OP, "weight", "is on another device than the input"));
+        return Err(Error::invalid(
+            OP,
+            "weight",
+            "is on another device than the input",
+        ));
     }
     let geo = Conv2dGeometry::new(OP, x.shape(), w.shape(), &spec.params)?;
     if let Some(b) = bias {
@@ -386,13 +450,21 @@ fn check(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, spec: &Conv2dSpec) -> Re
             ));
         }
         if !b.device().same(x.device()) {
-            return Err(Error::invalid(OP, "bias", "is on another device than the input"));
+            return Err(Error::invalid(
+                OP,
+                "bias",
+                "is on another device than the input",
+            ));
         }
     }
     // Kernels index within a binding window with u32 arithmetic.
     let too_big = |what: &str, n: usize| -> Result<()> {
         if n > u32::MAX as usize / 2 {
-            return Err(Error::invalid(OP, what, format!("{n} elements exceed 32-bit indexing")));
+            return Err(Error::invalid(
+                OP,
+                what,
+                format!("{n} elements exceed 32-bit indexing"),
+            ));
         }
         Ok(())
     };
@@ -418,7 +490,11 @@ fn scratch_sizes(geo: &Conv2dGeometry, variant: ConvVariant, imgs: usize) -> Vec
         ConvVariant::Winograd => {
             let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
             let p4 = round4(imgs * th * tw);
-            vec![16 * geo.c_out * geo.c_in, 16 * geo.c_in * p4, 16 * geo.c_out * p4]
+            vec![
+                16 * geo.c_out * geo.c_in,
+                16 * geo.c_in * p4,
+                16 * geo.c_out * p4,
+            ]
         }
         _ => Vec::new(),
     }
@@ -450,23 +526,31 @@ fn plan_chunk(
     let bytes = |n: usize| dtype.storage_bytes(n);
     let xb = bytes(imgs * xi + slack);
     if xb > limit {
-        return Err(format!("input window of {xb} bytes exceeds the binding limit of {limit}"));
+        return Err(format!(
+            "input window of {xb} bytes exceeds the binding limit of {limit}"
+        ));
     }
     let yb = bytes(imgs * yi + slack);
     if yb > limit {
-        return Err(format!("output window of {yb} bytes exceeds the binding limit of {limit}"));
+        return Err(format!(
+            "output window of {yb} bytes exceeds the binding limit of {limit}"
+        ));
     }
     let sizes = scratch_sizes(geo, variant, imgs);
     let mut total = 0;
     for n in sizes {
         let b = bytes(n);
         if b > limit {
-            return Err(format!("scratch buffer of {b} bytes exceeds the binding limit of {limit}"));
+            return Err(format!(
+                "scratch buffer of {b} bytes exceeds the binding limit of {limit}"
+            ));
         }
         total += b;
     }
     if imgs > 1 && total > SCRATCH_BUDGET {
-        return Err(format!("scratch of {total} bytes exceeds the budget of {SCRATCH_BUDGET}"));
+        return Err(format!(
+            "scratch of {total} bytes exceeds the budget of {SCRATCH_BUDGET}"
+        ));
     }
     Ok(())
 }
@@ -538,6 +622,38 @@ fn window(t: &Tensor, start: usize, len: usize, align: usize) -> Result<(BufferR
     Ok((t.window(begin, len + delta)?, delta as u32))
 }
 
+/// `range` as a binding for an `array<vec4<T>>` view, and whether it still is
+/// `range`: wgpu wants at least one whole vector bound, so the size is rounded
+/// up to 16 bytes within the buffer (pooled buffers hold at least 256 bytes;
+/// the kernels only read vectors that lie inside the tensor). When even that
+/// is too short, a read-only input stands in and the caller must not use the
+/// vector path.
+fn vec4_alias<'a>(
+    range: BufferRange<'a>,
+    fallback: &[&'a Tensor],
+) -> Result<(BufferRange<'a>, bool)> {
+    let widen = |r: BufferRange<'a>| {
+        let room = r.buffer.size() - r.offset;
+        BufferRange {
+            size: r.size.div_ceil(16).saturating_mul(16).min(room),
+            ..r
+        }
+    };
+    std::iter::once(range)
+        .chain(fallback.iter().map(|t| t.binding()))
+        .map(widen)
+        .enumerate()
+        .find(|(_, r)| r.size >= 16)
+        .map(|(i, r)| (r, i == 0))
+        .ok_or_else(|| {
+            Error::invalid(
+                OP,
+                "input",
+                "tensors of fewer than 16 bytes in buffers of the same size",
+            )
+        })
+}
+
 /// One conv2d call, resolved.
 struct Run<'a> {
     dev: &'a Device,
@@ -567,7 +683,12 @@ impl Run<'_> {
     fn for_chunks(
         &self,
         variant: ConvVariant,
-        mut launch: impl FnMut(usize, usize, (BufferRange<'_>, u32), (BufferRange<'_>, u32)) -> Result<()>,
+        mut launch: impl FnMut(
+            usize,
+            usize,
+            (BufferRange<'_>, u32),
+            (BufferRange<'_>, u32),
+        ) -> Result<()>,
     ) -> Result<()> {
         let (xi, yi) = image_elems(self.geo);
         let align = self.align();
@@ -624,101 +745,119 @@ impl Run<'_> {
             ("DW_C", dw_c as f64),
         ];
         constants.extend(self.act.constants());
-        let kernel = Kernel::new(OP, self.shader(ConvVariant::ImplicitGemm, &CONV_IMPLICIT)?, "main")
-            .with_constants(&constants);
+        let kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::ImplicitGemm, &CONV_IMPLICIT)?,
+            "main",
+        )
+        .with_constants(&constants);
         let segs_per_row = geo.ow.div_ceil(tn);
         let m_tiles = geo.cout_g().div_ceil(tm);
-        self.for_chunks(ConvVariant::ImplicitGemm, |_, imgs, (xw, x_off), (yw, y_off)| {
-            let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
-            params.x_off = x_off;
-            params.y_off = y_off;
-            let segs = imgs * geo.oh * segs_per_row;
-            params.tiles_m = (geo.groups * m_tiles) as u32;
-            params.tiles_p = segs.div_ceil(64) as u32;
-            params.a[0] = segs_per_row as u32;
-            params.a[1] = segs as u32;
-            params.a[2] = m_tiles as u32;
-            self.dev.dispatch(
-                &kernel,
-                bytemuck::bytes_of(&params),
-                &[
-                    Binding::Read(xw),
-                    Binding::Read(self.w.binding()),
-                    Binding::Read(self.bias_binding()),
-                    Binding::ReadWrite(yw),
-                ],
-                (params.tiles_m as u64) * (params.tiles_p as u64),
-            )
-        })
+        self.for_chunks(
+            ConvVariant::ImplicitGemm,
+            |_, imgs, (xw, x_off), (yw, y_off)| {
+                let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
+                params.x_off = x_off;
+                params.y_off = y_off;
+                let segs = imgs * geo.oh * segs_per_row;
+                params.tiles_m = (geo.groups * m_tiles) as u32;
+                params.tiles_p = segs.div_ceil(64) as u32;
+                params.a[0] = segs_per_row as u32;
+                params.a[1] = segs as u32;
+                params.a[2] = m_tiles as u32;
+                self.dev.dispatch(
+                    &kernel,
+                    bytemuck::bytes_of(&params),
+                    &[
+                        Binding::Read(xw),
+                        Binding::Read(self.w.binding()),
+                        Binding::Read(self.bias_binding()),
+                        Binding::ReadWrite(yw),
+                    ],
+                    (params.tiles_m as u64) * (params.tiles_p as u64),
+                )
+            },
+        )
     }
 
     fn one_by_one(&self) -> Result<()> {
         let geo = self.geo;
         let hw = geo.h * geo.w;
-        self.for_chunks(ConvVariant::OneByOne, |_, imgs, (xw, x_off), (yw, y_off)| {
-            let gemm = GemmLaunch {
-                groups: geo.groups,
-                rows: geo.cout_g(),
-                k: geo.cin_g(),
-                cols: imgs * hw,
-                b_off: x_off,
-                b_gs: geo.cin_g() * hw,
-                b_ks: hw,
-                b_img: hw,
-                b_is: geo.c_in * hw,
-                c_off: y_off,
-                c_img: hw,
-                c_is: geo.c_out * hw,
-                c_ms: hw,
-                bias: self.bias.is_some(),
-                act: self.act,
-            };
-            self.gemm(&gemm, self.w.binding(), xw, yw)
-        })
+        self.for_chunks(
+            ConvVariant::OneByOne,
+            |_, imgs, (xw, x_off), (yw, y_off)| {
+                let gemm = GemmLaunch {
+                    groups: geo.groups,
+                    rows: geo.cout_g(),
+                    k: geo.cin_g(),
+                    cols: imgs * hw,
+                    b_off: x_off,
+                    b_gs: geo.cin_g() * hw,
+                    b_ks: hw,
+                    b_img: hw,
+                    b_is: geo.c_in * hw,
+                    c_off: y_off,
+                    c_img: hw,
+                    c_is: geo.c_out * hw,
+                    c_ms: hw,
+                    bias: self.bias.is_some(),
+                    act: self.act,
+                };
+                self.gemm(&gemm, self.w.binding(), xw, yw)
+            },
+        )
     }
 
     fn im2col(&self) -> Result<()> {
         let geo = self.geo;
         let dtype = self.precision.dtype();
         let per = images_per_chunk(self.dev, geo, ConvVariant::Im2colGemm, self.precision)?;
-        let cols = self
-            .dev
-            .empty(&scratch_sizes(geo, ConvVariant::Im2colGemm, per)[..1], dtype)?;
-        let kernel = Kernel::new(OP, self.shader(ConvVariant::Im2colGemm, &CONV_IM2COL)?, "main");
+        let cols = self.dev.empty(
+            &scratch_sizes(geo, ConvVariant::Im2colGemm, per)[..1],
+            dtype,
+        )?;
+        let kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::Im2colGemm, &CONV_IM2COL)?,
+            "main",
+        );
         let ohw = geo.oh * geo.ow;
-        self.for_chunks(ConvVariant::Im2colGemm, |_, imgs, (xw, x_off), (yw, y_off)| {
-            let p = imgs * ohw;
-            let p4 = round4(p);
-            let mut params = ConvParams::new(geo, imgs, false);
-            params.x_off = x_off;
-            params.a[0] = p as u32;
-            params.a[1] = (p4 / 4) as u32;
-            let quads = geo.groups * geo.patch_len() * p4 / 4;
-            self.dev.dispatch(
-                &kernel,
-                bytemuck::bytes_of(&params),
-                &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
-                quads.div_ceil(64) as u64,
-            )?;
-            let gemm = GemmLaunch {
-                groups: geo.groups,
-                rows: geo.cout_g(),
-                k: geo.patch_len(),
-                cols: p,
-                b_off: 0,
-                b_gs: geo.patch_len() * p4,
-                b_ks: p4,
-                b_img: p4,
-                b_is: 0,
-                c_off: y_off,
-                c_img: ohw,
-                c_is: geo.c_out * ohw,
-                c_ms: ohw,
-                bias: self.bias.is_some(),
-                act: self.act,
-            };
-            self.gemm(&gemm, self.w.binding(), cols.binding(), yw)
-        })
+        self.for_chunks(
+            ConvVariant::Im2colGemm,
+            |_, imgs, (xw, x_off), (yw, y_off)| {
+                let p = imgs * ohw;
+                let p4 = round4(p);
+                let mut params = ConvParams::new(geo, imgs, false);
+                params.x_off = x_off;
+                params.a[0] = p as u32;
+                params.a[1] = (p4 / 4) as u32;
+                let quads = geo.groups * geo.patch_len() * p4 / 4;
+                self.dev.dispatch(
+                    &kernel,
+                    bytemuck::bytes_of(&params),
+                    &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
+                    quads.div_ceil(64) as u64,
+                )?;
+                let gemm = GemmLaunch {
+                    groups: geo.groups,
+                    rows: geo.cout_g(),
+                    k: geo.patch_len(),
+                    cols: p,
+                    b_off: 0,
+                    b_gs: geo.patch_len() * p4,
+                    b_ks: p4,
+                    b_img: p4,
+                    b_is: 0,
+                    c_off: y_off,
+                    c_img: ohw,
+                    c_is: geo.c_out * ohw,
+                    c_ms: ohw,
+                    bias: self.bias.is_some(),
+                    act: self.act,
+                };
+                self.gemm(&gemm, self.w.binding(), cols.binding(), yw)
+            },
+        )
     }
 
     fn winograd(&self) -> Result<()> {
@@ -738,7 +877,10 @@ impl Run<'_> {
         self.dev.dispatch(
             &v_kernel,
             bytemuck::bytes_of(&params),
-            &[Binding::Read(self.w.binding()), Binding::ReadWrite(u.binding())],
+            &[
+                Binding::Read(self.w.binding()),
+                Binding::ReadWrite(u.binding()),
+            ],
             (geo.c_out * geo.c_in).div_ceil(64) as u64,
         )?;
         let in_kernel = Kernel::new(
@@ -754,51 +896,54 @@ impl Run<'_> {
         )
         .with_constants(&constants);
         let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
-        self.for_chunks(ConvVariant::Winograd, |_, imgs, (xw, x_off), (yw, y_off)| {
-            let p = imgs * th * tw;
-            let p4 = round4(p);
-            let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
-            params.x_off = x_off;
-            params.y_off = y_off;
-            params.a[0] = th as u32;
-            params.a[1] = tw as u32;
-            params.a[2] = p as u32;
-            params.a[3] = p4 as u32;
-            self.dev.dispatch(
-                &in_kernel,
-                bytemuck::bytes_of(&params),
-                &[Binding::Read(xw), Binding::ReadWrite(v.binding())],
-                (geo.c_in * p4).div_ceil(64) as u64,
-            )?;
-            let gemm = GemmLaunch {
-                groups: 16,
-                rows: geo.c_out,
-                k: geo.c_in,
-                cols: p,
-                b_off: 0,
-                b_gs: geo.c_in * p4,
-                b_ks: p4,
-                b_img: p4,
-                b_is: 0,
-                c_off: 0,
-                c_img: p,
-                c_is: 0,
-                c_ms: p4,
-                bias: false,
-                act: Activation::None,
-            };
-            self.gemm(&gemm, u.binding(), v.binding(), m.binding())?;
-            self.dev.dispatch(
-                &out_kernel,
-                bytemuck::bytes_of(&params),
-                &[
-                    Binding::Read(m.binding()),
-                    Binding::Read(self.bias_binding()),
-                    Binding::ReadWrite(yw),
-                ],
-                (geo.c_out * p).div_ceil(64) as u64,
-            )
-        })
+        self.for_chunks(
+            ConvVariant::Winograd,
+            |_, imgs, (xw, x_off), (yw, y_off)| {
+                let p = imgs * th * tw;
+                let p4 = round4(p);
+                let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
+                params.x_off = x_off;
+                params.y_off = y_off;
+                params.a[0] = th as u32;
+                params.a[1] = tw as u32;
+                params.a[2] = p as u32;
+                params.a[3] = p4 as u32;
+                self.dev.dispatch(
+                    &in_kernel,
+                    bytemuck::bytes_of(&params),
+                    &[Binding::Read(xw), Binding::ReadWrite(v.binding())],
+                    (geo.c_in * p4).div_ceil(64) as u64,
+                )?;
+                let gemm = GemmLaunch {
+                    groups: 16,
+                    rows: geo.c_out,
+                    k: geo.c_in,
+                    cols: p,
+                    b_off: 0,
+                    b_gs: geo.c_in * p4,
+                    b_ks: p4,
+                    b_img: p4,
+                    b_is: 0,
+                    c_off: 0,
+                    c_img: p,
+                    c_is: 0,
+                    c_ms: p4,
+                    bias: false,
+                    act: Activation::None,
+                };
+                self.gemm(&gemm, u.binding(), v.binding(), m.binding())?;
+                self.dev.dispatch(
+                    &out_kernel,
+                    bytemuck::bytes_of(&params),
+                    &[
+                        Binding::Read(m.binding()),
+                        Binding::Read(self.bias_binding()),
+                        Binding::ReadWrite(yw),
+                    ],
+                    (geo.c_out * p).div_ceil(64) as u64,
+                )
+            },
+        )
     }
 
     /// Launches conv_gemm.wgsl.
@@ -812,13 +957,26 @@ impl Run<'_> {
         let tm = rows_per_invocation(g.rows);
         // Two aligned vec4s per 8 columns: every offset a multiple of 4 and no
         // image boundary inside a quad of columns.
-        let b_vec4 = [g.b_off as usize, g.b_gs, g.b_ks, g.b_is, g.b_img]
-            .iter()
-            .all(|v| v % 4 == 0);
-        let mut constants = vec![("TM", tm as f64), ("B_VEC4", b_vec4 as u8 as f64)];
+        let (a4, a_whole) = vec4_alias(a, &[self.w, self.x])?;
+        let (b4, b_whole) = vec4_alias(b, &[self.w, self.x])?;
+        let b_vec4 = b_whole
+            && [g.b_off as usize, g.b_gs, g.b_ks, g.b_is, g.b_img]
+                .iter()
+                .all(|v| v % 4 == 0);
+        // A rows as vec4s along k.
+        let a_vec4 = a_whole && g.k.is_multiple_of(4);
+        let mut constants = vec![
+            ("TM", tm as f64),
+            ("B_VEC4", b_vec4 as u8 as f64),
+            ("A_VEC4", a_vec4 as u8 as f64),
+        ];
         constants.extend(g.act.constants());
-        let kernel = Kernel::new(OP, self.shader(ConvVariant::Im2colGemm, &CONV_GEMM)?, "main")
-            .with_constants(&constants);
+        let kernel = Kernel::new(
+            OP,
+            self.shader(ConvVariant::Im2colGemm, &CONV_GEMM)?,
+            "main",
+        )
+        .with_constants(&constants);
         let m_tiles = g.rows.div_ceil(tm);
         let mut params = ConvParams::new(self.geo, 0, g.bias);
         params.groups = g.groups as u32;
@@ -847,8 +1005,9 @@ impl Run<'_> {
             bytemuck::bytes_of(&params),
             &[
                 Binding::Read(a),
+                Binding::Read(a4),
                 Binding::Read(b),
-                Binding::Read(b),
+                Binding::Read(b4),
                 Binding::Read(self.bias_binding()),
                 Binding::ReadWrite(c),
             ],

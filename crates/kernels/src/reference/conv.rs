@@ -53,10 +53,19 @@ pub fn winograd_scale(
     act: Activation,
 ) -> Vec<f64> {
     assert!(
-        geo.kh == 3 && geo.kw == 3 && geo.stride == [1, 1] && geo.dilation == [1, 1] && geo.groups == 1,
+        geo.kh == 3
+            && geo.kw == 3
+            && geo.stride == [1, 1]
+            && geo.dilation == [1, 1]
+            && geo.groups == 1,
         "winograd_scale needs a 3x3, stride 1, dilation 1, ungrouped convolution"
     );
-    const G: [[f64; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.0, 0.0, 1.0]];
+    const G: [[f64; 3]; 4] = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, 0.5, 0.5],
+        [0.0, 0.0, 1.0],
+    ];
     const BT: [[f64; 4]; 4] = [
         [1.0, 0.0, 1.0, 0.0],
         [0.0, 1.0, 1.0, 0.0],
@@ -86,7 +95,9 @@ pub fn winograd_scale(
     let mut scale = Vec::with_capacity(geo.n * geo.c_out * geo.oh * geo.ow);
     for_each_output(geo, |img, co, oy, ox| {
         let mut acc = 0.0f64;
-        for_each_tap(geo, img, co, oy, ox, |xi, wi| acc += x[xi] as f64 * w[wi] as f64);
+        for_each_tap(geo, img, co, oy, ox, |xi, wi| {
+            acc += x[xi] as f64 * w[wi] as f64
+        });
         // The output lies in tile (oy/2, ox/2) at position (oy%2, ox%2).
         let (ty, tx) = (oy / 2, ox / 2);
         let (ry, rx) = (oy % 2, ox % 2);
@@ -99,7 +110,8 @@ pub fn winograd_scale(
                     let iy = (2 * ty + r) as isize - geo.pad[0] as isize;
                     let ix = (2 * tx + c) as isize - geo.pad[1] as isize;
                     if iy >= 0 && ix >= 0 && (iy as usize) < geo.h && (ix as usize) < geo.w {
-                        let xi = ((img * geo.c_in + ci) * geo.h + iy as usize) * geo.w + ix as usize;
+                        let xi =
+                            ((img * geo.c_in + ci) * geo.h + iy as usize) * geo.w + ix as usize;
                         d[r * 4 + c] = (x[xi] as f64).abs();
                     }
                 }
