@@ -14,13 +14,18 @@
 // Each invocation computes a TM x 8 register block: TM rows (the same for the
 // whole workgroup, so the A loads are uniform) by 8 consecutive columns held
 // as two vec4 accumulators per row; 64 invocations per workgroup cover 512
-// columns. Per k: 8 B loads and TM A loads feed 8*TM FMAs. With B_VEC4 the 8
-// columns are read as two vec4 loads, which needs them contiguous and aligned:
-// the launcher sets it when x_off, b_gs, b_ks and b_is are multiples of 4 and
-// b_img is (or exceeds P and is) a multiple of 4. The rows are written out one
-// by one (no loop) so the accumulators stay in registers on CPU rasterisers.
-// Out-of-range rows and columns read clamped elements and are masked at the
-// store; invocations past the last column return at once (no barriers here).
+// columns. Per k: 8 B values and TM A values feed 8*TM FMAs. Loads are what
+// costs on CPU rasterisers, so both operands have vector paths, read through
+// second bindings of the same buffers (a4, b4):
+// - B_VEC4: the 8 columns of a B row as two aligned vec4 loads; the launcher
+//   sets it when x_off, b_gs, b_ks, b_is and b_img are multiples of 4 (im2col
+//   and Winograd pass b_img = P4, their padded row length);
+// - A_VEC4: K % 4 == 0, so each A row reads one vec4 per 4 k steps (k4_rows)
+//   and 16 vector loads feed 256 FMAs, as in gemm_vec4.wgsl.
+// The rows are written out one by one (no loop) so the accumulators stay
+// constant-indexed registers on CPU rasterisers. Out-of-range rows and columns
+// read clamped elements and are masked at the store; invocations past the last
+// column return at once (no barriers here).
 // FLOPs: 2*groups*cout_g*P*K.
 //
 // Params: patch_len = K, a0 = b_gs, a1 = b_ks, a2 = b_img, a3 = b_is,

@@ -3,15 +3,19 @@
 //! including asymmetric, dilation, groups including depthwise).
 //!
 //! Variants (every one correct on every problem it accepts; `weft bench`
-//! compares them):
+//! compares them; [`ConvVariant::auto`] picks one per problem):
 //!
 //! | variant | idea | scratch |
 //! |---|---|---|
-//! | `direct` | one output per invocation walking its receptive field; every problem; packed-f16 form | none |
-//! | `im2col_gemm` | receptive fields unrolled into columns, then a register-blocked GEMM per group | columns of a batch chunk |
-//! | `implicit_gemm` | the same GEMM with the im2col indices computed on the fly, TM x TN register blocks, input rows reused across the kernel width | none |
+//! | `direct` | one output per invocation walking its receptive field; every problem; the only packed-f16 form | none |
+//! | `im2col_gemm` | receptive fields unrolled into columns `[groups, K, P]`, then one register-blocked GEMM launch over all groups with vec4 loads of both operands | columns of a batch chunk |
+//! | `implicit_gemm` | the same GEMM with the im2col indices computed on the fly: TM x TN register blocks, input rows reused across the kernel width | none |
 //! | `one_by_one` | 1x1, stride 1, no padding: the input already is the GEMM's B operand | none |
-//! | `winograd` | F(2x2, 3x3): input transform, 16 GEMMs, output transform | transformed weights, inputs, products |
+//! | `winograd` | F(2x2, 3x3), stride 1, dilation 1, groups 1: weight and input transforms, 16 batched GEMMs, output transform with bias and activation | transformed weights, inputs, products |
+//!
+//! Every variant runs on f32 and native f16 storage (f32 accumulation; the
+//! Winograd intermediates are stored in the tensors' type); packed f16 has the
+//! direct form.
 //!
 //! Large batches are processed in chunks of images: each launch binds windows
 //! of x and y (so no binding exceeds `max_storage_buffer_binding_size`) and the
@@ -196,29 +200,36 @@ impl ConvVariant {
     /// The default choice for a problem: the fastest variant that accepts it,
     /// as measured on lavapipe (see the comment in the body).
     pub fn auto(dev: &Device, geo: &Conv2dGeometry, precision: Precision) -> ConvVariant {
-        // Measured on lavapipe (llvmpipe 22.3, 2 cores, 8-wide AVX2), f32,
-        // GFLOP/s of the direct convolution's FLOPs, best of runs on an idle
-        // machine (the repo's vec4_8x8 GEMM does 9.6 at 1024^3 there):
+        // Measured on lavapipe (llvmpipe 22.3 / LLVM 15, 2 cores, 8-wide
+        // AVX2) with dev-side timing around a sync, best of 2-5 runs started
+        // on an idle machine, f32, GFLOP/s counted as the direct convolution's
+        // 2*N*C_out*OH*OW*K (native f16 measures within noise of these). The
+        // repo's vec4_8x8 GEMM does 8.8-9.6 GFLOP/s at 1024^3 on this machine.
         //
-        // | problem (N, C_in -> C_out, size)      | im2col | implicit | 1x1  | winograd |
-        // |---------------------------------------|--------|----------|------|----------|
-        // | 3x3 N8 64 -> 64, 56x56                |  7.2   |  10.4    |  -   |  17.4    |
-        // | 3x3 N8 256 -> 256, 14x14              |  7.8   |   8.4    |  -   |  27.1    |
-        // | 3x3 N8 512 -> 512, 7x7                |  13.4  |   6.9    |  -   |  19.9    |
-        // | 3x3 N8 128 -> 128, 28x28              |  10.1  |   8.4    |  -   |  20.6    |
-        // | 3x3 N8 32 -> 32, 16x16                |  3.5   |   5.8    |  -   |  11.8    |
-        // | 3x3 N8 16 -> 16, 32x32                |  3.1   |   7.1    |  -   |   5.5    |
-        // | 3x3 N8 3 -> 16, 32x32                 |  1.5   |   4.0    |  -   |   1.6    |
-        // | 3x3 s2 N8 128 -> 128, 28x28           |  8.9   |   6.9    |  -   |   -      |
-        // | 7x7 s2 stem N8 3 -> 64, 224x224       |  6.0   |   7.7    |  -   |   -      |
-        // | 5x5 N64 6 -> 16, 14x14 (LeNet)        |  2.1   |   4.1    |  -   |   -      |
-        // | 5x5 N8 32 -> 64, 28x28                |  5.3   |   4.8    |  -   |   -      |
-        // | 1x1 N8 256 -> 64, 56x56               |  8.1   |   4.3    | 15.3 |   -      |
-        // | 1x1 N8 1024 -> 256, 14x14             |  9.8   |   3.6    | 12.2 |   -      |
-        // | 1x1 N8 512 -> 2048, 7x7 (HW % 4 != 0) |  15.0  |   4.0    | 10.2 |   -      |
-        // | 1x1 s2 N8 256 -> 512, 56x56           |  13.1  |   4.9    |  -   |   -      |
-        // | 3x3 depthwise N8 256, 28x28           |  0.2   |   1.9    |  -   |   -      |
-        // | 3x3 groups 32 N8 128, 28x28           |  0.9   |   3.3    |  -   |   -      |
+        // | problem (N, C_in -> C_out, size)       | im2col | implicit | 1x1  | winograd |
+        // |----------------------------------------|--------|----------|------|----------|
+        // | 3x3 N8 64 -> 64, 56x56                 |   7.8  |   10.0   |  -   |   16.2   |
+        // | 3x3 N8 256 -> 256, 14x14               |   6.8  |    8.0   |  -   |   29.3   |
+        // | 3x3 N8 512 -> 512, 7x7                 |  12.2  |    9.2   |  -   |   21.6   |
+        // | 3x3 N8 128 -> 128, 28x28               |  10.0  |    9.1   |  -   |   21.6   |
+        // | 3x3 N8 32 -> 32, 16x16                 |   3.6  |    5.9   |  -   |    7.1   |
+        // | 3x3 N8 16 -> 16, 32x32                 |   2.3  |    8.5   |  -   |    8.1   |
+        // | 3x3 N8 3 -> 16, 32x32                  |   1.5  |    3.3   |  -   |    1.5   |
+        // | 3x3 N1 3 -> 64, 224x224                |   3.1  |    5.3   |  -   |    3.1   |
+        // | 3x3 s2 N8 128 -> 128, 28x28            |   8.7  |    6.7   |  -   |    -     |
+        // | 7x7 s2 stem N8 3 -> 64, 224x224        |   7.1  |    8.7   |  -   |    -     |
+        // | 5x5 N64 1 -> 6, 28x28 (LeNet)          |   1.2  |    3.8   |  -   |    -     |
+        // | 5x5 N64 6 -> 16, 14x14 (LeNet)         |   2.7  |    3.4   |  -   |    -     |
+        // | 5x5 N8 32 -> 64, 28x28                 |   5.7  |    8.3   |  -   |    -     |
+        // | 1x1 N8 256 -> 64, 56x56                |   6.3  |    4.8   | 13.4 |    -     |
+        // | 1x1 N8 64 -> 256, 56x56                |  10.3  |    5.2   | 11.3 |    -     |
+        // | 1x1 N8 1024 -> 256, 14x14              |   8.5  |    4.0   | 11.6 |    -     |
+        // | 1x1 N8 512 -> 2048, 7x7 (H*W % 4 != 0) |  12.6  |    5.3   | 11.4 |    -     |
+        // | 1x1 s2 N8 256 -> 512, 56x56            |  10.5  |    3.7   |  -   |    -     |
+        // | 1x1 N8 32 -> 64, 112x112               |   6.1  |    5.0   |  8.2 |    -     |
+        // | 3x3 depthwise N8 256, 28x28            |   0.2  |    1.2   |  -   |    -     |
+        // | 3x3 groups 32 N8 128, 28x28            |   0.8  |    4.5   |  -   |    -     |
+        // (direct, the baseline, runs at 0.2-0.5 GFLOP/s on these.)
         //
         // Every storage load costs tens of cycles per SIMD group there and
         // FMAs are nearly free, so: Winograd (2.25x fewer multiplies, vec4
@@ -226,9 +237,9 @@ impl ConvVariant {
         // amortise its transforms; the 1x1 GEMM wins when its columns load as
         // vec4 (H*W % 4 == 0), im2col otherwise and for strided 1x1; im2col
         // (vec4 loads of both operands) beats the implicit GEMM on long
-        // reductions over small images; the implicit GEMM (input rows reused
-        // across the kernel width, no scratch) wins everywhere else: few
-        // channels, large images, grouped and depthwise convolutions.
+        // reductions over tiny images or with strides; the implicit GEMM
+        // (input rows reused across the kernel width, no scratch) wins
+        // everywhere else: few channels, large images, grouped and depthwise.
         let fits = |v: ConvVariant| v.unsupported(dev, geo, precision).is_none();
         let k = geo.patch_len();
         if fits(ConvVariant::Winograd) && geo.c_in >= 24 && geo.c_out >= 16 {
@@ -239,7 +250,7 @@ impl ConvVariant {
         }
         let one_by_one = geo.kh == 1 && geo.kw == 1;
         let long_small =
-            k.is_multiple_of(4) && k >= 256 && (geo.oh * geo.ow <= 1024 || geo.stride != [1, 1]);
+            k.is_multiple_of(4) && k >= 256 && (geo.oh * geo.ow <= 64 || geo.stride != [1, 1]);
         if fits(ConvVariant::Im2colGemm) && geo.cout_g() >= 8 && (one_by_one || long_small) {
             return ConvVariant::Im2colGemm;
         }
