@@ -107,13 +107,19 @@ pub struct Conv2dSpec {
     pub precision: Option<Precision>,
 }
 
-/// A conv2d kernel variant.
+/// A conv2d kernel variant (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConvVariant {
+    /// One output per invocation over its receptive field; every problem and
+    /// every precision (the baseline).
     Direct,
+    /// im2col columns of a batch chunk, then a GEMM.
     Im2colGemm,
+    /// GEMM with the im2col indices computed on the fly; no scratch.
     ImplicitGemm,
+    /// 1x1 kernels, stride 1, no padding, dilation 1: a plain GEMM.
     OneByOne,
+    /// Winograd F(2x2, 3x3): 3x3 kernels, stride 1, dilation 1, groups 1.
     Winograd,
 }
 
@@ -127,6 +133,7 @@ impl ConvVariant {
         ConvVariant::Winograd,
     ];
 
+    /// Stable lowercase name, for benchmarks and command lines.
     pub fn name(self) -> &'static str {
         match self {
             ConvVariant::Direct => "direct",
@@ -137,6 +144,7 @@ impl ConvVariant {
         }
     }
 
+    /// The variant called `name`, if any.
     pub fn from_name(name: &str) -> Option<ConvVariant> {
         ConvVariant::ALL.into_iter().find(|v| v.name() == name)
     }
