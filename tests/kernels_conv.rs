@@ -70,6 +70,10 @@ fn special_cases() -> Vec<Case> {
         bias: true,
         act: Activation::None,
     };
+    let fused = |mut c: Case, act: Activation| {
+        c.act = act;
+        c
+    };
     vec![
         // 1x1 image, 1x1 kernel; 1x1 image with padding.
         case([1, 1, 1, 1], [1, 1, 1, 1], params(1, e(0), 1, 1)),
@@ -80,7 +84,10 @@ fn special_cases() -> Vec<Case> {
         // Stride larger than the kernel.
         case([1, 2, 13, 13], [3, 2, 2, 2], params(3, e(0), 1, 1)),
         // Odd sizes 7, 13, 33.
-        case([1, 7, 13, 33], [13, 7, 3, 3], params(1, e(1), 1, 1)),
+        fused(
+            case([1, 7, 13, 33], [13, 7, 3, 3], params(1, e(1), 1, 1)),
+            Activation::Gelu,
+        ),
         case([1, 3, 33, 7], [7, 3, 5, 5], params(2, e(2), 1, 1)),
         // Groups, depthwise, depthwise with a channel multiplier.
         case([2, 6, 9, 9], [9, 2, 3, 3], params(1, e(1), 1, 3)),
@@ -92,7 +99,10 @@ fn special_cases() -> Vec<Case> {
         case([1, 3, 9, 7], [4, 3, 4, 2], params(1, Padding::Same, 1, 1)),
         case([2, 2, 6, 6], [2, 2, 2, 2], params(1, Padding::Same, 2, 1)),
         // 1x1 stride 2 (a ResNet downsample), 7x7 stride 2 stem.
-        case([1, 8, 14, 14], [16, 8, 1, 1], params(2, e(0), 1, 1)),
+        fused(
+            case([1, 8, 14, 14], [16, 8, 1, 1], params(2, e(0), 1, 1)),
+            Activation::LeakyRelu(0.1),
+        ),
         case([1, 3, 33, 33], [8, 3, 7, 7], params(2, e(3), 1, 1)),
     ]
 }
@@ -110,12 +120,11 @@ fn padding(rng: &mut ChaCha8Rng, stride: usize) -> Padding {
 }
 
 fn activation(rng: &mut ChaCha8Rng) -> Activation {
-    // Fusion is tested on a few activations (each is its own pipeline); the
-    // elementwise suite covers every activation's numerics.
+    // Fusion is tested on a few problems (every activation is its own set of
+    // pipelines); the elementwise suite covers each activation's numerics.
     match rng.random_range(0..10) {
-        0..6 => Activation::None,
-        6..9 => Activation::Relu,
-        _ => Activation::Gelu,
+        0 => Activation::Relu,
+        _ => Activation::None,
     }
 }
 
@@ -389,4 +398,430 @@ fn winograd_f32() {
 #[test]
 fn winograd_f16() {
     check_variant(ConvVariant::Winograd, Precision::F16)
+}
+
+/// Uploads a random problem at `dtype`; returns tensors and the f32 data.
+#[allow(clippy::type_complexity)]
+fn upload(
+    dev: &Device,
+    rng: &mut ChaCha8Rng,
+    case: &Case,
+    dtype: DType,
+) -> (
+    (weft::Tensor, weft::Tensor, weft::Tensor),
+    (Vec<f32>, Vec<f32>, Vec<f32>),
+) {
+    let geo = case.geo().unwrap();
+    let x = testing::round_to(
+        dtype,
+        &common::uniform(rng, case.x.iter().product(), -1.0, 1.0),
+    );
+    let w = testing::round_to(
+        dtype,
+        &common::uniform(rng, case.w.iter().product(), -1.0, 1.0),
+    );
+    let b = testing::round_to(dtype, &common::uniform(rng, geo.c_out, -1.0, 1.0));
+    let t = (
+        dev.upload_f32(&case.x, dtype, &x).unwrap(),
+        dev.upload_f32(&case.w, dtype, &w).unwrap(),
+        dev.upload_f32(&[geo.c_out], dtype, &b).unwrap(),
+    );
+    (t, (x, w, b))
+}
+
+/// Runs `case` with `variant` on `dev` and checks it against the reference.
+fn check_on(
+    dev: &Device,
+    rng: &mut ChaCha8Rng,
+    case: &Case,
+    variant: Option<ConvVariant>,
+    precision: Precision,
+) {
+    let dtype = precision.dtype();
+    let geo = case.geo().unwrap();
+    let ((xt, wt, bt), (x, w, b)) = upload(dev, rng, case, dtype);
+    let out = testing::poisoned(dev, &geo.out_shape(), dtype).unwrap();
+    let spec = Conv2dSpec {
+        params: case.params,
+        activation: case.act,
+        variant,
+        precision: Some(precision),
+    };
+    conv::conv2d_into(&xt, &wt, case.bias.then_some(&bt), &spec, &out)
+        .unwrap_or_else(|e| panic!("{variant:?} {} {case:?}: {e}", precision.name()));
+    let chosen = variant.unwrap_or_else(|| ConvVariant::auto(dev, &geo, precision));
+    let bias = case.bias.then_some(&b[..]);
+    let mut want = reference::conv::conv2d(&geo, &x, &w, bias, case.act);
+    if chosen == ConvVariant::Winograd {
+        want.scale = reference::conv::winograd_scale(&geo, &x, &w, bias, case.act);
+    }
+    testing::compare(
+        &out.to_f32_vec().unwrap(),
+        &want,
+        dtype,
+        bound(&geo, chosen, dtype),
+    )
+    .unwrap_or_else(|e| panic!("{} {} {case:?}:\n{e}", chosen.name(), precision.name()));
+}
+
+fn precisions(dev: &Device) -> Vec<Precision> {
+    Precision::ALL
+        .into_iter()
+        .filter(|&p| p != Precision::F16 || dev.has(Feature::ShaderF16))
+        .collect()
+}
+
+#[test]
+fn auto_picks_a_variant_that_runs() {
+    let dev = common::device();
+    let mut rng = common::rng(0xa070);
+    let mut cases = special_cases();
+    cases.push(random_winograd(&mut rng, 50));
+    cases.push(Case {
+        x: [2, 32, 9, 9],
+        w: [16, 32, 3, 3],
+        params: params(1, Padding::Same, 1, 1),
+        bias: true,
+        act: Activation::None,
+    });
+    cases.push(Case {
+        x: [2, 12, 8, 8],
+        w: [16, 12, 1, 1],
+        params: params(1, Padding::Valid, 1, 1),
+        bias: false,
+        act: Activation::None,
+    });
+    for case in &cases {
+        for precision in precisions(&dev) {
+            check_on(&dev, &mut rng, case, None, precision);
+        }
+    }
+}
+
+/// A device of this test's own (pool statistics are per device, and the
+/// shared one serves tests running in parallel), with bindings of at most
+/// `binding_limit` bytes if given, so that batches split into chunks.
+fn own_device(binding_limit: Option<u64>) -> Device {
+    Device::new(DeviceOptions {
+        limits: LimitOverrides {
+            max_storage_buffer_binding_size: binding_limit,
+            ..Default::default()
+        },
+        ..DeviceOptions::from_env().unwrap()
+    })
+    .unwrap()
+}
+
+#[test]
+fn batches_split_into_chunks_under_a_small_binding_limit() {
+    let dev = own_device(Some(256 << 10));
+    let mut rng = common::rng(0xc4);
+    let case = |x: [usize; 4], w: [usize; 4], params: Conv2dParams| Case {
+        x,
+        w,
+        params,
+        bias: true,
+        act: Activation::Relu,
+    };
+    let general = case(
+        [12, 3, 40, 40],
+        [8, 3, 3, 3],
+        params(1, Padding::Same, 1, 1),
+    );
+    let wino = case(
+        [12, 3, 40, 40],
+        [4, 3, 3, 3],
+        params(1, Padding::Same, 1, 1),
+    );
+    let one = case(
+        [6, 16, 40, 40],
+        [8, 16, 1, 1],
+        params(1, Padding::Valid, 1, 1),
+    );
+    // y images of 3*63*63 (odd) elements: packed chunks must hold even counts.
+    let odd = case(
+        [16, 3, 63, 63],
+        [3, 3, 3, 3],
+        params(1, Padding::Same, 1, 1),
+    );
+    for (variant, case) in [
+        (ConvVariant::Direct, &general),
+        (ConvVariant::Direct, &odd),
+        (ConvVariant::Im2colGemm, &general),
+        (ConvVariant::ImplicitGemm, &general),
+        (ConvVariant::ImplicitGemm, &odd),
+        (ConvVariant::OneByOne, &one),
+        (ConvVariant::Winograd, &wino),
+        (ConvVariant::Winograd, &odd),
+    ] {
+        for precision in precisions(&dev) {
+            let geo = case.geo().unwrap();
+            if precision == Precision::F16Packed && variant != ConvVariant::Direct {
+                continue;
+            }
+            let why = variant.unsupported(&dev, &geo, precision);
+            assert!(
+                why.is_none(),
+                "{} {}: {why:?}",
+                variant.name(),
+                precision.name()
+            );
+            let before = dev.dispatch_count();
+            check_on(&dev, &mut rng, case, Some(variant), precision);
+            // Poisoning the output is one launch, Winograd's weight transform
+            // another; then each chunk costs 1 launch (3 for Winograd, 2 for
+            // im2col). Two chunks at least:
+            let (once, per_chunk) = match variant {
+                ConvVariant::Winograd => (2, 3),
+                ConvVariant::Im2colGemm => (1, 2),
+                _ => (1, 1),
+            };
+            let launches = dev.dispatch_count() - before;
+            assert!(
+                launches >= once + 2 * per_chunk,
+                "{} {}: {launches} launches, expected several chunks",
+                variant.name(),
+                precision.name()
+            );
+        }
+    }
+    dev.check().unwrap();
+}
+
+#[test]
+fn scratch_bytes_is_the_exact_peak() {
+    let big = own_device(None);
+    let small = own_device(Some(256 << 10));
+    let mut rng = common::rng(0x5c);
+    let case = Case {
+        x: [10, 3, 32, 32],
+        w: [8, 3, 3, 3],
+        params: params(1, Padding::Explicit([1, 1]), 1, 1),
+        bias: false,
+        act: Activation::None,
+    };
+    let geo = case.geo().unwrap();
+    for dev in [&big, &small] {
+        for precision in precisions(dev) {
+            let ((xt, wt, _), _) = upload(dev, &mut rng, &case, precision.dtype());
+            let out = dev.empty(&geo.out_shape(), precision.dtype()).unwrap();
+            for variant in ConvVariant::ALL {
+                if variant.unsupported(dev, &geo, precision).is_some() {
+                    continue;
+                }
+                let spec = Conv2dSpec {
+                    params: case.params,
+                    variant: Some(variant),
+                    precision: Some(precision),
+                    ..Default::default()
+                };
+                dev.sync().unwrap();
+                dev.reset_peak();
+                let live = dev.pool_stats().live_bytes;
+                conv::conv2d_into(&xt, &wt, None, &spec, &out).unwrap();
+                dev.sync().unwrap();
+                let stats = dev.pool_stats();
+                let expected = conv::scratch_bytes(dev, &geo, variant, precision);
+                assert_eq!(
+                    stats.peak_live_bytes - live,
+                    expected,
+                    "{} {}",
+                    variant.name(),
+                    precision.name()
+                );
+                assert_eq!(stats.live_bytes, live, "scratch released");
+                let has_scratch =
+                    matches!(variant, ConvVariant::Im2colGemm | ConvVariant::Winograd);
+                assert_eq!(expected > 0, has_scratch, "{}", variant.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn large_grid_folds() {
+    // 1 x 1 x 2100 x 2100 outputs of a 1x1 conv: 68,907 direct workgroups of
+    // 64, more than one grid dimension holds.
+    let dev = common::device();
+    let mut rng = common::rng(0x6e);
+    let case = Case {
+        x: [1, 1, 2100, 2100],
+        w: [1, 1, 1, 1],
+        params: params(1, Padding::Valid, 1, 1),
+        bias: true,
+        act: Activation::None,
+    };
+    let outputs = 2100 * 2100;
+    assert!(outputs / 64 > 65_535);
+    check_on(
+        &dev,
+        &mut rng,
+        &case,
+        Some(ConvVariant::Direct),
+        Precision::F32,
+    );
+    check_on(
+        &dev,
+        &mut rng,
+        &case,
+        Some(ConvVariant::Direct),
+        Precision::F16Packed,
+    );
+}
+
+#[test]
+fn degenerate_problems() {
+    let dev = common::device();
+    let mut rng = common::rng(0xde);
+    // Empty batch: nothing to do.
+    let x = dev.empty(&[0, 3, 5, 5], DType::F32).unwrap();
+    let w = dev.tensor(&[2, 3, 3, 3], &[0.5; 54]).unwrap();
+    let y = conv::conv2d(&x, &w, None, &Conv2dSpec::default()).unwrap();
+    assert_eq!(y.shape(), [0, 2, 3, 3]);
+    // No input channels: every output is the bias, through the activation.
+    let case = Case {
+        x: [2, 0, 3, 3],
+        w: [4, 0, 3, 3],
+        params: params(1, Padding::Same, 1, 1),
+        bias: true,
+        act: Activation::Relu,
+    };
+    for precision in precisions(&dev) {
+        check_on(&dev, &mut rng, &case, None, precision);
+        let geo = case.geo().unwrap();
+        for v in [ConvVariant::ImplicitGemm, ConvVariant::Im2colGemm] {
+            assert!(v.unsupported(&dev, &geo, precision).is_some());
+        }
+    }
+}
+
+fn expect_err(result: weft::Result<weft::Tensor>, shape: bool, needle: &str) {
+    let err = result.expect_err("expected an error");
+    if shape {
+        assert!(matches!(err, Error::Shape { .. }), "{err}");
+    } else {
+        assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    }
+    let msg = err.to_string();
+    assert!(msg.starts_with("conv2d"), "{msg}");
+    assert!(msg.contains(needle), "{msg} lacks {needle:?}");
+}
+
+#[test]
+fn bad_arguments_are_typed_errors() {
+    let dev = common::device();
+    let t = |shape: &[usize]| {
+        let n: usize = shape.iter().product();
+        dev.tensor(shape, &vec![0.25; n]).unwrap()
+    };
+    let x = t(&[1, 3, 8, 8]);
+    let spec = Conv2dSpec::default();
+    // Channel mismatch.
+    expect_err(
+        conv::conv2d(&x, &t(&[4, 6, 3, 3]), None, &spec),
+        true,
+        "expected 6 input channels",
+    );
+    // Groups not dividing the channels.
+    let grouped = Conv2dSpec {
+        params: params(1, Padding::Valid, 1, 2),
+        ..spec
+    };
+    expect_err(
+        conv::conv2d(&x, &t(&[4, 1, 3, 3]), None, &grouped),
+        false,
+        "divisible by groups",
+    );
+    // Zero stride.
+    let zero = Conv2dSpec {
+        params: params(0, Padding::Valid, 1, 1),
+        ..spec
+    };
+    expect_err(
+        conv::conv2d(&x, &t(&[4, 3, 3, 3]), None, &zero),
+        false,
+        "stride",
+    );
+    // Kernel larger than the padded input.
+    expect_err(
+        conv::conv2d(&x, &t(&[4, 3, 9, 3]), None, &spec),
+        false,
+        "larger than the padded input",
+    );
+    // Bias of the wrong length.
+    expect_err(
+        conv::conv2d(&x, &t(&[4, 3, 3, 3]), Some(&t(&[5])), &spec),
+        true,
+        "bias: expected [4]",
+    );
+    // Input of the wrong rank, weight of another dtype.
+    expect_err(
+        conv::conv2d(&t(&[3, 8, 8]), &t(&[4, 3, 3, 3]), None, &spec),
+        true,
+        "4-D",
+    );
+    let w16 = dev
+        .upload_f32(&[4, 3, 3, 3], DType::F16, &[0.5; 108])
+        .unwrap();
+    expect_err(
+        conv::conv2d(&x, &w16, None, &spec),
+        true,
+        "share a float dtype",
+    );
+    // Unsupported variants requested explicitly.
+    let w = t(&[4, 3, 3, 3]);
+    for (variant, needle) in [
+        (ConvVariant::OneByOne, "needs a 1x1 kernel"),
+        (ConvVariant::Winograd, "F(2x2, 3x3)"),
+    ] {
+        let s = Conv2dSpec {
+            params: params(2, Padding::Valid, 1, 1),
+            variant: Some(variant),
+            ..spec
+        };
+        expect_err(conv::conv2d(&x, &w, None, &s), false, needle);
+    }
+    let s = Conv2dSpec {
+        params: params(1, Padding::Same, 1, 3),
+        variant: Some(ConvVariant::Winograd),
+        ..spec
+    };
+    expect_err(
+        conv::conv2d(&x, &t(&[3, 1, 3, 3]), None, &s),
+        false,
+        "groups = 1",
+    );
+    let x16 = dev
+        .upload_f32(&[1, 3, 8, 8], DType::F16, &[0.5; 192])
+        .unwrap();
+    let s = Conv2dSpec {
+        variant: Some(ConvVariant::ImplicitGemm),
+        precision: Some(Precision::F16Packed),
+        ..spec
+    };
+    expect_err(conv::conv2d(&x16, &w16, None, &s), false, "packed-f16");
+    // A precision that does not match the tensors.
+    let s = Conv2dSpec {
+        precision: Some(Precision::F16),
+        ..spec
+    };
+    expect_err(conv::conv2d(&x, &w, None, &s), false, "precision");
+    // Output of the wrong shape, or aliasing the input.
+    let out = t(&[1, 4, 5, 5]);
+    let err = conv::conv2d_into(&x, &w, None, &spec, &out).unwrap_err();
+    assert!(
+        err.to_string().contains("output: expected [1, 4, 6, 6]"),
+        "{err}"
+    );
+    let xy = t(&[1, 4, 6, 6]);
+    let err = conv::conv2d_into(
+        &xy.reshape(&[1, 4, 6, 6]).unwrap(),
+        &t(&[4, 4, 1, 1]),
+        None,
+        &spec,
+        &xy,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("shares storage"), "{err}");
+    dev.check().unwrap();
 }

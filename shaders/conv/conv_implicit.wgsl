@@ -14,10 +14,17 @@
 // GEMM. With KW_C = 0 the kernel runs the generic (any kernel width, stride and
 // dilation) form: TN input loads and TM weight loads per tap.
 //
+// Register blocking on CPU rasterisers: the TM rows are written out one by one
+// (tap_rows, store_rows) rather than as a loop, and the accumulators are vec4
+// pairs, so that they stay constant-indexed registers whatever the compiler's
+// loop-unrolling limits (a dynamically indexed accumulator array is spilled to
+// memory and costs 5-10x on lavapipe).
+//
 // Padding: loads read a clamped in-range element and select 0 outside the
 // image, so the inner loops have no branches; out-of-range channels read a
-// clamped weight and out-of-range columns are masked at the store.
-// FLOPs: 2*C_out*N*OH*OW*K (+ waste of partial blocks). No scratch memory.
+// clamped weight and out-of-range columns are masked at the store; invocations
+// past the last segment return at once (no barriers here).
+// FLOPs: 2*C_out*N*OH*OW*K (+ partial blocks). No scratch memory.
 //
 // Params: a0 = segments per output row (ceil(OW/TN)), a1 = segments in the
 // launch (n*OH*a0), a2 = channel tiles per group (ceil((C_out/g)/TM));
@@ -30,18 +37,102 @@
 @group(0) @binding(3) var<storage, read> bias: array<T>;
 @group(0) @binding(4) var<storage, read_write> y: array<T>;
 
-// Output channels per invocation (1, 2, 4 or 8).
+// Output channels per invocation (1 to 8).
 override TM: u32 = 8u;
-// Consecutive output columns per invocation (at most 8).
+// Consecutive output columns per invocation (4 or 8).
 override TN: u32 = 8u;
 // Specialised kernel width, column stride and dilation (KW_C = 0: generic).
 override KW_C: u32 = 0u;
 override SW_C: u32 = 1u;
 override DW_C: u32 = 1u;
-const MAX_TM: u32 = 8u;
 const MAX_TN: u32 = 8u;
 const MAX_WIN: u32 = 32u;
 const WG: u32 = 64u;
+
+// The block: row i, columns 0-3 in acc[2i] and 4-7 in acc[2i + 1].
+var<private> acc: array<vec4<f32>, 16>;
+
+// Input element (row, ix) of the current channel, 0 outside the image.
+fn ld_x(row: u32, row_ok: bool, ix: i32, wmax: i32) -> f32 {
+    let v = f32(x[row + u32(clamp(ix, 0, wmax))]);
+    return select(0.0, v, row_ok && ix >= 0 && ix <= wmax);
+}
+
+// One kernel tap for every row of the block: the weight of row i is
+// wt[min(co0 + i, co_last)*patch_len + tap]; x0 and x1 are the input values of
+// columns 0-3 and 4-7.
+fn tap_rows(co0: u32, co_last: u32, tap: u32, x0: vec4<f32>, x1: vec4<f32>) {
+    {
+        let wv = vec4<f32>(f32(wt[min(co0 + 0u, co_last) * p.patch_len + tap]));
+        acc[0] = fma(wv, x0, acc[0]);
+        if (TN == 8u) {
+            acc[1] = fma(wv, x1, acc[1]);
+        }
+    }
+    if (TM > 1u) {
+        let wv = vec4<f32>(f32(wt[min(co0 + 1u, co_last) * p.patch_len + tap]));
+        acc[2] = fma(wv, x0, acc[2]);
+        if (TN == 8u) {
+            acc[3] = fma(wv, x1, acc[3]);
+        }
+    }
+    if (TM > 2u) {
+        let wv = vec4<f32>(f32(wt[min(co0 + 2u, co_last) * p.patch_len + tap]));
+        acc[4] = fma(wv, x0, acc[4]);
+        if (TN == 8u) {
+            acc[5] = fma(wv, x1, acc[5]);
+        }
+    }
+    if (TM > 3u) {
+        let wv = vec4<f32>(f32(wt[min(co0 + 3u, co_last) * p.patch_len + tap]));
+        acc[6] = fma(wv, x0, acc[6]);
+        if (TN == 8u) {
+            acc[7] = fma(wv, x1, acc[7]);
+        }
+    }
+    if (TM > 4u) {
+        let wv = vec4<f32>(f32(wt[min(co0 + 4u, co_last) * p.patch_len + tap]));
+        acc[8] = fma(wv, x0, acc[8]);
+        if (TN == 8u) {
+            acc[9] = fma(wv, x1, acc[9]);
+        }
+    }
+    if (TM > 5u) {
+        let wv = vec4<f32>(f32(wt[min(co0 + 5u, co_last) * p.patch_len + tap]));
+        acc[10] = fma(wv, x0, acc[10]);
+        if (TN == 8u) {
+            acc[11] = fma(wv, x1, acc[11]);
+        }
+    }
+    if (TM > 6u) {
+        let wv = vec4<f32>(f32(wt[min(co0 + 6u, co_last) * p.patch_len + tap]));
+        acc[12] = fma(wv, x0, acc[12]);
+        if (TN == 8u) {
+            acc[13] = fma(wv, x1, acc[13]);
+        }
+    }
+    if (TM > 7u) {
+        let wv = vec4<f32>(f32(wt[min(co0 + 7u, co_last) * p.patch_len + tap]));
+        acc[14] = fma(wv, x0, acc[14]);
+        if (TN == 8u) {
+            acc[15] = fma(wv, x1, acc[15]);
+        }
+    }
+}
+
+// Stores row m of the block (output channel co at y index `out`), masking
+// channels past the group and columns past the output row.
+fn store_row(m: u32, co: u32, out: u32, ox0: u32, a0: vec4<f32>, a1: vec4<f32>) {
+    if (m >= p.cout_g) {
+        return;
+    }
+    for (var j = 0u; j < TN; j++) {
+        if (ox0 + j < p.ow) {
+            let v = select(a1[j & 3u], a0[j & 3u], j < 4u);
+            y[out + j] = T(conv_epilogue(co, v));
+        }
+    }
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -55,8 +146,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let g = mt / p.a2;
     let m0 = (mt % p.a2) * TM;
-    let seg_raw = pt * WG + lid;
-    let seg = min(seg_raw, p.a1 - 1u);
+    let seg = pt * WG + lid;
+    // Invocations past the last segment have nothing to store; leaving early
+    // lets a CPU rasteriser skip SIMD groups with no live lane.
+    if (seg >= p.a1) {
+        return;
+    }
     let ox0 = (seg % p.a0) * TN;
     let rowi = seg / p.a0;
     let oy = rowi % p.oh;
@@ -68,13 +163,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let wmax = i32(p.w) - 1;
     let co0 = g * p.cout_g + m0;
     let co_last = g * p.cout_g + p.cout_g - 1u;
-    var wrow: array<u32, MAX_TM>;
-    for (var i = 0u; i < TM; i++) {
-        wrow[i] = min(co0 + i, co_last) * p.patch_len;
-    }
-    var acc: array<f32, 64>;
     var xc = p.x_off + (img * p.c_in + g * p.cin_g) * hw;
-    var wc = 0u;
+    var tap = 0u;
     for (var ci = 0u; ci < p.cin_g; ci++) {
         for (var ky = 0u; ky < p.kh; ky++) {
             let iy = iy0 + i32(ky * p.dil_h);
@@ -83,50 +173,55 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (KW_C > 0u) {
                 var win: array<f32, MAX_WIN>;
                 for (var t = 0u; t < (TN - 1u) * SW_C + (KW_C - 1u) * DW_C + 1u; t++) {
-                    let ix = ix0 + i32(t);
-                    let v = f32(x[row + u32(clamp(ix, 0, wmax))]);
-                    win[t] = select(0.0, v, row_ok && ix >= 0 && ix <= wmax);
+                    win[t] = ld_x(row, row_ok, ix0 + i32(t), wmax);
                 }
                 for (var kx = 0u; kx < KW_C; kx++) {
-                    for (var i = 0u; i < TM; i++) {
-                        let wv = f32(wt[wrow[i] + wc + kx]);
-                        for (var j = 0u; j < TN; j++) {
-                            acc[i * MAX_TN + j] = fma(wv, win[j * SW_C + kx * DW_C], acc[i * MAX_TN + j]);
-                        }
+                    let o = kx * DW_C;
+                    let x0 = vec4<f32>(win[o], win[o + SW_C], win[o + 2u * SW_C], win[o + 3u * SW_C]);
+                    var x1 = vec4<f32>();
+                    if (TN == 8u) {
+                        x1 = vec4<f32>(win[o + 4u * SW_C], win[o + 5u * SW_C], win[o + 6u * SW_C], win[o + 7u * SW_C]);
                     }
+                    tap_rows(co0, co_last, tap + kx, x0, x1);
                 }
             } else {
                 for (var kx = 0u; kx < p.kw; kx++) {
                     var xv: array<f32, MAX_TN>;
                     for (var j = 0u; j < TN; j++) {
-                        let ix = ix0 + i32(j * p.stride_w + kx * p.dil_w);
-                        let v = f32(x[row + u32(clamp(ix, 0, wmax))]);
-                        xv[j] = select(0.0, v, row_ok && ix >= 0 && ix <= wmax);
+                        xv[j] = ld_x(row, row_ok, ix0 + i32(j * p.stride_w + kx * p.dil_w), wmax);
                     }
-                    for (var i = 0u; i < TM; i++) {
-                        let wv = f32(wt[wrow[i] + wc + kx]);
-                        for (var j = 0u; j < TN; j++) {
-                            acc[i * MAX_TN + j] = fma(wv, xv[j], acc[i * MAX_TN + j]);
-                        }
-                    }
+                    tap_rows(co0, co_last, tap + kx, vec4<f32>(xv[0], xv[1], xv[2], xv[3]),
+                             vec4<f32>(xv[4], xv[5], xv[6], xv[7]));
                 }
             }
-            wc += p.kw;
+            tap += p.kw;
         }
         xc += hw;
     }
-    if (seg_raw >= p.a1) {
-        return;
-    }
     let ohw = p.oh * p.ow;
     let out0 = p.y_off + ((img * p.c_out + co0) * p.oh + oy) * p.ow + ox0;
-    for (var i = 0u; i < TM; i++) {
-        if (m0 + i < p.cout_g) {
-            for (var j = 0u; j < TN; j++) {
-                if (ox0 + j < p.ow) {
-                    y[out0 + i * ohw + j] = T(conv_epilogue(co0 + i, acc[i * MAX_TN + j]));
-                }
-            }
-        }
+    {
+        store_row(m0 + 0u, co0 + 0u, out0 + 0u * ohw, ox0, acc[0], acc[1]);
+    }
+    if (TM > 1u) {
+        store_row(m0 + 1u, co0 + 1u, out0 + 1u * ohw, ox0, acc[2], acc[3]);
+    }
+    if (TM > 2u) {
+        store_row(m0 + 2u, co0 + 2u, out0 + 2u * ohw, ox0, acc[4], acc[5]);
+    }
+    if (TM > 3u) {
+        store_row(m0 + 3u, co0 + 3u, out0 + 3u * ohw, ox0, acc[6], acc[7]);
+    }
+    if (TM > 4u) {
+        store_row(m0 + 4u, co0 + 4u, out0 + 4u * ohw, ox0, acc[8], acc[9]);
+    }
+    if (TM > 5u) {
+        store_row(m0 + 5u, co0 + 5u, out0 + 5u * ohw, ox0, acc[10], acc[11]);
+    }
+    if (TM > 6u) {
+        store_row(m0 + 6u, co0 + 6u, out0 + 6u * ohw, ox0, acc[12], acc[13]);
+    }
+    if (TM > 7u) {
+        store_row(m0 + 7u, co0 + 7u, out0 + 7u * ohw, ox0, acc[14], acc[15]);
     }
 }

@@ -3,15 +3,19 @@
 //! including asymmetric, dilation, groups including depthwise).
 //!
 //! Variants (every one correct on every problem it accepts; `weft bench`
-//! compares them):
+//! compares them; [`ConvVariant::auto`] picks one per problem):
 //!
 //! | variant | idea | scratch |
 //! |---|---|---|
-//! | `direct` | one output per invocation walking its receptive field; every problem; packed-f16 form | none |
-//! | `im2col_gemm` | receptive fields unrolled into columns, then a register-blocked GEMM per group | columns of a batch chunk |
-//! | `implicit_gemm` | the same GEMM with the im2col indices computed on the fly, TM x TN register blocks, input rows reused across the kernel width | none |
+//! | `direct` | one output per invocation walking its receptive field; every problem; the only packed-f16 form | none |
+//! | `im2col_gemm` | receptive fields unrolled into columns `[groups, K, P]`, then one register-blocked GEMM launch over all groups with vec4 loads of both operands | columns of a batch chunk |
+//! | `implicit_gemm` | the same GEMM with the im2col indices computed on the fly: TM x TN register blocks, input rows reused across the kernel width | none |
 //! | `one_by_one` | 1x1, stride 1, no padding: the input already is the GEMM's B operand | none |
-//! | `winograd` | F(2x2, 3x3): input transform, 16 GEMMs, output transform | transformed weights, inputs, products |
+//! | `winograd` | F(2x2, 3x3), stride 1, dilation 1, groups 1: weight and input transforms, 16 batched GEMMs, output transform with bias and activation | transformed weights, inputs, products |
+//!
+//! Every variant runs on f32 and native f16 storage (f32 accumulation; the
+//! Winograd intermediates are stored in the tensors' type); packed f16 has the
+//! direct form.
 //!
 //! Large batches are processed in chunks of images: each launch binds windows
 //! of x and y (so no binding exceeds `max_storage_buffer_binding_size`) and the
@@ -31,7 +35,7 @@ const OP: &str = "conv2d";
 
 /// Default bound on the scratch memory (im2col columns, Winograd transforms) one
 /// launch chunk may use, in bytes. A chunk always holds at least one image.
-pub const SCRATCH_BUDGET: u64 = 64 << 20;
+pub const SCRATCH_BUDGET: u64 = 4 << 20;
 
 const CONV_PARAMS: weft_device::ShaderFile = wgsl!("conv/params.wgsl");
 const CONV_EPILOGUE: weft_device::ShaderFile = wgsl!("conv/epilogue.wgsl");
@@ -103,13 +107,19 @@ pub struct Conv2dSpec {
     pub precision: Option<Precision>,
 }
 
-/// A conv2d kernel variant.
+/// A conv2d kernel variant (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConvVariant {
+    /// One output per invocation over its receptive field; every problem and
+    /// every precision (the baseline).
     Direct,
+    /// im2col columns of a batch chunk, then a GEMM.
     Im2colGemm,
+    /// GEMM with the im2col indices computed on the fly; no scratch.
     ImplicitGemm,
+    /// 1x1 kernels, stride 1, no padding, dilation 1: a plain GEMM.
     OneByOne,
+    /// Winograd F(2x2, 3x3): 3x3 kernels, stride 1, dilation 1, groups 1.
     Winograd,
 }
 
@@ -123,6 +133,7 @@ impl ConvVariant {
         ConvVariant::Winograd,
     ];
 
+    /// Stable lowercase name, for benchmarks and command lines.
     pub fn name(self) -> &'static str {
         match self {
             ConvVariant::Direct => "direct",
@@ -133,6 +144,7 @@ impl ConvVariant {
         }
     }
 
+    /// The variant called `name`, if any.
     pub fn from_name(name: &str) -> Option<ConvVariant> {
         ConvVariant::ALL.into_iter().find(|v| v.name() == name)
     }
@@ -196,10 +208,60 @@ impl ConvVariant {
     /// The default choice for a problem: the fastest variant that accepts it,
     /// as measured on lavapipe (see the comment in the body).
     pub fn auto(dev: &Device, geo: &Conv2dGeometry, precision: Precision) -> ConvVariant {
-        // Measured on lavapipe (llvmpipe, 2 cores, AVX2), where every storage
-        // load costs tens of cycles per SIMD lane group and FMAs are nearly free:
-        // TODO(measure): fill in.
+        // Measured on lavapipe (llvmpipe 22.3 / LLVM 15, 2 cores, 8-wide
+        // AVX2) with dev-side timing around a sync, best of 2-5 runs started
+        // on an idle machine, f32, GFLOP/s counted as the direct convolution's
+        // 2*N*C_out*OH*OW*K (native f16 measures within noise of these). The
+        // repo's vec4_8x8 GEMM does 8.8-9.6 GFLOP/s at 1024^3 on this machine.
+        //
+        // | problem (N, C_in -> C_out, size)       | im2col | implicit | 1x1  | winograd |
+        // |----------------------------------------|--------|----------|------|----------|
+        // | 3x3 N8 64 -> 64, 56x56                 |   7.8  |   10.0   |  -   |   16.2   |
+        // | 3x3 N8 256 -> 256, 14x14               |   6.8  |    8.0   |  -   |   29.3   |
+        // | 3x3 N8 512 -> 512, 7x7                 |  12.2  |    9.2   |  -   |   21.6   |
+        // | 3x3 N8 128 -> 128, 28x28               |  10.0  |    9.1   |  -   |   21.6   |
+        // | 3x3 N8 32 -> 32, 16x16                 |   3.6  |    5.9   |  -   |    7.1   |
+        // | 3x3 N8 16 -> 16, 32x32                 |   2.3  |    8.5   |  -   |    8.1   |
+        // | 3x3 N8 3 -> 16, 32x32                  |   1.5  |    3.3   |  -   |    1.5   |
+        // | 3x3 N1 3 -> 64, 224x224                |   3.1  |    5.3   |  -   |    3.1   |
+        // | 3x3 s2 N8 128 -> 128, 28x28            |   8.7  |    6.7   |  -   |    -     |
+        // | 7x7 s2 stem N8 3 -> 64, 224x224        |   7.1  |    8.7   |  -   |    -     |
+        // | 5x5 N64 1 -> 6, 28x28 (LeNet)          |   1.2  |    3.8   |  -   |    -     |
+        // | 5x5 N64 6 -> 16, 14x14 (LeNet)         |   2.7  |    3.4   |  -   |    -     |
+        // | 5x5 N8 32 -> 64, 28x28                 |   5.7  |    8.3   |  -   |    -     |
+        // | 1x1 N8 256 -> 64, 56x56                |   6.3  |    4.8   | 13.4 |    -     |
+        // | 1x1 N8 64 -> 256, 56x56                |  10.3  |    5.2   | 11.3 |    -     |
+        // | 1x1 N8 1024 -> 256, 14x14              |   8.5  |    4.0   | 11.6 |    -     |
+        // | 1x1 N8 512 -> 2048, 7x7 (H*W % 4 != 0) |  12.6  |    5.3   | 11.4 |    -     |
+        // | 1x1 s2 N8 256 -> 512, 56x56            |  10.5  |    3.7   |  -   |    -     |
+        // | 1x1 N8 32 -> 64, 112x112               |   6.1  |    5.0   |  8.2 |    -     |
+        // | 3x3 depthwise N8 256, 28x28            |   0.2  |    1.2   |  -   |    -     |
+        // | 3x3 groups 32 N8 128, 28x28            |   0.8  |    4.5   |  -   |    -     |
+        // (direct, the baseline, runs at 0.2-0.5 GFLOP/s on these.)
+        //
+        // Every storage load costs tens of cycles per SIMD group there and
+        // FMAs are nearly free, so: Winograd (2.25x fewer multiplies, vec4
+        // GEMM) wins on 3x3 stride 1 once there are enough channels to
+        // amortise its transforms; the 1x1 GEMM wins when its columns load as
+        // vec4 (H*W % 4 == 0), im2col otherwise and for strided 1x1; im2col
+        // (vec4 loads of both operands) beats the implicit GEMM on long
+        // reductions over tiny images or with strides; the implicit GEMM
+        // (input rows reused across the kernel width, no scratch) wins
+        // everywhere else: few channels, large images, grouped and depthwise.
         let fits = |v: ConvVariant| v.unsupported(dev, geo, precision).is_none();
+        let k = geo.patch_len();
+        if fits(ConvVariant::Winograd) && geo.c_in >= 24 && geo.c_out >= 16 {
+            return ConvVariant::Winograd;
+        }
+        if fits(ConvVariant::OneByOne) && (geo.h * geo.w).is_multiple_of(4) {
+            return ConvVariant::OneByOne;
+        }
+        let one_by_one = geo.kh == 1 && geo.kw == 1;
+        let long_small =
+            k.is_multiple_of(4) && k >= 256 && (geo.oh * geo.ow <= 64 || geo.stride != [1, 1]);
+        if fits(ConvVariant::Im2colGemm) && geo.cout_g() >= 8 && (one_by_one || long_small) {
+            return ConvVariant::Im2colGemm;
+        }
         if fits(ConvVariant::ImplicitGemm) {
             ConvVariant::ImplicitGemm
         } else {
@@ -579,6 +641,38 @@ fn window(t: &Tensor, start: usize, len: usize, align: usize) -> Result<(BufferR
     Ok((t.window(begin, len + delta)?, delta as u32))
 }
 
+/// `range` as a binding for an `array<vec4<T>>` view, and whether it still is
+/// `range`: wgpu wants at least one whole vector bound, so the size is rounded
+/// up to 16 bytes within the buffer (pooled buffers hold at least 256 bytes;
+/// the kernels only read vectors that lie inside the tensor). When even that
+/// is too short, a read-only input stands in and the caller must not use the
+/// vector path.
+fn vec4_alias<'a>(
+    range: BufferRange<'a>,
+    fallback: &[&'a Tensor],
+) -> Result<(BufferRange<'a>, bool)> {
+    let widen = |r: BufferRange<'a>| {
+        let room = r.buffer.size() - r.offset;
+        BufferRange {
+            size: r.size.div_ceil(16).saturating_mul(16).min(room),
+            ..r
+        }
+    };
+    std::iter::once(range)
+        .chain(fallback.iter().map(|t| t.binding()))
+        .map(widen)
+        .enumerate()
+        .find(|(_, r)| r.size >= 16)
+        .map(|(i, r)| (r, i == 0))
+        .ok_or_else(|| {
+            Error::invalid(
+                OP,
+                "input",
+                "tensors of fewer than 16 bytes in buffers of the same size",
+            )
+        })
+}
+
 /// One conv2d call, resolved.
 struct Run<'a> {
     dev: &'a Device,
@@ -771,7 +865,7 @@ impl Run<'_> {
                     b_off: 0,
                     b_gs: geo.patch_len() * p4,
                     b_ks: p4,
-                    b_img: p,
+                    b_img: p4,
                     b_is: 0,
                     c_off: y_off,
                     c_img: ohw,
@@ -847,7 +941,7 @@ impl Run<'_> {
                     b_off: 0,
                     b_gs: geo.c_in * p4,
                     b_ks: p4,
-                    b_img: p,
+                    b_img: p4,
                     b_is: 0,
                     c_off: 0,
                     c_img: p,
@@ -880,7 +974,21 @@ impl Run<'_> {
         c: BufferRange<'_>,
     ) -> Result<()> {
         let tm = rows_per_invocation(g.rows);
-        let mut constants = vec![("TM", tm as f64)];
+        // Two aligned vec4s per 8 columns: every offset a multiple of 4 and no
+        // image boundary inside a quad of columns.
+        let (a4, a_whole) = vec4_alias(a, &[self.w, self.x])?;
+        let (b4, b_whole) = vec4_alias(b, &[self.w, self.x])?;
+        let b_vec4 = b_whole
+            && [g.b_off as usize, g.b_gs, g.b_ks, g.b_is, g.b_img]
+                .iter()
+                .all(|v| v % 4 == 0);
+        // A rows as vec4s along k.
+        let a_vec4 = a_whole && g.k.is_multiple_of(4);
+        let mut constants = vec![
+            ("TM", tm as f64),
+            ("B_VEC4", b_vec4 as u8 as f64),
+            ("A_VEC4", a_vec4 as u8 as f64),
+        ];
         constants.extend(g.act.constants());
         let kernel = Kernel::new(
             OP,
@@ -916,7 +1024,9 @@ impl Run<'_> {
             bytemuck::bytes_of(&params),
             &[
                 Binding::Read(a),
+                Binding::Read(a4),
                 Binding::Read(b),
+                Binding::Read(b4),
                 Binding::Read(self.bias_binding()),
                 Binding::ReadWrite(c),
             ],
@@ -944,8 +1054,9 @@ struct GemmLaunch {
     act: Activation,
 }
 
-/// Rows (output channels) per invocation: the smallest of 1, 2, 4, 8 covering
-/// `rows`, so that depthwise convolutions do not compute 8 channels for 1.
+/// Rows (output channels) per invocation: 1, 2, 4 or 8, the smallest covering
+/// the group's rows (up to 8), so that small and depthwise groups do not
+/// compute padding rows. (Powers of two keep the number of pipelines small.)
 fn rows_per_invocation(rows: usize) -> usize {
     rows.clamp(1, 8).next_power_of_two()
 }
@@ -968,11 +1079,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rows_per_invocation_rounds_up_to_powers_of_two() {
+    fn rows_per_invocation_is_a_power_of_two() {
         assert_eq!(rows_per_invocation(0), 1);
         assert_eq!(rows_per_invocation(1), 1);
         assert_eq!(rows_per_invocation(3), 4);
         assert_eq!(rows_per_invocation(8), 8);
+        assert_eq!(rows_per_invocation(64), 8);
         assert_eq!(rows_per_invocation(100), 8);
     }
 
