@@ -29,12 +29,12 @@ mod common;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::Feature;
+use weft::device::{DeviceOptions, Feature, LimitOverrides};
 use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
 use weft::kernels::conv_params::{Conv2dGeometry, Conv2dParams, Padding};
 use weft::kernels::reference::{self, RefOut};
 use weft::kernels::{Activation, Precision, testing};
-use weft::{DType, Device};
+use weft::{DType, Device, Error};
 
 #[derive(Debug, Clone)]
 struct Case {
