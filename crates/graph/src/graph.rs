@@ -2,7 +2,7 @@
 //! they are built.
 //!
 //! ```
-//! use weft_graph::{Graph, layers::{Conv2d, Flatten, Linear, MaxPool2d, Relu}};
+//! use weft_graph::{Graph, layers::{Boxed, Conv2d, Flatten, Linear, MaxPool2d, Relu}};
 //! # fn main() -> weft_device::Result<()> {
 //! let mut g = Graph::new();
 //! let x = g.input("image", &[1, 28, 28])?;
