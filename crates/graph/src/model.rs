@@ -598,6 +598,16 @@ impl Backend for Real<'_> {
         weft_kernels::elementwise::add(&a, &b)
     }
 
+    fn timed<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<(R, Option<f64>)> {
+        let device = self.device.clone();
+        let mut out = None;
+        let ((), t) = device.time(|| {
+            out = Some(f(self)?);
+            Ok(())
+        })?;
+        Ok((out.expect("ran"), Some(t.elapsed.as_secs_f64())))
+    }
+
     fn memory(&self) -> (u64, u64) {
         let s = self.device.pool_stats();
         (s.live_bytes, s.peak_live_bytes)

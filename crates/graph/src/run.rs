@@ -53,6 +53,12 @@ pub(crate) trait Backend {
 
     /// Bytes live now and the peak so far, for tracing (`WEFT_TRACE_MEMORY=1`).
     fn memory(&self) -> (u64, u64);
+
+    /// Runs `f` and returns how long the device took for it, when profiling
+    /// (`WEFT_PROFILE=1`); backends without a device just run it.
+    fn timed<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<(R, Option<f64>)> {
+        Ok((f(self)?, None))
+    }
 }
 
 /// Runs `schedule` with `inputs` bound to the graph's inputs (in order); returns
@@ -72,6 +78,7 @@ pub(crate) fn run<B: Backend>(
     let nodes = graph.nodes();
     let mut returned = Vec::new();
     let trace = std::env::var_os("WEFT_TRACE_MEMORY").is_some_and(|v| v == "1");
+    let profile = std::env::var_os("WEFT_PROFILE").is_some_and(|v| v == "1");
     for (s, step) in schedule.steps.iter().enumerate() {
         match *step {
             Step::Forward { node, recompute } => {
@@ -81,7 +88,14 @@ pub(crate) fn run<B: Backend>(
                     .iter()
                     .map(|x| values[&Val::Act(x.0)].clone())
                     .collect();
-                let (out, extras) = backend.forward(node, &ins, recompute)?;
+                let ((out, extras), secs) = if profile {
+                    backend.timed(|b| b.forward(node, &ins, recompute))?
+                } else {
+                    (backend.forward(node, &ins, recompute)?, None)
+                };
+                if let Some(t) = secs {
+                    eprintln!("profile {:>9.3} ms  forward  {}", 1e3 * t, nodes[i].name);
+                }
                 drop(ins);
                 values.insert(Val::Act(i), out);
                 if schedule.train {
@@ -124,14 +138,22 @@ pub(crate) fn run<B: Backend>(
                     .get(&Val::Grad(i))
                     .cloned()
                     .expect("a gradient reaches every node that requires one");
-                let (input_grads, param_grads) = backend.backward(BackwardArgs {
+                let args = BackwardArgs {
                     node,
                     inputs: &ins,
                     output: output.as_ref(),
                     extras: &extras,
                     dy: &dy,
                     need_input_grad: &need,
-                })?;
+                };
+                let ((input_grads, param_grads), secs) = if profile {
+                    backend.timed(|b| b.backward(args))?
+                } else {
+                    (backend.backward(args)?, None)
+                };
+                if let Some(t) = secs {
+                    eprintln!("profile {:>9.3} ms  backward {}", 1e3 * t, nodes[i].name);
+                }
                 drop((ins, output, extras, dy));
                 for (&p, g) in nodes[i].params.iter().zip(param_grads) {
                     if let Some(g) = g {
