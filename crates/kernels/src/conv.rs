@@ -30,6 +30,7 @@ use crate::Activation;
 use crate::conv_params::{Conv2dGeometry, Conv2dParams};
 use crate::precision::{Precision, Typed};
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
+use crate::tune;
 
 const OP: &str = "conv2d";
 
@@ -208,6 +209,12 @@ impl ConvVariant {
     /// The default choice for a problem: the fastest variant that accepts it,
     /// as measured on lavapipe (see the comment in the body).
     pub fn auto(dev: &Device, geo: &Conv2dGeometry, precision: Precision) -> ConvVariant {
+        if let Some(v) = tune::cached(dev, OP, &shape_class(geo), precision)
+            .and_then(|n| ConvVariant::from_name(&n))
+            .filter(|v| v.unsupported(dev, geo, precision).is_none())
+        {
+            return v;
+        }
         // Measured on lavapipe (llvmpipe 22.3 / LLVM 15, 2 cores, 8-wide
         // AVX2) with dev-side timing around a sync, best of 2-5 runs started
         // on an idle machine, f32, GFLOP/s counted as the direct convolution's
@@ -371,6 +378,31 @@ pub fn conv2d_into(
         ));
     }
     let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
+    if spec.variant.is_none()
+        && out.numel() > 0
+        && tune::cached(dev, OP, &shape_class(&geo), precision).is_none()
+    {
+        let candidates: Vec<(ConvVariant, &str)> = ConvVariant::ALL
+            .into_iter()
+            .filter(|v| v.unsupported(dev, &geo, precision).is_none())
+            .map(|v| (v, v.name()))
+            .collect();
+        let tuned = tune::tune(dev, OP, &shape_class(&geo), precision, &candidates, |v| {
+            conv2d_into(
+                x,
+                w,
+                bias,
+                &Conv2dSpec {
+                    variant: Some(v),
+                    ..*spec
+                },
+                out,
+            )
+        })?;
+        if tuned.is_some() {
+            return Ok(());
+        }
+    }
     let variant = spec
         .variant
         .unwrap_or_else(|| ConvVariant::auto(dev, &geo, precision));
@@ -1095,4 +1127,29 @@ mod tests {
         }
         assert_eq!(ConvVariant::from_name("nope"), None);
     }
+}
+
+/// The tuner's shape class of a convolution: kernel, stride, dilation, group
+/// structure, and log2 buckets of the channel counts, output size and batch.
+pub fn shape_class(geo: &Conv2dGeometry) -> String {
+    let groups = if geo.groups == 1 {
+        "1".to_string()
+    } else if geo.groups == geo.c_in && geo.groups == geo.c_out {
+        "dw".to_string()
+    } else {
+        format!("g{}", tune::bucket(geo.groups))
+    };
+    format!(
+        "k{}x{} s{}x{} d{}x{} g{groups} ci{} co{} hw{} n{}",
+        geo.kh,
+        geo.kw,
+        geo.stride[0],
+        geo.stride[1],
+        geo.dilation[0],
+        geo.dilation[1],
+        tune::bucket(geo.c_in),
+        tune::bucket(geo.c_out),
+        tune::bucket(geo.oh * geo.ow),
+        tune::bucket(geo.n)
+    )
 }

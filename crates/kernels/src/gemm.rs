@@ -21,7 +21,7 @@
 use weft_device::{Binding, Device, Error, Feature, Kernel, Result, Tensor};
 
 use crate::precision::Precision;
-use crate::{Activation, shaders};
+use crate::{Activation, shaders, tune};
 
 /// Where a GEMM's bias goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,6 +154,22 @@ impl GemmDims {
         }
     }
 
+    /// The tuner's shape class: log2 buckets of the sizes, transposes, and
+    /// whether the vector-load variants apply.
+    pub fn shape_class(&self) -> String {
+        let aligned = self.k % 4 == 0 && self.n % 4 == 0;
+        format!(
+            "b{} m{} n{} k{} ta{} tb{} a{}",
+            tune::bucket(self.batch),
+            tune::bucket(self.m),
+            tune::bucket(self.n),
+            tune::bucket(self.k),
+            (self.a_cs != 1) as u8,
+            (self.b_cs != 1) as u8,
+            aligned as u8
+        )
+    }
+
     /// Floating-point operations (an FMA counts as two).
     pub fn flops(&self) -> f64 {
         2.0 * self.batch as f64 * self.m as f64 * self.n as f64 * self.k as f64
@@ -282,6 +298,12 @@ impl GemmVariant {
         if precision == Precision::F16Packed {
             return GemmVariant::PackedPairs;
         }
+        if let Some(v) = tune::cached(dev, "gemm", &dims.shape_class(), precision)
+            .and_then(|n| GemmVariant::from_name(&n))
+            .filter(|v| v.unsupported(dev, dims, precision).is_none())
+        {
+            return v;
+        }
         if GemmVariant::Vec4x8x8
             .unsupported(dev, dims, precision)
             .is_none()
@@ -333,6 +355,27 @@ pub fn gemm_into(
     let dims = check(a, b, bias, spec)?;
     crate::check_output("gemm", c, &dims.out_shape(), a.dtype(), &[a, b])?;
     let precision = Precision::resolve("gemm", dev, a.dtype(), spec.precision)?;
+    if spec.variant.is_none()
+        && tune::cached(dev, "gemm", &dims.shape_class(), precision).is_none()
+        && dims.m * dims.n * dims.batch > 0
+    {
+        let candidates: Vec<(GemmVariant, &str)> = GemmVariant::ALL
+            .into_iter()
+            .filter(|v| v.unsupported(dev, &dims, precision).is_none())
+            .map(|v| (v, v.name()))
+            .collect();
+        let tuned = tune::tune(
+            dev,
+            "gemm",
+            &dims.shape_class(),
+            precision,
+            &candidates,
+            |v| launch(&dims, a, b, bias, spec, v, precision, c),
+        )?;
+        if tuned.is_some() {
+            return Ok(());
+        }
+    }
     let variant = spec
         .variant
         .unwrap_or_else(|| GemmVariant::auto(dev, &dims, precision));

@@ -29,6 +29,7 @@ pub mod reference;
 pub mod shaders;
 pub mod softmax;
 pub mod testing;
+pub mod tune;
 pub mod upsample;
 
 pub use activation::Activation;

@@ -3,6 +3,7 @@
 //! and reported as a table, JSON, CSV and one SVG chart per op.
 
 mod cases;
+mod networks;
 mod report;
 mod stats;
 
@@ -51,6 +52,13 @@ pub struct BenchArgs {
     /// Directory for results.json, results.csv and one SVG chart per op.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write each shape's winner into the tuning cache, so that the automatic
+    /// variant choice uses it on this adapter (see `WEFT_TUNE`).
+    #[arg(long)]
+    pub save_tuning: bool,
+    /// Skip the whole-network figures.
+    #[arg(long)]
+    pub no_networks: bool,
 }
 
 /// One variant measured on one case.
@@ -120,7 +128,8 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
         .map(|p| parse_precision(p))
         .collect::<Result<_, _>>()?;
     let cases = cases::select(args)?;
-    if cases.is_empty() {
+    let only_networks = !args.suite.is_empty() && args.suite.iter().all(|s| s == "networks");
+    if cases.is_empty() && !only_networks {
         return Err("no benchmark case matches the filters".into());
     }
     let mut results = Vec::new();
@@ -137,14 +146,54 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
             }
         }
     }
-    let networks = if args.shape.is_empty()
-        && (args.suite.is_empty() || args.suite.iter().any(|s| s == "networks"))
-    {
-        cases::networks(&device, args)?
-    } else {
-        Vec::new()
-    };
+    if args.save_tuning {
+        save_winners(&device, &cases, &results);
+    }
+    let wants_networks = args.suite.is_empty() || args.suite.iter().any(|s| s == "networks");
+    let networks =
+        if args.shape.is_empty() && wants_networks && !args.no_networks && args.op.is_empty() {
+            networks::measure(&device, args)?
+        } else {
+            Vec::new()
+        };
     report::emit(global, args, &device, ceilings, &results, &networks)
+}
+
+/// Records the fastest correct variant of every (case, precision) in the
+/// tuning cache.
+fn save_winners(device: &Device, cases: &[Case], results: &[Measurement]) {
+    for case in cases {
+        let class = match &case.problem {
+            cases::Problem::Gemm { m, n, k } => {
+                weft::kernels::gemm::GemmDims::infer(&[*m, *k], &[*k, *n], false, false)
+                    .map(|d| ("gemm", d.shape_class()))
+                    .ok()
+            }
+            cases::Problem::Conv(geo) => Some(("conv2d", weft::kernels::conv::shape_class(geo))),
+            _ => None,
+        };
+        let Some((op, class)) = class else { continue };
+        for precision in ["f32", "f16", "f16-packed"] {
+            let best = results
+                .iter()
+                .filter(|m| {
+                    m.op == case.op
+                        && m.shape == case.shape
+                        && m.precision == precision
+                        && m.correct()
+                })
+                .min_by(|a, b| {
+                    a.stats
+                        .expect("timed")
+                        .median
+                        .total_cmp(&b.stats.expect("timed").median)
+                });
+            if let (Some(m), Ok(p)) = (best, parse_precision(precision)) {
+                weft::kernels::tune::record(device, op, &class, p, &m.variant);
+                eprintln!("tuning: {op} {} {precision} -> {}", case.shape, m.variant);
+            }
+        }
+    }
 }
 
 /// Checks one variant on a case, then times it.
