@@ -1,6 +1,7 @@
 //! Training objectives applied to a network's first output.
 
 use weft_device::{DType, Error, Result, Tensor};
+use weft_kernels::elementwise;
 use weft_kernels::loss::{self, Reduction};
 use weft_kernels::reduce::{self, ReducePlan};
 
@@ -12,6 +13,10 @@ pub enum Loss {
     /// `F.cross_entropy(logits, targets, label_smoothing=ε)` over `[N, C]`
     /// logits and class-index targets (I32 `[N]`).
     CrossEntropy { label_smoothing: f32 },
+    /// Mixup's loss, `λ·CE(logits, a) + (1 − λ)·CE(logits, b)`: `a` are the
+    /// targets of the images weighted `λ`, `b` those of their partners (see
+    /// [`Model::train_step_mixup`](crate::Model::train_step_mixup)).
+    MixupCrossEntropy { label_smoothing: f32, lambda: f32 },
     /// `F.binary_cross_entropy_with_logits` over logits and float targets of
     /// the same shape (multi-label).
     BceWithLogits,
@@ -64,6 +69,30 @@ impl Loss {
                     peak: m.peak(),
                 }
             }
+            Loss::MixupCrossEntropy { .. } => {
+                // Two cross-entropies (each as above, the correct count only for
+                // the first), then λ·g_a and (1−λ)·g_b, summed, and the losses.
+                let rows = 4 * batch as u64;
+                let sum_scratch = reduce::scratch_bytes(&ReducePlan::all(batch));
+                let groups = batch.div_ceil(256);
+                let partial = if groups > 1 { 4 * groups as u64 } else { 0 };
+                for _ in 0..2 {
+                    m.alloc(grad)
+                        .alloc(rows)
+                        .alloc(scalar)
+                        .alloc(scalar)
+                        .alloc(sum_scratch);
+                    m.free(sum_scratch).free(rows).free(scalar);
+                }
+                m.alloc(scalar).alloc(partial).free(partial);
+                m.alloc(grad).alloc(grad).alloc(grad).free(4 * grad);
+                m.alloc(scalar).alloc(scalar).alloc(scalar).free(4 * scalar);
+                LossAlloc {
+                    grad,
+                    kept: vec![scalar, scalar],
+                    peak: m.peak(),
+                }
+            }
             Loss::BceWithLogits => {
                 let rows = 4 * elems as u64;
                 let sum_scratch = reduce::scratch_bytes(&ReducePlan::all(elems));
@@ -79,7 +108,12 @@ impl Loss {
     }
 
     /// Runs the loss: the gradient with respect to `output`, and what the caller keeps.
-    pub(crate) fn run(&self, output: &Tensor, targets: &Tensor) -> Result<(Tensor, LossRun)> {
+    pub(crate) fn run(
+        &self,
+        output: &Tensor,
+        targets: &Tensor,
+        partner: Option<&Tensor>,
+    ) -> Result<(Tensor, LossRun)> {
         match *self {
             Loss::CrossEntropy { label_smoothing } => {
                 if output.rank() != 2 {
@@ -95,6 +129,37 @@ impl Loss {
                     out.grad,
                     LossRun {
                         loss: out.loss,
+                        correct: Some(correct),
+                    },
+                ))
+            }
+            Loss::MixupCrossEntropy {
+                label_smoothing,
+                lambda,
+            } => {
+                let partner = partner.ok_or_else(|| {
+                    Error::invalid(
+                        "mixup_cross_entropy",
+                        "targets",
+                        "mixup needs the partners' targets",
+                    )
+                })?;
+                let a =
+                    loss::softmax_cross_entropy(output, targets, label_smoothing, Reduction::Mean)?;
+                let b =
+                    loss::softmax_cross_entropy(output, partner, label_smoothing, Reduction::Mean)?;
+                let correct = loss::count_correct(output, targets)?;
+                let ga = elementwise::scale(&a.grad, lambda, 0.0)?;
+                let gb = elementwise::scale(&b.grad, 1.0 - lambda, 0.0)?;
+                let grad = elementwise::add(&ga, &gb)?;
+                drop((a.grad, b.grad, ga, gb));
+                let la = elementwise::scale(&a.loss, lambda, 0.0)?;
+                let lb = elementwise::scale(&b.loss, 1.0 - lambda, 0.0)?;
+                let total = elementwise::add(&la, &lb)?;
+                Ok((
+                    grad,
+                    LossRun {
+                        loss: total,
                         correct: Some(correct),
                     },
                 ))

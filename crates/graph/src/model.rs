@@ -294,6 +294,7 @@ impl Model {
             optimizer: None,
             loss: None,
             targets: None,
+            partner: None,
             loss_out: None,
             captured: None,
         };
@@ -311,6 +312,36 @@ impl Model {
         &mut self,
         inputs: &[&Tensor],
         targets: &Tensor,
+        loss: &Loss,
+        optimizer: &mut Optimizer,
+    ) -> Result<StepOutput> {
+        self.step(inputs, targets, None, loss, optimizer)
+    }
+
+    /// A training step with mixup: the inputs are blends `λ·x_a + (1 − λ)·x_b`,
+    /// `targets` are the labels of the `x_a`, `partners` those of the `x_b`, and
+    /// the loss is `λ·CE(a) + (1 − λ)·CE(b)`.
+    pub fn train_step_mixup(
+        &mut self,
+        inputs: &[&Tensor],
+        targets: &Tensor,
+        partners: &Tensor,
+        lambda: f32,
+        label_smoothing: f32,
+        optimizer: &mut Optimizer,
+    ) -> Result<StepOutput> {
+        let loss = Loss::MixupCrossEntropy {
+            label_smoothing,
+            lambda,
+        };
+        self.step(inputs, targets, Some(partners), &loss, optimizer)
+    }
+
+    fn step(
+        &mut self,
+        inputs: &[&Tensor],
+        targets: &Tensor,
+        partner: Option<&Tensor>,
         loss: &Loss,
         optimizer: &mut Optimizer,
     ) -> Result<StepOutput> {
@@ -335,6 +366,7 @@ impl Model {
             optimizer: Some(optimizer),
             loss: Some(*loss),
             targets: Some(targets),
+            partner,
             loss_out: None,
             captured: None,
         };
@@ -383,6 +415,7 @@ impl Model {
             optimizer: None,
             loss: Some(*loss),
             targets: Some(targets),
+            partner: None,
             loss_out: None,
             captured: Some(vec![None; self.params.len()]),
         };
@@ -427,6 +460,7 @@ impl Model {
         let target_bytes = if self.train {
             match loss {
                 Some(Loss::CrossEntropy { .. }) => DType::I32.storage_bytes(batch),
+                Some(Loss::MixupCrossEntropy { .. }) => 2 * DType::I32.storage_bytes(batch),
                 Some(Loss::BceWithLogits) => {
                     let out = g.outputs()[0];
                     self.options
@@ -487,6 +521,8 @@ struct Real<'a> {
     optimizer: Option<&'a mut Optimizer>,
     loss: Option<Loss>,
     targets: Option<&'a Tensor>,
+    /// Mixup partners' targets.
+    partner: Option<&'a Tensor>,
     loss_out: Option<crate::loss::LossRun>,
     /// When set, parameter gradients are kept here instead of applied.
     captured: Option<Vec<Option<Tensor>>>,
@@ -589,7 +625,7 @@ impl Backend for Real<'_> {
     fn loss(&mut self, output: &Tensor) -> Result<Tensor> {
         let loss = self.loss.expect("training has a loss");
         let targets = self.targets.expect("training has targets");
-        let (grad, kept) = loss.run(output, targets)?;
+        let (grad, kept) = loss.run(output, targets, self.partner)?;
         self.loss_out = Some(kept);
         Ok(grad)
     }

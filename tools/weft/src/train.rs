@@ -69,6 +69,9 @@ pub struct TrainArgs {
     /// Random horizontal flips.
     #[arg(long)]
     pub hflip: bool,
+    /// Mixup with Beta(α, α) blending weights (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub mixup: f32,
     /// Label smoothing of the cross-entropy loss.
     #[arg(long, default_value_t = 0.0)]
     pub label_smoothing: f32,
@@ -113,7 +116,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         zoom: args.zoom,
         shear: args.shear,
         hflip: args.hflip,
-        mixup: 0.0,
+        mixup: args.mixup,
     };
     let mut test = Loader::new(&device, &mnist.test, 256.max(args.batch), false, 0, dtype)?;
     let steps_per_epoch = match args.limit {
@@ -166,7 +169,15 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         });
     }
 
-    let planned = model.plan_memory(args.batch, Some(loss), optimizer.state_bytes())?;
+    let plan_loss = if args.mixup > 0.0 {
+        Loss::MixupCrossEntropy {
+            label_smoothing: args.label_smoothing,
+            lambda: 0.5,
+        }
+    } else {
+        loss
+    };
+    let planned = model.plan_memory(args.batch, Some(plan_loss), optimizer.state_bytes())?;
     let mut measured: Option<(u64, u64)> = None;
     let mut points = Vec::new();
     let mut train_images = 0usize;
@@ -206,7 +217,19 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
             } else {
                 0
             };
-            let out = model.train_step(&[&batch.images], &batch.targets, &loss, &mut optimizer)?;
+            let out = match &batch.mixup {
+                Some((partners, lambda)) => model.train_step_mixup(
+                    &[&batch.images],
+                    &batch.targets,
+                    partners,
+                    *lambda,
+                    args.label_smoothing,
+                    &mut optimizer,
+                )?,
+                None => {
+                    model.train_step(&[&batch.images], &batch.targets, &loss, &mut optimizer)?
+                }
+            };
             let l = out.loss.to_f32_vec()?[0] as f64;
             if measure {
                 measured = Some((live_at_start, device.pool_stats().peak_live_bytes));

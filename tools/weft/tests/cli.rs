@@ -10,13 +10,21 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 fn weft(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weft")).args(args).output().expect("weft runs")
+    Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(args)
+        .output()
+        .expect("weft runs")
 }
 
 fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "weft failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "weft failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{stdout}"))
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}):\n{stdout}"))
 }
 
 fn dir() -> &'static Path {
@@ -34,7 +42,17 @@ fn checkpoint() -> &'static (PathBuf, Value) {
     static CKPT: OnceLock<(PathBuf, Value)> = OnceLock::new();
     CKPT.get_or_init(|| {
         let out = dir().join("lenet5.safetensors");
-        let o = weft(&["train", "--json", "--no-download", "--epochs", "2", "--seed", "1", "--out", out.to_str().unwrap()]);
+        let o = weft(&[
+            "train",
+            "--json",
+            "--no-download",
+            "--epochs",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let v = json(&o);
         (out, v)
     })
@@ -47,7 +65,16 @@ fn train_reports_and_writes_checkpoint_and_curves() {
     assert!(path.with_file_name("lenet5.curves.svg").exists());
     let svg = std::fs::read_to_string(path.with_file_name("lenet5.curves.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("test accuracy"));
-    for key in ["test_accuracy", "final_loss", "epochs", "train_images_per_s", "inference_images_per_s", "planned_peak_bytes", "measured_peak_bytes", "seconds"] {
+    for key in [
+        "test_accuracy",
+        "final_loss",
+        "epochs",
+        "train_images_per_s",
+        "inference_images_per_s",
+        "planned_peak_bytes",
+        "measured_peak_bytes",
+        "seconds",
+    ] {
         assert!(!v[key].is_null(), "missing {key} in {v}");
     }
     assert_eq!(v["epochs"], 2);
@@ -58,12 +85,27 @@ fn train_reports_and_writes_checkpoint_and_curves() {
 #[test]
 fn eval_matches_training_and_prints_a_confusion_matrix() {
     let (path, trained) = checkpoint();
-    let v = json(&weft(&["eval", "--json", "--no-download", "--checkpoint", path.to_str().unwrap()]));
+    let v = json(&weft(&[
+        "eval",
+        "--json",
+        "--no-download",
+        "--checkpoint",
+        path.to_str().unwrap(),
+    ]));
     assert_eq!(v["test_accuracy"], trained["test_accuracy"], "{v}");
     let confusion = v["confusion"].as_array().unwrap();
-    let total: u64 = confusion.iter().flat_map(|r| r.as_array().unwrap()).map(|c| c.as_u64().unwrap()).sum();
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|c| c.as_u64().unwrap())
+        .sum();
     assert_eq!(total, 1000);
-    let text = weft(&["eval", "--no-download", "--checkpoint", path.to_str().unwrap()]);
+    let text = weft(&[
+        "eval",
+        "--no-download",
+        "--checkpoint",
+        path.to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("confusion matrix"));
 }
 
@@ -78,13 +120,19 @@ fn classify_reads_pngs_including_inverted_and_scanned_digits() {
         let label = mnist.test.labels[i];
         // As MNIST stores it: white ink on black, 28x28.
         let p = dir().join(format!("digit{i}.png"));
-        image::GrayImage::from_raw(28, 28, img.to_vec()).unwrap().save(&p).unwrap();
+        image::GrayImage::from_raw(28, 28, img.to_vec())
+            .unwrap()
+            .save(&p)
+            .unwrap();
         files.push(p);
         labels.push(label);
         // Inverted: dark ink on light paper.
         let p = dir().join(format!("digit{i}-inverted.png"));
         let inv: Vec<u8> = img.iter().map(|&v| 255 - v).collect();
-        image::GrayImage::from_raw(28, 28, inv).unwrap().save(&p).unwrap();
+        image::GrayImage::from_raw(28, 28, inv)
+            .unwrap()
+            .save(&p)
+            .unwrap();
         files.push(p);
         labels.push(label);
         // A larger off-centre scan in colour: dark ink on white, 3x size, margins.
@@ -93,7 +141,11 @@ fn classify_reads_pngs_including_inverted_and_scanned_digits() {
         for y in 0..84 {
             for x in 0..84 {
                 let v = 255 - img[(y / 3) * 28 + x / 3];
-                scan.put_pixel(x as u32 + 25, y as u32 + 6, image::Rgb([v, v, v.saturating_add(5)]));
+                scan.put_pixel(
+                    x as u32 + 25,
+                    y as u32 + 6,
+                    image::Rgb([v, v, v.saturating_add(5)]),
+                );
             }
         }
         scan.save(&p).unwrap();
@@ -116,15 +168,25 @@ fn classify_reads_pngs_including_inverted_and_scanned_digits() {
     // The model is ~90% accurate: most of each kind must be right, and the
     // inverted copies exactly as often as the originals.
     assert!(right[0] >= 10, "{right:?}");
-    assert_eq!(right[1], right[0], "inverted digits classify like the originals: {right:?}");
+    assert_eq!(
+        right[1], right[0],
+        "inverted digits classify like the originals: {right:?}"
+    );
     assert!(right[2] >= 9, "{right:?}");
-    let text = weft(&["classify", "--checkpoint", path.to_str().unwrap(), files[1].to_str().unwrap()]);
+    let text = weft(&[
+        "classify",
+        "--checkpoint",
+        path.to_str().unwrap(),
+        files[1].to_str().unwrap(),
+    ]);
     assert!(String::from_utf8_lossy(&text.stdout).contains('%'));
 }
 
 #[test]
 fn memory_plans_match_measurements() {
-    let v = json(&weft(&["memory", "--json", "--model", "lenet5", "--batch", "32", "--train"]));
+    let v = json(&weft(&[
+        "memory", "--json", "--model", "lenet5", "--batch", "32", "--train",
+    ]));
     assert_eq!(v["planned_peak_bytes"], v["measured_peak_bytes"], "{v}");
     assert!(v["keep_everything_peak_bytes"].as_u64() > v["planned_peak_bytes"].as_u64());
 }
@@ -132,10 +194,23 @@ fn memory_plans_match_measurements() {
 #[test]
 fn info_describes_the_device() {
     let v = json(&weft(&["info", "--json", "--no-figures"]));
-    for key in ["adapter", "backend", "device_type", "driver", "features", "limits", "adapters"] {
+    for key in [
+        "adapter",
+        "backend",
+        "device_type",
+        "driver",
+        "features",
+        "limits",
+        "adapters",
+    ] {
         assert!(!v[key].is_null(), "missing {key}");
     }
-    assert!(v["limits"]["max_storage_buffer_binding_size"].as_u64().unwrap() > 0);
+    assert!(
+        v["limits"]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     let v = json(&weft(&["info", "--json"]));
     assert!(v["figures"]["fp32_fma_gflop_s"].as_f64().unwrap() > 0.0);
 }
@@ -147,8 +222,15 @@ fn errors_are_clear_and_fail_the_process() {
     let o = weft(&["train", "--data", empty.to_str().unwrap(), "--epochs", "1"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("train-images-idx3-ubyte") && err.contains("not found"), "{err}");
-    let o = weft(&["eval", "--checkpoint", dir().join("nope.safetensors").to_str().unwrap()]);
+    assert!(
+        err.contains("train-images-idx3-ubyte") && err.contains("not found"),
+        "{err}"
+    );
+    let o = weft(&[
+        "eval",
+        "--checkpoint",
+        dir().join("nope.safetensors").to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope.safetensors"));
     let o = weft(&["memory", "--model", "vgg99"]);
