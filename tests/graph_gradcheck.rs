@@ -15,7 +15,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::graph::layers::{
     Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Flatten,
-    GlobalAvgPool, Linear, MaxPool2d, Relu, Upsample,
+    GlobalAvgPool, Linear, MaxPool2d, MaxUnpool2d, PRelu, Relu, Upsample,
 };
 use weft::graph::{ExecOptions, Graph, HostArray, Layer, Loss, Model, ParamKind, reference};
 use weft::kernels::Activation;
@@ -226,6 +226,33 @@ fn every_layer_backward_matches_finite_differences() {
     for act in Activation::ALL {
         check(act.name(), single(Act(act).boxed(), &[2, 3, 3]), &mut rng);
     }
+    check(
+        "prelu shared",
+        single(PRelu::new(1).boxed(), &[2, 3, 3]),
+        &mut rng,
+    );
+    check(
+        "prelu per channel",
+        single(PRelu::new(3).boxed(), &[3, 3, 3]),
+        &mut rng,
+    );
+
+    // Max-unpooling: values from a conv of the pooled map, placed where the
+    // pooled map's maxima were.
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, 6, 6]).unwrap();
+    let a = g.add("pre", Conv2d::new(2, 2, 1).boxed(), &[x]).unwrap();
+    let p = g.add("pool", MaxPool2d::new(2).boxed(), &[a]).unwrap();
+    let q = g.add("mix", Conv2d::new(2, 2, 1).boxed(), &[p]).unwrap();
+    let u = g
+        .add("unpool", MaxUnpool2d::new(2).boxed(), &[q, a])
+        .unwrap();
+    let f = g.add("flatten", Flatten.boxed(), &[u]).unwrap();
+    let o = g
+        .add("fc", Linear::new(2 * 6 * 6, CLASSES).boxed(), &[f])
+        .unwrap();
+    g.set_outputs(&[o]);
+    check("max unpool", g, &mut rng);
 }
 
 #[test]

@@ -252,3 +252,64 @@ fn resnet18_training_keeps_at_most_half_of_everything() {
         100.0 * r.savings_ratio()
     );
 }
+
+#[test]
+fn every_layer_kind_plans_exactly() {
+    use weft::graph::layers::{
+        Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Dropout, Flatten,
+        GlobalAvgPool, Linear, MaxPool2d, MaxUnpool2d, PRelu, Upsample,
+    };
+    let build = || {
+        let mut g = Graph::new();
+        let x = g.input("x", &[3, 16, 16]).unwrap();
+        let a = g
+            .chain(
+                x,
+                [
+                    ("conv", Conv2d::new(3, 8, 3).padding(1).boxed()),
+                    ("bn", BatchNorm2d::new(8).boxed()),
+                    ("prelu", PRelu::new(8).boxed()),
+                ],
+            )
+            .unwrap();
+        let p = g.add("pool", MaxPool2d::new(2).boxed(), &[a]).unwrap();
+        let q = g
+            .add("mix", Conv2d::new(8, 8, 3).padding(1).boxed(), &[p])
+            .unwrap();
+        let u = g
+            .add("unpool", MaxUnpool2d::new(2).boxed(), &[q, a])
+            .unwrap();
+        let t = g
+            .add("up", ConvTranspose2d::new(8, 8, 2).stride(2).boxed(), &[p])
+            .unwrap();
+        let s = g.add("sum", Add.boxed(), &[u, t]).unwrap();
+        let d = g.add("drop", Dropout::new(0.3).boxed(), &[s]).unwrap();
+        let e = g
+            .add("gelu", Act(weft::kernels::Activation::Gelu).boxed(), &[d])
+            .unwrap();
+        let v = g.add("avg", AvgPool2d::new(2).boxed(), &[e]).unwrap();
+        let w = g
+            .add("upsample", Upsample::bilinear(2, false).boxed(), &[v])
+            .unwrap();
+        let c = g.add("cat", Concat.boxed(), &[w, a]).unwrap();
+        let y = g
+            .chain(
+                c,
+                [
+                    ("gap", GlobalAvgPool.boxed()),
+                    ("flatten", Flatten.boxed()),
+                    ("fc", Linear::new(16, 5).boxed()),
+                ],
+            )
+            .unwrap();
+        g.set_outputs(&[y]);
+        g
+    };
+    let dev = device();
+    for train in [false, true] {
+        for dtype in [DType::F32, DType::F16] {
+            let r = measure(&dev, build(), 3, train, dtype, Vec::new());
+            assert_exact(&format!("assorted train={train} {dtype}"), &r);
+        }
+    }
+}

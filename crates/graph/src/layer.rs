@@ -226,6 +226,12 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
         }
     }
 
+    /// Which inputs the output is differentiable with respect to (max-unpooling's
+    /// reference tensor only supplies positions). Default: all.
+    fn differentiable_inputs(&self, n_inputs: usize) -> Vec<bool> {
+        vec![true; n_inputs]
+    }
+
     /// `Some(i)` when the output is a view of input `i` (no allocation).
     fn output_aliases_input(&self) -> Option<usize> {
         None

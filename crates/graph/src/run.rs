@@ -129,10 +129,16 @@ pub(crate) fn run<B: Backend>(
                 let extras: Vec<B::T> = (0..schedule.extras[i])
                     .map(|k| values[&Val::Extra(i, k)].clone())
                     .collect();
+                let diff = nodes[i]
+                    .layer
+                    .as_ref()
+                    .map(|l| l.differentiable_inputs(nodes[i].inputs.len()))
+                    .unwrap_or_default();
                 let need: Vec<bool> = nodes[i]
                     .inputs
                     .iter()
-                    .map(|x| schedule.requires_grad[x.0])
+                    .zip(&diff)
+                    .map(|(x, &d)| d && schedule.requires_grad[x.0])
                     .collect();
                 let dy = values
                     .get(&Val::Grad(i))
@@ -160,9 +166,9 @@ pub(crate) fn run<B: Backend>(
                         backend.update(p, g)?;
                     }
                 }
-                for (x, g) in nodes[i].inputs.iter().zip(input_grads) {
+                for ((x, g), &needed) in nodes[i].inputs.iter().zip(input_grads).zip(&need) {
                     if let Some(g) = g
-                        && schedule.requires_grad[x.0]
+                        && needed
                     {
                         add_grad(backend, &mut values, x.0, g)?;
                     }

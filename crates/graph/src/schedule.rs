@@ -100,8 +100,18 @@ impl Schedule {
                 .params
                 .iter()
                 .any(|&p| g.param(p).decl.kind == crate::layer::ParamKind::Trainable);
+            let diff = node
+                .layer
+                .as_ref()
+                .map(|l| l.differentiable_inputs(node.inputs.len()))
+                .unwrap_or_default();
             requires_grad[i] = node.layer.is_some()
-                && (has_params || node.inputs.iter().any(|inp| requires_grad[inp.0]));
+                && (has_params
+                    || node
+                        .inputs
+                        .iter()
+                        .zip(&diff)
+                        .any(|(inp, &d)| d && requires_grad[inp.0]));
         }
         let saves: Vec<Saves> = nodes
             .iter()
@@ -203,11 +213,17 @@ impl Schedule {
                         r.push(Val::Act(i));
                     }
                     r.extend((0..extras[i]).map(|k| Val::Extra(i, k)));
+                    let diff = nodes[i]
+                        .layer
+                        .as_ref()
+                        .map(|l| l.differentiable_inputs(nodes[i].inputs.len()))
+                        .unwrap_or_default();
                     let w = nodes[i]
                         .inputs
                         .iter()
-                        .filter(|inp| requires_grad[inp.0])
-                        .map(|inp| Val::Grad(inp.0))
+                        .zip(&diff)
+                        .filter(|(inp, d)| **d && requires_grad[inp.0])
+                        .map(|(inp, _)| Val::Grad(inp.0))
                         .collect();
                     (r, w)
                 }

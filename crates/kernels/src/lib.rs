@@ -17,6 +17,7 @@ pub mod conv_params;
 pub mod conv_transpose;
 pub mod dropout;
 pub mod elementwise;
+pub mod gather;
 pub mod gemm;
 pub mod loss;
 pub mod optim;

@@ -137,6 +137,7 @@ pub fn all() -> Vec<&'static Shader> {
         crate::softmax::shaders,
         crate::loss::shaders,
         crate::dropout::shaders,
+        crate::gather::shaders,
         crate::prelu::shaders,
         crate::optim::shaders,
     ] {

@@ -7,7 +7,9 @@ mod dropout;
 mod linear;
 mod norm;
 mod pool;
+mod prelu;
 mod shape;
+mod unpool;
 mod upsample;
 
 pub use activation::{Act, Gelu, Relu, Sigmoid, Silu, Tanh};
@@ -16,7 +18,9 @@ pub use dropout::Dropout;
 pub use linear::Linear;
 pub use norm::BatchNorm2d;
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d};
+pub use prelu::PRelu;
 pub use shape::{Add, Concat, Flatten, Identity};
+pub use unpool::MaxUnpool2d;
 pub use upsample::Upsample;
 
 use weft_device::{DType, Error, Result, Tensor};
