@@ -339,3 +339,39 @@ fn batch_norm_modes_follow_pytorch() {
     let want = (data[0] as f64 - rm[0] as f64) / (rv[0] as f64 + 1e-5).sqrt();
     assert!((y[0] as f64 - want).abs() < 1e-5, "{} vs {want}", y[0]);
 }
+
+#[test]
+fn initialisers_are_seeded_and_follow_their_distribution() {
+    use weft::graph::Init;
+    let dev = common::device();
+    let mut a = Model::new(&dev, models::resnet18(10, 32).unwrap(), 0).unwrap();
+    let mut b = Model::new(&dev, models::resnet18(10, 32).unwrap(), 0).unwrap();
+    let kaiming = |p: &weft::graph::Param| {
+        (p.name.ends_with("conv1.weight") || p.name.ends_with("conv2.weight")).then(|| {
+            Init::KaimingNormal {
+                fan: p.decl.shape[0] * p.decl.shape[2] * p.decl.shape[3],
+            }
+        })
+    };
+    a.initialize(5, kaiming).unwrap();
+    b.initialize(5, kaiming).unwrap();
+    assert_eq!(weights(&a), weights(&b));
+    let w = a
+        .param("layer3.0.conv2.weight")
+        .unwrap()
+        .to_f32_vec()
+        .unwrap();
+    let std = (w.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+    let want = (2.0 / (256.0 * 9.0f64)).sqrt();
+    assert!((std / want - 1.0).abs() < 0.02, "std {std} vs {want}");
+    let x = |p: &weft::graph::Param| {
+        (p.name == "fc.weight").then_some(Init::XavierUniform {
+            fan_in: 512,
+            fan_out: 10,
+        })
+    };
+    a.initialize(6, x).unwrap();
+    let fc = a.param("fc.weight").unwrap().to_f32_vec().unwrap();
+    let bound = (6.0f32 / 522.0).sqrt();
+    assert!(fc.iter().all(|v| v.abs() <= bound) && fc.iter().any(|v| v.abs() > 0.9 * bound));
+}

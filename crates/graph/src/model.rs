@@ -151,6 +151,25 @@ impl Model {
             .map(|i| &self.params[i])
     }
 
+    /// Re-initialises parameters: for each parameter `choose` returns an
+    /// initialiser (or `None` to keep its values), drawn from `seed` with one
+    /// stream per parameter. E.g. Kaiming-normal conv weights:
+    /// `model.initialize(1, |p| p.name.ends_with("weight").then(|| Init::KaimingNormal { fan: fan_out }))`.
+    pub fn initialize(
+        &mut self,
+        seed: u64,
+        choose: impl Fn(&crate::graph::Param) -> Option<crate::init::Init>,
+    ) -> Result<()> {
+        for (i, p) in self.graph.params().iter().enumerate() {
+            if let Some(init) = choose(p) {
+                let n: usize = p.decl.shape.iter().product();
+                let values = init.sample(n, &mut param_rng(seed, i));
+                self.params[i].write_f32(&values)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Replaces a parameter's values (shape and dtype must match).
     pub(crate) fn param_slot(&mut self, id: ParamId) -> &mut Tensor {
         &mut self.params[id.index()]
