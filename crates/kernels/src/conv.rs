@@ -413,17 +413,34 @@ pub fn conv2d_into(
             format!("{} cannot run this problem: {why}", variant.name()),
         ));
     }
+    launch_geometry(&geo, x, w, bias, spec.activation, variant, precision, out)
+}
+
+/// Runs `variant` on an already validated geometry. The data gradient calls
+/// this directly: its padding (possibly asymmetric) is not expressible as
+/// public parameters.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn launch_geometry(
+    geo: &Conv2dGeometry,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    act: Activation,
+    variant: ConvVariant,
+    precision: Precision,
+    out: &Tensor,
+) -> Result<()> {
     if out.numel() == 0 {
         return Ok(());
     }
     let run = Run {
-        dev,
-        geo: &geo,
+        dev: x.device(),
+        geo,
         x,
         w,
         bias,
         y: out,
-        act: spec.activation,
+        act,
         precision,
     };
     match variant {

@@ -4,7 +4,8 @@
 //!
 //! | gradient | kernel |
 //! |---|---|
-//! | conv2d dx | the transposed convolution of dy with w, offset by the conv's top/left padding (asymmetric `same` padding included): [`crate::conv_transpose`]'s gather kernels, variant chosen by [`ConvTransposeVariant::auto`] |
+//! | conv2d dx, stride 1 | a forward convolution of dy with the 180°-rotated, channel-swapped weights and padding d·(K−1) − pad ([`crate::conv`]'s implicit GEMM or im2col, whichever `auto` picks; never Winograd) |
+//! | conv2d dx, otherwise | the transposed convolution of dy with w, offset by the conv's top/left padding (asymmetric `same` padding included): [`crate::conv_transpose`]'s gather kernels, variant chosen by [`ConvTransposeVariant::auto`] |
 //! | conv_transpose2d dx | the direct convolution of dy with w read as OIHW (`conv_direct`, register-blocked up to 8 channels × 4 pixels, weight loads shared by the workgroup) |
 //! | dw (both) | one implicit GEMM over K = N·H·W (im2col gathered on the fly, rows shared by the workgroup) with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum) |
 //! | db | one workgroup per channel pair, strided f32 sums then a fixed tree |
@@ -20,6 +21,7 @@
 use weft_device::{Binding, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor};
 
 use crate::Activation;
+use crate::conv::{self, ConvVariant};
 use crate::conv_params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams,
 };
@@ -56,12 +58,17 @@ plain!(
     "conv_backward/dw_finalize.wgsl"
 );
 typed!(DB, [IN2_TYPED, OUT3_TYPED], "conv_backward/db.wgsl");
+typed!(
+    FLIP_WEIGHTS,
+    [IN2_TYPED, OUT3_TYPED],
+    "conv_backward/flip_weights.wgsl"
+);
 plain!(DB_F16P, [IN2_F16P, OUT3_F16P], "conv_backward/db.wgsl");
 
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
     crate::shaders::list(
-        &[&CONV_DIRECT, &DW, &DW_FINALIZE, &DB],
+        &[&CONV_DIRECT, &DW, &DW_FINALIZE, &DB, &FLIP_WEIGHTS],
         &[&CONV_DIRECT_F16P, &DW_F16P, &DW_FINALIZE_F16P, &DB_F16P],
     )
 }
@@ -97,6 +104,20 @@ pub fn conv2d_backward_data_into(
     crate::check_output(OP, dx, &geo.in_shape(), dy.dtype(), &[dy, w])?;
     let dev = dy.device();
     let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
+    if let Some((dgeo, variant)) = data_grad_as_conv(dev, &geo, precision) {
+        let wf = dev.empty(&dgeo.weight_shape(), w.dtype())?;
+        flip_weights(&geo, w, &wf)?;
+        return conv::launch_geometry(
+            &dgeo,
+            dy,
+            &wf,
+            None,
+            Activation::None,
+            variant,
+            precision,
+            dx,
+        );
+    }
     let t = ConvProblem::conv2d_data_grad(&geo);
     let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
     conv_transpose::launch(
@@ -109,6 +130,90 @@ pub fn conv2d_backward_data_into(
         variant,
         precision,
         dx,
+    )
+}
+
+/// The forward convolution that computes conv2d's data gradient, and the
+/// variant it runs, where that is the faster route: stride 1, padding within
+/// the dilated kernel's extent, kernels larger than 1×1, f32 or native f16.
+/// dx = conv2d(dy, w') with w' the 180°-rotated weights with input and output
+/// channels swapped per group ([`flip_weights`]) and padding d·(K−1) − pad on
+/// each side. Winograd is left out (its error bound is its own); None where the
+/// transposed gather serves.
+fn data_grad_as_conv(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    precision: Precision,
+) -> Option<(Conv2dGeometry, ConvVariant)> {
+    let ext = [
+        geo.dilation[0] * (geo.kh - 1),
+        geo.dilation[1] * (geo.kw - 1),
+    ];
+    let [pt, pl, pb, pr] = geo.pad;
+    if geo.stride != [1, 1]
+        || precision == Precision::F16Packed
+        || (geo.kh == 1 && geo.kw == 1)
+        || geo.n == 0
+        || geo.oh == 0
+        || geo.ow == 0
+        || pt.max(pb) > ext[0]
+        || pl.max(pr) > ext[1]
+    {
+        return None;
+    }
+    let dgeo = Conv2dGeometry {
+        n: geo.n,
+        c_in: geo.c_out,
+        h: geo.oh,
+        w: geo.ow,
+        c_out: geo.c_in,
+        kh: geo.kh,
+        kw: geo.kw,
+        stride: [1, 1],
+        dilation: geo.dilation,
+        pad: [ext[0] - pt, ext[1] - pl, ext[0] - pb, ext[1] - pr],
+        groups: geo.groups,
+        oh: geo.h,
+        ow: geo.w,
+    };
+    let fits = |v: ConvVariant| v.unsupported(dev, &dgeo, precision).is_none();
+    let auto = ConvVariant::auto(dev, &dgeo, precision);
+    let variant = if auto != ConvVariant::Winograd && fits(auto) {
+        auto
+    } else {
+        ConvVariant::ImplicitGemm
+    };
+    fits(variant).then_some((dgeo, variant))
+}
+
+/// w' of [`data_grad_as_conv`] from w (an exact copy, reordered).
+fn flip_weights(geo: &Conv2dGeometry, w: &Tensor, wf: &Tensor) -> Result<()> {
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct FlipParams {
+        n: u32,
+        cin_g: u32,
+        cout_g: u32,
+        taps: u32,
+    }
+    let n = w.numel();
+    let params = FlipParams {
+        n: n as u32,
+        cin_g: geo.cin_g() as u32,
+        cout_g: geo.cout_g() as u32,
+        taps: (geo.kh * geo.kw) as u32,
+    };
+    let dev = w.device();
+    let precision = Precision::for_dtype(dev, w.dtype())?;
+    dev.dispatch(
+        &Kernel::new(OP_C2D_DATA, typed_shader(&FLIP_WEIGHTS, precision), "main"),
+        bytemuck::bytes_of(&params),
+        &[
+            Binding::Read(w.binding()),
+            Binding::Read(w.binding()),
+            Binding::ReadWrite(wf.binding()),
+        ],
+        n.div_ceil(64) as u64,
     )
 }
 
@@ -371,10 +476,8 @@ pub fn conv2d_backward_scratch_bytes(
     geo: &Conv2dGeometry,
     precision: Precision,
 ) -> u64 {
-    let t = ConvProblem::conv2d_data_grad(geo);
-    let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
-    let data = conv_transpose::scratch_bytes_for(dev, &t, variant, precision);
-    data.max(WeightGrad::conv2d(geo).plan(dev, precision).scratch)
+    conv2d_backward_data_scratch_bytes(dev, geo, precision)
+        .max(WeightGrad::conv2d(geo).plan(dev, precision).scratch)
 }
 
 /// Peak bytes of temporary buffers any one of conv_transpose2d's backward
@@ -669,12 +772,20 @@ fn weight_grad(
 }
 
 /// Bytes of temporaries [`conv2d_backward_data`] allocates after its output
-/// (GEMM columns when its automatic variant uses them), for memory planning.
+/// (the rotated weights and the forward variant's scratch on the stride-1
+/// route; GEMM columns when the transposed variant uses them), for memory
+/// planning.
 pub fn conv2d_backward_data_scratch_bytes(
     dev: &Device,
     geo: &Conv2dGeometry,
     precision: Precision,
 ) -> u64 {
+    if let Some((dgeo, variant)) = data_grad_as_conv(dev, geo, precision) {
+        let flipped = precision
+            .dtype()
+            .storage_bytes(dgeo.weight_shape().iter().product());
+        return flipped + conv::scratch_bytes(dev, &dgeo, variant, precision);
+    }
     let t = ConvProblem::conv2d_data_grad(geo);
     let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
     conv_transpose::scratch_bytes_for(dev, &t, variant, precision)
