@@ -251,6 +251,69 @@ fn max_pool_indices_match_pytorch() {
     assert_eq!(i.to_i32_vec().unwrap(), [1]);
 }
 
+/// The 2×2 stride-2 kernels (vec2 loads with 1 or 2 outputs per invocation,
+/// vec4 loads with 4) and the one-pass gradient of disjoint windows, on widths
+/// that select each form, odd heights (last row unused), ties and NaN.
+#[test]
+fn max_pool_2x2_stride_2_paths_match_reference() {
+    let dev = common::device();
+    let mut rng = common::rng(0x9006);
+    let params = Pool2dParams::new([2, 2]);
+    for precision in precisions(&dev) {
+        let dtype = precision.dtype();
+        for (i, hw) in [
+            [2, 2],
+            [5, 6],
+            [4, 10],
+            [7, 4],
+            [6, 12],
+            [3, 8],
+            [9, 16],
+            [28, 28],
+            [10, 10],
+            [12, 112],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let shape = [2, 3, hw[0], hw[1]];
+            let n: usize = shape.iter().product();
+            let mut x = values(&mut rng, n, dtype);
+            if i % 2 == 1 {
+                for v in x.iter_mut().step_by(2) {
+                    *v = 1.5;
+                }
+                x[rng.random_range(0..n)] = f32::NAN;
+                x[rng.random_range(0..n)] = f32::NAN;
+            }
+            let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
+            let oshape = out_shape(shape, &params);
+            let want = reference::pool::pool2d(&x, shape, PoolKind::Max, &params);
+            let what = format!("{} {shape:?}", precision.name());
+            let out = testing::poisoned(&dev, &oshape, dtype).unwrap();
+            pool::pool2d_into(&xt, PoolKind::Max, &params, Some(precision), &out).unwrap();
+            check(&out.to_f32_vec().unwrap(), &want.out, dtype, 0.0, &what);
+            let out = testing::poisoned(&dev, &oshape, dtype).unwrap();
+            let idx = poisoned_indices(&dev, &oshape);
+            pool::max_pool2d_with_indices_into(&xt, &params, Some(precision), &out, &idx).unwrap();
+            check(&out.to_f32_vec().unwrap(), &want.out, dtype, 0.0, &what);
+            assert_eq!(idx.to_i32_vec().unwrap(), want.indices, "{what}");
+            let dy = values(&mut rng, oshape.iter().product(), dtype);
+            let dyt = dev.upload_f32(&oshape, dtype, &dy).unwrap();
+            let dx = testing::poisoned(&dev, &shape, dtype).unwrap();
+            pool::max_pool2d_backward_windows_into(&dyt, &idx, &params, Some(precision), &dx)
+                .unwrap();
+            let want_dx = reference::pool::max_pool2d_backward(
+                &dy,
+                &want.indices,
+                shape,
+                [oshape[2], oshape[3]],
+            );
+            check(&dx.to_f32_vec().unwrap(), &want_dx, dtype, 0.0, &what);
+        }
+    }
+}
+
 #[test]
 fn max_pool_backward_matches_reference() {
     let dev = common::device();
@@ -275,6 +338,12 @@ fn max_pool_backward_matches_reference() {
             let c = sum_bound(dtype, params.kernel[0] * params.kernel[1]);
             let got = dx.to_f32_vec().unwrap();
             worst = worst.max(check(&got, &want, dtype, c, &what));
+            // The form that knows the windows (one pass where they are
+            // disjoint) gives the same gradient.
+            let dx2 = testing::poisoned(&dev, &shape, dtype).unwrap();
+            pool::max_pool2d_backward_windows_into(&dyt, &it, &params, Some(precision), &dx2)
+                .unwrap();
+            check(&dx2.to_f32_vec().unwrap(), &want, dtype, c, &what);
             // Deterministic: a second run gives the same bits.
             if i % 10 == 0 {
                 let again = pool::max_pool2d_backward(&dyt, &it, shape).unwrap();

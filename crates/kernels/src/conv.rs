@@ -1123,29 +1123,6 @@ fn implicit_specialisation(geo: &Conv2dGeometry, tn: usize) -> (usize, usize, us
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_per_invocation_is_a_power_of_two() {
-        assert_eq!(rows_per_invocation(0), 1);
-        assert_eq!(rows_per_invocation(1), 1);
-        assert_eq!(rows_per_invocation(3), 4);
-        assert_eq!(rows_per_invocation(8), 8);
-        assert_eq!(rows_per_invocation(64), 8);
-        assert_eq!(rows_per_invocation(100), 8);
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for v in ConvVariant::ALL {
-            assert_eq!(ConvVariant::from_name(v.name()), Some(v));
-        }
-        assert_eq!(ConvVariant::from_name("nope"), None);
-    }
-}
-
 /// The tuner's shape class of a convolution: kernel, stride, dilation, group
 /// structure, and log2 buckets of the channel counts, output size and batch.
 pub fn shape_class(geo: &Conv2dGeometry) -> String {
@@ -1169,4 +1146,27 @@ pub fn shape_class(geo: &Conv2dGeometry) -> String {
         tune::bucket(geo.oh * geo.ow),
         tune::bucket(geo.n)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_per_invocation_is_a_power_of_two() {
+        assert_eq!(rows_per_invocation(0), 1);
+        assert_eq!(rows_per_invocation(1), 1);
+        assert_eq!(rows_per_invocation(3), 4);
+        assert_eq!(rows_per_invocation(8), 8);
+        assert_eq!(rows_per_invocation(64), 8);
+        assert_eq!(rows_per_invocation(100), 8);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for v in ConvVariant::ALL {
+            assert_eq!(ConvVariant::from_name(v.name()), Some(v));
+        }
+        assert_eq!(ConvVariant::from_name("nope"), None);
+    }
 }

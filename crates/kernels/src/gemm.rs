@@ -157,7 +157,7 @@ impl GemmDims {
     /// The tuner's shape class: log2 buckets of the sizes, transposes, and
     /// whether the vector-load variants apply.
     pub fn shape_class(&self) -> String {
-        let aligned = self.k % 4 == 0 && self.n % 4 == 0;
+        let aligned = self.k.is_multiple_of(4) && self.n.is_multiple_of(4);
         format!(
             "b{} m{} n{} k{} ta{} tb{} a{}",
             tune::bucket(self.batch),

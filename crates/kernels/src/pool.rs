@@ -8,6 +8,8 @@
 //! |---|---|---|
 //! | `pool/pool2d` (max, avg, sum, min, with indices) | f32, f16, packed f16 | one output (packed: one output word) per invocation |
 //! | `pool/avg_backward` | f32, f16, packed f16 | one input-gradient element (word) per invocation, gather |
+//! | `pool/max2x2`, `pool/max2x2_vec4` (max, with indices) | f32, f16 | 2×2 stride 2 on even widths: 1 or 2 outputs per invocation with vec2 loads, 4 with vec4 loads and stores where OW % 4 == 0 |
+//! | `pool/max_backward_disjoint` | f32, f16 | non-overlapping windows ([`max_pool2d_backward_windows`]): one dx element per invocation, one pass |
 //! | `pool/max_backward` + `pool/max_index_ranges` | f32, f16, packed f16 | gather over output ranges derived from the indices |
 //! | `pool/global_pool` (avg, max) | f32, f16 (packed: `pool2d` with the whole plane as kernel) | one workgroup per plane, tree reduction |
 //! | `pool/global_avg_backward` | f32, f16 (packed: `avg_backward`) | one element per invocation |
@@ -47,6 +49,18 @@ crate::shaders::plain!(
     "pool/max_backward_f16p.wgsl"
 );
 crate::shaders::plain!(MAX_INDEX_RANGES, [PARAMS], "pool/max_index_ranges.wgsl");
+const MAX2X2_COMMON: ShaderFile = crate::shaders::wgsl!("pool/max2x2_common.wgsl");
+crate::shaders::typed!(MAX2X2, [PARAMS, MAX2X2_COMMON], "pool/max2x2.wgsl");
+crate::shaders::typed!(
+    MAX2X2_VEC4,
+    [PARAMS, MAX2X2_COMMON],
+    "pool/max2x2_vec4.wgsl"
+);
+crate::shaders::typed!(
+    MAX_BACKWARD_DISJOINT,
+    [PARAMS],
+    "pool/max_backward_disjoint.wgsl"
+);
 crate::shaders::typed!(GLOBAL_POOL, [PARAMS], "pool/global_pool.wgsl");
 crate::shaders::typed!(
     GLOBAL_AVG_BACKWARD,
@@ -65,6 +79,9 @@ pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
             &GLOBAL_POOL,
             &GLOBAL_AVG_BACKWARD,
             &MAX_UNPOOL,
+            &MAX2X2,
+            &MAX2X2_VEC4,
+            &MAX_BACKWARD_DISJOINT,
         ],
         &[
             &POOL2D_F16P,
@@ -417,6 +434,11 @@ pub fn pool2d_into(
     let precision = Precision::resolve(op, dev, x.dtype(), precision)?;
     crate::check_output(op, out, &[n, c, oh, ow], x.dtype(), &[x])?;
     check_u32(op, "input", x.numel())?;
+    if kind == PoolKind::Max
+        && let Some(v) = max2x2_block(params, precision, [h, w], [oh, ow])
+    {
+        return launch_max2x2(op, "main", v, x, [n * c, h, w], out, None);
+    }
     let shader = match precision {
         Precision::F16Packed => &POOL2D_F16P,
         p => POOL2D.get(p).expect("typed shaders have f32 and f16 forms"),
@@ -474,6 +496,9 @@ pub fn max_pool2d_with_indices_into(
     crate::check_output(op, indices, &shape, DType::I32, &[x, out])?;
     check_u32(op, "input", x.numel())?;
     check_i32_plane(op, h, w)?;
+    if let Some(v) = max2x2_block(params, precision, [h, w], [oh, ow]) {
+        return launch_max2x2(op, "with_indices", v, x, [n * c, h, w], out, Some(indices));
+    }
     let shader = match precision {
         Precision::F16Packed => &POOL2D_F16P,
         p => POOL2D.get(p).expect("typed shaders have f32 and f16 forms"),
@@ -488,6 +513,66 @@ pub fn max_pool2d_with_indices_into(
             Binding::Read(x.binding()),
             Binding::ReadWrite(out.binding()),
             Binding::ReadWrite(indices.binding()),
+        ],
+        dev,
+    )
+}
+
+/// Outputs per invocation of `pool/max2x2.wgsl` (2 or 1, dividing OW) or
+/// `pool/max2x2_vec4.wgsl` (4) when
+/// it serves this max pooling: 2×2 windows, stride 2, no padding or dilation,
+/// even width, floor-sized output, f32 or native f16.
+fn max2x2_block(
+    params: &Pool2dParams,
+    precision: Precision,
+    hw: [usize; 2],
+    ohw: [usize; 2],
+) -> Option<usize> {
+    let plain = params.kernel == [2, 2]
+        && params.stride == [2, 2]
+        && params.padding == [0, 0]
+        && params.dilation == [1, 1];
+    if !plain
+        || precision == Precision::F16Packed
+        || !hw[1].is_multiple_of(2)
+        || ohw != [hw[0] / 2, hw[1] / 2]
+        || ohw[0] * ohw[1] == 0
+    {
+        return None;
+    }
+    [4, 2, 1].into_iter().find(|v| ohw[1].is_multiple_of(*v))
+}
+
+/// Launches `pool/max2x2.wgsl` (entry `main` or `with_indices`) over `planes`
+/// planes of `h × w`.
+fn launch_max2x2(
+    op: &str,
+    entry: &'static str,
+    v: usize,
+    x: &Tensor,
+    [planes, h, w]: [usize; 3],
+    out: &Tensor,
+    indices: Option<&Tensor>,
+) -> Result<()> {
+    let dev = x.device();
+    let precision = Precision::for_dtype(dev, x.dtype())?;
+    let typed = if v == 4 { &MAX2X2_VEC4 } else { &MAX2X2 };
+    let shader = typed
+        .get(precision)
+        .expect("typed shaders have f32 and f16 forms");
+    let constants = [("V", v as f64)];
+    let constants: &[(&str, f64)] = if v == 4 { &[] } else { &constants };
+    let kernel = Kernel::new(op, shader, entry).with_constants(constants);
+    let uniform = PoolUniform::new(planes, [h, w], [h / 2, w / 2], &Pool2dParams::new([2, 2]));
+    launch(
+        &kernel,
+        uniform,
+        out.numel() / v,
+        false,
+        &[
+            Binding::Read(x.binding()),
+            Binding::ReadWrite(out.binding()),
+            Binding::ReadWrite(indices.unwrap_or(out).binding()),
         ],
         dev,
     )
@@ -599,6 +684,80 @@ pub fn max_pool2d_backward_into(
         ],
         dev,
     )
+}
+
+/// [`max_pool2d_backward`] knowing the forward's `params`: where windows
+/// cannot overlap (stride ≥ kernel, no dilation) one pass and no temporary
+/// (each input element reads the one window that can hold it); otherwise the
+/// general gather. Same results as [`max_pool2d_backward`] for indices from
+/// [`max_pool2d_with_indices`] with these `params`.
+pub fn max_pool2d_backward_windows(
+    dy: &Tensor,
+    indices: &Tensor,
+    input_shape: [usize; 4],
+    params: &Pool2dParams,
+) -> Result<Tensor> {
+    let dx = dy.device().empty(&input_shape, dy.dtype())?;
+    max_pool2d_backward_windows_into(dy, indices, params, None, &dx)?;
+    Ok(dx)
+}
+
+/// [`max_pool2d_backward_windows`] into `dx`, with an explicit precision.
+pub fn max_pool2d_backward_windows_into(
+    dy: &Tensor,
+    indices: &Tensor,
+    params: &Pool2dParams,
+    precision: Option<Precision>,
+    dx: &Tensor,
+) -> Result<()> {
+    let op = "max_pool2d_backward";
+    let dev = dy.device();
+    let resolved = Precision::resolve(op, dev, dy.dtype(), precision)?;
+    if !windows_disjoint(params) || resolved == Precision::F16Packed {
+        return max_pool2d_backward_into(dy, indices, precision, dx);
+    }
+    let [n, c, oh, ow] = nchw(op, "grad_output", dy)?;
+    check_indices(op, indices, dy.shape())?;
+    let [_, _, h, w] = nchw(op, "grad_input", dx)?;
+    crate::check_output(op, dx, &[n, c, h, w], dy.dtype(), &[dy, indices])?;
+    if resolve(op, PoolKind::Max, params, h, w)? != [oh, ow] {
+        return Err(Error::shape(
+            op,
+            format!(
+                "grad_output {:?} is not the pooled size of grad_input {:?}",
+                dy.shape(),
+                dx.shape()
+            ),
+        ));
+    }
+    check_u32(op, "grad_input", dx.numel())?;
+    check_i32_plane(op, h, w)?;
+    if dx.numel() == 0 {
+        return Ok(());
+    }
+    if dy.numel() == 0 {
+        return elementwise::fill_words(dx, 0);
+    }
+    let shader = MAX_BACKWARD_DISJOINT
+        .get(resolved)
+        .expect("typed shaders have f32 and f16 forms");
+    launch(
+        &Kernel::new(op, shader, "main"),
+        PoolUniform::new(n * c, [h, w], [oh, ow], params),
+        dx.numel(),
+        false,
+        &[
+            Binding::Read(dy.binding()),
+            Binding::Read(indices.binding()),
+            Binding::ReadWrite(dx.binding()),
+        ],
+        dev,
+    )
+}
+
+/// No input element lies in two windows: stride ≥ kernel, no dilation.
+fn windows_disjoint(params: &Pool2dParams) -> bool {
+    (0..2).all(|a| params.stride[a] >= params.kernel[a] && params.dilation[a] == 1)
 }
 
 /// Gradient of [`PoolKind::Avg`] pooling with `params` (PyTorch's

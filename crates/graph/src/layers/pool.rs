@@ -77,10 +77,11 @@ impl Layer for MaxPool2d {
 
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
         let shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW");
-        cx.input_grads = vec![Some(pool::max_pool2d_backward(
+        cx.input_grads = vec![Some(pool::max_pool2d_backward_windows(
             cx.dy,
             &cx.extras[0],
             shape,
+            &self.params,
         )?)];
         Ok(())
     }

@@ -552,14 +552,6 @@ pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>>
     Ok(cases)
 }
 
-/// Whole-network figures (filled in once networks run end to end).
-pub fn networks(
-    _dev: &Device,
-    _args: &BenchArgs,
-) -> Result<Vec<super::report::NetworkFigure>, Box<dyn std::error::Error>> {
-    Ok(Vec::new())
-}
-
 /// Random inputs of `len` values in [-1, 1), rounded to `dtype`.
 fn random_inputs(rng: &mut ChaCha8Rng, len: usize, dtype: DType) -> Vec<f32> {
     testing::round_to(
