@@ -61,7 +61,7 @@ fn params(
 
 /// Hand-picked awkward problems, then random ones.
 fn random_case(rng: &mut ChaCha8Rng, i: usize) -> Case {
-    let special: [([usize; 4], [usize; 4], ConvTranspose2dParams); 12] = [
+    let special: [([usize; 4], [usize; 4], ConvTranspose2dParams); 15] = [
         // 1x1 image, 1x1 kernel, N = 1.
         ([1, 1, 1, 1], [1, 1, 1, 1], params(1, 0, 0, 1, 1)),
         // 1x1 image into a 3x3 kernel, stride 2.
@@ -83,6 +83,12 @@ fn random_case(rng: &mut ChaCha8Rng, i: usize) -> Case {
         // Wide channel blocks, grouped.
         ([1, 8, 5, 9], [8, 9, 1, 1], params(1, 0, 0, 1, 2)),
         ([3, 4, 3, 3], [4, 7, 2, 3], params(2, 0, 0, 2, 1)),
+        // f32 columns by the vec4 GEMM (C_in and H*W multiples of 4): the U-Net
+        // up-convolution (stride = kernel, outputs tiled by the taps), a 3x3
+        // tiling, and a stride-1 problem through the general col2im.
+        ([2, 8, 6, 6], [8, 4, 2, 2], params(2, 0, 0, 1, 1)),
+        ([1, 12, 2, 6], [12, 5, 3, 3], params(3, 0, 0, 1, 1)),
+        ([3, 4, 4, 5], [4, 3, 3, 3], params(1, 1, 0, 1, 1)),
     ];
     let act_of = |rng: &mut ChaCha8Rng| {
         [Activation::None, Activation::Relu, Activation::Sigmoid][rng.random_range(0..3)]

@@ -36,7 +36,7 @@ use crate::shaders::{plain, typed, wgsl};
 pub(crate) const IN2_TYPED: ShaderFile = wgsl!("conv_backward/in2_typed.wgsl");
 /// Loads of two packed-f16 inputs at bindings 1 and 2 (`ld_a`, `ld_b`).
 pub(crate) const IN2_F16P: ShaderFile = wgsl!("conv_backward/in2_f16p.wgsl");
-const OUT3_TYPED: ShaderFile = wgsl!("conv_backward/out3_typed.wgsl");
+pub(crate) const OUT3_TYPED: ShaderFile = wgsl!("conv_backward/out3_typed.wgsl");
 const OUT3_F16P: ShaderFile = wgsl!("conv_backward/out3_f16p.wgsl");
 
 typed!(

@@ -10,13 +10,13 @@
 //!
 //! | variant | idea |
 //! |---|---|
-//! | `gemm_col2im` | per chunk of images, a register-blocked GEMM `cols = Wᵀ·x` (f32 columns, one row per (output channel, tap)), then a col2im gather summing the taps that land on each output; chunks keep the columns under the binding limit and a 4 MiB budget ([`scratch_bytes`]) |
+//! | `gemm_col2im` | per chunk of images, a register-blocked GEMM `cols = Wᵀ·x` (f32 columns, one row per (output channel, tap)), then a col2im gather summing the taps that land on each output; chunks keep the columns under the binding limit and a 4 MiB budget ([`scratch_bytes`]). In f32 with one group, one chunk and C_in, H·W multiples of 4, the columns come from the tuned vec4 GEMM ([`crate::gemm`], weights first copied to row-major `[R, C_in]`), and where the stride equals the kernel (U-Net's up-convolutions) col2im is a shuffle with a few divisions per input pixel |
 //! | `direct_gather` | one pass: each invocation gathers a block of up to 8 output channels × 4 pixels (same stride residue) straight from x and w; workgroups share their weight loads and take one stride-residue class of outputs at a time; a packed-f16 form owns one output word per invocation |
 //!
 //! Both variants have f32, native-f16 and packed-f16 forms, all accumulating
 //! in f32. [`ConvTransposeVariant::auto`] takes the column GEMM at stride 1
-//! (with ≥ 4 input channels per group and a kernel larger than 1×1) and the
-//! direct gather otherwise.
+//! or stride equal to the kernel (with ≥ 4 input channels per group and a
+//! kernel larger than 1×1) and the direct gather otherwise.
 //!
 //! The same gather kernels compute conv2d's data gradient
 //! ([`crate::conv_backward::conv2d_backward_data`]), whose top/left padding may
@@ -27,8 +27,9 @@
 use weft_device::{Binding, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor};
 
 use crate::Activation;
-use crate::conv_backward::{IN2_F16P, IN2_TYPED};
+use crate::conv_backward::{IN2_F16P, IN2_TYPED, OUT3_TYPED};
 use crate::conv_params::{Conv2dGeometry, ConvTranspose2dGeometry, ConvTranspose2dParams};
+use crate::gemm::{self, GemmSpec};
 use crate::precision::Precision;
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
 
@@ -47,6 +48,16 @@ plain!(
     "conv_transpose/gather_f16p.wgsl"
 );
 typed!(COLS, [CONV_PARAMS, IN2_TYPED], "conv_transpose/cols.wgsl");
+typed!(
+    TILES,
+    [ACTIVATION, CONV_PARAMS],
+    "conv_transpose/tiles.wgsl"
+);
+typed!(
+    WEIGHTS_ROWS,
+    [IN2_TYPED, OUT3_TYPED],
+    "conv_transpose/weights_rows.wgsl"
+);
 plain!(
     COLS_F16P,
     [CONV_PARAMS, IN2_F16P],
@@ -66,7 +77,7 @@ plain!(
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
     crate::shaders::list(
-        &[&GATHER, &COLS, &COL2IM],
+        &[&GATHER, &COLS, &COL2IM, &TILES, &WEIGHTS_ROWS],
         &[&GATHER_F16P, &COLS_F16P, &COL2IM_F16P],
     )
 }
@@ -146,17 +157,22 @@ impl ConvTransposeVariant {
         }
     }
 
-    /// The default choice for a problem: the column GEMM for stride 1 with
-    /// at least 4 input channels per group and a kernel larger than 1×1 (where
-    /// its register blocks pay for the extra pass), the direct gather
-    /// otherwise (strided, depthwise, 1×1; no scratch). Measured on lavapipe.
+    /// The default choice for a problem: the column GEMM for stride 1 or
+    /// stride equal to the kernel, with at least 4 input channels per group
+    /// and a kernel larger than 1×1 (where its register blocks pay for the
+    /// extra pass), the direct gather otherwise (other strides, depthwise,
+    /// 1×1; no scratch). Measured on lavapipe (docs/PERFORMANCE.md).
     pub fn auto(dev: &Device, geo: &ConvTranspose2dGeometry, precision: Precision) -> Self {
         Self::auto_for(dev, &ConvProblem::transposed(geo), precision)
     }
 
     pub(crate) fn auto_for(dev: &Device, t: &ConvProblem, precision: Precision) -> Self {
         let gemm = ConvTransposeVariant::GemmCol2im;
-        let prefers_gemm = t.stride == [1, 1] && t.cin_g() >= 4 && t.kh * t.kw > 1;
+        // Stride equal to the kernel (U-Net's 2x2 up-convolutions): every
+        // output takes one tap, so col2im is a shuffle and the column GEMM
+        // does all the work.
+        let tiles = t.stride == [t.kh, t.kw] && t.dilation == [1, 1];
+        let prefers_gemm = (t.stride == [1, 1] || tiles) && t.cin_g() >= 4 && t.kh * t.kw > 1;
         if prefers_gemm && gemm.unsupported_for(dev, t, precision).is_none() {
             gemm
         } else {
@@ -363,11 +379,20 @@ pub(crate) fn scratch_bytes_for(
     dev: &Device,
     t: &ConvProblem,
     variant: ConvTransposeVariant,
-    _precision: Precision,
+    precision: Precision,
 ) -> u64 {
     match variant {
         ConvTransposeVariant::DirectGather => 0,
-        ConvTransposeVariant::GemmCol2im => chunk_images(dev, t) as u64 * t.cols_bytes_per_image(),
+        ConvTransposeVariant::GemmCol2im => {
+            let chunk = chunk_images(dev, t);
+            let cols = chunk as u64 * t.cols_bytes_per_image();
+            let w_rows = if columns_by_gemm(t, precision, chunk) {
+                DType::F32.storage_bytes(t.c_out * t.kh * t.kw * t.c_in)
+            } else {
+                0
+            };
+            cols + w_rows
+        }
     }
 }
 
@@ -562,6 +587,43 @@ fn launch_gemm_col2im(
     let rows = t.cout_g() * t.kh * t.kw;
     let plane = t.h_in * t.w_in;
     let cols = dev.empty(&[nc * t.groups * rows * plane], DType::F32)?;
+    if columns_by_gemm(t, precision, nc) {
+        // cols = W_rows . x for all images at once, by the tuned GEMM.
+        let w_rows = dev.empty(&[rows, t.c_in], DType::F32)?;
+        weights_rows(op, t, w, &w_rows)?;
+        let spec = GemmSpec {
+            precision: Some(precision),
+            ..Default::default()
+        };
+        gemm::gemm_into(
+            &w_rows,
+            &src.reshape(&[t.n, t.c_in, plane])?,
+            None,
+            &spec,
+            &cols.reshape(&[t.n, rows, plane])?,
+        )?;
+        let constants = constants(activation, bias.is_some());
+        let (shader, units) = if tiles_exactly(t) {
+            (&TILES, t.n * t.c_out * plane)
+        } else {
+            (&COL2IM, out.numel())
+        };
+        let col2im =
+            Kernel::new(op, typed_shader(shader, precision), "main").with_constants(&constants);
+        let mut params = t.params();
+        params.n0 = 0;
+        params.nc = t.n as u32;
+        return dev.dispatch(
+            &col2im,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(cols.binding()),
+                Binding::Read(bias.unwrap_or(w).binding()),
+                Binding::ReadWrite(out.binding()),
+            ],
+            units.div_ceil(64) as u64,
+        );
+    }
     let (cols_shader, col2im_shader) = match precision {
         Precision::F16Packed => (&COLS_F16P, &COL2IM_F16P),
         p => (typed_shader(&COLS, p), typed_shader(&COL2IM, p)),
@@ -608,6 +670,58 @@ fn launch_gemm_col2im(
         )?;
     }
     Ok(())
+}
+
+/// Whether `gemm_col2im` computes its columns with the tuned GEMM (vec4 loads
+/// of row-major operands) rather than its own column kernel: f32, one group,
+/// every image in one chunk, C_in and H·W multiples of 4.
+fn columns_by_gemm(t: &ConvProblem, precision: Precision, chunk: usize) -> bool {
+    precision == Precision::F32
+        && t.groups == 1
+        && chunk == t.n
+        && t.c_in.is_multiple_of(4)
+        && (t.h_in * t.w_in).is_multiple_of(4)
+}
+
+/// Whether the outputs tile exactly, one tap each (stride = kernel, no
+/// padding or dilation, output = input × kernel, one group).
+fn tiles_exactly(t: &ConvProblem) -> bool {
+    t.groups == 1
+        && t.stride == [t.kh, t.kw]
+        && t.dilation == [1, 1]
+        && t.pad == [0, 0]
+        && t.h_out == t.h_in * t.kh
+        && t.w_out == t.w_in * t.kw
+}
+
+/// The weights `[C_in, R]` as row-major `[R, C_in]` (f32, groups = 1).
+fn weights_rows(op: &str, t: &ConvProblem, w: &Tensor, w_rows: &Tensor) -> Result<()> {
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct RowsParams {
+        n: u32,
+        c_in: u32,
+        rows: u32,
+        _pad: u32,
+    }
+    let rows = t.c_out * t.kh * t.kw;
+    let n = rows * t.c_in;
+    let params = RowsParams {
+        n: n as u32,
+        c_in: t.c_in as u32,
+        rows: rows as u32,
+        _pad: 0,
+    };
+    w.device().dispatch(
+        &Kernel::new(op, typed_shader(&WEIGHTS_ROWS, Precision::F32), "main"),
+        bytemuck::bytes_of(&params),
+        &[
+            Binding::Read(w.binding()),
+            Binding::Read(w.binding()),
+            Binding::ReadWrite(w_rows.binding()),
+        ],
+        n.div_ceil(64) as u64,
+    )
 }
 
 /// The f32 or native-f16 form of a typed shader.
