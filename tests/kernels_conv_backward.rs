@@ -1249,3 +1249,72 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
     dev.check().unwrap();
 }
+
+/// Both routes of conv2d's data gradient agree with the reference where they
+/// run (dilation, groups, asymmetric `same` padding, f32 and native f16), and
+/// the forward-convolution route refuses strided problems with a typed error.
+#[test]
+fn data_gradient_routes_match_reference() {
+    let dev = common::device();
+    let mut rng = common::rng(0xb00d);
+    let cases = [
+        ConvCase {
+            x_shape: [2, 6, 14, 14],
+            w_shape: [16, 6, 5, 5],
+            params: Conv2dParams::default(),
+        },
+        ConvCase {
+            x_shape: [1, 4, 9, 7],
+            w_shape: [6, 2, 3, 3],
+            params: Conv2dParams {
+                padding: Padding::Same,
+                dilation: [2, 1],
+                groups: 2,
+                ..Default::default()
+            },
+        },
+        ConvCase {
+            x_shape: [3, 3, 8, 8],
+            w_shape: [5, 3, 4, 2],
+            params: Conv2dParams {
+                padding: Padding::Same,
+                ..Default::default()
+            },
+        },
+    ];
+    for precision in [Precision::F32, Precision::F16] {
+        if skip(&dev, precision) {
+            continue;
+        }
+        let dtype = precision.dtype();
+        for case in &cases {
+            let geo = case.geo();
+            let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
+            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let want = rcb::conv2d_backward_data(&geo, &dy, &w);
+            for route in cb::DataGradRoute::ALL {
+                assert!(route.unsupported(&dev, &geo, precision).is_none());
+                let dx = testing::poisoned(&dev, &case.x_shape, dtype).unwrap();
+                cb::conv2d_backward_data_by(&dyt, &wt, &case.params, route, Some(precision), &dx)
+                    .unwrap();
+                let c = bound(dtype, geo.cout_g() * geo.kh * geo.kw);
+                testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, c).unwrap_or_else(|e| {
+                    panic!("{case:?} {} {}: {e}", route.name(), precision.name())
+                });
+            }
+        }
+    }
+    let strided = Conv2dParams {
+        stride: [2, 2],
+        ..Default::default()
+    };
+    let geo = Conv2dGeometry::new("t", &[1, 2, 8, 8], &[3, 2, 3, 3], &strided).unwrap();
+    let dy = dev.empty(&geo.out_shape(), DType::F32).unwrap();
+    let w = dev.empty(&[3, 2, 3, 3], DType::F32).unwrap();
+    let dx = dev.empty(&[1, 2, 8, 8], DType::F32).unwrap();
+    let err =
+        cb::conv2d_backward_data_by(&dy, &w, &strided, cb::DataGradRoute::ForwardConv, None, &dx)
+            .unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+    assert!(err.to_string().contains("forward_conv"), "{err}");
+}

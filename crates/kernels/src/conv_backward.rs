@@ -104,9 +104,103 @@ pub fn conv2d_backward_data_into(
     crate::check_output(OP, dx, &geo.in_shape(), dy.dtype(), &[dy, w])?;
     let dev = dy.device();
     let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
-    if let Some((dgeo, variant)) = data_grad_as_conv(dev, &geo, precision) {
+    let route = DataGradRoute::auto(dev, &geo, precision);
+    data_grad_by(&geo, dy, w, route, precision, dx)
+}
+
+/// How conv2d's data gradient is computed (compared by the benchmark harness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataGradRoute {
+    /// The transposed convolution of dy with w ([`crate::conv_transpose`]'s
+    /// kernels, variant chosen by [`ConvTransposeVariant::auto`]): any problem.
+    Transposed,
+    /// A forward convolution of dy with the rotated, channel-swapped weights
+    /// (stride 1, padding within the kernel's extent, kernels larger than 1×1,
+    /// f32 or native f16).
+    ForwardConv,
+}
+
+impl DataGradRoute {
+    /// Every route, baseline first.
+    pub const ALL: [DataGradRoute; 2] = [DataGradRoute::Transposed, DataGradRoute::ForwardConv];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DataGradRoute::Transposed => "transposed",
+            DataGradRoute::ForwardConv => "forward_conv",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DataGradRoute> {
+        DataGradRoute::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Why this route cannot compute the data gradient of `geo`, if it cannot.
+    pub fn unsupported(
+        self,
+        dev: &Device,
+        geo: &Conv2dGeometry,
+        precision: Precision,
+    ) -> Option<String> {
+        match self {
+            DataGradRoute::Transposed => None,
+            DataGradRoute::ForwardConv => data_grad_as_conv(dev, geo, precision)
+                .is_none()
+                .then(|| {
+                    "needs stride 1, padding within the kernel, a kernel larger than 1x1, f32 or native f16".to_string()
+                }),
+        }
+    }
+
+    /// The forward convolution where it applies (measured 2-7x faster on
+    /// lavapipe), the transposed one otherwise.
+    pub fn auto(dev: &Device, geo: &Conv2dGeometry, precision: Precision) -> DataGradRoute {
+        if data_grad_as_conv(dev, geo, precision).is_some() {
+            DataGradRoute::ForwardConv
+        } else {
+            DataGradRoute::Transposed
+        }
+    }
+}
+
+/// [`conv2d_backward_data_into`] by a given route.
+pub fn conv2d_backward_data_by(
+    dy: &Tensor,
+    w: &Tensor,
+    params: &Conv2dParams,
+    route: DataGradRoute,
+    precision: Option<Precision>,
+    dx: &Tensor,
+) -> Result<()> {
+    const OP: &str = OP_C2D_DATA;
+    let geo = check_conv2d(OP, dy, "weight", w, dx.shape(), w.shape(), params)?;
+    crate::check_output(OP, dx, &geo.in_shape(), dy.dtype(), &[dy, w])?;
+    let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
+    if let Some(why) = route.unsupported(dy.device(), &geo, precision) {
+        return Err(Error::invalid(
+            OP,
+            "route",
+            format!("{} cannot run this problem: {why}", route.name()),
+        ));
+    }
+    data_grad_by(&geo, dy, w, route, precision, dx)
+}
+
+fn data_grad_by(
+    geo: &Conv2dGeometry,
+    dy: &Tensor,
+    w: &Tensor,
+    route: DataGradRoute,
+    precision: Precision,
+    dx: &Tensor,
+) -> Result<()> {
+    const OP: &str = OP_C2D_DATA;
+    let dev = dy.device();
+    if route == DataGradRoute::ForwardConv
+        && let Some((dgeo, variant)) = data_grad_as_conv(dev, geo, precision)
+    {
         let wf = dev.empty(&dgeo.weight_shape(), w.dtype())?;
-        flip_weights(&geo, w, &wf)?;
+        flip_weights(geo, w, &wf)?;
         return conv::launch_geometry(
             &dgeo,
             dy,
@@ -118,7 +212,7 @@ pub fn conv2d_backward_data_into(
             dx,
         );
     }
-    let t = ConvProblem::conv2d_data_grad(&geo);
+    let t = ConvProblem::conv2d_data_grad(geo);
     let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
     conv_transpose::launch(
         OP,
@@ -780,7 +874,9 @@ pub fn conv2d_backward_data_scratch_bytes(
     geo: &Conv2dGeometry,
     precision: Precision,
 ) -> u64 {
-    if let Some((dgeo, variant)) = data_grad_as_conv(dev, geo, precision) {
+    if DataGradRoute::auto(dev, geo, precision) == DataGradRoute::ForwardConv
+        && let Some((dgeo, variant)) = data_grad_as_conv(dev, geo, precision)
+    {
         let flipped = precision
             .dtype()
             .storage_bytes(dgeo.weight_shape().iter().product());

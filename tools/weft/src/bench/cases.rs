@@ -5,6 +5,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
+use weft::kernels::conv_backward::{self, DataGradRoute};
 use weft::kernels::conv_params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
 };
@@ -36,6 +37,9 @@ pub enum Problem {
     },
     Conv(Conv2dGeometry),
     ConvTranspose(ConvTranspose2dGeometry),
+    /// conv2d's data gradient: dx `[N, C_in, H, W]` from dy of the forward
+    /// convolution `geo` (symmetric padding).
+    ConvDataGrad(Conv2dGeometry),
     Pool {
         kind: PoolKind,
         shape: [usize; 4],
@@ -115,6 +119,21 @@ impl Case {
         }
     }
 
+    fn conv_data_grad(suite: &str, shape: &str, geo: Conv2dGeometry) -> Case {
+        let elems = (geo.n * geo.c_in * geo.h * geo.w + geo.n * geo.c_out * geo.oh * geo.ow) as f64;
+        Case {
+            op: "conv2d_backward_data",
+            suite: suite.to_string(),
+            shape: shape.to_string(),
+            problem: Problem::ConvDataGrad(geo),
+            work: Work {
+                flops: geo.flops(),
+                bytes: 4.0 * elems,
+                memory_bound: false,
+            },
+        }
+    }
+
     fn pool(
         suite: &str,
         kind: PoolKind,
@@ -169,6 +188,11 @@ impl Case {
                 .filter(|v| v.unsupported(dev, geo, precision).is_none())
                 .map(|v| v.name().to_string())
                 .collect(),
+            Problem::ConvDataGrad(geo) => DataGradRoute::ALL
+                .into_iter()
+                .filter(|r| r.unsupported(dev, geo, precision).is_none())
+                .map(|r| r.name().to_string())
+                .collect(),
             // One kernel per precision: the precision is the variant.
             Problem::Pool { .. } => vec![precision.name().to_string()],
         }
@@ -193,6 +217,12 @@ impl Case {
             Problem::ConvTranspose(geo) => Ok(Box::new(ConvRunner::new(
                 dev,
                 ConvKind::Transposed(*geo),
+                variant,
+                precision,
+            )?)),
+            Problem::ConvDataGrad(geo) => Ok(Box::new(ConvRunner::new(
+                dev,
+                ConvKind::DataGrad(*geo, data_grad_as_transposed(geo)),
                 variant,
                 precision,
             )?)),
@@ -336,10 +366,12 @@ fn suite(name: &str) -> Vec<(&'static str, String)> {
     let c = |s: &str| ("conv2d", s.to_string());
     let t = |s: &str| ("conv_transpose2d", s.to_string());
     let mp = |s: &str| ("max_pool2d", s.to_string());
+    let dx = |s: &str| ("conv2d_backward_data", s.to_string());
     match name {
         "lenet5" => vec![
             c("64,1,28,28,6,5,5,1,2"),
             c("64,6,14,14,16,5,5,1,0"),
+            dx("64,6,14,14,16,5,5,1,0"),
             mp("64,6,28,28,2,2"),
             mp("64,16,10,10,2,2"),
             g(64, 120, 400),
@@ -384,6 +416,8 @@ fn suite(name: &str) -> Vec<(&'static str, String)> {
             c("8,256,14,14,512,3,3,2,1"),
             c("8,256,14,14,512,1,1,2,0"),
             c("8,512,7,7,512,3,3,1,1"),
+            dx("8,64,56,56,64,3,3,1,1"),
+            dx("8,256,14,14,256,3,3,1,1"),
             mp("8,64,112,112,3,2,1"),
             g(8, 1000, 512),
         ],
@@ -420,9 +454,10 @@ pub const SUITES: [&str; 7] = [
 ];
 
 /// Every op name.
-pub const OPS: [&str; 5] = [
+pub const OPS: [&str; 6] = [
     "gemm",
     "conv2d",
+    "conv2d_backward_data",
     "conv_transpose2d",
     "max_pool2d",
     "avg_pool2d",
@@ -456,6 +491,18 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
             let geo = Conv2dGeometry::new("conv2d", &x, &[k, x[1] / groups.max(1), r, s], &params)
                 .map_err(|e| e.to_string())?;
             Ok(Case::conv(suite_name, shape, geo))
+        }
+        ("conv2d_backward_data", v) => {
+            let (x, [k, r, s], stride, pad, dil, groups) = conv_dims(v)?;
+            let params = Conv2dParams {
+                stride: [stride, stride],
+                padding: Padding::Explicit([pad, pad]),
+                dilation: [dil, dil],
+                groups,
+            };
+            let geo = Conv2dGeometry::new(op, &x, &[k, x[1] / groups.max(1), r, s], &params)
+                .map_err(|e| e.to_string())?;
+            Ok(Case::conv_data_grad(suite_name, shape, geo))
         }
         ("conv_transpose2d", v) => {
             let (x, [k, r, s], stride, pad, dil, groups) = conv_dims(v)?;
@@ -579,6 +626,34 @@ fn sample_indices(total: usize) -> Vec<usize> {
 enum ConvKind {
     Forward(Conv2dGeometry),
     Transposed(ConvTranspose2dGeometry),
+    /// conv2d's data gradient, checked as the transposed convolution PyTorch
+    /// defines it to be.
+    DataGrad(Conv2dGeometry, ConvTranspose2dGeometry),
+}
+
+/// The transposed convolution equal to conv2d's data gradient for `geo`
+/// (symmetric padding): dy as input, the conv weights read as IOHW, output
+/// padding restoring H and W.
+fn data_grad_as_transposed(geo: &Conv2dGeometry) -> ConvTranspose2dGeometry {
+    let extent =
+        |o: usize, s: usize, p: usize, d: usize, k: usize| (o - 1) * s + d * (k - 1) + 1 - 2 * p;
+    let params = ConvTranspose2dParams {
+        stride: geo.stride,
+        padding: [geo.pad[0], geo.pad[1]],
+        output_padding: [
+            geo.h - extent(geo.oh, geo.stride[0], geo.pad[0], geo.dilation[0], geo.kh),
+            geo.w - extent(geo.ow, geo.stride[1], geo.pad[1], geo.dilation[1], geo.kw),
+        ],
+        dilation: geo.dilation,
+        groups: geo.groups,
+    };
+    ConvTranspose2dGeometry::new(
+        "conv2d_backward_data",
+        &geo.out_shape(),
+        &geo.weight_shape(),
+        &params,
+    )
+    .expect("the data gradient of a valid convolution is a valid transposed convolution")
 }
 
 struct ConvRunner {
@@ -602,7 +677,9 @@ impl ConvRunner {
         let dtype = precision.dtype();
         let (x_shape, w_shape, out_shape) = match kind {
             ConvKind::Forward(g) => (g.in_shape(), g.weight_shape(), g.out_shape()),
-            ConvKind::Transposed(g) => ([g.n, g.c_in, g.h, g.w], g.weight_shape(), g.out_shape()),
+            ConvKind::Transposed(g) | ConvKind::DataGrad(_, g) => {
+                ([g.n, g.c_in, g.h, g.w], g.weight_shape(), g.out_shape())
+            }
         };
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let (mut x, mut w) = (Vec::new(), Vec::new());
@@ -659,6 +736,24 @@ impl ConvRunner {
                 };
                 conv_transpose::conv_transpose2d_into(&self.x[s], &self.w[s], None, &spec, out)
             }
+            ConvKind::DataGrad(g, _) => {
+                let params = Conv2dParams {
+                    stride: g.stride,
+                    padding: Padding::Explicit([g.pad[0], g.pad[1]]),
+                    dilation: g.dilation,
+                    groups: g.groups,
+                };
+                let route = DataGradRoute::from_name(&self.variant)
+                    .unwrap_or_else(|| DataGradRoute::auto(out.device(), &g, self.precision));
+                conv_backward::conv2d_backward_data_by(
+                    &self.x[s],
+                    &self.w[s],
+                    &params,
+                    route,
+                    Some(self.precision),
+                    out,
+                )
+            }
         }
     }
 
@@ -700,7 +795,7 @@ impl ConvRunner {
                     }
                 }
             }
-            ConvKind::Transposed(g) => {
+            ConvKind::Transposed(g) | ConvKind::DataGrad(_, g) => {
                 let (oh, ow) = (g.oh, g.ow);
                 let (n, co, oy, ox) = (
                     e / (g.c_out * oh * ow),
@@ -743,7 +838,7 @@ impl ConvRunner {
     fn terms(&self) -> usize {
         match self.kind {
             ConvKind::Forward(g) => g.patch_len(),
-            ConvKind::Transposed(g) => g.c_in / g.groups * g.kh * g.kw,
+            ConvKind::Transposed(g) | ConvKind::DataGrad(_, g) => g.c_in / g.groups * g.kh * g.kw,
         }
     }
 }
