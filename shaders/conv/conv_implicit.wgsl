@@ -14,6 +14,10 @@
 // GEMM. With KW_C = 0 the kernel runs the generic (any kernel width, stride and
 // dilation) form: TN input loads and TM weight loads per tap.
 //
+// Weights: the launcher binds either the OIHW tensor itself (TM scalar loads
+// per tap) or a copy reordered to [groups, K, cpad] (implicit_weights_taps:
+// the TM <= 8 rows of a tap are one or two aligned vec4 loads).
+//
 // Register blocking on CPU rasterisers: the TM rows are written out one by one
 // (tap_rows, store_rows) rather than as a loop, and the accumulators are vec4
 // pairs, so that they stay constant-indexed registers whatever the compiler's
@@ -30,10 +34,10 @@
 // launch (n*OH*a0), a2 = channel tiles per group (ceil((C_out/g)/TM));
 // tiles_m = groups*a2 (fastest in the flat workgroup index), tiles_p =
 // ceil(a1/64). Preconditions: non-empty input (h, w > 0).
-// Includes: precision prelude, grid, activation, conv/params, conv/epilogue.
+// Includes: precision prelude, grid, activation, conv/params, conv/epilogue,
+// conv/implicit_weights_oihw or conv/implicit_weights_taps (binding 2).
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read> wt: array<T>;
 @group(0) @binding(3) var<storage, read> bias: array<T>;
 @group(0) @binding(4) var<storage, read_write> y: array<T>;
 
@@ -45,6 +49,7 @@ override TN: u32 = 8u;
 override KW_C: u32 = 0u;
 override SW_C: u32 = 1u;
 override DW_C: u32 = 1u;
+override SHIFT: u32 = 1u;
 const MAX_TN: u32 = 8u;
 const MAX_WIN: u32 = 32u;
 const WG: u32 = 64u;
@@ -58,64 +63,42 @@ fn ld_x(row: u32, row_ok: bool, ix: i32, wmax: i32) -> f32 {
     return select(0.0, v, row_ok && ix >= 0 && ix <= wmax);
 }
 
-// One kernel tap for every row of the block: the weight of row i is
-// wt[min(co0 + i, co_last)*patch_len + tap]; x0 and x1 are the input values of
-// columns 0-3 and 4-7.
-fn tap_rows(co0: u32, co_last: u32, tap: u32, x0: vec4<f32>, x1: vec4<f32>) {
-    {
-        let wv = vec4<f32>(f32(wt[min(co0 + 0u, co_last) * p.patch_len + tap]));
-        acc[0] = fma(wv, x0, acc[0]);
-        if (TN == 8u) {
-            acc[1] = fma(wv, x1, acc[1]);
-        }
+// One kernel tap for every row of the block; x0 and x1 are the input values
+// of columns 0-3 and 4-7. The weights of rows 0-3 and 4-7 at this tap come
+// from `tap_weights` (conv/implicit_weights_*.wgsl).
+fn tap_rows(g: u32, m0: u32, tap: u32, x0: vec4<f32>, x1: vec4<f32>) {
+    let wa = tap_weights(g, m0, tap);
+    acc[0] = fma(vec4<f32>(wa.x), x0, acc[0]);
+    if (TN == 8u) {
+        acc[1] = fma(vec4<f32>(wa.x), x1, acc[1]);
     }
     if (TM > 1u) {
-        let wv = vec4<f32>(f32(wt[min(co0 + 1u, co_last) * p.patch_len + tap]));
-        acc[2] = fma(wv, x0, acc[2]);
+        acc[2] = fma(vec4<f32>(wa.y), x0, acc[2]);
         if (TN == 8u) {
-            acc[3] = fma(wv, x1, acc[3]);
+            acc[3] = fma(vec4<f32>(wa.y), x1, acc[3]);
         }
     }
     if (TM > 2u) {
-        let wv = vec4<f32>(f32(wt[min(co0 + 2u, co_last) * p.patch_len + tap]));
-        acc[4] = fma(wv, x0, acc[4]);
+        acc[4] = fma(vec4<f32>(wa.z), x0, acc[4]);
         if (TN == 8u) {
-            acc[5] = fma(wv, x1, acc[5]);
+            acc[5] = fma(vec4<f32>(wa.z), x1, acc[5]);
         }
-    }
-    if (TM > 3u) {
-        let wv = vec4<f32>(f32(wt[min(co0 + 3u, co_last) * p.patch_len + tap]));
-        acc[6] = fma(wv, x0, acc[6]);
+        acc[6] = fma(vec4<f32>(wa.w), x0, acc[6]);
         if (TN == 8u) {
-            acc[7] = fma(wv, x1, acc[7]);
+            acc[7] = fma(vec4<f32>(wa.w), x1, acc[7]);
         }
     }
     if (TM > 4u) {
-        let wv = vec4<f32>(f32(wt[min(co0 + 4u, co_last) * p.patch_len + tap]));
-        acc[8] = fma(wv, x0, acc[8]);
+        let wb = tap_weights(g, m0 + 4u, tap);
+        acc[8] = fma(vec4<f32>(wb.x), x0, acc[8]);
+        acc[10] = fma(vec4<f32>(wb.y), x0, acc[10]);
+        acc[12] = fma(vec4<f32>(wb.z), x0, acc[12]);
+        acc[14] = fma(vec4<f32>(wb.w), x0, acc[14]);
         if (TN == 8u) {
-            acc[9] = fma(wv, x1, acc[9]);
-        }
-    }
-    if (TM > 5u) {
-        let wv = vec4<f32>(f32(wt[min(co0 + 5u, co_last) * p.patch_len + tap]));
-        acc[10] = fma(wv, x0, acc[10]);
-        if (TN == 8u) {
-            acc[11] = fma(wv, x1, acc[11]);
-        }
-    }
-    if (TM > 6u) {
-        let wv = vec4<f32>(f32(wt[min(co0 + 6u, co_last) * p.patch_len + tap]));
-        acc[12] = fma(wv, x0, acc[12]);
-        if (TN == 8u) {
-            acc[13] = fma(wv, x1, acc[13]);
-        }
-    }
-    if (TM > 7u) {
-        let wv = vec4<f32>(f32(wt[min(co0 + 7u, co_last) * p.patch_len + tap]));
-        acc[14] = fma(wv, x0, acc[14]);
-        if (TN == 8u) {
-            acc[15] = fma(wv, x1, acc[15]);
+            acc[9] = fma(vec4<f32>(wb.x), x1, acc[9]);
+            acc[11] = fma(vec4<f32>(wb.y), x1, acc[11]);
+            acc[13] = fma(vec4<f32>(wb.z), x1, acc[13]);
+            acc[15] = fma(vec4<f32>(wb.w), x1, acc[15]);
         }
     }
 }
@@ -162,7 +145,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let hmax = i32(p.h) - 1;
     let wmax = i32(p.w) - 1;
     let co0 = g * p.cout_g + m0;
-    let co_last = g * p.cout_g + p.cout_g - 1u;
     var xc = p.x_off + (img * p.c_in + g * p.cin_g) * hw;
     var tap = 0u;
     for (var ci = 0u; ci < p.cin_g; ci++) {
@@ -170,7 +152,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let iy = iy0 + i32(ky * p.dil_h);
             let row_ok = iy >= 0 && iy <= hmax;
             let row = xc + u32(clamp(iy, 0, hmax)) * p.w;
-            if (KW_C > 0u) {
+            if (KW_C > 0u && SW_C == 1u && DW_C == 1u && SHIFT != 0u) {
+                // Unit stride and dilation: the TN inputs of tap kx + 1 are
+                // those of tap kx shifted by one, so the row is read as a
+                // sliding window of registers (no indexed array, which CPU
+                // rasterisers keep in memory and gather from lane by lane).
+                var x0 = vec4<f32>(ld_x(row, row_ok, ix0, wmax), ld_x(row, row_ok, ix0 + 1, wmax),
+                                   ld_x(row, row_ok, ix0 + 2, wmax), ld_x(row, row_ok, ix0 + 3, wmax));
+                var x1 = vec4<f32>();
+                if (TN == 8u) {
+                    x1 = vec4<f32>(ld_x(row, row_ok, ix0 + 4, wmax), ld_x(row, row_ok, ix0 + 5, wmax),
+                                   ld_x(row, row_ok, ix0 + 6, wmax), ld_x(row, row_ok, ix0 + 7, wmax));
+                }
+                for (var kx = 0u; kx < KW_C; kx++) {
+                    tap_rows(g, m0, tap + kx, x0, x1);
+                    if (kx + 1u < KW_C) {
+                        let next = ld_x(row, row_ok, ix0 + i32(TN + kx), wmax);
+                        if (TN == 8u) {
+                            x0 = vec4<f32>(x0.yzw, x1.x);
+                            x1 = vec4<f32>(x1.yzw, next);
+                        } else {
+                            x0 = vec4<f32>(x0.yzw, next);
+                        }
+                    }
+                }
+            } else if (KW_C > 0u) {
                 var win: array<f32, MAX_WIN>;
                 for (var t = 0u; t < (TN - 1u) * SW_C + (KW_C - 1u) * DW_C + 1u; t++) {
                     win[t] = ld_x(row, row_ok, ix0 + i32(t), wmax);
@@ -182,7 +188,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                     if (TN == 8u) {
                         x1 = vec4<f32>(win[o + 4u * SW_C], win[o + 5u * SW_C], win[o + 6u * SW_C], win[o + 7u * SW_C]);
                     }
-                    tap_rows(co0, co_last, tap + kx, x0, x1);
+                    tap_rows(g, m0, tap + kx, x0, x1);
                 }
             } else {
                 for (var kx = 0u; kx < p.kw; kx++) {
@@ -190,7 +196,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
                     for (var j = 0u; j < TN; j++) {
                         xv[j] = ld_x(row, row_ok, ix0 + i32(j * p.stride_w + kx * p.dil_w), wmax);
                     }
-                    tap_rows(co0, co_last, tap + kx, vec4<f32>(xv[0], xv[1], xv[2], xv[3]),
+                    tap_rows(g, m0, tap + kx, vec4<f32>(xv[0], xv[1], xv[2], xv[3]),
                              vec4<f32>(xv[4], xv[5], xv[6], xv[7]));
                 }
             }

@@ -22,6 +22,9 @@
 // is dW itself). No atomics: deterministic.
 // FLOPs: 2 * M * ncols * K per group. Loads per 4*TM FMAs: 4 of B (gathered,
 // bounds-checked) and TM of A (uniform).
+// Registers: every per-invocation array is a vec4 or a constant-indexed
+// vec4 array (rows written out as `if (TM > i)` steps): CPU rasterisers keep a
+// dynamically indexed private array in memory and gather from it lane by lane.
 // Preconditions: TM <= 8, WGN divides 64.
 // Includes: precision prelude (typed form only), grid,
 // conv_backward/in2_typed or in2_f16p (src_a = A, src_b = B).
@@ -60,9 +63,50 @@ override TM: u32 = 4u;
 override WGN: u32 = 8u;
 override WGK: u32 = 64u / WGN;
 const TN: u32 = 4u;
-const MAX_TM: u32 = 8u;
 
-var<workgroup> red: array<f32, 2048>;
+var<workgroup> red: array<vec4<f32>, 512>;
+
+// The TM x 4 block: row i in acc[i].
+var<private> acc: array<vec4<f32>, 8>;
+
+// Adds the partial blocks of the WGK invocations of column group ln (in order).
+fn reduce_block(lid: u32, ln: u32) {
+    red[lid * 8u + 0u] = acc[0];
+    red[lid * 8u + 1u] = acc[1];
+    red[lid * 8u + 2u] = acc[2];
+    red[lid * 8u + 3u] = acc[3];
+    red[lid * 8u + 4u] = acc[4];
+    red[lid * 8u + 5u] = acc[5];
+    red[lid * 8u + 6u] = acc[6];
+    red[lid * 8u + 7u] = acc[7];
+    workgroupBarrier();
+    if (lid < WGN) {
+        for (var k2 = 1u; k2 < WGK; k2++) {
+            let src = (k2 * WGN + ln) * 8u;
+            acc[0] += red[src + 0u];
+            acc[1] += red[src + 1u];
+            acc[2] += red[src + 2u];
+            acc[3] += red[src + 3u];
+            acc[4] += red[src + 4u];
+            acc[5] += red[src + 5u];
+            acc[6] += red[src + 6u];
+            acc[7] += red[src + 7u];
+        }
+    }
+}
+
+// Stores row i of the block (dW row a) for the columns c0 + j*WGN.
+fn store_row(i: u32, a: u32, row_base: u32, c0: u32, v: vec4<f32>) {
+    if (i >= TM || a >= p.ag) {
+        return;
+    }
+    for (var j = 0u; j < TN; j++) {
+        let c = c0 + j * WGN;
+        if (c < p.ncols) {
+            part[row_base + c] = v[j];
+        }
+    }
+}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -81,91 +125,80 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let ln = lid % WGN;
     let kk = p.kh * p.kw;
 
-    var ach: array<u32, MAX_TM>;
-    for (var i = 0u; i < TM; i++) {
-        ach[i] = g * p.ag + min(tm * TM + i, p.ag - 1u);
-    }
-    var bch: array<u32, TN>;
-    var offy: array<i32, TN>;
-    var offx: array<i32, TN>;
-    for (var j = 0u; j < TN; j++) {
-        let c = min(tn * WGN * TN + ln + j * WGN, p.ncols - 1u);
-        let b = c / kk;
-        let k = c % kk;
-        bch[j] = g * p.bg + b;
-        offy[j] = i32((k / p.kw) * p.dh) - i32(p.pt);
-        offx[j] = i32((k % p.kw) * p.dw) - i32(p.pl);
-    }
+    // A's channels of rows 0-3 and 4-7 (clamped to the group's last row).
+    let last = p.ag - 1u;
+    let r0 = tm * TM;
+    let ach0 = vec4<u32>(g * p.ag) + min(vec4<u32>(r0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
+    let ach1 = vec4<u32>(g * p.ag) + min(vec4<u32>(r0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(last));
+    // B's channel and tap offsets of the 4 columns.
+    let cols = min(vec4<u32>(tn * WGN * TN + ln) + vec4<u32>(0u, WGN, 2u * WGN, 3u * WGN),
+                   vec4<u32>(p.ncols - 1u));
+    let taps = cols % kk;
+    let bch = vec4<u32>(g * p.bg) + cols / kk;
+    let offy = vec4<i32>((taps / p.kw) * p.dh) - vec4<i32>(i32(p.pt));
+    let offx = vec4<i32>((taps % p.kw) * p.dw) - vec4<i32>(i32(p.pl));
 
-    var acc: array<f32, 32>;
-    var a_base: array<u32, MAX_TM>;
-    var b_base: array<u32, TN>;
-    var row_ok: array<bool, TN>;
-    var av: array<f32, MAX_TM>;
-    var bv: array<f32, TN>;
     let r_begin = s * p.rows_per_split;
     let r_end = min(r_begin + p.rows_per_split, p.n * p.a_h);
     let bw = i32(p.b_w);
+    let hmax = i32(p.b_h) - 1;
     for (var row = r_begin + lk; row < r_end; row += WGK) {
         let n = row / p.a_h;
         let py = row % p.a_h;
-        var live = false;
-        for (var j = 0u; j < TN; j++) {
-            let iy = i32(py * p.sh) + offy[j];
-            row_ok[j] = iy >= 0 && iy < i32(p.b_h);
-            live = live || row_ok[j];
-            b_base[j] = ((n * p.b_c + bch[j]) * p.b_h + u32(clamp(iy, 0, i32(p.b_h) - 1))) * p.b_w;
-        }
+        let iy = vec4<i32>(i32(py * p.sh)) + offy;
+        let row_ok = (iy >= vec4<i32>(0)) & (iy <= vec4<i32>(hmax));
+        let b_base = ((vec4<u32>(n * p.b_c) + bch) * p.b_h + vec4<u32>(clamp(iy, vec4<i32>(0), vec4<i32>(hmax)))) * p.b_w;
         // A guard, not a divergent `continue`: the row counter (and with
         // WGK == 1 the addresses of A) stays uniform.
-        if (live) {
-            for (var i = 0u; i < TM; i++) {
-                a_base[i] = ((n * p.a_c + ach[i]) * p.a_h + py) * p.a_w;
-            }
+        if (any(row_ok)) {
+            let a_base0 = ((vec4<u32>(n * p.a_c) + ach0) * p.a_h + vec4<u32>(py)) * p.a_w;
+            let a_base1 = ((vec4<u32>(n * p.a_c) + ach1) * p.a_h + vec4<u32>(py)) * p.a_w;
             for (var px = 0u; px < p.a_w; px++) {
-                for (var i = 0u; i < TM; i++) {
-                    av[i] = ld_a(a_base[i] + px);
+                let ix = vec4<i32>(i32(px * p.sw)) + offx;
+                let ok = row_ok & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(bw));
+                let bi = b_base + vec4<u32>(clamp(ix, vec4<i32>(0), vec4<i32>(bw - 1)));
+                let bv = select(vec4<f32>(0.0),
+                                vec4<f32>(ld_b(bi.x), ld_b(bi.y), ld_b(bi.z), ld_b(bi.w)), ok);
+                acc[0] = fma(vec4<f32>(ld_a(a_base0.x + px)), bv, acc[0]);
+                if (TM > 1u) {
+                    acc[1] = fma(vec4<f32>(ld_a(a_base0.y + px)), bv, acc[1]);
                 }
-                let x0 = i32(px * p.sw);
-                for (var j = 0u; j < TN; j++) {
-                    let ix = x0 + offx[j];
-                    let ok = row_ok[j] && ix >= 0 && ix < bw;
-                    bv[j] = select(0.0, ld_b(b_base[j] + u32(clamp(ix, 0, bw - 1))), ok);
+                if (TM > 2u) {
+                    acc[2] = fma(vec4<f32>(ld_a(a_base0.z + px)), bv, acc[2]);
                 }
-                for (var i = 0u; i < TM; i++) {
-                    for (var j = 0u; j < TN; j++) {
-                        acc[i * TN + j] = fma(av[i], bv[j], acc[i * TN + j]);
-                    }
+                if (TM > 3u) {
+                    acc[3] = fma(vec4<f32>(ld_a(a_base0.w + px)), bv, acc[3]);
+                }
+                if (TM > 4u) {
+                    acc[4] = fma(vec4<f32>(ld_a(a_base1.x + px)), bv, acc[4]);
+                }
+                if (TM > 5u) {
+                    acc[5] = fma(vec4<f32>(ld_a(a_base1.y + px)), bv, acc[5]);
+                }
+                if (TM > 6u) {
+                    acc[6] = fma(vec4<f32>(ld_a(a_base1.z + px)), bv, acc[6]);
+                }
+                if (TM > 7u) {
+                    acc[7] = fma(vec4<f32>(ld_a(a_base1.w + px)), bv, acc[7]);
                 }
             }
         }
     }
 
     if (WGK > 1u) {
-        for (var q = 0u; q < TM * TN; q++) {
-            red[lid * 32u + q] = acc[q];
-        }
-        workgroupBarrier();
-        if (lk == 0u) {
-            for (var k2 = 1u; k2 < WGK; k2++) {
-                let src = (k2 * WGN + ln) * 32u;
-                for (var q = 0u; q < TM * TN; q++) {
-                    acc[q] += red[src + q];
-                }
-            }
-        }
+        reduce_block(lid, ln);
     }
     if (lk != 0u) {
         return;
     }
-    let out_base = s * p.numel;
-    for (var i = 0u; i < TM; i++) {
-        let a = tm * TM + i;
-        for (var j = 0u; j < TN; j++) {
-            let c = tn * WGN * TN + ln + j * WGN;
-            if (a < p.ag && c < p.ncols) {
-                part[out_base + (g * p.ag + a) * p.ncols + c] = acc[i * TN + j];
-            }
-        }
-    }
+    let out_base = s * p.numel + g * p.ag * p.ncols;
+    let c0 = tn * WGN * TN + ln;
+    store_row(0u, r0, out_base + r0 * p.ncols, c0, acc[0]);
+    store_row(1u, r0 + 1u, out_base + (r0 + 1u) * p.ncols, c0, acc[1]);
+    store_row(2u, r0 + 2u, out_base + (r0 + 2u) * p.ncols, c0, acc[2]);
+    store_row(3u, r0 + 3u, out_base + (r0 + 3u) * p.ncols, c0, acc[3]);
+    store_row(4u, r0 + 4u, out_base + (r0 + 4u) * p.ncols, c0, acc[4]);
+    store_row(5u, r0 + 5u, out_base + (r0 + 5u) * p.ncols, c0, acc[5]);
+    store_row(6u, r0 + 6u, out_base + (r0 + 6u) * p.ncols, c0, acc[6]);
+    store_row(7u, r0 + 7u, out_base + (r0 + 7u) * p.ncols, c0, acc[7]);
 }

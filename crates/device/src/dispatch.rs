@@ -50,18 +50,23 @@ impl<'a> Kernel<'a> {
     }
 }
 
-/// A storage binding of a launch. Binding `0` is the parameter block; storage
-/// bindings follow in order from `1`.
+/// A buffer binding of a launch. Binding `0` is the parameter block; these
+/// follow in order from `1`.
 #[derive(Debug, Clone, Copy)]
 pub enum Binding<'a> {
+    /// `var<storage, read>`.
     Read(BufferRange<'a>),
+    /// `var<storage, read_write>`.
     ReadWrite(BufferRange<'a>),
+    /// `var<uniform>`: small read-only tables every invocation reads at the
+    /// same index (CPU rasterisers serve those with one load per SIMD group).
+    Uniform(BufferRange<'a>),
 }
 
 impl<'a> Binding<'a> {
     fn range(&self) -> &BufferRange<'a> {
         match self {
-            Binding::Read(r) | Binding::ReadWrite(r) => r,
+            Binding::Read(r) | Binding::ReadWrite(r) | Binding::Uniform(r) => r,
         }
     }
 
@@ -69,6 +74,7 @@ impl<'a> Binding<'a> {
         match self {
             Binding::Read(_) => BindingKind::Read,
             Binding::ReadWrite(_) => BindingKind::ReadWrite,
+            Binding::Uniform(_) => BindingKind::Uniform,
         }
     }
 }
@@ -226,6 +232,24 @@ impl Device {
         let limits = self.limits();
         for b in bindings {
             let r = b.range();
+            if let Binding::Uniform(r) = b {
+                if r.size > limits.max_uniform_buffer_binding_size
+                    || r.offset % limits.min_uniform_buffer_offset_alignment as u64 != 0
+                {
+                    return Err(Error::invalid(
+                        kernel.op,
+                        "uniform binding",
+                        format!(
+                            "{} bytes at offset {}: the device allows {} bytes at multiples of {}",
+                            r.size,
+                            r.offset,
+                            limits.max_uniform_buffer_binding_size,
+                            limits.min_uniform_buffer_offset_alignment
+                        ),
+                    ));
+                }
+                continue;
+            }
             if r.size > limits.max_storage_buffer_binding_size {
                 return Err(Error::BindingTooLarge {
                     op: kernel.op.to_string(),
@@ -244,14 +268,17 @@ impl Device {
                 ));
             }
         }
-        if limits.max_storage_buffers_per_shader_stage < bindings.len() as u32 {
+        let storage = bindings
+            .iter()
+            .filter(|b| !matches!(b, Binding::Uniform(_)))
+            .count();
+        if limits.max_storage_buffers_per_shader_stage < storage as u32 {
             return Err(Error::invalid(
                 kernel.op,
                 "bindings",
                 format!(
                     "{} storage bindings, the device allows {}",
-                    bindings.len(),
-                    limits.max_storage_buffers_per_shader_stage
+                    storage, limits.max_storage_buffers_per_shader_stage
                 ),
             ));
         }

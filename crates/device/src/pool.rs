@@ -12,8 +12,10 @@
 
 use std::collections::HashMap;
 
-/// Buffer usages of every pooled tensor buffer.
+/// Buffer usages of every pooled tensor buffer (uniform too, so that kernels
+/// can read small tables such as few-channel conv weights as uniforms).
 pub(crate) const TENSOR_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::UNIFORM)
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);
 

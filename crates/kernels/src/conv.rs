@@ -52,11 +52,41 @@ plain!(
     [ACTIVATION, CONV_PARAMS, CONV_DIRECT_COMMON],
     "conv/conv_direct_f16p.wgsl"
 );
+const IMPLICIT_WEIGHTS_OIHW: weft_device::ShaderFile = wgsl!("conv/implicit_weights_oihw.wgsl");
+const IMPLICIT_WEIGHTS_TAPS: weft_device::ShaderFile = wgsl!("conv/implicit_weights_taps.wgsl");
 typed!(
     CONV_IMPLICIT,
-    [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
+    [
+        ACTIVATION,
+        CONV_PARAMS,
+        CONV_EPILOGUE,
+        IMPLICIT_WEIGHTS_OIHW
+    ],
     "conv/conv_implicit.wgsl"
 );
+typed!(
+    CONV_IMPLICIT_TAPS,
+    [
+        ACTIVATION,
+        CONV_PARAMS,
+        CONV_EPILOGUE,
+        IMPLICIT_WEIGHTS_TAPS
+    ],
+    "conv/conv_implicit.wgsl"
+);
+const IMPLICIT_WEIGHTS_TAPS_UNIFORM: weft_device::ShaderFile =
+    wgsl!("conv/implicit_weights_taps_uniform.wgsl");
+typed!(
+    CONV_IMPLICIT_TAPS_UNIFORM,
+    [
+        ACTIVATION,
+        CONV_PARAMS,
+        CONV_EPILOGUE,
+        IMPLICIT_WEIGHTS_TAPS_UNIFORM
+    ],
+    "conv/conv_implicit.wgsl"
+);
+typed!(CONV_WEIGHTS_TAPS, [CONV_PARAMS], "conv/weights_taps.wgsl");
 typed!(CONV_IM2COL, [CONV_PARAMS], "conv/conv_im2col.wgsl");
 typed!(
     CONV_GEMM,
@@ -85,6 +115,9 @@ pub(crate) fn shaders() -> Vec<&'static Shader> {
         &[
             &CONV_DIRECT,
             &CONV_IMPLICIT,
+            &CONV_IMPLICIT_TAPS,
+            &CONV_IMPLICIT_TAPS_UNIFORM,
+            &CONV_WEIGHTS_TAPS,
             &CONV_IM2COL,
             &CONV_GEMM,
             &CONV_WINOGRAD_WEIGHTS,
@@ -475,6 +508,9 @@ pub fn scratch_bytes(
                 Err(_) => 0,
             }
         }
+        ConvVariant::ImplicitGemm => {
+            ImplicitWeights::of(geo, precision).scratch_bytes(geo, precision)
+        }
         _ => 0,
     }
 }
@@ -813,12 +849,27 @@ impl Run<'_> {
             ("DW_C", dw_c as f64),
         ];
         constants.extend(self.act.constants());
-        let kernel = Kernel::new(
-            OP,
-            self.shader(ConvVariant::ImplicitGemm, &CONV_IMPLICIT)?,
-            "main",
-        )
-        .with_constants(&constants);
+        let layout = ImplicitWeights::of(geo, self.precision);
+        let shader = match layout {
+            ImplicitWeights::Oihw => &CONV_IMPLICIT,
+            ImplicitWeights::Taps { uniform: false, .. } => &CONV_IMPLICIT_TAPS,
+            ImplicitWeights::Taps { uniform: true, .. } => &CONV_IMPLICIT_TAPS_UNIFORM,
+        };
+        let kernel = Kernel::new(OP, self.shader(ConvVariant::ImplicitGemm, shader)?, "main")
+            .with_constants(&constants);
+        let w_taps = match layout {
+            ImplicitWeights::Oihw => None,
+            ImplicitWeights::Taps { cpad, uniform } => Some(self.weights_taps(cpad, uniform)?),
+        };
+        let weights = match (&w_taps, layout) {
+            (Some(t), ImplicitWeights::Taps { uniform: true, .. }) => Binding::Uniform(t.binding()),
+            (Some(t), _) => Binding::Read(t.binding()),
+            (None, _) => Binding::Read(self.w.binding()),
+        };
+        let cpad = match layout {
+            ImplicitWeights::Taps { cpad, .. } => cpad,
+            ImplicitWeights::Oihw => 0,
+        };
         let segs_per_row = geo.ow.div_ceil(tn);
         let m_tiles = geo.cout_g().div_ceil(tm);
         self.for_chunks(
@@ -833,12 +884,13 @@ impl Run<'_> {
                 params.a[0] = segs_per_row as u32;
                 params.a[1] = segs as u32;
                 params.a[2] = m_tiles as u32;
+                params.a[3] = cpad as u32;
                 self.dev.dispatch(
                     &kernel,
                     bytemuck::bytes_of(&params),
                     &[
                         Binding::Read(xw),
-                        Binding::Read(self.w.binding()),
+                        weights,
                         Binding::Read(self.bias_binding()),
                         Binding::ReadWrite(yw),
                     ],
@@ -846,6 +898,35 @@ impl Run<'_> {
                 )
             },
         )
+    }
+
+    /// The weights reordered to [groups, K, cpad] (conv/weights_taps.wgsl), in
+    /// a tensor of [`UNIFORM_TABLE_BYTES`] when `uniform`.
+    fn weights_taps(&self, cpad: usize, uniform: bool) -> Result<Tensor> {
+        let geo = self.geo;
+        let len = geo.groups * geo.patch_len() * cpad;
+        let out = if uniform {
+            self.dev.empty(&[UNIFORM_TABLE_BYTES / 4], DType::F32)?
+        } else {
+            self.dev.empty(&[len], self.precision.dtype())?
+        };
+        let mut params = ConvParams::new(geo, 0, false);
+        params.a[0] = cpad as u32;
+        params.a[1] = len as u32;
+        self.dev.dispatch(
+            &Kernel::new(
+                OP,
+                self.shader(ConvVariant::ImplicitGemm, &CONV_WEIGHTS_TAPS)?,
+                "main",
+            ),
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(self.w.binding()),
+                Binding::ReadWrite(out.binding()),
+            ],
+            len.div_ceil(64) as u64,
+        )?;
+        Ok(out)
     }
 
     fn one_by_one(&self) -> Result<()> {
@@ -1108,6 +1189,47 @@ struct GemmLaunch {
 /// compute padding rows. (Powers of two keep the number of pipelines small.)
 fn rows_per_invocation(rows: usize) -> usize {
     rows.clamp(1, 8).next_power_of_two()
+}
+
+/// Bytes of the uniform block small f32 weight copies live in
+/// (`shaders/conv/implicit_weights_taps_uniform.wgsl`): the smallest maximum
+/// uniform binding WebGPU guarantees.
+pub(crate) const UNIFORM_TABLE_BYTES: usize = 16 << 10;
+
+/// Where the implicit GEMM reads its weights from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImplicitWeights {
+    /// The OIHW tensor itself: one scalar load per row of the block and tap
+    /// (blocks of 1 or 2 rows).
+    Oihw,
+    /// A copy reordered to [groups, K, cpad] (cpad: the group's channels
+    /// rounded up to the block's rows), so that 4 rows of a tap are one vec4;
+    /// in a [`UNIFORM_TABLE_BYTES`] uniform block when it is f32 and fits.
+    Taps { cpad: usize, uniform: bool },
+}
+
+impl ImplicitWeights {
+    fn of(geo: &Conv2dGeometry, precision: Precision) -> Self {
+        let tm = rows_per_invocation(geo.cout_g());
+        if tm < 4 {
+            return ImplicitWeights::Oihw;
+        }
+        let cpad = geo.cout_g().div_ceil(tm) * tm;
+        let uniform = precision == Precision::F32
+            && geo.groups * geo.patch_len() * cpad * 4 <= UNIFORM_TABLE_BYTES;
+        ImplicitWeights::Taps { cpad, uniform }
+    }
+
+    /// Bytes of the copy, as the pool accounts them.
+    fn scratch_bytes(self, geo: &Conv2dGeometry, precision: Precision) -> u64 {
+        match self {
+            ImplicitWeights::Oihw => 0,
+            ImplicitWeights::Taps { uniform: true, .. } => UNIFORM_TABLE_BYTES as u64,
+            ImplicitWeights::Taps { cpad, .. } => precision
+                .dtype()
+                .storage_bytes(geo.groups * geo.patch_len() * cpad),
+        }
+    }
 }
 
 /// The (KW_C, SW_C, DW_C) specialisation of the implicit GEMM for a problem:

@@ -729,12 +729,9 @@ impl WeightGrad {
         // Rows are uniform across a workgroup (loads of A shared by all its
         // invocations); invocations spread over columns, and over K when the
         // columns are few.
-        let tm = match m {
-            1 => 1,
-            2 => 2,
-            3 | 4 => 4,
-            _ => 8,
-        };
+        // At most 8 rows per workgroup, as evenly split as possible (6 rows
+        // are one tile of 6, 12 two of 6), so no tile computes padding rows.
+        let tm = m.div_ceil(m.div_ceil(8)).clamp(1, 8);
         // The widest column span (64 invocations × 4 columns down to 1 × 4)
         // that wastes at most a quarter of its columns on the last tile.
         let wgn = [64usize, 32, 16, 8, 4, 2, 1]
