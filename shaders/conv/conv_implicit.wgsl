@@ -9,14 +9,20 @@
 // column stride and dilation (KW_C > 0, SW_C, DW_C), each (ci, ky) step loads
 // the input row window the segment's TN outputs need once,
 // (TN-1)*SW_C + (KW_C-1)*DW_C + 1 values, and serves all KW_C taps from
-// registers: for a 3x3 stride-1 kernel, 10 input loads and 24 weight loads feed
-// 192 FMAs, against 48 loads per 192 FMAs for a plain 8x8 register-blocked
-// GEMM. With KW_C = 0 the kernel runs the generic (any kernel width, stride and
-// dilation) form: TN input loads and TM weight loads per tap.
+// registers. At unit stride and dilation the window is a sliding pair of vec4
+// registers (TN loads, then one per further tap), not an indexed array: CPU
+// rasterisers keep dynamically indexed private arrays in memory and gather
+// from them lane by lane. For a 3x3 stride-1 kernel with 8 rows: 10 input loads
+// and 6 vec4 weight loads feed 192 FMAs, against 48 loads per 192 FMAs for a
+// plain 8x8 register-blocked GEMM. With KW_C = 0 the kernel runs the generic
+// (any kernel width, stride and dilation) form: TN input loads per tap.
 //
 // Weights: the launcher binds either the OIHW tensor itself (TM scalar loads
-// per tap) or a copy reordered to [groups, K, cpad] (implicit_weights_taps:
-// the TM <= 8 rows of a tap are one or two aligned vec4 loads).
+// per tap; blocks of 1-2 rows) or a copy reordered to [groups, K, cpad]
+// (implicit_weights_taps: the 4 or 8 rows of a tap are one or two aligned vec4
+// loads), placed in a uniform block when it is f32 and at most 16 KiB (CPU
+// rasterisers serve uniform loads with a gather, storage loads with a
+// bounds-checked loop over the SIMD lanes). a3 = cpad.
 //
 // Register blocking on CPU rasterisers: the TM rows are written out one by one
 // (tap_rows, store_rows) rather than as a loop, and the accumulators are vec4
@@ -28,14 +34,15 @@
 // image, so the inner loops have no branches; out-of-range channels read a
 // clamped weight and out-of-range columns are masked at the store; invocations
 // past the last segment return at once (no barriers here).
-// FLOPs: 2*C_out*N*OH*OW*K (+ partial blocks). No scratch memory.
+// FLOPs: 2*C_out*N*OH*OW*K (+ partial blocks). Scratch: the reordered weights.
 //
 // Params: a0 = segments per output row (ceil(OW/TN)), a1 = segments in the
 // launch (n*OH*a0), a2 = channel tiles per group (ceil((C_out/g)/TM));
 // tiles_m = groups*a2 (fastest in the flat workgroup index), tiles_p =
 // ceil(a1/64). Preconditions: non-empty input (h, w > 0).
 // Includes: precision prelude, grid, activation, conv/params, conv/epilogue,
-// conv/implicit_weights_oihw or conv/implicit_weights_taps (binding 2).
+// one of conv/implicit_weights_{oihw, taps, taps_uniform} (binding 2,
+// `tap_weights`).
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(3) var<storage, read> bias: array<T>;

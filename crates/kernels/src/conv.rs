@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `direct` | one output per invocation walking its receptive field; every problem; the only packed-f16 form | none |
 //! | `im2col_gemm` | receptive fields unrolled into columns `[groups, K, P]`, then one register-blocked GEMM launch over all groups with vec4 loads of both operands | columns of a batch chunk |
-//! | `implicit_gemm` | the same GEMM with the im2col indices computed on the fly: TM x TN register blocks, input rows reused across the kernel width | none |
+//! | `implicit_gemm` | the same GEMM with the im2col indices computed on the fly: TM x TN register blocks, input rows reused across the kernel width (a sliding register window at unit stride), weights reordered per tap for vec4 loads (a uniform block when small) | the reordered weights (blocks of 4+ rows) |
 //! | `one_by_one` | 1x1, stride 1, no padding: the input already is the GEMM's B operand | none |
 //! | `winograd` | F(2x2, 3x3), stride 1, dilation 1, groups 1: weight and input transforms, 16 batched GEMMs, output transform with bias and activation | transformed weights, inputs, products |
 //!
