@@ -106,7 +106,14 @@ pub(crate) fn run<B: Backend>(
             }
             Step::Loss => {
                 let o = graph.outputs()[0].0;
-                let dy = backend.loss(&values[&Val::Act(o)])?;
+                let (dy, secs) = if profile {
+                    backend.timed(|b| b.loss(&values[&Val::Act(o)]))?
+                } else {
+                    (backend.loss(&values[&Val::Act(o)])?, None)
+                };
+                if let Some(t) = secs {
+                    eprintln!("profile {:>9.3} ms  loss", 1e3 * t);
+                }
                 add_grad(backend, &mut values, o, dy)?;
             }
             Step::Backward(node) => {
@@ -163,7 +170,14 @@ pub(crate) fn run<B: Backend>(
                 drop((ins, output, extras, dy));
                 for (&p, g) in nodes[i].params.iter().zip(param_grads) {
                     if let Some(g) = g {
-                        backend.update(p, g)?;
+                        if profile {
+                            let ((), secs) = backend.timed(|b| b.update(p, g))?;
+                            if let Some(t) = secs {
+                                eprintln!("profile {:>9.3} ms  update {}", 1e3 * t, nodes[i].name);
+                            }
+                        } else {
+                            backend.update(p, g)?;
+                        }
                     }
                 }
                 for ((x, g), &needed) in nodes[i].inputs.iter().zip(input_grads).zip(&need) {

@@ -51,6 +51,8 @@ plain!(
 );
 typed!(DW, [IN2_TYPED], "conv_backward/dw.wgsl");
 plain!(DW_F16P, [IN2_F16P], "conv_backward/dw.wgsl");
+typed!(DW_WINDOW, [IN2_TYPED], "conv_backward/dw_window.wgsl");
+plain!(DW_WINDOW_F16P, [IN2_F16P], "conv_backward/dw_window.wgsl");
 typed!(DW_FINALIZE, [OUT3_TYPED], "conv_backward/dw_finalize.wgsl");
 plain!(
     DW_FINALIZE_F16P,
@@ -68,8 +70,21 @@ plain!(DB_F16P, [IN2_F16P, OUT3_F16P], "conv_backward/db.wgsl");
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
     crate::shaders::list(
-        &[&CONV_DIRECT, &DW, &DW_FINALIZE, &DB, &FLIP_WEIGHTS],
-        &[&CONV_DIRECT_F16P, &DW_F16P, &DW_FINALIZE_F16P, &DB_F16P],
+        &[
+            &CONV_DIRECT,
+            &DW,
+            &DW_WINDOW,
+            &DW_FINALIZE,
+            &DB,
+            &FLIP_WEIGHTS,
+        ],
+        &[
+            &CONV_DIRECT_F16P,
+            &DW_F16P,
+            &DW_WINDOW_F16P,
+            &DW_FINALIZE_F16P,
+            &DB_F16P,
+        ],
     )
 }
 
@@ -722,16 +737,52 @@ impl WeightGrad {
         self.a_c * self.ncols()
     }
 
-    /// Block shape, tiles and splits (see `shaders/conv_backward/dw.wgsl`).
+    /// Whether the sliding-window kernel (`dw_window.wgsl`) runs this
+    /// problem: unit column stride and dilation, kernel rows of at most 8
+    /// taps, and few rows (A channels per group), where dw.wgsl's uniform
+    /// loads of A buy little.
+    fn windowed(&self) -> bool {
+        self.stride[1] == 1 && self.dilation[1] == 1 && self.kw <= 8 && self.m() <= 16
+    }
+
+    /// Block shape, tiles and splits (see `shaders/conv_backward/dw.wgsl` and
+    /// `dw_window.wgsl`).
     fn plan(&self, dev: &Device, precision: Precision) -> DwPlan {
         let m = self.m();
         let ncols = self.ncols();
+        let budget = PARTIALS_BUDGET.min(dev.limits().max_storage_buffer_binding_size);
+        let by_budget = ((budget / (self.numel() as u64 * 4)) as usize).max(1);
+        let rows = self.n * self.a_h;
+        let tm = m.div_ceil(m.div_ceil(8)).clamp(1, 8);
+        if self.windowed() {
+            // One run of K rows per invocation; enough runs for ~16
+            // workgroups (a few per CPU thread), each run a few rows long.
+            let tiles_m = m.div_ceil(tm);
+            let tiles_n = self.b_c / self.groups * self.kh;
+            let blocks = self.groups * tiles_m * tiles_n;
+            let want = 16usize.div_ceil(blocks) * 64;
+            let splits = want.min(by_budget).clamp(1, rows.max(1));
+            let rows_per_split = rows.div_ceil(splits).max(1);
+            let splits = rows.div_ceil(rows_per_split).max(1);
+            return DwPlan {
+                tm,
+                wgn: 0,
+                splits,
+                rows_per_split,
+                tiles_m,
+                tiles_n,
+                scratch: if splits == 1 && precision == Precision::F32 {
+                    0
+                } else {
+                    (splits * self.numel()) as u64 * 4
+                },
+            };
+        }
         // Rows are uniform across a workgroup (loads of A shared by all its
         // invocations); invocations spread over columns, and over K when the
         // columns are few.
-        // At most 8 rows per workgroup, as evenly split as possible (6 rows
-        // are one tile of 6, 12 two of 6), so no tile computes padding rows.
-        let tm = m.div_ceil(m.div_ceil(8)).clamp(1, 8);
+        // (tm: at most 8 rows per workgroup, as evenly split as possible: 6
+        // rows are one tile of 6, 12 two of 6, so no tile computes padding.)
         // The widest column span (64 invocations × 4 columns down to 1 × 4)
         // that wastes at most a quarter of its columns on the last tile.
         let wgn = [64usize, 32, 16, 8, 4, 2, 1]
@@ -745,13 +796,10 @@ impl WeightGrad {
         let tiles_m = m.div_ceil(tm);
         let tiles_n = ncols.div_ceil(wgn * 4);
         let tiles = self.groups * tiles_m * tiles_n;
-        let rows = self.n * self.a_h;
         // Enough workgroups to fill a GPU (~256), each invocation still summing
         // at least ~512 K positions; within the partial-sum budget.
         let by_work = (rows * self.a_w / (wgk * 512)).max(1);
         let want = 256usize.div_ceil(tiles);
-        let budget = PARTIALS_BUDGET.min(dev.limits().max_storage_buffer_binding_size);
-        let by_budget = ((budget / (self.numel() as u64 * 4)) as usize).max(1);
         let splits = want.min(by_work).min(by_budget).clamp(1, rows.max(1));
         let rows_per_split = rows.div_ceil(splits).max(1);
         let splits = rows.div_ceil(rows_per_split).max(1);
@@ -816,12 +864,24 @@ fn weight_grad(
         splits: plan.splits as u32,
         rows_per_split: plan.rows_per_split as u32,
     };
-    let constants = [("TM", plan.tm as f64), ("WGN", plan.wgn as f64)];
-    let (dw_shader, finalize_shader) = match precision {
-        Precision::F16Packed => (&DW_F16P, &DW_FINALIZE_F16P),
-        p => (typed_shader(&DW, p), typed_shader(&DW_FINALIZE, p)),
+    let windowed = wg.windowed();
+    let constants = if windowed {
+        [("TM", plan.tm as f64), ("KW_C", wg.kw as f64)]
+    } else {
+        [("TM", plan.tm as f64), ("WGN", plan.wgn as f64)]
     };
-    let workgroups = (plan.splits * wg.groups * plan.tiles_m * plan.tiles_n) as u64;
+    let (dw_shader, finalize_shader) = match (precision, windowed) {
+        (Precision::F16Packed, false) => (&DW_F16P, &DW_FINALIZE_F16P),
+        (Precision::F16Packed, true) => (&DW_WINDOW_F16P, &DW_FINALIZE_F16P),
+        (p, false) => (typed_shader(&DW, p), typed_shader(&DW_FINALIZE, p)),
+        (p, true) => (typed_shader(&DW_WINDOW, p), typed_shader(&DW_FINALIZE, p)),
+    };
+    let blocks = wg.groups * plan.tiles_m * plan.tiles_n;
+    let workgroups = if windowed {
+        (blocks * plan.splits.div_ceil(64)) as u64
+    } else {
+        (plan.splits * blocks) as u64
+    };
     let kernel = Kernel::new(op, dw_shader, "main").with_constants(&constants);
     if plan.scratch == 0 {
         // One split at f32: the partial sums are dW itself.

@@ -309,6 +309,10 @@ impl GemmVariant {
             .is_none()
         {
             GemmVariant::Vec4x8x8
+        } else if dims.m >= 32 && dims.n >= 32 {
+            // Transposed operands (dense layers' x·Wᵀ and dyᵀ·x): 8x8 blocks
+            // halve the loads per FMA of 4x4 once both sides fill a block.
+            GemmVariant::Register8x8
         } else {
             GemmVariant::Register4x4
         }

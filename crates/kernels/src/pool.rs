@@ -61,6 +61,7 @@ crate::shaders::typed!(
     [PARAMS],
     "pool/max_backward_disjoint.wgsl"
 );
+crate::shaders::typed!(MAX2X2_BACKWARD, [PARAMS], "pool/max2x2_backward.wgsl");
 crate::shaders::typed!(GLOBAL_POOL, [PARAMS], "pool/global_pool.wgsl");
 crate::shaders::typed!(
     GLOBAL_AVG_BACKWARD,
@@ -82,6 +83,7 @@ pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
             &MAX2X2,
             &MAX2X2_VEC4,
             &MAX_BACKWARD_DISJOINT,
+            &MAX2X2_BACKWARD,
         ],
         &[
             &POOL2D_F16P,
@@ -737,6 +739,24 @@ pub fn max_pool2d_backward_windows_into(
     }
     if dy.numel() == 0 {
         return elementwise::fill_words(dx, 0);
+    }
+    if max2x2_block(params, resolved, [h, w], [oh, ow]).is_some() && h.is_multiple_of(2) {
+        // Every element in exactly one 2x2 window: one invocation per window.
+        let shader = MAX2X2_BACKWARD
+            .get(resolved)
+            .expect("typed shaders have f32 and f16 forms");
+        return launch(
+            &Kernel::new(op, shader, "main"),
+            PoolUniform::new(n * c, [h, w], [oh, ow], params),
+            dy.numel(),
+            false,
+            &[
+                Binding::Read(dy.binding()),
+                Binding::Read(indices.binding()),
+                Binding::ReadWrite(dx.binding()),
+            ],
+            dev,
+        );
     }
     let shader = MAX_BACKWARD_DISJOINT
         .get(resolved)
