@@ -27,36 +27,8 @@
 // dynamically indexed private array in memory and gather from it lane by lane.
 // Preconditions: TM <= 8, WGN divides 64.
 // Includes: precision prelude (typed form only), grid,
-// conv_backward/in2_typed or in2_f16p (src_a = A, src_b = B).
+// conv_backward/in2_typed or in2_f16p (src_a = A, src_b = B), conv_backward/dw_params.
 
-struct Params {
-    n: u32,
-    a_c: u32,
-    a_h: u32,
-    a_w: u32,
-    b_c: u32,
-    b_h: u32,
-    b_w: u32,
-    groups: u32,
-    kh: u32,
-    kw: u32,
-    sh: u32,
-    sw: u32,
-    dh: u32,
-    dw: u32,
-    pt: u32,
-    pl: u32,
-    ag: u32,
-    bg: u32,
-    ncols: u32,
-    numel: u32,
-    tiles_m: u32,
-    tiles_n: u32,
-    splits: u32,
-    rows_per_split: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 override TM: u32 = 4u;

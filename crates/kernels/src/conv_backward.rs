@@ -49,10 +49,19 @@ plain!(
     [CONV_PARAMS, IN2_F16P],
     "conv_backward/conv_direct_f16p.wgsl"
 );
-typed!(DW, [IN2_TYPED], "conv_backward/dw.wgsl");
-plain!(DW_F16P, [IN2_F16P], "conv_backward/dw.wgsl");
-typed!(DW_WINDOW, [IN2_TYPED], "conv_backward/dw_window.wgsl");
-plain!(DW_WINDOW_F16P, [IN2_F16P], "conv_backward/dw_window.wgsl");
+const DW_PARAMS: ShaderFile = wgsl!("conv_backward/dw_params.wgsl");
+typed!(DW, [IN2_TYPED, DW_PARAMS], "conv_backward/dw.wgsl");
+plain!(DW_F16P, [IN2_F16P, DW_PARAMS], "conv_backward/dw.wgsl");
+typed!(
+    DW_WINDOW,
+    [IN2_TYPED, DW_PARAMS],
+    "conv_backward/dw_window.wgsl"
+);
+plain!(
+    DW_WINDOW_F16P,
+    [IN2_F16P, DW_PARAMS],
+    "conv_backward/dw_window.wgsl"
+);
 typed!(DW_FINALIZE, [OUT3_TYPED], "conv_backward/dw_finalize.wgsl");
 plain!(
     DW_FINALIZE_F16P,
