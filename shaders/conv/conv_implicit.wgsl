@@ -30,8 +30,9 @@
 // loop-unrolling limits (a dynamically indexed accumulator array is spilled to
 // memory and costs 5-10x on lavapipe).
 //
-// Padding: loads read a clamped in-range element and select 0 outside the
-// image, so the inner loops have no branches; out-of-range channels read a
+// Padding: kernel rows outside the image are skipped (when no lane of a SIMD
+// group needs them); within a row, loads read a clamped in-range element and
+// select 0 outside the image, so the inner loops have no branches; out-of-range channels read a
 // clamped weight and out-of-range columns are masked at the store; invocations
 // past the last segment return at once (no barriers here).
 // FLOPs: 2*C_out*N*OH*OW*K (+ partial blocks). Scratch: the reordered weights.
@@ -56,7 +57,6 @@ override TN: u32 = 8u;
 override KW_C: u32 = 0u;
 override SW_C: u32 = 1u;
 override DW_C: u32 = 1u;
-override SHIFT: u32 = 1u;
 const MAX_TN: u32 = 8u;
 const MAX_WIN: u32 = 32u;
 const WG: u32 = 64u;
@@ -159,52 +159,56 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             let iy = iy0 + i32(ky * p.dil_h);
             let row_ok = iy >= 0 && iy <= hmax;
             let row = xc + u32(clamp(iy, 0, hmax)) * p.w;
-            if (KW_C > 0u && SW_C == 1u && DW_C == 1u && SHIFT != 0u) {
-                // Unit stride and dilation: the TN inputs of tap kx + 1 are
-                // those of tap kx shifted by one, so the row is read as a
-                // sliding window of registers (no indexed array, which CPU
-                // rasterisers keep in memory and gather from lane by lane).
-                var x0 = vec4<f32>(ld_x(row, row_ok, ix0, wmax), ld_x(row, row_ok, ix0 + 1, wmax),
-                                   ld_x(row, row_ok, ix0 + 2, wmax), ld_x(row, row_ok, ix0 + 3, wmax));
-                var x1 = vec4<f32>();
-                if (TN == 8u) {
-                    x1 = vec4<f32>(ld_x(row, row_ok, ix0 + 4, wmax), ld_x(row, row_ok, ix0 + 5, wmax),
-                                   ld_x(row, row_ok, ix0 + 6, wmax), ld_x(row, row_ok, ix0 + 7, wmax));
-                }
-                for (var kx = 0u; kx < KW_C; kx++) {
-                    tap_rows(g, m0, tap + kx, x0, x1);
-                    if (kx + 1u < KW_C) {
-                        let next = ld_x(row, row_ok, ix0 + i32(TN + kx), wmax);
-                        if (TN == 8u) {
-                            x0 = vec4<f32>(x0.yzw, x1.x);
-                            x1 = vec4<f32>(x1.yzw, next);
-                        } else {
-                            x0 = vec4<f32>(x0.yzw, next);
-                        }
-                    }
-                }
-            } else if (KW_C > 0u) {
-                var win: array<f32, MAX_WIN>;
-                for (var t = 0u; t < (TN - 1u) * SW_C + (KW_C - 1u) * DW_C + 1u; t++) {
-                    win[t] = ld_x(row, row_ok, ix0 + i32(t), wmax);
-                }
-                for (var kx = 0u; kx < KW_C; kx++) {
-                    let o = kx * DW_C;
-                    let x0 = vec4<f32>(win[o], win[o + SW_C], win[o + 2u * SW_C], win[o + 3u * SW_C]);
+            // Rows in the padding add nothing: skipped whenever no lane of
+            // the SIMD group needs them.
+            if (row_ok) {
+                if (KW_C > 0u && SW_C == 1u && DW_C == 1u) {
+                    // Unit stride and dilation: the TN inputs of tap kx + 1 are
+                    // those of tap kx shifted by one, so the row is read as a
+                    // sliding window of registers (no indexed array, which CPU
+                    // rasterisers keep in memory and gather from lane by lane).
+                    var x0 = vec4<f32>(ld_x(row, row_ok, ix0, wmax), ld_x(row, row_ok, ix0 + 1, wmax),
+                                       ld_x(row, row_ok, ix0 + 2, wmax), ld_x(row, row_ok, ix0 + 3, wmax));
                     var x1 = vec4<f32>();
                     if (TN == 8u) {
-                        x1 = vec4<f32>(win[o + 4u * SW_C], win[o + 5u * SW_C], win[o + 6u * SW_C], win[o + 7u * SW_C]);
+                        x1 = vec4<f32>(ld_x(row, row_ok, ix0 + 4, wmax), ld_x(row, row_ok, ix0 + 5, wmax),
+                                       ld_x(row, row_ok, ix0 + 6, wmax), ld_x(row, row_ok, ix0 + 7, wmax));
                     }
-                    tap_rows(g, m0, tap + kx, x0, x1);
-                }
-            } else {
-                for (var kx = 0u; kx < p.kw; kx++) {
-                    var xv: array<f32, MAX_TN>;
-                    for (var j = 0u; j < TN; j++) {
-                        xv[j] = ld_x(row, row_ok, ix0 + i32(j * p.stride_w + kx * p.dil_w), wmax);
+                    for (var kx = 0u; kx < KW_C; kx++) {
+                        tap_rows(g, m0, tap + kx, x0, x1);
+                        if (kx + 1u < KW_C) {
+                            let next = ld_x(row, row_ok, ix0 + i32(TN + kx), wmax);
+                            if (TN == 8u) {
+                                x0 = vec4<f32>(x0.yzw, x1.x);
+                                x1 = vec4<f32>(x1.yzw, next);
+                            } else {
+                                x0 = vec4<f32>(x0.yzw, next);
+                            }
+                        }
                     }
-                    tap_rows(g, m0, tap + kx, vec4<f32>(xv[0], xv[1], xv[2], xv[3]),
-                             vec4<f32>(xv[4], xv[5], xv[6], xv[7]));
+                } else if (KW_C > 0u) {
+                    var win: array<f32, MAX_WIN>;
+                    for (var t = 0u; t < (TN - 1u) * SW_C + (KW_C - 1u) * DW_C + 1u; t++) {
+                        win[t] = ld_x(row, row_ok, ix0 + i32(t), wmax);
+                    }
+                    for (var kx = 0u; kx < KW_C; kx++) {
+                        let o = kx * DW_C;
+                        let x0 = vec4<f32>(win[o], win[o + SW_C], win[o + 2u * SW_C], win[o + 3u * SW_C]);
+                        var x1 = vec4<f32>();
+                        if (TN == 8u) {
+                            x1 = vec4<f32>(win[o + 4u * SW_C], win[o + 5u * SW_C], win[o + 6u * SW_C], win[o + 7u * SW_C]);
+                        }
+                        tap_rows(g, m0, tap + kx, x0, x1);
+                    }
+                } else {
+                    for (var kx = 0u; kx < p.kw; kx++) {
+                        var xv: array<f32, MAX_TN>;
+                        for (var j = 0u; j < TN; j++) {
+                            xv[j] = ld_x(row, row_ok, ix0 + i32(j * p.stride_w + kx * p.dil_w), wmax);
+                        }
+                        tap_rows(g, m0, tap + kx, vec4<f32>(xv[0], xv[1], xv[2], xv[3]),
+                                 vec4<f32>(xv[4], xv[5], xv[6], xv[7]));
+                    }
                 }
             }
             tap += p.kw;

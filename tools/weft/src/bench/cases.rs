@@ -40,6 +40,9 @@ pub enum Problem {
     /// conv2d's data gradient: dx `[N, C_in, H, W]` from dy of the forward
     /// convolution `geo` (symmetric padding).
     ConvDataGrad(Conv2dGeometry),
+    /// conv2d's weight gradient: dW `[C_out, C_in/groups, KH, KW]` from x and
+    /// dy of the forward convolution `geo`.
+    ConvWeightGrad(Conv2dGeometry),
     Pool {
         kind: PoolKind,
         shape: [usize; 4],
@@ -111,6 +114,21 @@ impl Case {
             suite: suite.to_string(),
             shape: shape.to_string(),
             problem: Problem::ConvTranspose(geo),
+            work: Work {
+                flops: geo.flops(),
+                bytes: 4.0 * elems,
+                memory_bound: false,
+            },
+        }
+    }
+
+    fn conv_weight_grad(suite: &str, shape: &str, geo: Conv2dGeometry) -> Case {
+        let elems = (geo.n * geo.c_in * geo.h * geo.w + geo.n * geo.c_out * geo.oh * geo.ow) as f64;
+        Case {
+            op: "conv2d_backward_weight",
+            suite: suite.to_string(),
+            shape: shape.to_string(),
+            problem: Problem::ConvWeightGrad(geo),
             work: Work {
                 flops: geo.flops(),
                 bytes: 4.0 * elems,
@@ -194,7 +212,9 @@ impl Case {
                 .map(|r| r.name().to_string())
                 .collect(),
             // One kernel per precision: the precision is the variant.
-            Problem::Pool { .. } => vec![precision.name().to_string()],
+            Problem::Pool { .. } | Problem::ConvWeightGrad(_) => {
+                vec![precision.name().to_string()]
+            }
         }
     }
 
@@ -223,6 +243,12 @@ impl Case {
             Problem::ConvDataGrad(geo) => Ok(Box::new(ConvRunner::new(
                 dev,
                 ConvKind::DataGrad(*geo, data_grad_as_transposed(geo)),
+                variant,
+                precision,
+            )?)),
+            Problem::ConvWeightGrad(geo) => Ok(Box::new(ConvRunner::new(
+                dev,
+                ConvKind::WeightGrad(*geo),
                 variant,
                 precision,
             )?)),
@@ -367,11 +393,14 @@ fn suite(name: &str) -> Vec<(&'static str, String)> {
     let t = |s: &str| ("conv_transpose2d", s.to_string());
     let mp = |s: &str| ("max_pool2d", s.to_string());
     let dx = |s: &str| ("conv2d_backward_data", s.to_string());
+    let dw = |s: &str| ("conv2d_backward_weight", s.to_string());
     match name {
         "lenet5" => vec![
             c("64,1,28,28,6,5,5,1,2"),
             c("64,6,14,14,16,5,5,1,0"),
             dx("64,6,14,14,16,5,5,1,0"),
+            dw("64,1,28,28,6,5,5,1,2"),
+            dw("64,6,14,14,16,5,5,1,0"),
             mp("64,6,28,28,2,2"),
             mp("64,16,10,10,2,2"),
             g(64, 120, 400),
@@ -454,10 +483,11 @@ pub const SUITES: [&str; 7] = [
 ];
 
 /// Every op name.
-pub const OPS: [&str; 6] = [
+pub const OPS: [&str; 7] = [
     "gemm",
     "conv2d",
     "conv2d_backward_data",
+    "conv2d_backward_weight",
     "conv_transpose2d",
     "max_pool2d",
     "avg_pool2d",
@@ -503,6 +533,18 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
             let geo = Conv2dGeometry::new(op, &x, &[k, x[1] / groups.max(1), r, s], &params)
                 .map_err(|e| e.to_string())?;
             Ok(Case::conv_data_grad(suite_name, shape, geo))
+        }
+        ("conv2d_backward_weight", v) => {
+            let (x, [k, r, s], stride, pad, dil, groups) = conv_dims(v)?;
+            let params = Conv2dParams {
+                stride: [stride, stride],
+                padding: Padding::Explicit([pad, pad]),
+                dilation: [dil, dil],
+                groups,
+            };
+            let geo = Conv2dGeometry::new(op, &x, &[k, x[1] / groups.max(1), r, s], &params)
+                .map_err(|e| e.to_string())?;
+            Ok(Case::conv_weight_grad(suite_name, shape, geo))
         }
         ("conv_transpose2d", v) => {
             let (x, [k, r, s], stride, pad, dil, groups) = conv_dims(v)?;
@@ -629,6 +671,8 @@ enum ConvKind {
     /// conv2d's data gradient, checked as the transposed convolution PyTorch
     /// defines it to be.
     DataGrad(Conv2dGeometry, ConvTranspose2dGeometry),
+    /// conv2d's weight gradient: `x` holds x, `w` holds dy.
+    WeightGrad(Conv2dGeometry),
 }
 
 /// The transposed convolution equal to conv2d's data gradient for `geo`
@@ -680,6 +724,7 @@ impl ConvRunner {
             ConvKind::Transposed(g) | ConvKind::DataGrad(_, g) => {
                 ([g.n, g.c_in, g.h, g.w], g.weight_shape(), g.out_shape())
             }
+            ConvKind::WeightGrad(g) => (g.in_shape(), g.out_shape(), g.weight_shape()),
         };
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let (mut x, mut w) = (Vec::new(), Vec::new());
@@ -754,6 +799,21 @@ impl ConvRunner {
                     out,
                 )
             }
+            ConvKind::WeightGrad(g) => {
+                let params = Conv2dParams {
+                    stride: g.stride,
+                    padding: Padding::Explicit([g.pad[0], g.pad[1]]),
+                    dilation: g.dilation,
+                    groups: g.groups,
+                };
+                conv_backward::conv2d_backward_weight_into(
+                    &self.x[s],
+                    &self.w[s],
+                    &params,
+                    Some(self.precision),
+                    out,
+                )
+            }
         }
     }
 
@@ -791,6 +851,34 @@ impl ConvRunner {
                             let wv = w[((co * cin_g + ci) * g.kh + ky) * g.kw + kx] as f64;
                             acc += xv * wv;
                             mag += (xv * wv).abs();
+                        }
+                    }
+                }
+            }
+            ConvKind::WeightGrad(g) => {
+                // e indexes dW [C_out, C_in/groups, KH, KW]; `w` holds dy.
+                let (cin_g, cout_g) = (g.cin_g(), g.cout_g());
+                let (kx, ky) = (e % g.kw, (e / g.kw) % g.kh);
+                let (ci, co) = ((e / (g.kw * g.kh)) % cin_g, e / (g.kw * g.kh * cin_g));
+                let c = co / cout_g * cin_g + ci;
+                for n in 0..g.n {
+                    for oy in 0..g.oh {
+                        let iy =
+                            (oy * g.stride[0] + ky * g.dilation[0]) as isize - g.pad[0] as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            continue;
+                        }
+                        for ox in 0..g.ow {
+                            let ix = (ox * g.stride[1] + kx * g.dilation[1]) as isize
+                                - g.pad[1] as isize;
+                            if ix < 0 || ix >= g.w as isize {
+                                continue;
+                            }
+                            let xv = x[((n * g.c_in + c) * g.h + iy as usize) * g.w + ix as usize]
+                                as f64;
+                            let dy = w[((n * g.c_out + co) * g.oh + oy) * g.ow + ox] as f64;
+                            acc += xv * dy;
+                            mag += (xv * dy).abs();
                         }
                     }
                 }
@@ -839,6 +927,7 @@ impl ConvRunner {
         match self.kind {
             ConvKind::Forward(g) => g.patch_len(),
             ConvKind::Transposed(g) | ConvKind::DataGrad(_, g) => g.c_in / g.groups * g.kh * g.kw,
+            ConvKind::WeightGrad(g) => g.n * g.oh * g.ow,
         }
     }
 }
