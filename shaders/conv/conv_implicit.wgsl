@@ -49,7 +49,7 @@
 @group(0) @binding(3) var<storage, read> bias: array<T>;
 @group(0) @binding(4) var<storage, read_write> y: array<T>;
 
-// Output channels per invocation (1 to 8).
+// Output channels per invocation (1, 2, 4, 6 or 8).
 override TM: u32 = 8u;
 // Consecutive output columns per invocation (4 or 8).
 override TN: u32 = 8u;
@@ -99,13 +99,17 @@ fn tap_rows(g: u32, m0: u32, tap: u32, x0: vec4<f32>, x1: vec4<f32>) {
         let wb = tap_weights(g, m0 + 4u, tap);
         acc[8] = fma(vec4<f32>(wb.x), x0, acc[8]);
         acc[10] = fma(vec4<f32>(wb.y), x0, acc[10]);
-        acc[12] = fma(vec4<f32>(wb.z), x0, acc[12]);
-        acc[14] = fma(vec4<f32>(wb.w), x0, acc[14]);
         if (TN == 8u) {
             acc[9] = fma(vec4<f32>(wb.x), x1, acc[9]);
             acc[11] = fma(vec4<f32>(wb.y), x1, acc[11]);
-            acc[13] = fma(vec4<f32>(wb.z), x1, acc[13]);
-            acc[15] = fma(vec4<f32>(wb.w), x1, acc[15]);
+        }
+        if (TM > 6u) {
+            acc[12] = fma(vec4<f32>(wb.z), x0, acc[12]);
+            acc[14] = fma(vec4<f32>(wb.w), x0, acc[14]);
+            if (TN == 8u) {
+                acc[13] = fma(vec4<f32>(wb.z), x1, acc[13]);
+                acc[15] = fma(vec4<f32>(wb.w), x1, acc[15]);
+            }
         }
     }
 }

@@ -838,7 +838,7 @@ impl Run<'_> {
 
     fn implicit(&self) -> Result<()> {
         let geo = self.geo;
-        let tm = rows_per_invocation(geo.cout_g());
+        let tm = implicit_rows(geo.cout_g());
         let tn = if geo.ow > 4 { 8 } else { 4 };
         let (kw_c, sw_c, dw_c) = implicit_specialisation(geo, tn);
         let mut constants = vec![
@@ -1184,6 +1184,19 @@ struct GemmLaunch {
     act: Activation,
 }
 
+/// Rows (output channels) per implicit-GEMM invocation: 1, 2, 4, 6 or 8, the
+/// smallest covering the group's rows (up to 8). 6 serves layers of 5-6
+/// channels (LeNet-5's first layer, its second layer's data gradient) without
+/// two padding rows; as a single tile it keeps the weights' vec4 alignment.
+fn implicit_rows(rows: usize) -> usize {
+    match rows {
+        0..=2 => rows.max(1),
+        3 | 4 => 4,
+        5 | 6 => 6,
+        _ => 8,
+    }
+}
+
 /// Rows (output channels) per invocation: 1, 2, 4 or 8, the smallest covering
 /// the group's rows (up to 8), so that small and depthwise groups do not
 /// compute padding rows. (Powers of two keep the number of pipelines small.)
@@ -1210,11 +1223,12 @@ enum ImplicitWeights {
 
 impl ImplicitWeights {
     fn of(geo: &Conv2dGeometry, precision: Precision) -> Self {
-        let tm = rows_per_invocation(geo.cout_g());
+        let tm = implicit_rows(geo.cout_g());
         if tm < 4 {
             return ImplicitWeights::Oihw;
         }
-        let cpad = geo.cout_g().div_ceil(tm) * tm;
+        // Blocks start at multiples of 4 rows (6 rows come as one tile).
+        let cpad = geo.cout_g().div_ceil(tm) * tm.next_power_of_two();
         let uniform = precision == Precision::F32
             && geo.groups * geo.patch_len() * cpad * 4 <= UNIFORM_TABLE_BYTES;
         ImplicitWeights::Taps { cpad, uniform }
@@ -1282,6 +1296,12 @@ mod tests {
         assert_eq!(rows_per_invocation(8), 8);
         assert_eq!(rows_per_invocation(64), 8);
         assert_eq!(rows_per_invocation(100), 8);
+    }
+
+    #[test]
+    fn implicit_rows_cover_the_group() {
+        let got: Vec<usize> = (0..=9).map(implicit_rows).collect();
+        assert_eq!(got, [1, 1, 2, 4, 4, 6, 6, 8, 8, 8]);
     }
 
     #[test]
