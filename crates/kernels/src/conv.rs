@@ -277,7 +277,11 @@ impl ConvVariant {
         // | 1x1 N8 32 -> 64, 112x112               |   6.1  |    5.0   |  8.2 |    -     |
         // | 3x3 depthwise N8 256, 28x28            |   0.2  |    1.2   |  -   |    -     |
         // | 3x3 groups 32 N8 128, 28x28            |   0.8  |    4.5   |  -   |    -     |
-        // (direct, the baseline, runs at 0.2-0.5 GFLOP/s on these.)
+        // (direct, the baseline, runs at 0.2-0.5 GFLOP/s on these.) The
+        // implicit column predates its per-tap vec4/uniform weights and
+        // sliding row window, which made it 1.5-2.5x faster at unit stride
+        // (LeNet 5x5: 4.8 and 7.5 GFLOP/s; docs/PERFORMANCE.md); the rows above
+        // are not re-measured (3x3 C64 56x56: implicit 12.5, Winograd 16.2).
         //
         // Every storage load costs tens of cycles per SIMD group there and
         // FMAs are nearly free, so: Winograd (2.25x fewer multiplies, vec4
