@@ -22,6 +22,13 @@ static SCALE_ADD: Shader = Shader {
         text: include_str!("fixtures/scale_add.wgsl"),
     },
 };
+static TABLE_LOOKUP: Shader = Shader {
+    includes: &[GRID],
+    body: ShaderFile {
+        path: "fixtures/table_lookup.wgsl",
+        text: include_str!("fixtures/table_lookup.wgsl"),
+    },
+};
 static BROKEN: Shader = Shader::single(ShaderFile {
     path: "fixtures/broken.wgsl",
     text: include_str!("fixtures/broken.wgsl"),
@@ -223,6 +230,51 @@ fn oversized_buffers_are_refused_before_wgpu() {
             assert_eq!(l, limit);
         }
         other => panic!("expected BufferTooLarge, got {other}"),
+    }
+    dev.check().unwrap();
+}
+
+/// y[i] = table[idx[i]] with the table bound as a uniform.
+fn table_lookup(dev: &Device, table: &Tensor, idx: &Tensor) -> weft::Result<Tensor> {
+    let y = poison(dev, idx.shape());
+    let n = idx.numel() as u32;
+    dev.dispatch(
+        &Kernel::new("table_lookup", &TABLE_LOOKUP, "main"),
+        bytemuck::cast_slice(&[n, 0, 0, 0]),
+        &[
+            Binding::Uniform(table.binding()),
+            Binding::Read(idx.binding()),
+            Binding::ReadWrite(y.binding()),
+        ],
+        (n as u64).div_ceil(64),
+    )?;
+    Ok(y)
+}
+
+#[test]
+fn uniform_tables_are_read_at_any_index() {
+    let dev = common::device();
+    let mut rng = common::rng(0x7ab1e);
+    let table: Vec<f32> = (0..4096).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let idx: Vec<u32> = (0..1000).map(|_| rng.random_range(0..4096)).collect();
+    let t = dev.tensor(&[4096], &table).unwrap();
+    let i = dev
+        .upload_bytes(&[1000], DType::U32, bytemuck::cast_slice(&idx))
+        .unwrap();
+    let y = table_lookup(&dev, &t, &i).unwrap().to_f32_vec().unwrap();
+    for (k, (&got, &j)) in y.iter().zip(&idx).enumerate() {
+        assert_eq!(got.to_bits(), table[j as usize].to_bits(), "element {k}");
+    }
+    // A uniform binding past the device's limit is a typed error, not a
+    // validation abort.
+    let limit = dev.limits().max_uniform_buffer_binding_size;
+    let big = dev.empty(&[(limit / 4) as usize + 64], DType::F32).unwrap();
+    match table_lookup(&dev, &big, &i).unwrap_err() {
+        Error::InvalidArgument { op, param, .. } => {
+            assert_eq!(op, "table_lookup");
+            assert_eq!(param, "uniform binding");
+        }
+        other => panic!("expected InvalidArgument, got {other}"),
     }
     dev.check().unwrap();
 }
