@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use weft::kernels::conv::params::{Conv2dParams, Padding};
 use weft::kernels::conv::{self, Conv2dSpec};
-use weft::kernels::conv_params::{Conv2dParams, Padding};
 use weft::kernels::gemm::{self, GemmSpec, GemmVariant};
 use weft::kernels::pool::{self, Pool2dParams, PoolKind};
 use weft::kernels::{Activation, elementwise};

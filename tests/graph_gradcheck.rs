@@ -169,7 +169,7 @@ fn every_layer_backward_matches_finite_differences() {
         (
             "conv same",
             Conv2d::new(2, 3, 4)
-                .padding_mode(weft::kernels::conv_params::Padding::Same)
+                .padding_mode(weft::kernels::conv::params::Padding::Same)
                 .boxed(),
             vec![2, 5, 6],
         ),

@@ -30,8 +30,8 @@ mod common;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature, LimitOverrides};
+use weft::kernels::conv::params::{Conv2dGeometry, Conv2dParams, Padding};
 use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
-use weft::kernels::conv_params::{Conv2dGeometry, Conv2dParams, Padding};
 use weft::kernels::reference::{self, RefOut};
 use weft::kernels::{Activation, Precision, testing};
 use weft::{DType, Device, Error};
@@ -621,7 +621,7 @@ fn scratch_bytes_is_the_exact_peak() {
                 conv::conv2d_into(&xt, &wt, None, &spec, &out).unwrap();
                 dev.sync().unwrap();
                 let stats = dev.pool_stats();
-                let expected = conv::scratch_bytes(dev, &geo, variant, precision);
+                let expected = conv::forward::scratch_bytes(dev, &geo, variant, precision);
                 assert_eq!(
                     stats.peak_live_bytes - live,
                     expected,

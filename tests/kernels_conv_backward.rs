@@ -27,8 +27,8 @@ mod common;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature};
-use weft::kernels::conv_backward as cb;
-use weft::kernels::conv_params::{
+use weft::kernels::conv::backward as cb;
+use weft::kernels::conv::params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
 };
 use weft::kernels::reference::{RefOut, conv_backward as rcb, conv_transpose as rct};

@@ -19,9 +19,9 @@ mod common;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature, LimitOverrides};
-use weft::kernels::conv_params::{ConvTranspose2dGeometry, ConvTranspose2dParams};
-use weft::kernels::conv_transpose::{
-    self, ConvTranspose2dSpec, ConvTransposeVariant, scratch_bytes,
+use weft::kernels::conv::params::{ConvTranspose2dGeometry, ConvTranspose2dParams};
+use weft::kernels::conv::transpose::{
+    self as conv_transpose, ConvTranspose2dSpec, ConvTransposeVariant, scratch_bytes,
 };
 use weft::kernels::reference::RefOut;
 use weft::kernels::{Activation, Precision, reference, testing};

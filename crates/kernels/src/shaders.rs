@@ -16,7 +16,11 @@ macro_rules! wgsl {
     ($path:literal) => {
         weft_device::ShaderFile {
             path: $path,
-            text: include_str!(concat!("../../../shaders/", $path)),
+            text: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shaders/",
+                $path
+            )),
         }
     };
 }
@@ -127,8 +131,6 @@ pub fn all() -> Vec<&'static Shader> {
     for module in [
         crate::augment::shaders,
         crate::conv::shaders,
-        crate::conv_transpose::shaders,
-        crate::conv_backward::shaders,
         crate::pool::shaders,
         crate::upsample::shaders,
         crate::concat::shaders,

@@ -1,12 +1,14 @@
 //! `nn.Conv2d` and `nn.ConvTranspose2d`.
 
 use weft_device::{DType, Result, Tensor};
-use weft_kernels::conv::{self, Conv2dSpec, ConvVariant};
-use weft_kernels::conv_backward;
-use weft_kernels::conv_params::{
+use weft_kernels::conv::backward as conv_backward;
+use weft_kernels::conv::params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
 };
-use weft_kernels::conv_transpose::{self, ConvTranspose2dSpec, ConvTransposeVariant};
+use weft_kernels::conv::transpose::{
+    self as conv_transpose, ConvTranspose2dSpec, ConvTransposeVariant,
+};
+use weft_kernels::conv::{self, Conv2dSpec, ConvVariant};
 use weft_kernels::{Activation, Precision, elementwise};
 
 use crate::init::Init;
@@ -232,7 +234,9 @@ impl Layer for Conv2d {
             m.alloc(param_cast_bytes(self.out_channels, cx.dtype));
         }
         m.alloc(cx.bytes(cx.output));
-        m.alloc(conv::scratch_bytes(cx.device, &geo, variant, precision));
+        m.alloc(conv::forward::scratch_bytes(
+            cx.device, &geo, variant, precision,
+        ));
         ForwardAlloc {
             extras: Vec::new(),
             peak: m.peak(),

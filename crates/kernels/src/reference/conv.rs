@@ -3,7 +3,7 @@
 use super::RefOut;
 use super::activation;
 use crate::Activation;
-use crate::conv_params::Conv2dGeometry;
+use crate::conv::params::Conv2dGeometry;
 
 /// Reference conv2d over NCHW `x`, OIHW `w` and `[C_out]` bias, laid out as
 /// `geo` describes. `scale` is Σ|x·w| over the receptive field plus |bias|,
@@ -189,7 +189,7 @@ fn for_each_tap(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv_params::{Conv2dParams, Padding};
+    use crate::conv::params::{Conv2dParams, Padding};
 
     #[test]
     fn matches_a_hand_computed_convolution() {

@@ -8,7 +8,7 @@
 
 use super::RefOut;
 use super::conv_transpose::for_each_term as for_each_transposed_term;
-use crate::conv_params::{Conv2dGeometry, ConvTranspose2dGeometry};
+use crate::conv::params::{Conv2dGeometry, ConvTranspose2dGeometry};
 
 /// Calls `f(y_index, x_index, w_index)` for every product `x · w` that conv2d
 /// adds into `y` (PyTorch's cross-correlation): output `(oy, ox)` of channel

@@ -3,7 +3,7 @@
 
 use super::{RefOut, activation};
 use crate::Activation;
-use crate::conv_params::ConvTranspose2dGeometry;
+use crate::conv::params::ConvTranspose2dGeometry;
 
 /// Calls `f(y_index, x_index, w_index)` for every product `x · w` that the
 /// transposed convolution adds into `y`, straight from PyTorch's definition:

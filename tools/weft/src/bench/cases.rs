@@ -4,12 +4,14 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
-use weft::kernels::conv_backward::{self, DataGradRoute};
-use weft::kernels::conv_params::{
+use weft::kernels::conv::backward::{self as conv_backward, DataGradRoute};
+use weft::kernels::conv::params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
 };
-use weft::kernels::conv_transpose::{self, ConvTranspose2dSpec, ConvTransposeVariant};
+use weft::kernels::conv::transpose::{
+    self as conv_transpose, ConvTranspose2dSpec, ConvTransposeVariant,
+};
+use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
 use weft::kernels::gemm::{self, GemmDims, GemmSpec, GemmVariant};
 use weft::kernels::pool::{self, Pool2dParams, PoolKind};
 use weft::kernels::reference::RefOut;

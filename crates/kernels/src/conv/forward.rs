@@ -26,8 +26,8 @@
 
 use weft_device::{Binding, BufferRange, DType, Device, Error, Kernel, Result, Shader, Tensor};
 
+use super::params::{Conv2dGeometry, Conv2dParams};
 use crate::Activation;
-use crate::conv_params::{Conv2dGeometry, Conv2dParams};
 use crate::precision::{Precision, Typed};
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
 use crate::tune;

@@ -423,3 +423,160 @@ mod tests {
         assert_eq!(g.out_shape(), [1, 6, 17, 11]);
     }
 }
+
+/// A convolution resolved into what the gather kernels need: a source
+/// `[n, c_in, h_in, w_in]`, a result `[n, c_out, h_out, w_out]`, the kernel
+/// window, and the top/left padding. Read as a transposed convolution
+/// (weights `[c_in, c_out/groups, kh, kw]`) by the kernels of this module, and
+/// as a direct convolution (weights `[c_out, c_in/groups, kh, kw]`) by
+/// conv_transpose2d's data gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GatherGeometry {
+    pub n: usize,
+    pub c_in: usize,
+    pub h_in: usize,
+    pub w_in: usize,
+    pub c_out: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Top and left padding.
+    pub pad: [usize; 2],
+    pub groups: usize,
+}
+
+impl GatherGeometry {
+    /// conv_transpose2d's forward pass.
+    pub(crate) fn transposed(geo: &ConvTranspose2dGeometry) -> Self {
+        GatherGeometry {
+            n: geo.n,
+            c_in: geo.c_in,
+            h_in: geo.h,
+            w_in: geo.w,
+            c_out: geo.c_out,
+            h_out: geo.oh,
+            w_out: geo.ow,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: geo.padding,
+            groups: geo.groups,
+        }
+    }
+
+    /// conv2d's data gradient: the transposed convolution of dy with the conv
+    /// weights, offset by the conv's top/left padding, onto the input's size.
+    pub(crate) fn conv2d_data_grad(geo: &Conv2dGeometry) -> Self {
+        GatherGeometry {
+            n: geo.n,
+            c_in: geo.c_out,
+            h_in: geo.oh,
+            w_in: geo.ow,
+            c_out: geo.c_in,
+            h_out: geo.h,
+            w_out: geo.w,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: [geo.pad[0], geo.pad[1]],
+            groups: geo.groups,
+        }
+    }
+
+    /// conv_transpose2d's data gradient: the direct convolution of dy with the
+    /// transposed convolution's weights (read as OIHW) onto the input's size.
+    pub(crate) fn conv_transpose2d_data_grad(geo: &ConvTranspose2dGeometry) -> Self {
+        GatherGeometry {
+            n: geo.n,
+            c_in: geo.c_out,
+            h_in: geo.oh,
+            w_in: geo.ow,
+            c_out: geo.c_in,
+            h_out: geo.h,
+            w_out: geo.w,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: geo.padding,
+            groups: geo.groups,
+        }
+    }
+
+    pub(crate) fn cin_g(&self) -> usize {
+        self.c_in / self.groups
+    }
+
+    pub(crate) fn cout_g(&self) -> usize {
+        self.c_out / self.groups
+    }
+
+    pub(crate) fn out_numel(&self) -> usize {
+        self.n * self.c_out * self.h_out * self.w_out
+    }
+
+    /// Bytes of f32 columns one image needs in the GEMM + col2im variant.
+    pub(crate) fn cols_bytes_per_image(&self) -> u64 {
+        (self.c_out * self.kh * self.kw * self.h_in * self.w_in) as u64 * 4
+    }
+
+    /// The uniform block, with the per-launch fields zero.
+    pub(crate) fn params(&self) -> GatherParams {
+        GatherParams {
+            n: self.n as u32,
+            c_in: self.c_in as u32,
+            h_in: self.h_in as u32,
+            w_in: self.w_in as u32,
+            c_out: self.c_out as u32,
+            h_out: self.h_out as u32,
+            w_out: self.w_out as u32,
+            groups: self.groups as u32,
+            kh: self.kh as u32,
+            kw: self.kw as u32,
+            sh: self.stride[0] as u32,
+            sw: self.stride[1] as u32,
+            dh: self.dilation[0] as u32,
+            dw: self.dilation[1] as u32,
+            pt: self.pad[0] as u32,
+            pl: self.pad[1] as u32,
+            cin_g: self.cin_g() as u32,
+            cout_g: self.cout_g() as u32,
+            ..Default::default()
+        }
+    }
+}
+
+/// Mirrors `Params` of `shaders/conv_transpose/params.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct GatherParams {
+    pub n: u32,
+    pub c_in: u32,
+    pub h_in: u32,
+    pub w_in: u32,
+    pub c_out: u32,
+    pub h_out: u32,
+    pub w_out: u32,
+    pub groups: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub sh: u32,
+    pub sw: u32,
+    pub dh: u32,
+    pub dw: u32,
+    pub pt: u32,
+    pub pl: u32,
+    pub cin_g: u32,
+    pub cout_g: u32,
+    pub oc_blocks: u32,
+    pub segs: u32,
+    pub n0: u32,
+    pub nc: u32,
+    pub tiles_r: u32,
+    pub tiles_p: u32,
+}

@@ -19,38 +19,43 @@
 //! kernel larger than 1×1) and the direct gather otherwise.
 //!
 //! The same gather kernels compute conv2d's data gradient
-//! ([`crate::conv_backward::conv2d_backward_data`]), whose top/left padding may
+//! ([`crate::conv::backward::conv2d_backward_data`]), whose top/left padding may
 //! differ from its bottom/right (`padding="same"` with even kernels): the
 //! kernels take the top/left offsets and the output size explicitly, so they
 //! never need a symmetric `padding`.
 
 use weft_device::{Binding, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor};
 
+use super::params::{ConvTranspose2dGeometry, ConvTranspose2dParams, GatherGeometry};
+use super::{
+    IN2_F16P, IN2_TYPED, OUT3_TYPED, TRANSPOSED_PARAMS, channel_block, pixel_block,
+    same_float_dtype, typed_shader,
+};
 use crate::Activation;
-use crate::conv_backward::{IN2_F16P, IN2_TYPED, OUT3_TYPED};
-use crate::conv_params::{Conv2dGeometry, ConvTranspose2dGeometry, ConvTranspose2dParams};
 use crate::gemm::{self, GemmSpec};
 use crate::precision::Precision;
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
 
-/// Parameter block of the transposed/direct convolution kernels.
-pub(crate) const CONV_PARAMS: ShaderFile = wgsl!("conv_transpose/params.wgsl");
 const COL2IM_SUM: ShaderFile = wgsl!("conv_transpose/col2im_sum.wgsl");
 
 typed!(
     GATHER,
-    [ACTIVATION, CONV_PARAMS, IN2_TYPED],
+    [ACTIVATION, TRANSPOSED_PARAMS, IN2_TYPED],
     "conv_transpose/gather.wgsl"
 );
 plain!(
     GATHER_F16P,
-    [ACTIVATION, CONV_PARAMS, IN2_F16P],
+    [ACTIVATION, TRANSPOSED_PARAMS, IN2_F16P],
     "conv_transpose/gather_f16p.wgsl"
 );
-typed!(COLS, [CONV_PARAMS, IN2_TYPED], "conv_transpose/cols.wgsl");
+typed!(
+    COLS,
+    [TRANSPOSED_PARAMS, IN2_TYPED],
+    "conv_transpose/cols.wgsl"
+);
 typed!(
     TILES,
-    [ACTIVATION, CONV_PARAMS],
+    [ACTIVATION, TRANSPOSED_PARAMS],
     "conv_transpose/tiles.wgsl"
 );
 typed!(
@@ -60,17 +65,17 @@ typed!(
 );
 plain!(
     COLS_F16P,
-    [CONV_PARAMS, IN2_F16P],
+    [TRANSPOSED_PARAMS, IN2_F16P],
     "conv_transpose/cols.wgsl"
 );
 typed!(
     COL2IM,
-    [ACTIVATION, CONV_PARAMS, COL2IM_SUM],
+    [ACTIVATION, TRANSPOSED_PARAMS, COL2IM_SUM],
     "conv_transpose/col2im.wgsl"
 );
 plain!(
     COL2IM_F16P,
-    [ACTIVATION, CONV_PARAMS, COL2IM_SUM],
+    [ACTIVATION, TRANSPOSED_PARAMS, COL2IM_SUM],
     "conv_transpose/col2im_f16p.wgsl"
 );
 
@@ -134,13 +139,13 @@ impl ConvTransposeVariant {
         geo: &ConvTranspose2dGeometry,
         precision: Precision,
     ) -> Option<String> {
-        self.unsupported_for(dev, &ConvProblem::transposed(geo), precision)
+        self.unsupported_for(dev, &GatherGeometry::transposed(geo), precision)
     }
 
     pub(crate) fn unsupported_for(
         self,
         dev: &Device,
-        t: &ConvProblem,
+        t: &GatherGeometry,
         _precision: Precision,
     ) -> Option<String> {
         match self {
@@ -163,10 +168,10 @@ impl ConvTransposeVariant {
     /// extra pass), the direct gather otherwise (other strides, depthwise,
     /// 1×1; no scratch). Measured on lavapipe (docs/PERFORMANCE.md).
     pub fn auto(dev: &Device, geo: &ConvTranspose2dGeometry, precision: Precision) -> Self {
-        Self::auto_for(dev, &ConvProblem::transposed(geo), precision)
+        Self::auto_for(dev, &GatherGeometry::transposed(geo), precision)
     }
 
-    pub(crate) fn auto_for(dev: &Device, t: &ConvProblem, precision: Precision) -> Self {
+    pub(crate) fn auto_for(dev: &Device, t: &GatherGeometry, precision: Precision) -> Self {
         let gemm = ConvTransposeVariant::GemmCol2im;
         // Stride equal to the kernel (U-Net's 2x2 up-convolutions): every
         // output takes one tap, so col2im is a shuffle and the column GEMM
@@ -181,184 +186,12 @@ impl ConvTransposeVariant {
     }
 }
 
-/// A convolution resolved into what the gather kernels need: a source
-/// `[n, c_in, h_in, w_in]`, a result `[n, c_out, h_out, w_out]`, the kernel
-/// window, and the top/left padding. Read as a transposed convolution
-/// (weights `[c_in, c_out/groups, kh, kw]`) by the kernels of this module, and
-/// as a direct convolution (weights `[c_out, c_in/groups, kh, kw]`) by
-/// conv_transpose2d's data gradient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ConvProblem {
-    pub n: usize,
-    pub c_in: usize,
-    pub h_in: usize,
-    pub w_in: usize,
-    pub c_out: usize,
-    pub h_out: usize,
-    pub w_out: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride: [usize; 2],
-    pub dilation: [usize; 2],
-    /// Top and left padding.
-    pub pad: [usize; 2],
-    pub groups: usize,
-}
-
-impl ConvProblem {
-    /// conv_transpose2d's forward pass.
-    pub(crate) fn transposed(geo: &ConvTranspose2dGeometry) -> Self {
-        ConvProblem {
-            n: geo.n,
-            c_in: geo.c_in,
-            h_in: geo.h,
-            w_in: geo.w,
-            c_out: geo.c_out,
-            h_out: geo.oh,
-            w_out: geo.ow,
-            kh: geo.kh,
-            kw: geo.kw,
-            stride: geo.stride,
-            dilation: geo.dilation,
-            pad: geo.padding,
-            groups: geo.groups,
-        }
-    }
-
-    /// conv2d's data gradient: the transposed convolution of dy with the conv
-    /// weights, offset by the conv's top/left padding, onto the input's size.
-    pub(crate) fn conv2d_data_grad(geo: &Conv2dGeometry) -> Self {
-        ConvProblem {
-            n: geo.n,
-            c_in: geo.c_out,
-            h_in: geo.oh,
-            w_in: geo.ow,
-            c_out: geo.c_in,
-            h_out: geo.h,
-            w_out: geo.w,
-            kh: geo.kh,
-            kw: geo.kw,
-            stride: geo.stride,
-            dilation: geo.dilation,
-            pad: [geo.pad[0], geo.pad[1]],
-            groups: geo.groups,
-        }
-    }
-
-    /// conv_transpose2d's data gradient: the direct convolution of dy with the
-    /// transposed convolution's weights (read as OIHW) onto the input's size.
-    pub(crate) fn conv_transpose2d_data_grad(geo: &ConvTranspose2dGeometry) -> Self {
-        ConvProblem {
-            n: geo.n,
-            c_in: geo.c_out,
-            h_in: geo.oh,
-            w_in: geo.ow,
-            c_out: geo.c_in,
-            h_out: geo.h,
-            w_out: geo.w,
-            kh: geo.kh,
-            kw: geo.kw,
-            stride: geo.stride,
-            dilation: geo.dilation,
-            pad: geo.padding,
-            groups: geo.groups,
-        }
-    }
-
-    pub(crate) fn cin_g(&self) -> usize {
-        self.c_in / self.groups
-    }
-
-    pub(crate) fn cout_g(&self) -> usize {
-        self.c_out / self.groups
-    }
-
-    fn out_numel(&self) -> usize {
-        self.n * self.c_out * self.h_out * self.w_out
-    }
-
-    /// Bytes of f32 columns one image needs in the GEMM + col2im variant.
-    fn cols_bytes_per_image(&self) -> u64 {
-        (self.c_out * self.kh * self.kw * self.h_in * self.w_in) as u64 * 4
-    }
-
-    /// The uniform block, with the per-launch fields zero.
-    pub(crate) fn params(&self) -> ConvParams {
-        ConvParams {
-            n: self.n as u32,
-            c_in: self.c_in as u32,
-            h_in: self.h_in as u32,
-            w_in: self.w_in as u32,
-            c_out: self.c_out as u32,
-            h_out: self.h_out as u32,
-            w_out: self.w_out as u32,
-            groups: self.groups as u32,
-            kh: self.kh as u32,
-            kw: self.kw as u32,
-            sh: self.stride[0] as u32,
-            sw: self.stride[1] as u32,
-            dh: self.dilation[0] as u32,
-            dw: self.dilation[1] as u32,
-            pt: self.pad[0] as u32,
-            pl: self.pad[1] as u32,
-            cin_g: self.cin_g() as u32,
-            cout_g: self.cout_g() as u32,
-            ..Default::default()
-        }
-    }
-}
-
-/// Mirrors `Params` of `shaders/conv_transpose/params.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct ConvParams {
-    pub n: u32,
-    pub c_in: u32,
-    pub h_in: u32,
-    pub w_in: u32,
-    pub c_out: u32,
-    pub h_out: u32,
-    pub w_out: u32,
-    pub groups: u32,
-    pub kh: u32,
-    pub kw: u32,
-    pub sh: u32,
-    pub sw: u32,
-    pub dh: u32,
-    pub dw: u32,
-    pub pt: u32,
-    pub pl: u32,
-    pub cin_g: u32,
-    pub cout_g: u32,
-    pub oc_blocks: u32,
-    pub segs: u32,
-    pub n0: u32,
-    pub nc: u32,
-    pub tiles_r: u32,
-    pub tiles_p: u32,
-}
-
-/// Output channels per invocation of the register-blocked kernels.
-pub(crate) fn channel_block(cout_g: usize) -> usize {
-    match cout_g {
-        1 => 1,
-        2 | 3 => 2,
-        4..=7 => 4,
-        _ => 8,
-    }
-}
-
-/// Pixels per invocation of the register-blocked kernels.
-pub(crate) fn pixel_block(w_out: usize) -> usize {
-    if w_out >= 4 { 4 } else { 1 }
-}
-
 fn columns_budget(dev: &Device) -> u64 {
     COLUMNS_BUDGET.min(dev.limits().max_storage_buffer_binding_size)
 }
 
 /// Images per chunk of the GEMM + col2im variant (0 when one does not fit).
-fn chunk_images(dev: &Device, t: &ConvProblem) -> usize {
+fn chunk_images(dev: &Device, t: &GatherGeometry) -> usize {
     let per_image = t.cols_bytes_per_image();
     ((columns_budget(dev) / per_image) as usize).min(t.n)
 }
@@ -372,12 +205,12 @@ pub fn scratch_bytes(
     variant: ConvTransposeVariant,
     precision: Precision,
 ) -> u64 {
-    scratch_bytes_for(dev, &ConvProblem::transposed(geo), variant, precision)
+    scratch_bytes_for(dev, &GatherGeometry::transposed(geo), variant, precision)
 }
 
 pub(crate) fn scratch_bytes_for(
     dev: &Device,
-    t: &ConvProblem,
+    t: &GatherGeometry,
     variant: ConvTransposeVariant,
     precision: Precision,
 ) -> u64 {
@@ -424,7 +257,7 @@ pub fn conv_transpose2d_into(
     inputs.extend(bias);
     crate::check_output(OP, out, &geo.out_shape(), x.dtype(), &inputs)?;
     let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
-    let t = ConvProblem::transposed(&geo);
+    let t = GatherGeometry::transposed(&geo);
     let variant = spec
         .variant
         .unwrap_or_else(|| ConvTransposeVariant::auto_for(dev, &t, precision));
@@ -465,32 +298,11 @@ fn check(
     Ok(geo)
 }
 
-/// Both tensors are f32 or f16, and the same.
-pub(crate) fn same_float_dtype(
-    op: &str,
-    a_name: &str,
-    a: &Tensor,
-    b_name: &str,
-    b: &Tensor,
-) -> Result<DType> {
-    if !a.dtype().is_float() || a.dtype() != b.dtype() {
-        return Err(Error::shape(
-            op,
-            format!(
-                "{a_name} and {b_name} must share a float dtype, got {} and {}",
-                a.dtype(),
-                b.dtype()
-            ),
-        ));
-    }
-    Ok(a.dtype())
-}
-
 /// Runs a validated transposed convolution `src → out` with `variant`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn launch(
     op: &str,
-    t: &ConvProblem,
+    t: &GatherGeometry,
     src: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
@@ -521,7 +333,7 @@ fn constants(activation: Activation, bias: bool) -> Vec<(&'static str, f64)> {
 #[allow(clippy::too_many_arguments)]
 fn launch_gather(
     op: &str,
-    t: &ConvProblem,
+    t: &GatherGeometry,
     src: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
@@ -567,7 +379,7 @@ fn launch_gather(
 #[allow(clippy::too_many_arguments)]
 fn launch_gemm_col2im(
     op: &str,
-    t: &ConvProblem,
+    t: &GatherGeometry,
     src: &Tensor,
     w: &Tensor,
     bias: Option<&Tensor>,
@@ -675,7 +487,7 @@ fn launch_gemm_col2im(
 /// Whether `gemm_col2im` computes its columns with the tuned GEMM (vec4 loads
 /// of row-major operands) rather than its own column kernel: f32, one group,
 /// every image in one chunk, C_in and H·W multiples of 4.
-fn columns_by_gemm(t: &ConvProblem, precision: Precision, chunk: usize) -> bool {
+fn columns_by_gemm(t: &GatherGeometry, precision: Precision, chunk: usize) -> bool {
     precision == Precision::F32
         && t.groups == 1
         && chunk == t.n
@@ -685,7 +497,7 @@ fn columns_by_gemm(t: &ConvProblem, precision: Precision, chunk: usize) -> bool 
 
 /// Whether the outputs tile exactly, one tap each (stride = kernel, no
 /// padding or dilation, output = input × kernel, one group).
-fn tiles_exactly(t: &ConvProblem) -> bool {
+fn tiles_exactly(t: &GatherGeometry) -> bool {
     t.groups == 1
         && t.stride == [t.kh, t.kw]
         && t.dilation == [1, 1]
@@ -695,7 +507,7 @@ fn tiles_exactly(t: &ConvProblem) -> bool {
 }
 
 /// The weights `[C_in, R]` as row-major `[R, C_in]` (f32, groups = 1).
-fn weights_rows(op: &str, t: &ConvProblem, w: &Tensor, w_rows: &Tensor) -> Result<()> {
+fn weights_rows(op: &str, t: &GatherGeometry, w: &Tensor, w_rows: &Tensor) -> Result<()> {
     #[repr(C)]
     #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
     struct RowsParams {
@@ -722,10 +534,4 @@ fn weights_rows(op: &str, t: &ConvProblem, w: &Tensor, w_rows: &Tensor) -> Resul
         ],
         n.div_ceil(64) as u64,
     )
-}
-
-/// The f32 or native-f16 form of a typed shader.
-pub(crate) fn typed_shader(t: &'static crate::precision::Typed, p: Precision) -> &'static Shader {
-    t.get(p)
-        .expect("typed shaders have f32 and f16 forms; packed precision is dispatched separately")
 }

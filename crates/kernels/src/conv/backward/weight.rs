@@ -1,0 +1,432 @@
+//! Weight gradients of conv2d and conv_transpose2d: one implicit GEMM over
+//! K = N·H·W with the reduction split over workgroups, f32 partial sums added
+//! in order by a finalize pass (deterministic).
+
+use weft_device::{Binding, DType, Device, Kernel, Result, Shader, ShaderFile, Tensor};
+
+use super::{OP_C2D_WEIGHT, OP_CT_WEIGHT, check_conv2d, check_transposed};
+use crate::conv::params::{
+    Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams,
+};
+use crate::conv::{IN2_F16P, IN2_TYPED, OUT3_F16P, OUT3_TYPED, typed_shader};
+use crate::precision::Precision;
+use crate::shaders::{plain, typed, wgsl};
+
+const DW_PARAMS: ShaderFile = wgsl!("conv_backward/dw_params.wgsl");
+typed!(DW, [IN2_TYPED, DW_PARAMS], "conv_backward/dw.wgsl");
+plain!(DW_F16P, [IN2_F16P, DW_PARAMS], "conv_backward/dw.wgsl");
+typed!(
+    DW_WINDOW,
+    [IN2_TYPED, DW_PARAMS],
+    "conv_backward/dw_window.wgsl"
+);
+plain!(
+    DW_WINDOW_F16P,
+    [IN2_F16P, DW_PARAMS],
+    "conv_backward/dw_window.wgsl"
+);
+typed!(DW_FINALIZE, [OUT3_TYPED], "conv_backward/dw_finalize.wgsl");
+plain!(
+    DW_FINALIZE_F16P,
+    [OUT3_F16P],
+    "conv_backward/dw_finalize.wgsl"
+);
+
+/// Shaders this module launches.
+pub(crate) fn shaders() -> Vec<&'static Shader> {
+    crate::shaders::list(
+        &[&DW, &DW_WINDOW, &DW_FINALIZE],
+        &[&DW_F16P, &DW_WINDOW_F16P, &DW_FINALIZE_F16P],
+    )
+}
+
+/// Budget of the weight gradient's f32 partial sums (never more than the
+/// device's storage binding limit either).
+pub const PARTIALS_BUDGET: u64 = 4 << 20;
+
+/// dw of `y = conv2d(x, w)`: OIHW of shape `w_shape`, in dy's dtype.
+pub fn conv2d_backward_weight(
+    x: &Tensor,
+    dy: &Tensor,
+    w_shape: [usize; 4],
+    params: &Conv2dParams,
+    precision: Option<Precision>,
+) -> Result<Tensor> {
+    check_conv2d(OP_C2D_WEIGHT, dy, "x", x, x.shape(), &w_shape, params)?;
+    let dw = dy.device().empty(&w_shape, dy.dtype())?;
+    conv2d_backward_weight_into(x, dy, params, precision, &dw)?;
+    Ok(dw)
+}
+
+/// [`conv2d_backward_weight`] into `dw`, whose shape is the weight's.
+pub fn conv2d_backward_weight_into(
+    x: &Tensor,
+    dy: &Tensor,
+    params: &Conv2dParams,
+    precision: Option<Precision>,
+    dw: &Tensor,
+) -> Result<()> {
+    const OP: &str = OP_C2D_WEIGHT;
+    let geo = check_conv2d(OP, dy, "x", x, x.shape(), dw.shape(), params)?;
+    crate::check_output(OP, dw, &geo.weight_shape(), dy.dtype(), &[x, dy])?;
+    let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
+    weight_grad(OP, &WeightGrad::conv2d(&geo), dy, x, precision, dw)
+}
+
+/// dw of `y = conv_transpose2d(x, w)`: IOHW of shape `w_shape`, in dy's dtype.
+pub fn conv_transpose2d_backward_weight(
+    x: &Tensor,
+    dy: &Tensor,
+    w_shape: [usize; 4],
+    params: &ConvTranspose2dParams,
+    precision: Option<Precision>,
+) -> Result<Tensor> {
+    check_transposed(OP_CT_WEIGHT, dy, "x", x, x.shape(), &w_shape, params)?;
+    let dw = dy.device().empty(&w_shape, dy.dtype())?;
+    conv_transpose2d_backward_weight_into(x, dy, params, precision, &dw)?;
+    Ok(dw)
+}
+
+/// [`conv_transpose2d_backward_weight`] into `dw`, whose shape is the weight's.
+pub fn conv_transpose2d_backward_weight_into(
+    x: &Tensor,
+    dy: &Tensor,
+    params: &ConvTranspose2dParams,
+    precision: Option<Precision>,
+    dw: &Tensor,
+) -> Result<()> {
+    const OP: &str = OP_CT_WEIGHT;
+    let geo = check_transposed(OP, dy, "x", x, x.shape(), dw.shape(), params)?;
+    crate::check_output(OP, dw, &geo.weight_shape(), dy.dtype(), &[x, dy])?;
+    let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
+    weight_grad(
+        OP,
+        &WeightGrad::conv_transpose2d(&geo),
+        x,
+        dy,
+        precision,
+        dw,
+    )
+}
+
+/// The weight gradient as the kernels see it:
+/// `dW[a, b, ky, kx] = Σ_{n,py,px} A[n, a, py, px] · B[n, g·bg + b, py·sh − pt + ky·dh, px·sw − pl + kx·dw]`.
+#[derive(Debug, Clone, Copy)]
+struct WeightGrad {
+    n: usize,
+    /// A's channels and spatial size (the K positions per image).
+    a_c: usize,
+    a_h: usize,
+    a_w: usize,
+    b_c: usize,
+    b_h: usize,
+    b_w: usize,
+    groups: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pad: [usize; 2],
+}
+
+/// Launch shape of the weight gradient.
+#[derive(Debug, Clone, Copy)]
+struct DwPlan {
+    tm: usize,
+    wgn: usize,
+    splits: usize,
+    rows_per_split: usize,
+    tiles_m: usize,
+    tiles_n: usize,
+    /// Bytes of the f32 partial-sum buffer (0 when the kernel writes dW directly).
+    scratch: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct DwParams {
+    n: u32,
+    a_c: u32,
+    a_h: u32,
+    a_w: u32,
+    b_c: u32,
+    b_h: u32,
+    b_w: u32,
+    groups: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    dh: u32,
+    dw: u32,
+    pt: u32,
+    pl: u32,
+    ag: u32,
+    bg: u32,
+    ncols: u32,
+    numel: u32,
+    tiles_m: u32,
+    tiles_n: u32,
+    splits: u32,
+    rows_per_split: u32,
+}
+
+impl WeightGrad {
+    /// conv2d: A = dy, B = x, dW is OIHW.
+    fn conv2d(geo: &Conv2dGeometry) -> Self {
+        WeightGrad {
+            n: geo.n,
+            a_c: geo.c_out,
+            a_h: geo.oh,
+            a_w: geo.ow,
+            b_c: geo.c_in,
+            b_h: geo.h,
+            b_w: geo.w,
+            groups: geo.groups,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: [geo.pad[0], geo.pad[1]],
+        }
+    }
+
+    /// conv_transpose2d: A = x, B = dy, dW is IOHW.
+    fn conv_transpose2d(geo: &ConvTranspose2dGeometry) -> Self {
+        WeightGrad {
+            n: geo.n,
+            a_c: geo.c_in,
+            a_h: geo.h,
+            a_w: geo.w,
+            b_c: geo.c_out,
+            b_h: geo.oh,
+            b_w: geo.ow,
+            groups: geo.groups,
+            kh: geo.kh,
+            kw: geo.kw,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: geo.padding,
+        }
+    }
+
+    /// Rows of the per-group GEMM (A channels per group).
+    fn m(&self) -> usize {
+        self.a_c / self.groups
+    }
+
+    /// Columns of the per-group GEMM: (b, ky, kx).
+    fn ncols(&self) -> usize {
+        self.b_c / self.groups * self.kh * self.kw
+    }
+
+    fn numel(&self) -> usize {
+        self.a_c * self.ncols()
+    }
+
+    /// Whether the sliding-window kernel (`dw_window.wgsl`) runs this
+    /// problem: unit column stride and dilation, kernel rows of at most 8
+    /// taps, and few rows (A channels per group), where dw.wgsl's uniform
+    /// loads of A buy little.
+    fn windowed(&self) -> bool {
+        self.stride[1] == 1 && self.dilation[1] == 1 && self.kw <= 8 && self.m() <= 16
+    }
+
+    /// Block shape, tiles and splits (see `shaders/conv_backward/dw.wgsl` and
+    /// `dw_window.wgsl`).
+    fn plan(&self, dev: &Device, precision: Precision) -> DwPlan {
+        let m = self.m();
+        let ncols = self.ncols();
+        let budget = PARTIALS_BUDGET.min(dev.limits().max_storage_buffer_binding_size);
+        let by_budget = ((budget / (self.numel() as u64 * 4)) as usize).max(1);
+        let rows = self.n * self.a_h;
+        let tm = m.div_ceil(m.div_ceil(8)).clamp(1, 8);
+        if self.windowed() {
+            // One run of K rows per invocation; enough runs for ~16
+            // workgroups (a few per CPU thread), each run a few rows long.
+            let tiles_m = m.div_ceil(tm);
+            let tiles_n = self.b_c / self.groups * self.kh;
+            let blocks = self.groups * tiles_m * tiles_n;
+            let want = 16usize.div_ceil(blocks) * 64;
+            let splits = want.min(by_budget).clamp(1, rows.max(1));
+            let rows_per_split = rows.div_ceil(splits).max(1);
+            let splits = rows.div_ceil(rows_per_split).max(1);
+            return DwPlan {
+                tm,
+                wgn: 0,
+                splits,
+                rows_per_split,
+                tiles_m,
+                tiles_n,
+                scratch: if splits == 1 && precision == Precision::F32 {
+                    0
+                } else {
+                    (splits * self.numel()) as u64 * 4
+                },
+            };
+        }
+        // Rows are uniform across a workgroup (loads of A shared by all its
+        // invocations); invocations spread over columns, and over K when the
+        // columns are few.
+        // (tm: at most 8 rows per workgroup, as evenly split as possible: 6
+        // rows are one tile of 6, 12 two of 6, so no tile computes padding.)
+        // The widest column span (64 invocations × 4 columns down to 1 × 4)
+        // that wastes at most a quarter of its columns on the last tile.
+        let wgn = [64usize, 32, 16, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&wgn| {
+                let span = ncols.div_ceil(wgn * 4) * wgn * 4;
+                4 * (span - ncols) <= span
+            })
+            .unwrap_or(1);
+        let wgk = 64 / wgn;
+        let tiles_m = m.div_ceil(tm);
+        let tiles_n = ncols.div_ceil(wgn * 4);
+        let tiles = self.groups * tiles_m * tiles_n;
+        // Enough workgroups to fill a GPU (~256), each invocation still summing
+        // at least ~512 K positions; within the partial-sum budget.
+        let by_work = (rows * self.a_w / (wgk * 512)).max(1);
+        let want = 256usize.div_ceil(tiles);
+        let splits = want.min(by_work).min(by_budget).clamp(1, rows.max(1));
+        let rows_per_split = rows.div_ceil(splits).max(1);
+        let splits = rows.div_ceil(rows_per_split).max(1);
+        let scratch = if splits == 1 && precision == Precision::F32 {
+            0
+        } else {
+            (splits * self.numel()) as u64 * 4
+        };
+        DwPlan {
+            tm,
+            wgn,
+            splits,
+            rows_per_split,
+            tiles_m,
+            tiles_n,
+            scratch,
+        }
+    }
+}
+
+/// Runs the weight gradient into `out` (dy's dtype) from A and B.
+fn weight_grad(
+    op: &str,
+    wg: &WeightGrad,
+    a: &Tensor,
+    b: &Tensor,
+    precision: Precision,
+    out: &Tensor,
+) -> Result<()> {
+    let dev = a.device();
+    let numel = wg.numel();
+    if numel == 0 {
+        return Ok(());
+    }
+    if wg.n * wg.a_h * wg.a_w == 0 {
+        return crate::elementwise::fill(out, 0.0);
+    }
+    let plan = wg.plan(dev, precision);
+    let params = DwParams {
+        n: wg.n as u32,
+        a_c: wg.a_c as u32,
+        a_h: wg.a_h as u32,
+        a_w: wg.a_w as u32,
+        b_c: wg.b_c as u32,
+        b_h: wg.b_h as u32,
+        b_w: wg.b_w as u32,
+        groups: wg.groups as u32,
+        kh: wg.kh as u32,
+        kw: wg.kw as u32,
+        sh: wg.stride[0] as u32,
+        sw: wg.stride[1] as u32,
+        dh: wg.dilation[0] as u32,
+        dw: wg.dilation[1] as u32,
+        pt: wg.pad[0] as u32,
+        pl: wg.pad[1] as u32,
+        ag: wg.m() as u32,
+        bg: (wg.b_c / wg.groups) as u32,
+        ncols: wg.ncols() as u32,
+        numel: numel as u32,
+        tiles_m: plan.tiles_m as u32,
+        tiles_n: plan.tiles_n as u32,
+        splits: plan.splits as u32,
+        rows_per_split: plan.rows_per_split as u32,
+    };
+    let windowed = wg.windowed();
+    let constants = if windowed {
+        [("TM", plan.tm as f64), ("KW_C", wg.kw as f64)]
+    } else {
+        [("TM", plan.tm as f64), ("WGN", plan.wgn as f64)]
+    };
+    let (dw_shader, finalize_shader) = match (precision, windowed) {
+        (Precision::F16Packed, false) => (&DW_F16P, &DW_FINALIZE_F16P),
+        (Precision::F16Packed, true) => (&DW_WINDOW_F16P, &DW_FINALIZE_F16P),
+        (p, false) => (typed_shader(&DW, p), typed_shader(&DW_FINALIZE, p)),
+        (p, true) => (typed_shader(&DW_WINDOW, p), typed_shader(&DW_FINALIZE, p)),
+    };
+    let blocks = wg.groups * plan.tiles_m * plan.tiles_n;
+    let workgroups = if windowed {
+        (blocks * plan.splits.div_ceil(64)) as u64
+    } else {
+        (plan.splits * blocks) as u64
+    };
+    let kernel = Kernel::new(op, dw_shader, "main").with_constants(&constants);
+    if plan.scratch == 0 {
+        // One split at f32: the partial sums are dW itself.
+        dev.dispatch(
+            &kernel,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(a.binding()),
+                Binding::Read(b.binding()),
+                Binding::ReadWrite(out.binding()),
+            ],
+            workgroups,
+        )?;
+        return Ok(());
+    }
+    let part = dev.empty(&[plan.splits * numel], DType::F32)?;
+    dev.dispatch(
+        &kernel,
+        bytemuck::bytes_of(&params),
+        &[
+            Binding::Read(a.binding()),
+            Binding::Read(b.binding()),
+            Binding::ReadWrite(part.binding()),
+        ],
+        workgroups,
+    )?;
+    let fin = [numel as u32, plan.splits as u32, 0, 0];
+    dev.dispatch(
+        &Kernel::new(op, finalize_shader, "main"),
+        bytemuck::cast_slice(&fin),
+        &[
+            Binding::Read(part.binding()),
+            Binding::Read(part.binding()),
+            Binding::ReadWrite(out.binding()),
+        ],
+        numel.div_ceil(2).div_ceil(64) as u64,
+    )?;
+    Ok(())
+}
+
+/// Bytes of temporaries [`conv2d_backward_weight`] allocates after its output
+/// (split partial sums), for memory planning.
+pub fn conv2d_backward_weight_scratch_bytes(
+    dev: &Device,
+    geo: &Conv2dGeometry,
+    precision: Precision,
+) -> u64 {
+    WeightGrad::conv2d(geo).plan(dev, precision).scratch
+}
+
+/// Bytes of temporaries [`conv_transpose2d_backward_weight`] allocates after
+/// its output (split partial sums), for memory planning.
+pub fn conv_transpose2d_backward_weight_scratch_bytes(
+    dev: &Device,
+    geo: &ConvTranspose2dGeometry,
+    precision: Precision,
+) -> u64 {
+    WeightGrad::conv_transpose2d(geo)
+        .plan(dev, precision)
+        .scratch
+}
