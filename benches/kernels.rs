@@ -10,7 +10,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use weft::kernels::conv::params::{Conv2dParams, Padding};
 use weft::kernels::conv::{self, Conv2dSpec};
-use weft::kernels::gemm::{self, GemmSpec, GemmVariant};
+use weft::kernels::gemm::{self, GemmSpec};
 use weft::kernels::pool::{self, Pool2dParams, PoolKind};
 use weft::kernels::{Activation, elementwise};
 use weft::{Device, Tensor};
@@ -50,16 +50,13 @@ fn gemm_bench(c: &mut Criterion) {
             filled(&dev, &[s, s]),
             dev.empty(&[s, s], weft::DType::F32).unwrap(),
         );
-        for v in [
-            GemmVariant::Register8x8,
-            GemmVariant::Vec4x8x8,
-            GemmVariant::Vec4x16x16,
-        ] {
+        for v in ["register_8x8", "vec4_8x8", "vec4_16x16"] {
+            let v = gemm::TABLE.by_name(v).unwrap();
             let spec = GemmSpec {
                 variant: Some(v),
                 ..Default::default()
             };
-            g.bench_function(format!("{s}^3 {}", v.name()), |bch| {
+            g.bench_function(format!("{s}^3 {}", v.name), |bch| {
                 bch.iter_custom(|iters| {
                     gpu_time(&dev, iters, || {
                         gemm::gemm_into(&a, &b, None, &spec, &out).unwrap()

@@ -19,60 +19,25 @@ mod common;
 
 use std::sync::OnceLock;
 
+use common::sweep::Counts;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature};
 use weft::kernels::batch_norm::{
-    self, BatchNormGrads, BatchNormOutput, BatchNormSpec, batch_norm_scratch_bytes,
+    self, BatchNormArgs, BatchNormBackwardArgs, BatchNormBackwardProblem, BatchNormGrads,
+    BatchNormOutput, BatchNormProblem, BatchNormSpec, batch_norm_scratch_bytes,
 };
 use weft::kernels::reference::{RefOut, batch_norm as ref_bn};
 use weft::kernels::{Activation, Precision, testing};
 use weft::{DType, Device, Error};
 
-fn precisions(dev: &Device) -> Vec<Precision> {
-    Precision::ALL
-        .into_iter()
-        .filter(|&p| p != Precision::F16 || dev.has(Feature::ShaderF16))
-        .collect()
-}
-
-fn storage_bound(want: &RefOut, dtype: DType, c32: f64) -> (RefOut, f64) {
-    match dtype {
-        DType::F16 => {
-            let k = c32 * testing::EPS_F32 / testing::EPS_F16;
-            let scale = want
-                .value
-                .iter()
-                .zip(&want.scale)
-                .map(|(v, s)| v.abs() + k * s)
-                .collect();
-            (
-                RefOut {
-                    value: want.value.clone(),
-                    scale,
-                },
-                1.0,
-            )
-        }
-        _ => (want.clone(), c32),
-    }
-}
-
-/// Largest fraction of the bound c·ε·scale + floor used by any element.
-fn bound_used(got: &[f32], want: &RefOut, dtype: DType, c: f64) -> f64 {
-    let e = testing::eps(dtype);
-    got.iter()
-        .zip(want.value.iter().zip(&want.scale))
-        .filter(|(_, (w, _))| w.is_finite())
-        .map(|(&g, (&w, &s))| (g as f64 - w).abs() / (c * e * s + testing::abs_floor(dtype)))
-        .fold(0.0, f64::max)
-}
-
-/// Compares and returns the fraction of the bound used.
+/// Compares with the f32 bound c = 2 (f16 storage: [`testing::storage_bound`])
+/// and returns the worst |gpu − ref| in units of ε·scale.
 fn check(what: &str, got: &[f32], want: &RefOut, dtype: DType) -> f64 {
-    let (bound, c) = storage_bound(want, dtype, 2.0);
-    testing::compare(got, &bound, dtype, c).unwrap_or_else(|e| panic!("{what}:\n{e}"));
-    bound_used(got, &bound, dtype, c)
+    let (bound, c) = testing::storage_bound(want, dtype, 2.0);
+    testing::compare(got, &bound, dtype, c)
+        .unwrap_or_else(|e| panic!("{what}:\n{e}"))
+        .max_err_eps
 }
 
 fn dim(rng: &mut ChaCha8Rng) -> usize {
@@ -132,92 +97,116 @@ fn params(rng: &mut ChaCha8Rng, c: usize) -> Params {
     }
 }
 
-fn train_case(precision: Precision) {
+/// Every row of the training table over 100 random shapes (statistics,
+/// output, running statistics all compared).
+fn train_sweep(precision: Precision) {
     let dev = common::device();
-    if precision == Precision::F16 && !dev.has(Feature::ShaderF16) {
-        return;
-    }
     let dtype = precision.dtype();
     let mut rng = common::rng(0xb7a1);
-    let mut worst = [0.0f64; 5];
-    for i in 0..100 {
-        let shape = random_shape(&mut rng, i);
-        let c = shape[1];
-        let n: usize = shape.iter().product();
-        let x = inputs(&mut rng, n, dtype);
-        let p = params(&mut rng, c);
-        let spec = BatchNormSpec {
-            eps: [1e-5, 1e-3][i % 2],
-            momentum: [0.1, 0.3, 1.0][i % 3],
-            activation: activation(i),
-            precision: Some(precision),
-        };
-        let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
-        let gt = dev.tensor(&[c], &p.gamma).unwrap();
-        let bt = dev.tensor(&[c], &p.beta).unwrap();
-        let rmt = dev.tensor(&[c], &p.rm).unwrap();
-        let rvt = dev.tensor(&[c], &p.rv).unwrap();
-        let out = BatchNormOutput {
-            y: testing::poisoned(&dev, &shape, dtype).unwrap(),
-            save_mean: testing::poisoned(&dev, &[c], DType::F32).unwrap(),
-            save_invstd: testing::poisoned(&dev, &[c], DType::F32).unwrap(),
-        };
-        batch_norm::batch_norm_train_into(&xt, &gt, &bt, &rmt, &rvt, &spec, &out).unwrap();
-        let (y, stats) = ref_bn::train(&x, shape, &p.gamma, &p.beta, spec.eps, spec.activation);
-        let (rm, rv) = ref_bn::running_update(&p.rm, &p.rv, &stats, spec.momentum);
-        let ctx = |w: &str| format!("train {} {w} case {i} {shape:?} {spec:?}", precision.name());
-        let results = [
-            (out.y.to_f32_vec().unwrap(), &y, dtype, "y"),
-            (
-                out.save_mean.to_f32_vec().unwrap(),
-                &stats.mean,
-                DType::F32,
-                "save_mean",
-            ),
-            (
-                out.save_invstd.to_f32_vec().unwrap(),
-                &stats.invstd,
-                DType::F32,
-                "save_invstd",
-            ),
-            (rmt.to_f32_vec().unwrap(), &rm, DType::F32, "running_mean"),
-            (rvt.to_f32_vec().unwrap(), &rv, DType::F32, "running_var"),
-        ];
-        for (k, (got, want, dt, what)) in results.iter().enumerate() {
-            worst[k] = worst[k].max(check(&ctx(what), got, want, *dt));
-        }
-    }
-    eprintln!(
-        "train {}: 100 shapes, worst error of the bound: y {:.3}, mean {:.3}, invstd {:.3}, running_mean {:.3}, running_var {:.3}",
-        precision.name(),
-        worst[0],
-        worst[1],
-        worst[2],
-        worst[3],
-        worst[4]
+    let cases: Vec<(usize, [usize; 4])> =
+        (0..100).map(|i| (i, random_shape(&mut rng, i))).collect();
+    let spec_of = |i: usize| BatchNormSpec {
+        eps: [1e-5, 1e-3][i % 2],
+        momentum: [0.1, 0.3, 1.0][i % 3],
+        activation: activation(i),
+        precision: Some(precision),
+    };
+    common::sweep::sweep(
+        &batch_norm::TABLE,
+        precision,
+        &cases,
+        Counts::at_least_100(100),
+        |&(i, shape)| {
+            let spec = spec_of(i);
+            BatchNormProblem {
+                shape,
+                eps: spec.eps,
+                momentum: spec.momentum,
+                activation: spec.activation,
+                precision,
+            }
+        },
+        |variant, _, &(i, shape)| {
+            let c = shape[1];
+            let n: usize = shape.iter().product();
+            let x = inputs(&mut rng, n, dtype);
+            let p = params(&mut rng, c);
+            let spec = spec_of(i);
+            let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
+            let gt = dev.tensor(&[c], &p.gamma).unwrap();
+            let bt = dev.tensor(&[c], &p.beta).unwrap();
+            let rmt = dev.tensor(&[c], &p.rm).unwrap();
+            let rvt = dev.tensor(&[c], &p.rv).unwrap();
+            let out = BatchNormOutput {
+                y: testing::poisoned(&dev, &shape, dtype).unwrap(),
+                save_mean: testing::poisoned(&dev, &[c], DType::F32).unwrap(),
+                save_invstd: testing::poisoned(&dev, &[c], DType::F32).unwrap(),
+            };
+            let problem = BatchNormProblem {
+                shape,
+                eps: spec.eps,
+                momentum: spec.momentum,
+                activation: spec.activation,
+                precision,
+            };
+            let args = BatchNormArgs {
+                x: &xt,
+                gamma: &gt,
+                beta: &bt,
+                running_mean: &rmt,
+                running_var: &rvt,
+                out: &out,
+            };
+            variant.launch(&problem, &args).map_err(|e| e.to_string())?;
+            let (y, stats) = ref_bn::train(&x, shape, &p.gamma, &p.beta, spec.eps, spec.activation);
+            let (rm, rv) = ref_bn::running_update(&p.rm, &p.rv, &stats, spec.momentum);
+            let ctx = |w: &str| format!("{w} {shape:?} {spec:?}");
+            let results = [
+                (out.y.to_f32_vec().unwrap(), &y, dtype, "y"),
+                (
+                    out.save_mean.to_f32_vec().unwrap(),
+                    &stats.mean,
+                    DType::F32,
+                    "save_mean",
+                ),
+                (
+                    out.save_invstd.to_f32_vec().unwrap(),
+                    &stats.invstd,
+                    DType::F32,
+                    "save_invstd",
+                ),
+                (rmt.to_f32_vec().unwrap(), &rm, DType::F32, "running_mean"),
+                (rvt.to_f32_vec().unwrap(), &rv, DType::F32, "running_var"),
+            ];
+            let mut worst = 0.0f64;
+            for (got, want, dt, what) in &results {
+                worst = worst.max(check(&ctx(what), got, want, *dt));
+            }
+            Ok(worst)
+        },
     );
 }
 
 #[test]
 fn train_f32() {
-    train_case(Precision::F32);
+    train_sweep(Precision::F32);
 }
 
 #[test]
 fn train_f16() {
-    train_case(Precision::F16);
+    train_sweep(Precision::F16);
 }
 
 #[test]
 fn train_f16_packed() {
-    train_case(Precision::F16Packed);
+    train_sweep(Precision::F16Packed);
 }
 
 #[test]
 fn eval_matches_reference() {
     let dev = common::device();
     let mut rng = common::rng(0xb7a2);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         let dtype = precision.dtype();
         let mut worst = 0.0f64;
         for i in 0..100 {
@@ -254,21 +243,26 @@ fn eval_matches_reference() {
             assert_eq!(rvt.to_f32_vec().unwrap(), p.rv);
         }
         eprintln!(
-            "eval {}: 100 shapes, worst error {worst:.3} of the bound",
+            "eval {}: 100 shapes, worst error {worst:.3} eps*scale",
             precision.name()
         );
     }
 }
 
-#[test]
-fn backward_matches_reference() {
+/// Every row of the gradient table over 100 random shapes (dx, dgamma,
+/// dbeta compared).
+fn backward_sweep(precision: Precision) {
     let dev = common::device();
+    let dtype = precision.dtype();
     let mut rng = common::rng(0xb7a3);
-    for precision in precisions(&dev) {
-        let dtype = precision.dtype();
-        let mut worst = [0.0f64; 3];
-        for i in 0..100 {
-            let shape = random_shape(&mut rng, i);
+    let cases: Vec<[usize; 4]> = (0..100).map(|i| random_shape(&mut rng, i)).collect();
+    common::sweep::sweep(
+        &batch_norm::BACKWARD_TABLE,
+        precision,
+        &cases,
+        Counts::at_least_100(100),
+        |&shape| BatchNormBackwardProblem { shape, precision },
+        |variant, _, &shape| {
             let c = shape[1];
             let n: usize = shape.iter().product();
             let x = inputs(&mut rng, n, dtype);
@@ -284,45 +278,55 @@ fn backward_matches_reference() {
                 dgamma: testing::poisoned(&dev, &[c], DType::F32).unwrap(),
                 dbeta: testing::poisoned(&dev, &[c], DType::F32).unwrap(),
             };
-            batch_norm::batch_norm_backward_into(
-                &dev.upload_f32(&shape, dtype, &dy).unwrap(),
-                &dev.upload_f32(&shape, dtype, &x).unwrap(),
-                &t(&gamma),
-                &t(&mean),
-                &t(&invstd),
-                Some(precision),
-                &grads,
-            )
-            .unwrap();
+            let (dyt, xt) = (
+                dev.upload_f32(&shape, dtype, &dy).unwrap(),
+                dev.upload_f32(&shape, dtype, &x).unwrap(),
+            );
+            let (gt, mt, it) = (t(&gamma), t(&mean), t(&invstd));
+            let args = BatchNormBackwardArgs {
+                dy: &dyt,
+                x: &xt,
+                gamma: &gt,
+                save_mean: &mt,
+                save_invstd: &it,
+                grads: &grads,
+            };
+            let problem = BatchNormBackwardProblem { shape, precision };
+            variant.launch(&problem, &args).map_err(|e| e.to_string())?;
             let (dx, dg, db) = ref_bn::backward(&dy, &x, shape, &gamma, &mean, &invstd);
-            let ctx = |w: &str| format!("backward {} {w} case {i} {shape:?}", precision.name());
-            worst[0] = worst[0].max(check(
-                &ctx("dx"),
-                &grads.dx.to_f32_vec().unwrap(),
-                &dx,
-                dtype,
-            ));
-            worst[1] = worst[1].max(check(
-                &ctx("dgamma"),
-                &grads.dgamma.to_f32_vec().unwrap(),
-                &dg,
-                DType::F32,
-            ));
-            worst[2] = worst[2].max(check(
-                &ctx("dbeta"),
-                &grads.dbeta.to_f32_vec().unwrap(),
-                &db,
-                DType::F32,
-            ));
-        }
-        eprintln!(
-            "backward {}: 100 shapes, worst error of the bound: dx {:.3}, dgamma {:.3}, dbeta {:.3}",
-            precision.name(),
-            worst[0],
-            worst[1],
-            worst[2]
-        );
-    }
+            let ctx = |w: &str| format!("{w} {shape:?}");
+            Ok(
+                check(&ctx("dx"), &grads.dx.to_f32_vec().unwrap(), &dx, dtype)
+                    .max(check(
+                        &ctx("dgamma"),
+                        &grads.dgamma.to_f32_vec().unwrap(),
+                        &dg,
+                        DType::F32,
+                    ))
+                    .max(check(
+                        &ctx("dbeta"),
+                        &grads.dbeta.to_f32_vec().unwrap(),
+                        &db,
+                        DType::F32,
+                    )),
+            )
+        },
+    );
+}
+
+#[test]
+fn backward_f32() {
+    backward_sweep(Precision::F32);
+}
+
+#[test]
+fn backward_f16() {
+    backward_sweep(Precision::F16);
+}
+
+#[test]
+fn backward_f16_packed() {
+    backward_sweep(Precision::F16Packed);
 }
 
 /// Central differences of L = Σ w·y(x, gamma, beta) (batch statistics inside)

@@ -27,12 +27,14 @@
 
 mod common;
 
+use common::sweep::Counts;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::{DeviceOptions, Feature, LimitOverrides};
+use weft::device::{DeviceOptions, LimitOverrides};
+use weft::kernels::conv::forward::Conv2dProblem;
 use weft::kernels::conv::params::{Conv2dGeometry, Conv2dParams, Padding};
 use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
-use weft::kernels::reference::{self, RefOut};
+use weft::kernels::reference;
 use weft::kernels::{Activation, Precision, testing};
 use weft::{DType, Device, Error};
 
@@ -255,42 +257,42 @@ impl Case {
     }
 }
 
-/// The problems a variant is tested on.
-fn cases(variant: ConvVariant, rng: &mut ChaCha8Rng) -> Vec<Case> {
-    match variant {
-        ConvVariant::OneByOne => (0..100).map(|i| random_one_by_one(rng, i)).collect(),
-        ConvVariant::Winograd => (0..100).map(|i| random_winograd(rng, i)).collect(),
-        _ => {
-            let mut v = special_cases();
-            while v.len() < 100 {
-                v.push(random_general(rng));
-            }
-            v
-        }
+/// The sweep's problems: the awkward special cases and general ones (100,
+/// what the general rows run), then 1x1 and Winograd-shaped problems
+/// interleaved (100 of each), so that every row meets at least 100 problems
+/// it accepts.
+fn cases(rng: &mut ChaCha8Rng) -> Vec<Case> {
+    let mut v = special_cases();
+    while v.len() < 100 {
+        v.push(random_general(rng));
+    }
+    for i in 0..100 {
+        v.push(random_one_by_one(rng, i));
+        v.push(random_winograd(rng, i));
+    }
+    v
+}
+
+fn problem(case: &Case, precision: Precision) -> Conv2dProblem {
+    Conv2dProblem {
+        geo: case.geo().expect("cases are valid"),
+        bias: case.bias,
+        activation: case.act,
+        precision,
     }
 }
 
-/// Runs one problem; `Ok(None)` when the variant does not accept it.
+/// Runs one problem with `variant` and compares it with the reference.
 fn run_case(
     dev: &Device,
     rng: &mut ChaCha8Rng,
     case: &Case,
-    variant: ConvVariant,
+    variant: &'static ConvVariant,
     precision: Precision,
-) -> Result<Option<f64>, String> {
+) -> Result<f64, String> {
     let dtype = precision.dtype();
     let geo = case.geo().expect("cases are valid");
-    if variant.unsupported(dev, &geo, precision).is_some() {
-        return Ok(None);
-    }
-    let nx: usize = case.x.iter().product();
-    let nw: usize = case.w.iter().product();
-    let x = testing::round_to(dtype, &common::uniform(rng, nx, -1.0, 1.0));
-    let w = testing::round_to(dtype, &common::uniform(rng, nw, -1.0, 1.0));
-    let b = testing::round_to(dtype, &common::uniform(rng, geo.c_out, -1.0, 1.0));
-    let xt = dev.upload_f32(&case.x, dtype, &x).unwrap();
-    let wt = dev.upload_f32(&case.w, dtype, &w).unwrap();
-    let bt = dev.upload_f32(&[geo.c_out], dtype, &b).unwrap();
+    let ((xt, wt, bt), (x, w, b)) = upload(dev, rng, case, dtype);
     let out = testing::poisoned(dev, &geo.out_shape(), dtype).unwrap();
     let spec = Conv2dSpec {
         params: case.params,
@@ -303,101 +305,49 @@ fn run_case(
     let got = out.to_f32_vec().unwrap();
     let bias_ref = case.bias.then_some(&b[..]);
     let mut want = reference::conv::conv2d(&geo, &x, &w, bias_ref, case.act);
-    let c = bound(&geo, variant, dtype);
-    if variant == ConvVariant::Winograd {
-        want = RefOut {
-            scale: reference::conv::winograd_scale(&geo, &x, &w, bias_ref, case.act),
-            value: want.value,
-        };
+    if variant == conv::forward::WINOGRAD {
+        want.scale = reference::conv::winograd_scale(&geo, &x, &w, bias_ref, case.act);
     }
-    testing::compare(&got, &want, dtype, c).map(|r| Some(r.max_err_eps))
+    testing::compare(&got, &want, dtype, bound(&geo, variant, dtype)).map(|r| r.max_err_eps)
 }
 
 /// The error bound c of the module doc.
-fn bound(geo: &Conv2dGeometry, variant: ConvVariant, dtype: DType) -> f64 {
-    match (variant, dtype) {
-        (ConvVariant::Winograd, DType::F16) => 3.0,
-        (ConvVariant::Winograd, _) => 2.0 * (geo.c_in as f64).sqrt() + 16.0,
-        (_, DType::F16) => 2.0,
-        _ => 2.0 * (geo.patch_len() as f64).sqrt() + 4.0,
+fn bound(geo: &Conv2dGeometry, variant: &ConvVariant, dtype: DType) -> f64 {
+    match (variant == conv::forward::WINOGRAD, dtype) {
+        (true, DType::F16) => 3.0,
+        (true, _) => 2.0 * (geo.c_in as f64).sqrt() + 16.0,
+        (false, _) => common::sum_bound(dtype, geo.patch_len()),
     }
 }
 
-fn check_variant(variant: ConvVariant, precision: Precision) {
+fn sweep(precision: Precision) {
     let dev = common::device();
-    if precision == Precision::F16 && !dev.has(Feature::ShaderF16) {
-        eprintln!("adapter has no shader-f16; skipping native f16");
-        return;
-    }
-    let mut rng = common::rng(0xc0de + variant as u64);
-    let cases = cases(variant, &mut rng);
-    let (mut ran, mut worst) = (0, 0.0f64);
-    for (i, case) in cases.iter().enumerate() {
-        match run_case(&dev, &mut rng, case, variant, precision) {
-            Ok(Some(e)) => {
-                ran += 1;
-                worst = worst.max(e);
-            }
-            Ok(None) => {}
-            Err(msg) => panic!(
-                "{} {} case {i} {case:?}:\n{msg}",
-                variant.name(),
-                precision.name()
-            ),
-        }
-    }
-    eprintln!(
-        "{} {}: {ran} problems, worst error {worst:.2} eps*scale, {} pipelines compiled so far",
-        variant.name(),
-        precision.name(),
-        dev.pipelines_compiled()
+    let mut rng = common::rng(0xc0de);
+    let cases = cases(&mut rng);
+    common::sweep::sweep(
+        &conv::forward::TABLE,
+        precision,
+        &cases,
+        Counts::at_least_100(100),
+        |case| problem(case, precision),
+        |variant, _, case| run_case(&dev, &mut rng, case, variant, precision),
     );
-    assert!(ran >= 100, "only {ran} problems were supported");
+    eprintln!("{} pipelines compiled so far", dev.pipelines_compiled());
 }
 
 #[test]
-fn direct_f32() {
-    check_variant(ConvVariant::Direct, Precision::F32)
+fn every_variant_f32() {
+    sweep(Precision::F32)
 }
+
 #[test]
-fn direct_f16() {
-    check_variant(ConvVariant::Direct, Precision::F16)
+fn every_variant_f16() {
+    sweep(Precision::F16)
 }
+
 #[test]
-fn direct_f16_packed() {
-    check_variant(ConvVariant::Direct, Precision::F16Packed)
-}
-#[test]
-fn im2col_gemm_f32() {
-    check_variant(ConvVariant::Im2colGemm, Precision::F32)
-}
-#[test]
-fn im2col_gemm_f16() {
-    check_variant(ConvVariant::Im2colGemm, Precision::F16)
-}
-#[test]
-fn implicit_gemm_f32() {
-    check_variant(ConvVariant::ImplicitGemm, Precision::F32)
-}
-#[test]
-fn implicit_gemm_f16() {
-    check_variant(ConvVariant::ImplicitGemm, Precision::F16)
-}
-#[test]
-fn one_by_one_f32() {
-    check_variant(ConvVariant::OneByOne, Precision::F32)
-}
-#[test]
-fn one_by_one_f16() {
-    check_variant(ConvVariant::OneByOne, Precision::F16)
-}
-#[test]
-fn winograd_f32() {
-    check_variant(ConvVariant::Winograd, Precision::F32)
-}
-#[test]
-fn winograd_f16() {
-    check_variant(ConvVariant::Winograd, Precision::F16)
+fn every_variant_f16_packed() {
+    sweep(Precision::F16Packed)
 }
 
 /// Uploads a random problem at `dtype`; returns tensors and the f32 data.
@@ -434,7 +384,7 @@ fn check_on(
     dev: &Device,
     rng: &mut ChaCha8Rng,
     case: &Case,
-    variant: Option<ConvVariant>,
+    variant: Option<&'static ConvVariant>,
     precision: Precision,
 ) {
     let dtype = precision.dtype();
@@ -449,10 +399,11 @@ fn check_on(
     };
     conv::conv2d_into(&xt, &wt, case.bias.then_some(&bt), &spec, &out)
         .unwrap_or_else(|e| panic!("{variant:?} {} {case:?}: {e}", precision.name()));
-    let chosen = variant.unwrap_or_else(|| ConvVariant::auto(dev, &geo, precision));
+    let chosen =
+        variant.unwrap_or_else(|| conv::forward::TABLE.choose(dev, &problem(case, precision)));
     let bias = case.bias.then_some(&b[..]);
     let mut want = reference::conv::conv2d(&geo, &x, &w, bias, case.act);
-    if chosen == ConvVariant::Winograd {
+    if chosen == conv::forward::WINOGRAD {
         want.scale = reference::conv::winograd_scale(&geo, &x, &w, bias, case.act);
     }
     testing::compare(
@@ -461,14 +412,7 @@ fn check_on(
         dtype,
         bound(&geo, chosen, dtype),
     )
-    .unwrap_or_else(|e| panic!("{} {} {case:?}:\n{e}", chosen.name(), precision.name()));
-}
-
-fn precisions(dev: &Device) -> Vec<Precision> {
-    Precision::ALL
-        .into_iter()
-        .filter(|&p| p != Precision::F16 || dev.has(Feature::ShaderF16))
-        .collect()
+    .unwrap_or_else(|e| panic!("{} {} {case:?}:\n{e}", chosen.name, precision.name()));
 }
 
 #[test]
@@ -492,7 +436,7 @@ fn auto_picks_a_variant_that_runs() {
         act: Activation::None,
     });
     for case in &cases {
-        for precision in precisions(&dev) {
+        for precision in common::precisions(&dev) {
             check_on(&dev, &mut rng, case, None, precision);
         }
     }
@@ -545,25 +489,24 @@ fn batches_split_into_chunks_under_a_small_binding_limit() {
         params(1, Padding::Same, 1, 1),
     );
     for (variant, case) in [
-        (ConvVariant::Direct, &general),
-        (ConvVariant::Direct, &odd),
-        (ConvVariant::Im2colGemm, &general),
-        (ConvVariant::ImplicitGemm, &general),
-        (ConvVariant::ImplicitGemm, &odd),
-        (ConvVariant::OneByOne, &one),
-        (ConvVariant::Winograd, &wino),
-        (ConvVariant::Winograd, &odd),
+        (conv::forward::DIRECT, &general),
+        (conv::forward::DIRECT, &odd),
+        (conv::forward::IM2COL_GEMM, &general),
+        (conv::forward::IMPLICIT_GEMM, &general),
+        (conv::forward::IMPLICIT_GEMM, &odd),
+        (conv::forward::ONE_BY_ONE, &one),
+        (conv::forward::WINOGRAD, &wino),
+        (conv::forward::WINOGRAD, &odd),
     ] {
-        for precision in precisions(&dev) {
-            let geo = case.geo().unwrap();
-            if precision == Precision::F16Packed && variant != ConvVariant::Direct {
+        for precision in common::precisions(&dev) {
+            if precision == Precision::F16Packed && variant != conv::forward::DIRECT {
                 continue;
             }
-            let why = variant.unsupported(&dev, &geo, precision);
+            let why = variant.check(&problem(case, precision), dev.caps()).err();
             assert!(
                 why.is_none(),
                 "{} {}: {why:?}",
-                variant.name(),
+                variant.name,
                 precision.name()
             );
             let before = dev.dispatch_count();
@@ -571,16 +514,16 @@ fn batches_split_into_chunks_under_a_small_binding_limit() {
             // Poisoning the output is one launch, Winograd's weight transform
             // another; then each chunk costs 1 launch (3 for Winograd, 2 for
             // im2col). Two chunks at least:
-            let (once, per_chunk) = match variant {
-                ConvVariant::Winograd => (2, 3),
-                ConvVariant::Im2colGemm => (1, 2),
+            let (once, per_chunk) = match variant.name {
+                "winograd" => (2, 3),
+                "im2col_gemm" => (1, 2),
                 _ => (1, 1),
             };
             let launches = dev.dispatch_count() - before;
             assert!(
                 launches >= once + 2 * per_chunk,
                 "{} {}: {launches} launches, expected several chunks",
-                variant.name(),
+                variant.name,
                 precision.name()
             );
         }
@@ -602,11 +545,12 @@ fn scratch_bytes_is_the_exact_peak() {
     };
     let geo = case.geo().unwrap();
     for dev in [&big, &small] {
-        for precision in precisions(dev) {
+        for precision in common::precisions(dev) {
             let ((xt, wt, _), _) = upload(dev, &mut rng, &case, precision.dtype());
             let out = dev.empty(&geo.out_shape(), precision.dtype()).unwrap();
-            for variant in ConvVariant::ALL {
-                if variant.unsupported(dev, &geo, precision).is_some() {
+            for variant in conv::forward::VARIANTS {
+                let p = problem(&case, precision);
+                if variant.check(&p, dev.caps()).is_err() {
                     continue;
                 }
                 let spec = Conv2dSpec {
@@ -621,22 +565,24 @@ fn scratch_bytes_is_the_exact_peak() {
                 conv::conv2d_into(&xt, &wt, None, &spec, &out).unwrap();
                 dev.sync().unwrap();
                 let stats = dev.pool_stats();
-                let expected = conv::forward::scratch_bytes(dev, &geo, variant, precision);
+                let expected = variant.scratch_bytes(&p, dev);
                 assert_eq!(
                     stats.peak_live_bytes - live,
                     expected,
                     "{} {}",
-                    variant.name(),
+                    variant.name,
                     precision.name()
                 );
                 assert_eq!(stats.live_bytes, live, "scratch released");
                 // The implicit GEMM copies its weights for blocks of 4 or
                 // more output channels (this case has 8).
-                let has_scratch = matches!(
-                    variant,
-                    ConvVariant::Im2colGemm | ConvVariant::Winograd | ConvVariant::ImplicitGemm
-                );
-                assert_eq!(expected > 0, has_scratch, "{}", variant.name());
+                let has_scratch = [
+                    conv::forward::IM2COL_GEMM,
+                    conv::forward::WINOGRAD,
+                    conv::forward::IMPLICIT_GEMM,
+                ]
+                .contains(&variant);
+                assert_eq!(expected > 0, has_scratch, "{}", variant.name);
             }
         }
     }
@@ -661,14 +607,14 @@ fn large_grid_folds() {
         &dev,
         &mut rng,
         &case,
-        Some(ConvVariant::Direct),
+        Some(conv::forward::DIRECT),
         Precision::F32,
     );
     check_on(
         &dev,
         &mut rng,
         &case,
-        Some(ConvVariant::Direct),
+        Some(conv::forward::DIRECT),
         Precision::F16Packed,
     );
 }
@@ -690,11 +636,10 @@ fn degenerate_problems() {
         bias: true,
         act: Activation::Relu,
     };
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         check_on(&dev, &mut rng, &case, None, precision);
-        let geo = case.geo().unwrap();
-        for v in [ConvVariant::ImplicitGemm, ConvVariant::Im2colGemm] {
-            assert!(v.unsupported(&dev, &geo, precision).is_some());
+        for v in [conv::forward::IMPLICIT_GEMM, conv::forward::IM2COL_GEMM] {
+            assert!(v.check(&problem(&case, precision), dev.caps()).is_err());
         }
     }
 }
@@ -775,8 +720,8 @@ fn bad_arguments_are_typed_errors() {
     // Unsupported variants requested explicitly.
     let w = t(&[4, 3, 3, 3]);
     for (variant, needle) in [
-        (ConvVariant::OneByOne, "needs a 1x1 kernel"),
-        (ConvVariant::Winograd, "F(2x2, 3x3)"),
+        (conv::forward::ONE_BY_ONE, "needs a 1x1 kernel"),
+        (conv::forward::WINOGRAD, "F(2x2, 3x3)"),
     ] {
         let s = Conv2dSpec {
             params: params(2, Padding::Valid, 1, 1),
@@ -787,7 +732,7 @@ fn bad_arguments_are_typed_errors() {
     }
     let s = Conv2dSpec {
         params: params(1, Padding::Same, 1, 3),
-        variant: Some(ConvVariant::Winograd),
+        variant: Some(conv::forward::WINOGRAD),
         ..spec
     };
     expect_err(
@@ -799,11 +744,15 @@ fn bad_arguments_are_typed_errors() {
         .upload_f32(&[1, 3, 8, 8], DType::F16, &[0.5; 192])
         .unwrap();
     let s = Conv2dSpec {
-        variant: Some(ConvVariant::ImplicitGemm),
+        variant: Some(conv::forward::IMPLICIT_GEMM),
         precision: Some(Precision::F16Packed),
         ..spec
     };
-    expect_err(conv::conv2d(&x16, &w16, None, &s), false, "packed-f16");
+    expect_err(
+        conv::conv2d(&x16, &w16, None, &s),
+        false,
+        "has no f16-packed kernel",
+    );
     // A precision that does not match the tensors.
     let s = Conv2dSpec {
         precision: Some(Precision::F16),

@@ -24,10 +24,14 @@
 
 mod common;
 
+use common::sweep::Counts;
+use common::upload;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature};
 use weft::kernels::conv::backward as cb;
+use weft::kernels::conv::backward::data::DataGradProblem;
+use weft::kernels::conv::backward::weight::{WeightGrad, WeightGradProblem};
 use weft::kernels::conv::params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
 };
@@ -509,17 +513,6 @@ fn transposed_convolution_is_the_conv2d_data_gradient() {
 
 const GPU_PROBLEMS: usize = 100;
 
-fn f32_c(k: usize) -> f64 {
-    2.0 * (k as f64).sqrt() + 4.0
-}
-
-fn bound(dtype: DType, k: usize) -> f64 {
-    match dtype {
-        DType::F16 => 2.0,
-        _ => f32_c(k),
-    }
-}
-
 fn skip(dev: &Device, precision: Precision) -> bool {
     if precision == Precision::F16 && !dev.has(Feature::ShaderF16) {
         eprintln!("adapter has no shader-f16; skipping native f16");
@@ -528,15 +521,9 @@ fn skip(dev: &Device, precision: Precision) -> bool {
     false
 }
 
-fn upload(dev: &Device, rng: &mut ChaCha8Rng, shape: &[usize], dtype: DType) -> (Vec<f32>, Tensor) {
-    let n: usize = shape.iter().product();
-    let v = testing::round_to(dtype, &common::uniform(rng, n, -1.0, 1.0));
-    let t = dev.upload_f32(shape, dtype, &v).unwrap();
-    (v, t)
-}
-
-/// Runs `check` over the problems, panicking with the problem on failure.
-fn sweep<C: std::fmt::Debug>(
+/// Runs `check` over the problems of a single-kernel gradient, panicking with
+/// the problem on failure.
+fn check_all<C: std::fmt::Debug>(
     what: &str,
     precision: Precision,
     cases: impl Iterator<Item = C>,
@@ -559,60 +546,160 @@ fn sweep<C: std::fmt::Debug>(
     assert!(ran >= GPU_PROBLEMS);
 }
 
-fn conv2d_data(precision: Precision) {
-    let dev = common::device();
-    if skip(&dev, precision) {
-        return;
+/// A random problem with stride 1, padding within the kernel's extent and a
+/// kernel larger than 1x1: what the `forward_conv` data gradient accepts.
+fn stride1_case(rng: &mut ChaCha8Rng) -> ConvCase {
+    loop {
+        let mut case = conv_case(rng, usize::MAX, false);
+        case.params.stride = [1, 1];
+        let ext = [
+            case.params.dilation[0] * (case.w_shape[2] - 1),
+            case.params.dilation[1] * (case.w_shape[3] - 1),
+        ];
+        if let Padding::Explicit([ph, pw]) = case.params.padding {
+            case.params.padding = Padding::Explicit([ph.min(ext[0]), pw.min(ext[1])]);
+        }
+        if case.w_shape[2] * case.w_shape[3] > 1
+            && Conv2dGeometry::new("t", &case.x_shape, &case.w_shape, &case.params).is_ok()
+        {
+            return case;
+        }
     }
+}
+
+/// Every row of the data-gradient table: 100 random problems (what the
+/// `transposed` row runs), then 100 the `forward_conv` row accepts.
+fn data_sweep(precision: Precision) {
+    let dev = common::device();
     let dtype = precision.dtype();
     let mut rng = common::rng(0xb001);
-    let cases: Vec<_> = (0..GPU_PROBLEMS)
+    let mut cases: Vec<ConvCase> = (0..GPU_PROBLEMS)
         .map(|i| conv_case(&mut rng, i, false))
         .collect();
-    sweep(
-        "conv2d_backward_data",
+    cases.extend((0..GPU_PROBLEMS).map(|_| stride1_case(&mut rng)));
+    common::sweep::sweep(
+        &cb::data::TABLE,
         precision,
-        cases.into_iter(),
-        |case| {
+        &cases,
+        Counts::at_least_100(GPU_PROBLEMS),
+        |case| DataGradProblem {
+            geo: case.geo(),
+            precision,
+        },
+        |variant, _, case| {
             let geo = case.geo();
             let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
             let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
             let dx = testing::poisoned(&dev, &case.x_shape, dtype).unwrap();
-            cb::conv2d_backward_data_into(&dyt, &wt, &case.params, Some(precision), &dx)
+            cb::conv2d_backward_data_by(&dyt, &wt, &case.params, variant, Some(precision), &dx)
                 .map_err(|e| e.to_string())?;
             let want = rcb::conv2d_backward_data(&geo, &dy, &w);
             let k = geo.cout_g() * geo.kh * geo.kw;
-            testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
-                .map(|r| r.max_err_eps)
+            testing::compare(
+                &dx.to_f32_vec().unwrap(),
+                &want,
+                dtype,
+                common::sum_bound(dtype, k),
+            )
+            .map(|r| r.max_err_eps)
         },
     );
 }
 
-fn conv2d_weight(precision: Precision) {
-    let dev = common::device();
-    if skip(&dev, precision) {
-        return;
+/// A weight-gradient problem: of a convolution or of a transposed one.
+#[derive(Debug, Clone)]
+enum WeightCase {
+    Conv(ConvCase),
+    Trans(TransCase),
+}
+
+impl WeightCase {
+    fn grad(&self) -> WeightGrad {
+        match self {
+            WeightCase::Conv(c) => WeightGrad::conv2d(&c.geo()),
+            WeightCase::Trans(t) => WeightGrad::conv_transpose2d(&t.geo()),
+        }
     }
+}
+
+/// Every row of the weight-gradient table: 100 convolutions and 100
+/// transposed convolutions (what `implicit_gemm` runs), then 100
+/// convolutions of unit column stride and dilation (most of which
+/// `sliding_window` accepts).
+fn weight_sweep(precision: Precision) {
+    let dev = common::device();
     let dtype = precision.dtype();
     let mut rng = common::rng(0xb002);
-    let cases: Vec<_> = (0..GPU_PROBLEMS)
-        .map(|i| conv_case(&mut rng, i, false))
+    let mut cases: Vec<WeightCase> = (0..GPU_PROBLEMS)
+        .map(|i| WeightCase::Conv(conv_case(&mut rng, i, false)))
         .collect();
-    sweep(
-        "conv2d_backward_weight",
+    cases.extend((0..GPU_PROBLEMS).map(|i| WeightCase::Trans(trans_case(&mut rng, i, false))));
+    cases.extend((0..GPU_PROBLEMS).map(|_| {
+        let mut c = stride1_case(&mut rng);
+        c.params.dilation[1] = 1;
+        if Conv2dGeometry::new("t", &c.x_shape, &c.w_shape, &c.params).is_err() {
+            c.params.padding = Padding::Same;
+        }
+        WeightCase::Conv(c)
+    }));
+    common::sweep::sweep(
+        &cb::weight::TABLE,
         precision,
-        cases.into_iter(),
-        |case| {
-            let geo = case.geo();
-            let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
-            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
-            let dw = testing::poisoned(&dev, &case.w_shape, dtype).unwrap();
-            cb::conv2d_backward_weight_into(&xt, &dyt, &case.params, Some(precision), &dw)
+        &cases,
+        Counts::at_least_100(2 * GPU_PROBLEMS),
+        |case| WeightGradProblem {
+            wg: case.grad(),
+            precision,
+        },
+        |variant, _, case| match case {
+            WeightCase::Conv(case) => {
+                let geo = case.geo();
+                let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+                let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+                let dw = testing::poisoned(&dev, &case.w_shape, dtype).unwrap();
+                cb::conv2d_backward_weight_by(
+                    &xt,
+                    &dyt,
+                    &case.params,
+                    variant,
+                    Some(precision),
+                    &dw,
+                )
                 .map_err(|e| e.to_string())?;
-            let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
-            let k = geo.n * geo.oh * geo.ow;
-            testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
+                let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
+                let k = geo.n * geo.oh * geo.ow;
+                testing::compare(
+                    &dw.to_f32_vec().unwrap(),
+                    &want,
+                    dtype,
+                    common::sum_bound(dtype, k),
+                )
                 .map(|r| r.max_err_eps)
+            }
+            WeightCase::Trans(case) => {
+                let geo = case.geo();
+                let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+                let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+                let dw = testing::poisoned(&dev, &case.w_shape, dtype).unwrap();
+                cb::conv_transpose2d_backward_weight_by(
+                    &xt,
+                    &dyt,
+                    &case.params,
+                    variant,
+                    Some(precision),
+                    &dw,
+                )
+                .map_err(|e| e.to_string())?;
+                let want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
+                let k = geo.n * geo.h * geo.w;
+                testing::compare(
+                    &dw.to_f32_vec().unwrap(),
+                    &want,
+                    dtype,
+                    common::sum_bound(dtype, k),
+                )
+                .map(|r| r.max_err_eps)
+            }
         },
     );
 }
@@ -627,7 +714,7 @@ fn conv2d_bias(precision: Precision) {
     let cases: Vec<_> = (0..GPU_PROBLEMS)
         .map(|i| conv_case(&mut rng, i, false))
         .collect();
-    sweep(
+    check_all(
         "conv2d_backward_bias",
         precision,
         cases.into_iter(),
@@ -638,8 +725,13 @@ fn conv2d_bias(precision: Precision) {
             cb::conv2d_backward_bias_into(&dyt, Some(precision), &db).map_err(|e| e.to_string())?;
             let want = rcb::conv2d_backward_bias(&geo, &dy);
             let k = geo.n * geo.oh * geo.ow;
-            testing::compare(&db.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
-                .map(|r| r.max_err_eps)
+            testing::compare(
+                &db.to_f32_vec().unwrap(),
+                &want,
+                dtype,
+                common::sum_bound(dtype, k),
+            )
+            .map(|r| r.max_err_eps)
         },
     );
 }
@@ -654,7 +746,7 @@ fn trans_data(precision: Precision) {
     let cases: Vec<_> = (0..GPU_PROBLEMS)
         .map(|i| trans_case(&mut rng, i, false))
         .collect();
-    sweep(
+    check_all(
         "conv_transpose2d_backward_data",
         precision,
         cases.into_iter(),
@@ -667,70 +759,40 @@ fn trans_data(precision: Precision) {
                 .map_err(|e| e.to_string())?;
             let want = rcb::conv_transpose2d_backward_data(&geo, &dy, &w);
             let k = geo.c_out / geo.groups * geo.kh * geo.kw;
-            testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
-                .map(|r| r.max_err_eps)
-        },
-    );
-}
-
-fn trans_weight(precision: Precision) {
-    let dev = common::device();
-    if skip(&dev, precision) {
-        return;
-    }
-    let dtype = precision.dtype();
-    let mut rng = common::rng(0xb005);
-    let cases: Vec<_> = (0..GPU_PROBLEMS)
-        .map(|i| trans_case(&mut rng, i, false))
-        .collect();
-    sweep(
-        "conv_transpose2d_backward_weight",
-        precision,
-        cases.into_iter(),
-        |case| {
-            let geo = case.geo();
-            let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
-            let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
-            let dw = testing::poisoned(&dev, &case.w_shape, dtype).unwrap();
-            cb::conv_transpose2d_backward_weight_into(
-                &xt,
-                &dyt,
-                &case.params,
-                Some(precision),
-                &dw,
+            testing::compare(
+                &dx.to_f32_vec().unwrap(),
+                &want,
+                dtype,
+                common::sum_bound(dtype, k),
             )
-            .map_err(|e| e.to_string())?;
-            let want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
-            let k = geo.n * geo.h * geo.w;
-            testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, bound(dtype, k))
-                .map(|r| r.max_err_eps)
+            .map(|r| r.max_err_eps)
         },
     );
 }
 
 #[test]
-fn conv2d_data_f32() {
-    conv2d_data(Precision::F32)
+fn data_every_variant_f32() {
+    data_sweep(Precision::F32)
 }
 #[test]
-fn conv2d_data_f16() {
-    conv2d_data(Precision::F16)
+fn data_every_variant_f16() {
+    data_sweep(Precision::F16)
 }
 #[test]
-fn conv2d_data_f16_packed() {
-    conv2d_data(Precision::F16Packed)
+fn data_every_variant_f16_packed() {
+    data_sweep(Precision::F16Packed)
 }
 #[test]
-fn conv2d_weight_f32() {
-    conv2d_weight(Precision::F32)
+fn weight_every_variant_f32() {
+    weight_sweep(Precision::F32)
 }
 #[test]
-fn conv2d_weight_f16() {
-    conv2d_weight(Precision::F16)
+fn weight_every_variant_f16() {
+    weight_sweep(Precision::F16)
 }
 #[test]
-fn conv2d_weight_f16_packed() {
-    conv2d_weight(Precision::F16Packed)
+fn weight_every_variant_f16_packed() {
+    weight_sweep(Precision::F16Packed)
 }
 #[test]
 fn conv2d_bias_f32() {
@@ -756,19 +818,6 @@ fn conv_transpose2d_data_f16() {
 fn conv_transpose2d_data_f16_packed() {
     trans_data(Precision::F16Packed)
 }
-#[test]
-fn conv_transpose2d_weight_f32() {
-    trans_weight(Precision::F32)
-}
-#[test]
-fn conv_transpose2d_weight_f16() {
-    trans_weight(Precision::F16)
-}
-#[test]
-fn conv_transpose2d_weight_f16_packed() {
-    trans_weight(Precision::F16Packed)
-}
-
 /// Without shader-f16 every gradient defaults to packed f16 storage.
 #[test]
 fn f16_without_shader_f16_uses_packed_kernels() {
@@ -949,7 +998,7 @@ fn split_weight_gradients_match_reference() {
                 cb::conv2d_backward_weight(&xt, &dyt, case.w_shape, &case.params, Some(precision))
                     .unwrap();
             let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
-            let c = bound(dtype, geo.n * geo.oh * geo.ow);
+            let c = common::sum_bound(dtype, geo.n * geo.oh * geo.ow);
             testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, c)
                 .unwrap_or_else(|e| panic!("{case:?} {}: {e}", precision.name()));
         }
@@ -966,7 +1015,7 @@ fn split_weight_gradients_match_reference() {
         )
         .unwrap();
         let want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
-        let c = bound(dtype, geo.n * geo.h * geo.w);
+        let c = common::sum_bound(dtype, geo.n * geo.h * geo.w);
         testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, c)
             .unwrap_or_else(|e| panic!("{trans:?} {}: {e}", precision.name()));
     }
@@ -1055,7 +1104,7 @@ fn large_grids_fold() {
         &db.to_f32_vec().unwrap(),
         &rcb::conv2d_backward_bias(&geo, &dy),
         DType::F32,
-        f32_c(2),
+        common::sum_bound(DType::F32, 2),
     )
     .unwrap();
 
@@ -1073,7 +1122,7 @@ fn large_grids_fold() {
         &dw.to_f32_vec().unwrap(),
         &rcb::conv2d_backward_weight(&geo, &x, &dy),
         DType::F32,
-        f32_c(4),
+        common::sum_bound(DType::F32, 4),
     )
     .unwrap();
 
@@ -1087,7 +1136,7 @@ fn large_grids_fold() {
         &dx.to_f32_vec().unwrap(),
         &rcb::conv2d_backward_data(&geo, &dy, &w),
         DType::F32,
-        f32_c(1),
+        common::sum_bound(DType::F32, 1),
     )
     .unwrap();
     let tgeo =
@@ -1098,7 +1147,7 @@ fn large_grids_fold() {
         &dx.to_f32_vec().unwrap(),
         &rcb::conv_transpose2d_backward_data(&tgeo, &dy, &w),
         DType::F32,
-        f32_c(1),
+        common::sum_bound(DType::F32, 1),
     )
     .unwrap();
 }
@@ -1292,14 +1341,15 @@ fn data_gradient_routes_match_reference() {
             let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
             let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
             let want = rcb::conv2d_backward_data(&geo, &dy, &w);
-            for route in cb::DataGradRoute::ALL {
-                assert!(route.unsupported(&dev, &geo, precision).is_none());
+            for route in cb::data::VARIANTS {
+                let p = DataGradProblem { geo, precision };
+                assert!(route.check(&p, dev.caps()).is_ok());
                 let dx = testing::poisoned(&dev, &case.x_shape, dtype).unwrap();
                 cb::conv2d_backward_data_by(&dyt, &wt, &case.params, route, Some(precision), &dx)
                     .unwrap();
-                let c = bound(dtype, geo.cout_g() * geo.kh * geo.kw);
+                let c = common::sum_bound(dtype, geo.cout_g() * geo.kh * geo.kw);
                 testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, c).unwrap_or_else(|e| {
-                    panic!("{case:?} {} {}: {e}", route.name(), precision.name())
+                    panic!("{case:?} {} {}: {e}", route.name, precision.name())
                 });
             }
         }
@@ -1312,9 +1362,8 @@ fn data_gradient_routes_match_reference() {
     let dy = dev.empty(&geo.out_shape(), DType::F32).unwrap();
     let w = dev.empty(&[3, 2, 3, 3], DType::F32).unwrap();
     let dx = dev.empty(&[1, 2, 8, 8], DType::F32).unwrap();
-    let err =
-        cb::conv2d_backward_data_by(&dy, &w, &strided, cb::DataGradRoute::ForwardConv, None, &dx)
-            .unwrap_err();
+    let err = cb::conv2d_backward_data_by(&dy, &w, &strided, cb::data::FORWARD_CONV, None, &dx)
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
     assert!(err.to_string().contains("forward_conv"), "{err}");
 }

@@ -1,10 +1,10 @@
-//! conv_transpose2d: every variant at every precision against the f64
-//! reference over 110 random problems each (N = 1, 1×1 images and kernels,
+//! conv_transpose2d: every row of its table at every precision it has against
+//! the f64 reference over 110 random problems each that it accepts (N = 1, 1×1 images and kernels,
 //! kernel equal to the input, stride larger than the kernel, odd sizes 7 / 13 /
 //! 33, channel counts not multiples of 4, groups and depthwise, dilation,
 //! padding, output_padding, bias, fused activations), outputs poisoned with NaN
 //! before every run; image chunking of `gemm_col2im` under a small binding
-//! limit, with its scratch measured against [`scratch_bytes`]; a launch past
+//! limit, with its scratch measured against the row's scratch; a launch past
 //! 65,535 workgroups; hand-computed PyTorch examples; typed errors.
 //!
 //! Bound: |gpu − ref| ≤ c·ε·scale with scale = Σ|x·w| + |bias| (times the
@@ -16,12 +16,13 @@
 
 mod common;
 
+use common::sweep::Counts;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature, LimitOverrides};
-use weft::kernels::conv::params::{ConvTranspose2dGeometry, ConvTranspose2dParams};
+use weft::kernels::conv::params::{ConvTranspose2dGeometry, ConvTranspose2dParams, GatherGeometry};
 use weft::kernels::conv::transpose::{
-    self as conv_transpose, ConvTranspose2dSpec, ConvTransposeVariant, scratch_bytes,
+    self as conv_transpose, ConvTranspose2dProblem, ConvTranspose2dSpec, ConvTransposeVariant,
 };
 use weft::kernels::reference::RefOut;
 use weft::kernels::{Activation, Precision, reference, testing};
@@ -170,28 +171,72 @@ fn c_bound(dtype: DType, geo: &ConvTranspose2dGeometry) -> f64 {
     }
 }
 
+/// A random problem the vec4 column rows accept: one group, C_in and H·W
+/// multiples of 4; with `tiles`, stride = kernel and no padding, dilation or
+/// output padding (every output takes one tap).
+fn vec4_case(rng: &mut ChaCha8Rng, tiles: bool) -> Case {
+    loop {
+        let c_in = 4 * rng.random_range(1..4);
+        let (h, w) = if rng.random_bool(0.5) {
+            (rng.random_range(1..9), 4 * rng.random_range(1..3))
+        } else {
+            (4 * rng.random_range(1..3), rng.random_range(1..9))
+        };
+        let (kh, kw) = (rng.random_range(1..5), rng.random_range(1..5));
+        let params = if tiles {
+            ConvTranspose2dParams {
+                stride: [kh, kw],
+                ..ConvTranspose2dParams::default()
+            }
+        } else {
+            let stride = [rng.random_range(1..4), rng.random_range(1..4)];
+            ConvTranspose2dParams {
+                stride,
+                padding: [rng.random_range(0..kh), rng.random_range(0..kw)],
+                output_padding: [
+                    rng.random_range(0..stride[0]),
+                    rng.random_range(0..stride[1]),
+                ],
+                dilation: [1, rng.random_range(1..3)],
+                groups: 1,
+            }
+        };
+        let case = Case {
+            x_shape: [rng.random_range(1..4), c_in, h, w],
+            w_shape: [c_in, rng.random_range(1..9), kh, kw],
+            params,
+            bias: rng.random_bool(0.5),
+            activation: [Activation::None, Activation::Relu][rng.random_range(0..2)],
+        };
+        if ConvTranspose2dGeometry::new("test", &case.x_shape, &case.w_shape, &case.params).is_ok()
+        {
+            return case;
+        }
+    }
+}
+
+fn problem(case: &Case, precision: Precision) -> ConvTranspose2dProblem {
+    ConvTranspose2dProblem {
+        g: GatherGeometry::transposed(&case.geo()),
+        bias: case.bias,
+        activation: case.activation,
+        precision,
+    }
+}
+
 fn run_case(
     dev: &Device,
     rng: &mut ChaCha8Rng,
     case: &Case,
-    variant: ConvTransposeVariant,
+    variant: &'static ConvTransposeVariant,
     precision: Precision,
-) -> Result<Option<f64>, String> {
+) -> Result<f64, String> {
     let dtype = precision.dtype();
     let geo = case.geo();
-    if variant.unsupported(dev, &geo, precision).is_some() {
-        return Ok(None);
-    }
-    let nx: usize = case.x_shape.iter().product();
-    let nw: usize = case.w_shape.iter().product();
-    let x = testing::round_to(dtype, &common::uniform(rng, nx, -1.0, 1.0));
-    let w = testing::round_to(dtype, &common::uniform(rng, nw, -1.0, 1.0));
-    let b = testing::round_to(dtype, &common::uniform(rng, geo.c_out, -1.0, 1.0));
-    let xt = dev.upload_f32(&case.x_shape, dtype, &x).unwrap();
-    let wt = dev.upload_f32(&case.w_shape, dtype, &w).unwrap();
-    let bt = case
-        .bias
-        .then(|| dev.upload_f32(&[geo.c_out], dtype, &b).unwrap());
+    let (x, xt) = common::upload(dev, rng, &case.x_shape, dtype);
+    let (w, wt) = common::upload(dev, rng, &case.w_shape, dtype);
+    let (b, bt) = common::upload(dev, rng, &[geo.c_out], dtype);
+    let bt = case.bias.then_some(bt);
     let out = testing::poisoned(dev, &geo.out_shape(), dtype).unwrap();
     let spec = ConvTranspose2dSpec {
         params: case.params,
@@ -209,63 +254,42 @@ fn run_case(
         case.bias.then_some(&b[..]),
         case.activation,
     );
-    testing::compare(&got, &want, dtype, c_bound(dtype, &geo)).map(|r| Some(r.max_err_eps))
+    testing::compare(&got, &want, dtype, c_bound(dtype, &geo)).map(|r| r.max_err_eps)
 }
 
-fn check_variant(variant: ConvTransposeVariant, precision: Precision) {
+/// The special and random problems, then ones the vec4 column rows accept
+/// (110 of each kind): the general rows run the first 110.
+fn sweep(precision: Precision) {
     let dev = common::device();
-    if precision == Precision::F16 && !dev.has(Feature::ShaderF16) {
-        eprintln!("adapter has no shader-f16; skipping native f16");
-        return;
-    }
     let mut rng = common::rng(0x7c0e);
-    let (mut ran, mut worst) = (0, 0.0f64);
-    for i in 0..110 {
-        let case = random_case(&mut rng, i);
-        match run_case(&dev, &mut rng, &case, variant, precision) {
-            Ok(Some(e)) => {
-                ran += 1;
-                worst = worst.max(e);
-            }
-            Ok(None) => {}
-            Err(msg) => panic!(
-                "{} {} case {i} {case:?}:\n{msg}",
-                variant.name(),
-                precision.name()
-            ),
-        }
+    let mut cases: Vec<Case> = (0..110).map(|i| random_case(&mut rng, i)).collect();
+    for _ in 0..110 {
+        cases.push(vec4_case(&mut rng, false));
+        cases.push(vec4_case(&mut rng, true));
     }
-    eprintln!(
-        "{} {}: {ran} problems, worst error {worst:.2} eps*scale",
-        variant.name(),
-        precision.name()
+    common::sweep::sweep(
+        &conv_transpose::TABLE,
+        precision,
+        &cases,
+        Counts::at_least_100(110),
+        |case| problem(case, precision),
+        |variant, _, case| run_case(&dev, &mut rng, case, variant, precision),
     );
-    assert!(ran >= 100, "only {ran} problems were supported");
 }
 
 #[test]
-fn gemm_col2im_f32() {
-    check_variant(ConvTransposeVariant::GemmCol2im, Precision::F32)
+fn every_variant_f32() {
+    sweep(Precision::F32)
 }
+
 #[test]
-fn gemm_col2im_f16() {
-    check_variant(ConvTransposeVariant::GemmCol2im, Precision::F16)
+fn every_variant_f16() {
+    sweep(Precision::F16)
 }
+
 #[test]
-fn gemm_col2im_f16_packed() {
-    check_variant(ConvTransposeVariant::GemmCol2im, Precision::F16Packed)
-}
-#[test]
-fn direct_gather_f32() {
-    check_variant(ConvTransposeVariant::DirectGather, Precision::F32)
-}
-#[test]
-fn direct_gather_f16() {
-    check_variant(ConvTransposeVariant::DirectGather, Precision::F16)
-}
-#[test]
-fn direct_gather_f16_packed() {
-    check_variant(ConvTransposeVariant::DirectGather, Precision::F16Packed)
+fn every_variant_f16_packed() {
+    sweep(Precision::F16Packed)
 }
 
 /// A device whose storage bindings hold at most 8 KiB, so `gemm_col2im` needs
@@ -306,8 +330,8 @@ fn gemm_col2im_processes_images_in_chunks() {
             if precision == Precision::F16 && !dev.has(Feature::ShaderF16) {
                 continue;
             }
-            let v = ConvTransposeVariant::GemmCol2im;
-            let scratch = scratch_bytes(&dev, &geo, v, precision);
+            let v = conv_transpose::GEMM_COL2IM;
+            let scratch = v.scratch_bytes(&problem(&case, precision), &dev);
             let chunk = scratch / per_image;
             assert!(
                 chunk >= 1 && chunk < geo.n as u64 && scratch <= 8 << 10,
@@ -338,24 +362,20 @@ fn gemm_col2im_processes_images_in_chunks() {
         dev.reset_peak();
         let spec = ConvTranspose2dSpec {
             params,
-            variant: Some(ConvTransposeVariant::GemmCol2im),
+            variant: Some(conv_transpose::GEMM_COL2IM),
             ..Default::default()
         };
         conv_transpose::conv_transpose2d_into(&x, &w, None, &spec, &out).unwrap();
         let peak = dev.pool_stats().peak_live_bytes;
+        let p = ConvTranspose2dProblem {
+            bias: false,
+            ..problem(&case, Precision::F32)
+        };
         assert_eq!(
             peak - before,
-            scratch_bytes(&dev, &geo, ConvTransposeVariant::GemmCol2im, Precision::F32)
+            conv_transpose::GEMM_COL2IM.scratch_bytes(&p, &dev)
         );
-        assert_eq!(
-            scratch_bytes(
-                &dev,
-                &geo,
-                ConvTransposeVariant::DirectGather,
-                Precision::F32
-            ),
-            0
-        );
+        assert_eq!(conv_transpose::DIRECT_GATHER.scratch_bytes(&p, &dev), 0);
     }
     dev.check().unwrap();
 }
@@ -377,7 +397,7 @@ fn large_grid_folds() {
     let bt = dev.tensor(&[1], &b).unwrap();
     let out = testing::poisoned(&dev, &geo.out_shape(), DType::F32).unwrap();
     let spec = ConvTranspose2dSpec {
-        variant: Some(ConvTransposeVariant::DirectGather),
+        variant: Some(conv_transpose::DIRECT_GATHER),
         ..Default::default()
     };
     conv_transpose::conv_transpose2d_into(&xt, &wt, Some(&bt), &spec, &out).unwrap();
@@ -413,16 +433,23 @@ fn matches_hand_computed_examples() {
             vec![1.0, 2.0, 2.0, 3.0, 4.0, 4.0, 3.0, 4.0, 4.0],
         ),
     ];
-    for variant in ConvTransposeVariant::ALL {
-        for (p, want) in &cases {
+    let dev = x.device().clone();
+    for (p, want) in &cases {
+        let geo = ConvTranspose2dGeometry::new("t", &[1, 1, 2, 2], &[1, 1, 2, 2], p).unwrap();
+        let problem = ConvTranspose2dProblem {
+            g: GatherGeometry::transposed(&geo),
+            bias: false,
+            activation: Activation::None,
+            precision: Precision::F32,
+        };
+        for variant in conv_transpose::TABLE.supporting(&problem, dev.caps()) {
             let spec = ConvTranspose2dSpec {
                 params: *p,
                 variant: Some(variant),
                 ..Default::default()
             };
             let y = conv_transpose::conv_transpose2d(&x, &w, None, &spec).unwrap();
-            assert_eq!(&y.to_f32_vec().unwrap(), want, "{} {p:?}", variant.name());
-            let geo = ConvTranspose2dGeometry::new("t", &[1, 1, 2, 2], &[1, 1, 2, 2], p).unwrap();
+            assert_eq!(&y.to_f32_vec().unwrap(), want, "{} {p:?}", variant.name);
             let r = reference::conv_transpose::conv_transpose2d(
                 &geo,
                 &[1.0, 2.0, 3.0, 4.0],
@@ -434,14 +461,6 @@ fn matches_hand_computed_examples() {
             assert_eq!(&r, want);
         }
     }
-}
-
-#[test]
-fn variant_names_round_trip() {
-    for v in ConvTransposeVariant::ALL {
-        assert_eq!(ConvTransposeVariant::from_name(v.name()), Some(v));
-    }
-    assert_eq!(ConvTransposeVariant::from_name("im2col"), None);
 }
 
 #[test]
@@ -521,7 +540,7 @@ fn bad_inputs_are_typed_errors() {
     let x = small.tensor(&[1, 1, 16, 16], &[0.5; 256]).unwrap();
     let w = small.tensor(&[1, 9, 3, 3], &[0.5; 81]).unwrap();
     let spec = ConvTranspose2dSpec {
-        variant: Some(ConvTransposeVariant::GemmCol2im),
+        variant: Some(conv_transpose::GEMM_COL2IM),
         ..Default::default()
     };
     let geo =
@@ -530,18 +549,16 @@ fn bad_inputs_are_typed_errors() {
     let err = conv_transpose::conv_transpose2d_into(&x, &w, None, &spec, &out).unwrap_err();
     assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
     assert!(err.to_string().contains("budget"), "{err}");
-    assert_eq!(
-        scratch_bytes(
-            &small,
-            &geo,
-            ConvTransposeVariant::GemmCol2im,
-            Precision::F32
-        ),
-        0
-    );
+    let p = ConvTranspose2dProblem {
+        g: GatherGeometry::transposed(&geo),
+        bias: false,
+        activation: Activation::None,
+        precision: Precision::F32,
+    };
+    assert_eq!(conv_transpose::GEMM_COL2IM.scratch_bytes(&p, &small), 0);
     // The automatic choice never picks a variant that cannot run.
-    let auto = ConvTransposeVariant::auto(&small, &geo, Precision::F32);
-    assert!(auto.unsupported(&small, &geo, Precision::F32).is_none());
+    let auto = conv_transpose::TABLE.choose(&small, &p);
+    assert!(auto.check(&p, small.caps()).is_ok());
 }
 
 /// The packed-f16 reference round trip: outputs of f16 runs equal the f64
@@ -566,7 +583,13 @@ fn f16_integer_problems_are_exact() {
         if precision == Precision::F16 && !dev.has(Feature::ShaderF16) {
             continue;
         }
-        for variant in ConvTransposeVariant::ALL {
+        let problem = ConvTranspose2dProblem {
+            g: GatherGeometry::transposed(&geo),
+            bias: false,
+            activation: Activation::None,
+            precision,
+        };
+        for variant in conv_transpose::TABLE.supporting(&problem, dev.caps()) {
             let xt = dev.upload_f32(&[2, 3, 4, 5], DType::F16, &x).unwrap();
             let wt = dev.upload_f32(&[3, 2, 3, 3], DType::F16, &w).unwrap();
             let spec = ConvTranspose2dSpec {
@@ -577,7 +600,7 @@ fn f16_integer_problems_are_exact() {
             };
             let y = conv_transpose::conv_transpose2d(&xt, &wt, None, &spec).unwrap();
             testing::compare(&y.to_f32_vec().unwrap(), &exact, DType::F16, 0.0)
-                .unwrap_or_else(|e| panic!("{} {}: {e}", variant.name(), precision.name()));
+                .unwrap_or_else(|e| panic!("{} {}: {e}", variant.name, precision.name()));
         }
     }
 }

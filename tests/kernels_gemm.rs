@@ -1,6 +1,7 @@
-//! GEMM: every variant at every precision against the f64 reference, over 120
-//! random shapes each (awkward sizes, transposes, broadcast batches, bias modes,
-//! fused activations), outputs poisoned with NaN before every run.
+//! GEMM: every row of `gemm::TABLE` at every precision it has, against the f64
+//! reference, over 120 random problems each that it accepts (awkward sizes,
+//! transposes, broadcast batches, bias modes, fused activations), outputs
+//! poisoned with NaN before every run.
 //!
 //! Bound: |gpu − ref| ≤ c·ε·Σ|aᵢbᵢ| with ε of the storage type. f32: c = 2·√K + 4
 //! (f32 accumulation of K terms, errors growing like √K); f16: c = 2 (inputs
@@ -9,9 +10,10 @@
 
 mod common;
 
+use common::sweep::Counts;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::kernels::gemm::{self, BiasMode, GemmDims, GemmSpec, GemmVariant};
+use weft::kernels::gemm::{self, BiasMode, GemmDims, GemmProblem, GemmSpec, GemmVariant};
 use weft::kernels::{Activation, Precision, reference, testing};
 use weft::{DType, Device, Error};
 
@@ -95,36 +97,24 @@ fn random_case(rng: &mut ChaCha8Rng, i: usize, row_major_aligned: bool) -> Case 
     }
 }
 
+/// Runs `variant` on one problem and compares it with the reference.
 fn run_case(
     dev: &Device,
     rng: &mut ChaCha8Rng,
     case: &Case,
-    variant: GemmVariant,
+    variant: &'static GemmVariant,
     precision: Precision,
-) -> Result<Option<f64>, String> {
+) -> Result<f64, String> {
     let dtype = precision.dtype();
-    let dims = GemmDims::infer(
-        &case.a_shape,
-        &case.b_shape,
-        case.spec.trans_a,
-        case.spec.trans_b,
-    )
-    .unwrap();
-    if variant.unsupported(dev, &dims, precision).is_some() {
-        return Ok(None);
-    }
-    let na: usize = case.a_shape.iter().product();
-    let nb: usize = case.b_shape.iter().product();
-    let a = testing::round_to(dtype, &common::uniform(rng, na, -1.0, 1.0));
-    let b = testing::round_to(dtype, &common::uniform(rng, nb, -1.0, 1.0));
+    let dims = dims(case);
+    let (a, at) = common::upload(dev, rng, &case.a_shape, dtype);
+    let (b, bt) = common::upload(dev, rng, &case.b_shape, dtype);
     let bias_len = match case.spec.bias {
         BiasMode::None => 0,
         BiasMode::PerRow => dims.m,
         BiasMode::PerColumn => dims.n,
     };
     let bias = testing::round_to(dtype, &common::uniform(rng, bias_len, -1.0, 1.0));
-    let at = dev.upload_f32(&case.a_shape, dtype, &a).unwrap();
-    let bt = dev.upload_f32(&case.b_shape, dtype, &b).unwrap();
     let biast = (bias_len > 0).then(|| dev.upload_f32(&[bias_len], dtype, &bias).unwrap());
     let out = testing::poisoned(dev, &dims.out_shape(), dtype).unwrap();
     let spec = GemmSpec {
@@ -142,105 +132,56 @@ fn run_case(
         case.spec.bias,
         case.spec.activation,
     );
-    let c = match dtype {
-        DType::F16 => 2.0,
-        _ => 2.0 * (dims.k as f64).sqrt() + 4.0,
-    };
-    testing::compare(&got, &want, dtype, c).map(|r| Some(r.max_err_eps))
+    let c = common::sum_bound(dtype, dims.k);
+    testing::compare(&got, &want, dtype, c).map(|r| r.max_err_eps)
 }
 
-fn check_variant(variant: GemmVariant, precision: Precision) {
+fn dims(case: &Case) -> GemmDims {
+    GemmDims::infer(
+        &case.a_shape,
+        &case.b_shape,
+        case.spec.trans_a,
+        case.spec.trans_b,
+    )
+    .unwrap()
+}
+
+/// 120 problems of any layout, then 120 that the vec4 rows accept (row-major,
+/// K and N multiples of 4); every row runs the first 120 it accepts.
+fn sweep(precision: Precision) {
     let dev = common::device();
-    if precision == Precision::F16 && !dev.has(weft::device::Feature::ShaderF16) {
-        eprintln!("adapter has no shader-f16; skipping native f16");
-        return;
-    }
     let mut rng = common::rng(0x6e33);
-    let mut ran = 0;
-    let mut worst = 0.0f64;
-    for i in 0..120 {
-        let aligned = matches!(variant, GemmVariant::Vec4x8x8 | GemmVariant::Vec4x16x16);
-        let case = random_case(&mut rng, i, aligned);
-        match run_case(&dev, &mut rng, &case, variant, precision) {
-            Ok(Some(e)) => {
-                ran += 1;
-                worst = worst.max(e);
-            }
-            Ok(None) => {}
-            Err(msg) => panic!(
-                "{} {} case {i} {case:?}:\n{msg}",
-                variant.name(),
-                precision.name()
-            ),
-        }
-    }
-    eprintln!(
-        "{} {}: {ran} shapes, worst error {worst:.2} eps*scale",
-        variant.name(),
-        precision.name()
+    let cases: Vec<Case> = (0..240)
+        .map(|i| random_case(&mut rng, i % 120, i >= 120))
+        .collect();
+    common::sweep::sweep(
+        &gemm::TABLE,
+        precision,
+        &cases,
+        Counts::at_least_100(120),
+        |case| GemmProblem {
+            dims: dims(case),
+            bias: case.spec.bias,
+            activation: case.spec.activation,
+            precision,
+        },
+        |variant, _, case| run_case(&dev, &mut rng, case, variant, precision),
     );
-    assert!(ran >= 100, "only {ran} shapes were supported");
 }
 
 #[test]
-fn naive_f32() {
-    check_variant(GemmVariant::Naive, Precision::F32)
+fn every_variant_f32() {
+    sweep(Precision::F32)
 }
+
 #[test]
-fn naive_f16() {
-    check_variant(GemmVariant::Naive, Precision::F16)
+fn every_variant_f16() {
+    sweep(Precision::F16)
 }
+
 #[test]
-fn tiled_f32() {
-    check_variant(GemmVariant::Tiled, Precision::F32)
-}
-#[test]
-fn tiled_f16() {
-    check_variant(GemmVariant::Tiled, Precision::F16)
-}
-#[test]
-fn register_4x4_f32() {
-    check_variant(GemmVariant::Register4x4, Precision::F32)
-}
-#[test]
-fn register_4x4_f16() {
-    check_variant(GemmVariant::Register4x4, Precision::F16)
-}
-#[test]
-fn register_8x8_f32() {
-    check_variant(GemmVariant::Register8x8, Precision::F32)
-}
-#[test]
-fn register_8x8_f16() {
-    check_variant(GemmVariant::Register8x8, Precision::F16)
-}
-#[test]
-fn vec4_8x8_f32() {
-    check_variant(GemmVariant::Vec4x8x8, Precision::F32)
-}
-#[test]
-fn vec4_8x8_f16() {
-    check_variant(GemmVariant::Vec4x8x8, Precision::F16)
-}
-#[test]
-fn vec4_16x16_f32() {
-    check_variant(GemmVariant::Vec4x16x16, Precision::F32)
-}
-#[test]
-fn vec4_16x16_f16() {
-    check_variant(GemmVariant::Vec4x16x16, Precision::F16)
-}
-#[test]
-fn subgroup_f32() {
-    check_variant(GemmVariant::Subgroup, Precision::F32)
-}
-#[test]
-fn subgroup_f16() {
-    check_variant(GemmVariant::Subgroup, Precision::F16)
-}
-#[test]
-fn packed_pairs_f16() {
-    check_variant(GemmVariant::PackedPairs, Precision::F16Packed)
+fn every_variant_f16_packed() {
+    sweep(Precision::F16Packed)
 }
 
 #[test]
@@ -256,7 +197,7 @@ fn large_grid_folds() {
     let dims = GemmDims::infer(&[m, k], &[k, n], false, false).unwrap();
     let out = testing::poisoned(&dev, &[m, n], DType::F32).unwrap();
     let spec = GemmSpec {
-        variant: Some(GemmVariant::Naive),
+        variant: gemm::TABLE.get("naive"),
         ..Default::default()
     };
     gemm::gemm_into(&at, &bt, None, &spec, &out).unwrap();
@@ -286,7 +227,7 @@ fn bad_shapes_are_typed_errors() {
     assert!(err.to_string().contains("expected [5]"), "{err}");
 
     let spec = GemmSpec {
-        variant: Some(GemmVariant::Vec4x8x8),
+        variant: Some(gemm::VEC4_8X8),
         ..Default::default()
     };
     let err = gemm::gemm(&a, &b, None, &spec).unwrap_err();

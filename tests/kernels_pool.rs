@@ -20,20 +20,16 @@
 
 mod common;
 
+use common::sweep::Counts;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature};
+use weft::kernels::pool::backward::MaxPoolBackwardProblem;
+use weft::kernels::pool::forward::Pool2dProblem;
 use weft::kernels::pool::{self, Pool2dParams, PoolKind};
 use weft::kernels::reference::{self, RefOut};
 use weft::kernels::{Precision, elementwise, testing};
 use weft::{DType, Device, Error, Tensor};
-
-fn precisions(dev: &Device) -> Vec<Precision> {
-    Precision::ALL
-        .into_iter()
-        .filter(|&p| p != Precision::F16 || dev.has(Feature::ShaderF16))
-        .collect()
-}
 
 /// Random values in ±[0.01, 2), rounded to `dtype`.
 fn values(rng: &mut ChaCha8Rng, n: usize, dtype: DType) -> Vec<f32> {
@@ -168,161 +164,270 @@ fn check(got: &[f32], want: &RefOut, dtype: DType, c: f64, what: &str) -> f64 {
         .max_err_eps
 }
 
-#[test]
-fn pool2d_forward_matches_reference() {
-    let dev = common::device();
-    let mut rng = common::rng(0x9001);
-    for precision in precisions(&dev) {
-        let dtype = precision.dtype();
-        for kind in PoolKind::ALL {
-            let dilated = matches!(kind, PoolKind::Max | PoolKind::Min);
-            let mut worst = 0.0f64;
-            for i in 0..110 {
-                let (shape, params) = random_case(&mut rng, i, dilated);
-                let n: usize = shape.iter().product();
-                let mut x = values(&mut rng, n, dtype);
-                // NaN propagates through max and min pooling.
-                if dilated && i % 10 == 9 {
-                    for _ in 0..3 {
-                        let j = rng.random_range(0..n);
-                        x[j] = f32::NAN;
-                    }
-                }
-                let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
-                let oshape = out_shape(shape, &params);
-                let out = testing::poisoned(&dev, &oshape, dtype).unwrap();
-                pool::pool2d_into(&xt, kind, &params, Some(precision), &out).unwrap();
-                let want = reference::pool::pool2d(&x, shape, kind, &params);
-                let what = format!(
-                    "{} {} case {i} {shape:?} {params:?}",
-                    kind.op_name(),
-                    precision.name()
-                );
-                let c = kind_bound(kind, dtype, &params);
-                worst = worst.max(check(
-                    &out.to_f32_vec().unwrap(),
-                    &want.out,
-                    dtype,
-                    c,
-                    &what,
-                ));
-            }
-            eprintln!(
-                "{} {}: 110 shapes, worst {worst:.3} eps*scale",
-                kind.op_name(),
-                precision.name()
-            );
+/// Values a pooling problem's input gets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fill {
+    Random,
+    /// A few NaN: they propagate through max and min pooling.
+    Nan,
+    /// Runs of equal values (the first maximum wins) and a NaN (the last NaN
+    /// wins).
+    TiesAndNan,
+}
+
+/// A pooling problem of the forward sweep.
+#[derive(Debug, Clone)]
+struct PoolCase {
+    kind: PoolKind,
+    shape: [usize; 4],
+    params: Pool2dParams,
+    with_indices: bool,
+    fill: Fill,
+}
+
+/// A random max pooling with 2×2 windows at stride 2 on an even width (what
+/// the 2×2 rows accept); widths multiple of 8 for the vec4 row more often
+/// than not, heights odd a third of the time (last row unused).
+fn random_2x2(rng: &mut ChaCha8Rng) -> ([usize; 4], Pool2dParams) {
+    let w = if rng.random_bool(0.6) {
+        8 * rng.random_range(1..5)
+    } else {
+        2 * rng.random_range(1..20)
+    };
+    let h = 2 * rng.random_range(1..12) + rng.random_bool(0.33) as usize;
+    (
+        [rng.random_range(1..3), rng.random_range(1..5), h, w],
+        Pool2dParams::new([2, 2]),
+    )
+}
+
+/// Widths that select each 2×2 form (1, 2 and 4 outputs per invocation),
+/// odd heights, and LeNet-5's and ResNet's sizes.
+const SHAPES_2X2: [[usize; 2]; 10] = [
+    [2, 2],
+    [5, 6],
+    [4, 10],
+    [7, 4],
+    [6, 12],
+    [3, 8],
+    [9, 16],
+    [28, 28],
+    [10, 10],
+    [12, 112],
+];
+
+fn pool_cases(rng: &mut ChaCha8Rng) -> Vec<PoolCase> {
+    let mut cases = Vec::new();
+    for kind in PoolKind::ALL {
+        let dilated = matches!(kind, PoolKind::Max | PoolKind::Min);
+        for i in 0..110 {
+            let (shape, params) = random_case(rng, i, dilated);
+            let fill = if dilated && i % 10 == 9 {
+                Fill::Nan
+            } else {
+                Fill::Random
+            };
+            cases.push(PoolCase {
+                kind,
+                shape,
+                params,
+                with_indices: false,
+                fill,
+            });
         }
     }
+    for i in 0..110 {
+        let (shape, params) = random_case(rng, i, true);
+        let fill = if i % 7 == 6 {
+            Fill::TiesAndNan
+        } else {
+            Fill::Random
+        };
+        cases.push(PoolCase {
+            kind: PoolKind::Max,
+            shape,
+            params,
+            with_indices: true,
+            fill,
+        });
+    }
+    let twos = SHAPES_2X2
+        .iter()
+        .map(|&[h, w]| ([2, 3, h, w], Pool2dParams::new([2, 2])))
+        .chain((0..90).map(|_| random_2x2(rng)))
+        .collect::<Vec<_>>();
+    for (i, (shape, params)) in twos.into_iter().enumerate() {
+        for with_indices in [false, true] {
+            cases.push(PoolCase {
+                kind: PoolKind::Max,
+                shape,
+                params,
+                with_indices,
+                fill: if i % 2 == 1 {
+                    Fill::TiesAndNan
+                } else {
+                    Fill::Random
+                },
+            });
+        }
+    }
+    cases
+}
+
+fn fill(rng: &mut ChaCha8Rng, n: usize, dtype: DType, fill: Fill) -> Vec<f32> {
+    let mut x = values(rng, n, dtype);
+    match fill {
+        Fill::Random => {}
+        Fill::Nan => {
+            for _ in 0..3 {
+                let j = rng.random_range(0..n);
+                x[j] = f32::NAN;
+            }
+        }
+        Fill::TiesAndNan => {
+            for v in x.iter_mut().step_by(3) {
+                *v = 1.5;
+            }
+            x[rng.random_range(0..n)] = f32::NAN;
+        }
+    }
+    x
+}
+
+/// Every row of the pooling table over the four kinds (110 random problems
+/// each), max pooling with indices (110), and 200 problems for the 2×2 rows
+/// (with and without indices); values, indices (exact) and NaN compared.
+fn forward_sweep(precision: Precision) {
+    let dev = common::device();
+    let dtype = precision.dtype();
+    let mut rng = common::rng(0x9001);
+    let cases = pool_cases(&mut rng);
+    let counts = Counts {
+        cap: usize::MAX,
+        min: 100,
+    };
+    common::sweep::sweep(
+        &pool::forward::TABLE,
+        precision,
+        &cases,
+        counts,
+        |case| {
+            let [n, c, h, w] = case.shape;
+            Pool2dProblem {
+                kind: case.kind,
+                planes: n * c,
+                hw: [h, w],
+                ohw: case.params.out_hw("test", h, w).unwrap(),
+                params: case.params,
+                with_indices: case.with_indices,
+                precision,
+            }
+        },
+        |variant, i, case| {
+            let n: usize = case.shape.iter().product();
+            let x = fill(&mut rng, n, dtype, case.fill);
+            let xt = dev.upload_f32(&case.shape, dtype, &x).unwrap();
+            let oshape = out_shape(case.shape, &case.params);
+            let out = testing::poisoned(&dev, &oshape, dtype).unwrap();
+            let want = reference::pool::pool2d(&x, case.shape, case.kind, &case.params);
+            let c = kind_bound(case.kind, dtype, &case.params);
+            if case.with_indices {
+                let idx = poisoned_indices(&dev, &oshape);
+                pool::max_pool2d_with_indices_by(
+                    &xt,
+                    &case.params,
+                    Some(variant),
+                    Some(precision),
+                    &out,
+                    &idx,
+                )
+                .map_err(|e| e.to_string())?;
+                let got = idx.to_i32_vec().unwrap();
+                if got != want.indices {
+                    return Err(format!(
+                        "case {i}: indices differ:\n  gpu {got:?}\n  ref {:?}",
+                        want.indices
+                    ));
+                }
+            } else {
+                pool::pool2d_by(
+                    &xt,
+                    case.kind,
+                    &case.params,
+                    Some(variant),
+                    Some(precision),
+                    &out,
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            testing::compare(&out.to_f32_vec().unwrap(), &want.out, dtype, c).map(|r| r.max_err_eps)
+        },
+    );
 }
 
 #[test]
-fn max_pool_indices_match_pytorch() {
+fn pool2d_every_variant_f32() {
+    forward_sweep(Precision::F32)
+}
+
+#[test]
+fn pool2d_every_variant_f16() {
+    forward_sweep(Precision::F16)
+}
+
+#[test]
+fn pool2d_every_variant_f16_packed() {
+    forward_sweep(Precision::F16Packed)
+}
+
+#[test]
+fn max_pool_with_indices_allocates_its_outputs() {
     let dev = common::device();
-    let mut rng = common::rng(0x9002);
-    for precision in precisions(&dev) {
-        let dtype = precision.dtype();
-        for i in 0..110 {
-            let (shape, params) = random_case(&mut rng, i, true);
-            let n: usize = shape.iter().product();
-            let mut x = values(&mut rng, n, dtype);
-            if i % 7 == 6 {
-                // Ties (first maximum wins) and NaN (the last NaN wins).
-                for v in x.iter_mut().step_by(3) {
-                    *v = 1.5;
-                }
-                x[rng.random_range(0..n)] = f32::NAN;
-            }
-            let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
-            let oshape = out_shape(shape, &params);
-            let out = testing::poisoned(&dev, &oshape, dtype).unwrap();
-            let idx = poisoned_indices(&dev, &oshape);
-            pool::max_pool2d_with_indices_into(&xt, &params, Some(precision), &out, &idx).unwrap();
-            let want = reference::pool::pool2d(&x, shape, PoolKind::Max, &params);
-            let what = format!("{} case {i} {shape:?} {params:?}", precision.name());
-            check(&out.to_f32_vec().unwrap(), &want.out, dtype, 0.0, &what);
-            assert_eq!(idx.to_i32_vec().unwrap(), want.indices, "{what}");
-        }
-    }
-    // The allocating form agrees.
     let x = dev.tensor(&[1, 1, 2, 2], &[1.0, 4.0, 3.0, 2.0]).unwrap();
     let (y, i) = pool::max_pool2d_with_indices(&x, &Pool2dParams::new([2, 2]), None).unwrap();
     assert_eq!(y.to_f32_vec().unwrap(), [4.0]);
     assert_eq!(i.to_i32_vec().unwrap(), [1]);
 }
 
-/// The 2×2 stride-2 kernels (vec2 loads with 1 or 2 outputs per invocation,
-/// vec4 loads with 4) and the one-pass gradient of disjoint windows, on widths
-/// that select each form, odd heights (last row unused), ties and NaN.
-#[test]
-fn max_pool_2x2_stride_2_paths_match_reference() {
+/// Every row of max pooling's gradient table over 110 random problems
+/// (overlapping windows, dilation, padding, ceil mode) and 160 of 2×2 windows
+/// at stride 2 (60 of even height), from the indices of the reference forward pass; the general
+/// row is also checked to be bitwise deterministic.
+fn backward_sweep(precision: Precision) {
     let dev = common::device();
-    let mut rng = common::rng(0x9006);
-    let params = Pool2dParams::new([2, 2]);
-    for precision in precisions(&dev) {
-        let dtype = precision.dtype();
-        for (i, hw) in [
-            [2, 2],
-            [5, 6],
-            [4, 10],
-            [7, 4],
-            [6, 12],
-            [3, 8],
-            [9, 16],
-            [28, 28],
-            [10, 10],
-            [12, 112],
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let shape = [2, 3, hw[0], hw[1]];
-            let n: usize = shape.iter().product();
-            let mut x = values(&mut rng, n, dtype);
-            if i % 2 == 1 {
-                for v in x.iter_mut().step_by(2) {
-                    *v = 1.5;
-                }
-                x[rng.random_range(0..n)] = f32::NAN;
-                x[rng.random_range(0..n)] = f32::NAN;
-            }
-            let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
-            let oshape = out_shape(shape, &params);
-            let want = reference::pool::pool2d(&x, shape, PoolKind::Max, &params);
-            let what = format!("{} {shape:?}", precision.name());
-            let out = testing::poisoned(&dev, &oshape, dtype).unwrap();
-            pool::pool2d_into(&xt, PoolKind::Max, &params, Some(precision), &out).unwrap();
-            check(&out.to_f32_vec().unwrap(), &want.out, dtype, 0.0, &what);
-            let out = testing::poisoned(&dev, &oshape, dtype).unwrap();
-            let idx = poisoned_indices(&dev, &oshape);
-            pool::max_pool2d_with_indices_into(&xt, &params, Some(precision), &out, &idx).unwrap();
-            check(&out.to_f32_vec().unwrap(), &want.out, dtype, 0.0, &what);
-            assert_eq!(idx.to_i32_vec().unwrap(), want.indices, "{what}");
-            let dy = values(&mut rng, oshape.iter().product(), dtype);
-            let dyt = dev.upload_f32(&oshape, dtype, &dy).unwrap();
-            let dx = testing::poisoned(&dev, &shape, dtype).unwrap();
-            pool::max_pool2d_backward_windows_into(&dyt, &idx, &params, Some(precision), &dx)
-                .unwrap();
-            let want_dx = reference::pool::max_pool2d_backward(
-                &dy,
-                &want.indices,
-                shape,
-                [oshape[2], oshape[3]],
-            );
-            check(&dx.to_f32_vec().unwrap(), &want_dx, dtype, 0.0, &what);
-        }
-    }
-}
-
-#[test]
-fn max_pool_backward_matches_reference() {
-    let dev = common::device();
+    let dtype = precision.dtype();
     let mut rng = common::rng(0x9003);
-    for precision in precisions(&dev) {
-        let dtype = precision.dtype();
-        let mut worst = 0.0f64;
-        for i in 0..110 {
-            let (shape, params) = random_case(&mut rng, i, true);
+    let mut cases: Vec<([usize; 4], Pool2dParams)> =
+        (0..110).map(|i| random_case(&mut rng, i, true)).collect();
+    cases.extend(
+        SHAPES_2X2
+            .iter()
+            .map(|&[h, w]| ([2, 3, h, w], Pool2dParams::new([2, 2]))),
+    );
+    cases.extend((0..90).map(|_| random_2x2(&mut rng)));
+    // Even heights: every element in exactly one window (the 2x2 gradient row).
+    cases.extend((0..60).map(|_| {
+        let ([n, c, h, w], params) = random_2x2(&mut rng);
+        ([n, c, h - h % 2, w], params)
+    }));
+    let counts = Counts {
+        cap: usize::MAX,
+        min: 100,
+    };
+    common::sweep::sweep(
+        &pool::backward::TABLE,
+        precision,
+        &cases,
+        counts,
+        |(shape, params)| MaxPoolBackwardProblem {
+            planes: shape[0] * shape[1],
+            hw: [shape[2], shape[3]],
+            ohw: params.out_hw("test", shape[2], shape[3]).unwrap(),
+            params: Some(*params),
+            precision,
+        },
+        |variant, i, (shape, params)| {
+            let (shape, params) = (*shape, *params);
             let n: usize = shape.iter().product();
             let x = values(&mut rng, n, dtype);
             let oshape = out_shape(shape, &params);
@@ -331,43 +436,56 @@ fn max_pool_backward_matches_reference() {
             let dyt = dev.upload_f32(&oshape, dtype, &dy).unwrap();
             let it = dev.tensor_i32(&oshape, &indices).unwrap();
             let dx = testing::poisoned(&dev, &shape, dtype).unwrap();
-            pool::max_pool2d_backward_into(&dyt, &it, Some(precision), &dx).unwrap();
+            pool::max_pool2d_backward_by(
+                &dyt,
+                &it,
+                Some(&params),
+                Some(variant),
+                Some(precision),
+                &dx,
+            )
+            .map_err(|e| e.to_string())?;
             let want =
                 reference::pool::max_pool2d_backward(&dy, &indices, shape, [oshape[2], oshape[3]]);
-            let what = format!("{} case {i} {shape:?} {params:?}", precision.name());
             let c = sum_bound(dtype, params.kernel[0] * params.kernel[1]);
             let got = dx.to_f32_vec().unwrap();
-            worst = worst.max(check(&got, &want, dtype, c, &what));
-            // The form that knows the windows (one pass where they are
-            // disjoint) gives the same gradient.
-            let dx2 = testing::poisoned(&dev, &shape, dtype).unwrap();
-            pool::max_pool2d_backward_windows_into(&dyt, &it, &params, Some(precision), &dx2)
-                .unwrap();
-            check(&dx2.to_f32_vec().unwrap(), &want, dtype, c, &what);
-            // Deterministic: a second run gives the same bits.
-            if i % 10 == 0 {
+            let report = testing::compare(&got, &want, dtype, c)?;
+            if variant == pool::backward::INDEX_RANGES && i % 10 == 0 {
                 let again = pool::max_pool2d_backward(&dyt, &it, shape).unwrap();
                 let again = again.to_f32_vec().unwrap();
-                assert!(
-                    got.iter()
-                        .zip(&again)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{what}: not deterministic"
-                );
+                if !got
+                    .iter()
+                    .zip(&again)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+                {
+                    return Err("not deterministic".into());
+                }
             }
-        }
-        eprintln!(
-            "max_pool2d_backward {}: 110 shapes, worst {worst:.3} eps*scale",
-            precision.name()
-        );
-    }
+            Ok(report.max_err_eps)
+        },
+    );
+}
+
+#[test]
+fn max_pool_backward_every_variant_f32() {
+    backward_sweep(Precision::F32)
+}
+
+#[test]
+fn max_pool_backward_every_variant_f16() {
+    backward_sweep(Precision::F16)
+}
+
+#[test]
+fn max_pool_backward_every_variant_f16_packed() {
+    backward_sweep(Precision::F16Packed)
 }
 
 #[test]
 fn avg_pool_backward_matches_reference() {
     let dev = common::device();
     let mut rng = common::rng(0x9004);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         let dtype = precision.dtype();
         let mut worst = 0.0f64;
         for i in 0..110 {
@@ -429,7 +547,7 @@ fn global_bound(dtype: DType, hw: usize) -> f64 {
 fn global_pooling_matches_reference() {
     let dev = common::device();
     let mut rng = common::rng(0x9005);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         let dtype = precision.dtype();
         let mut worst = 0.0f64;
         for i in 0..105 {
@@ -492,7 +610,7 @@ fn global_pooling_matches_reference() {
 fn f16_sums_beyond_65504_stay_finite() {
     let dev = common::device();
     let mut rng = common::rng(0x9006);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         if precision == Precision::F32 {
             continue;
         }
@@ -556,7 +674,7 @@ fn f16_sums_beyond_65504_stay_finite() {
 fn max_unpool_matches_reference() {
     let dev = common::device();
     let mut rng = common::rng(0x9007);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         if precision == Precision::F16Packed {
             continue; // typed kernels only: f16 tensors use native f16 here
         }

@@ -9,7 +9,7 @@ use weft::device::Feature;
 fn every_shader_compiles() {
     let dev = common::device();
     let mut compiled = 0;
-    for shader in weft::kernels::shaders::all() {
+    for shader in weft::kernels::registry::all_shaders() {
         if shader.uses_native_f16() && !dev.has(Feature::ShaderF16) {
             continue;
         }

@@ -1,119 +1,108 @@
-//! The tuner: first-use timing with `WEFT_TUNE=on`, persisted choices that the
-//! automatic variant selection follows, `WEFT_TUNE=off`, and corrupt caches.
-//! One test function: the tuner is configured through the environment, which
-//! this test binary owns.
+//! The tuner a device is given: in [`TuneMode::OnFirstUse`] the first use of
+//! an unrecorded problem class times every variant that can run it, records
+//! the fastest, and still leaves the right result; recorded choices guide the
+//! automatic choice; names that do not exist or cannot run the problem are
+//! ignored; [`TuneMode::Off`] ignores what is recorded. (The command line's
+//! file-backed tuner has its own tests in `tools/weft`.)
 
 mod common;
 
-use weft::DType;
-use weft::kernels::gemm::{self, GemmDims, GemmSpec, GemmVariant};
-use weft::kernels::{Precision, testing, tune};
+use std::sync::Arc;
 
-#[test]
-fn tuning_persists_and_guides_the_automatic_choice() {
-    let dir = std::env::temp_dir().join(format!("weft-tune-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("tune.json");
-    // SAFETY: this test binary has one test and sets the variables before any
-    // other thread reads them.
-    unsafe {
-        std::env::set_var("WEFT_TUNE_CACHE", &path);
-        std::env::set_var("WEFT_TUNE", "on");
-    }
-    let dev = common::device();
-    let mut rng = common::rng(51);
-    let (m, n, k) = (64, 64, 64);
-    let a = dev
-        .tensor(&[m, k], &common::uniform(&mut rng, m * k, -1.0, 1.0))
-        .unwrap();
-    let b = dev
-        .tensor(&[k, n], &common::uniform(&mut rng, k * n, -1.0, 1.0))
-        .unwrap();
-    let dims = GemmDims::infer(&[m, k], &[k, n], false, false).unwrap();
-    let key = tune::op_key("gemm", &dims.shape_class(), Precision::F32);
+use weft::device::{DeviceOptions, MemoryTuner, TuneMode, Tuner};
+use weft::kernels::gemm::{self, BiasMode, GemmDims, GemmProblem, GemmSpec};
+use weft::kernels::{Activation, Precision, reference, testing};
+use weft::{DType, Device, Tensor};
 
-    // First use times the candidates, keeps the fastest, and still computes the result.
-    let out = testing::poisoned(&dev, &[m, n], DType::F32).unwrap();
-    gemm::gemm_into(&a, &b, None, &GemmSpec::default(), &out).unwrap();
-    let plain = gemm::gemm(
-        &a,
-        &b,
-        None,
-        &GemmSpec {
-            variant: Some(GemmVariant::Naive),
-            ..Default::default()
-        },
-    )
+/// A device of its own with an in-memory tuner in `mode`.
+fn device(mode: TuneMode) -> (Device, Arc<MemoryTuner>) {
+    let tuner = Arc::new(MemoryTuner::new(mode));
+    let dev = Device::new(DeviceOptions {
+        tuner: tuner.clone(),
+        ..DeviceOptions::from_env().unwrap()
+    })
     .unwrap();
-    let (x, y) = (out.to_f32_vec().unwrap(), plain.to_f32_vec().unwrap());
-    assert!(
-        x.iter()
-            .zip(&y)
-            .all(|(p, q)| (p - q).abs() <= 1e-4 * q.abs().max(1.0))
-    );
-    let text = std::fs::read_to_string(&path).expect("the cache was written");
-    assert!(text.contains(&key), "{text}");
-    let chosen = tune::cached(&dev, "gemm", &dims.shape_class(), Precision::F32).unwrap();
-    assert!(GemmVariant::from_name(&chosen).is_some(), "{chosen}");
-    assert_eq!(
-        GemmVariant::auto(&dev, &dims, Precision::F32).name(),
-        chosen
-    );
-
-    // A recorded choice guides `auto`; an impossible one falls back to the default.
-    tune::record(&dev, "gemm", &dims.shape_class(), Precision::F32, "tiled");
-    assert_eq!(
-        GemmVariant::auto(&dev, &dims, Precision::F32),
-        GemmVariant::Tiled
-    );
-    tune::record(
-        &dev,
-        "gemm",
-        &dims.shape_class(),
-        Precision::F32,
-        "no_such_variant",
-    );
-    let fallback = GemmVariant::auto(&dev, &dims, Precision::F32);
-    assert_ne!(fallback.name(), "no_such_variant");
-
-    // WEFT_TUNE=off ignores the cache.
-    tune::record(&dev, "gemm", &dims.shape_class(), Precision::F32, "tiled");
-    unsafe { std::env::set_var("WEFT_TUNE", "off") };
-    assert_ne!(
-        GemmVariant::auto(&dev, &dims, Precision::F32),
-        GemmVariant::Tiled
-    );
-    assert!(tune::cached(&dev, "gemm", &dims.shape_class(), Precision::F32).is_none());
-    unsafe { std::env::set_var("WEFT_TUNE", "cache") };
-    assert_eq!(
-        GemmVariant::auto(&dev, &dims, Precision::F32),
-        GemmVariant::Tiled
-    );
-
-    // A corrupt cache file is ignored with a warning, never fatal (checked in a
-    // fresh process, which reads the file anew).
-    std::fs::write(&path, "{ this is not json").unwrap();
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "corrupt_cache_child", "--nocapture"])
-        .env("WEFT_TUNE_CACHE", &path)
-        .env("WEFT_TUNE_CHILD", "1")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&status.stderr);
-    assert!(status.status.success(), "{stderr}");
-    assert!(stderr.contains("ignoring the tuning cache"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
+    (dev, tuner)
 }
 
-/// Runs only as the child of the test above: a corrupt cache must not stop work.
-#[test]
-fn corrupt_cache_child() {
-    if std::env::var_os("WEFT_TUNE_CHILD").is_none() {
-        return;
+fn problem(m: usize, n: usize, k: usize, trans_b: bool) -> GemmProblem {
+    let b = if trans_b { [n, k] } else { [k, n] };
+    GemmProblem {
+        dims: GemmDims::infer(&[m, k], &b, false, trans_b).unwrap(),
+        bias: BiasMode::None,
+        activation: Activation::None,
+        precision: Precision::F32,
     }
-    let dev = common::device();
-    let a = dev.tensor(&[4, 4], &[0.5; 16]).unwrap();
-    let c = gemm::gemm(&a, &a, None, &GemmSpec::default()).unwrap();
-    assert_eq!(c.to_f32_vec().unwrap(), vec![1.0; 16]);
+}
+
+fn operands(dev: &Device) -> (Vec<f32>, Tensor, Vec<f32>, Tensor) {
+    let mut rng = common::rng(51);
+    let (a, at) = common::upload(dev, &mut rng, &[64, 64], DType::F32);
+    let (b, bt) = common::upload(dev, &mut rng, &[64, 64], DType::F32);
+    (a, at, b, bt)
+}
+
+#[test]
+fn first_use_times_the_candidates_and_records_the_fastest() {
+    let (dev, tuner) = device(TuneMode::OnFirstUse);
+    let (a, at, b, bt) = operands(&dev);
+    let p = problem(64, 64, 64, false);
+    let key = gemm::TABLE.tune_key(&dev, &p);
+    assert_eq!(tuner.lookup(&key), None);
+    let out = testing::poisoned(&dev, &[64, 64], DType::F32).unwrap();
+    let launches = dev.dispatch_count();
+    gemm::gemm_into(&at, &bt, None, &GemmSpec::default(), &out).unwrap();
+    // Every candidate ran (a warm-up and two timed runs), then the winner.
+    let candidates = gemm::TABLE.supporting(&p, dev.caps()).len();
+    assert!(candidates >= 4, "{candidates} candidates");
+    assert!(dev.dispatch_count() - launches > 3 * candidates as u64);
+    let want = reference::gemm::gemm(&p.dims, &a, &b, None, BiasMode::None, Activation::None);
+    testing::compare(&out.to_f32_vec().unwrap(), &want, DType::F32, 20.0).unwrap();
+    let chosen = tuner.lookup(&key).expect("the fastest was recorded");
+    let row = gemm::TABLE.get(&chosen).expect("a row of the table");
+    assert!(row.check(&p, dev.caps()).is_ok());
+    assert_eq!(gemm::TABLE.choose(&dev, &p), row);
+    // The second use runs the recorded choice alone.
+    let launches = dev.dispatch_count();
+    gemm::gemm_into(&at, &bt, None, &GemmSpec::default(), &out).unwrap();
+    assert_eq!(dev.dispatch_count() - launches, 1);
+    assert_eq!(tuner.choices().len(), 1);
+}
+
+#[test]
+fn recorded_choices_guide_the_automatic_choice() {
+    let (dev, tuner) = device(TuneMode::Cache);
+    let p = problem(64, 64, 64, false);
+    let default = gemm::TABLE.choose(&dev, &p);
+    assert_ne!(default.name, "tiled");
+    tuner.record(&gemm::TABLE.tune_key(&dev, &p), "tiled");
+    assert_eq!(gemm::TABLE.choose(&dev, &p).name, "tiled");
+    // The recorded row computes the result.
+    let (a, at, b, bt) = operands(&dev);
+    let out = testing::poisoned(&dev, &[64, 64], DType::F32).unwrap();
+    gemm::gemm_into(&at, &bt, None, &GemmSpec::default(), &out).unwrap();
+    let want = reference::gemm::gemm(&p.dims, &a, &b, None, BiasMode::None, Activation::None);
+    testing::compare(&out.to_f32_vec().unwrap(), &want, DType::F32, 20.0).unwrap();
+    // A name that is no row, or a row that cannot run the problem, is ignored.
+    tuner.record(&gemm::TABLE.tune_key(&dev, &p), "no_such_variant");
+    assert_eq!(gemm::TABLE.choose(&dev, &p), default);
+    let transposed = problem(64, 64, 64, true);
+    tuner.record(&gemm::TABLE.tune_key(&dev, &transposed), "vec4_8x8");
+    let chosen = gemm::TABLE.choose(&dev, &transposed);
+    assert_ne!(chosen.name, "vec4_8x8");
+    assert!(chosen.check(&transposed, dev.caps()).is_ok());
+}
+
+#[test]
+fn off_ignores_recorded_choices() {
+    let (dev, tuner) = device(TuneMode::Off);
+    let p = problem(64, 64, 64, false);
+    let default = gemm::TABLE.choose(&dev, &p);
+    tuner.record(&gemm::TABLE.tune_key(&dev, &p), "tiled");
+    assert_eq!(gemm::TABLE.choose(&dev, &p), default);
+    // Nothing is timed either: one launch.
+    let (_, at, _, bt) = operands(&dev);
+    let launches = dev.dispatch_count();
+    gemm::gemm(&at, &bt, None, &GemmSpec::default()).unwrap();
+    assert_eq!(dev.dispatch_count() - launches, 1);
 }

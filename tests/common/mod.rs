@@ -1,11 +1,15 @@
 //! Helpers shared by weft's integration tests.
 #![allow(dead_code)]
 
+pub mod sweep;
+
 use std::sync::OnceLock;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use weft::Device;
+use weft::device::Feature;
+use weft::kernels::{Precision, testing};
+use weft::{DType, Device, Tensor};
 
 /// One device per test binary, chosen like every weft program (`WEFT_BACKEND`,
 /// `WEFT_ADAPTER`). With no adapter the tests fail loudly: CI always has lavapipe,
@@ -32,4 +36,37 @@ pub fn rng(default_seed: u64) -> ChaCha8Rng {
 pub fn uniform(rng: &mut ChaCha8Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     use rand::Rng;
     (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// Uniform values in [-1, 1) rounded to `dtype` (what its storage holds), and
+/// the tensor of `shape` holding them.
+pub fn upload(
+    dev: &Device,
+    rng: &mut ChaCha8Rng,
+    shape: &[usize],
+    dtype: DType,
+) -> (Vec<f32>, Tensor) {
+    let v = testing::round_to(dtype, &uniform(rng, shape.iter().product(), -1.0, 1.0));
+    let t = dev.upload_f32(shape, dtype, &v).unwrap();
+    (v, t)
+}
+
+/// The precisions this adapter runs: f32, native f16 where the adapter has
+/// shader-f16, packed f16.
+pub fn precisions(dev: &Device) -> Vec<Precision> {
+    Precision::ALL
+        .into_iter()
+        .filter(|&p| p != Precision::F16 || dev.has(Feature::ShaderF16))
+        .collect()
+}
+
+/// The bound c of a sum of `terms` products accumulated in f32 and stored as
+/// `dtype`: f32, c = 2·√K + 4 (errors growing like √K, plus the epilogue);
+/// f16, c = 2 (inputs are the f16 values the kernel reads and sums are f32, so
+/// what remains is one rounding to f16, ½ ulp, plus the f32 sum).
+pub fn sum_bound(dtype: DType, terms: usize) -> f64 {
+    match dtype {
+        DType::F16 => 2.0,
+        _ => 2.0 * (terms as f64).sqrt() + 4.0,
+    }
 }

@@ -150,6 +150,15 @@ pub struct AdapterSummary {
 }
 
 impl AdapterSummary {
+    /// Name, backend and driver in one string: what measurements made on this
+    /// adapter are recorded under.
+    pub fn key(&self) -> String {
+        format!(
+            "{} | {} | {} {}",
+            self.name, self.backend, self.driver, self.driver_info
+        )
+    }
+
     pub(crate) fn from_info(info: &wgpu::AdapterInfo) -> Self {
         AdapterSummary {
             name: info.name.clone(),

@@ -7,7 +7,7 @@ use crate::caps::{AdapterSummary, Caps, ComputeLimits};
 use crate::dispatch::Batch;
 use crate::pipeline::PipelineCache;
 use crate::pool::{Pool, PoolStats};
-use crate::{DeviceOptions, Error, Feature, Result};
+use crate::{DeviceOptions, Error, Feature, Result, Tuner};
 
 /// A GPU device weft runs kernels on. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -20,6 +20,7 @@ pub(crate) struct Shared {
     pub queue: wgpu::Queue,
     pub caps: Caps,
     pub readback_timeout: std::time::Duration,
+    pub tuner: Arc<dyn Tuner>,
     pub pool: Mutex<Pool>,
     pub pipelines: Mutex<PipelineCache>,
     pub batch: Mutex<Batch>,
@@ -166,13 +167,7 @@ impl Device {
             .into_iter()
             .filter(|f| adapter_features.contains(f.wgpu_features()))
             .collect();
-        let dev = Self::assemble(
-            device,
-            queue,
-            &info,
-            adapter_feature_list,
-            options.readback_timeout,
-        );
+        let dev = Self::assemble(device, queue, &info, adapter_feature_list, &options);
         // We own this device: route anything that escapes an error scope into our
         // error list instead of wgpu's default handler, which panics.
         let sink = dev.shared.uncaptured.clone();
@@ -195,19 +190,24 @@ impl Device {
     /// and leaves the host's uncaptured-error handler alone. The host keeps using
     /// the device as before.
     pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Device {
+        Self::from_wgpu_with(device, queue, &DeviceOptions::default())
+    }
+
+    /// [`from_wgpu`](Self::from_wgpu) with the options that apply to a device
+    /// the host created: the readback timeout and the tuner. (Adapter choice,
+    /// limits and features are the host's.)
+    pub fn from_wgpu_with(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &DeviceOptions,
+    ) -> Device {
         let info = device.adapter_info();
         let features = device.features();
         let present = Feature::ALL
             .into_iter()
             .filter(|f| features.contains(f.wgpu_features()))
             .collect();
-        Self::assemble(
-            device,
-            queue,
-            &info,
-            present,
-            DeviceOptions::default().readback_timeout,
-        )
+        Self::assemble(device, queue, &info, present, options)
     }
 
     fn assemble(
@@ -215,7 +215,7 @@ impl Device {
         queue: wgpu::Queue,
         info: &wgpu::AdapterInfo,
         adapter_features: Vec<Feature>,
-        readback_timeout: std::time::Duration,
+        options: &DeviceOptions,
     ) -> Device {
         let enabled = device.features();
         let features = Feature::ALL
@@ -241,7 +241,8 @@ impl Device {
                 device,
                 queue,
                 caps,
-                readback_timeout,
+                readback_timeout: options.readback_timeout,
+                tuner: options.tuner.clone(),
                 pool: Mutex::new(Pool::default()),
                 pipelines: Mutex::new(PipelineCache::default()),
                 batch: Mutex::new(batch),
@@ -249,6 +250,11 @@ impl Device {
                 uncaptured: Arc::new(Mutex::new(Vec::new())),
             }),
         }
+    }
+
+    /// Where the kernels find and record their measured variant choices.
+    pub fn tuner(&self) -> &dyn Tuner {
+        self.shared.tuner.as_ref()
     }
 
     /// What the device is and can do.

@@ -25,6 +25,7 @@ mod shader;
 mod tensor;
 mod timing;
 mod transfer;
+mod tuner;
 
 pub use caps::{AdapterSummary, Caps, ComputeLimits, Feature};
 pub use device::{Device, list_adapters};
@@ -36,6 +37,7 @@ pub use pool::{PoolStats, size_class};
 pub use shader::{Shader, ShaderFile};
 pub use tensor::{BufferRange, Tensor, numel};
 pub use timing::{Clock, Timing};
+pub use tuner::{MemoryTuner, TuneKey, TuneMode, Tuner};
 
 /// Re-export of the wgpu version weft is built on, for embedding applications.
 pub use wgpu;

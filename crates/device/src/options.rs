@@ -1,8 +1,9 @@
 //! How a [`Device`](crate::Device) is chosen and configured.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, Feature, Result};
+use crate::{Error, Feature, MemoryTuner, Result, Tuner};
 
 /// A native graphics API that wgpu can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,10 @@ pub struct DeviceOptions {
     pub disabled_features: Vec<Feature>,
     /// How long a readback may wait for the GPU before giving up.
     pub readback_timeout: Duration,
+    /// Where the kernels find (and record) their measured variant choices.
+    /// Default: a [`MemoryTuner`] in [`TuneMode::Cache`](crate::TuneMode::Cache)
+    /// mode, empty, so every op uses its fixed default.
+    pub tuner: Arc<dyn Tuner>,
 }
 
 impl Default for DeviceOptions {
@@ -72,6 +77,7 @@ impl Default for DeviceOptions {
             limits: LimitOverrides::default(),
             disabled_features: Vec::new(),
             readback_timeout: Duration::from_secs(60),
+            tuner: Arc::new(MemoryTuner::default()),
         }
     }
 }

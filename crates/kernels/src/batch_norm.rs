@@ -24,7 +24,9 @@ use weft_device::{Binding, DType, Error, Kernel, Result, ShaderFile, Tensor};
 
 use crate::precision::Precision;
 use crate::reduce::{self, check_numel};
+use crate::registry::{self, Problem, Source, Table, Tile, Variant};
 use crate::shaders::ACTIVATION;
+use crate::tune;
 use crate::{Activation, shaders};
 
 const PARAMS: ShaderFile = shaders::wgsl!("batch_norm/params.wgsl");
@@ -311,11 +313,120 @@ pub fn batch_norm_train_into(
         ));
     }
     let dev = x.device();
-    let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
+    let problem = BatchNormProblem {
+        shape,
+        eps: spec.eps,
+        momentum: spec.momentum,
+        activation: spec.activation,
+        precision: Precision::resolve(OP, dev, x.dtype(), spec.precision)?,
+    };
+    let args = BatchNormArgs {
+        x,
+        gamma,
+        beta,
+        running_mean,
+        running_var,
+        out,
+    };
+    TABLE.run(dev, &problem, None, &args)
+}
+
+/// The tuner's class of a per-channel problem: log₂ buckets of the channels
+/// and of the values per channel.
+fn channel_class([n, c, h, w]: [usize; 4]) -> String {
+    format!("c{} nhw{}", tune::bucket(c), tune::bucket(n * h * w))
+}
+
+/// Training-mode batch norm as its variants see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormProblem {
+    pub shape: [usize; 4],
+    pub eps: f32,
+    pub momentum: f32,
+    pub activation: Activation,
+    pub precision: Precision,
+}
+
+/// The tensors of [`batch_norm_train_into`].
+pub struct BatchNormArgs<'a> {
+    pub x: &'a Tensor,
+    pub gamma: &'a Tensor,
+    pub beta: &'a Tensor,
+    pub running_mean: &'a Tensor,
+    pub running_var: &'a Tensor,
+    pub out: &'a BatchNormOutput,
+}
+
+impl Problem for BatchNormProblem {
+    type Args<'a> = BatchNormArgs<'a>;
+
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    fn shape_class(&self) -> String {
+        channel_class(self.shape)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shape[1] == 0
+    }
+}
+
+/// A training-mode batch-norm variant: a row of [`VARIANTS`].
+pub type BatchNormVariant = Variant<BatchNormProblem>;
+
+/// Every training-mode batch-norm variant.
+pub const VARIANTS: &[BatchNormVariant] = &[Variant {
+    name: "two_pass",
+    idea: "per (channel, chunk of 4096) mean and M2 in two sweeps, a Chan merge of the chunks \
+           (saved statistics, running update), then the affine + activation pass",
+    requires: "every problem",
+    shaders: &[
+        Source::Typed(&reduce::MOMENTS),
+        Source::Plain(&reduce::MOMENTS_F16P),
+        Source::Plain(&FINALIZE),
+        Source::Typed(&APPLY),
+        Source::Plain(&APPLY_F16P),
+    ],
+    constants: &[],
+    tile: Tile::PerProblem("channel x chunk workgroups, then 256 elements per workgroup"),
+    precisions: registry::ALL_PRECISIONS,
+    supports: registry::any_problem,
+    scratch: |p, _| batch_norm_scratch_bytes(p.shape, p.precision),
+    launch: |_, p, a| train_two_pass(p, a),
+}];
+
+/// The table of training-mode batch norm.
+pub static TABLE: Table<BatchNormProblem> = Table {
+    op: "batch_norm",
+    variants: VARIANTS,
+    auto: |_, _| &VARIANTS[0],
+};
+
+fn train_two_pass(p: &BatchNormProblem, a: &BatchNormArgs<'_>) -> Result<()> {
+    const OP: &str = "batch_norm";
+    let (shape, precision) = (p.shape, p.precision);
+    let [n, c, h, w] = shape;
+    let nhw = n * h * w;
+    let BatchNormArgs {
+        x,
+        gamma,
+        beta,
+        running_mean,
+        running_var,
+        out,
+    } = *a;
+    let dev = x.device();
     if c == 0 {
         return Ok(());
     }
-
+    let spec = BatchNormSpec {
+        eps: p.eps,
+        momentum: p.momentum,
+        activation: p.activation,
+        precision: Some(precision),
+    };
     // Pass 1: per (channel, chunk) mean and M2.
     let mut params = bn_params(shape, 0);
     params.eps = spec.eps;
@@ -346,7 +457,7 @@ pub fn batch_norm_train_into(
         beta,
         &out.save_mean,
         &out.save_invstd,
-        spec,
+        &spec,
         0,
         &out.y,
     )
@@ -510,7 +621,95 @@ pub fn batch_norm_backward_into(
         return Err(Error::invalid(OP, "output", "outputs share storage"));
     }
     let dev = x.device();
-    let precision = Precision::resolve(OP, dev, x.dtype(), precision)?;
+    let problem = BatchNormBackwardProblem {
+        shape,
+        precision: Precision::resolve(OP, dev, x.dtype(), precision)?,
+    };
+    let args = BatchNormBackwardArgs {
+        dy,
+        x,
+        gamma,
+        save_mean,
+        save_invstd,
+        grads,
+    };
+    BACKWARD_TABLE.run(dev, &problem, None, &args)
+}
+
+/// Batch norm's gradient as its variants see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchNormBackwardProblem {
+    pub shape: [usize; 4],
+    pub precision: Precision,
+}
+
+/// The tensors of [`batch_norm_backward_into`].
+pub struct BatchNormBackwardArgs<'a> {
+    pub dy: &'a Tensor,
+    pub x: &'a Tensor,
+    pub gamma: &'a Tensor,
+    pub save_mean: &'a Tensor,
+    pub save_invstd: &'a Tensor,
+    pub grads: &'a BatchNormGrads,
+}
+
+impl Problem for BatchNormBackwardProblem {
+    type Args<'a> = BatchNormBackwardArgs<'a>;
+
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    fn shape_class(&self) -> String {
+        channel_class(self.shape)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.shape[1] == 0
+    }
+}
+
+/// Every batch-norm gradient variant.
+pub const BACKWARD_VARIANTS: &[Variant<BatchNormBackwardProblem>] = &[Variant {
+    name: "two_pass",
+    idea: "per (channel, chunk) Σdy and Σdy·(x−mean), dgamma, dbeta and per-channel \
+           coefficients, then dx in one elementwise pass",
+    requires: "every problem",
+    shaders: &[
+        Source::Typed(&reduce::DOT),
+        Source::Plain(&reduce::DOT_F16P),
+        Source::Plain(&BACKWARD_FINALIZE),
+        Source::Typed(&BACKWARD_APPLY),
+        Source::Plain(&BACKWARD_APPLY_F16P),
+    ],
+    constants: &[],
+    tile: Tile::PerProblem("channel x chunk workgroups, then 256 elements per workgroup"),
+    precisions: registry::ALL_PRECISIONS,
+    supports: registry::any_problem,
+    scratch: |p, _| batch_norm_scratch_bytes(p.shape, p.precision),
+    launch: |_, p, a| backward_two_pass(p, a),
+}];
+
+/// The table of batch norm's gradient.
+pub static BACKWARD_TABLE: Table<BatchNormBackwardProblem> = Table {
+    op: "batch_norm_backward",
+    variants: BACKWARD_VARIANTS,
+    auto: |_, _| &BACKWARD_VARIANTS[0],
+};
+
+fn backward_two_pass(p: &BatchNormBackwardProblem, a: &BatchNormBackwardArgs<'_>) -> Result<()> {
+    const OP: &str = "batch_norm_backward";
+    let (shape, precision) = (p.shape, p.precision);
+    let [_, c, _, _] = shape;
+    let BatchNormBackwardArgs {
+        dy,
+        x,
+        gamma,
+        save_mean,
+        save_invstd,
+        grads,
+    } = *a;
+    let dev = x.device();
     if c == 0 {
         return Ok(());
     }

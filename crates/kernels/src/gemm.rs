@@ -7,20 +7,15 @@
 //! `[batch, M, N]`, or `[M, N]` when neither operand has a batch dimension.
 //! Bias is `[M]` (one value per row) or `[N]` (per column).
 //!
-//! Variants (every one correct on every shape it accepts; `weft bench` compares):
-//!
-//! | variant | idea |
-//! |---|---|
-//! | `naive` | one output per invocation, loads straight from storage |
-//! | `tiled` | 16×16 tiles staged through workgroup memory |
-//! | `register_4x4`, `register_8x8` | a TM×TN output block per invocation in registers, any strides |
-//! | `vec4_8x8`, `vec4_16x16` | register blocks with vec4 loads; row-major operands, K and N multiples of 4 |
-//! | `subgroup` | A values shared across a subgroup with shuffles; needs subgroups |
-//! | `packed_pairs` | packed f16 storage, one output word per invocation |
+//! Variants: the rows of [`VARIANTS`], each correct on every problem it
+//! accepts; `weft bench --list` prints them with their constraints and `weft
+//! bench --op gemm` compares them. [`TABLE`]'s automatic choice takes vector
+//! loads where the layout allows and register blocks otherwise.
 
-use weft_device::{Binding, Device, Error, Feature, Kernel, Result, Tensor};
+use weft_device::{Binding, Caps, Error, Feature, Kernel, Result, Shader, Tensor};
 
 use crate::precision::Precision;
+use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
 use crate::{Activation, shaders, tune};
 
 /// Where a GEMM's bias goes.
@@ -51,8 +46,9 @@ pub struct GemmSpec {
     pub trans_b: bool,
     pub bias: BiasMode,
     pub activation: Activation,
-    /// Kernel variant; `None` picks [`GemmVariant::auto`].
-    pub variant: Option<GemmVariant>,
+    /// Kernel variant (a row of [`VARIANTS`]); `None`: the tuner's choice or
+    /// the default.
+    pub variant: Option<&'static GemmVariant>,
     /// Storage precision; `None` follows the operands' dtype.
     pub precision: Option<Precision>,
 }
@@ -176,146 +172,203 @@ impl GemmDims {
     }
 }
 
-/// A GEMM kernel variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GemmVariant {
-    Naive,
-    Tiled,
-    Register4x4,
-    Register8x8,
-    Vec4x8x8,
-    Vec4x16x16,
-    Subgroup,
-    PackedPairs,
+/// A GEMM as its variants see it: shapes and strides, the fused epilogue, and
+/// the precision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GemmProblem {
+    pub dims: GemmDims,
+    pub bias: BiasMode,
+    pub activation: Activation,
+    pub precision: Precision,
 }
 
-impl GemmVariant {
-    /// Every variant, baseline first.
-    pub const ALL: [GemmVariant; 8] = [
-        GemmVariant::Naive,
-        GemmVariant::Tiled,
-        GemmVariant::Register4x4,
-        GemmVariant::Register8x8,
-        GemmVariant::Vec4x8x8,
-        GemmVariant::Vec4x16x16,
-        GemmVariant::Subgroup,
-        GemmVariant::PackedPairs,
-    ];
+/// The tensors of a GEMM launch.
+pub struct GemmArgs<'a> {
+    pub a: &'a Tensor,
+    pub b: &'a Tensor,
+    pub bias: Option<&'a Tensor>,
+    pub c: &'a Tensor,
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            GemmVariant::Naive => "naive",
-            GemmVariant::Tiled => "tiled",
-            GemmVariant::Register4x4 => "register_4x4",
-            GemmVariant::Register8x8 => "register_8x8",
-            GemmVariant::Vec4x8x8 => "vec4_8x8",
-            GemmVariant::Vec4x16x16 => "vec4_16x16",
-            GemmVariant::Subgroup => "subgroup",
-            GemmVariant::PackedPairs => "packed_pairs",
-        }
+impl Problem for GemmProblem {
+    type Args<'a> = GemmArgs<'a>;
+
+    fn precision(&self) -> Precision {
+        self.precision
     }
 
-    pub fn from_name(name: &str) -> Option<GemmVariant> {
-        GemmVariant::ALL.into_iter().find(|v| v.name() == name)
+    fn shape_class(&self) -> String {
+        self.dims.shape_class()
     }
 
-    /// Why this variant cannot run `dims` at `precision` on `dev`, if it cannot.
-    pub fn unsupported(
-        self,
-        dev: &Device,
-        dims: &GemmDims,
-        precision: Precision,
-    ) -> Option<String> {
-        let packed = precision == Precision::F16Packed;
-        match self {
-            GemmVariant::PackedPairs if !packed => Some("packed f16 storage only".into()),
-            GemmVariant::PackedPairs => None,
-            _ if packed => Some("has no packed-f16 form".into()),
-            GemmVariant::Subgroup if !dev.has(Feature::Subgroups) => {
-                Some("adapter has no subgroups".into())
-            }
-            GemmVariant::Vec4x8x8 | GemmVariant::Vec4x16x16 => {
-                let row_major =
-                    dims.a_cs == 1 && dims.a_rs == dims.k && dims.b_cs == 1 && dims.b_rs == dims.n;
-                if !row_major {
-                    Some("needs row-major A and B (no transposes)".into())
-                } else if !dims.k.is_multiple_of(4) || !dims.n.is_multiple_of(4) {
-                    Some(format!(
-                        "needs K and N multiples of 4 (K = {}, N = {})",
-                        dims.k, dims.n
-                    ))
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        }
+    fn is_empty(&self) -> bool {
+        self.dims.m * self.dims.n * self.dims.batch == 0
     }
+}
 
-    /// Output rows and columns one workgroup covers (for packed pairs: words).
-    fn block(self) -> (usize, usize) {
-        match self {
-            GemmVariant::Naive | GemmVariant::Tiled => (16, 16),
-            GemmVariant::Register4x4 => (32, 32),
-            GemmVariant::Register8x8 => (64, 64),
-            GemmVariant::Vec4x8x8 => (64, 64),
-            GemmVariant::Vec4x16x16 => (256, 256),
-            GemmVariant::Subgroup => (8, 64),
-            GemmVariant::PackedPairs => (1, 512),
-        }
+/// A GEMM kernel variant: a row of [`VARIANTS`].
+pub type GemmVariant = Variant<GemmProblem>;
+
+/// A row of a typed, blocked kernel that accepts any strides.
+const fn blocked(
+    name: &'static str,
+    idea: &'static str,
+    constants: &'static [(&'static str, f64)],
+    rows: usize,
+    cols: usize,
+) -> GemmVariant {
+    Variant {
+        name,
+        idea,
+        requires: "any strides (transposes, broadcast batches)",
+        // Set by each row: a reference to a static cannot pass through a
+        // const fn's arguments into a promoted slice.
+        shaders: &[],
+        constants,
+        tile: Tile::Block { rows, cols },
+        precisions: registry::TYPED,
+        supports: registry::any_problem,
+        scratch: registry::no_scratch,
+        launch: launch_blocked,
     }
+}
 
-    fn shader(self, precision: Precision) -> &'static weft_device::Shader {
-        let typed = match self {
-            GemmVariant::Naive => &shaders::GEMM_NAIVE,
-            GemmVariant::Tiled => &shaders::GEMM_TILED,
-            GemmVariant::Register4x4 | GemmVariant::Register8x8 => &shaders::GEMM_REGISTER,
-            GemmVariant::Vec4x8x8 | GemmVariant::Vec4x16x16 => &shaders::GEMM_VEC4,
-            GemmVariant::Subgroup => &shaders::GEMM_SUBGROUP,
-            GemmVariant::PackedPairs => return &shaders::GEMM_F16P,
-        };
-        typed
-            .get(precision)
-            .expect("typed GEMM variants have f32 and f16 forms")
+/// Every GEMM variant, the baseline first (`weft bench --list` prints them).
+pub const VARIANTS: &[GemmVariant] = &[
+    Variant {
+        shaders: &[Source::Typed(&shaders::GEMM_NAIVE)],
+        ..blocked(
+            "naive",
+            "one output per invocation, loads straight from storage",
+            &[],
+            16,
+            16,
+        )
+    },
+    Variant {
+        shaders: &[Source::Typed(&shaders::GEMM_TILED)],
+        ..blocked(
+            "tiled",
+            "16x16 tiles staged through workgroup memory",
+            &[],
+            16,
+            16,
+        )
+    },
+    Variant {
+        shaders: &[Source::Typed(&shaders::GEMM_REGISTER)],
+        ..blocked(
+            "register_4x4",
+            "a 4x4 output block per invocation in registers",
+            &[("TM", 4.0), ("TN", 4.0)],
+            32,
+            32,
+        )
+    },
+    Variant {
+        shaders: &[Source::Typed(&shaders::GEMM_REGISTER)],
+        ..blocked(
+            "register_8x8",
+            "an 8x8 output block per invocation in registers",
+            &[("TM", 8.0), ("TN", 8.0)],
+            64,
+            64,
+        )
+    },
+    Variant {
+        requires: "row-major A and B (no transposes), K and N multiples of 4",
+        supports: row_major_aligned,
+        shaders: &[Source::Typed(&shaders::GEMM_VEC4)],
+        ..blocked(
+            "vec4_8x8",
+            "8x8 register blocks with vec4 loads of A along K and of B along N",
+            &[("TM", 8.0), ("TN4", 2.0), ("WG_X", 8.0), ("WG_Y", 8.0)],
+            64,
+            64,
+        )
+    },
+    Variant {
+        requires: "row-major A and B (no transposes), K and N multiples of 4",
+        supports: row_major_aligned,
+        shaders: &[Source::Typed(&shaders::GEMM_VEC4)],
+        ..blocked(
+            "vec4_16x16",
+            "16x16 register blocks with vec4 loads, 16x16 invocations",
+            &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 16.0), ("WG_Y", 16.0)],
+            256,
+            256,
+        )
+    },
+    Variant {
+        requires: "subgroups",
+        supports: has_subgroups,
+        shaders: &[Source::Typed(&shaders::GEMM_SUBGROUP)],
+        ..blocked(
+            "subgroup",
+            "A values shared across a subgroup with shuffles",
+            &[],
+            8,
+            64,
+        )
+    },
+    Variant {
+        name: "packed_pairs",
+        idea: "packed f16 storage, one output word (two outputs) per invocation",
+        requires: "any strides",
+        shaders: &[Source::Plain(&shaders::GEMM_F16P)],
+        constants: &[],
+        tile: Tile::PerProblem("256 invocations of one output word each"),
+        precisions: &[Precision::F16Packed],
+        supports: registry::any_problem,
+        scratch: registry::no_scratch,
+        launch: launch_packed,
+    },
+];
+
+/// Rows the automatic choice names.
+pub const REGISTER_4X4: &GemmVariant = registry::named(VARIANTS, "register_4x4");
+pub const REGISTER_8X8: &GemmVariant = registry::named(VARIANTS, "register_8x8");
+pub const VEC4_8X8: &GemmVariant = registry::named(VARIANTS, "vec4_8x8");
+pub const PACKED_PAIRS: &GemmVariant = registry::named(VARIANTS, "packed_pairs");
+
+/// The GEMM table.
+pub static TABLE: Table<GemmProblem> = Table {
+    op: "gemm",
+    variants: VARIANTS,
+    auto,
+};
+
+fn row_major_aligned(p: &GemmProblem, _: &Caps) -> Result<(), Unsupported> {
+    let d = &p.dims;
+    registry::require(
+        d.a_cs == 1 && d.a_rs == d.k && d.b_cs == 1 && d.b_rs == d.n,
+        || "needs row-major A and B (no transposes)".into(),
+    )?;
+    registry::require(d.k.is_multiple_of(4) && d.n.is_multiple_of(4), || {
+        format!("needs K and N multiples of 4 (K = {}, N = {})", d.k, d.n)
+    })
+}
+
+fn has_subgroups(_: &GemmProblem, caps: &Caps) -> Result<(), Unsupported> {
+    registry::require(caps.has(Feature::Subgroups), || {
+        "adapter has no subgroups".into()
+    })
+}
+
+/// The default choice: vector loads where the layout allows, register blocks
+/// otherwise (measured fastest on lavapipe; see docs/PERFORMANCE.md).
+fn auto(p: &GemmProblem, caps: &Caps) -> &'static GemmVariant {
+    if p.precision == Precision::F16Packed {
+        return PACKED_PAIRS;
     }
-
-    fn tile_constants(self) -> Vec<(&'static str, f64)> {
-        match self {
-            GemmVariant::Register4x4 => vec![("TM", 4.0), ("TN", 4.0)],
-            GemmVariant::Register8x8 => vec![("TM", 8.0), ("TN", 8.0)],
-            GemmVariant::Vec4x8x8 => vec![("TM", 8.0), ("TN4", 2.0), ("WG_X", 8.0), ("WG_Y", 8.0)],
-            GemmVariant::Vec4x16x16 => {
-                vec![("TM", 16.0), ("TN4", 4.0), ("WG_X", 16.0), ("WG_Y", 16.0)]
-            }
-            _ => vec![],
-        }
-    }
-
-    /// The default choice for a problem: vector loads where the layout allows,
-    /// register blocks otherwise (measured fastest on lavapipe; see
-    /// docs/PERFORMANCE.md).
-    pub fn auto(dev: &Device, dims: &GemmDims, precision: Precision) -> GemmVariant {
-        if precision == Precision::F16Packed {
-            return GemmVariant::PackedPairs;
-        }
-        if let Some(v) = tune::cached(dev, "gemm", &dims.shape_class(), precision)
-            .and_then(|n| GemmVariant::from_name(&n))
-            .filter(|v| v.unsupported(dev, dims, precision).is_none())
-        {
-            return v;
-        }
-        if GemmVariant::Vec4x8x8
-            .unsupported(dev, dims, precision)
-            .is_none()
-        {
-            GemmVariant::Vec4x8x8
-        } else if dims.m >= 32 && dims.n >= 32 {
-            // Transposed operands (dense layers' x·Wᵀ and dyᵀ·x): 8x8 blocks
-            // halve the loads per FMA of 4x4 once both sides fill a block.
-            GemmVariant::Register8x8
-        } else {
-            GemmVariant::Register4x4
-        }
+    if VEC4_8X8.check(p, caps).is_ok() {
+        VEC4_8X8
+    } else if p.dims.m >= 32 && p.dims.n >= 32 {
+        // Transposed operands (dense layers' x·Wᵀ and dyᵀ·x): 8x8 blocks
+        // halve the loads per FMA of 4x4 once both sides fill a block.
+        REGISTER_8X8
+    } else {
+        REGISTER_4X4
     }
 }
 
@@ -358,39 +411,13 @@ pub fn gemm_into(
     let dev = a.device();
     let dims = check(a, b, bias, spec)?;
     crate::check_output("gemm", c, &dims.out_shape(), a.dtype(), &[a, b])?;
-    let precision = Precision::resolve("gemm", dev, a.dtype(), spec.precision)?;
-    if spec.variant.is_none()
-        && tune::cached(dev, "gemm", &dims.shape_class(), precision).is_none()
-        && dims.m * dims.n * dims.batch > 0
-    {
-        let candidates: Vec<(GemmVariant, &str)> = GemmVariant::ALL
-            .into_iter()
-            .filter(|v| v.unsupported(dev, &dims, precision).is_none())
-            .map(|v| (v, v.name()))
-            .collect();
-        let tuned = tune::tune(
-            dev,
-            "gemm",
-            &dims.shape_class(),
-            precision,
-            &candidates,
-            |v| launch(&dims, a, b, bias, spec, v, precision, c),
-        )?;
-        if tuned.is_some() {
-            return Ok(());
-        }
-    }
-    let variant = spec
-        .variant
-        .unwrap_or_else(|| GemmVariant::auto(dev, &dims, precision));
-    if let Some(why) = variant.unsupported(dev, &dims, precision) {
-        return Err(Error::invalid(
-            "gemm",
-            "variant",
-            format!("{} cannot run this problem: {why}", variant.name()),
-        ));
-    }
-    launch(&dims, a, b, bias, spec, variant, precision, c)
+    let problem = GemmProblem {
+        dims,
+        bias: spec.bias,
+        activation: spec.activation,
+        precision: Precision::resolve("gemm", dev, a.dtype(), spec.precision)?,
+    };
+    TABLE.run(dev, &problem, spec.variant, &GemmArgs { a, b, bias, c })
 }
 
 /// Validates operand shapes and dtypes.
@@ -444,59 +471,92 @@ fn check(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, spec: &GemmSpec) -> Resu
     Ok(dims)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn launch(
-    dims: &GemmDims,
-    a: &Tensor,
-    b: &Tensor,
-    bias: Option<&Tensor>,
-    spec: &GemmSpec,
-    variant: GemmVariant,
-    precision: Precision,
-    c: &Tensor,
+/// The register-blocked and tiled kernels: one workgroup per block of the
+/// row's tile, every batch.
+fn launch_blocked(v: &GemmVariant, p: &GemmProblem, args: &GemmArgs<'_>) -> Result<()> {
+    let Tile::Block { rows, cols } = v.tile else {
+        unreachable!("blocked GEMM rows declare a block tile")
+    };
+    let d = &p.dims;
+    let (tiles_m, tiles_n) = (d.m.div_ceil(rows), d.n.div_ceil(cols));
+    let shader = match v.shaders[0] {
+        Source::Typed(t) => t.get(p.precision),
+        Source::Plain(s) => Some(s),
+    }
+    .expect("a typed GEMM row has f32 and f16 forms");
+    dispatch(
+        v,
+        shader,
+        p,
+        args,
+        tiles_m,
+        tiles_n,
+        d.batch * tiles_m * tiles_n,
+    )
+}
+
+/// Packed f16: one output word per invocation, 256 per workgroup.
+fn launch_packed(v: &GemmVariant, p: &GemmProblem, args: &GemmArgs<'_>) -> Result<()> {
+    let d = &p.dims;
+    let Source::Plain(shader) = v.shaders[0] else {
+        unreachable!("the packed GEMM row has one standalone body")
+    };
+    let words = (d.batch * d.m * d.n).div_ceil(2);
+    dispatch(
+        v,
+        shader,
+        p,
+        args,
+        d.m,
+        d.n.div_ceil(512),
+        words.div_ceil(256),
+    )
+}
+
+fn dispatch(
+    v: &GemmVariant,
+    shader: &'static Shader,
+    p: &GemmProblem,
+    args: &GemmArgs<'_>,
+    tiles_m: usize,
+    tiles_n: usize,
+    workgroups: usize,
 ) -> Result<()> {
-    let dev = a.device();
-    let (bm, bn) = variant.block();
-    let tiles_m = dims.m.div_ceil(bm);
-    let tiles_n = dims.n.div_ceil(bn);
+    let d = &p.dims;
+    if d.m == 0 || d.n == 0 || d.batch == 0 {
+        return Ok(());
+    }
     let params = GemmParams {
-        m: dims.m as u32,
-        n: dims.n as u32,
-        k: dims.k as u32,
-        batch: dims.batch as u32,
-        a_rs: dims.a_rs as u32,
-        a_cs: dims.a_cs as u32,
-        a_bs: dims.a_bs as u32,
+        m: d.m as u32,
+        n: d.n as u32,
+        k: d.k as u32,
+        batch: d.batch as u32,
+        a_rs: d.a_rs as u32,
+        a_cs: d.a_cs as u32,
+        a_bs: d.a_bs as u32,
         tiles_m: tiles_m as u32,
-        b_rs: dims.b_rs as u32,
-        b_cs: dims.b_cs as u32,
-        b_bs: dims.b_bs as u32,
+        b_rs: d.b_rs as u32,
+        b_cs: d.b_cs as u32,
+        b_bs: d.b_bs as u32,
         tiles_n: tiles_n as u32,
-        c_bs: (dims.m * dims.n) as u32,
+        c_bs: (d.m * d.n) as u32,
         bias_bs: 0,
         _pad: [0; 2],
     };
-    let mut constants = variant.tile_constants();
-    constants.extend(spec.activation.constants());
-    constants.push(("BIAS", spec.bias.code() as f64));
-    let kernel = Kernel::new("gemm", variant.shader(precision), "main").with_constants(&constants);
-    let workgroups = match variant {
-        GemmVariant::PackedPairs => (dims.batch * dims.m * dims.n).div_ceil(2).div_ceil(256),
-        _ => dims.batch * tiles_m * tiles_n,
-    };
-    if dims.m == 0 || dims.n == 0 || dims.batch == 0 {
-        return Ok(());
-    }
+    let mut constants = v.constants.to_vec();
+    constants.extend(p.activation.constants());
+    constants.push(("BIAS", p.bias.code() as f64));
+    let kernel = Kernel::new("gemm", shader, "main").with_constants(&constants);
     // With K = 0 every output is bias + activation; kernels handle it (no loads).
-    let bias_binding = bias.unwrap_or(a).binding();
+    let dev = args.a.device();
     dev.dispatch(
         &kernel,
         bytemuck::bytes_of(&params),
         &[
-            Binding::Read(a.binding()),
-            Binding::Read(b.binding()),
-            Binding::Read(bias_binding),
-            Binding::ReadWrite(c.binding()),
+            Binding::Read(args.a.binding()),
+            Binding::Read(args.b.binding()),
+            Binding::Read(args.bias.unwrap_or(args.a).binding()),
+            Binding::ReadWrite(args.c.binding()),
         ],
         workgroups as u64,
     )

@@ -24,6 +24,7 @@ pub mod precision;
 pub mod prelu;
 pub mod reduce;
 pub mod reference;
+pub mod registry;
 pub mod shaders;
 pub mod softmax;
 pub mod testing;

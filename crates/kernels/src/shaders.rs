@@ -124,9 +124,10 @@ typed!(
 );
 plain!(GEMM_F16P, [ACTIVATION, GEMM_PARAMS], "gemm/gemm_f16p.wgsl");
 
-/// Every shader, for validation and cache warm-up: the ones above plus those
-/// each op module declares beside its launcher.
-pub fn all() -> Vec<&'static Shader> {
+/// Every shader declared here and by the op modules beside their launchers
+/// (each module lists all it declares). [`crate::registry::all_shaders`] adds
+/// the tables' rows and removes repeats.
+pub(crate) fn helpers() -> Vec<&'static Shader> {
     let mut all = common();
     for module in [
         crate::augment::shaders,

@@ -49,6 +49,32 @@ pub fn poisoned(dev: &Device, shape: &[usize], dtype: DType) -> Result<Tensor> {
     Ok(t)
 }
 
+/// The bound of a result computed in f32 and stored as `dtype`: for f32,
+/// `want` itself with `c32`; for f16, the f32 result rounded once, so the scale
+/// becomes |ref| + c32·(ε₃₂/ε₁₆)·scale with c = 1 (half an f16 ulp plus the
+/// f32 error; f16 accumulation would fail it).
+pub fn storage_bound(want: &RefOut, dtype: DType, c32: f64) -> (RefOut, f64) {
+    match dtype {
+        DType::F16 => {
+            let k = c32 * EPS_F32 / EPS_F16;
+            let scale = want
+                .value
+                .iter()
+                .zip(&want.scale)
+                .map(|(v, s)| v.abs() + k * s)
+                .collect();
+            (
+                RefOut {
+                    value: want.value.clone(),
+                    scale,
+                },
+                1.0,
+            )
+        }
+        _ => (want.clone(), c32),
+    }
+}
+
 /// Outcome of a successful comparison.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Report {

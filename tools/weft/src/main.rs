@@ -9,6 +9,7 @@ mod info;
 mod memory;
 mod models;
 mod train;
+mod tuning;
 
 use std::process::ExitCode;
 
@@ -24,7 +25,8 @@ struct Cli {
     command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes. (The tuner's file and mode come from
+/// `WEFT_TUNE_CACHE` and `WEFT_TUNE`; see [`tuning`].)
 #[derive(Args, Clone)]
 pub struct Global {
     /// Print one JSON object on stdout (progress and logs go to stderr).
@@ -42,6 +44,7 @@ impl Global {
     /// Device options from the environment, overridden by the command line.
     pub fn device_options(&self) -> weft::Result<DeviceOptions> {
         let mut options = DeviceOptions::from_env()?;
+        options.tuner = std::sync::Arc::new(tuning::FileTuner::from_env());
         if let Some(b) = &self.backend {
             options.backend = Some(Backend::parse(b)?);
         }

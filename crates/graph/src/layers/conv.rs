@@ -2,9 +2,12 @@
 
 use weft_device::{DType, Result, Tensor};
 use weft_kernels::conv::backward as conv_backward;
+use weft_kernels::conv::forward::Conv2dProblem;
+use weft_kernels::conv::params::GatherGeometry;
 use weft_kernels::conv::params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
 };
+use weft_kernels::conv::transpose::ConvTranspose2dProblem;
 use weft_kernels::conv::transpose::{
     self as conv_transpose, ConvTranspose2dSpec, ConvTransposeVariant,
 };
@@ -30,7 +33,7 @@ pub struct Conv2d {
     /// Activation fused into the output (set by the fusion pass or by hand).
     pub activation: Activation,
     /// Kernel variant; `None` lets the kernels choose.
-    pub variant: Option<ConvVariant>,
+    pub variant: Option<&'static ConvVariant>,
 }
 
 impl Conv2d {
@@ -88,7 +91,7 @@ impl Conv2d {
         self
     }
 
-    pub fn variant(mut self, variant: ConvVariant) -> Conv2d {
+    pub fn variant(mut self, variant: &'static ConvVariant) -> Conv2d {
         self.variant = Some(variant);
         self
     }
@@ -222,9 +225,12 @@ impl Layer for Conv2d {
             .geometry("plan", cx.batch, &cx.inputs[0])
             .expect("validated at build time");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
-        let variant = self
-            .variant
-            .unwrap_or_else(|| ConvVariant::auto(cx.device, &geo, precision));
+        let problem = Conv2dProblem {
+            geo,
+            bias: self.bias,
+            activation: self.activation,
+            precision,
+        };
         let mut m = MemSeq::new();
         m.alloc(param_cast_bytes(
             geo.weight_shape().iter().product(),
@@ -234,9 +240,7 @@ impl Layer for Conv2d {
             m.alloc(param_cast_bytes(self.out_channels, cx.dtype));
         }
         m.alloc(cx.bytes(cx.output));
-        m.alloc(conv::forward::scratch_bytes(
-            cx.device, &geo, variant, precision,
-        ));
+        m.alloc(conv::forward::TABLE.scratch_bytes(cx.device, &problem, self.variant));
         ForwardAlloc {
             extras: Vec::new(),
             peak: m.peak(),
@@ -274,7 +278,7 @@ pub struct ConvTranspose2d {
     pub params: ConvTranspose2dParams,
     pub bias: bool,
     pub activation: Activation,
-    pub variant: Option<ConvTransposeVariant>,
+    pub variant: Option<&'static ConvTransposeVariant>,
 }
 
 impl ConvTranspose2d {
@@ -476,9 +480,12 @@ impl Layer for ConvTranspose2d {
             .geometry("plan", cx.batch, &cx.inputs[0])
             .expect("validated at build time");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
-        let variant = self
-            .variant
-            .unwrap_or_else(|| ConvTransposeVariant::auto(cx.device, &geo, precision));
+        let problem = ConvTranspose2dProblem {
+            g: GatherGeometry::transposed(&geo),
+            bias: self.bias,
+            activation: self.activation,
+            precision,
+        };
         let mut m = MemSeq::new();
         m.alloc(param_cast_bytes(
             geo.weight_shape().iter().product(),
@@ -488,9 +495,7 @@ impl Layer for ConvTranspose2d {
             m.alloc(param_cast_bytes(self.out_channels, cx.dtype));
         }
         m.alloc(cx.bytes(cx.output));
-        m.alloc(conv_transpose::scratch_bytes(
-            cx.device, &geo, variant, precision,
-        ));
+        m.alloc(conv_transpose::TABLE.scratch_bytes(cx.device, &problem, self.variant));
         ForwardAlloc {
             extras: Vec::new(),
             peak: m.peak(),

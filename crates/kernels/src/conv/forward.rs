@@ -2,16 +2,11 @@
 //! (NCHW input, OIHW weights, stride, explicit / `"same"` / `"valid"` padding
 //! including asymmetric, dilation, groups including depthwise).
 //!
-//! Variants (every one correct on every problem it accepts; `weft bench`
-//! compares them; [`ConvVariant::auto`] picks one per problem):
-//!
-//! | variant | idea | scratch |
-//! |---|---|---|
-//! | `direct` | one output per invocation walking its receptive field; every problem; the only packed-f16 form | none |
-//! | `im2col_gemm` | receptive fields unrolled into columns `[groups, K, P]`, then one register-blocked GEMM launch over all groups with vec4 loads of both operands | columns of a batch chunk |
-//! | `implicit_gemm` | the same GEMM with the im2col indices computed on the fly: TM x TN register blocks, input rows reused across the kernel width (a sliding register window at unit stride), weights reordered per tap for vec4 loads (a uniform block when small) | the reordered weights (blocks of 4+ rows) |
-//! | `one_by_one` | 1x1, stride 1, no padding: the input already is the GEMM's B operand | none |
-//! | `winograd` | F(2x2, 3x3), stride 1, dilation 1, groups 1: weight and input transforms, 16 batched GEMMs, output transform with bias and activation | transformed weights, inputs, products |
+//! Variants: the rows of [`VARIANTS`] (`weft bench --list` prints them with
+//! their constraints), each correct on every problem it accepts: the direct
+//! baseline, im2col + GEMM, the implicit GEMM, 1x1 as a plain GEMM, and
+//! Winograd F(2x2, 3x3). [`TABLE`]'s automatic choice is measured on lavapipe
+//! (see `auto`).
 //!
 //! Every variant runs on f32 and native f16 storage (f32 accumulation; the
 //! Winograd intermediates are stored in the tensors' type); packed f16 has the
@@ -22,13 +17,17 @@
 //! scratch buffers of the im2col and Winograd variants stay within
 //! [`SCRATCH_BUDGET`] (at least one image at a time). Scratch tensors come from
 //! the device pool and are released when the call returns; [`scratch_bytes`]
-//! reports their exact size for memory planning.
+//! reports their exact size for memory planning
+//! ([`Table::scratch_bytes`], per row).
 
-use weft_device::{Binding, BufferRange, DType, Device, Error, Kernel, Result, Shader, Tensor};
+use weft_device::{
+    Binding, BufferRange, Caps, ComputeLimits, DType, Device, Error, Kernel, Result, Shader, Tensor,
+};
 
 use super::params::{Conv2dGeometry, Conv2dParams};
 use crate::Activation;
 use crate::precision::{Precision, Typed};
+use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
 use crate::tune;
 
@@ -135,193 +134,274 @@ pub struct Conv2dSpec {
     pub params: Conv2dParams,
     /// Activation fused after the bias.
     pub activation: Activation,
-    /// Kernel variant; `None` picks [`ConvVariant::auto`].
-    pub variant: Option<ConvVariant>,
+    /// Kernel variant (a row of [`VARIANTS`]); `None`: the tuner's choice
+    /// or the default.
+    pub variant: Option<&'static ConvVariant>,
     /// Storage precision; `None` follows the tensors' dtype.
     pub precision: Option<Precision>,
 }
 
-/// A conv2d kernel variant (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConvVariant {
-    /// One output per invocation over its receptive field; every problem and
-    /// every precision (the baseline).
-    Direct,
-    /// im2col columns of a batch chunk, then a GEMM.
-    Im2colGemm,
-    /// GEMM with the im2col indices computed on the fly; no scratch.
-    ImplicitGemm,
-    /// 1x1 kernels, stride 1, no padding, dilation 1: a plain GEMM.
-    OneByOne,
-    /// Winograd F(2x2, 3x3): 3x3 kernels, stride 1, dilation 1, groups 1.
-    Winograd,
+/// A convolution as its variants see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conv2dProblem {
+    pub geo: Conv2dGeometry,
+    /// Whether a bias is added.
+    pub bias: bool,
+    /// Activation fused after the bias.
+    pub activation: Activation,
+    pub precision: Precision,
 }
 
-impl ConvVariant {
-    /// Every variant, baseline first.
-    pub const ALL: [ConvVariant; 5] = [
-        ConvVariant::Direct,
-        ConvVariant::Im2colGemm,
-        ConvVariant::ImplicitGemm,
-        ConvVariant::OneByOne,
-        ConvVariant::Winograd,
-    ];
+/// The tensors of a conv2d launch: x `[N, C_in, H, W]`, w OIHW, bias
+/// `[C_out]`, y `[N, C_out, OH, OW]`.
+pub struct Conv2dArgs<'a> {
+    pub x: &'a Tensor,
+    pub w: &'a Tensor,
+    pub bias: Option<&'a Tensor>,
+    pub y: &'a Tensor,
+}
 
-    /// Stable lowercase name, for benchmarks and command lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvVariant::Direct => "direct",
-            ConvVariant::Im2colGemm => "im2col_gemm",
-            ConvVariant::ImplicitGemm => "implicit_gemm",
-            ConvVariant::OneByOne => "one_by_one",
-            ConvVariant::Winograd => "winograd",
-        }
+impl Problem for Conv2dProblem {
+    type Args<'a> = Conv2dArgs<'a>;
+
+    fn precision(&self) -> Precision {
+        self.precision
     }
 
-    /// The variant called `name`, if any.
-    pub fn from_name(name: &str) -> Option<ConvVariant> {
-        ConvVariant::ALL.into_iter().find(|v| v.name() == name)
+    fn shape_class(&self) -> String {
+        shape_class(&self.geo)
     }
 
-    /// Why this variant cannot run `geo` at `precision` on `dev`, if it cannot.
-    pub fn unsupported(
-        self,
-        dev: &Device,
-        geo: &Conv2dGeometry,
-        precision: Precision,
-    ) -> Option<String> {
-        if self == ConvVariant::Direct {
-            return None;
-        }
-        if precision == Precision::F16Packed {
-            return Some("has no packed-f16 form (use direct)".into());
-        }
-        if geo.h == 0 || geo.w == 0 || geo.c_in == 0 {
-            return Some(format!(
-                "needs a non-empty input, got {:?} (use direct)",
-                geo.in_shape()
-            ));
-        }
-        match self {
-            ConvVariant::Direct | ConvVariant::ImplicitGemm => None,
-            ConvVariant::OneByOne => {
-                let one = geo.kh == 1
-                    && geo.kw == 1
-                    && geo.stride == [1, 1]
-                    && geo.pad == [0; 4]
-                    && geo.dilation == [1, 1];
-                (!one).then(|| {
+    fn is_empty(&self) -> bool {
+        self.geo.out_shape().iter().product::<usize>() == 0
+    }
+}
+
+/// A conv2d kernel variant: a row of [`VARIANTS`].
+pub type ConvVariant = Variant<Conv2dProblem>;
+
+/// Every conv2d variant, the baseline first.
+pub const VARIANTS: &[ConvVariant] = &[
+    Variant {
+        name: "direct",
+        idea: "one output per invocation walking its receptive field",
+        requires: "every problem; the only packed-f16 form",
+        shaders: &[
+            Source::Typed(&CONV_DIRECT),
+            Source::Plain(&CONV_DIRECT_F16P),
+        ],
+        constants: &[],
+        tile: Tile::PerProblem("64 outputs per workgroup (packed f16: 64 words)"),
+        precisions: registry::ALL_PRECISIONS,
+        supports: registry::any_problem,
+        scratch: registry::no_scratch,
+        launch: |_, p, a| run(p, a, |r| r.direct()),
+    },
+    Variant {
+        name: "im2col_gemm",
+        idea: "receptive fields unrolled into columns [groups, K, P] of a batch chunk, \
+               then one register-blocked GEMM over all groups with vec4 loads of both operands",
+        requires: "a non-empty input; the columns of one image within the binding limit",
+        shaders: &[Source::Typed(&CONV_IM2COL), Source::Typed(&CONV_GEMM)],
+        constants: &[],
+        tile: Tile::PerProblem("TM rows (1-8, the group's channels) x 512 columns per workgroup"),
+        precisions: registry::TYPED,
+        supports: |p, caps| {
+            non_empty(&p.geo)?;
+            fits_one_image(caps, &p.geo, Scratch::Columns, p.precision)
+        },
+        scratch: |p, dev| scratch_of(dev, p, Scratch::Columns),
+        launch: |_, p, a| run(p, a, |r| r.im2col()),
+    },
+    Variant {
+        name: "implicit_gemm",
+        idea: "the im2col GEMM with indices computed on the fly: TM x TN register blocks, \
+               a sliding input-row window at unit stride, weights reordered per tap for vec4 \
+               loads (a uniform block when small)",
+        requires: "a non-empty input",
+        shaders: &[
+            Source::Typed(&CONV_IMPLICIT),
+            Source::Typed(&CONV_IMPLICIT_TAPS),
+            Source::Typed(&CONV_IMPLICIT_TAPS_UNIFORM),
+            Source::Typed(&CONV_WEIGHTS_TAPS),
+        ],
+        constants: &[],
+        tile: Tile::PerProblem(
+            "TM channels (1-8) x 64 segments of TN (4 or 8) pixels per workgroup",
+        ),
+        precisions: registry::TYPED,
+        supports: |p, _| non_empty(&p.geo),
+        scratch: |p, _| ImplicitWeights::of(&p.geo, p.precision).scratch_bytes(&p.geo, p.precision),
+        launch: |_, p, a| run(p, a, |r| r.implicit()),
+    },
+    Variant {
+        name: "one_by_one",
+        idea: "1x1, stride 1, no padding: the input already is the GEMM's B operand",
+        requires: "a 1x1 kernel, stride 1, no padding, dilation 1",
+        shaders: &[Source::Typed(&CONV_GEMM)],
+        constants: &[],
+        tile: Tile::PerProblem("TM rows (1-8) x 512 columns per workgroup"),
+        precisions: registry::TYPED,
+        supports: |p, _| {
+            non_empty(&p.geo)?;
+            let g = &p.geo;
+            registry::require(
+                g.kh == 1
+                    && g.kw == 1
+                    && g.stride == [1, 1]
+                    && g.pad == [0; 4]
+                    && g.dilation == [1, 1],
+                || {
                     format!(
                         "needs a 1x1 kernel with stride 1, no padding and dilation 1, got {}x{} \
                          stride {:?} padding {:?} dilation {:?}",
-                        geo.kh, geo.kw, geo.stride, geo.pad, geo.dilation
+                        g.kh, g.kw, g.stride, g.pad, g.dilation
                     )
-                })
-            }
-            ConvVariant::Im2colGemm => {
-                let one = plan_chunk(dev, geo, self, precision, 1);
-                one.err().map(|e| format!("one image does not fit: {e}"))
-            }
-            ConvVariant::Winograd => {
-                if geo.kh != 3 || geo.kw != 3 || geo.stride != [1, 1] || geo.dilation != [1, 1] {
-                    Some(format!(
+                },
+            )
+        },
+        scratch: registry::no_scratch,
+        launch: |_, p, a| run(p, a, |r| r.one_by_one()),
+    },
+    Variant {
+        name: "winograd",
+        idea: "F(2x2, 3x3): weight and input transforms, 16 batched GEMMs, output transform \
+               with bias and activation",
+        requires: "a 3x3 kernel, stride 1, dilation 1, groups 1; one image's transforms within \
+                   the binding limit",
+        shaders: &[
+            Source::Typed(&CONV_WINOGRAD_WEIGHTS),
+            Source::Typed(&CONV_WINOGRAD_INPUT),
+            Source::Typed(&CONV_WINOGRAD_OUTPUT),
+            Source::Typed(&CONV_GEMM),
+        ],
+        constants: &[],
+        tile: Tile::PerProblem("16 batched GEMMs of TM x 512 blocks"),
+        precisions: registry::TYPED,
+        supports: |p, caps| {
+            non_empty(&p.geo)?;
+            let g = &p.geo;
+            registry::require(
+                g.kh == 3 && g.kw == 3 && g.stride == [1, 1] && g.dilation == [1, 1],
+                || {
+                    format!(
                         "F(2x2, 3x3) needs a 3x3 kernel with stride 1 and dilation 1, got {}x{} \
                          stride {:?} dilation {:?}",
-                        geo.kh, geo.kw, geo.stride, geo.dilation
-                    ))
-                } else if geo.groups != 1 {
-                    Some(format!("needs groups = 1, got {}", geo.groups))
-                } else {
-                    let one = plan_chunk(dev, geo, self, precision, 1);
-                    one.err().map(|e| format!("one image does not fit: {e}"))
-                }
-            }
-        }
-    }
+                        g.kh, g.kw, g.stride, g.dilation
+                    )
+                },
+            )?;
+            registry::require(g.groups == 1, || {
+                format!("needs groups = 1, got {}", g.groups)
+            })?;
+            fits_one_image(caps, g, Scratch::Winograd, p.precision)
+        },
+        scratch: |p, dev| scratch_of(dev, p, Scratch::Winograd),
+        launch: |_, p, a| run(p, a, |r| r.winograd()),
+    },
+];
 
-    /// The default choice for a problem: the fastest variant that accepts it,
-    /// as measured on lavapipe (see the comment in the body).
-    pub fn auto(dev: &Device, geo: &Conv2dGeometry, precision: Precision) -> ConvVariant {
-        if let Some(v) = tune::cached(dev, OP, &shape_class(geo), precision)
-            .and_then(|n| ConvVariant::from_name(&n))
-            .filter(|v| v.unsupported(dev, geo, precision).is_none())
-        {
-            return v;
-        }
-        // Measured on lavapipe (llvmpipe 22.3 / LLVM 15, 2 cores, 8-wide
-        // AVX2) with dev-side timing around a sync, best of 2-5 runs started
-        // on an idle machine, f32, GFLOP/s counted as the direct convolution's
-        // 2*N*C_out*OH*OW*K (native f16 measures within noise of these). The
-        // repo's vec4_8x8 GEMM does 8.8-9.6 GFLOP/s at 1024^3 on this machine.
-        //
-        // | problem (N, C_in -> C_out, size)       | im2col | implicit | 1x1  | winograd |
-        // |----------------------------------------|--------|----------|------|----------|
-        // | 3x3 N8 64 -> 64, 56x56                 |   7.8  |   10.0   |  -   |   16.2   |
-        // | 3x3 N8 256 -> 256, 14x14               |   6.8  |    8.0   |  -   |   29.3   |
-        // | 3x3 N8 512 -> 512, 7x7                 |  12.2  |    9.2   |  -   |   21.6   |
-        // | 3x3 N8 128 -> 128, 28x28               |  10.0  |    9.1   |  -   |   21.6   |
-        // | 3x3 N8 32 -> 32, 16x16                 |   3.6  |    5.9   |  -   |    7.1   |
-        // | 3x3 N8 16 -> 16, 32x32                 |   2.3  |    8.5   |  -   |    8.1   |
-        // | 3x3 N8 3 -> 16, 32x32                  |   1.5  |    3.3   |  -   |    1.5   |
-        // | 3x3 N1 3 -> 64, 224x224                |   3.1  |    5.3   |  -   |    3.1   |
-        // | 3x3 s2 N8 128 -> 128, 28x28            |   8.7  |    6.7   |  -   |    -     |
-        // | 7x7 s2 stem N8 3 -> 64, 224x224        |   7.1  |    8.7   |  -   |    -     |
-        // | 5x5 N64 1 -> 6, 28x28 (LeNet)          |   1.2  |    3.8   |  -   |    -     |
-        // | 5x5 N64 6 -> 16, 14x14 (LeNet)         |   2.7  |    3.4   |  -   |    -     |
-        // | 5x5 N8 32 -> 64, 28x28                 |   5.7  |    8.3   |  -   |    -     |
-        // | 1x1 N8 256 -> 64, 56x56                |   6.3  |    4.8   | 13.4 |    -     |
-        // | 1x1 N8 64 -> 256, 56x56                |  10.3  |    5.2   | 11.3 |    -     |
-        // | 1x1 N8 1024 -> 256, 14x14              |   8.5  |    4.0   | 11.6 |    -     |
-        // | 1x1 N8 512 -> 2048, 7x7 (H*W % 4 != 0) |  12.6  |    5.3   | 11.4 |    -     |
-        // | 1x1 s2 N8 256 -> 512, 56x56            |  10.5  |    3.7   |  -   |    -     |
-        // | 1x1 N8 32 -> 64, 112x112               |   6.1  |    5.0   |  8.2 |    -     |
-        // | 3x3 depthwise N8 256, 28x28            |   0.2  |    1.2   |  -   |    -     |
-        // | 3x3 groups 32 N8 128, 28x28            |   0.8  |    4.5   |  -   |    -     |
-        // (direct, the baseline, runs at 0.2-0.5 GFLOP/s on these.) The
-        // implicit column predates its per-tap vec4/uniform weights and
-        // sliding row window, which made it 1.5-2.5x faster at unit stride
-        // (LeNet 5x5: 4.8 and 7.5 GFLOP/s; docs/PERFORMANCE.md); the rows above
-        // are not re-measured (3x3 C64 56x56: implicit 12.5, Winograd 16.2).
-        //
-        // Every storage load costs tens of cycles per SIMD group there and
-        // FMAs are nearly free, so: Winograd (2.25x fewer multiplies, vec4
-        // GEMM) wins on 3x3 stride 1 once there are enough channels to
-        // amortise its transforms; the 1x1 GEMM wins when its columns load as
-        // vec4 (H*W % 4 == 0), im2col otherwise and for strided 1x1; im2col
-        // (vec4 loads of both operands) beats the implicit GEMM on long
-        // reductions over tiny images or with strides; the implicit GEMM
-        // (input rows reused across the kernel width, no scratch) wins
-        // everywhere else: few channels, large images, grouped and depthwise.
-        let fits = |v: ConvVariant| v.unsupported(dev, geo, precision).is_none();
-        let k = geo.patch_len();
-        if fits(ConvVariant::Winograd) && geo.c_in >= 24 && geo.c_out >= 16 {
-            return ConvVariant::Winograd;
-        }
-        if fits(ConvVariant::OneByOne) && (geo.h * geo.w).is_multiple_of(4) {
-            return ConvVariant::OneByOne;
-        }
-        let one_by_one = geo.kh == 1 && geo.kw == 1;
-        let long_small =
-            k.is_multiple_of(4) && k >= 256 && (geo.oh * geo.ow <= 64 || geo.stride != [1, 1]);
-        if fits(ConvVariant::Im2colGemm) && geo.cout_g() >= 8 && (one_by_one || long_small) {
-            return ConvVariant::Im2colGemm;
-        }
-        if fits(ConvVariant::ImplicitGemm) {
-            ConvVariant::ImplicitGemm
-        } else {
-            ConvVariant::Direct
-        }
-    }
+/// Rows the automatic choice (and the data gradient) names.
+pub const DIRECT: &ConvVariant = registry::named(VARIANTS, "direct");
+pub const IM2COL_GEMM: &ConvVariant = registry::named(VARIANTS, "im2col_gemm");
+pub const IMPLICIT_GEMM: &ConvVariant = registry::named(VARIANTS, "implicit_gemm");
+pub const ONE_BY_ONE: &ConvVariant = registry::named(VARIANTS, "one_by_one");
+pub const WINOGRAD: &ConvVariant = registry::named(VARIANTS, "winograd");
 
-    /// The typed shader of this variant at `precision`.
-    fn typed_shader(self, typed: &Typed, precision: Precision) -> Result<&'static Shader> {
-        typed.get(precision).ok_or_else(|| {
-            Error::invalid(
-                OP,
-                "precision",
-                format!("{} has no {} form", self.name(), precision.name()),
-            )
-        })
+/// The conv2d table.
+pub static TABLE: Table<Conv2dProblem> = Table {
+    op: OP,
+    variants: VARIANTS,
+    auto,
+};
+
+/// Every variant but the direct one needs at least one input element.
+fn non_empty(geo: &Conv2dGeometry) -> std::result::Result<(), Unsupported> {
+    registry::require(geo.h != 0 && geo.w != 0 && geo.c_in != 0, || {
+        format!(
+            "needs a non-empty input, got {:?} (use direct)",
+            geo.in_shape()
+        )
+    })
+}
+
+/// One image's windows and scratch fit the binding limit.
+fn fits_one_image(
+    caps: &Caps,
+    geo: &Conv2dGeometry,
+    scratch: Scratch,
+    precision: Precision,
+) -> std::result::Result<(), Unsupported> {
+    plan_chunk(&caps.limits, geo, scratch, precision, 1)
+        .map_err(|e| Unsupported::new(format!("one image does not fit: {e}")))
+}
+
+/// The default choice for a problem: the fastest variant that accepts it,
+/// as measured on lavapipe (see the comment in the body).
+fn auto(p: &Conv2dProblem, caps: &Caps) -> &'static ConvVariant {
+    let geo = &p.geo;
+    // Measured on lavapipe (llvmpipe 22.3 / LLVM 15, 2 cores, 8-wide
+    // AVX2) with dev-side timing around a sync, best of 2-5 runs started
+    // on an idle machine, f32, GFLOP/s counted as the direct convolution's
+    // 2*N*C_out*OH*OW*K (native f16 measures within noise of these). The
+    // repo's vec4_8x8 GEMM does 8.8-9.6 GFLOP/s at 1024^3 on this machine.
+    //
+    // | problem (N, C_in -> C_out, size)       | im2col | implicit | 1x1  | winograd |
+    // |----------------------------------------|--------|----------|------|----------|
+    // | 3x3 N8 64 -> 64, 56x56                 |   7.8  |   10.0   |  -   |   16.2   |
+    // | 3x3 N8 256 -> 256, 14x14               |   6.8  |    8.0   |  -   |   29.3   |
+    // | 3x3 N8 512 -> 512, 7x7                 |  12.2  |    9.2   |  -   |   21.6   |
+    // | 3x3 N8 128 -> 128, 28x28               |  10.0  |    9.1   |  -   |   21.6   |
+    // | 3x3 N8 32 -> 32, 16x16                 |   3.6  |    5.9   |  -   |    7.1   |
+    // | 3x3 N8 16 -> 16, 32x32                 |   2.3  |    8.5   |  -   |    8.1   |
+    // | 3x3 N8 3 -> 16, 32x32                  |   1.5  |    3.3   |  -   |    1.5   |
+    // | 3x3 N1 3 -> 64, 224x224                |   3.1  |    5.3   |  -   |    3.1   |
+    // | 3x3 s2 N8 128 -> 128, 28x28            |   8.7  |    6.7   |  -   |    -     |
+    // | 7x7 s2 stem N8 3 -> 64, 224x224        |   7.1  |    8.7   |  -   |    -     |
+    // | 5x5 N64 1 -> 6, 28x28 (LeNet)          |   1.2  |    3.8   |  -   |    -     |
+    // | 5x5 N64 6 -> 16, 14x14 (LeNet)         |   2.7  |    3.4   |  -   |    -     |
+    // | 5x5 N8 32 -> 64, 28x28                 |   5.7  |    8.3   |  -   |    -     |
+    // | 1x1 N8 256 -> 64, 56x56                |   6.3  |    4.8   | 13.4 |    -     |
+    // | 1x1 N8 64 -> 256, 56x56                |  10.3  |    5.2   | 11.3 |    -     |
+    // | 1x1 N8 1024 -> 256, 14x14              |   8.5  |    4.0   | 11.6 |    -     |
+    // | 1x1 N8 512 -> 2048, 7x7 (H*W % 4 != 0) |  12.6  |    5.3   | 11.4 |    -     |
+    // | 1x1 s2 N8 256 -> 512, 56x56            |  10.5  |    3.7   |  -   |    -     |
+    // | 1x1 N8 32 -> 64, 112x112               |   6.1  |    5.0   |  8.2 |    -     |
+    // | 3x3 depthwise N8 256, 28x28            |   0.2  |    1.2   |  -   |    -     |
+    // | 3x3 groups 32 N8 128, 28x28            |   0.8  |    4.5   |  -   |    -     |
+    // (direct, the baseline, runs at 0.2-0.5 GFLOP/s on these.) The
+    // implicit column predates its per-tap vec4/uniform weights and
+    // sliding row window, which made it 1.5-2.5x faster at unit stride
+    // (LeNet 5x5: 4.8 and 7.5 GFLOP/s; docs/PERFORMANCE.md); the rows above
+    // are not re-measured (3x3 C64 56x56: implicit 12.5, Winograd 16.2).
+    //
+    // Every storage load costs tens of cycles per SIMD group there and
+    // FMAs are nearly free, so: Winograd (2.25x fewer multiplies, vec4
+    // GEMM) wins on 3x3 stride 1 once there are enough channels to
+    // amortise its transforms; the 1x1 GEMM wins when its columns load as
+    // vec4 (H*W % 4 == 0), im2col otherwise and for strided 1x1; im2col
+    // (vec4 loads of both operands) beats the implicit GEMM on long
+    // reductions over tiny images or with strides; the implicit GEMM
+    // (input rows reused across the kernel width, no scratch) wins
+    // everywhere else: few channels, large images, grouped and depthwise.
+    let fits = |v: &ConvVariant| v.check(p, caps).is_ok();
+    let k = geo.patch_len();
+    if fits(WINOGRAD) && geo.c_in >= 24 && geo.c_out >= 16 {
+        return WINOGRAD;
+    }
+    if fits(ONE_BY_ONE) && (geo.h * geo.w).is_multiple_of(4) {
+        return ONE_BY_ONE;
+    }
+    let one_by_one = geo.kh == 1 && geo.kw == 1;
+    let long_small =
+        k.is_multiple_of(4) && k >= 256 && (geo.oh * geo.ow <= 64 || geo.stride != [1, 1]);
+    if fits(IM2COL_GEMM) && geo.cout_g() >= 8 && (one_by_one || long_small) {
+        return IM2COL_GEMM;
+    }
+    if fits(IMPLICIT_GEMM) {
+        IMPLICIT_GEMM
+    } else {
+        DIRECT
     }
 }
 
@@ -414,109 +494,14 @@ pub fn conv2d_into(
             "is on another device than the input",
         ));
     }
-    let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
-    if spec.variant.is_none()
-        && out.numel() > 0
-        && tune::cached(dev, OP, &shape_class(&geo), precision).is_none()
-    {
-        let candidates: Vec<(ConvVariant, &str)> = ConvVariant::ALL
-            .into_iter()
-            .filter(|v| v.unsupported(dev, &geo, precision).is_none())
-            .map(|v| (v, v.name()))
-            .collect();
-        let tuned = tune::tune(dev, OP, &shape_class(&geo), precision, &candidates, |v| {
-            conv2d_into(
-                x,
-                w,
-                bias,
-                &Conv2dSpec {
-                    variant: Some(v),
-                    ..*spec
-                },
-                out,
-            )
-        })?;
-        if tuned.is_some() {
-            return Ok(());
-        }
-    }
-    let variant = spec
-        .variant
-        .unwrap_or_else(|| ConvVariant::auto(dev, &geo, precision));
-    if let Some(why) = variant.unsupported(dev, &geo, precision) {
-        return Err(Error::invalid(
-            OP,
-            "variant",
-            format!("{} cannot run this problem: {why}", variant.name()),
-        ));
-    }
-    launch_geometry(&geo, x, w, bias, spec.activation, variant, precision, out)
-}
-
-/// Runs `variant` on an already validated geometry. The data gradient calls
-/// this directly: its padding (possibly asymmetric) is not expressible as
-/// public parameters.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn launch_geometry(
-    geo: &Conv2dGeometry,
-    x: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    act: Activation,
-    variant: ConvVariant,
-    precision: Precision,
-    out: &Tensor,
-) -> Result<()> {
-    if out.numel() == 0 {
-        return Ok(());
-    }
-    let run = Run {
-        dev: x.device(),
+    let problem = Conv2dProblem {
         geo,
-        x,
-        w,
-        bias,
-        y: out,
-        act,
-        precision,
+        bias: bias.is_some(),
+        activation: spec.activation,
+        precision: Precision::resolve(OP, dev, x.dtype(), spec.precision)?,
     };
-    match variant {
-        ConvVariant::Direct => run.direct(),
-        ConvVariant::ImplicitGemm => run.implicit(),
-        ConvVariant::OneByOne => run.one_by_one(),
-        ConvVariant::Im2colGemm => run.im2col(),
-        ConvVariant::Winograd => run.winograd(),
-    }
-}
-
-/// Bytes of temporary device buffers `variant` allocates for this problem at
-/// its peak (im2col columns of the largest batch chunk; Winograd's transformed
-/// weights, inputs and products), exactly as the pool accounts them. 0 for the
-/// variants without scratch and for problems the variant does not accept.
-pub fn scratch_bytes(
-    dev: &Device,
-    geo: &Conv2dGeometry,
-    variant: ConvVariant,
-    precision: Precision,
-) -> u64 {
-    if variant.unsupported(dev, geo, precision).is_some() || geo.n == 0 {
-        return 0;
-    }
-    match variant {
-        ConvVariant::Im2colGemm | ConvVariant::Winograd => {
-            match images_per_chunk(dev, geo, variant, precision) {
-                Ok(imgs) => scratch_sizes(geo, variant, imgs)
-                    .iter()
-                    .map(|&n| precision.dtype().storage_bytes(n))
-                    .sum(),
-                Err(_) => 0,
-            }
-        }
-        ConvVariant::ImplicitGemm => {
-            ImplicitWeights::of(geo, precision).scratch_bytes(geo, precision)
-        }
-        _ => 0,
-    }
+    let args = Conv2dArgs { x, w, bias, y: out };
+    TABLE.run(dev, &problem, spec.variant, &args)
 }
 
 /// Validates dtypes, shapes and parameters; resolves the geometry.
@@ -587,15 +572,36 @@ fn image_elems(geo: &Conv2dGeometry) -> (usize, usize) {
     (geo.c_in * geo.h * geo.w, geo.c_out * geo.oh * geo.ow)
 }
 
+/// The scratch a variant's chunks need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scratch {
+    /// None beyond the windows of x and y.
+    None,
+    /// im2col columns of the chunk.
+    Columns,
+    /// Winograd's transformed weights, inputs and products.
+    Winograd,
+}
+
+impl Scratch {
+    fn name(self) -> &'static str {
+        match self {
+            Scratch::None => "direct",
+            Scratch::Columns => "im2col_gemm",
+            Scratch::Winograd => "winograd",
+        }
+    }
+}
+
 /// Elements of every scratch tensor a chunk of `imgs` images needs, in
 /// allocation order.
-fn scratch_sizes(geo: &Conv2dGeometry, variant: ConvVariant, imgs: usize) -> Vec<usize> {
-    match variant {
-        ConvVariant::Im2colGemm => {
+fn scratch_sizes(geo: &Conv2dGeometry, scratch: Scratch, imgs: usize) -> Vec<usize> {
+    match scratch {
+        Scratch::Columns => {
             let cols = round4(imgs * geo.oh * geo.ow);
             vec![geo.c_in * geo.kh * geo.kw * cols]
         }
-        ConvVariant::Winograd => {
+        Scratch::Winograd => {
             let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
             let p4 = round4(imgs * th * tw);
             vec![
@@ -604,7 +610,22 @@ fn scratch_sizes(geo: &Conv2dGeometry, variant: ConvVariant, imgs: usize) -> Vec
                 16 * geo.c_out * p4,
             ]
         }
-        _ => Vec::new(),
+        Scratch::None => Vec::new(),
+    }
+}
+
+/// Bytes of the chunked scratch of `p` (the largest chunk), exactly as the
+/// pool accounts them.
+fn scratch_of(dev: &Device, p: &Conv2dProblem, scratch: Scratch) -> u64 {
+    if p.geo.n == 0 {
+        return 0;
+    }
+    match images_per_chunk(dev.limits(), &p.geo, scratch, p.precision) {
+        Ok(imgs) => scratch_sizes(&p.geo, scratch, imgs)
+            .iter()
+            .map(|&n| p.precision.dtype().storage_bytes(n))
+            .sum(),
+        Err(_) => 0,
     }
 }
 
@@ -613,23 +634,23 @@ fn round4(n: usize) -> usize {
 }
 
 /// Elements between aligned binding offsets of a `dtype` tensor.
-fn align_elems(dev: &Device, dtype: DType) -> usize {
-    let align = dev.limits().min_storage_buffer_offset_alignment.max(4) as usize;
+fn align_elems(limits: &ComputeLimits, dtype: DType) -> usize {
+    let align = limits.min_storage_buffer_offset_alignment.max(4) as usize;
     align / dtype.element_bytes()
 }
 
 /// Checks that a chunk of `imgs` images fits the device's binding limit (x and
 /// y windows, every scratch buffer) and, beyond one image, the scratch budget.
 fn plan_chunk(
-    dev: &Device,
+    limits: &ComputeLimits,
     geo: &Conv2dGeometry,
-    variant: ConvVariant,
+    scratch: Scratch,
     precision: Precision,
     imgs: usize,
 ) -> std::result::Result<(), String> {
     let dtype = precision.dtype();
-    let limit = dev.limits().max_storage_buffer_binding_size;
-    let slack = align_elems(dev, dtype);
+    let limit = limits.max_storage_buffer_binding_size;
+    let slack = align_elems(limits, dtype);
     let (xi, yi) = image_elems(geo);
     let bytes = |n: usize| dtype.storage_bytes(n);
     let xb = bytes(imgs * xi + slack);
@@ -644,7 +665,7 @@ fn plan_chunk(
             "output window of {yb} bytes exceeds the binding limit of {limit}"
         ));
     }
-    let sizes = scratch_sizes(geo, variant, imgs);
+    let sizes = scratch_sizes(geo, scratch, imgs);
     let mut total = 0;
     for n in sizes {
         let b = bytes(n);
@@ -665,16 +686,16 @@ fn plan_chunk(
 
 /// The most images one launch may cover (the first and largest chunk).
 fn images_per_chunk(
-    dev: &Device,
+    limits: &ComputeLimits,
     geo: &Conv2dGeometry,
-    variant: ConvVariant,
+    scratch: Scratch,
     precision: Precision,
 ) -> Result<usize> {
     let n = geo.n.max(1);
-    if let Err(why) = plan_chunk(dev, geo, variant, precision, 1) {
-        let limit = dev.limits().max_storage_buffer_binding_size;
+    if let Err(why) = plan_chunk(limits, geo, scratch, precision, 1) {
+        let limit = limits.max_storage_buffer_binding_size;
         return Err(Error::BindingTooLarge {
-            op: format!("{OP} ({}: {why})", variant.name()),
+            op: format!("{OP} ({}: {why})", scratch.name()),
             bytes: limit + 1,
             limit,
         });
@@ -683,7 +704,7 @@ fn images_per_chunk(
     let (mut lo, mut hi) = (1usize, n);
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
-        if plan_chunk(dev, geo, variant, precision, mid).is_ok() {
+        if plan_chunk(limits, geo, scratch, precision, mid).is_ok() {
             lo = mid;
         } else {
             hi = mid - 1;
@@ -700,15 +721,15 @@ fn images_per_chunk(
 
 /// The chunks `(first image, images)` covering the batch.
 fn chunks(
-    dev: &Device,
+    limits: &ComputeLimits,
     geo: &Conv2dGeometry,
-    variant: ConvVariant,
+    scratch: Scratch,
     precision: Precision,
 ) -> Result<Vec<(usize, usize)>> {
-    let per = images_per_chunk(dev, geo, variant, precision)?;
+    let per = images_per_chunk(limits, geo, scratch, precision)?;
     let (_, yi) = image_elems(geo);
     if precision == Precision::F16Packed && yi % 2 == 1 && per % 2 == 1 && per < geo.n {
-        let limit = dev.limits().max_storage_buffer_binding_size;
+        let limit = limits.max_storage_buffer_binding_size;
         return Err(Error::BindingTooLarge {
             op: format!("{OP} (packed f16 with an odd image size needs two images per launch)"),
             bytes: limit + 1,
@@ -774,13 +795,41 @@ struct Run<'a> {
     precision: Precision,
 }
 
+/// Runs one of [`Run`]'s variant methods on `p` (nothing when y is empty).
+fn run(
+    p: &Conv2dProblem,
+    a: &Conv2dArgs<'_>,
+    variant: impl FnOnce(&Run<'_>) -> Result<()>,
+) -> Result<()> {
+    if a.y.numel() == 0 {
+        return Ok(());
+    }
+    variant(&Run {
+        dev: a.x.device(),
+        geo: &p.geo,
+        x: a.x,
+        w: a.w,
+        bias: a.bias,
+        y: a.y,
+        act: p.activation,
+        precision: p.precision,
+    })
+}
+
 impl Run<'_> {
-    fn shader(&self, variant: ConvVariant, typed: &Typed) -> Result<&'static Shader> {
-        variant.typed_shader(typed, self.precision)
+    /// The f32 or native-f16 form of a typed body.
+    fn shader(&self, typed: &Typed) -> Result<&'static Shader> {
+        typed.get(self.precision).ok_or_else(|| {
+            Error::invalid(
+                OP,
+                "precision",
+                format!("this kernel has no {} form", self.precision.name()),
+            )
+        })
     }
 
     fn align(&self) -> usize {
-        align_elems(self.dev, self.precision.dtype())
+        align_elems(self.dev.limits(), self.precision.dtype())
     }
 
     fn bias_binding(&self) -> BufferRange<'_> {
@@ -790,7 +839,7 @@ impl Run<'_> {
     /// Chunks of the batch with their x and y windows and offsets.
     fn for_chunks(
         &self,
-        variant: ConvVariant,
+        scratch: Scratch,
         mut launch: impl FnMut(
             usize,
             usize,
@@ -800,7 +849,7 @@ impl Run<'_> {
     ) -> Result<()> {
         let (xi, yi) = image_elems(self.geo);
         let align = self.align();
-        for (img0, imgs) in chunks(self.dev, self.geo, variant, self.precision)? {
+        for (img0, imgs) in chunks(self.dev.limits(), self.geo, scratch, self.precision)? {
             let xw = window(self.x, img0 * xi, imgs * xi, align)?;
             let yw = window(self.y, img0 * yi, imgs * yi, align)?;
             launch(img0, imgs, xw, yw)?;
@@ -812,11 +861,11 @@ impl Run<'_> {
         let constants = self.act.constants();
         let shader = match self.precision {
             Precision::F16Packed => &CONV_DIRECT_F16P,
-            _ => self.shader(ConvVariant::Direct, &CONV_DIRECT)?,
+            _ => self.shader(&CONV_DIRECT)?,
         };
         let kernel = Kernel::new(OP, shader, "main").with_constants(&constants);
         let (_, yi) = image_elems(self.geo);
-        self.for_chunks(ConvVariant::Direct, |_, imgs, (xw, x_off), (yw, y_off)| {
+        self.for_chunks(Scratch::None, |_, imgs, (xw, x_off), (yw, y_off)| {
             let mut params = ConvParams::new(self.geo, imgs, self.bias.is_some());
             params.x_off = x_off;
             params.y_off = y_off;
@@ -859,8 +908,7 @@ impl Run<'_> {
             ImplicitWeights::Taps { uniform: false, .. } => &CONV_IMPLICIT_TAPS,
             ImplicitWeights::Taps { uniform: true, .. } => &CONV_IMPLICIT_TAPS_UNIFORM,
         };
-        let kernel = Kernel::new(OP, self.shader(ConvVariant::ImplicitGemm, shader)?, "main")
-            .with_constants(&constants);
+        let kernel = Kernel::new(OP, self.shader(shader)?, "main").with_constants(&constants);
         let w_taps = match layout {
             ImplicitWeights::Oihw => None,
             ImplicitWeights::Taps { cpad, uniform } => Some(self.weights_taps(cpad, uniform)?),
@@ -876,32 +924,29 @@ impl Run<'_> {
         };
         let segs_per_row = geo.ow.div_ceil(tn);
         let m_tiles = geo.cout_g().div_ceil(tm);
-        self.for_chunks(
-            ConvVariant::ImplicitGemm,
-            |_, imgs, (xw, x_off), (yw, y_off)| {
-                let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
-                params.x_off = x_off;
-                params.y_off = y_off;
-                let segs = imgs * geo.oh * segs_per_row;
-                params.tiles_m = (geo.groups * m_tiles) as u32;
-                params.tiles_p = segs.div_ceil(64) as u32;
-                params.a[0] = segs_per_row as u32;
-                params.a[1] = segs as u32;
-                params.a[2] = m_tiles as u32;
-                params.a[3] = cpad as u32;
-                self.dev.dispatch(
-                    &kernel,
-                    bytemuck::bytes_of(&params),
-                    &[
-                        Binding::Read(xw),
-                        weights,
-                        Binding::Read(self.bias_binding()),
-                        Binding::ReadWrite(yw),
-                    ],
-                    (params.tiles_m as u64) * (params.tiles_p as u64),
-                )
-            },
-        )
+        self.for_chunks(Scratch::None, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
+            params.x_off = x_off;
+            params.y_off = y_off;
+            let segs = imgs * geo.oh * segs_per_row;
+            params.tiles_m = (geo.groups * m_tiles) as u32;
+            params.tiles_p = segs.div_ceil(64) as u32;
+            params.a[0] = segs_per_row as u32;
+            params.a[1] = segs as u32;
+            params.a[2] = m_tiles as u32;
+            params.a[3] = cpad as u32;
+            self.dev.dispatch(
+                &kernel,
+                bytemuck::bytes_of(&params),
+                &[
+                    Binding::Read(xw),
+                    weights,
+                    Binding::Read(self.bias_binding()),
+                    Binding::ReadWrite(yw),
+                ],
+                (params.tiles_m as u64) * (params.tiles_p as u64),
+            )
+        })
     }
 
     /// The weights reordered to [groups, K, cpad] (conv/weights_taps.wgsl), in
@@ -918,11 +963,7 @@ impl Run<'_> {
         params.a[0] = cpad as u32;
         params.a[1] = len as u32;
         self.dev.dispatch(
-            &Kernel::new(
-                OP,
-                self.shader(ConvVariant::ImplicitGemm, &CONV_WEIGHTS_TAPS)?,
-                "main",
-            ),
+            &Kernel::new(OP, self.shader(&CONV_WEIGHTS_TAPS)?, "main"),
             bytemuck::bytes_of(&params),
             &[
                 Binding::Read(self.w.binding()),
@@ -936,96 +977,81 @@ impl Run<'_> {
     fn one_by_one(&self) -> Result<()> {
         let geo = self.geo;
         let hw = geo.h * geo.w;
-        self.for_chunks(
-            ConvVariant::OneByOne,
-            |_, imgs, (xw, x_off), (yw, y_off)| {
-                let gemm = GemmLaunch {
-                    groups: geo.groups,
-                    rows: geo.cout_g(),
-                    k: geo.cin_g(),
-                    cols: imgs * hw,
-                    b_off: x_off,
-                    b_gs: geo.cin_g() * hw,
-                    b_ks: hw,
-                    b_img: hw,
-                    b_is: geo.c_in * hw,
-                    c_off: y_off,
-                    c_img: hw,
-                    c_is: geo.c_out * hw,
-                    c_ms: hw,
-                    bias: self.bias.is_some(),
-                    act: self.act,
-                };
-                self.gemm(&gemm, self.w.binding(), xw, yw)
-            },
-        )
+        self.for_chunks(Scratch::None, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let gemm = GemmLaunch {
+                groups: geo.groups,
+                rows: geo.cout_g(),
+                k: geo.cin_g(),
+                cols: imgs * hw,
+                b_off: x_off,
+                b_gs: geo.cin_g() * hw,
+                b_ks: hw,
+                b_img: hw,
+                b_is: geo.c_in * hw,
+                c_off: y_off,
+                c_img: hw,
+                c_is: geo.c_out * hw,
+                c_ms: hw,
+                bias: self.bias.is_some(),
+                act: self.act,
+            };
+            self.gemm(&gemm, self.w.binding(), xw, yw)
+        })
     }
 
     fn im2col(&self) -> Result<()> {
         let geo = self.geo;
         let dtype = self.precision.dtype();
-        let per = images_per_chunk(self.dev, geo, ConvVariant::Im2colGemm, self.precision)?;
-        let cols = self.dev.empty(
-            &scratch_sizes(geo, ConvVariant::Im2colGemm, per)[..1],
-            dtype,
-        )?;
-        let kernel = Kernel::new(
-            OP,
-            self.shader(ConvVariant::Im2colGemm, &CONV_IM2COL)?,
-            "main",
-        );
+        let per = images_per_chunk(self.dev.limits(), geo, Scratch::Columns, self.precision)?;
+        let cols = self
+            .dev
+            .empty(&scratch_sizes(geo, Scratch::Columns, per)[..1], dtype)?;
+        let kernel = Kernel::new(OP, self.shader(&CONV_IM2COL)?, "main");
         let ohw = geo.oh * geo.ow;
-        self.for_chunks(
-            ConvVariant::Im2colGemm,
-            |_, imgs, (xw, x_off), (yw, y_off)| {
-                let p = imgs * ohw;
-                let p4 = round4(p);
-                let mut params = ConvParams::new(geo, imgs, false);
-                params.x_off = x_off;
-                params.a[0] = p as u32;
-                params.a[1] = (p4 / 4) as u32;
-                let quads = geo.groups * geo.patch_len() * p4 / 4;
-                self.dev.dispatch(
-                    &kernel,
-                    bytemuck::bytes_of(&params),
-                    &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
-                    quads.div_ceil(64) as u64,
-                )?;
-                let gemm = GemmLaunch {
-                    groups: geo.groups,
-                    rows: geo.cout_g(),
-                    k: geo.patch_len(),
-                    cols: p,
-                    b_off: 0,
-                    b_gs: geo.patch_len() * p4,
-                    b_ks: p4,
-                    b_img: p4,
-                    b_is: 0,
-                    c_off: y_off,
-                    c_img: ohw,
-                    c_is: geo.c_out * ohw,
-                    c_ms: ohw,
-                    bias: self.bias.is_some(),
-                    act: self.act,
-                };
-                self.gemm(&gemm, self.w.binding(), cols.binding(), yw)
-            },
-        )
+        self.for_chunks(Scratch::Columns, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let p = imgs * ohw;
+            let p4 = round4(p);
+            let mut params = ConvParams::new(geo, imgs, false);
+            params.x_off = x_off;
+            params.a[0] = p as u32;
+            params.a[1] = (p4 / 4) as u32;
+            let quads = geo.groups * geo.patch_len() * p4 / 4;
+            self.dev.dispatch(
+                &kernel,
+                bytemuck::bytes_of(&params),
+                &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
+                quads.div_ceil(64) as u64,
+            )?;
+            let gemm = GemmLaunch {
+                groups: geo.groups,
+                rows: geo.cout_g(),
+                k: geo.patch_len(),
+                cols: p,
+                b_off: 0,
+                b_gs: geo.patch_len() * p4,
+                b_ks: p4,
+                b_img: p4,
+                b_is: 0,
+                c_off: y_off,
+                c_img: ohw,
+                c_is: geo.c_out * ohw,
+                c_ms: ohw,
+                bias: self.bias.is_some(),
+                act: self.act,
+            };
+            self.gemm(&gemm, self.w.binding(), cols.binding(), yw)
+        })
     }
 
     fn winograd(&self) -> Result<()> {
         let geo = self.geo;
         let dtype = self.precision.dtype();
-        let per = images_per_chunk(self.dev, geo, ConvVariant::Winograd, self.precision)?;
-        let sizes = scratch_sizes(geo, ConvVariant::Winograd, per);
+        let per = images_per_chunk(self.dev.limits(), geo, Scratch::Winograd, self.precision)?;
+        let sizes = scratch_sizes(geo, Scratch::Winograd, per);
         let u = self.dev.empty(&[sizes[0]], dtype)?;
         let v = self.dev.empty(&[sizes[1]], dtype)?;
         let m = self.dev.empty(&[sizes[2]], dtype)?;
-        let v_kernel = Kernel::new(
-            OP,
-            self.shader(ConvVariant::Winograd, &CONV_WINOGRAD_WEIGHTS)?,
-            "main",
-        );
+        let v_kernel = Kernel::new(OP, self.shader(&CONV_WINOGRAD_WEIGHTS)?, "main");
         let params = ConvParams::new(geo, 0, false);
         self.dev.dispatch(
             &v_kernel,
@@ -1036,67 +1062,56 @@ impl Run<'_> {
             ],
             (geo.c_out * geo.c_in).div_ceil(64) as u64,
         )?;
-        let in_kernel = Kernel::new(
-            OP,
-            self.shader(ConvVariant::Winograd, &CONV_WINOGRAD_INPUT)?,
-            "main",
-        );
+        let in_kernel = Kernel::new(OP, self.shader(&CONV_WINOGRAD_INPUT)?, "main");
         let constants = self.act.constants();
-        let out_kernel = Kernel::new(
-            OP,
-            self.shader(ConvVariant::Winograd, &CONV_WINOGRAD_OUTPUT)?,
-            "main",
-        )
-        .with_constants(&constants);
+        let out_kernel =
+            Kernel::new(OP, self.shader(&CONV_WINOGRAD_OUTPUT)?, "main").with_constants(&constants);
         let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
-        self.for_chunks(
-            ConvVariant::Winograd,
-            |_, imgs, (xw, x_off), (yw, y_off)| {
-                let p = imgs * th * tw;
-                let p4 = round4(p);
-                let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
-                params.x_off = x_off;
-                params.y_off = y_off;
-                params.a[0] = th as u32;
-                params.a[1] = tw as u32;
-                params.a[2] = p as u32;
-                params.a[3] = p4 as u32;
-                self.dev.dispatch(
-                    &in_kernel,
-                    bytemuck::bytes_of(&params),
-                    &[Binding::Read(xw), Binding::ReadWrite(v.binding())],
-                    (geo.c_in * p4).div_ceil(64) as u64,
-                )?;
-                let gemm = GemmLaunch {
-                    groups: 16,
-                    rows: geo.c_out,
-                    k: geo.c_in,
-                    cols: p,
-                    b_off: 0,
-                    b_gs: geo.c_in * p4,
-                    b_ks: p4,
-                    b_img: p4,
-                    b_is: 0,
-                    c_off: 0,
-                    c_img: p,
-                    c_is: 0,
-                    c_ms: p4,
-                    bias: false,
-                    act: Activation::None,
-                };
-                self.gemm(&gemm, u.binding(), v.binding(), m.binding())?;
-                self.dev.dispatch(
-                    &out_kernel,
-                    bytemuck::bytes_of(&params),
-                    &[
-                        Binding::Read(m.binding()),
-                        Binding::Read(self.bias_binding()),
-                        Binding::ReadWrite(yw),
-                    ],
-                    (geo.c_out * p).div_ceil(64) as u64,
-                )
-            },
-        )
+        self.for_chunks(Scratch::Winograd, |_, imgs, (xw, x_off), (yw, y_off)| {
+            let p = imgs * th * tw;
+            let p4 = round4(p);
+            let mut params = ConvParams::new(geo, imgs, self.bias.is_some());
+            params.x_off = x_off;
+            params.y_off = y_off;
+            params.a[0] = th as u32;
+            params.a[1] = tw as u32;
+            params.a[2] = p as u32;
+            params.a[3] = p4 as u32;
+            self.dev.dispatch(
+                &in_kernel,
+                bytemuck::bytes_of(&params),
+                &[Binding::Read(xw), Binding::ReadWrite(v.binding())],
+                (geo.c_in * p4).div_ceil(64) as u64,
+            )?;
+            let gemm = GemmLaunch {
+                groups: 16,
+                rows: geo.c_out,
+                k: geo.c_in,
+                cols: p,
+                b_off: 0,
+                b_gs: geo.c_in * p4,
+                b_ks: p4,
+                b_img: p4,
+                b_is: 0,
+                c_off: 0,
+                c_img: p,
+                c_is: 0,
+                c_ms: p4,
+                bias: false,
+                act: Activation::None,
+            };
+            self.gemm(&gemm, u.binding(), v.binding(), m.binding())?;
+            self.dev.dispatch(
+                &out_kernel,
+                bytemuck::bytes_of(&params),
+                &[
+                    Binding::Read(m.binding()),
+                    Binding::Read(self.bias_binding()),
+                    Binding::ReadWrite(yw),
+                ],
+                (geo.c_out * p).div_ceil(64) as u64,
+            )
+        })
     }
 
     /// Launches conv_gemm.wgsl.
@@ -1124,12 +1139,7 @@ impl Run<'_> {
             ("A_VEC4", a_vec4 as u8 as f64),
         ];
         constants.extend(g.act.constants());
-        let kernel = Kernel::new(
-            OP,
-            self.shader(ConvVariant::Im2colGemm, &CONV_GEMM)?,
-            "main",
-        )
-        .with_constants(&constants);
+        let kernel = Kernel::new(OP, self.shader(&CONV_GEMM)?, "main").with_constants(&constants);
         let m_tiles = g.rows.div_ceil(tm);
         let mut params = ConvParams::new(self.geo, 0, g.bias);
         params.groups = g.groups as u32;
@@ -1306,13 +1316,5 @@ mod tests {
     fn implicit_rows_cover_the_group() {
         let got: Vec<usize> = (0..=9).map(implicit_rows).collect();
         assert_eq!(got, [1, 1, 2, 4, 4, 6, 6, 8, 8, 8]);
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for v in ConvVariant::ALL {
-            assert_eq!(ConvVariant::from_name(v.name()), Some(v));
-        }
-        assert_eq!(ConvVariant::from_name("nope"), None);
     }
 }

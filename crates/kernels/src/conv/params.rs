@@ -431,7 +431,7 @@ mod tests {
 /// as a direct convolution (weights `[c_out, c_in/groups, kh, kw]`) by
 /// conv_transpose2d's data gradient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct GatherGeometry {
+pub struct GatherGeometry {
     pub n: usize,
     pub c_in: usize,
     pub h_in: usize,
@@ -450,7 +450,7 @@ pub(crate) struct GatherGeometry {
 
 impl GatherGeometry {
     /// conv_transpose2d's forward pass.
-    pub(crate) fn transposed(geo: &ConvTranspose2dGeometry) -> Self {
+    pub fn transposed(geo: &ConvTranspose2dGeometry) -> Self {
         GatherGeometry {
             n: geo.n,
             c_in: geo.c_in,
@@ -470,7 +470,7 @@ impl GatherGeometry {
 
     /// conv2d's data gradient: the transposed convolution of dy with the conv
     /// weights, offset by the conv's top/left padding, onto the input's size.
-    pub(crate) fn conv2d_data_grad(geo: &Conv2dGeometry) -> Self {
+    pub fn conv2d_data_grad(geo: &Conv2dGeometry) -> Self {
         GatherGeometry {
             n: geo.n,
             c_in: geo.c_out,
@@ -490,7 +490,7 @@ impl GatherGeometry {
 
     /// conv_transpose2d's data gradient: the direct convolution of dy with the
     /// transposed convolution's weights (read as OIHW) onto the input's size.
-    pub(crate) fn conv_transpose2d_data_grad(geo: &ConvTranspose2dGeometry) -> Self {
+    pub fn conv_transpose2d_data_grad(geo: &ConvTranspose2dGeometry) -> Self {
         GatherGeometry {
             n: geo.n,
             c_in: geo.c_out,
@@ -508,20 +508,20 @@ impl GatherGeometry {
         }
     }
 
-    pub(crate) fn cin_g(&self) -> usize {
+    pub fn cin_g(&self) -> usize {
         self.c_in / self.groups
     }
 
-    pub(crate) fn cout_g(&self) -> usize {
+    pub fn cout_g(&self) -> usize {
         self.c_out / self.groups
     }
 
-    pub(crate) fn out_numel(&self) -> usize {
+    pub fn out_numel(&self) -> usize {
         self.n * self.c_out * self.h_out * self.w_out
     }
 
     /// Bytes of f32 columns one image needs in the GEMM + col2im variant.
-    pub(crate) fn cols_bytes_per_image(&self) -> u64 {
+    pub fn cols_bytes_per_image(&self) -> u64 {
         (self.c_out * self.kh * self.kw * self.h_in * self.w_in) as u64 * 4
     }
 

@@ -4,19 +4,14 @@
 //! `OH = (H−1)·stride − 2·padding + dilation·(KH−1) + output_padding + 1`.
 //!
 //! Each input pixel `(iy, ix)` spreads over the outputs
-//! `(iy·sh − ph + ky·dh, ix·sw − pw + kx·dw)`. Both variants compute every output
-//! as a *gather* of the inputs that land on it, so no float atomics are needed
-//! and results are deterministic:
-//!
-//! | variant | idea |
-//! |---|---|
-//! | `gemm_col2im` | per chunk of images, a register-blocked GEMM `cols = Wᵀ·x` (f32 columns, one row per (output channel, tap)), then a col2im gather summing the taps that land on each output; chunks keep the columns under the binding limit and a 4 MiB budget ([`scratch_bytes`]). In f32 with one group, one chunk and C_in, H·W multiples of 4, the columns come from the tuned vec4 GEMM ([`crate::gemm`], weights first copied to row-major `[R, C_in]`), and where the stride equals the kernel (U-Net's up-convolutions) col2im is a shuffle with a few divisions per input pixel |
-//! | `direct_gather` | one pass: each invocation gathers a block of up to 8 output channels × 4 pixels (same stride residue) straight from x and w; workgroups share their weight loads and take one stride-residue class of outputs at a time; a packed-f16 form owns one output word per invocation |
-//!
-//! Both variants have f32, native-f16 and packed-f16 forms, all accumulating
-//! in f32. [`ConvTransposeVariant::auto`] takes the column GEMM at stride 1
-//! or stride equal to the kernel (with ≥ 4 input channels per group and a
-//! kernel larger than 1×1) and the direct gather otherwise.
+//! `(iy·sh − ph + ky·dh, ix·sw − pw + kx·dw)`. Every variant (the rows of
+//! [`VARIANTS`]) computes each output as a *gather* of the inputs that land on
+//! it, so no float atomics are needed and results are deterministic: a direct
+//! register-blocked gather, and column GEMMs followed by a col2im gather (their
+//! columns within a 4 MiB budget, images in chunks). All accumulate in f32.
+//! [`TABLE`]'s automatic choice takes a column GEMM at stride 1 or stride
+//! equal to the kernel (with ≥ 4 input channels per group and a kernel larger
+//! than 1×1) and the direct gather otherwise.
 //!
 //! The same gather kernels compute conv2d's data gradient
 //! ([`crate::conv::backward::conv2d_backward_data`]), whose top/left padding may
@@ -24,7 +19,7 @@
 //! kernels take the top/left offsets and the output size explicitly, so they
 //! never need a symmetric `padding`.
 
-use weft_device::{Binding, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor};
+use weft_device::{Binding, Caps, DType, Error, Kernel, Result, Shader, ShaderFile, Tensor};
 
 use super::params::{ConvTranspose2dGeometry, ConvTranspose2dParams, GatherGeometry};
 use super::{
@@ -34,7 +29,9 @@ use super::{
 use crate::Activation;
 use crate::gemm::{self, GemmSpec};
 use crate::precision::Precision;
+use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
+use crate::tune;
 
 const COL2IM_SUM: ShaderFile = wgsl!("conv_transpose/col2im_sum.wgsl");
 
@@ -87,8 +84,8 @@ pub(crate) fn shaders() -> Vec<&'static Shader> {
     )
 }
 
-/// Columns budget of [`ConvTransposeVariant::GemmCol2im`]: at most this many
-/// bytes (and never more than the device's storage binding limit).
+/// Columns budget of the column-GEMM variants: at most this many bytes (and
+/// never more than the device's storage binding limit).
 pub const COLUMNS_BUDGET: u64 = 4 << 20;
 
 /// Options of [`conv_transpose2d`].
@@ -97,136 +94,194 @@ pub struct ConvTranspose2dSpec {
     pub params: ConvTranspose2dParams,
     /// Activation fused after the bias.
     pub activation: Activation,
-    /// Kernel variant; `None` picks [`ConvTransposeVariant::auto`].
-    pub variant: Option<ConvTransposeVariant>,
+    /// Kernel variant (a row of [`VARIANTS`]); `None`: the tuner's choice or
+    /// the default.
+    pub variant: Option<&'static ConvTransposeVariant>,
     /// Storage precision; `None` follows the tensors' dtype.
     pub precision: Option<Precision>,
 }
 
-/// A transposed-convolution kernel variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConvTransposeVariant {
-    /// GEMM into f32 columns, then a col2im gather; images in chunks.
-    GemmCol2im,
-    /// One register-blocked gather pass.
-    DirectGather,
+/// A transposed convolution as its variants see it: the gather geometry (the
+/// transposed convolution itself, or conv2d's data gradient), the epilogue
+/// and the precision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvTranspose2dProblem {
+    pub g: GatherGeometry,
+    pub bias: bool,
+    pub activation: Activation,
+    pub precision: Precision,
 }
 
-impl ConvTransposeVariant {
-    /// Every variant, baseline first.
-    pub const ALL: [ConvTransposeVariant; 2] = [
-        ConvTransposeVariant::GemmCol2im,
-        ConvTransposeVariant::DirectGather,
-    ];
+/// The tensors of a launch: the source `[n, c_in, h_in, w_in]`, the weights
+/// (IOHW), the bias and the output `[n, c_out, h_out, w_out]`; `op` names the
+/// launches.
+pub struct ConvTranspose2dArgs<'a> {
+    pub op: &'static str,
+    pub src: &'a Tensor,
+    pub w: &'a Tensor,
+    pub bias: Option<&'a Tensor>,
+    pub out: &'a Tensor,
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvTransposeVariant::GemmCol2im => "gemm_col2im",
-            ConvTransposeVariant::DirectGather => "direct_gather",
-        }
+impl Problem for ConvTranspose2dProblem {
+    type Args<'a> = ConvTranspose2dArgs<'a>;
+
+    fn precision(&self) -> Precision {
+        self.precision
     }
 
-    pub fn from_name(name: &str) -> Option<ConvTransposeVariant> {
-        ConvTransposeVariant::ALL
-            .into_iter()
-            .find(|v| v.name() == name)
+    fn shape_class(&self) -> String {
+        let g = &self.g;
+        format!(
+            "k{}x{} s{}x{} d{}x{} g{} ci{} co{} hw{} n{}",
+            g.kh,
+            g.kw,
+            g.stride[0],
+            g.stride[1],
+            g.dilation[0],
+            g.dilation[1],
+            tune::bucket(g.groups),
+            tune::bucket(g.c_in),
+            tune::bucket(g.c_out),
+            tune::bucket(g.h_in * g.w_in),
+            tune::bucket(g.n)
+        )
     }
 
-    /// Why this variant cannot run `geo` at `precision` on `dev`, if it cannot.
-    pub fn unsupported(
-        self,
-        dev: &Device,
-        geo: &ConvTranspose2dGeometry,
-        precision: Precision,
-    ) -> Option<String> {
-        self.unsupported_for(dev, &GatherGeometry::transposed(geo), precision)
+    fn is_empty(&self) -> bool {
+        self.g.out_numel() == 0
     }
+}
 
-    pub(crate) fn unsupported_for(
-        self,
-        dev: &Device,
-        t: &GatherGeometry,
-        _precision: Precision,
-    ) -> Option<String> {
-        match self {
-            ConvTransposeVariant::DirectGather => None,
-            ConvTransposeVariant::GemmCol2im => {
-                let per_image = t.cols_bytes_per_image();
-                let budget = columns_budget(dev);
-                (per_image > budget).then(|| {
-                    format!(
-                        "the columns of one image take {per_image} bytes, over the {budget}-byte budget"
-                    )
-                })
+/// A transposed-convolution variant: a row of [`VARIANTS`].
+pub type ConvTransposeVariant = Variant<ConvTranspose2dProblem>;
+
+/// Every transposed-convolution variant, the baseline first.
+pub const VARIANTS: &[ConvTransposeVariant] = &[
+    Variant {
+        name: "direct_gather",
+        idea: "one register-blocked gather pass: up to 8 output channels x 4 pixels of one \
+               stride residue per invocation, weight loads shared by the workgroup",
+        requires: "every problem",
+        shaders: &[Source::Typed(&GATHER), Source::Plain(&GATHER_F16P)],
+        constants: &[],
+        tile: Tile::PerProblem("TC channels (1-8) x 64 segments of TP (1 or 4) pixels"),
+        precisions: registry::ALL_PRECISIONS,
+        supports: registry::any_problem,
+        scratch: registry::no_scratch,
+        launch: |_, p, a| launch_gather(p, a),
+    },
+    Variant {
+        name: "gemm_col2im",
+        idea: "per chunk of images a register-blocked GEMM cols = Wᵀ·x into f32 columns (one \
+               row per output channel and tap), then a col2im gather summing the taps of each \
+               output",
+        requires: "the f32 columns of one image within the 4 MiB budget",
+        shaders: &[
+            Source::Typed(&COLS),
+            Source::Plain(&COLS_F16P),
+            Source::Typed(&COL2IM),
+            Source::Plain(&COL2IM_F16P),
+        ],
+        constants: &[],
+        tile: Tile::Block { rows: 32, cols: 32 },
+        precisions: registry::ALL_PRECISIONS,
+        supports: |p, caps| {
+            let per_image = p.g.cols_bytes_per_image();
+            let budget = columns_budget(caps);
+            registry::require(per_image <= budget, || {
+                format!(
+                    "the columns of one image take {per_image} bytes, over the {budget}-byte budget"
+                )
+            })
+        },
+        scratch: |p, dev| chunk_images(dev.caps(), &p.g) as u64 * p.g.cols_bytes_per_image(),
+        launch: |_, p, a| launch_columns(p, a),
+    },
+    Variant {
+        name: "gemm_vec4_col2im",
+        idea: "the columns of every image at once by the tuned vec4 GEMM (weights first copied \
+               to row-major [R, C_in]), then the col2im gather",
+        requires: "f32, groups 1, every image's columns within the budget, C_in and H*W \
+                   multiples of 4",
+        shaders: &[Source::Typed(&WEIGHTS_ROWS), Source::Typed(&COL2IM)],
+        constants: &[("TILES", 0.0)],
+        tile: Tile::PerProblem("the GEMM's tiles, then 64 outputs per workgroup"),
+        precisions: &[Precision::F32],
+        supports: |p, caps| columns_by_gemm(caps, &p.g),
+        scratch: |p, _| vec4_scratch(&p.g),
+        launch: launch_vec4,
+    },
+    Variant {
+        name: "gemm_vec4_tiles",
+        idea: "stride = kernel (U-Net's up-convolutions): every output takes one tap, so after \
+               the vec4 GEMM's columns col2im is a shuffle with a few divisions per input pixel",
+        requires: "as gemm_vec4_col2im, and stride = kernel with no padding, dilation 1 and \
+                   output = input x kernel",
+        shaders: &[Source::Typed(&WEIGHTS_ROWS), Source::Typed(&TILES)],
+        constants: &[("TILES", 1.0)],
+        tile: Tile::PerProblem("the GEMM's tiles, then 64 input pixels per workgroup"),
+        precisions: &[Precision::F32],
+        supports: |p, caps| {
+            columns_by_gemm(caps, &p.g)?;
+            registry::require(tiles_exactly(&p.g), || {
+                "needs stride = kernel, no padding, dilation 1, output = input x kernel".into()
+            })
+        },
+        scratch: |p, _| vec4_scratch(&p.g),
+        launch: launch_vec4,
+    },
+];
+
+pub const DIRECT_GATHER: &ConvTransposeVariant = registry::named(VARIANTS, "direct_gather");
+pub const GEMM_COL2IM: &ConvTransposeVariant = registry::named(VARIANTS, "gemm_col2im");
+pub const GEMM_VEC4_COL2IM: &ConvTransposeVariant = registry::named(VARIANTS, "gemm_vec4_col2im");
+pub const GEMM_VEC4_TILES: &ConvTransposeVariant = registry::named(VARIANTS, "gemm_vec4_tiles");
+
+/// The conv_transpose2d table (also conv2d's data gradient at strides > 1).
+pub static TABLE: Table<ConvTranspose2dProblem> = Table {
+    op: "conv_transpose2d",
+    variants: VARIANTS,
+    auto,
+};
+
+/// The default choice: a column GEMM for stride 1 or stride equal to the
+/// kernel, with at least 4 input channels per group and a kernel larger than
+/// 1×1 (where its register blocks pay for the extra pass), the vec4 GEMM
+/// forms where they apply; the direct gather otherwise (other strides,
+/// depthwise, 1×1; no scratch). Measured on lavapipe (docs/PERFORMANCE.md).
+fn auto(p: &ConvTranspose2dProblem, caps: &Caps) -> &'static ConvTransposeVariant {
+    let t = &p.g;
+    // Stride equal to the kernel (U-Net's 2x2 up-convolutions): every output
+    // takes one tap, so col2im is a shuffle and the column GEMM does all the
+    // work.
+    let tiles = t.stride == [t.kh, t.kw] && t.dilation == [1, 1];
+    let prefers_gemm = (t.stride == [1, 1] || tiles) && t.cin_g() >= 4 && t.kh * t.kw > 1;
+    if prefers_gemm {
+        for v in [GEMM_VEC4_TILES, GEMM_VEC4_COL2IM, GEMM_COL2IM] {
+            if v.check(p, caps).is_ok() {
+                return v;
             }
         }
     }
-
-    /// The default choice for a problem: the column GEMM for stride 1 or
-    /// stride equal to the kernel, with at least 4 input channels per group
-    /// and a kernel larger than 1×1 (where its register blocks pay for the
-    /// extra pass), the direct gather otherwise (other strides, depthwise,
-    /// 1×1; no scratch). Measured on lavapipe (docs/PERFORMANCE.md).
-    pub fn auto(dev: &Device, geo: &ConvTranspose2dGeometry, precision: Precision) -> Self {
-        Self::auto_for(dev, &GatherGeometry::transposed(geo), precision)
-    }
-
-    pub(crate) fn auto_for(dev: &Device, t: &GatherGeometry, precision: Precision) -> Self {
-        let gemm = ConvTransposeVariant::GemmCol2im;
-        // Stride equal to the kernel (U-Net's 2x2 up-convolutions): every
-        // output takes one tap, so col2im is a shuffle and the column GEMM
-        // does all the work.
-        let tiles = t.stride == [t.kh, t.kw] && t.dilation == [1, 1];
-        let prefers_gemm = (t.stride == [1, 1] || tiles) && t.cin_g() >= 4 && t.kh * t.kw > 1;
-        if prefers_gemm && gemm.unsupported_for(dev, t, precision).is_none() {
-            gemm
-        } else {
-            ConvTransposeVariant::DirectGather
-        }
-    }
+    DIRECT_GATHER
 }
 
-fn columns_budget(dev: &Device) -> u64 {
-    COLUMNS_BUDGET.min(dev.limits().max_storage_buffer_binding_size)
+fn columns_budget(caps: &Caps) -> u64 {
+    COLUMNS_BUDGET.min(caps.limits.max_storage_buffer_binding_size)
 }
 
-/// Images per chunk of the GEMM + col2im variant (0 when one does not fit).
-fn chunk_images(dev: &Device, t: &GatherGeometry) -> usize {
-    let per_image = t.cols_bytes_per_image();
-    ((columns_budget(dev) / per_image) as usize).min(t.n)
+/// Images per chunk of the column variants (0 when one does not fit).
+fn chunk_images(caps: &Caps, t: &GatherGeometry) -> usize {
+    let per_image = t.cols_bytes_per_image().max(1);
+    ((columns_budget(caps) / per_image) as usize).min(t.n)
 }
 
-/// Peak bytes of temporary buffers [`conv_transpose2d`] allocates for `geo`
-/// with `variant`: the f32 columns of one chunk for `gemm_col2im` (0 when it
-/// cannot run the problem), 0 for `direct_gather`.
-pub fn scratch_bytes(
-    dev: &Device,
-    geo: &ConvTranspose2dGeometry,
-    variant: ConvTransposeVariant,
-    precision: Precision,
-) -> u64 {
-    scratch_bytes_for(dev, &GatherGeometry::transposed(geo), variant, precision)
-}
-
-pub(crate) fn scratch_bytes_for(
-    dev: &Device,
-    t: &GatherGeometry,
-    variant: ConvTransposeVariant,
-    precision: Precision,
-) -> u64 {
-    match variant {
-        ConvTransposeVariant::DirectGather => 0,
-        ConvTransposeVariant::GemmCol2im => {
-            let chunk = chunk_images(dev, t);
-            let cols = chunk as u64 * t.cols_bytes_per_image();
-            let w_rows = if columns_by_gemm(t, precision, chunk) {
-                DType::F32.storage_bytes(t.c_out * t.kh * t.kw * t.c_in)
-            } else {
-                0
-            };
-            cols + w_rows
-        }
-    }
+/// Bytes of the vec4 forms' temporaries: every image's f32 columns and the
+/// row-major weights.
+fn vec4_scratch(t: &GatherGeometry) -> u64 {
+    let cols = t.n as u64 * t.cols_bytes_per_image();
+    cols + DType::F32.storage_bytes(t.c_out * t.kh * t.kw * t.c_in)
 }
 
 /// y = act(conv_transpose2d(x, w) + bias), into a new tensor.
@@ -256,19 +311,20 @@ pub fn conv_transpose2d_into(
     let mut inputs = vec![x, w];
     inputs.extend(bias);
     crate::check_output(OP, out, &geo.out_shape(), x.dtype(), &inputs)?;
-    let precision = Precision::resolve(OP, dev, x.dtype(), spec.precision)?;
-    let t = GatherGeometry::transposed(&geo);
-    let variant = spec
-        .variant
-        .unwrap_or_else(|| ConvTransposeVariant::auto_for(dev, &t, precision));
-    if let Some(why) = variant.unsupported_for(dev, &t, precision) {
-        return Err(Error::invalid(
-            OP,
-            "variant",
-            format!("{} cannot run this problem: {why}", variant.name()),
-        ));
-    }
-    launch(OP, &t, x, w, bias, spec.activation, variant, precision, out)
+    let problem = ConvTranspose2dProblem {
+        g: GatherGeometry::transposed(&geo),
+        bias: bias.is_some(),
+        activation: spec.activation,
+        precision: Precision::resolve(OP, dev, x.dtype(), spec.precision)?,
+    };
+    let args = ConvTranspose2dArgs {
+        op: OP,
+        src: x,
+        w,
+        bias,
+        out,
+    };
+    TABLE.run(dev, &problem, spec.variant, &args)
 }
 
 /// Validates dtypes, shapes and hyper-parameters.
@@ -298,55 +354,24 @@ fn check(
     Ok(geo)
 }
 
-/// Runs a validated transposed convolution `src → out` with `variant`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn launch(
-    op: &str,
-    t: &GatherGeometry,
-    src: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    activation: Activation,
-    variant: ConvTransposeVariant,
-    precision: Precision,
-    out: &Tensor,
-) -> Result<()> {
-    if t.out_numel() == 0 {
-        return Ok(());
-    }
-    match variant {
-        ConvTransposeVariant::DirectGather => {
-            launch_gather(op, t, src, w, bias, activation, precision, out)
-        }
-        ConvTransposeVariant::GemmCol2im => {
-            launch_gemm_col2im(op, t, src, w, bias, activation, precision, out)
-        }
-    }
-}
-
 fn constants(activation: Activation, bias: bool) -> Vec<(&'static str, f64)> {
     let mut c = activation.constants().to_vec();
     c.push(("BIAS", if bias { 1.0 } else { 0.0 }));
     c
 }
 
-#[allow(clippy::too_many_arguments)]
-fn launch_gather(
-    op: &str,
-    t: &GatherGeometry,
-    src: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    activation: Activation,
-    precision: Precision,
-    out: &Tensor,
-) -> Result<()> {
-    let dev = src.device();
+/// `direct_gather`.
+fn launch_gather(p: &ConvTranspose2dProblem, a: &ConvTranspose2dArgs<'_>) -> Result<()> {
+    let t = &p.g;
+    if t.out_numel() == 0 {
+        return Ok(());
+    }
+    let dev = a.src.device();
     let mut params = t.params();
-    let mut constants = constants(activation, bias.is_some());
-    let (shader, workgroups) = match precision {
+    let mut constants = constants(p.activation, a.bias.is_some());
+    let (shader, workgroups) = match p.precision {
         Precision::F16Packed => (&GATHER_F16P, t.out_numel().div_ceil(2).div_ceil(64)),
-        p => {
+        prec => {
             let tc = channel_block(t.cout_g());
             let tp = pixel_block(t.w_out);
             params.oc_blocks = t.cout_g().div_ceil(tc) as u32;
@@ -359,90 +384,41 @@ fn launch_gather(
             constants.push(("TC", tc as f64));
             constants.push(("TP", tp as f64));
             let workgroups = t.n * t.groups * params.oc_blocks as usize * params.tiles_p as usize;
-            (typed_shader(&GATHER, p), workgroups)
+            (typed_shader(&GATHER, prec), workgroups)
         }
     };
-    let kernel = Kernel::new(op, shader, "main").with_constants(&constants);
+    let kernel = Kernel::new(a.op, shader, "main").with_constants(&constants);
     dev.dispatch(
         &kernel,
         bytemuck::bytes_of(&params),
         &[
-            Binding::Read(src.binding()),
-            Binding::Read(w.binding()),
-            Binding::Read(bias.unwrap_or(src).binding()),
-            Binding::ReadWrite(out.binding()),
+            Binding::Read(a.src.binding()),
+            Binding::Read(a.w.binding()),
+            Binding::Read(a.bias.unwrap_or(a.src).binding()),
+            Binding::ReadWrite(a.out.binding()),
         ],
         workgroups as u64,
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn launch_gemm_col2im(
-    op: &str,
-    t: &GatherGeometry,
-    src: &Tensor,
-    w: &Tensor,
-    bias: Option<&Tensor>,
-    activation: Activation,
-    precision: Precision,
-    out: &Tensor,
-) -> Result<()> {
-    let dev = src.device();
-    let nc = chunk_images(dev, t);
-    if nc == 0 {
-        return Err(Error::invalid(
-            op,
-            "variant",
-            "gemm_col2im: the columns of one image exceed the budget",
-        ));
+/// `gemm_col2im`: per chunk of images, the column kernel then col2im.
+fn launch_columns(p: &ConvTranspose2dProblem, a: &ConvTranspose2dArgs<'_>) -> Result<()> {
+    let t = &p.g;
+    if t.out_numel() == 0 {
+        return Ok(());
     }
+    let dev = a.src.device();
+    let nc = chunk_images(dev.caps(), t);
     let rows = t.cout_g() * t.kh * t.kw;
     let plane = t.h_in * t.w_in;
     let cols = dev.empty(&[nc * t.groups * rows * plane], DType::F32)?;
-    if columns_by_gemm(t, precision, nc) {
-        // cols = W_rows . x for all images at once, by the tuned GEMM.
-        let w_rows = dev.empty(&[rows, t.c_in], DType::F32)?;
-        weights_rows(op, t, w, &w_rows)?;
-        let spec = GemmSpec {
-            precision: Some(precision),
-            ..Default::default()
-        };
-        gemm::gemm_into(
-            &w_rows,
-            &src.reshape(&[t.n, t.c_in, plane])?,
-            None,
-            &spec,
-            &cols.reshape(&[t.n, rows, plane])?,
-        )?;
-        let constants = constants(activation, bias.is_some());
-        let (shader, units) = if tiles_exactly(t) {
-            (&TILES, t.n * t.c_out * plane)
-        } else {
-            (&COL2IM, out.numel())
-        };
-        let col2im =
-            Kernel::new(op, typed_shader(shader, precision), "main").with_constants(&constants);
-        let mut params = t.params();
-        params.n0 = 0;
-        params.nc = t.n as u32;
-        return dev.dispatch(
-            &col2im,
-            bytemuck::bytes_of(&params),
-            &[
-                Binding::Read(cols.binding()),
-                Binding::Read(bias.unwrap_or(w).binding()),
-                Binding::ReadWrite(out.binding()),
-            ],
-            units.div_ceil(64) as u64,
-        );
-    }
-    let (cols_shader, col2im_shader) = match precision {
+    let (cols_shader, col2im_shader) = match p.precision {
         Precision::F16Packed => (&COLS_F16P, &COL2IM_F16P),
-        p => (typed_shader(&COLS, p), typed_shader(&COL2IM, p)),
+        prec => (typed_shader(&COLS, prec), typed_shader(&COL2IM, prec)),
     };
-    let gemm = Kernel::new(op, cols_shader, "main");
-    let constants = constants(activation, bias.is_some());
-    let col2im = Kernel::new(op, col2im_shader, "main").with_constants(&constants);
+    let gemm = Kernel::new(a.op, cols_shader, "main");
+    let constants = constants(p.activation, a.bias.is_some());
+    let col2im = Kernel::new(a.op, col2im_shader, "main").with_constants(&constants);
     let per_image_out = t.c_out * t.h_out * t.w_out;
     let mut params = t.params();
     params.tiles_r = rows.div_ceil(32) as u32;
@@ -456,13 +432,13 @@ fn launch_gemm_col2im(
             &gemm,
             bytemuck::bytes_of(&params),
             &[
-                Binding::Read(src.binding()),
-                Binding::Read(w.binding()),
+                Binding::Read(a.src.binding()),
+                Binding::Read(a.w.binding()),
                 Binding::ReadWrite(cols.binding()),
             ],
             tiles as u64,
         )?;
-        let units = match precision {
+        let units = match p.precision {
             Precision::F16Packed => {
                 let s = n0 * per_image_out;
                 let e = s + count * per_image_out;
@@ -475,8 +451,8 @@ fn launch_gemm_col2im(
             bytemuck::bytes_of(&params),
             &[
                 Binding::Read(cols.binding()),
-                Binding::Read(bias.unwrap_or(w).binding()),
-                Binding::ReadWrite(out.binding()),
+                Binding::Read(a.bias.unwrap_or(a.w).binding()),
+                Binding::ReadWrite(a.out.binding()),
             ],
             units.div_ceil(64) as u64,
         )?;
@@ -484,15 +460,82 @@ fn launch_gemm_col2im(
     Ok(())
 }
 
-/// Whether `gemm_col2im` computes its columns with the tuned GEMM (vec4 loads
-/// of row-major operands) rather than its own column kernel: f32, one group,
-/// every image in one chunk, C_in and H·W multiples of 4.
-fn columns_by_gemm(t: &GatherGeometry, precision: Precision, chunk: usize) -> bool {
-    precision == Precision::F32
-        && t.groups == 1
-        && chunk == t.n
-        && t.c_in.is_multiple_of(4)
-        && (t.h_in * t.w_in).is_multiple_of(4)
+/// `gemm_vec4_col2im` and `gemm_vec4_tiles` (the row's `TILES` constant):
+/// every image's columns `W_rows · x` by the tuned GEMM, then col2im or the
+/// tile shuffle.
+fn launch_vec4(
+    v: &ConvTransposeVariant,
+    p: &ConvTranspose2dProblem,
+    a: &ConvTranspose2dArgs<'_>,
+) -> Result<()> {
+    let t = &p.g;
+    if t.out_numel() == 0 {
+        return Ok(());
+    }
+    let dev = a.src.device();
+    let rows = t.cout_g() * t.kh * t.kw;
+    let plane = t.h_in * t.w_in;
+    let cols = dev.empty(&[t.n * rows * plane], DType::F32)?;
+    let w_rows = dev.empty(&[rows, t.c_in], DType::F32)?;
+    weights_rows(a.op, t, a.w, &w_rows)?;
+    let spec = GemmSpec {
+        precision: Some(p.precision),
+        ..Default::default()
+    };
+    gemm::gemm_into(
+        &w_rows,
+        &a.src.reshape(&[t.n, t.c_in, plane])?,
+        None,
+        &spec,
+        &cols.reshape(&[t.n, rows, plane])?,
+    )?;
+    let constants = constants(p.activation, a.bias.is_some());
+    let (shader, units) = if v.constant("TILES") == Some(1.0) {
+        (&TILES, t.n * t.c_out * plane)
+    } else {
+        (&COL2IM, a.out.numel())
+    };
+    let col2im =
+        Kernel::new(a.op, typed_shader(shader, p.precision), "main").with_constants(&constants);
+    let mut params = t.params();
+    params.n0 = 0;
+    params.nc = t.n as u32;
+    dev.dispatch(
+        &col2im,
+        bytemuck::bytes_of(&params),
+        &[
+            Binding::Read(cols.binding()),
+            Binding::Read(a.bias.unwrap_or(a.w).binding()),
+            Binding::ReadWrite(a.out.binding()),
+        ],
+        units.div_ceil(64) as u64,
+    )
+}
+
+/// Whether the tuned GEMM can compute every image's columns at once (vec4
+/// loads of row-major operands): one group, every image within the columns
+/// budget, C_in and H·W multiples of 4. (f32 is the row's precision.)
+fn columns_by_gemm(caps: &Caps, t: &GatherGeometry) -> Result<(), Unsupported> {
+    registry::require(t.groups == 1, || {
+        format!("needs groups = 1, got {}", t.groups)
+    })?;
+    registry::require(chunk_images(caps, t) == t.n, || {
+        format!(
+            "the columns of all {} images ({} bytes each) exceed the budget",
+            t.n,
+            t.cols_bytes_per_image()
+        )
+    })?;
+    registry::require(
+        t.c_in.is_multiple_of(4) && (t.h_in * t.w_in).is_multiple_of(4),
+        || {
+            format!(
+                "needs C_in and H*W multiples of 4, got {} and {}",
+                t.c_in,
+                t.h_in * t.w_in
+            )
+        },
+    )
 }
 
 /// Whether the outputs tile exactly, one tap each (stride = kernel, no

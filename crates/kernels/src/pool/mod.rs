@@ -27,10 +27,14 @@ pub mod unpool;
 use weft_device::{Binding, DType, Device, Error, Feature, Kernel, Result, ShaderFile, Tensor};
 
 pub use backward::{
-    avg_pool2d_backward, avg_pool2d_backward_into, max_pool2d_backward, max_pool2d_backward_into,
-    max_pool2d_backward_temp_bytes, max_pool2d_backward_windows, max_pool2d_backward_windows_into,
+    avg_pool2d_backward, avg_pool2d_backward_into, max_pool2d_backward, max_pool2d_backward_by,
+    max_pool2d_backward_into, max_pool2d_backward_temp_bytes, max_pool2d_backward_windows,
+    max_pool2d_backward_windows_into,
 };
-pub use forward::{max_pool2d_with_indices, max_pool2d_with_indices_into, pool2d, pool2d_into};
+pub use forward::{
+    max_pool2d_with_indices, max_pool2d_with_indices_by, max_pool2d_with_indices_into, pool2d,
+    pool2d_by, pool2d_into,
+};
 pub use global::{
     global_avg_pool, global_avg_pool_backward, global_avg_pool_backward_into, global_max_pool,
     global_pool_into,

@@ -18,21 +18,53 @@ pub fn conv2d(
 ) -> RefOut {
     let mut out = RefOut::with_capacity(geo.n * geo.c_out * geo.oh * geo.ow);
     for_each_output(geo, |img, co, oy, ox| {
-        let mut acc = 0.0f64;
-        let mut mag = 0.0f64;
-        for_each_tap(geo, img, co, oy, ox, |xi, wi| {
-            let prod = x[xi] as f64 * w[wi] as f64;
-            acc += prod;
-            mag += prod.abs();
-        });
-        if let Some(b) = bias {
-            acc += b[co] as f64;
-            mag += (b[co] as f64).abs();
-        }
-        let y = activation::forward(act, acc);
-        out.push(y, 1.13 * mag + activation::error_scale(act, acc, y));
+        let (y, scale) = output(geo, x, w, bias, act, [img, co, oy, ox]);
+        out.push(y, scale);
     });
     out
+}
+
+/// The value and scale of [`conv2d`]'s output element `index` (flat NCHW)
+/// alone, for checking samples of outputs too large to compute whole.
+pub fn conv2d_at(
+    geo: &Conv2dGeometry,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    index: usize,
+) -> (f64, f64) {
+    let (oh, ow) = (geo.oh, geo.ow);
+    let at = [
+        index / (geo.c_out * oh * ow),
+        (index / (oh * ow)) % geo.c_out,
+        (index / ow) % oh,
+        index % ow,
+    ];
+    output(geo, x, w, bias, act, at)
+}
+
+fn output(
+    geo: &Conv2dGeometry,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    [img, co, oy, ox]: [usize; 4],
+) -> (f64, f64) {
+    let mut acc = 0.0f64;
+    let mut mag = 0.0f64;
+    for_each_tap(geo, img, co, oy, ox, |xi, wi| {
+        let prod = x[xi] as f64 * w[wi] as f64;
+        acc += prod;
+        mag += prod.abs();
+    });
+    if let Some(b) = bias {
+        acc += b[co] as f64;
+        mag += (b[co] as f64).abs();
+    }
+    let y = activation::forward(act, acc);
+    (y, 1.13 * mag + activation::error_scale(act, acc, y))
 }
 
 /// The scale of the Winograd F(2x2, 3x3) computation of each output, for
@@ -207,6 +239,27 @@ mod tests {
         assert_eq!(r.value[1], 1.0 + 2.0 + 0.5);
         assert_eq!(r.value[5], 1.0 + 2.0 + 4.0 + 5.0 + 0.5);
         assert_eq!(r.value[15], 9.5);
+    }
+
+    #[test]
+    fn single_outputs_match_the_whole() {
+        let p = Conv2dParams {
+            stride: [2, 1],
+            padding: Padding::Explicit([1, 2]),
+            groups: 2,
+            ..Default::default()
+        };
+        let geo = Conv2dGeometry::new("conv2d", &[2, 4, 5, 6], &[6, 2, 3, 2], &p).unwrap();
+        let x: Vec<f32> = (0..240)
+            .map(|v| ((v * 7 % 11) as f32 - 5.0) / 3.0)
+            .collect();
+        let w: Vec<f32> = (0..72).map(|v| ((v * 5 % 13) as f32 - 6.0) / 4.0).collect();
+        let b = [0.5, -1.0, 2.0, 0.0, 1.0, -0.5];
+        let all = conv2d(&geo, &x, &w, Some(&b), Activation::Gelu);
+        for i in 0..all.len() {
+            let (v, s) = conv2d_at(&geo, &x, &w, Some(&b), Activation::Gelu, i);
+            assert_eq!((v, s), (all.value[i], all.scale[i]), "element {i}");
+        }
     }
 
     #[test]

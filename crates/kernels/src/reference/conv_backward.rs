@@ -94,6 +94,86 @@ pub fn conv2d_backward_weight(geo: &Conv2dGeometry, x: &[f32], dy: &[f32]) -> Re
     })
 }
 
+/// dw element `index` (flat OIHW) of `y = conv2d(x, w)` alone, with its
+/// scale: for checking samples of gradients too large to compute whole.
+pub fn conv2d_backward_weight_at(
+    geo: &Conv2dGeometry,
+    x: &[f32],
+    dy: &[f32],
+    index: usize,
+) -> (f64, f64) {
+    let (cin_g, cout_g) = (geo.cin_g(), geo.cout_g());
+    let (kx, ky) = (index % geo.kw, (index / geo.kw) % geo.kh);
+    let (ci, co) = (
+        (index / (geo.kw * geo.kh)) % cin_g,
+        index / (geo.kw * geo.kh * cin_g),
+    );
+    let c = co / cout_g * cin_g + ci;
+    let (mut acc, mut mag) = (0.0f64, 0.0f64);
+    for n in 0..geo.n {
+        for oy in 0..geo.oh {
+            let iy = (oy * geo.stride[0] + ky * geo.dilation[0]) as isize - geo.pad[0] as isize;
+            if iy < 0 || iy >= geo.h as isize {
+                continue;
+            }
+            for ox in 0..geo.ow {
+                let ix = (ox * geo.stride[1] + kx * geo.dilation[1]) as isize - geo.pad[1] as isize;
+                if ix < 0 || ix >= geo.w as isize {
+                    continue;
+                }
+                let t = x[((n * geo.c_in + c) * geo.h + iy as usize) * geo.w + ix as usize] as f64
+                    * dy[((n * geo.c_out + co) * geo.oh + oy) * geo.ow + ox] as f64;
+                acc += t;
+                mag += t.abs();
+            }
+        }
+    }
+    (acc, mag)
+}
+
+/// dx element `index` (flat NCHW) of `y = conv2d(x, w)` alone, with its
+/// scale, gathered over the outputs whose taps read it.
+pub fn conv2d_backward_data_at(
+    geo: &Conv2dGeometry,
+    dy: &[f32],
+    w: &[f32],
+    index: usize,
+) -> (f64, f64) {
+    let (h, wd) = (geo.h, geo.w);
+    let (n, c, iy, ix) = (
+        index / (geo.c_in * h * wd),
+        (index / (h * wd)) % geo.c_in,
+        (index / wd) % h,
+        index % wd,
+    );
+    let (cin_g, cout_g) = (geo.cin_g(), geo.cout_g());
+    let (g, ci) = (c / cin_g, c % cin_g);
+    let (mut acc, mut mag) = (0.0f64, 0.0f64);
+    for cog in 0..cout_g {
+        let co = g * cout_g + cog;
+        for ky in 0..geo.kh {
+            let ty = (iy + geo.pad[0]) as isize - (ky * geo.dilation[0]) as isize;
+            let sh = geo.stride[0] as isize;
+            if ty < 0 || ty % sh != 0 || ty / sh >= geo.oh as isize {
+                continue;
+            }
+            for kx in 0..geo.kw {
+                let tx = (ix + geo.pad[1]) as isize - (kx * geo.dilation[1]) as isize;
+                let sw = geo.stride[1] as isize;
+                if tx < 0 || tx % sw != 0 || tx / sw >= geo.ow as isize {
+                    continue;
+                }
+                let (oy, ox) = ((ty / sh) as usize, (tx / sw) as usize);
+                let t = dy[((n * geo.c_out + co) * geo.oh + oy) * geo.ow + ox] as f64
+                    * w[((co * cin_g + ci) * geo.kh + ky) * geo.kw + kx] as f64;
+                acc += t;
+                mag += t.abs();
+            }
+        }
+    }
+    (acc, mag)
+}
+
 /// db of `y = conv2d(x, w) + b`: dy summed over N, OH, OW.
 pub fn conv2d_backward_bias(geo: &Conv2dGeometry, dy: &[f32]) -> RefOut {
     let [n, c, oh, ow] = geo.out_shape();
@@ -124,4 +204,54 @@ pub fn conv_transpose2d_backward_weight(
     accumulate(numel(geo.weight_shape()), |add| {
         for_each_transposed_term(geo, |yi, xi, wi| add(wi, x[xi] as f64 * dy[yi] as f64));
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::params::{Conv2dParams, Padding};
+
+    #[test]
+    fn single_gradient_elements_match_the_whole() {
+        // Strided with explicit padding; 'same' with an even kernel (asymmetric).
+        let strided = Conv2dParams {
+            stride: [2, 1],
+            padding: Padding::Explicit([1, 2]),
+            dilation: [1, 2],
+            groups: 2,
+        };
+        let same = Conv2dParams {
+            padding: Padding::Same,
+            groups: 2,
+            ..Default::default()
+        };
+        for p in [strided, same] {
+            let geo = Conv2dGeometry::new("t", &[2, 4, 7, 6], &[6, 2, 3, 2], &p).unwrap();
+            let x: Vec<f32> = (0..336)
+                .map(|v| ((v * 7 % 11) as f32 - 5.0) / 3.0)
+                .collect();
+            let w: Vec<f32> = (0..72).map(|v| ((v * 5 % 13) as f32 - 6.0) / 4.0).collect();
+            let dy: Vec<f32> = (0..geo.out_shape().iter().product::<usize>())
+                .map(|v| ((v * 3 % 7) as f32 - 3.0) / 2.0)
+                .collect();
+            let dw = conv2d_backward_weight(&geo, &x, &dy);
+            for i in 0..dw.len() {
+                let (v, s) = conv2d_backward_weight_at(&geo, &x, &dy, i);
+                assert!((v - dw.value[i]).abs() <= 1e-12 * s.max(1.0), "dw {i}");
+                assert!(
+                    (s - dw.scale[i]).abs() <= 1e-12 * s.max(1.0),
+                    "dw scale {i}"
+                );
+            }
+            let dx = conv2d_backward_data(&geo, &dy, &w);
+            for i in 0..dx.len() {
+                let (v, s) = conv2d_backward_data_at(&geo, &dy, &w, i);
+                assert!((v - dx.value[i]).abs() <= 1e-12 * s.max(1.0), "dx {i}");
+                assert!(
+                    (s - dx.scale[i]).abs() <= 1e-12 * s.max(1.0),
+                    "dx scale {i}"
+                );
+            }
+        }
+    }
 }

@@ -97,3 +97,87 @@ pub fn conv_transpose2d(
     }
     out
 }
+
+/// The value and scale of [`conv_transpose2d`]'s output element `index`
+/// (flat NCHW) alone, gathered from the inputs that land on it: for checking
+/// samples of outputs too large to compute whole.
+pub fn conv_transpose2d_at(
+    geo: &ConvTranspose2dGeometry,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    index: usize,
+) -> (f64, f64) {
+    let (oh, ow) = (geo.oh, geo.ow);
+    let (n, co, oy, ox) = (
+        index / (geo.c_out * oh * ow),
+        (index / (oh * ow)) % geo.c_out,
+        (index / ow) % oh,
+        index % ow,
+    );
+    let cout_g = geo.c_out / geo.groups;
+    let cin_g = geo.c_in / geo.groups;
+    let (group, cog) = (co / cout_g, co % cout_g);
+    let (sh, sw) = (geo.stride[0] as isize, geo.stride[1] as isize);
+    let (mut acc, mut mag) = (0.0f64, 0.0f64);
+    for cig in 0..cin_g {
+        let ci = group * cin_g + cig;
+        for ky in 0..geo.kh {
+            let ty = oy as isize + geo.padding[0] as isize - (ky * geo.dilation[0]) as isize;
+            if ty < 0 || ty % sh != 0 || ty / sh >= geo.h as isize {
+                continue;
+            }
+            let iy = (ty / sh) as usize;
+            for kx in 0..geo.kw {
+                let tx = ox as isize + geo.padding[1] as isize - (kx * geo.dilation[1]) as isize;
+                if tx < 0 || tx % sw != 0 || tx / sw >= geo.w as isize {
+                    continue;
+                }
+                let ix = (tx / sw) as usize;
+                let t = x[((n * geo.c_in + ci) * geo.h + iy) * geo.w + ix] as f64
+                    * w[((ci * cout_g + cog) * geo.kh + ky) * geo.kw + kx] as f64;
+                acc += t;
+                mag += t.abs();
+            }
+        }
+    }
+    let b = bias.map_or(0.0, |b| b[co] as f64);
+    let v = acc + b;
+    let y = activation::forward(act, v);
+    (
+        y,
+        1.13 * (mag + b.abs()) + activation::error_scale(act, v, y),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::params::ConvTranspose2dParams;
+
+    #[test]
+    fn gathered_outputs_match_the_scattered_whole() {
+        let params = ConvTranspose2dParams {
+            stride: [2, 3],
+            padding: [1, 0],
+            output_padding: [1, 2],
+            dilation: [1, 2],
+            groups: 2,
+        };
+        let geo = ConvTranspose2dGeometry::new("t", &[2, 4, 3, 4], &[4, 3, 3, 2], &params).unwrap();
+        let x: Vec<f32> = (0..96).map(|v| ((v * 7 % 11) as f32 - 5.0) / 3.0).collect();
+        let w: Vec<f32> = (0..72).map(|v| ((v * 5 % 13) as f32 - 6.0) / 4.0).collect();
+        let b: Vec<f32> = (0..6).map(|v| v as f32 - 2.5).collect();
+        let all = conv_transpose2d(&geo, &x, &w, Some(&b), Activation::Relu);
+        for i in 0..all.len() {
+            let (v, s) = conv_transpose2d_at(&geo, &x, &w, Some(&b), Activation::Relu, i);
+            assert!(
+                (v - all.value[i]).abs() <= 1e-12 * s,
+                "element {i}: {v} vs {}",
+                all.value[i]
+            );
+            assert!((s - all.scale[i]).abs() <= 1e-12 * s, "element {i}");
+        }
+    }
+}

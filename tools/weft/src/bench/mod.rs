@@ -1,10 +1,12 @@
-//! `weft bench`: every registered variant of every op over named shape suites,
-//! checked against the CPU reference on each shape before it is timed, ranked,
-//! and reported as a table, JSON, CSV and one SVG chart per op.
+//! `weft bench`: every variant of every op (the rows of the kernels' tables)
+//! over named shape suites, checked against the CPU reference on each shape
+//! before it is timed, ranked, and reported as a table, JSON, CSV and one SVG
+//! chart per op. `--list` prints the tables themselves.
 
 mod cases;
 mod networks;
 mod report;
+mod runners;
 mod stats;
 
 use std::path::PathBuf;
@@ -20,8 +22,9 @@ pub use stats::Stats;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Ops to run (gemm, conv2d, conv_transpose2d, max_pool2d, avg_pool2d,
-    /// batch_norm, softmax, relu); default all.
+    /// Ops to run (gemm, conv2d, conv2d_backward_data, conv2d_backward_weight,
+    /// conv_transpose2d, max_pool2d, avg_pool2d, max_pool2d_backward,
+    /// batch_norm); default all.
     #[arg(long, value_delimiter = ',')]
     pub op: Vec<String>,
     /// Shape suites (lenet5, alexnet, vgg16, resnet18, unet, square, targets);
@@ -31,10 +34,10 @@ pub struct BenchArgs {
     /// Variants to run (names as listed by the op); default all.
     #[arg(long, value_delimiter = ',')]
     pub variant: Vec<String>,
-    /// Explicit shapes instead of suites: `M,N,K` for gemm;
-    /// `N,C,H,W,K,R,S,stride,pad[,dilation,groups]` for convolutions;
-    /// `N,C,H,W,kernel,stride` for pooling; `N,C,H,W` for batch norm and
-    /// elementwise ops; `N,C` for softmax.
+    /// Explicit shapes instead of suites: `M,N,K[,nn|nt|tn|tt]` for gemm
+    /// (which operands are transposed); `N,C,H,W,K,R,S,stride,pad[,dilation,groups]`
+    /// for convolutions; `N,C,H,W,kernel,stride[,pad]` for pooling and its
+    /// gradient; `N,C,H,W` for batch norm.
     #[arg(long)]
     pub shape: Vec<String>,
     /// Precisions: f32, f16 (native), f16-packed. Default: f32.
@@ -59,6 +62,9 @@ pub struct BenchArgs {
     /// Skip the whole-network figures.
     #[arg(long)]
     pub no_networks: bool,
+    /// Print every op's variants with their constraints, and exit.
+    #[arg(long)]
+    pub list: bool,
 }
 
 /// One variant measured on one case.
@@ -105,6 +111,9 @@ pub fn parse_precision(s: &str) -> Result<Precision, String> {
 }
 
 pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.list {
+        return report::list(global);
+    }
     let device = Device::new(global.device_options()?)?;
     let caps = device.caps();
     eprintln!(
@@ -159,27 +168,17 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
     report::emit(global, args, &device, ceilings, &results, &networks)
 }
 
-/// Records the fastest correct variant of every (case, precision) in the
-/// tuning cache.
+/// Records the fastest correct variant of every (case, precision) with the
+/// device's tuner (the command line's writes its file).
 fn save_winners(device: &Device, cases: &[Case], results: &[Measurement]) {
     for case in cases {
-        let class = match &case.problem {
-            cases::Problem::Gemm { m, n, k } => {
-                weft::kernels::gemm::GemmDims::infer(&[*m, *k], &[*k, *n], false, false)
-                    .map(|d| ("gemm", d.shape_class()))
-                    .ok()
-            }
-            cases::Problem::Conv(geo) => Some(("conv2d", weft::kernels::conv::shape_class(geo))),
-            _ => None,
-        };
-        let Some((op, class)) = class else { continue };
-        for precision in ["f32", "f16", "f16-packed"] {
+        for precision in Precision::ALL {
             let best = results
                 .iter()
                 .filter(|m| {
                     m.op == case.op
                         && m.shape == case.shape
-                        && m.precision == precision
+                        && m.precision == precision.name()
                         && m.correct()
                 })
                 .min_by(|a, b| {
@@ -188,9 +187,17 @@ fn save_winners(device: &Device, cases: &[Case], results: &[Measurement]) {
                         .median
                         .total_cmp(&b.stats.expect("timed").median)
                 });
-            if let (Some(m), Ok(p)) = (best, parse_precision(precision)) {
-                weft::kernels::tune::record(device, op, &class, p, &m.variant);
-                eprintln!("tuning: {op} {} {precision} -> {}", case.shape, m.variant);
+            if let Some(m) = best {
+                device
+                    .tuner()
+                    .record(&case.tune_key(device, precision), &m.variant);
+                eprintln!(
+                    "tuning: {} {} {} -> {}",
+                    case.op,
+                    case.shape,
+                    precision.name(),
+                    m.variant
+                );
             }
         }
     }

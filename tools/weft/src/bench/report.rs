@@ -42,11 +42,11 @@ fn fraction(m: &Measurement, peak: Peak) -> Option<f64> {
 pub fn progress(m: &Measurement, peak: Peak) {
     match (&m.error, m.stats) {
         (Some(e), _) => eprintln!(
-            "  {:<16} {:<26} {:<10} {:<14} WRONG: {e}",
+            "  {:<22} {:<26} {:<10} {:<18} WRONG: {e}",
             m.op, m.shape, m.precision, m.variant
         ),
         (None, Some(s)) => eprintln!(
-            "  {:<16} {:<26} {:<10} {:<14} {:>10.3} ms {:>9.2} {:<8} {:>5.1}% of peak",
+            "  {:<22} {:<26} {:<10} {:<18} {:>10.3} ms {:>9.2} {:<8} {:>5.1}% of peak",
             m.op,
             m.shape,
             m.precision,
@@ -83,6 +83,53 @@ fn groups(results: &[Measurement]) -> Vec<Group<'_>> {
             (k, v)
         })
         .collect()
+}
+
+/// `weft bench --list`: every op table's rows with their constraints.
+pub fn list(global: &Global) -> Result<(), Box<dyn std::error::Error>> {
+    let ops = weft::kernels::registry::ops();
+    if global.json {
+        let doc = json!({
+            "command": "bench --list",
+            "ops": ops.iter().map(|op| json!({
+                "op": op.op,
+                "variants": op.variants.iter().map(|v| json!({
+                    "name": v.name,
+                    "idea": v.idea,
+                    "requires": v.requires,
+                    "precisions": v.precisions.iter().map(|p| p.name()).collect::<Vec<_>>(),
+                    "shaders": v.shaders,
+                    "constants": v.constants.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                    "tile": v.tile.to_string(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{doc}");
+        return Ok(());
+    }
+    for op in &ops {
+        println!("{} ({} variants)", op.op, op.variants.len());
+        for v in &op.variants {
+            let precisions: Vec<&str> = v.precisions.iter().map(|p| p.name()).collect();
+            println!("  {:<18} [{}]", v.name, precisions.join(", "));
+            println!("      {}", v.idea);
+            println!("      requires: {}", v.requires);
+            println!("      tile: {}", v.tile);
+            if !v.constants.is_empty() {
+                let c: Vec<String> = v
+                    .constants
+                    .iter()
+                    .map(|(k, x)| format!("{k}={x}"))
+                    .collect();
+                println!("      constants: {}", c.join(" "));
+            }
+            if !v.shaders.is_empty() {
+                println!("      shaders: {}", v.shaders.join(", "));
+            }
+        }
+        println!();
+    }
+    Ok(())
 }
 
 /// The fastest correct variant of a group.
@@ -174,7 +221,7 @@ pub fn emit(
     for ((op, shape, precision), ms) in &grouped {
         println!("\n{op} {shape} {precision}");
         println!(
-            "  {:<16} {:>10} {:>10} {:>10} {:>12} {:>7} {:>9}  check",
+            "  {:<18} {:>10} {:>10} {:>10} {:>12} {:>7} {:>9}  check",
             "variant", "median ms", "min ms", "max ms", "rate", "%peak", "speed-up"
         );
         let baseline = ms.first().and_then(|m| m.stats).map(|s| s.median);
@@ -187,7 +234,7 @@ pub fn emit(
             };
             match m.stats {
                 Some(s) if m.error.is_none() => println!(
-                    "{mark} {:<16} {:>10.3} {:>10.3} {:>10.3} {:>7.2} {:<4} {:>6.1}% {:>8.2}x  ok ({:.2} eps)",
+                    "{mark} {:<18} {:>10.3} {:>10.3} {:>10.3} {:>7.2} {:<4} {:>6.1}% {:>8.2}x  ok ({:.2} eps)",
                     m.variant,
                     1e3 * s.median,
                     1e3 * s.min,
@@ -199,7 +246,7 @@ pub fn emit(
                     m.max_err_eps
                 ),
                 _ => println!(
-                    "  {:<16} {:>10} {:>10} {:>10} {:>12} {:>7} {:>9}  WRONG: {}",
+                    "  {:<18} {:>10} {:>10} {:>10} {:>12} {:>7} {:>9}  WRONG: {}",
                     m.variant,
                     "-",
                     "-",

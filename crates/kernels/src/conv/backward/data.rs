@@ -6,13 +6,14 @@ use weft_device::{Binding, Device, Error, Kernel, Result, Shader, Tensor};
 
 use super::{OP_C2D_DATA, OP_CT_DATA, check_conv2d, check_transposed};
 use crate::Activation;
-use crate::conv::forward::{self as conv, ConvVariant};
+use crate::conv::forward::{self, Conv2dArgs, Conv2dProblem, ConvVariant};
 use crate::conv::params::{Conv2dGeometry, Conv2dParams, ConvTranspose2dParams, GatherGeometry};
-use crate::conv::transpose::{self as conv_transpose, ConvTransposeVariant};
+use crate::conv::transpose::{self, ConvTranspose2dArgs, ConvTranspose2dProblem};
 use crate::conv::{
     IN2_F16P, IN2_TYPED, OUT3_TYPED, TRANSPOSED_PARAMS, channel_block, pixel_block, typed_shader,
 };
 use crate::precision::Precision;
+use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
 use crate::shaders::{plain, typed};
 
 typed!(
@@ -58,163 +59,217 @@ pub fn conv2d_backward_data_into(
     precision: Option<Precision>,
     dx: &Tensor,
 ) -> Result<()> {
-    const OP: &str = OP_C2D_DATA;
-    let geo = check_conv2d(OP, dy, "weight", w, dx.shape(), w.shape(), params)?;
-    crate::check_output(OP, dx, &geo.in_shape(), dy.dtype(), &[dy, w])?;
-    let dev = dy.device();
-    let precision = Precision::resolve(OP, dev, dy.dtype(), precision)?;
-    let route = DataGradRoute::auto(dev, &geo, precision);
-    data_grad_by(&geo, dy, w, route, precision, dx)
+    data_grad(dy, w, params, None, precision, dx)
 }
 
-/// How conv2d's data gradient is computed (compared by the benchmark harness).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DataGradRoute {
-    /// The transposed convolution of dy with w ([`crate::conv_transpose`]'s
-    /// kernels, variant chosen by [`ConvTransposeVariant::auto`]): any problem.
-    Transposed,
-    /// A forward convolution of dy with the rotated, channel-swapped weights
-    /// (stride 1, padding within the kernel's extent, kernels larger than 1×1,
-    /// f32 or native f16).
-    ForwardConv,
-}
-
-impl DataGradRoute {
-    /// Every route, baseline first.
-    pub const ALL: [DataGradRoute; 2] = [DataGradRoute::Transposed, DataGradRoute::ForwardConv];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            DataGradRoute::Transposed => "transposed",
-            DataGradRoute::ForwardConv => "forward_conv",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<DataGradRoute> {
-        DataGradRoute::ALL.into_iter().find(|r| r.name() == name)
-    }
-
-    /// Why this route cannot compute the data gradient of `geo`, if it cannot.
-    pub fn unsupported(
-        self,
-        dev: &Device,
-        geo: &Conv2dGeometry,
-        precision: Precision,
-    ) -> Option<String> {
-        match self {
-            DataGradRoute::Transposed => None,
-            DataGradRoute::ForwardConv => data_grad_as_conv(dev, geo, precision)
-                .is_none()
-                .then(|| {
-                    "needs stride 1, padding within the kernel, a kernel larger than 1x1, f32 or native f16".to_string()
-                }),
-        }
-    }
-
-    /// The forward convolution where it applies (measured 2-7x faster on
-    /// lavapipe), the transposed one otherwise.
-    pub fn auto(dev: &Device, geo: &Conv2dGeometry, precision: Precision) -> DataGradRoute {
-        if data_grad_as_conv(dev, geo, precision).is_some() {
-            DataGradRoute::ForwardConv
-        } else {
-            DataGradRoute::Transposed
-        }
-    }
-}
-
-/// [`conv2d_backward_data_into`] by a given route.
+/// [`conv2d_backward_data_into`] by a given variant (a row of [`VARIANTS`]).
 pub fn conv2d_backward_data_by(
     dy: &Tensor,
     w: &Tensor,
     params: &Conv2dParams,
-    route: DataGradRoute,
+    variant: &'static DataGradVariant,
+    precision: Option<Precision>,
+    dx: &Tensor,
+) -> Result<()> {
+    data_grad(dy, w, params, Some(variant), precision, dx)
+}
+
+fn data_grad(
+    dy: &Tensor,
+    w: &Tensor,
+    params: &Conv2dParams,
+    variant: Option<&'static DataGradVariant>,
     precision: Option<Precision>,
     dx: &Tensor,
 ) -> Result<()> {
     const OP: &str = OP_C2D_DATA;
     let geo = check_conv2d(OP, dy, "weight", w, dx.shape(), w.shape(), params)?;
     crate::check_output(OP, dx, &geo.in_shape(), dy.dtype(), &[dy, w])?;
-    let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
-    if let Some(why) = route.unsupported(dy.device(), &geo, precision) {
-        return Err(Error::invalid(
-            OP,
-            "route",
-            format!("{} cannot run this problem: {why}", route.name()),
-        ));
-    }
-    data_grad_by(&geo, dy, w, route, precision, dx)
-}
-
-fn data_grad_by(
-    geo: &Conv2dGeometry,
-    dy: &Tensor,
-    w: &Tensor,
-    route: DataGradRoute,
-    precision: Precision,
-    dx: &Tensor,
-) -> Result<()> {
-    const OP: &str = OP_C2D_DATA;
     let dev = dy.device();
-    if route == DataGradRoute::ForwardConv
-        && let Some((dgeo, variant)) = data_grad_as_conv(dev, geo, precision)
-    {
-        let wf = dev.empty(&dgeo.weight_shape(), w.dtype())?;
-        flip_weights(geo, w, &wf)?;
-        return conv::launch_geometry(
-            &dgeo,
-            dy,
-            &wf,
-            None,
-            Activation::None,
-            variant,
-            precision,
-            dx,
-        );
-    }
-    let t = GatherGeometry::conv2d_data_grad(geo);
-    let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
-    conv_transpose::launch(
-        OP,
-        &t,
-        dy,
-        w,
-        None,
-        Activation::None,
-        variant,
-        precision,
-        dx,
-    )
+    let problem = DataGradProblem {
+        geo,
+        precision: Precision::resolve(OP, dev, dy.dtype(), precision)?,
+    };
+    TABLE.run(dev, &problem, variant, &DataGradArgs { dy, w, dx })
 }
 
-/// The forward convolution that computes conv2d's data gradient, and the
-/// variant it runs, where that is the faster route: stride 1, padding within
-/// the dilated kernel's extent, kernels larger than 1×1, f32 or native f16.
-/// dx = conv2d(dy, w') with w' the 180°-rotated weights with input and output
-/// channels swapped per group ([`flip_weights`]) and padding d·(K−1) − pad on
-/// each side. Winograd is left out (its error bound is its own); None where the
-/// transposed gather serves.
-fn data_grad_as_conv(
-    dev: &Device,
-    geo: &Conv2dGeometry,
-    precision: Precision,
-) -> Option<(Conv2dGeometry, ConvVariant)> {
+/// conv2d's data gradient as its variants see it: the forward convolution's
+/// geometry and the precision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DataGradProblem {
+    pub geo: Conv2dGeometry,
+    pub precision: Precision,
+}
+
+/// The tensors: dy `[N, C_out, OH, OW]`, the OIHW weights, dx `[N, C_in, H, W]`.
+pub struct DataGradArgs<'a> {
+    pub dy: &'a Tensor,
+    pub w: &'a Tensor,
+    pub dx: &'a Tensor,
+}
+
+impl Problem for DataGradProblem {
+    type Args<'a> = DataGradArgs<'a>;
+
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    fn shape_class(&self) -> String {
+        crate::conv::shape_class(&self.geo)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.geo.in_shape().iter().product::<usize>() == 0
+    }
+}
+
+/// A way to compute conv2d's data gradient: a row of [`VARIANTS`].
+pub type DataGradVariant = Variant<DataGradProblem>;
+
+/// Every data-gradient variant, the baseline first.
+pub const VARIANTS: &[DataGradVariant] = &[
+    Variant {
+        name: "transposed",
+        idea: "the transposed convolution of dy with w, offset by the conv's top/left padding \
+               (asymmetric `same` padding included), by the conv_transpose2d table's choice",
+        requires: "every problem",
+        shaders: &[],
+        constants: &[],
+        tile: Tile::PerProblem("conv_transpose2d's"),
+        precisions: registry::ALL_PRECISIONS,
+        supports: registry::any_problem,
+        scratch: |p, dev| transpose::TABLE.scratch_bytes(dev, &as_transposed(p), None),
+        launch: |_, p, a| {
+            let args = ConvTranspose2dArgs {
+                op: OP_C2D_DATA,
+                src: a.dy,
+                w: a.w,
+                bias: None,
+                out: a.dx,
+            };
+            transpose::TABLE.run(a.dy.device(), &as_transposed(p), None, &args)
+        },
+    },
+    Variant {
+        name: "forward_conv",
+        idea: "a forward convolution of dy with the 180°-rotated, channel-swapped weights and \
+               padding d·(K−1) − pad, by conv2d's choice (never Winograd, whose error bound \
+               is its own)",
+        requires: "stride 1, padding within the dilated kernel, a kernel larger than 1x1",
+        shaders: &[Source::Typed(&FLIP_WEIGHTS)],
+        constants: &[],
+        tile: Tile::PerProblem("conv2d's"),
+        precisions: registry::TYPED,
+        supports: |p, _| as_forward(&p.geo).map(|_| ()),
+        scratch: |p, dev| {
+            let Ok(dgeo) = as_forward(&p.geo) else {
+                return 0;
+            };
+            let fp = forward_problem(dgeo, p.precision);
+            let flipped = p
+                .precision
+                .dtype()
+                .storage_bytes(dgeo.weight_shape().iter().product());
+            flipped + forward_variant(dev, &fp).scratch_bytes(&fp, dev)
+        },
+        launch: |_, p, a| {
+            let dgeo = as_forward(&p.geo).map_err(|why| {
+                Error::invalid(OP_C2D_DATA, "variant", format!("forward_conv: {why}"))
+            })?;
+            if a.dx.numel() == 0 {
+                return Ok(());
+            }
+            let dev = a.dy.device();
+            let fp = forward_problem(dgeo, p.precision);
+            let wf = dev.empty(&dgeo.weight_shape(), a.w.dtype())?;
+            flip_weights(&p.geo, a.w, &wf)?;
+            let args = Conv2dArgs {
+                x: a.dy,
+                w: &wf,
+                bias: None,
+                y: a.dx,
+            };
+            forward_variant(dev, &fp).launch(&fp, &args)
+        },
+    },
+];
+
+pub const TRANSPOSED: &DataGradVariant = registry::named(VARIANTS, "transposed");
+pub const FORWARD_CONV: &DataGradVariant = registry::named(VARIANTS, "forward_conv");
+
+/// The table of conv2d's data gradient.
+pub static TABLE: Table<DataGradProblem> = Table {
+    op: OP_C2D_DATA,
+    variants: VARIANTS,
+    // The forward convolution where it applies (measured 2-7x faster on
+    // lavapipe), the transposed one otherwise.
+    auto: |p, caps| {
+        if FORWARD_CONV.check(p, caps).is_ok() {
+            FORWARD_CONV
+        } else {
+            TRANSPOSED
+        }
+    },
+};
+
+/// The transposed convolution equal to the data gradient.
+fn as_transposed(p: &DataGradProblem) -> ConvTranspose2dProblem {
+    ConvTranspose2dProblem {
+        g: GatherGeometry::conv2d_data_grad(&p.geo),
+        bias: false,
+        activation: Activation::None,
+        precision: p.precision,
+    }
+}
+
+fn forward_problem(dgeo: Conv2dGeometry, precision: Precision) -> Conv2dProblem {
+    Conv2dProblem {
+        geo: dgeo,
+        bias: false,
+        activation: Activation::None,
+        precision,
+    }
+}
+
+/// The forward variant the `forward_conv` route runs: conv2d's choice unless
+/// that is Winograd (or cannot run), the implicit GEMM then.
+fn forward_variant(dev: &Device, fp: &Conv2dProblem) -> &'static ConvVariant {
+    let chosen = forward::TABLE.choose(dev, fp);
+    if chosen != forward::WINOGRAD && chosen.check(fp, dev.caps()).is_ok() {
+        chosen
+    } else {
+        forward::IMPLICIT_GEMM
+    }
+}
+
+/// The forward convolution that computes conv2d's data gradient: stride 1,
+/// padding within the dilated kernel's extent, kernels larger than 1×1, a
+/// non-empty dy. dx = conv2d(dy, w') with w' the 180°-rotated weights with
+/// input and output channels swapped per group ([`flip_weights`]) and padding
+/// d·(K−1) − pad on each side.
+fn as_forward(geo: &Conv2dGeometry) -> std::result::Result<Conv2dGeometry, Unsupported> {
     let ext = [
         geo.dilation[0] * (geo.kh - 1),
         geo.dilation[1] * (geo.kw - 1),
     ];
     let [pt, pl, pb, pr] = geo.pad;
-    if geo.stride != [1, 1]
-        || precision == Precision::F16Packed
-        || (geo.kh == 1 && geo.kw == 1)
-        || geo.n == 0
-        || geo.oh == 0
-        || geo.ow == 0
-        || pt.max(pb) > ext[0]
-        || pl.max(pr) > ext[1]
-    {
-        return None;
-    }
-    let dgeo = Conv2dGeometry {
+    registry::require(geo.stride == [1, 1], || {
+        format!("needs stride 1, got {:?}", geo.stride)
+    })?;
+    registry::require(geo.kh * geo.kw > 1, || {
+        "needs a kernel larger than 1x1".into()
+    })?;
+    registry::require(pt.max(pb) <= ext[0] && pl.max(pr) <= ext[1], || {
+        format!(
+            "needs padding within the dilated kernel's extent {ext:?}, got {:?}",
+            geo.pad
+        )
+    })?;
+    registry::require(geo.n * geo.c_out * geo.oh * geo.ow > 0, || {
+        "needs a non-empty dy".into()
+    })?;
+    Ok(Conv2dGeometry {
         n: geo.n,
         c_in: geo.c_out,
         h: geo.oh,
@@ -228,18 +283,10 @@ fn data_grad_as_conv(
         groups: geo.groups,
         oh: geo.h,
         ow: geo.w,
-    };
-    let fits = |v: ConvVariant| v.unsupported(dev, &dgeo, precision).is_none();
-    let auto = ConvVariant::auto(dev, &dgeo, precision);
-    let variant = if auto != ConvVariant::Winograd && fits(auto) {
-        auto
-    } else {
-        ConvVariant::ImplicitGemm
-    };
-    fits(variant).then_some((dgeo, variant))
+    })
 }
 
-/// w' of [`data_grad_as_conv`] from w (an exact copy, reordered).
+/// w' of [`as_forward`] from w (an exact copy, reordered).
 fn flip_weights(geo: &Conv2dGeometry, w: &Tensor, wf: &Tensor) -> Result<()> {
     #[repr(C)]
     #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -350,15 +397,9 @@ pub fn conv2d_backward_data_scratch_bytes(
     geo: &Conv2dGeometry,
     precision: Precision,
 ) -> u64 {
-    if DataGradRoute::auto(dev, geo, precision) == DataGradRoute::ForwardConv
-        && let Some((dgeo, variant)) = data_grad_as_conv(dev, geo, precision)
-    {
-        let flipped = precision
-            .dtype()
-            .storage_bytes(dgeo.weight_shape().iter().product());
-        return flipped + conv::scratch_bytes(dev, &dgeo, variant, precision);
-    }
-    let t = GatherGeometry::conv2d_data_grad(geo);
-    let variant = ConvTransposeVariant::auto_for(dev, &t, precision);
-    conv_transpose::scratch_bytes_for(dev, &t, variant, precision)
+    let problem = DataGradProblem {
+        geo: *geo,
+        precision,
+    };
+    TABLE.scratch_bytes(dev, &problem, None)
 }

@@ -29,13 +29,15 @@ use crate::precision::Precision;
 use crate::shaders::{plain, typed};
 
 pub use data::{
-    DataGradRoute, conv_transpose2d_backward_data, conv_transpose2d_backward_data_into,
+    DataGradVariant, conv_transpose2d_backward_data, conv_transpose2d_backward_data_into,
     conv2d_backward_data, conv2d_backward_data_by, conv2d_backward_data_into,
     conv2d_backward_data_scratch_bytes,
 };
 pub use weight::{
-    PARTIALS_BUDGET, conv_transpose2d_backward_weight, conv_transpose2d_backward_weight_into,
-    conv2d_backward_weight, conv2d_backward_weight_into, conv2d_backward_weight_scratch_bytes,
+    PARTIALS_BUDGET, WeightGradVariant, conv_transpose2d_backward_weight,
+    conv_transpose2d_backward_weight_by, conv_transpose2d_backward_weight_into,
+    conv2d_backward_weight, conv2d_backward_weight_by, conv2d_backward_weight_into,
+    conv2d_backward_weight_scratch_bytes,
 };
 
 typed!(DB, [IN2_TYPED, OUT3_TYPED], "conv_backward/db.wgsl");

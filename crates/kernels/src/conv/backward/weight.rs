@@ -2,7 +2,9 @@
 //! K = N·H·W with the reduction split over workgroups, f32 partial sums added
 //! in order by a finalize pass (deterministic).
 
-use weft_device::{Binding, DType, Device, Kernel, Result, Shader, ShaderFile, Tensor};
+use weft_device::{
+    Binding, ComputeLimits, DType, Device, Kernel, Result, Shader, ShaderFile, Tensor,
+};
 
 use super::{OP_C2D_WEIGHT, OP_CT_WEIGHT, check_conv2d, check_transposed};
 use crate::conv::params::{
@@ -10,7 +12,9 @@ use crate::conv::params::{
 };
 use crate::conv::{IN2_F16P, IN2_TYPED, OUT3_F16P, OUT3_TYPED, typed_shader};
 use crate::precision::Precision;
+use crate::registry::{self, Problem, Source, Table, Tile, Variant};
 use crate::shaders::{plain, typed, wgsl};
+use crate::tune;
 
 const DW_PARAMS: ShaderFile = wgsl!("conv_backward/dw_params.wgsl");
 typed!(DW, [IN2_TYPED, DW_PARAMS], "conv_backward/dw.wgsl");
@@ -66,11 +70,43 @@ pub fn conv2d_backward_weight_into(
     precision: Option<Precision>,
     dw: &Tensor,
 ) -> Result<()> {
+    conv2d_weight(x, dy, params, None, precision, dw)
+}
+
+/// [`conv2d_backward_weight_into`] by a given variant (a row of [`VARIANTS`]).
+pub fn conv2d_backward_weight_by(
+    x: &Tensor,
+    dy: &Tensor,
+    params: &Conv2dParams,
+    variant: &'static WeightGradVariant,
+    precision: Option<Precision>,
+    dw: &Tensor,
+) -> Result<()> {
+    conv2d_weight(x, dy, params, Some(variant), precision, dw)
+}
+
+fn conv2d_weight(
+    x: &Tensor,
+    dy: &Tensor,
+    params: &Conv2dParams,
+    variant: Option<&'static WeightGradVariant>,
+    precision: Option<Precision>,
+    dw: &Tensor,
+) -> Result<()> {
     const OP: &str = OP_C2D_WEIGHT;
     let geo = check_conv2d(OP, dy, "x", x, x.shape(), dw.shape(), params)?;
     crate::check_output(OP, dw, &geo.weight_shape(), dy.dtype(), &[x, dy])?;
-    let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
-    weight_grad(OP, &WeightGrad::conv2d(&geo), dy, x, precision, dw)
+    let problem = WeightGradProblem {
+        wg: WeightGrad::conv2d(&geo),
+        precision: Precision::resolve(OP, dy.device(), dy.dtype(), precision)?,
+    };
+    let args = WeightGradArgs {
+        op: OP,
+        a: dy,
+        b: x,
+        dw,
+    };
+    TABLE.run(dy.device(), &problem, variant, &args)
 }
 
 /// dw of `y = conv_transpose2d(x, w)`: IOHW of shape `w_shape`, in dy's dtype.
@@ -95,38 +131,186 @@ pub fn conv_transpose2d_backward_weight_into(
     precision: Option<Precision>,
     dw: &Tensor,
 ) -> Result<()> {
+    transposed_weight(x, dy, params, None, precision, dw)
+}
+
+/// [`conv_transpose2d_backward_weight_into`] by a given variant (a row of
+/// [`VARIANTS`]).
+pub fn conv_transpose2d_backward_weight_by(
+    x: &Tensor,
+    dy: &Tensor,
+    params: &ConvTranspose2dParams,
+    variant: &'static WeightGradVariant,
+    precision: Option<Precision>,
+    dw: &Tensor,
+) -> Result<()> {
+    transposed_weight(x, dy, params, Some(variant), precision, dw)
+}
+
+fn transposed_weight(
+    x: &Tensor,
+    dy: &Tensor,
+    params: &ConvTranspose2dParams,
+    variant: Option<&'static WeightGradVariant>,
+    precision: Option<Precision>,
+    dw: &Tensor,
+) -> Result<()> {
     const OP: &str = OP_CT_WEIGHT;
     let geo = check_transposed(OP, dy, "x", x, x.shape(), dw.shape(), params)?;
     crate::check_output(OP, dw, &geo.weight_shape(), dy.dtype(), &[x, dy])?;
-    let precision = Precision::resolve(OP, dy.device(), dy.dtype(), precision)?;
-    weight_grad(
-        OP,
-        &WeightGrad::conv_transpose2d(&geo),
-        x,
-        dy,
-        precision,
+    let problem = WeightGradProblem {
+        wg: WeightGrad::conv_transpose2d(&geo),
+        precision: Precision::resolve(OP, dy.device(), dy.dtype(), precision)?,
+    };
+    let args = WeightGradArgs {
+        op: OP,
+        a: x,
+        b: dy,
         dw,
-    )
+    };
+    TABLE.run(dy.device(), &problem, variant, &args)
 }
+
+/// The weight gradient as its variants see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WeightGradProblem {
+    pub wg: WeightGrad,
+    pub precision: Precision,
+}
+
+/// The tensors: A and B as [`WeightGrad`] names them, and dW (A's dtype);
+/// `op` names the launches.
+pub struct WeightGradArgs<'a> {
+    pub op: &'static str,
+    pub a: &'a Tensor,
+    pub b: &'a Tensor,
+    pub dw: &'a Tensor,
+}
+
+impl Problem for WeightGradProblem {
+    type Args<'a> = WeightGradArgs<'a>;
+
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    fn shape_class(&self) -> String {
+        let w = &self.wg;
+        format!(
+            "k{}x{} s{}x{} d{}x{} g{} a{} b{} hw{} n{}",
+            w.kh,
+            w.kw,
+            w.stride[0],
+            w.stride[1],
+            w.dilation[0],
+            w.dilation[1],
+            tune::bucket(w.groups),
+            tune::bucket(w.a_c),
+            tune::bucket(w.b_c),
+            tune::bucket(w.a_h * w.a_w),
+            tune::bucket(w.n)
+        )
+    }
+
+    fn is_empty(&self) -> bool {
+        self.wg.numel() == 0
+    }
+}
+
+/// A weight-gradient variant: a row of [`VARIANTS`].
+pub type WeightGradVariant = Variant<WeightGradProblem>;
+
+/// Every weight-gradient variant, the baseline first.
+pub const VARIANTS: &[WeightGradVariant] = &[
+    Variant {
+        name: "implicit_gemm",
+        idea: "one implicit GEMM over K = N·H·W: rows (A channels) uniform per workgroup, \
+               invocations over columns and K, the reduction split over workgroups",
+        requires: "every problem",
+        shaders: &[
+            Source::Typed(&DW),
+            Source::Plain(&DW_F16P),
+            Source::Typed(&DW_FINALIZE),
+            Source::Plain(&DW_FINALIZE_F16P),
+        ],
+        constants: &[("WINDOW", 0.0)],
+        tile: Tile::PerProblem("TM rows (1-8) x WGN·4 columns, 64/WGN invocations along K"),
+        precisions: registry::ALL_PRECISIONS,
+        supports: registry::any_problem,
+        scratch: |p, dev| partials_bytes(p, dev, false),
+        launch: weight_grad,
+    },
+    Variant {
+        name: "sliding_window",
+        idea: "one run of K rows per invocation, each kernel row a sliding window of taps in \
+               vec4 registers",
+        requires: "unit column stride and dilation, kernel rows of at most 8 taps, at most 16 \
+                   A channels per group",
+        shaders: &[
+            Source::Typed(&DW_WINDOW),
+            Source::Plain(&DW_WINDOW_F16P),
+            Source::Typed(&DW_FINALIZE),
+            Source::Plain(&DW_FINALIZE_F16P),
+        ],
+        constants: &[("WINDOW", 1.0)],
+        tile: Tile::PerProblem("TM rows (1-8) x one kernel row, 64 runs of K per workgroup"),
+        precisions: registry::ALL_PRECISIONS,
+        supports: |p, _| {
+            let w = &p.wg;
+            registry::require(w.windowed(), || {
+                format!(
+                    "needs unit column stride and dilation, at most 8 taps per kernel row and \
+                     16 A channels per group (stride {:?}, dilation {:?}, {}x{}, {} channels)",
+                    w.stride,
+                    w.dilation,
+                    w.kh,
+                    w.kw,
+                    w.m()
+                )
+            })
+        },
+        scratch: |p, dev| partials_bytes(p, dev, true),
+        launch: weight_grad,
+    },
+];
+
+pub const IMPLICIT_GEMM: &WeightGradVariant = registry::named(VARIANTS, "implicit_gemm");
+pub const SLIDING_WINDOW: &WeightGradVariant = registry::named(VARIANTS, "sliding_window");
+
+/// The weight-gradient table (conv2d's and conv_transpose2d's).
+pub static TABLE: Table<WeightGradProblem> = Table {
+    op: OP_C2D_WEIGHT,
+    variants: VARIANTS,
+    // The sliding window wherever it applies: few rows, where the general
+    // kernel's uniform loads of A buy little (docs/PERFORMANCE.md).
+    auto: |p, caps| {
+        if SLIDING_WINDOW.check(p, caps).is_ok() {
+            SLIDING_WINDOW
+        } else {
+            IMPLICIT_GEMM
+        }
+    },
+};
 
 /// The weight gradient as the kernels see it:
 /// `dW[a, b, ky, kx] = Σ_{n,py,px} A[n, a, py, px] · B[n, g·bg + b, py·sh − pt + ky·dh, px·sw − pl + kx·dw]`.
-#[derive(Debug, Clone, Copy)]
-struct WeightGrad {
-    n: usize,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightGrad {
+    pub n: usize,
     /// A's channels and spatial size (the K positions per image).
-    a_c: usize,
-    a_h: usize,
-    a_w: usize,
-    b_c: usize,
-    b_h: usize,
-    b_w: usize,
-    groups: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    dilation: [usize; 2],
-    pad: [usize; 2],
+    pub a_c: usize,
+    pub a_h: usize,
+    pub a_w: usize,
+    pub b_c: usize,
+    pub b_h: usize,
+    pub b_w: usize,
+    pub groups: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Top and left padding.
+    pub pad: [usize; 2],
 }
 
 /// Launch shape of the weight gradient.
@@ -173,7 +357,7 @@ struct DwParams {
 
 impl WeightGrad {
     /// conv2d: A = dy, B = x, dW is OIHW.
-    fn conv2d(geo: &Conv2dGeometry) -> Self {
+    pub fn conv2d(geo: &Conv2dGeometry) -> Self {
         WeightGrad {
             n: geo.n,
             a_c: geo.c_out,
@@ -192,7 +376,7 @@ impl WeightGrad {
     }
 
     /// conv_transpose2d: A = x, B = dy, dW is IOHW.
-    fn conv_transpose2d(geo: &ConvTranspose2dGeometry) -> Self {
+    pub fn conv_transpose2d(geo: &ConvTranspose2dGeometry) -> Self {
         WeightGrad {
             n: geo.n,
             a_c: geo.c_in,
@@ -211,37 +395,38 @@ impl WeightGrad {
     }
 
     /// Rows of the per-group GEMM (A channels per group).
-    fn m(&self) -> usize {
+    pub fn m(&self) -> usize {
         self.a_c / self.groups
     }
 
     /// Columns of the per-group GEMM: (b, ky, kx).
-    fn ncols(&self) -> usize {
+    pub fn ncols(&self) -> usize {
         self.b_c / self.groups * self.kh * self.kw
     }
 
-    fn numel(&self) -> usize {
+    /// Elements of dW.
+    pub fn numel(&self) -> usize {
         self.a_c * self.ncols()
     }
 
-    /// Whether the sliding-window kernel (`dw_window.wgsl`) runs this
+    /// Whether the sliding-window kernel (`dw_window.wgsl`) can run this
     /// problem: unit column stride and dilation, kernel rows of at most 8
     /// taps, and few rows (A channels per group), where dw.wgsl's uniform
     /// loads of A buy little.
-    fn windowed(&self) -> bool {
+    pub fn windowed(&self) -> bool {
         self.stride[1] == 1 && self.dilation[1] == 1 && self.kw <= 8 && self.m() <= 16
     }
 
-    /// Block shape, tiles and splits (see `shaders/conv_backward/dw.wgsl` and
-    /// `dw_window.wgsl`).
-    fn plan(&self, dev: &Device, precision: Precision) -> DwPlan {
+    /// Block shape, tiles and splits of `dw_window.wgsl` (`window`) or
+    /// `dw.wgsl`.
+    fn plan(&self, limits: &ComputeLimits, precision: Precision, window: bool) -> DwPlan {
         let m = self.m();
         let ncols = self.ncols();
-        let budget = PARTIALS_BUDGET.min(dev.limits().max_storage_buffer_binding_size);
+        let budget = PARTIALS_BUDGET.min(limits.max_storage_buffer_binding_size);
         let by_budget = ((budget / (self.numel() as u64 * 4)) as usize).max(1);
         let rows = self.n * self.a_h;
         let tm = m.div_ceil(m.div_ceil(8)).clamp(1, 8);
-        if self.windowed() {
+        if window {
             // One run of K rows per invocation; enough runs for ~16
             // workgroups (a few per CPU thread), each run a few rows long.
             let tiles_m = m.div_ceil(tm);
@@ -307,15 +492,25 @@ impl WeightGrad {
     }
 }
 
-/// Runs the weight gradient into `out` (dy's dtype) from A and B.
+/// Bytes of the f32 partial sums a launch allocates (none when there is
+/// nothing to sum).
+fn partials_bytes(p: &WeightGradProblem, dev: &Device, window: bool) -> u64 {
+    let wg = &p.wg;
+    if wg.numel() == 0 || wg.n * wg.a_h * wg.a_w == 0 {
+        return 0;
+    }
+    wg.plan(dev.limits(), p.precision, window).scratch
+}
+
+/// Runs the weight gradient into dW (A's dtype) from A and B, with the
+/// row's kernel (`WINDOW`: `dw_window.wgsl`, else `dw.wgsl`).
 fn weight_grad(
-    op: &str,
-    wg: &WeightGrad,
-    a: &Tensor,
-    b: &Tensor,
-    precision: Precision,
-    out: &Tensor,
+    v: &WeightGradVariant,
+    p: &WeightGradProblem,
+    args: &WeightGradArgs<'_>,
 ) -> Result<()> {
+    let (wg, precision) = (&p.wg, p.precision);
+    let WeightGradArgs { op, a, b, dw: out } = *args;
     let dev = a.device();
     let numel = wg.numel();
     if numel == 0 {
@@ -324,7 +519,8 @@ fn weight_grad(
     if wg.n * wg.a_h * wg.a_w == 0 {
         return crate::elementwise::fill(out, 0.0);
     }
-    let plan = wg.plan(dev, precision);
+    let windowed = v.constant("WINDOW") == Some(1.0);
+    let plan = wg.plan(dev.limits(), precision, windowed);
     let params = DwParams {
         n: wg.n as u32,
         a_c: wg.a_c as u32,
@@ -351,7 +547,6 @@ fn weight_grad(
         splits: plan.splits as u32,
         rows_per_split: plan.rows_per_split as u32,
     };
-    let windowed = wg.windowed();
     let constants = if windowed {
         [("TM", plan.tm as f64), ("KW_C", wg.kw as f64)]
     } else {
@@ -416,7 +611,11 @@ pub fn conv2d_backward_weight_scratch_bytes(
     geo: &Conv2dGeometry,
     precision: Precision,
 ) -> u64 {
-    WeightGrad::conv2d(geo).plan(dev, precision).scratch
+    let problem = WeightGradProblem {
+        wg: WeightGrad::conv2d(geo),
+        precision,
+    };
+    TABLE.scratch_bytes(dev, &problem, None)
 }
 
 /// Bytes of temporaries [`conv_transpose2d_backward_weight`] allocates after
@@ -426,7 +625,9 @@ pub fn conv_transpose2d_backward_weight_scratch_bytes(
     geo: &ConvTranspose2dGeometry,
     precision: Precision,
 ) -> u64 {
-    WeightGrad::conv_transpose2d(geo)
-        .plan(dev, precision)
-        .scratch
+    let problem = WeightGradProblem {
+        wg: WeightGrad::conv_transpose2d(geo),
+        precision,
+    };
+    TABLE.scratch_bytes(dev, &problem, None)
 }
