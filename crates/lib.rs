@@ -5,8 +5,13 @@
 //!   dispatch, timing, typed errors.
 //! - [`kernels`]: the WGSL kernels, their launchers and CPU references.
 //! - [`graph`]: networks, autodiff, memory-planned schedules, optimizers.
-//! - [`data`]: MNIST loading and GPU-side batches with augmentation.
+//! - [`data`]: MNIST loading and GPU-side batches with augmentation (the
+//!   `data` feature, on by default; `download` adds fetching MNIST over HTTP).
+//!
+//! An application that only runs networks depends on `weft` with
+//! `default-features = false`: no data sets, no HTTP client, no progress bars.
 
+#[cfg(feature = "data")]
 pub use weft_data as data;
 pub use weft_device as device;
 pub use weft_graph as graph;

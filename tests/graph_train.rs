@@ -1,14 +1,21 @@
 //! Training: reproducibility, checkpoints (names, atomic writes, mismatch
-//! reports, optimizer state), and a short LeNet-5 run on the shipped MNIST
-//! subset that must end far above chance.
+//! reports, optimizer state), the [`Trainer`] (a short LeNet-5 run on the
+//! shipped MNIST subset that must end far above chance with its memory as
+//! planned, early stops, batch hooks, divergence), user layers that break
+//! their contract, and profile and memory events.
 
 mod common;
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use weft::data::{Loader, Mnist};
+use weft::graph::layer::{Backward, Forward};
 use weft::graph::layers::{BatchNorm2d, Boxed, Conv2d, Dropout, Flatten, Linear, Relu};
-use weft::graph::{Graph, Loss, LrSchedule, Model, Optimizer, OptimizerKind, checkpoint, models};
+use weft::graph::{
+    EventSink, ExecEvent, ExecOptions, Graph, Layer, Loss, LrSchedule, Model, Optimizer,
+    OptimizerKind, Shape, Trainer, checkpoint, models,
+};
 use weft::{DType, Device, Tensor};
 
 fn scratch(name: &str) -> PathBuf {
@@ -66,28 +73,253 @@ fn same_seed_gives_bit_identical_weights() {
     }
 }
 
+/// A LeNet-5 trainer on the embedded subset.
+fn lenet_trainer(dev: &Device, seed: u64, kind: OptimizerKind) -> Trainer {
+    let model = Model::new(dev, models::lenet5().unwrap(), seed).unwrap();
+    let opt = Optimizer::new(dev, model.graph(), kind, LrSchedule::Constant).unwrap();
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.0,
+    };
+    Trainer::new(model, opt, loss)
+}
+
 #[test]
 fn short_training_on_the_subset_learns() {
+    // A device of its own: its pool's peak is this test's alone.
+    let dev = Device::from_env().unwrap();
+    let mnist = Mnist::embedded().unwrap();
+    let mut trainer = lenet_trainer(&dev, 1, OptimizerKind::adam(2e-3)).measure_memory_at(1);
+    let mut train = Loader::new(&dev, &mnist.train, 32, true, 1, DType::F32).unwrap();
+    let mut steps = Vec::new();
+    let report = trainer
+        .epoch(train.epoch(Some(150)), |s| {
+            steps.push(*s);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(
+        (report.steps, report.images, report.stopped),
+        (150, 4800, false)
+    );
+    assert_eq!(trainer.epochs(), 1);
+    // Step reports count up, and the running mean is the mean of the losses.
+    assert!(
+        steps
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.epoch_step == i && s.step == i + 1)
+    );
+    let mean = steps.iter().map(|s| s.loss).sum::<f64>() / 150.0;
+    assert!((mean - report.mean_loss).abs() < 1e-9 * mean.abs().max(1.0));
+    let first: f64 = steps[..10].iter().map(|s| s.loss).sum::<f64>() / 10.0;
+    let last: f64 = steps[140..].iter().map(|s| s.loss).sum::<f64>() / 10.0;
+    assert!(last < 0.5 * first, "loss {first} -> {last}");
+    // The measured step's peak matches the plan.
+    let m = report.memory.expect("step 1 was measured");
+    let plan = trainer
+        .model
+        .plan_memory(32, Some(trainer.loss), trainer.optimizer.state_bytes())
+        .unwrap()
+        .with_measurement(m.live_before, m.peak);
+    assert_eq!(Some(plan.planned_peak), plan.measured_peak, "{plan}");
+    let mut test = Loader::new(&dev, &mnist.test, 250, false, 0, DType::F32).unwrap();
+    let eval = trainer.evaluate(test.epoch(None)).unwrap();
+    assert_eq!(eval.images, 1000);
+    assert_eq!(eval.confusion.len(), 10);
+    assert_eq!(eval.confusion.iter().flatten().sum::<u64>(), 1000);
+    eprintln!("test accuracy after 150 steps of 32: {}", eval.accuracy());
+    assert!(eval.accuracy() >= 0.9, "{}", eval.accuracy());
+    assert!(
+        trainer.model.is_training(),
+        "evaluation restores training mode"
+    );
+}
+
+#[test]
+fn trainer_stops_when_asked_and_runs_its_hooks() {
     let dev = common::device();
     let mnist = Mnist::embedded().unwrap();
-    let (mut model, _) = train_lenet(&dev, 1, 150, OptimizerKind::adam(2e-3));
-    model.eval();
-    let mut test = Loader::new(&dev, &mnist.test, 250, false, 0, DType::F32).unwrap();
-    let order = test.epoch_order();
-    let mut correct = 0;
-    for chunk in test.chunks(&order) {
-        let b = test.batch(&chunk).unwrap();
-        let logits = model.forward(&[&b.images]).unwrap()[0]
-            .to_f32_vec()
-            .unwrap();
-        for (row, &label) in logits.chunks(10).zip(&b.labels) {
-            let pred = (0..10).max_by(|&i, &j| row[i].total_cmp(&row[j])).unwrap();
-            correct += (pred == label as usize) as usize;
-        }
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let mut trainer =
+        lenet_trainer(&dev, 2, OptimizerKind::sgd(0.05, 0.9, 0.0)).with_batch_hook(move |b| {
+            assert_eq!(b.len(), 16);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+    let mut train = Loader::new(&dev, &mnist.train, 16, true, 2, DType::F32).unwrap();
+    let report = trainer
+        .epoch(train.epoch(None), |s| {
+            if s.epoch_step == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert!(report.stopped);
+    assert_eq!((report.steps, report.images), (3, 48));
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(trainer.epochs(), 0, "a stopped epoch does not count");
+    assert_eq!(trainer.optimizer.steps(), 3);
+}
+
+#[test]
+fn diverging_training_is_a_typed_error() {
+    let dev = common::device();
+    let mnist = Mnist::embedded().unwrap();
+    // A hook that poisons the inputs: the first loss is NaN.
+    let mut trainer = lenet_trainer(&dev, 3, OptimizerKind::adam(1e-3))
+        .with_batch_hook(|b| weft::kernels::elementwise::fill(&b.inputs[0], f32::NAN));
+    let mut train = Loader::new(&dev, &mnist.train, 8, true, 3, DType::F32).unwrap();
+    let err = trainer
+        .epoch(train.epoch(Some(4)), |_| ControlFlow::Continue(()))
+        .unwrap_err();
+    assert!(matches!(err, weft::Error::Diverged { .. }), "{err}");
+    assert!(err.to_string().contains("epoch 1, step 0"), "{err}");
+}
+
+/// A user-written layer whose forward forgets its output.
+#[derive(Debug, Clone)]
+struct Forgetful;
+
+impl Layer for Forgetful {
+    fn kind(&self) -> &'static str {
+        "Forgetful"
     }
-    let acc = correct as f64 / 1000.0;
-    eprintln!("test accuracy after 150 steps of 32: {acc}");
-    assert!(acc >= 0.9, "{acc}");
+    fn infer(&self, _name: &str, inputs: &[Shape]) -> weft::Result<Shape> {
+        Ok(inputs[0].clone())
+    }
+    fn forward(&self, _cx: &mut Forward<'_>) -> weft::Result<()> {
+        Ok(())
+    }
+    fn backward(&self, _cx: &mut Backward<'_>) -> weft::Result<()> {
+        Ok(())
+    }
+}
+
+/// A user-written layer whose output has the wrong shape.
+#[derive(Debug, Clone)]
+struct Misshapen;
+
+impl Layer for Misshapen {
+    fn kind(&self) -> &'static str {
+        "Misshapen"
+    }
+    fn infer(&self, _name: &str, inputs: &[Shape]) -> weft::Result<Shape> {
+        Ok(inputs[0].clone())
+    }
+    fn forward(&self, cx: &mut Forward<'_>) -> weft::Result<()> {
+        cx.output = Some(cx.device.empty(&[1, 2, 3], cx.dtype)?);
+        Ok(())
+    }
+    fn backward(&self, _cx: &mut Backward<'_>) -> weft::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn user_layers_that_break_their_contract_are_typed_errors() {
+    let dev = common::device();
+    for (layer, needle) in [
+        (Forgetful.boxed(), "without setting an output"),
+        (Misshapen.boxed(), "the graph expects [2, 4]"),
+    ] {
+        let mut g = Graph::new();
+        let x = g.input("x", &[4]).unwrap();
+        let y = g.add("mine", layer, &[x]).unwrap();
+        g.set_outputs(&[y]);
+        let mut model = Model::new(&dev, g, 0).unwrap();
+        let input = dev.tensor(&[2, 4], &[0.5; 8]).unwrap();
+        let err = model.forward(&[&input]).unwrap_err().to_string();
+        assert!(err.contains("layer \"mine\""), "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[test]
+fn profile_and_memory_events_reach_the_sink() {
+    let dev = common::device();
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = events.clone();
+    let sink = EventSink::new(move |e: &ExecEvent<'_>| {
+        let line = match *e {
+            ExecEvent::Profile {
+                phase,
+                node,
+                seconds,
+            } => {
+                assert!(seconds >= 0.0);
+                format!("profile {phase:?} {node}")
+            }
+            ExecEvent::Memory {
+                node,
+                planned,
+                live,
+                peak,
+                ..
+            } => {
+                assert!(live <= peak);
+                format!("memory {planned} {node}")
+            }
+        };
+        log.lock().unwrap().push(line);
+    });
+    let mut model = Model::new(&dev, models::lenet5().unwrap(), 0).unwrap();
+    model
+        .set_options(ExecOptions {
+            profile: true,
+            trace_memory: true,
+            sink: Some(sink),
+            ..ExecOptions::default()
+        })
+        .unwrap();
+    model.eval();
+    let x = dev.tensor(&[2, 1, 28, 28], &vec![0.1; 2 * 784]).unwrap();
+    model.forward(&[&x]).unwrap();
+    let forwards: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("profile Forward"))
+        .cloned()
+        .collect();
+    let layers = model
+        .graph()
+        .nodes()
+        .iter()
+        .filter(|n| n.layer.is_some())
+        .count();
+    // Fusion folds activations into their producers: at most one per layer.
+    assert!(
+        !forwards.is_empty() && forwards.len() <= layers,
+        "{forwards:?}"
+    );
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("memory false"))
+    );
+    events.lock().unwrap().clear();
+    model.plan_memory(2, None, 0).unwrap();
+    let planned = events.lock().unwrap().clone();
+    assert!(
+        !planned.is_empty() && planned.iter().all(|l| l.starts_with("memory true")),
+        "{planned:?}"
+    );
+    // Without a sink nothing is made, even with the flags on.
+    model
+        .set_options(ExecOptions {
+            profile: true,
+            trace_memory: true,
+            ..ExecOptions::default()
+        })
+        .unwrap();
+    events.lock().unwrap().clear();
+    model.forward(&[&x]).unwrap();
+    assert!(events.lock().unwrap().is_empty());
 }
 
 #[test]

@@ -17,12 +17,10 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
 use common::sweep::Counts;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::{DeviceOptions, Feature};
+use weft::device::Feature;
 use weft::kernels::batch_norm::{
     self, BatchNormArgs, BatchNormBackwardArgs, BatchNormBackwardProblem, BatchNormGrads,
     BatchNormOutput, BatchNormProblem, BatchNormSpec, batch_norm_scratch_bytes,
@@ -378,19 +376,6 @@ fn backward_reference_matches_finite_differences() {
     }
 }
 
-/// A device without shader-f16, where f16 weights take the packed kernel.
-fn packed_device() -> Device {
-    static DEV: OnceLock<Device> = OnceLock::new();
-    DEV.get_or_init(|| {
-        Device::new(DeviceOptions {
-            disabled_features: vec![Feature::ShaderF16],
-            ..DeviceOptions::from_env().unwrap()
-        })
-        .unwrap()
-    })
-    .clone()
-}
-
 #[test]
 fn fold_into_conv_matches_reference() {
     let mut rng = common::rng(0xb7a5);
@@ -399,7 +384,7 @@ fn fold_into_conv_matches_reference() {
     if dev.has(Feature::ShaderF16) {
         devices.push(("f16", dev.clone(), DType::F16));
     }
-    devices.push(("f16-packed", packed_device(), DType::F16));
+    devices.push(("f16-packed", common::packed_device(), DType::F16));
     for (name, dev, dtype) in devices {
         let mut worst = 0.0f64;
         for i in 0..100 {

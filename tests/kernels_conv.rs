@@ -30,7 +30,6 @@ mod common;
 use common::sweep::Counts;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::{DeviceOptions, LimitOverrides};
 use weft::kernels::conv::forward::Conv2dProblem;
 use weft::kernels::conv::params::{Conv2dGeometry, Conv2dParams, Padding};
 use weft::kernels::conv::{self, Conv2dSpec, ConvVariant};
@@ -442,23 +441,9 @@ fn auto_picks_a_variant_that_runs() {
     }
 }
 
-/// A device of this test's own (pool statistics are per device, and the
-/// shared one serves tests running in parallel), with bindings of at most
-/// `binding_limit` bytes if given, so that batches split into chunks.
-fn own_device(binding_limit: Option<u64>) -> Device {
-    Device::new(DeviceOptions {
-        limits: LimitOverrides {
-            max_storage_buffer_binding_size: binding_limit,
-            ..Default::default()
-        },
-        ..DeviceOptions::from_env().unwrap()
-    })
-    .unwrap()
-}
-
 #[test]
 fn batches_split_into_chunks_under_a_small_binding_limit() {
-    let dev = own_device(Some(256 << 10));
+    let dev = common::own_device(Some(256 << 10));
     let mut rng = common::rng(0xc4);
     let case = |x: [usize; 4], w: [usize; 4], params: Conv2dParams| Case {
         x,
@@ -533,8 +518,8 @@ fn batches_split_into_chunks_under_a_small_binding_limit() {
 
 #[test]
 fn scratch_bytes_is_the_exact_peak() {
-    let big = own_device(None);
-    let small = own_device(Some(256 << 10));
+    let big = common::own_device(None);
+    let small = common::own_device(Some(256 << 10));
     let mut rng = common::rng(0x5c);
     let case = Case {
         x: [10, 3, 32, 32],

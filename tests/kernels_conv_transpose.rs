@@ -19,7 +19,7 @@ mod common;
 use common::sweep::Counts;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::{DeviceOptions, Feature, LimitOverrides};
+use weft::device::Feature;
 use weft::kernels::conv::params::{ConvTranspose2dGeometry, ConvTranspose2dParams, GatherGeometry};
 use weft::kernels::conv::transpose::{
     self as conv_transpose, ConvTranspose2dProblem, ConvTranspose2dSpec, ConvTransposeVariant,
@@ -292,22 +292,9 @@ fn every_variant_f16_packed() {
     sweep(Precision::F16Packed)
 }
 
-/// A device whose storage bindings hold at most 8 KiB, so `gemm_col2im` needs
-/// several chunks of images for the problems below.
-fn small_binding_device() -> Device {
-    Device::new(DeviceOptions {
-        limits: LimitOverrides {
-            max_storage_buffer_binding_size: Some(8 << 10),
-            ..Default::default()
-        },
-        ..DeviceOptions::from_env().unwrap()
-    })
-    .unwrap()
-}
-
 #[test]
 fn gemm_col2im_processes_images_in_chunks() {
-    let dev = small_binding_device();
+    let dev = common::own_device(Some(8 << 10));
     let mut rng = common::rng(0x7c11);
     // Odd elements per output image, so packed-f16 words straddle chunks.
     let cases = [
@@ -536,7 +523,7 @@ fn bad_inputs_are_typed_errors() {
     dev.check().unwrap();
 
     // gemm_col2im refuses images whose columns exceed the budget.
-    let small = small_binding_device();
+    let small = common::own_device(Some(8 << 10));
     let x = small.tensor(&[1, 1, 16, 16], &[0.5; 256]).unwrap();
     let w = small.tensor(&[1, 9, 3, 3], &[0.5; 81]).unwrap();
     let spec = ConvTranspose2dSpec {

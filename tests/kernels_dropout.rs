@@ -10,17 +10,9 @@ mod common;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::Feature;
 use weft::kernels::dropout::{self, keep_scale};
 use weft::kernels::{Precision, reference, testing};
-use weft::{DType, Device, Error};
-
-fn precisions(dev: &Device) -> Vec<Precision> {
-    Precision::ALL
-        .into_iter()
-        .filter(|&p| p != Precision::F16 || dev.has(Feature::ShaderF16))
-        .collect()
-}
+use weft::{DType, Error};
 
 /// 100+ shapes: tiny and odd lengths (1, 2, 3, 5, 7, 13, 33, one past a
 /// Philox block or a workgroup), then random ranks and sizes.
@@ -124,7 +116,7 @@ fn dropout_forward_and_backward_are_exact() {
     let dev = common::device();
     let mut rng = common::rng(0xd0d1);
     let all = shapes(&mut rng);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         let dtype = precision.dtype();
         for (i, shape) in all.iter().enumerate() {
             let n: usize = shape.iter().product();

@@ -17,13 +17,6 @@ use weft::kernels::reference::{RefOut, activation as ref_act};
 use weft::kernels::{Activation, Precision, testing};
 use weft::{DType, Device, Error};
 
-fn precisions(dev: &Device) -> Vec<Precision> {
-    Precision::ALL
-        .into_iter()
-        .filter(|&p| p != Precision::F16 || dev.has(Feature::ShaderF16))
-        .collect()
-}
-
 /// 100 lengths: awkward small ones, then random up to 5,000.
 fn lengths(rng: &mut ChaCha8Rng) -> Vec<usize> {
     let mut v = vec![1, 2, 3, 7, 13, 33, 255, 256, 257, 1023];
@@ -58,7 +51,7 @@ fn activations_forward_match_reference() {
     let dev = common::device();
     let mut rng = common::rng(21);
     let lens = lengths(&mut rng);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         let dtype = precision.dtype();
         for act in Activation::ALL {
             let mut worst = 0.0f64;
@@ -109,7 +102,7 @@ fn activations_backward_match_reference() {
     let dev = common::device();
     let mut rng = common::rng(22);
     let lens = lengths(&mut rng);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         let dtype = precision.dtype();
         for act in Activation::ALL {
             for &n in lens.iter().step_by(3) {
@@ -190,7 +183,7 @@ fn binary_ops_are_bitwise_exact_with_broadcasting() {
             _ => vec![h, w],
         };
         let op = ops[case % ops.len()];
-        for precision in precisions(&dev) {
+        for precision in common::precisions(&dev) {
             let dtype = precision.dtype();
             let nx: usize = x_shape.iter().product();
             let ny: usize = y_shape.iter().product();
@@ -239,7 +232,7 @@ fn scale_fill_and_cast() {
     let dev = common::device();
     let mut rng = common::rng(24);
     for &n in &lengths(&mut rng)[..40] {
-        for precision in precisions(&dev) {
+        for precision in common::precisions(&dev) {
             let dtype = precision.dtype();
             let x = testing::round_to(dtype, &common::uniform(&mut rng, n, -50.0, 50.0));
             let (a, b) = (

@@ -31,43 +31,11 @@ fn dtypes(dev: &Device) -> Vec<DType> {
     v
 }
 
-fn storage_bound(want: &RefOut, dtype: DType, c32: f64) -> (RefOut, f64) {
-    match dtype {
-        DType::F16 => {
-            let k = c32 * testing::EPS_F32 / testing::EPS_F16;
-            let scale = want
-                .value
-                .iter()
-                .zip(&want.scale)
-                .map(|(v, s)| v.abs() + k * s)
-                .collect();
-            (
-                RefOut {
-                    value: want.value.clone(),
-                    scale,
-                },
-                1.0,
-            )
-        }
-        _ => (want.clone(), c32),
-    }
-}
-
-/// Largest fraction of the bound c·ε·scale + floor used by any element.
-fn bound_used(got: &[f32], want: &RefOut, dtype: DType, c: f64) -> f64 {
-    let e = testing::eps(dtype);
-    got.iter()
-        .zip(want.value.iter().zip(&want.scale))
-        .filter(|(_, (w, _))| w.is_finite())
-        .map(|(&g, (&w, &s))| (g as f64 - w).abs() / (c * e * s + testing::abs_floor(dtype)))
-        .fold(0.0, f64::max)
-}
-
 fn check(what: &str, got: &Tensor, want: &RefOut, dtype: DType) -> f64 {
     let got = got.to_f32_vec().unwrap();
-    let (bound, c) = storage_bound(want, dtype, 2.0);
+    let (bound, c) = testing::storage_bound(want, dtype, 2.0);
     testing::compare(&got, &bound, dtype, c).unwrap_or_else(|e| panic!("{what}:\n{e}"));
-    bound_used(&got, &bound, dtype, c)
+    common::bound_used(&got, &bound, dtype, c)
 }
 
 const REDUCTIONS: [Reduction; 3] = [Reduction::Mean, Reduction::Sum, Reduction::None];

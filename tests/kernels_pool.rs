@@ -27,20 +27,9 @@ use weft::device::{DeviceOptions, Feature};
 use weft::kernels::pool::backward::MaxPoolBackwardProblem;
 use weft::kernels::pool::forward::Pool2dProblem;
 use weft::kernels::pool::{self, Pool2dParams, PoolKind};
-use weft::kernels::reference::{self, RefOut};
+use weft::kernels::reference::{self};
 use weft::kernels::{Precision, elementwise, testing};
 use weft::{DType, Device, Error, Tensor};
-
-/// Random values in ±[0.01, 2), rounded to `dtype`.
-fn values(rng: &mut ChaCha8Rng, n: usize, dtype: DType) -> Vec<f32> {
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            let m = rng.random_range(0.01..2.0f32);
-            if rng.random_bool(0.5) { m } else { -m }
-        })
-        .collect();
-    testing::round_to(dtype, &v)
-}
 
 /// A random pooling problem; the first cases are the awkward ones. `dilated`
 /// allows dilation (max and min pooling only).
@@ -158,12 +147,6 @@ fn poisoned_indices(dev: &Device, shape: &[usize]) -> Tensor {
     t
 }
 
-fn check(got: &[f32], want: &RefOut, dtype: DType, c: f64, what: &str) -> f64 {
-    testing::compare(got, want, dtype, c)
-        .unwrap_or_else(|e| panic!("{what}:\n{e}"))
-        .max_err_eps
-}
-
 /// Values a pooling problem's input gets.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Fill {
@@ -275,7 +258,7 @@ fn pool_cases(rng: &mut ChaCha8Rng) -> Vec<PoolCase> {
 }
 
 fn fill(rng: &mut ChaCha8Rng, n: usize, dtype: DType, fill: Fill) -> Vec<f32> {
-    let mut x = values(rng, n, dtype);
+    let mut x = common::values(rng, n, dtype);
     match fill {
         Fill::Random => {}
         Fill::Nan => {
@@ -429,10 +412,10 @@ fn backward_sweep(precision: Precision) {
         |variant, i, (shape, params)| {
             let (shape, params) = (*shape, *params);
             let n: usize = shape.iter().product();
-            let x = values(&mut rng, n, dtype);
+            let x = common::values(&mut rng, n, dtype);
             let oshape = out_shape(shape, &params);
             let indices = reference::pool::pool2d(&x, shape, PoolKind::Max, &params).indices;
-            let dy = values(&mut rng, oshape.iter().product(), dtype);
+            let dy = common::values(&mut rng, oshape.iter().product(), dtype);
             let dyt = dev.upload_f32(&oshape, dtype, &dy).unwrap();
             let it = dev.tensor_i32(&oshape, &indices).unwrap();
             let dx = testing::poisoned(&dev, &shape, dtype).unwrap();
@@ -495,14 +478,20 @@ fn avg_pool_backward_matches_reference() {
                 params.divisor_override = Some(1);
             }
             let oshape = out_shape(shape, &params);
-            let dy = values(&mut rng, oshape.iter().product(), dtype);
+            let dy = common::values(&mut rng, oshape.iter().product(), dtype);
             let dyt = dev.upload_f32(&oshape, dtype, &dy).unwrap();
             let dx = testing::poisoned(&dev, &shape, dtype).unwrap();
             pool::avg_pool2d_backward_into(&dyt, &params, Some(precision), &dx).unwrap();
             let want = reference::pool::avg_pool2d_backward(&dy, shape, &params);
             let what = format!("{} case {i} {shape:?} {params:?}", precision.name());
             let c = sum_bound(dtype, params.kernel[0] * params.kernel[1]);
-            worst = worst.max(check(&dx.to_f32_vec().unwrap(), &want, dtype, c, &what));
+            worst = worst.max(common::check(
+                &dx.to_f32_vec().unwrap(),
+                &want,
+                dtype,
+                c,
+                &what,
+            ));
         }
         eprintln!(
             "avg_pool2d_backward {}: 110 shapes, worst {worst:.3} eps*scale",
@@ -554,7 +543,7 @@ fn global_pooling_matches_reference() {
             let shape = global_shape(&mut rng, i);
             let hw = shape[2] * shape[3];
             let n: usize = shape.iter().product();
-            let mut x = values(&mut rng, n, dtype);
+            let mut x = common::values(&mut rng, n, dtype);
             if i % 20 == 19 {
                 x[rng.random_range(0..n)] = f32::NAN;
             }
@@ -566,19 +555,25 @@ fn global_pooling_matches_reference() {
             pool::global_pool_into(&xt, PoolKind::Avg, Some(precision), &out).unwrap();
             let want = reference::pool::global_avg_pool(&x, shape);
             let c = global_bound(dtype, hw);
-            worst = worst.max(check(&out.to_f32_vec().unwrap(), &want, dtype, c, &what));
+            worst = worst.max(common::check(
+                &out.to_f32_vec().unwrap(),
+                &want,
+                dtype,
+                c,
+                &what,
+            ));
             // Maximum.
             let out = testing::poisoned(&dev, &oshape, dtype).unwrap();
             pool::global_pool_into(&xt, PoolKind::Max, Some(precision), &out).unwrap();
             let want = reference::pool::global_max_pool(&x, shape);
-            check(&out.to_f32_vec().unwrap(), &want, dtype, 0.0, &what);
+            common::check(&out.to_f32_vec().unwrap(), &want, dtype, 0.0, &what);
             // Gradient of the average.
-            let dy = values(&mut rng, shape[0] * shape[1], dtype);
+            let dy = common::values(&mut rng, shape[0] * shape[1], dtype);
             let dyt = dev.upload_f32(&oshape, dtype, &dy).unwrap();
             let dx = testing::poisoned(&dev, &shape, dtype).unwrap();
             pool::global_avg_pool_backward_into(&dyt, Some(precision), &dx).unwrap();
             let want = reference::pool::global_avg_pool_backward(&dy, shape);
-            check(
+            common::check(
                 &dx.to_f32_vec().unwrap(),
                 &want,
                 dtype,
@@ -625,7 +620,7 @@ fn f16_sums_beyond_65504_stay_finite() {
         let out = testing::poisoned(&dev, &[1, 3, 4, 4], DType::F16).unwrap();
         pool::pool2d_into(&xt, PoolKind::Avg, &params, Some(precision), &out).unwrap();
         let want = reference::pool::pool2d(&x, shape, PoolKind::Avg, &params);
-        check(
+        common::check(
             &out.to_f32_vec().unwrap(),
             &want.out,
             DType::F16,
@@ -638,7 +633,7 @@ fn f16_sums_beyond_65504_stay_finite() {
         let got = out.to_f32_vec().unwrap();
         assert!(got.iter().all(|v| v.is_finite()), "{got:?}");
         let want = reference::pool::global_avg_pool(&x, shape);
-        check(&got, &want, DType::F16, 1.0, "global avg f16");
+        common::check(&got, &want, DType::F16, 1.0, "global avg f16");
         // Gradients: 16 overlapping windows each add dy/16, totals near 55,000.
         let dy = testing::round_to(
             DType::F16,
@@ -660,7 +655,7 @@ fn f16_sums_beyond_65504_stay_finite() {
             [1, 3, 19, 19],
             &p,
         );
-        check(
+        common::check(
             &dx.to_f32_vec().unwrap(),
             &want,
             DType::F16,
@@ -684,7 +679,7 @@ fn max_unpool_matches_reference() {
             // collide with real ones (an unspecified store order).
             let (shape, params) = random_case(&mut rng, i, false);
             let n: usize = shape.iter().product();
-            let x = values(&mut rng, n, dtype);
+            let x = common::values(&mut rng, n, dtype);
             let pooled = reference::pool::pool2d(&x, shape, PoolKind::Max, &params);
             let oshape = out_shape(shape, &params);
             let y: Vec<f32> = pooled.out.value.iter().map(|&v| v as f32).collect();
@@ -700,7 +695,7 @@ fn max_unpool_matches_reference() {
             let want =
                 reference::pool::max_unpool2d(&y, &pooled.indices, oshape, [shape[2], shape[3]]);
             let what = format!("{} case {i} {shape:?} {params:?}", precision.name());
-            check(&up.to_f32_vec().unwrap(), &want, dtype, 0.0, &what);
+            common::check(&up.to_f32_vec().unwrap(), &want, dtype, 0.0, &what);
         }
     }
 }
@@ -718,7 +713,7 @@ fn large_grid_folds() {
     let out = testing::poisoned(&dev, &[1, 4, 1024, 1025], DType::F32).unwrap();
     pool::pool2d_into(&xt, PoolKind::Avg, &params, None, &out).unwrap();
     let want = reference::pool::pool2d(&x, shape, PoolKind::Avg, &params);
-    check(
+    common::check(
         &out.to_f32_vec().unwrap(),
         &want.out,
         DType::F32,
@@ -922,7 +917,7 @@ fn without_shader_f16_packed_forms_run_and_typed_ones_refuse() {
     let want =
         reference::pool::global_avg_pool(&testing::round_to(DType::F16, &data), [1, 2, 5, 5]);
     let got = pool::global_avg_pool(&x).unwrap().to_f32_vec().unwrap();
-    check(&got, &want, DType::F16, 1.0, "packed global avg");
+    common::check(&got, &want, DType::F16, 1.0, "packed global avg");
     let (_, idx) = pool::max_pool2d_with_indices(&x, &Pool2dParams::new([2, 2]), None).unwrap();
     let e = pool::max_unpool2d(&x, &idx, [4, 4]).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{e}");

@@ -12,28 +12,13 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::{DeviceOptions, Feature};
+use weft::device::Feature;
 use weft::kernels::reduce::{self, ReduceOp, ReducePlan};
-use weft::kernels::reference::{RefOut, reduce as ref_reduce};
+use weft::kernels::reference::reduce as ref_reduce;
 use weft::kernels::testing;
 use weft::{DType, Device, Error};
-
-/// A device without shader-f16, so f16 tensors take the packed kernels.
-fn packed_device() -> Device {
-    static DEV: OnceLock<Device> = OnceLock::new();
-    DEV.get_or_init(|| {
-        Device::new(DeviceOptions {
-            disabled_features: vec![Feature::ShaderF16],
-            ..DeviceOptions::from_env().unwrap()
-        })
-        .unwrap()
-    })
-    .clone()
-}
 
 /// (name, device, dtype) for f32, native f16 and packed f16.
 fn precisions() -> Vec<(&'static str, Device, DType)> {
@@ -42,46 +27,12 @@ fn precisions() -> Vec<(&'static str, Device, DType)> {
     if dev.has(Feature::ShaderF16) {
         v.push(("f16", dev.clone(), DType::F16));
     }
-    v.push(("f16-packed", packed_device(), DType::F16));
+    v.push(("f16-packed", common::packed_device(), DType::F16));
     v
 }
 
 fn growth(r: usize) -> f64 {
     (r.min(64) as f64) + (r.max(1) as f64).log2().ceil() + 4.0
-}
-
-/// The bound for a result stored as `dtype` from an f32 computation within
-/// c32·ε₃₂·scale: (reference with adjusted scales, c).
-fn storage_bound(want: &RefOut, dtype: DType, c32: f64) -> (RefOut, f64) {
-    match dtype {
-        DType::F16 => {
-            let k = c32 * testing::EPS_F32 / testing::EPS_F16;
-            let scale = want
-                .value
-                .iter()
-                .zip(&want.scale)
-                .map(|(v, s)| v.abs() + k * s)
-                .collect();
-            (
-                RefOut {
-                    value: want.value.clone(),
-                    scale,
-                },
-                1.0,
-            )
-        }
-        _ => (want.clone(), c32),
-    }
-}
-
-/// Largest fraction of the bound c·ε·scale + floor used by any element.
-fn bound_used(got: &[f32], want: &RefOut, dtype: DType, c: f64) -> f64 {
-    let e = testing::eps(dtype);
-    got.iter()
-        .zip(want.value.iter().zip(&want.scale))
-        .filter(|(_, (w, _))| w.is_finite())
-        .map(|(&g, (&w, &s))| (g as f64 - w).abs() / (c * e * s + testing::abs_floor(dtype)))
-        .fold(0.0, f64::max)
 }
 
 fn dim(rng: &mut ChaCha8Rng) -> usize {
@@ -172,10 +123,10 @@ fn check_op(op: ReduceOp) {
                     }
                     continue;
                 }
-                let (bound, c) = storage_bound(&want, out_dtype, growth(r));
+                let (bound, c) = testing::storage_bound(&want, out_dtype, growth(r));
                 testing::compare(&got, &bound, out_dtype, c)
                     .unwrap_or_else(|e| panic!("{}:\n{e}", ctx()));
-                worst = worst.max(bound_used(&got, &bound, out_dtype, c));
+                worst = worst.max(common::bound_used(&got, &bound, out_dtype, c));
             }
         }
         eprintln!(
@@ -227,7 +178,9 @@ fn sum_all_and_channel_sum_match_reference() {
             let got = got.to_f32_vec().unwrap();
             testing::compare(&got, &want, DType::F32, growth(n))
                 .unwrap_or_else(|e| panic!("sum_all {name} {shape:?}:\n{e}"));
-            worst.0 = worst.0.max(bound_used(&got, &want, DType::F32, growth(n)));
+            worst.0 = worst
+                .0
+                .max(common::bound_used(&got, &want, DType::F32, growth(n)));
 
             let got = reduce::channel_sum(&xt).unwrap();
             assert_eq!((got.shape(), got.dtype()), (&[shape[1]][..], DType::F32));
@@ -238,7 +191,7 @@ fn sum_all_and_channel_sum_match_reference() {
                 .unwrap_or_else(|e| panic!("channel_sum {name} {shape:?}:\n{e}"));
             worst.1 = worst
                 .1
-                .max(bound_used(&got, &want, DType::F32, growth(per)));
+                .max(common::bound_used(&got, &want, DType::F32, growth(per)));
         }
         eprintln!(
             "{name}: 100 shapes, worst error sum_all {:.3}, channel_sum {:.3} of the bound",
@@ -281,7 +234,7 @@ fn f16_sums_beyond_65504_stay_finite() {
             );
             let want = ref_reduce::reduce(&x, &shape, &axes, ReduceOp::Mean);
             let r: usize = axes.iter().map(|&a| shape[a]).product();
-            let (bound, c) = storage_bound(&want, dtype, growth(r));
+            let (bound, c) = testing::storage_bound(&want, dtype, growth(r));
             testing::compare(&got, &bound, dtype, c)
                 .unwrap_or_else(|e| panic!("mean {name} {axes:?}:\n{e}"));
         }

@@ -16,7 +16,7 @@ mod common;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature};
-use weft::kernels::reference::{RefOut, softmax as ref_sm};
+use weft::kernels::reference::softmax as ref_sm;
 use weft::kernels::{softmax, testing};
 use weft::{DType, Device, Error};
 
@@ -26,47 +26,6 @@ fn dtypes(dev: &Device) -> Vec<DType> {
         v.push(DType::F16);
     }
     v
-}
-
-/// The bound for a result stored as `dtype` from an f32 computation within
-/// c32·ε₃₂·scale: (reference with adjusted values and scales, c). f16 results
-/// are the f32 result rounded once (half an ulp, c = 1 on |ref|), and values
-/// beyond f16's range are ±inf.
-fn storage_bound(want: &RefOut, dtype: DType, c32: f64) -> (RefOut, f64) {
-    match dtype {
-        DType::F16 => {
-            let k = c32 * testing::EPS_F32 / testing::EPS_F16;
-            let value = want
-                .value
-                .iter()
-                .map(|&v| {
-                    if v.abs() >= 65520.0 {
-                        v.signum() * f64::INFINITY
-                    } else {
-                        v
-                    }
-                })
-                .collect();
-            let scale = want
-                .value
-                .iter()
-                .zip(&want.scale)
-                .map(|(v, s)| v.abs() + k * s)
-                .collect();
-            (RefOut { value, scale }, 1.0)
-        }
-        _ => (want.clone(), c32),
-    }
-}
-
-/// Largest fraction of the bound c·ε·scale + floor used by any element.
-fn bound_used(got: &[f32], want: &RefOut, dtype: DType, c: f64) -> f64 {
-    let e = testing::eps(dtype);
-    got.iter()
-        .zip(want.value.iter().zip(&want.scale))
-        .filter(|(_, (w, _))| w.is_finite())
-        .map(|(&g, (&w, &s))| (g as f64 - w).abs() / (c * e * s + testing::abs_floor(dtype)))
-        .fold(0.0, f64::max)
 }
 
 fn dim(rng: &mut ChaCha8Rng) -> usize {
@@ -122,10 +81,10 @@ fn run_forward(log: bool) {
             }
             let got = y.to_f32_vec().unwrap();
             let want = ref_sm::softmax(&x, shape, *axis, log);
-            let (bound, c) = storage_bound(&want, dtype, 2.0);
+            let (bound, c) = testing::storage_bound(&want, dtype, 2.0);
             testing::compare(&got, &bound, dtype, c)
                 .unwrap_or_else(|e| panic!("{name} {dtype} {shape:?} axis {axis}:\n{e}"));
-            worst = worst.max(bound_used(&got, &bound, dtype, c));
+            worst = worst.max(common::bound_used(&got, &bound, dtype, c));
         }
         eprintln!("{name} {dtype}: 100 shapes, worst error {worst:.3} of the bound");
     }
@@ -163,10 +122,10 @@ fn run_backward(log: bool) {
             }
             let got = dx.to_f32_vec().unwrap();
             let want = ref_sm::softmax_backward(&y, &dy, shape, *axis, log);
-            let (bound, c) = storage_bound(&want, dtype, 2.0);
+            let (bound, c) = testing::storage_bound(&want, dtype, 2.0);
             testing::compare(&got, &bound, dtype, c)
                 .unwrap_or_else(|e| panic!("{name} {dtype} {shape:?} axis {axis}:\n{e}"));
-            worst = worst.max(bound_used(&got, &bound, dtype, c));
+            worst = worst.max(common::bound_used(&got, &bound, dtype, c));
         }
         eprintln!("{name} {dtype}: 100 shapes, worst error {worst:.3} of the bound");
     }
@@ -264,12 +223,12 @@ fn extremes_nan_and_large_grid() {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-2);
         }
         let want = ref_sm::softmax(&x, &[8, 100], 1, false);
-        let (bound, c) = storage_bound(&want, DType::F16, 2.0);
+        let (bound, c) = testing::storage_bound(&want, DType::F16, 2.0);
         testing::compare(&y, &bound, DType::F16, c).unwrap();
         let ly = softmax::log_softmax(&xt, 1).unwrap().to_f32_vec().unwrap();
         assert!(ly.iter().all(|v| v.is_finite()));
         let want = ref_sm::softmax(&x, &[8, 100], 1, true);
-        let (bound, c) = storage_bound(&want, DType::F16, 2.0);
+        let (bound, c) = testing::storage_bound(&want, DType::F16, 2.0);
         testing::compare(&ly, &bound, DType::F16, c).unwrap();
     }
     // A NaN poisons its row only.

@@ -22,7 +22,7 @@ mod common;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::device::{DeviceOptions, Feature};
-use weft::kernels::reference::{self, RefOut};
+use weft::kernels::reference::{self};
 use weft::kernels::upsample::{self, UpsampleMode};
 use weft::kernels::{Precision, testing};
 use weft::{DType, Device, Error};
@@ -37,13 +37,6 @@ const MODES: [UpsampleMode; 3] = [
     },
 ];
 
-fn precisions(dev: &Device) -> Vec<Precision> {
-    Precision::ALL
-        .into_iter()
-        .filter(|&p| p != Precision::F16 || dev.has(Feature::ShaderF16))
-        .collect()
-}
-
 fn mode_name(mode: UpsampleMode) -> &'static str {
     match mode {
         UpsampleMode::Nearest => "nearest",
@@ -54,17 +47,6 @@ fn mode_name(mode: UpsampleMode) -> &'static str {
             align_corners: true,
         } => "bilinear_align_corners",
     }
-}
-
-/// Random values in ±[0.01, 2), rounded to `dtype` (no f16 subnormals).
-fn values(rng: &mut ChaCha8Rng, n: usize, dtype: DType) -> Vec<f32> {
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            let m = rng.random_range(0.01..2.0f32);
-            if rng.random_bool(0.5) { m } else { -m }
-        })
-        .collect();
-    testing::round_to(dtype, &v)
 }
 
 /// Input shape and output size; the first cases are the awkward ones.
@@ -103,23 +85,17 @@ fn grad_bound(shape: [usize; 4], out: [usize; 2]) -> f64 {
     t(out[0], shape[2]) + t(out[1], shape[3]) + 8.0
 }
 
-fn check(got: &[f32], want: &RefOut, dtype: DType, c: f64, what: &str) -> f64 {
-    testing::compare(got, want, dtype, c)
-        .unwrap_or_else(|e| panic!("{what}:\n{e}"))
-        .max_err_eps
-}
-
 #[test]
 fn forward_matches_reference() {
     let dev = common::device();
     let mut rng = common::rng(0x5a01);
-    for precision in precisions(&dev) {
+    for precision in common::precisions(&dev) {
         let dtype = precision.dtype();
         for mode in MODES {
             let mut worst = 0.0f64;
             for i in 0..110 {
                 let (shape, out_hw) = random_case(&mut rng, i);
-                let x = values(&mut rng, shape.iter().product(), dtype);
+                let x = common::values(&mut rng, shape.iter().product(), dtype);
                 let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
                 let out =
                     testing::poisoned(&dev, &[shape[0], shape[1], out_hw[0], out_hw[1]], dtype)
@@ -136,7 +112,13 @@ fn forward_matches_reference() {
                     mode_name(mode),
                     precision.name()
                 );
-                worst = worst.max(check(&out.to_f32_vec().unwrap(), &want, dtype, c, &what));
+                worst = worst.max(common::check(
+                    &out.to_f32_vec().unwrap(),
+                    &want,
+                    dtype,
+                    c,
+                    &what,
+                ));
             }
             eprintln!(
                 "{} {}: 110 shapes, worst {worst:.3} eps*scale",
@@ -161,7 +143,7 @@ fn backward_matches_reference() {
             for i in 0..110 {
                 let (shape, out_hw) = random_case(&mut rng, i);
                 let oshape = [shape[0], shape[1], out_hw[0], out_hw[1]];
-                let dy = values(&mut rng, oshape.iter().product(), dtype);
+                let dy = common::values(&mut rng, oshape.iter().product(), dtype);
                 let dyt = dev.upload_f32(&oshape, dtype, &dy).unwrap();
                 let dx = testing::poisoned(&dev, &shape, dtype).unwrap();
                 upsample::upsample2d_backward_into(&dyt, mode, &dx).unwrap();
@@ -173,7 +155,13 @@ fn backward_matches_reference() {
                     precision.name()
                 );
                 let got = dx.to_f32_vec().unwrap();
-                worst = worst.max(check(&got, &want, dtype, grad_bound(shape, out_hw), &what));
+                worst = worst.max(common::check(
+                    &got,
+                    &want,
+                    dtype,
+                    grad_bound(shape, out_hw),
+                    &what,
+                ));
                 if i % 10 == 0 {
                     let again = upsample::upsample2d_backward(&dyt, shape, mode).unwrap();
                     let again = again.to_f32_vec().unwrap();
@@ -233,13 +221,13 @@ fn large_grid_folds() {
     let dev = common::device();
     let mut rng = common::rng(0x5a03);
     let shape = [1, 1, 16, 16];
-    let x = values(&mut rng, 256, DType::F32);
+    let x = common::values(&mut rng, 256, DType::F32);
     let xt = dev.tensor(&shape, &x).unwrap();
     for mode in [UpsampleMode::Nearest, MODES[1]] {
         let out = testing::poisoned(&dev, &[1, 1, 2048, 2064], DType::F32).unwrap();
         upsample::upsample2d_into(&xt, mode, None, &out).unwrap();
         let want = reference::upsample::upsample2d(&x, shape, [2048, 2064], mode, DType::F32);
-        check(&out.to_f32_vec().unwrap(), &want, DType::F32, 8.0, "large");
+        common::check(&out.to_f32_vec().unwrap(), &want, DType::F32, 8.0, "large");
     }
 }
 

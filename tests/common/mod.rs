@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use weft::device::Feature;
+use weft::device::{DeviceOptions, Feature, LimitOverrides};
+use weft::kernels::reference::RefOut;
 use weft::kernels::{Precision, testing};
 use weft::{DType, Device, Tensor};
 
@@ -19,6 +20,35 @@ pub fn device() -> Device {
     DEVICE
         .get_or_init(|| Device::from_env().expect("weft tests need a GPU adapter (lavapipe in CI)"))
         .clone()
+}
+
+/// A device of the caller's own (pool statistics are per device, and the
+/// shared one serves tests running in parallel), with storage bindings of at
+/// most `binding_limit` bytes if given, so that large tensors split into
+/// windows and chunks.
+pub fn own_device(binding_limit: Option<u64>) -> Device {
+    Device::new(DeviceOptions {
+        limits: LimitOverrides {
+            max_storage_buffer_binding_size: binding_limit,
+            ..Default::default()
+        },
+        ..DeviceOptions::from_env().unwrap()
+    })
+    .unwrap()
+}
+
+/// A device without shader-f16, where f16 tensors take the packed kernels
+/// (one per test binary).
+pub fn packed_device() -> Device {
+    static DEV: OnceLock<Device> = OnceLock::new();
+    DEV.get_or_init(|| {
+        Device::new(DeviceOptions {
+            disabled_features: vec![Feature::ShaderF16],
+            ..DeviceOptions::from_env().unwrap()
+        })
+        .unwrap()
+    })
+    .clone()
 }
 
 /// A seeded RNG. The seed is printed so that a failure can be replayed with
@@ -69,4 +99,36 @@ pub fn sum_bound(dtype: DType, terms: usize) -> f64 {
         DType::F16 => 2.0,
         _ => 2.0 * (terms as f64).sqrt() + 4.0,
     }
+}
+
+/// Random values of either sign with magnitudes in [0.01, 2), rounded to
+/// `dtype` (no subnormals, which drivers may flush; no exact zeros).
+pub fn values(rng: &mut ChaCha8Rng, n: usize, dtype: DType) -> Vec<f32> {
+    use rand::Rng;
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            let m = rng.random_range(0.01..2.0f32);
+            if rng.random_bool(0.5) { m } else { -m }
+        })
+        .collect();
+    testing::round_to(dtype, &v)
+}
+
+/// The largest fraction of its bound c·ε·scale + floor that any finite
+/// element's error uses (what a test reports as its margin).
+pub fn bound_used(got: &[f32], want: &RefOut, dtype: DType, c: f64) -> f64 {
+    let e = testing::eps(dtype);
+    got.iter()
+        .zip(want.value.iter().zip(&want.scale))
+        .filter(|(_, (w, _))| w.is_finite())
+        .map(|(&g, (&w, &s))| (g as f64 - w).abs() / (c * e * s + testing::abs_floor(dtype)))
+        .fold(0.0, f64::max)
+}
+
+/// Compares with `testing::compare` (bound c·ε·scale), panicking with `what`
+/// and the first mismatches; returns the worst error in units of ε·scale.
+pub fn check(got: &[f32], want: &RefOut, dtype: DType, c: f64, what: &str) -> f64 {
+    testing::compare(got, want, dtype, c)
+        .unwrap_or_else(|e| panic!("{what}:\n{e}"))
+        .max_err_eps
 }

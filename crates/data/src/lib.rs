@@ -1,7 +1,10 @@
 //! weft's data sets: MNIST in its standard IDX form (gzipped or raw) from a
-//! directory, the user's cache, a verified download, or the subset embedded in
-//! weft; and batches built on the GPU with optional augmentation.
+//! directory, a cache directory, a verified download (the `download` feature,
+//! on by default: HTTP and a progress bar), or the subset embedded in weft;
+//! and batches built on the GPU with optional augmentation, ready for
+//! [`weft_graph::Trainer`].
 
+#[cfg(feature = "download")]
 pub mod download;
 pub mod idx;
 pub mod loader;

@@ -73,6 +73,18 @@ pub struct Batch {
     pub mixup: Option<(Tensor, f32)>,
 }
 
+impl From<Batch> for weft_graph::Batch {
+    fn from(b: Batch) -> weft_graph::Batch {
+        weft_graph::Batch {
+            inputs: vec![b.images],
+            targets: b.targets,
+            mixup: b
+                .mixup
+                .map(|(partners, lambda)| weft_graph::Mixup { partners, lambda }),
+        }
+    }
+}
+
 /// Iterates a split in batches.
 pub struct Loader {
     set: ImageSet,
@@ -185,6 +197,23 @@ impl Loader {
             labels,
             mixup,
         })
+    }
+
+    /// The batches of the next epoch in the loader's order (reshuffled when it
+    /// shuffles), at most `limit` of them, ready for [`weft_graph::Trainer`].
+    pub fn epoch(
+        &mut self,
+        limit: Option<usize>,
+    ) -> impl Iterator<Item = Result<weft_graph::Batch>> + '_ {
+        let order = self.epoch_order();
+        let chunks: Vec<Vec<u32>> = self
+            .chunks(&order)
+            .into_iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .collect();
+        chunks
+            .into_iter()
+            .map(move |c| self.batch(&c).map(Into::into))
     }
 
     /// Index chunks of one epoch.

@@ -30,7 +30,7 @@ impl Split {
 /// Where a data set was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A directory given by the user (`--data` or `WEFT_DATA`).
+    /// A directory given by the user.
     Dir(PathBuf),
     /// The user's cache directory (downloaded earlier).
     Cache(PathBuf),
@@ -54,6 +54,9 @@ pub struct Mnist {
     pub train: Split,
     pub test: Split,
     pub source: Source,
+    /// What [`Mnist::locate`] worked around on the way (an unusable cache, a
+    /// failed download), for the caller to show.
+    pub notes: Vec<String>,
 }
 
 /// The four standard files with the SHA-256 of their gzipped form.
@@ -75,9 +78,6 @@ pub const FILES: [(&str, &str); 4] = [
         "4baf84ddd60ae342cfdd282ec3fba3249a201a4459782165496a7cbebbe49a2e",
     ),
 ];
-
-/// Environment variable naming a directory that holds MNIST.
-pub const DATA_ENV: &str = "WEFT_DATA";
 
 const EMBEDDED: [&[u8]; 4] = [
     include_bytes!("../../../data/mnist-subset/train-images-idx3-ubyte.gz"),
@@ -165,6 +165,7 @@ impl Mnist {
             train,
             test,
             source,
+            notes: Vec::new(),
         })
     }
 
@@ -190,42 +191,61 @@ impl Mnist {
                 parse(3, LABELS_MAGIC)?,
             )?,
             source: Source::Embedded,
+            notes: Vec::new(),
         })
     }
 
-    /// The user's MNIST cache directory (`~/.cache/weft/mnist` on Linux).
-    pub fn cache_dir() -> Option<PathBuf> {
-        dirs::cache_dir().map(|d| d.join("weft").join("mnist"))
-    }
-
-    /// Finds MNIST: `dir` if given, else `$WEFT_DATA`, else the cache; if none
-    /// has it and `download` is set, downloads it into the cache (with a progress
-    /// bar on stderr); if that fails, explains why on stderr and falls back to
-    /// the embedded subset. A directory given explicitly must hold valid files.
-    pub fn locate(dir: Option<&Path>, download: bool) -> Result<Mnist> {
+    /// Finds MNIST: in `dir` if given (which must then hold valid files),
+    /// else in `cache`; if the cache lacks it and `download` is set, downloads
+    /// it there (with a progress bar on stderr; only with the crate's
+    /// `download` feature); if none of that works, the embedded subset.
+    /// [`Mnist::notes`] says what had to be worked around, for the caller to
+    /// show. (The command line takes `dir` from `--data` or `WEFT_DATA` and
+    /// `cache` from the user's cache directory.)
+    pub fn locate(dir: Option<&Path>, cache: Option<&Path>, download: bool) -> Result<Mnist> {
         if let Some(d) = dir {
             return Self::load_dir(d);
         }
-        if let Some(d) = std::env::var_os(DATA_ENV).filter(|v| !v.is_empty()) {
-            return Self::load_dir(Path::new(&d));
-        }
-        if let Some(cache) = Self::cache_dir() {
-            if FILES.iter().all(|(stem, _)| find(&cache, stem).is_ok()) {
-                match Self::load_dir_as(&cache, Source::Cache(cache.clone())) {
+        let mut notes = Vec::new();
+        if let Some(cache) = cache {
+            if FILES.iter().all(|(stem, _)| find(cache, stem).is_ok()) {
+                match Self::load_dir_as(cache, Source::Cache(cache.to_path_buf())) {
                     Ok(m) => return Ok(m),
-                    Err(e) => eprintln!("warning: cached MNIST is unusable ({e}); ignoring it"),
+                    Err(e) => {
+                        notes.push(format!("the cached MNIST is unusable ({e}); ignoring it"))
+                    }
                 }
             }
             if download {
-                match crate::download::download_mnist(&cache) {
-                    Ok(()) => return Self::load_dir_as(&cache, Source::Cache(cache.clone())),
-                    Err(e) => eprintln!(
-                        "note: could not download MNIST ({e}); using the embedded subset \
+                match fetch(cache) {
+                    Ok(()) => {
+                        let mut m = Self::load_dir_as(cache, Source::Cache(cache.to_path_buf()))?;
+                        m.notes = notes;
+                        return Ok(m);
+                    }
+                    Err(e) => notes.push(format!(
+                        "could not download MNIST ({e}); using the embedded subset \
                          (6,000 training / 1,000 test images). Pass --data DIR for the full set."
-                    ),
+                    )),
                 }
             }
         }
-        Self::embedded()
+        let mut m = Self::embedded()?;
+        m.notes = notes;
+        Ok(m)
     }
+}
+
+#[cfg(feature = "download")]
+fn fetch(cache: &Path) -> Result<()> {
+    crate::download::download_mnist(cache)
+}
+
+#[cfg(not(feature = "download"))]
+fn fetch(_cache: &Path) -> Result<()> {
+    Err(Error::invalid(
+        "mnist",
+        "download",
+        "this build has no download support (weft-data's `download` feature)",
+    ))
 }

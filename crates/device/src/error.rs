@@ -93,6 +93,11 @@ pub enum Error {
     #[error("{path}: {message}")]
     Format { path: String, message: String },
 
+    /// Training diverged: the loss (or another value that must stay finite)
+    /// became NaN or infinite.
+    #[error("the loss became {value} at {what}; lower the learning rate (or check the data)")]
+    Diverged { what: String, value: f64 },
+
     /// An argument outside its valid range (zero stride, negative padding, ...).
     #[error("{op}: invalid {param}: {message}")]
     InvalidArgument {

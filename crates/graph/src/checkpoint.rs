@@ -52,7 +52,7 @@ fn collect(model: &Model, optimizer: Option<&Optimizer>) -> Result<BTreeMap<Stri
         );
     }
     for (i, n) in g.nodes().iter().enumerate() {
-        if n.layer.as_ref().is_some_and(|l| l.kind() == "BatchNorm2d") {
+        if n.layer.as_ref().is_some_and(|l| l.tracks_batches()) {
             let count = model.batches_tracked(crate::graph::NodeId(i));
             out.insert(
                 format!("{}.num_batches_tracked", n.name),
@@ -168,7 +168,7 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
     }
     let mut counts = Vec::new();
     for (i, n) in g.nodes().iter().enumerate() {
-        if n.layer.as_ref().is_some_and(|l| l.kind() == "BatchNorm2d") {
+        if n.layer.as_ref().is_some_and(|l| l.tracks_batches()) {
             let name = format!("{}.num_batches_tracked", n.name);
             if let Ok(t) = st.tensor(&name) {
                 match (t.dtype(), t.data().len()) {

@@ -292,6 +292,12 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
         }
     }
 
+    /// Whether each training-mode forward counts a batch, as batch norm's
+    /// `num_batches_tracked` does (kept by the model, saved in checkpoints).
+    fn tracks_batches(&self) -> bool {
+        false
+    }
+
     /// An activation this layer applies elementwise to its sole input, if it is
     /// one (used to fuse it into the producer).
     fn as_activation(&self) -> Option<weft_kernels::Activation> {

@@ -17,11 +17,13 @@ pub mod reference;
 mod run;
 pub mod schedule;
 mod sim;
+pub mod trainer;
 
 pub use graph::{Graph, Node, NodeId, Param, ParamId};
 pub use init::Init;
 pub use layer::{HostArray, Layer, ParamDecl, ParamKind, Shape};
 pub use loss::Loss;
 pub use memory::MemoryReport;
-pub use model::{ExecOptions, Model, StepOutput};
+pub use model::{EventSink, ExecEvent, ExecOptions, Model, Phase, StepOutput};
 pub use optim::{LrSchedule, Optimizer, OptimizerKind};
+pub use trainer::{Batch, EpochReport, Evaluation, Mixup, StepReport, Trainer};

@@ -27,6 +27,16 @@ pub struct ExecOptions {
     /// Nodes (by name) whose activations are recomputed in backward instead of
     /// kept (gradient checkpointing).
     pub recompute: Vec<String>,
+    /// Time every launch on the device (each layer's forward and backward,
+    /// the loss, each optimizer update) and report it to `sink` as
+    /// [`ExecEvent::Profile`]. Waits for the device after every launch, so
+    /// steps run slower.
+    pub profile: bool,
+    /// Report live and peak device bytes after every step of the schedule to
+    /// `sink` as [`ExecEvent::Memory`] (the memory plan's simulation too).
+    pub trace_memory: bool,
+    /// Where profile and memory events go; without one none are made.
+    pub sink: Option<EventSink>,
 }
 
 impl Default for ExecOptions {
@@ -35,7 +45,65 @@ impl Default for ExecOptions {
             dtype: DType::F32,
             fuse: true,
             recompute: Vec::new(),
+            profile: false,
+            trace_memory: false,
+            sink: None,
         }
+    }
+}
+
+/// What a launch of a step was, in [`ExecEvent::Profile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Forward,
+    Backward,
+    Loss,
+    /// The optimizer's update of a node's parameters.
+    Update,
+}
+
+/// An observation of a step, delivered to [`ExecOptions::sink`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExecEvent<'a> {
+    /// Device time of one launch (`node` is empty for the loss).
+    Profile {
+        phase: Phase,
+        node: &'a str,
+        seconds: f64,
+    },
+    /// Device bytes after step `step` of the schedule (`what` describes it;
+    /// `node` is empty for steps of no node). `planned` marks the memory
+    /// plan's simulation, whose bytes predict the device's.
+    Memory {
+        step: usize,
+        what: &'a str,
+        node: &'a str,
+        live: u64,
+        peak: u64,
+        planned: bool,
+    },
+}
+
+/// A function receiving [`ExecEvent`]s (shared by clones of the options).
+#[derive(Clone)]
+pub struct EventSink(pub std::sync::Arc<dyn Fn(&ExecEvent<'_>) + Send + Sync>);
+
+impl EventSink {
+    pub fn new(f: impl Fn(&ExecEvent<'_>) + Send + Sync + 'static) -> EventSink {
+        EventSink(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventSink")
+    }
+}
+
+/// Sinks are equal when they are the same function object.
+impl PartialEq for EventSink {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
@@ -219,6 +287,32 @@ impl Model {
         g
     }
 
+    /// Runs `schedule` on the device.
+    fn execute(
+        &self,
+        backend: &mut Real<'_>,
+        g: &Graph,
+        schedule: &Schedule,
+        inputs: &[&Tensor],
+    ) -> Result<Vec<Tensor>> {
+        let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+        run::run(backend, g, schedule, &owned, false, self.observe(false))
+    }
+
+    /// What the run reports, and where.
+    fn observe(&self, planned: bool) -> run::Observe<'_> {
+        let o = &self.options;
+        match &o.sink {
+            Some(sink) => run::Observe {
+                profile: o.profile && !planned,
+                trace_memory: o.trace_memory,
+                planned,
+                sink: Some(sink),
+            },
+            None => run::Observe::default(),
+        }
+    }
+
     fn schedule(&self, g: &Graph) -> Schedule {
         if self.train {
             let extras = self.extras_per_node(g);
@@ -317,8 +411,7 @@ impl Model {
             loss_out: None,
             captured: None,
         };
-        let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
-        let out = run::run(&mut backend, &g, &schedule, &owned, false)?;
+        let out = self.execute(&mut backend, &g, &schedule, inputs)?;
         if train {
             self.count_bn_batches(&g);
         }
@@ -389,8 +482,7 @@ impl Model {
             loss_out: None,
             captured: None,
         };
-        let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
-        run::run(&mut backend, &g, &schedule, &owned, false)?;
+        self.execute(&mut backend, &g, &schedule, inputs)?;
         let out = backend.loss_out.take().expect("the loss ran");
         if let Some(opt) = backend.optimizer.take() {
             opt.finish_step();
@@ -438,8 +530,7 @@ impl Model {
             loss_out: None,
             captured: Some(vec![None; self.params.len()]),
         };
-        let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
-        run::run(&mut backend, &g, &schedule, &owned, false)?;
+        self.execute(&mut backend, &g, &schedule, inputs)?;
         let out = backend.loss_out.take().expect("the loss ran");
         let grads = backend.captured.take().expect("captured");
         self.count_bn_batches(&g);
@@ -448,7 +539,7 @@ impl Model {
 
     fn count_bn_batches(&mut self, g: &Graph) {
         for (i, n) in g.nodes().iter().enumerate() {
-            if n.layer.as_ref().is_some_and(|l| l.kind() == "BatchNorm2d") {
+            if n.layer.as_ref().is_some_and(|l| l.tracks_batches()) {
                 self.batches_tracked[i] += 1;
             }
         }
@@ -508,7 +599,13 @@ impl Model {
             // The caller holds the inputs for the whole step (they are part of
             // the baseline), so simulated inputs start at zero bytes.
             let inputs: Vec<_> = self.graph.inputs().iter().map(|_| sim.tensor(0)).collect();
-            let returned = run::run(&mut sim, &g, &schedule, &inputs, keep_everything)?;
+            // The plan itself is traced; the keep-everything baseline is not.
+            let observe = if keep_everything {
+                run::Observe::default()
+            } else {
+                self.observe(true)
+            };
+            let returned = run::run(&mut sim, &g, &schedule, &inputs, keep_everything, observe)?;
             drop((returned, inputs, sim));
             let peak = counter.borrow().peak;
             Ok(peak)
@@ -596,7 +693,26 @@ impl Backend for Real<'_> {
             extras: Vec::new(),
         };
         layer.forward(&mut cx)?;
-        let out = cx.output.take().expect("a layer's forward sets its output");
+        let Some(out) = cx.output.take() else {
+            return Err(Error::invalid(
+                format!("layer \"{}\" ({})", n.name, layer.kind()),
+                "output",
+                "its forward returned without setting an output (assign cx.output)",
+            ));
+        };
+        let batch = inputs.first().map_or(0, |t| t.dim(0));
+        let want = [vec![batch], n.shape.clone()].concat();
+        if out.shape() != want.as_slice() || out.dtype() != self.dtype {
+            return Err(Error::shape(
+                format!("layer \"{}\" ({})", n.name, layer.kind()),
+                format!(
+                    "its forward produced {:?} {}, the graph expects {want:?} {} (from its infer)",
+                    out.shape(),
+                    out.dtype(),
+                    self.dtype
+                ),
+            ));
+        }
         Ok((out, std::mem::take(&mut cx.extras)))
     }
 

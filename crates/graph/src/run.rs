@@ -10,7 +10,36 @@ use std::collections::HashMap;
 use weft_device::Result;
 
 use crate::graph::{Graph, NodeId, ParamId};
+use crate::model::{EventSink, ExecEvent, Phase};
 use crate::schedule::{Schedule, Step, Val};
+
+/// What a run reports as it goes (see [`crate::ExecOptions`]).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Observe<'a> {
+    pub profile: bool,
+    pub trace_memory: bool,
+    /// The run is the memory plan's simulation.
+    pub planned: bool,
+    pub sink: Option<&'a EventSink>,
+}
+
+impl Observe<'_> {
+    fn emit(&self, event: &ExecEvent<'_>) {
+        if let Some(sink) = self.sink {
+            (sink.0)(event);
+        }
+    }
+
+    fn profiled(&self, phase: Phase, node: &str, seconds: Option<f64>) {
+        if let Some(seconds) = seconds {
+            self.emit(&ExecEvent::Profile {
+                phase,
+                node,
+                seconds,
+            });
+        }
+    }
+}
 
 /// Arguments of a backward launch.
 pub(crate) struct BackwardArgs<'a, T> {
@@ -51,11 +80,11 @@ pub(crate) trait Backend {
     /// Applies the optimizer to a parameter and drops its gradient.
     fn update(&mut self, param: ParamId, grad: Self::T) -> Result<()>;
 
-    /// Bytes live now and the peak so far, for tracing (`WEFT_TRACE_MEMORY=1`).
+    /// Bytes live now and the peak so far, for tracing.
     fn memory(&self) -> (u64, u64);
 
-    /// Runs `f` and returns how long the device took for it, when profiling
-    /// (`WEFT_PROFILE=1`); backends without a device just run it.
+    /// Runs `f` and returns how long the device took for it, when profiling;
+    /// backends without a device just run it.
     fn timed<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<(R, Option<f64>)> {
         Ok((f(self)?, None))
     }
@@ -69,6 +98,7 @@ pub(crate) fn run<B: Backend>(
     schedule: &Schedule,
     inputs: &[B::T],
     keep_everything: bool,
+    observe: Observe<'_>,
 ) -> Result<Vec<B::T>> {
     let mut values: HashMap<Val, B::T> = HashMap::new();
     let mut kept: Vec<B::T> = Vec::new();
@@ -77,8 +107,7 @@ pub(crate) fn run<B: Backend>(
     }
     let nodes = graph.nodes();
     let mut returned = Vec::new();
-    let trace = std::env::var_os("WEFT_TRACE_MEMORY").is_some_and(|v| v == "1");
-    let profile = std::env::var_os("WEFT_PROFILE").is_some_and(|v| v == "1");
+    let (trace, profile) = (observe.trace_memory, observe.profile);
     for (s, step) in schedule.steps.iter().enumerate() {
         match *step {
             Step::Forward { node, recompute } => {
@@ -93,9 +122,7 @@ pub(crate) fn run<B: Backend>(
                 } else {
                     (backend.forward(node, &ins, recompute)?, None)
                 };
-                if let Some(t) = secs {
-                    eprintln!("profile {:>9.3} ms  forward  {}", 1e3 * t, nodes[i].name);
-                }
+                observe.profiled(Phase::Forward, &nodes[i].name, secs);
                 drop(ins);
                 values.insert(Val::Act(i), out);
                 if schedule.train {
@@ -111,9 +138,7 @@ pub(crate) fn run<B: Backend>(
                 } else {
                     (backend.loss(&values[&Val::Act(o)])?, None)
                 };
-                if let Some(t) = secs {
-                    eprintln!("profile {:>9.3} ms  loss", 1e3 * t);
-                }
+                observe.profiled(Phase::Loss, "", secs);
                 add_grad(backend, &mut values, o, dy)?;
             }
             Step::Backward(node) => {
@@ -164,17 +189,13 @@ pub(crate) fn run<B: Backend>(
                 } else {
                     (backend.backward(args)?, None)
                 };
-                if let Some(t) = secs {
-                    eprintln!("profile {:>9.3} ms  backward {}", 1e3 * t, nodes[i].name);
-                }
+                observe.profiled(Phase::Backward, &nodes[i].name, secs);
                 drop((ins, output, extras, dy));
                 for (&p, g) in nodes[i].params.iter().zip(param_grads) {
                     if let Some(g) = g {
                         if profile {
                             let ((), secs) = backend.timed(|b| b.update(p, g))?;
-                            if let Some(t) = secs {
-                                eprintln!("profile {:>9.3} ms  update {}", 1e3 * t, nodes[i].name);
-                            }
+                            observe.profiled(Phase::Update, &nodes[i].name, secs);
                         } else {
                             backend.update(p, g)?;
                         }
@@ -209,7 +230,15 @@ pub(crate) fn run<B: Backend>(
                 Step::Forward { node, .. } | Step::Backward(node) => nodes[node.0].name.as_str(),
                 _ => "",
             };
-            eprintln!("memory {s:>3} {step:?} {name}: live {live} peak {peak}");
+            let what = format!("{step:?}");
+            observe.emit(&ExecEvent::Memory {
+                step: s,
+                what: &what,
+                node: name,
+                live,
+                peak,
+                planned: observe.planned,
+            });
         }
     }
     drop(values);

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::json;
-use weft::data::{Loader, Mnist};
-use weft::graph::{ExecOptions, Model, checkpoint};
+use weft::data::Loader;
+use weft::graph::{Model, checkpoint, trainer};
 use weft::{DType, Device};
 
 use crate::Global;
-use crate::evaluate;
+use crate::models::ModelName;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -38,13 +38,14 @@ pub fn load_model(
     let bytes = std::fs::read(path).map_err(|e| weft::Error::io(path, e))?;
     let name = peek_model_name(&bytes).unwrap_or_else(|| "lenet5".into());
     drop(bytes);
-    let graph = crate::models::build(&name)?;
+    let graph = ModelName::parse(&name)?.build()?;
     let mut model = Model::new(device, graph, 0)?;
     checkpoint::load(path, &mut model, None)?;
-    model.set_options(ExecOptions {
-        dtype: if fp16 { DType::F16 } else { DType::F32 },
-        ..ExecOptions::default()
-    })?;
+    model.set_options(crate::setup::exec_options(if fp16 {
+        DType::F16
+    } else {
+        DType::F32
+    }))?;
     model.eval();
     Ok((model, name))
 }
@@ -63,10 +64,10 @@ fn peek_model_name(bytes: &[u8]) -> Option<String> {
 pub fn run(global: &Global, args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::new(global.device_options()?)?;
     let (mut model, name) = load_model(&device, &args.checkpoint, args.fp16)?;
-    let mnist = Mnist::locate(args.data.as_deref(), !args.no_download)?;
+    let mnist = crate::setup::mnist(args.data.as_deref(), !args.no_download)?;
     let dtype = model.options().dtype;
     let mut test = Loader::new(&device, &mnist.test, args.batch, false, 0, dtype)?;
-    let e = evaluate::evaluate(&mut model, &mut test)?;
+    let e = trainer::evaluate(&mut model, test.epoch(None))?;
     model.eval();
     if global.json {
         println!(
@@ -79,7 +80,7 @@ pub fn run(global: &Global, args: &EvalArgs) -> Result<(), Box<dyn std::error::E
                 "images": e.images,
                 "correct": e.correct(),
                 "test_accuracy": e.accuracy(),
-                "inference_images_per_s": e.images_per_s,
+                "inference_images_per_s": e.images_per_s(),
                 "confusion": e.confusion,
             })
         );
@@ -92,18 +93,19 @@ pub fn run(global: &Global, args: &EvalArgs) -> Result<(), Box<dyn std::error::E
         e.correct(),
         e.images,
         100.0 * e.accuracy(),
-        e.images_per_s
+        e.images_per_s()
     );
     println!("\nconfusion matrix (rows: true digit, columns: predicted)");
+    let classes = e.confusion.len();
     print!("     ");
-    for p in 0..10 {
+    for p in 0..classes {
         print!("{p:>6}");
     }
     println!("  recall");
-    for t in 0..10 {
+    for t in 0..classes {
         print!("{t:>4} ");
         let total: u64 = e.confusion[t].iter().sum();
-        for p in 0..10 {
+        for p in 0..classes {
             print!("{:>6}", e.confusion[t][p]);
         }
         println!(

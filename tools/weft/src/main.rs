@@ -4,10 +4,10 @@ mod bench;
 mod chart;
 mod classify;
 mod eval;
-mod evaluate;
 mod info;
 mod memory;
 mod models;
+mod setup;
 mod train;
 mod tuning;
 

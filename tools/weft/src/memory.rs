@@ -6,12 +6,13 @@ use weft::graph::{ExecOptions, Loss, LrSchedule, Model, Optimizer, OptimizerKind
 use weft::{DType, Device};
 
 use crate::Global;
+use crate::models::ModelName;
 
 #[derive(Args, Debug)]
 pub struct MemoryArgs {
-    /// lenet5, resnet18 or unet.
-    #[arg(long, default_value = "lenet5")]
-    pub model: String,
+    /// The network.
+    #[arg(long, value_enum, default_value_t = ModelName::Lenet5)]
+    pub model: ModelName,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// A training step (SGD with momentum) instead of inference.
@@ -27,7 +28,7 @@ pub struct MemoryArgs {
 
 pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::new(global.device_options()?)?;
-    let graph = crate::models::build(&args.model)?;
+    let graph = args.model.build()?;
     let recompute = if args.checkpoint {
         crate::models::checkpoint_nodes(&graph)
     } else {
@@ -38,9 +39,8 @@ pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error:
     let mut model = Model::new(&device, graph, 0)?;
     let dtype = if args.fp16 { DType::F16 } else { DType::F32 };
     model.set_options(ExecOptions {
-        dtype,
         recompute,
-        ..ExecOptions::default()
+        ..crate::setup::exec_options(dtype)
     })?;
     let n_in: usize = args.batch * in_shape.iter().product::<usize>();
     let x = device.upload_f32(
@@ -101,7 +101,7 @@ pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error:
             "{}",
             json!({
                 "command": "memory",
-                "model": args.model,
+                "model": args.model.name(),
                 "batch": args.batch,
                 "train": args.train,
                 "fp16": args.fp16,
@@ -117,7 +117,7 @@ pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error:
     } else {
         println!(
             "{} ({} parameters)",
-            args.model,
+            args.model.name(),
             model.graph().parameter_count()
         );
         println!("{report}");

@@ -1,26 +1,53 @@
 //! The networks the command-line tool knows by name.
 
+use clap::ValueEnum;
 use weft::graph::{Graph, models};
 
-/// Networks `--model` accepts.
-pub const MODELS: [&str; 3] = ["lenet5", "resnet18", "unet"];
+/// The networks `--model` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelName {
+    /// LeNet-5 on 28×28 digits.
+    Lenet5,
+    /// ResNet-18 on 224×224 RGB images, 1000 classes.
+    Resnet18,
+    /// The U-Net on 128×128 RGB images, 2-class masks.
+    Unet,
+}
 
-/// Builds a network by name. `lenet5` takes 28×28 digits; `resnet18` takes
-/// 224×224 RGB images and predicts 1000 classes; `unet` maps 128×128 RGB
-/// images to 2-class masks.
-pub fn build(name: &str) -> weft::Result<Graph> {
-    match name {
-        "lenet5" => models::lenet5(),
-        "resnet18" => models::resnet18(1000, 224),
-        "unet" => models::unet(3, 2, 64, 4, 128),
-        other => Err(weft::Error::invalid(
-            "weft",
-            "model",
-            format!(
-                "unknown model \"{other}\" (expected one of {})",
-                MODELS.join(", ")
-            ),
-        )),
+impl ModelName {
+    /// The name as the command line and checkpoints spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelName::Lenet5 => "lenet5",
+            ModelName::Resnet18 => "resnet18",
+            ModelName::Unet => "unet",
+        }
+    }
+
+    /// The network called `name` (a checkpoint's `weft.model`).
+    pub fn parse(name: &str) -> weft::Result<ModelName> {
+        ModelName::from_str(name, false).map_err(|_| {
+            let known: Vec<&str> = ModelName::value_variants()
+                .iter()
+                .map(|m| m.name())
+                .collect();
+            weft::Error::invalid(
+                "weft",
+                "model",
+                format!(
+                    "unknown model \"{name}\" (expected one of {})",
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
+    pub fn build(self) -> weft::Result<Graph> {
+        match self {
+            ModelName::Lenet5 => models::lenet5(),
+            ModelName::Resnet18 => models::resnet18(1000, 224),
+            ModelName::Unet => models::unet(3, 2, 64, 4, 128),
+        }
     }
 }
 

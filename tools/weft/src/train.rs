@@ -1,28 +1,32 @@
 //! `weft train`: trains a network on MNIST with live progress, test accuracy
 //! after every epoch, an atomic checkpoint after every epoch, a memory report
-//! and a chart of the training curves.
+//! and a chart of the training curves. The loop itself is the library's
+//! [`Trainer`]; this file is flags and printing.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::json;
-use weft::data::{Augment, Loader, Mnist};
+use weft::data::{Augment, Loader};
 use weft::graph::memory::human;
-use weft::graph::{ExecOptions, Loss, LrSchedule, Model, Optimizer, OptimizerKind, checkpoint};
+use weft::graph::{
+    Evaluation, Loss, LrSchedule, Model, Optimizer, OptimizerKind, Trainer, checkpoint,
+};
 use weft::{DType, Device};
 
 use crate::Global;
 use crate::chart::{self, EpochPoint};
-use crate::evaluate::{self, Evaluation};
+use crate::models::ModelName;
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Network to train (lenet5).
-    #[arg(long, default_value = "lenet5")]
-    pub model: String,
+    /// Network to train (MNIST digits: lenet5).
+    #[arg(long, value_enum, default_value_t = ModelName::Lenet5)]
+    pub model: ModelName,
     /// Directory with the MNIST files (default: WEFT_DATA, the cache, a download,
     /// or the embedded subset).
     #[arg(long, value_name = "DIR")]
@@ -37,15 +41,15 @@ pub struct TrainArgs {
     /// Learning rate (default: 0.001 for adam/adamw, 0.05 for sgd).
     #[arg(long)]
     pub lr: Option<f32>,
-    /// sgd (momentum 0.9), adam or adamw.
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
+    /// The update rule (sgd: momentum 0.9).
+    #[arg(long, value_enum, default_value_t = OptimizerName::Adam)]
+    pub optimizer: OptimizerName,
     /// Weight decay (L2 for sgd/adam, decoupled for adamw).
     #[arg(long, default_value_t = 0.0)]
     pub weight_decay: f32,
-    /// Learning-rate schedule: cosine, step or constant.
-    #[arg(long, default_value = "cosine")]
-    pub schedule: String,
+    /// Learning-rate schedule (step: ×0.1 every third of the epochs).
+    #[arg(long, value_enum, default_value_t = ScheduleName::Cosine)]
+    pub schedule: ScheduleName,
     /// Store activations and gradients as f16 (half the memory and bandwidth).
     #[arg(long)]
     pub fp16: bool,
@@ -80,21 +84,37 @@ pub struct TrainArgs {
     pub limit: Option<usize>,
 }
 
+/// `--optimizer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerName {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+/// `--schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleName {
+    Cosine,
+    Step,
+    Constant,
+}
+
 pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
-    if args.model != "lenet5" {
+    if args.model != ModelName::Lenet5 {
         return Err(format!(
             "training is available for lenet5 (MNIST); got --model {}",
-            args.model
+            args.model.name()
         )
         .into());
     }
     let device = Device::new(global.device_options()?)?;
-    let mnist = Mnist::locate(args.data.as_deref(), !args.no_download)?;
+    let mnist = crate::setup::mnist(args.data.as_deref(), !args.no_download)?;
     let log = |s: String| eprintln!("{s}");
     log(format!(
         "weft train: {} on {} ({} training / {} test images), adapter {} ({})",
-        args.model,
+        args.model.name(),
         mnist.source,
         mnist.train.count,
         mnist.test.count,
@@ -102,12 +122,8 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         device.caps().adapter.backend
     ));
     let dtype = if args.fp16 { DType::F16 } else { DType::F32 };
-    let graph = crate::models::build(&args.model)?;
-    let mut model = Model::new(&device, graph, args.seed)?;
-    model.set_options(ExecOptions {
-        dtype,
-        ..ExecOptions::default()
-    })?;
+    let mut model = Model::new(&device, args.model.build()?, args.seed)?;
+    model.set_options(crate::setup::exec_options(dtype))?;
 
     let mut train = Loader::new(&device, &mnist.train, args.batch, true, args.seed, dtype)?;
     train.augment = Augment {
@@ -124,37 +140,44 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         None => train.batches(),
     };
     let total_steps = steps_per_epoch * args.epochs;
-    let kind = match args.optimizer.as_str() {
-        "sgd" => OptimizerKind::sgd(args.lr.unwrap_or(0.05), 0.9, args.weight_decay),
-        "adam" => {
+    let kind = match args.optimizer {
+        OptimizerName::Sgd => OptimizerKind::sgd(args.lr.unwrap_or(0.05), 0.9, args.weight_decay),
+        OptimizerName::Adam => {
             let mut k = OptimizerKind::adam(args.lr.unwrap_or(1e-3));
             if let OptimizerKind::Adam(c) = &mut k {
                 c.weight_decay = args.weight_decay;
             }
             k
         }
-        "adamw" => OptimizerKind::adamw(args.lr.unwrap_or(1e-3), args.weight_decay),
-        other => return Err(format!("unknown optimizer \"{other}\" (sgd, adam, adamw)").into()),
+        OptimizerName::Adamw => OptimizerKind::adamw(args.lr.unwrap_or(1e-3), args.weight_decay),
     };
-    let schedule = match args.schedule.as_str() {
-        "cosine" => LrSchedule::Cosine {
+    let schedule = match args.schedule {
+        ScheduleName::Cosine => LrSchedule::Cosine {
             total_steps,
             eta_min: 0.0,
         },
-        "step" => LrSchedule::Step {
+        ScheduleName::Step => LrSchedule::Step {
             step_size: (args.epochs / 3).max(1),
             gamma: 0.1,
             steps_per_epoch,
         },
-        "constant" => LrSchedule::Constant,
-        other => {
-            return Err(format!("unknown schedule \"{other}\" (cosine, step, constant)").into());
-        }
+        ScheduleName::Constant => LrSchedule::Constant,
     };
-    let mut optimizer = Optimizer::new(&device, model.graph(), kind, schedule)?;
+    let optimizer = Optimizer::new(&device, model.graph(), kind, schedule)?;
     let loss = Loss::CrossEntropy {
         label_smoothing: args.label_smoothing,
     };
+    let plan_loss = if args.mixup > 0.0 {
+        Loss::MixupCrossEntropy {
+            label_smoothing: args.label_smoothing,
+            lambda: 0.5,
+        }
+    } else {
+        loss
+    };
+    let planned = model.plan_memory(args.batch, Some(plan_loss), optimizer.state_bytes())?;
+    // Step 1 of the first epoch: after the first step's pipeline compilations.
+    let mut trainer = Trainer::new(model, optimizer, loss).measure_memory_at(1);
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -169,31 +192,13 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         });
     }
 
-    let plan_loss = if args.mixup > 0.0 {
-        Loss::MixupCrossEntropy {
-            label_smoothing: args.label_smoothing,
-            lambda: 0.5,
-        }
-    } else {
-        loss
-    };
-    let planned = model.plan_memory(args.batch, Some(plan_loss), optimizer.state_bytes())?;
-    let mut measured: Option<(u64, u64)> = None;
+    let mut measured = None;
     let mut points = Vec::new();
-    let mut train_images = 0usize;
-    let mut train_seconds = 0.0f64;
-    let mut final_loss = f64::NAN;
+    let (mut train_images, mut train_seconds, mut final_loss) = (0usize, 0.0f64, f64::NAN);
     let mut last_eval: Option<Evaluation> = None;
     let mut interrupted = false;
     for epoch in 1..=args.epochs {
-        model.train();
-        let order = train.epoch_order();
-        let chunks: Vec<Vec<u32>> = train
-            .chunks(&order)
-            .into_iter()
-            .take(steps_per_epoch)
-            .collect();
-        let bar = indicatif::ProgressBar::new(chunks.len() as u64);
+        let bar = indicatif::ProgressBar::new(steps_per_epoch as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
                 "epoch {prefix:>3} {bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]",
@@ -201,76 +206,36 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
             .expect("valid template"),
         );
         bar.set_prefix(format!("{epoch}/{}", args.epochs));
-        let t0 = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0u64, 0usize);
-        for (step, chunk) in chunks.iter().enumerate() {
-            if stop.load(Ordering::SeqCst) {
-                interrupted = true;
-                break;
-            }
-            let batch = train.batch(chunk)?;
-            let measure = epoch == 1 && step == 1;
-            let live_at_start = if measure {
-                device.sync()?;
-                device.reset_peak();
-                device.pool_stats().live_bytes
-            } else {
-                0
-            };
-            let out = match &batch.mixup {
-                Some((partners, lambda)) => model.train_step_mixup(
-                    &[&batch.images],
-                    &batch.targets,
-                    partners,
-                    *lambda,
-                    args.label_smoothing,
-                    &mut optimizer,
-                )?,
-                None => {
-                    model.train_step(&[&batch.images], &batch.targets, &loss, &mut optimizer)?
-                }
-            };
-            let l = out.loss.to_f32_vec()?[0] as f64;
-            if measure {
-                measured = Some((live_at_start, device.pool_stats().peak_live_bytes));
-            }
-            if !l.is_finite() {
-                bar.abandon();
-                return Err(format!(
-                    "the loss became {l} at epoch {epoch}, step {step}; lower --lr"
-                )
-                .into());
-            }
-            let c = match &out.correct {
-                Some(t) => t.to_u32_vec()?[0] as u64,
-                None => 0,
-            };
-            loss_sum += l * chunk.len() as f64;
-            correct += c;
-            seen += chunk.len();
-            let secs = t0.elapsed().as_secs_f64();
+        let report = trainer.epoch(train.epoch(Some(steps_per_epoch)), |s| {
             bar.set_message(format!(
                 "loss {:.4} acc {:.2}% {:.0} img/s lr {:.2e}",
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64,
-                seen as f64 / secs.max(1e-9),
-                optimizer.current_lr()
+                s.mean_loss,
+                100.0 * s.accuracy.unwrap_or(0.0),
+                s.images_per_s,
+                s.lr
             ));
             bar.inc(1);
-        }
+            if stop.load(Ordering::SeqCst) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
         bar.finish_and_clear();
-        if seen == 0 {
+        let report = report?;
+        measured = measured.or(report.memory);
+        interrupted = report.stopped;
+        if report.steps == 0 {
             break;
         }
-        let secs = t0.elapsed().as_secs_f64();
-        train_images += seen;
-        train_seconds += secs;
-        final_loss = loss_sum / seen as f64;
-        let eval = evaluate::evaluate(&mut model, &mut test)?;
+        train_images += report.images;
+        train_seconds += report.seconds;
+        final_loss = report.mean_loss;
+        let eval = trainer.evaluate(test.epoch(None))?;
         let point = EpochPoint {
             epoch,
-            train_loss: final_loss,
-            train_accuracy: correct as f64 / seen as f64,
+            train_loss: report.mean_loss,
+            train_accuracy: report.accuracy.unwrap_or(0.0),
             test_accuracy: eval.accuracy(),
         };
         log(format!(
@@ -279,21 +244,21 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
             point.train_loss,
             100.0 * point.train_accuracy,
             100.0 * point.test_accuracy,
-            seen as f64 / secs,
-            secs
+            report.images_per_s(),
+            report.seconds
         ));
         points.push(point);
         if interrupted {
             break;
         }
         let meta = [
-            ("weft.model", args.model.clone()),
+            ("weft.model", args.model.name().to_string()),
             ("weft.epochs", epoch.to_string()),
             ("weft.test_accuracy", format!("{:.6}", eval.accuracy())),
             ("weft.dtype", dtype.to_string()),
         ];
-        checkpoint::save(&args.out, &model, Some(&optimizer), &meta)?;
-        write_chart(&args.out, &args.model, &points)?;
+        checkpoint::save(&args.out, &trainer.model, Some(&trainer.optimizer), &meta)?;
+        write_chart(&args.out, args.model.name(), &points)?;
         last_eval = Some(eval);
     }
     if interrupted {
@@ -308,10 +273,10 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     }
     let eval = match last_eval {
         Some(e) => e,
-        None => evaluate::evaluate(&mut model, &mut test)?,
+        None => trainer.evaluate(test.epoch(None))?,
     };
     let report = match measured {
-        Some((live, peak)) => planned.with_measurement(live, peak),
+        Some(m) => planned.with_measurement(m.live_before, m.peak),
         None => planned,
     };
     log(format!("{report}"));
@@ -326,7 +291,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     if global.json {
         let out = json!({
             "command": "train",
-            "model": args.model,
+            "model": args.model.name(),
             "data": mnist.source.to_string(),
             "adapter": device.caps().adapter.name,
             "dtype": dtype.to_string(),
@@ -335,7 +300,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
             "test_accuracy": eval.accuracy(),
             "final_loss": final_loss,
             "train_images_per_s": train_ips,
-            "inference_images_per_s": eval.images_per_s,
+            "inference_images_per_s": eval.images_per_s(),
             "planned_peak_bytes": report.planned_peak,
             "measured_peak_bytes": report.measured_peak,
             "keep_everything_peak_bytes": report.keep_everything_peak,
@@ -353,7 +318,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         log(format!(
             "training {:.0} img/s, inference {:.0} img/s, peak memory {} planned / {} measured, {:.1} s",
             train_ips,
-            eval.images_per_s,
+            eval.images_per_s(),
             human(report.planned_peak),
             report.measured_peak.map_or("-".into(), human),
             start.elapsed().as_secs_f64()

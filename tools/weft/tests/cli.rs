@@ -234,8 +234,84 @@ fn errors_are_clear_and_fail_the_process() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope.safetensors"));
     let o = weft(&["memory", "--model", "vgg99"]);
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown model \"vgg99\""));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("'vgg99'") && err.contains("lenet5, resnet18, unet"),
+        "{err}"
+    );
     let o = weft(&["info", "--adapter", "no-such-gpu"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no GPU adapter found"));
+}
+
+/// `weft bench --list` prints every op table; `--save-tuning` records the
+/// winner in the tuning file (`WEFT_TUNE_CACHE`), replacing a corrupt one
+/// with a warning, and `WEFT_TUNE=on` times and records at first use.
+#[test]
+fn bench_lists_the_tables_and_saves_tuning() {
+    let v = json(&weft(&["bench", "--list", "--json"]));
+    let ops: Vec<&str> = v["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["op"].as_str().unwrap())
+        .collect();
+    for op in [
+        "gemm",
+        "conv2d",
+        "conv2d_backward_weight",
+        "pool2d",
+        "batch_norm",
+    ] {
+        assert!(ops.contains(&op), "{ops:?}");
+    }
+    let gemm = &v["ops"][0]["variants"];
+    assert!(gemm.as_array().unwrap().len() >= 8);
+    assert!(gemm[0]["requires"].as_str().is_some());
+
+    let cache = dir().join("tune.json");
+    std::fs::write(&cache, "{ not json").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args([
+            "bench",
+            "--op",
+            "gemm",
+            "--shape",
+            "32,32,32",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--save-tuning",
+            "--json",
+        ])
+        .env("WEFT_TUNE_CACHE", &cache)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("ignoring the tuning cache"), "{stderr}");
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    let adapter = saved.as_object().unwrap().values().next().unwrap();
+    assert!(
+        adapter
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.starts_with("gemm | ")),
+        "{saved}"
+    );
+
+    // First-use timing: a memory report of LeNet-5 records its convolutions.
+    let fresh = dir().join("tune-first-use.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["memory", "--batch", "4", "--json"])
+        .env("WEFT_TUNE_CACHE", &fresh)
+        .env("WEFT_TUNE", "on")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&fresh).unwrap();
+    assert!(text.contains("conv2d | "), "{text}");
 }

@@ -71,6 +71,10 @@ impl Layer for BatchNorm2d {
         "BatchNorm2d"
     }
 
+    fn tracks_batches(&self) -> bool {
+        true
+    }
+
     fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
         let [c, _, _] = chw(name, "BatchNorm2d", &inputs[0])?;
         if c != self.num_features {

@@ -603,13 +603,8 @@ pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>>
     let ops: Vec<&str> = if args.op.is_empty() {
         op_names()
     } else {
-        args.op.iter().map(String::as_str).collect()
+        args.op.iter().map(|op| op.name()).collect()
     };
-    for op in &ops {
-        if !op_names().contains(op) {
-            return Err(format!("unknown op \"{op}\" (one of {})", op_names().join(", ")).into());
-        }
-    }
     let mut cases = Vec::new();
     if !args.shape.is_empty() {
         if ops.len() != 1 {
@@ -625,18 +620,11 @@ pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>>
     } else {
         args.suite
             .iter()
-            .map(String::as_str)
+            .map(|s| s.name())
             .filter(|s| *s != "networks")
             .collect()
     };
     for s in &suites {
-        if !SUITES.contains(s) {
-            return Err(format!(
-                "unknown suite \"{s}\" (one of {}, networks)",
-                SUITES.join(", ")
-            )
-            .into());
-        }
         for (op, shape) in suite(s) {
             if ops.contains(&op) {
                 cases.push(case_for(s, op, &shape)?);
@@ -660,5 +648,25 @@ mod tests {
         assert!(case_for("x", "gemm", "1,2,3,nt").is_ok());
         assert!(case_for("x", "gemm", "1,2,3,xx").is_err());
         assert!(case_for("x", "nope", "1").is_err());
+    }
+
+    #[test]
+    fn command_line_names_match_the_cases() {
+        use clap::ValueEnum;
+        let ops: Vec<&str> = super::super::BenchOp::value_variants()
+            .iter()
+            .map(|o| o.name())
+            .collect();
+        assert_eq!(ops, op_names());
+        for s in super::super::Suite::value_variants() {
+            assert!(
+                s.name() == "networks" || SUITES.contains(&s.name()),
+                "{s:?}"
+            );
+        }
+        // Every op's table exists.
+        for (_, table) in OPS {
+            assert!(weft::kernels::registry::table(table).is_some(), "{table}");
+        }
     }
 }

@@ -12,7 +12,7 @@ mod stats;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use weft::Device;
 use weft::kernels::{Precision, peak};
 
@@ -22,15 +22,13 @@ pub use stats::Stats;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Ops to run (gemm, conv2d, conv2d_backward_data, conv2d_backward_weight,
-    /// conv_transpose2d, max_pool2d, avg_pool2d, max_pool2d_backward,
-    /// batch_norm); default all.
-    #[arg(long, value_delimiter = ',')]
-    pub op: Vec<String>,
-    /// Shape suites (lenet5, alexnet, vgg16, resnet18, unet, square, targets);
-    /// default all but `square` at 2048.
-    #[arg(long, value_delimiter = ',')]
-    pub suite: Vec<String>,
+    /// Ops to run; default all.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub op: Vec<BenchOp>,
+    /// Shape suites (`networks`: whole-network figures); default all but
+    /// `square` (GEMMs up to 2048³).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub suite: Vec<Suite>,
     /// Variants to run (names as listed by the op); default all.
     #[arg(long, value_delimiter = ',')]
     pub variant: Vec<String>,
@@ -40,9 +38,9 @@ pub struct BenchArgs {
     /// gradient; `N,C,H,W` for batch norm.
     #[arg(long)]
     pub shape: Vec<String>,
-    /// Precisions: f32, f16 (native), f16-packed. Default: f32.
-    #[arg(long, value_delimiter = ',', default_value = "f32")]
-    pub precision: Vec<String>,
+    /// Precisions (f16: native f16 storage).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "f32")]
+    pub precision: Vec<PrecisionArg>,
     /// Timed runs per variant (at least 10 recommended).
     #[arg(long, default_value_t = 10)]
     pub runs: usize,
@@ -99,14 +97,82 @@ impl Measurement {
     }
 }
 
-pub fn parse_precision(s: &str) -> Result<Precision, String> {
-    match s {
-        "f32" => Ok(Precision::F32),
-        "f16" => Ok(Precision::F16),
-        "f16-packed" | "f16p" => Ok(Precision::F16Packed),
-        other => Err(format!(
-            "unknown precision \"{other}\" (f32, f16, f16-packed)"
-        )),
+/// `--op`: the ops `weft bench` compares the variants of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum BenchOp {
+    Gemm,
+    Conv2d,
+    Conv2dBackwardData,
+    Conv2dBackwardWeight,
+    ConvTranspose2d,
+    MaxPool2d,
+    AvgPool2d,
+    MaxPool2dBackward,
+    BatchNorm,
+}
+
+impl BenchOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchOp::Gemm => "gemm",
+            BenchOp::Conv2d => "conv2d",
+            BenchOp::Conv2dBackwardData => "conv2d_backward_data",
+            BenchOp::Conv2dBackwardWeight => "conv2d_backward_weight",
+            BenchOp::ConvTranspose2d => "conv_transpose2d",
+            BenchOp::MaxPool2d => "max_pool2d",
+            BenchOp::AvgPool2d => "avg_pool2d",
+            BenchOp::MaxPool2dBackward => "max_pool2d_backward",
+            BenchOp::BatchNorm => "batch_norm",
+        }
+    }
+}
+
+/// `--suite`: named shape sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Suite {
+    Lenet5,
+    Alexnet,
+    Vgg16,
+    Resnet18,
+    Unet,
+    Square,
+    Targets,
+    /// Whole networks: training and inference images/s.
+    Networks,
+}
+
+impl Suite {
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Lenet5 => "lenet5",
+            Suite::Alexnet => "alexnet",
+            Suite::Vgg16 => "vgg16",
+            Suite::Resnet18 => "resnet18",
+            Suite::Unet => "unet",
+            Suite::Square => "square",
+            Suite::Targets => "targets",
+            Suite::Networks => "networks",
+        }
+    }
+}
+
+/// `--precision`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    F32,
+    F16,
+    #[value(name = "f16-packed", alias = "f16p")]
+    F16Packed,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Precision {
+        match p {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F16 => Precision::F16,
+            PrecisionArg::F16Packed => Precision::F16Packed,
+        }
     }
 }
 
@@ -131,13 +197,9 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
     if args.peak {
         return report::emit(global, args, &device, ceilings, &[], &[]);
     }
-    let precisions: Vec<Precision> = args
-        .precision
-        .iter()
-        .map(|p| parse_precision(p))
-        .collect::<Result<_, _>>()?;
+    let precisions: Vec<Precision> = args.precision.iter().map(|&p| p.into()).collect();
     let cases = cases::select(args)?;
-    let only_networks = !args.suite.is_empty() && args.suite.iter().all(|s| s == "networks");
+    let only_networks = !args.suite.is_empty() && args.suite.iter().all(|s| *s == Suite::Networks);
     if cases.is_empty() && !only_networks {
         return Err("no benchmark case matches the filters".into());
     }
@@ -158,7 +220,7 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
     if args.save_tuning {
         save_winners(&device, &cases, &results);
     }
-    let wants_networks = args.suite.is_empty() || args.suite.iter().any(|s| s == "networks");
+    let wants_networks = args.suite.is_empty() || args.suite.contains(&Suite::Networks);
     let networks =
         if args.shape.is_empty() && wants_networks && !args.no_networks && args.op.is_empty() {
             networks::measure(&device, args)?

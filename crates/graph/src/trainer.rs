@@ -1,0 +1,374 @@
+//! The training loop that the command line and embedding applications share.
+//!
+//! A [`Trainer`] owns a [`Model`], its [`Optimizer`] (with the learning-rate
+//! schedule) and the [`Loss`]. It runs steps on [`Batch`]es, epochs over any
+//! iterator of batches with a callback after every step (progress display,
+//! early stop), and evaluates classifiers. Hooks given with
+//! [`Trainer::with_batch_hook`] see every batch before its step, for
+//! augmentation an application does itself.
+//!
+//! ```no_run
+//! # use std::ops::ControlFlow;
+//! # use weft_graph::{Batch, Loss, LrSchedule, Model, Optimizer, OptimizerKind, Trainer};
+//! # fn run(device: &weft_device::Device, batches: Vec<Batch>) -> weft_device::Result<()> {
+//! let model = Model::new(device, weft_graph::models::lenet5()?, 0)?;
+//! let optimizer = Optimizer::new(
+//!     device,
+//!     model.graph(),
+//!     OptimizerKind::adam(1e-3),
+//!     LrSchedule::Constant,
+//! )?;
+//! let mut trainer = Trainer::new(model, optimizer, Loss::CrossEntropy { label_smoothing: 0.0 });
+//! let report = trainer.epoch(batches.into_iter().map(Ok), |step| {
+//!     eprintln!("step {}: loss {:.4}", step.epoch_step, step.loss);
+//!     ControlFlow::Continue(())
+//! })?;
+//! eprintln!("mean loss {:.4} over {} images", report.mean_loss, report.images);
+//! # Ok(()) }
+//! ```
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use weft_device::{Error, Result, Tensor};
+
+use crate::loss::Loss;
+use crate::model::{Model, StepOutput};
+use crate::optim::Optimizer;
+
+/// One batch on the device.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The network's inputs, each with the batch as its first dimension.
+    pub inputs: Vec<Tensor>,
+    /// `[N]` I32 class indices (cross-entropy), or targets shaped like the
+    /// output (binary cross-entropy).
+    pub targets: Tensor,
+    /// Mixup: the inputs are blends `λ·x_a + (1 − λ)·x_b` and the loss mixes
+    /// the targets of both.
+    pub mixup: Option<Mixup>,
+}
+
+/// The second half of a mixup batch.
+#[derive(Debug, Clone)]
+pub struct Mixup {
+    /// `[N]` I32 classes of the blended-in samples.
+    pub partners: Tensor,
+    /// The weight λ of `targets`.
+    pub lambda: f32,
+}
+
+impl Batch {
+    /// Samples in the batch.
+    pub fn len(&self) -> usize {
+        self.targets.shape().first().copied().unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What one step of an epoch did (values read back from the device).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// Index of the step within the epoch, from 0.
+    pub epoch_step: usize,
+    /// Optimizer steps taken so far, this one included.
+    pub step: usize,
+    /// Samples in this step.
+    pub batch: usize,
+    /// This step's mean loss.
+    pub loss: f64,
+    /// Mean loss over the epoch so far.
+    pub mean_loss: f64,
+    /// Accuracy over the epoch so far (classification losses).
+    pub accuracy: Option<f64>,
+    /// Training throughput over the epoch so far.
+    pub images_per_s: f64,
+    /// The learning rate of the next step.
+    pub lr: f32,
+}
+
+/// Device memory measured around one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeasuredStep {
+    /// Live bytes before the step (weights, optimizer state, the batch).
+    pub live_before: u64,
+    /// The pool's peak of live bytes during the step.
+    pub peak: u64,
+}
+
+/// What an epoch did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochReport {
+    pub steps: usize,
+    pub images: usize,
+    pub mean_loss: f64,
+    pub accuracy: Option<f64>,
+    pub seconds: f64,
+    /// The callback asked to stop before the batches ran out.
+    pub stopped: bool,
+    /// The step chosen with [`Trainer::measure_memory_at`], if the epoch
+    /// reached it.
+    pub memory: Option<MeasuredStep>,
+}
+
+impl EpochReport {
+    pub fn images_per_s(&self) -> f64 {
+        self.images as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// A classifier's results on labelled batches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// `confusion[true class][predicted class]`, one row and column per
+    /// output of the network.
+    pub confusion: Vec<Vec<u64>>,
+    pub images: usize,
+    pub seconds: f64,
+}
+
+impl Evaluation {
+    pub fn correct(&self) -> u64 {
+        (0..self.confusion.len())
+            .map(|i| self.confusion[i][i])
+            .sum()
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct() as f64 / self.images.max(1) as f64
+    }
+
+    pub fn images_per_s(&self) -> f64 {
+        self.images as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// A hook that sees (and may change) every batch before its step.
+pub type BatchHook = Box<dyn FnMut(&mut Batch) -> Result<()> + Send>;
+
+/// A model with its optimizer and loss: see the module documentation.
+pub struct Trainer {
+    pub model: Model,
+    pub optimizer: Optimizer,
+    pub loss: Loss,
+    hooks: Vec<BatchHook>,
+    measure_at: Option<usize>,
+    epochs: usize,
+}
+
+impl Trainer {
+    pub fn new(model: Model, optimizer: Optimizer, loss: Loss) -> Trainer {
+        Trainer {
+            model,
+            optimizer,
+            loss,
+            hooks: Vec::new(),
+            measure_at: None,
+            epochs: 0,
+        }
+    }
+
+    /// Adds a hook run on every batch before its step (in the order added).
+    pub fn with_batch_hook(
+        mut self,
+        hook: impl FnMut(&mut Batch) -> Result<()> + Send + 'static,
+    ) -> Trainer {
+        self.hooks.push(Box::new(hook));
+        self
+    }
+
+    /// Measures the device's peak memory around step `epoch_step` of the next
+    /// epoch (step 1 skips the first step's one-time pipeline compilations),
+    /// reported in [`EpochReport::memory`].
+    pub fn measure_memory_at(mut self, epoch_step: usize) -> Trainer {
+        self.measure_at = Some(epoch_step);
+        self
+    }
+
+    /// Epochs completed.
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+
+    /// One training step: the hooks, forward, loss, backward, and the
+    /// optimizer's update. The outputs stay on the device.
+    pub fn step(&mut self, mut batch: Batch) -> Result<StepOutput> {
+        for hook in &mut self.hooks {
+            hook(&mut batch)?;
+        }
+        self.model.train();
+        let inputs: Vec<&Tensor> = batch.inputs.iter().collect();
+        match &batch.mixup {
+            Some(m) => {
+                let Loss::CrossEntropy { label_smoothing } = self.loss else {
+                    return Err(Error::invalid(
+                        "train",
+                        "mixup",
+                        format!(
+                            "mixup needs a cross-entropy loss, the trainer has {:?}",
+                            self.loss
+                        ),
+                    ));
+                };
+                self.model.train_step_mixup(
+                    &inputs,
+                    &batch.targets,
+                    &m.partners,
+                    m.lambda,
+                    label_smoothing,
+                    &mut self.optimizer,
+                )
+            }
+            None => self
+                .model
+                .train_step(&inputs, &batch.targets, &self.loss, &mut self.optimizer),
+        }
+    }
+
+    /// Trains on every batch `batches` yields, calling `on_step` after each
+    /// step; stops early when it returns [`ControlFlow::Break`]. A loss that
+    /// stops being finite is [`Error::Diverged`].
+    pub fn epoch(
+        &mut self,
+        batches: impl IntoIterator<Item = Result<Batch>>,
+        mut on_step: impl FnMut(&StepReport) -> ControlFlow<()>,
+    ) -> Result<EpochReport> {
+        let t0 = Instant::now();
+        let device = self.model.device().clone();
+        let mut report = EpochReport {
+            steps: 0,
+            images: 0,
+            mean_loss: f64::NAN,
+            accuracy: None,
+            seconds: 0.0,
+            stopped: false,
+            memory: None,
+        };
+        let (mut loss_sum, mut correct, mut counted) = (0.0f64, 0u64, false);
+        let measure_at = self.measure_at.take();
+        for (i, batch) in batches.into_iter().enumerate() {
+            let batch = batch?;
+            let n = batch.len();
+            let measure = measure_at == Some(i);
+            let live_before = if measure {
+                device.sync()?;
+                device.reset_peak();
+                device.pool_stats().live_bytes
+            } else {
+                0
+            };
+            let out = self.step(batch)?;
+            let loss = out.loss.to_f32_vec()?[0] as f64;
+            if measure {
+                report.memory = Some(MeasuredStep {
+                    live_before,
+                    peak: device.pool_stats().peak_live_bytes,
+                });
+            }
+            if !loss.is_finite() {
+                return Err(Error::Diverged {
+                    what: format!("epoch {}, step {i}", self.epochs + 1),
+                    value: loss,
+                });
+            }
+            if let Some(c) = &out.correct {
+                correct += c.to_u32_vec()?[0] as u64;
+                counted = true;
+            }
+            loss_sum += loss * n as f64;
+            report.steps += 1;
+            report.images += n;
+            report.mean_loss = loss_sum / report.images as f64;
+            report.accuracy = counted.then(|| correct as f64 / report.images as f64);
+            report.seconds = t0.elapsed().as_secs_f64();
+            let step = StepReport {
+                epoch_step: i,
+                step: self.optimizer.steps(),
+                batch: n,
+                loss,
+                mean_loss: report.mean_loss,
+                accuracy: report.accuracy,
+                images_per_s: report.images_per_s(),
+                lr: self.optimizer.current_lr(),
+            };
+            if on_step(&step).is_break() {
+                report.stopped = true;
+                break;
+            }
+        }
+        report.seconds = t0.elapsed().as_secs_f64();
+        if !report.stopped {
+            self.epochs += 1;
+        }
+        Ok(report)
+    }
+
+    /// Runs the model in evaluation mode over `batches` (class-index targets)
+    /// and counts its predictions (the largest output; NaN never wins). The
+    /// model is back in training mode afterwards.
+    pub fn evaluate(
+        &mut self,
+        batches: impl IntoIterator<Item = Result<Batch>>,
+    ) -> Result<Evaluation> {
+        evaluate(&mut self.model, batches)
+    }
+}
+
+/// [`Trainer::evaluate`] for a model on its own.
+pub fn evaluate(
+    model: &mut Model,
+    batches: impl IntoIterator<Item = Result<Batch>>,
+) -> Result<Evaluation> {
+    let t0 = Instant::now();
+    model.eval();
+    let result = (|| {
+        let mut confusion: Vec<Vec<u64>> = Vec::new();
+        let mut images = 0;
+        for batch in batches {
+            let batch = batch?;
+            let inputs: Vec<&Tensor> = batch.inputs.iter().collect();
+            let out = model.forward(&inputs)?;
+            let logits = out[0].to_f32_vec()?;
+            let labels = batch.targets.to_i32_vec()?;
+            if labels.is_empty() {
+                continue;
+            }
+            let classes = logits.len() / labels.len();
+            if confusion.is_empty() {
+                confusion = vec![vec![0; classes]; classes];
+            }
+            for (row, &label) in logits.chunks(classes).zip(&labels) {
+                let Some(truth) = usize::try_from(label).ok().filter(|&l| l < classes) else {
+                    return Err(Error::invalid(
+                        "evaluate",
+                        "targets",
+                        format!("class {label} is outside the network's {classes} outputs"),
+                    ));
+                };
+                confusion[truth][argmax(row)] += 1;
+            }
+            images += labels.len();
+        }
+        Ok(Evaluation {
+            confusion,
+            images,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
+    })();
+    model.train();
+    result
+}
+
+/// Index of the largest value (the first on ties; NaN never wins).
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] || row[best].is_nan() {
+            best = i;
+        }
+    }
+    best
+}

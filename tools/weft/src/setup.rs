@@ -1,0 +1,76 @@
+//! What the command line takes from the environment (the library takes
+//! nothing from it but the adapter choice): execution reports and where MNIST
+//! lives.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `WEFT_PROFILE=1` | per-layer device time of every launch, on stderr |
+//! | `WEFT_TRACE_MEMORY=1` | live and peak device bytes after every step of the schedule (the memory plan's too), on stderr |
+//! | `WEFT_DATA` | a directory holding MNIST, when `--data` is not given |
+
+use std::path::{Path, PathBuf};
+
+use weft::DType;
+use weft::data::Mnist;
+use weft::graph::{EventSink, ExecEvent, ExecOptions, Phase};
+
+fn flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| v == "1")
+}
+
+/// Execution options for `dtype`, with `WEFT_PROFILE` and `WEFT_TRACE_MEMORY`
+/// reporting on stderr.
+pub fn exec_options(dtype: DType) -> ExecOptions {
+    let (profile, trace_memory) = (flag("WEFT_PROFILE"), flag("WEFT_TRACE_MEMORY"));
+    ExecOptions {
+        dtype,
+        profile,
+        trace_memory,
+        sink: (profile || trace_memory).then(|| EventSink::new(print_event)),
+        ..ExecOptions::default()
+    }
+}
+
+fn print_event(event: &ExecEvent<'_>) {
+    match *event {
+        ExecEvent::Profile {
+            phase,
+            node,
+            seconds,
+        } => {
+            let phase = match phase {
+                Phase::Forward => "forward ",
+                Phase::Backward => "backward",
+                Phase::Loss => "loss    ",
+                Phase::Update => "update  ",
+            };
+            eprintln!("profile {:>9.3} ms  {phase} {node}", 1e3 * seconds);
+        }
+        ExecEvent::Memory {
+            step,
+            what,
+            node,
+            live,
+            peak,
+            planned,
+        } => {
+            let kind = if planned { "planned" } else { "memory " };
+            eprintln!("{kind} {step:>3} {what} {node}: live {live} peak {peak}");
+        }
+    }
+}
+
+/// MNIST from `--data`, else `WEFT_DATA`, else the user's cache (downloading
+/// into it unless `download` is off), else the embedded subset; what had to
+/// be worked around is said on stderr.
+pub fn mnist(data: Option<&Path>, download: bool) -> weft::Result<Mnist> {
+    let env = std::env::var_os("WEFT_DATA")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let cache = dirs::cache_dir().map(|d| d.join("weft").join("mnist"));
+    let mnist = Mnist::locate(data.or(env.as_deref()), cache.as_deref(), download)?;
+    for note in &mnist.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(mnist)
+}
