@@ -24,9 +24,19 @@ struct Case {
     spec: GemmSpec,
 }
 
-/// A random problem; `row_major_aligned` restricts it to what the vec4 variants
-/// accept (no transposes, K and N multiples of 4).
-fn random_case(rng: &mut ChaCha8Rng, i: usize, row_major_aligned: bool) -> Case {
+/// Which layouts a random problem may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layouts {
+    /// Any transposes, any sizes.
+    Any,
+    /// What the vec4 rows accept: no transposes, K and N multiples of 4.
+    RowMajorAligned,
+    /// What the NT row accepts: B transposed (x·Wᵀ), K a multiple of 4.
+    TransposedBAligned,
+}
+
+/// A random problem of the given layouts; the first few are hand-picked sizes.
+fn random_case(rng: &mut ChaCha8Rng, i: usize, layouts: Layouts) -> Case {
     const SPECIAL: [(usize, usize, usize); 10] = [
         (1, 1, 1),
         (7, 13, 33),
@@ -51,13 +61,19 @@ fn random_case(rng: &mut ChaCha8Rng, i: usize, row_major_aligned: bool) -> Case 
         };
         (dim(rng), dim(rng), dim(rng))
     };
-    let (n, k) = if row_major_aligned {
-        (n.div_ceil(4) * 4, k.div_ceil(4) * 4)
-    } else {
-        (n, k)
+    let (n, k, trans_a, trans_b) = match layouts {
+        Layouts::RowMajorAligned => (n.div_ceil(4) * 4, k.div_ceil(4) * 4, false, false),
+        Layouts::TransposedBAligned => (n, k.div_ceil(4) * 4, false, true),
+        Layouts::Any => {
+            let special = i < SPECIAL.len();
+            (
+                n,
+                k,
+                !special && rng.random_bool(0.3),
+                !special && rng.random_bool(0.3),
+            )
+        }
     };
-    let trans_a = !row_major_aligned && i >= SPECIAL.len() && rng.random_bool(0.3);
-    let trans_b = !row_major_aligned && i >= SPECIAL.len() && rng.random_bool(0.3);
     let batch = if rng.random_bool(0.3) {
         rng.random_range(1..4)
     } else {
@@ -147,12 +163,18 @@ fn dims(case: &Case) -> GemmDims {
 }
 
 /// 120 problems of any layout, then 120 that the vec4 rows accept (row-major,
-/// K and N multiples of 4); every row runs the first 120 it accepts.
+/// K and N multiples of 4) and 120 that the NT row accepts (B transposed, K a
+/// multiple of 4); every row runs the first 120 it accepts.
 fn sweep(precision: Precision) {
     let dev = common::device();
     let mut rng = common::rng(0x6e33);
-    let cases: Vec<Case> = (0..240)
-        .map(|i| random_case(&mut rng, i % 120, i >= 120))
+    let layouts = [
+        Layouts::Any,
+        Layouts::RowMajorAligned,
+        Layouts::TransposedBAligned,
+    ];
+    let cases: Vec<Case> = (0..360)
+        .map(|i| random_case(&mut rng, i % 120, layouts[i / 120]))
         .collect();
     common::sweep::sweep(
         &gemm::TABLE,

@@ -1,5 +1,5 @@
 //! weft's kernels: hand-written WGSL compute shaders (under `shaders/`), a Rust
-//! launcher for each, and a CPU reference beside it ([`reference`]).
+//! launcher for each, and a CPU reference beside it ([`reference`](mod@reference)).
 //!
 //! Launchers validate shapes and parameters before anything reaches the GPU and
 //! return [`weft_device::Error`] values naming the op, the parameter, and the

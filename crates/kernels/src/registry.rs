@@ -496,7 +496,7 @@ pub fn all_shaders() -> Vec<&'static Shader> {
     let mut all: Vec<&'static Shader> = tables().iter().flat_map(|t| t.shaders()).collect();
     all.extend(crate::shaders::helpers());
     let mut seen = std::collections::HashSet::new();
-    all.retain(|s| seen.insert(*s as *const Shader));
+    all.retain(|s| seen.insert(s.key()));
     all
 }
 

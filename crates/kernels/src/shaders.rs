@@ -4,8 +4,8 @@
 //! (grid helpers, precision prelude, activation functions). Bodies written
 //! against the storage alias `T` are compiled twice, with the f32 and the native
 //! f16 prelude ([`Typed`]); packed-f16 bodies (`*_f16p.wgsl`) stand alone.
-//! Adding a kernel variant is one `.wgsl` file, one entry here, and one row in
-//! its op's variant table.
+//! Adding a kernel variant is one `.wgsl` file and one row in its op's table,
+//! which names the file with `typed_source!` (docs/KERNELS.md).
 
 use weft_device::{Shader, ShaderFile};
 
@@ -46,10 +46,10 @@ macro_rules! plain {
 #[allow(unused_imports)]
 pub(crate) use plain;
 
-/// A body compiled once per precision prelude, exposed as a [`Typed`] pair.
-macro_rules! typed {
-    ($name:ident, [$($inc:expr),*], $path:literal) => {
-        pub static $name: $crate::precision::Typed = $crate::precision::Typed {
+/// The [`Typed`] pair of a body: compiled once with each precision prelude.
+macro_rules! typed_pair {
+    ([$($inc:expr),*], $path:literal) => {
+        $crate::precision::Typed {
             f32: &weft_device::Shader {
                 includes: &[$crate::shaders::ELEM_F32, $crate::shaders::GRID, $($inc),*],
                 body: $crate::shaders::wgsl!($path),
@@ -59,11 +59,32 @@ macro_rules! typed {
                 includes: &[$crate::shaders::ELEM_F16, $crate::shaders::GRID, $($inc),*],
                 body: $crate::shaders::wgsl!($path),
             },
-        };
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use typed_pair;
+
+/// A body compiled once per precision prelude, exposed as a [`Typed`] pair.
+macro_rules! typed {
+    ($name:ident, [$($inc:expr),*], $path:literal) => {
+        pub static $name: $crate::precision::Typed =
+            $crate::shaders::typed_pair!([$($inc),*], $path);
     };
 }
 #[allow(unused_imports)]
 pub(crate) use typed;
+
+/// The [`Source`](crate::registry::Source) of a typed body, written where a
+/// table row names its shaders, so that the row is the one place that
+/// declares the file: `shaders: &[typed_source!([ACTIVATION], "gemm/x.wgsl")]`.
+macro_rules! typed_source {
+    ([$($inc:expr),*], $path:literal) => {
+        $crate::registry::Source::Typed(&$crate::shaders::typed_pair!([$($inc),*], $path))
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use typed_source;
 
 // Device probes.
 plain!(PEAK_FMA, [], "peak/fma.wgsl");

@@ -1,4 +1,4 @@
-//! The layer library. Each layer implements [`Layer`](crate::layer::Layer) by
+//! The layer library. Each layer implements [`Layer`] by
 //! calling weft's kernels; constructors follow PyTorch's argument conventions.
 
 pub(crate) mod activation;

@@ -16,9 +16,8 @@
 //! of x and y (so no binding exceeds `max_storage_buffer_binding_size`) and the
 //! scratch buffers of the im2col and Winograd variants stay within
 //! [`SCRATCH_BUDGET`] (at least one image at a time). Scratch tensors come from
-//! the device pool and are released when the call returns; [`scratch_bytes`]
-//! reports their exact size for memory planning
-//! ([`Table::scratch_bytes`], per row).
+//! the device pool and are released when the call returns; [`Table::scratch_bytes`]
+//! (each row's `scratch`) reports their exact size for memory planning.
 
 use weft_device::{
     Binding, BufferRange, Caps, ComputeLimits, DType, Device, Error, Kernel, Result, Shader, Tensor,

@@ -210,7 +210,7 @@ fn disjoint(p: &MaxPoolBackwardProblem) -> std::result::Result<Pool2dParams, Uns
 /// Gradient of max pooling: `dx[idx[o]] += dy[o]` over each plane, computed as
 /// a deterministic gather (each input element sums, in output order, the `dy`
 /// of the outputs whose index names it), correct when windows overlap and for
-/// any index tensor. `indices` are those of [`max_pool2d_with_indices`];
+/// any index tensor. `indices` are those of [`max_pool2d_with_indices`](super::max_pool2d_with_indices);
 /// `input_shape` is the forward input's `[N, C, H, W]`.
 pub fn max_pool2d_backward(
     dy: &Tensor,
@@ -237,7 +237,7 @@ pub fn max_pool2d_backward_into(
 /// cannot overlap (stride ≥ kernel, no dilation) one pass and no temporary
 /// (each input element reads the one window that can hold it); otherwise the
 /// general gather. Same results as [`max_pool2d_backward`] for indices from
-/// [`max_pool2d_with_indices`] with these `params`.
+/// [`max_pool2d_with_indices`](super::max_pool2d_with_indices) with these `params`.
 pub fn max_pool2d_backward_windows(
     dy: &Tensor,
     indices: &Tensor,

@@ -48,7 +48,7 @@ fn global_op(kind: PoolKind) -> &'static str {
 
 /// Global pooling into `out` (`[N, C, 1, 1]`) with an explicit precision.
 /// `kind` is [`PoolKind::Avg`] or [`PoolKind::Max`] on the reduction kernel;
-/// packed f16 (and sum or min) run [`pool2d`] with the whole plane as window.
+/// packed f16 (and sum or min) run [`pool2d`](super::pool2d) with the whole plane as window.
 pub fn global_pool_into(
     x: &Tensor,
     kind: PoolKind,
@@ -99,7 +99,7 @@ pub fn global_avg_pool_backward(dy: &Tensor, input_shape: [usize; 4]) -> Result<
 }
 
 /// [`global_avg_pool_backward`] into `dx` with an explicit precision (packed f16
-/// runs [`avg_pool2d_backward`] with the whole plane as window).
+/// runs [`avg_pool2d_backward`](super::avg_pool2d_backward) with the whole plane as window).
 pub fn global_avg_pool_backward_into(
     dy: &Tensor,
     precision: Option<Precision>,

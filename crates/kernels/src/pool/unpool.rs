@@ -16,7 +16,7 @@ pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
 
 /// PyTorch's `MaxUnpool2d`: an `[N, C, OH, OW]` tensor of zeros with
 /// `x[n, c, i]` stored at flat position `indices[n, c, i]` of its plane.
-/// `indices` (I32, `x`'s shape) are those of [`max_pool2d_with_indices`];
+/// `indices` (I32, `x`'s shape) are those of [`max_pool2d_with_indices`](super::max_pool2d_with_indices);
 /// positions outside the `OH × OW` plane are skipped (PyTorch raises an error),
 /// and when two different values name one position, which lands is unspecified.
 pub fn max_unpool2d(x: &Tensor, indices: &Tensor, output_hw: [usize; 2]) -> Result<Tensor> {

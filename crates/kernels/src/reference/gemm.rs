@@ -1,4 +1,4 @@
-//! GEMM reference: C[b] = op(A[b]) · op(B[b]) + bias, then activation.
+//! GEMM reference: `C[b] = op(A[b]) · op(B[b]) + bias`, then activation.
 
 use super::RefOut;
 use super::activation;
