@@ -555,3 +555,89 @@ fn timing_measures_gpu_work() {
     );
     assert_eq!(y.to_f32_vec().unwrap()[12345], 5.0);
 }
+
+/// A device whose waits give up after `timeout` without progress, submitting
+/// every `per_submit` launches.
+fn device_with(timeout: Duration, per_submit: u64) -> Device {
+    Device::new(DeviceOptions {
+        gpu_timeout: timeout,
+        launches_per_submit: per_submit,
+        ..DeviceOptions::from_env().unwrap()
+    })
+    .unwrap()
+}
+
+/// Records `n` naive 256³ GEMMs (tens of milliseconds each on lavapipe).
+fn slow_launches(dev: &Device, n: usize) -> weft::Result<Tensor> {
+    use weft::kernels::gemm::{self, GemmSpec};
+    let a = dev.tensor(&[256, 256], &vec![0.5; 256 * 256])?;
+    let c = dev.empty(&[256, 256], DType::F32)?;
+    let spec = GemmSpec {
+        variant: gemm::TABLE.get("naive"),
+        ..Default::default()
+    };
+    for _ in 0..n {
+        gemm::gemm_into(&a, &a, None, &spec, &c)?;
+    }
+    Ok(c)
+}
+
+/// A wait longer than the GPU timeout succeeds while submissions keep
+/// completing; the same work in one submission is reported as a hung device.
+#[test]
+fn waits_time_out_on_stalls_not_on_long_queues() {
+    // How long one launch takes here, to size the work to several timeouts.
+    let probe = device_with(Duration::from_secs(60), 1);
+    slow_launches(&probe, 1).unwrap().to_f32_vec().unwrap();
+    let start = Instant::now();
+    slow_launches(&probe, 3).unwrap().to_f32_vec().unwrap();
+    let per_launch = start.elapsed() / 3;
+    // Each submission (one launch) well within the timeout, the whole wait
+    // four timeouts long.
+    let timeout = (per_launch * 8).max(Duration::from_millis(200));
+    let launches = (4 * timeout.as_nanos() / per_launch.as_nanos().max(1)) as usize + 1;
+    eprintln!("{per_launch:?} per launch, timeout {timeout:?}, {launches} launches");
+
+    let dev = device_with(timeout, 1);
+    slow_launches(&dev, 1).unwrap().to_f32_vec().unwrap();
+    let start = Instant::now();
+    let c = slow_launches(&dev, launches).unwrap();
+    let v = c
+        .to_f32_vec()
+        .expect("a long queue that keeps completing work is healthy");
+    assert!(
+        start.elapsed() > timeout,
+        "the wait was not longer than the timeout"
+    );
+    assert_eq!(v[0], 64.0);
+
+    let one_submission = device_with(timeout, u64::MAX);
+    slow_launches(&one_submission, 1)
+        .unwrap()
+        .to_f32_vec()
+        .unwrap();
+    let err = slow_launches(&one_submission, launches)
+        .and_then(|c| c.to_f32_vec())
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("completed no work"), "{err}");
+    // A timeout is a report, not a loss: the device works once the queue drains.
+    let drained = (0..20).any(|_| one_submission.sync().is_ok());
+    assert!(drained, "the queue never drained");
+    let x = one_submission.tensor(&[4], &[1.0; 4]).unwrap();
+    assert_eq!(x.to_f32_vec().unwrap(), [1.0; 4]);
+
+    // A device destroyed under a long queue errors at once, not after the timeout.
+    let doomed = device_with(Duration::from_secs(60), 1);
+    let c = slow_launches(&doomed, launches).unwrap();
+    doomed.flush().unwrap();
+    doomed.destroy();
+    let start = Instant::now();
+    let err = c.to_f32_vec().unwrap_err();
+    assert!(matches!(err, Error::DeviceLost(_)), "{err:?}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
+}

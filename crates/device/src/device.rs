@@ -19,7 +19,10 @@ pub(crate) struct Shared {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub caps: Caps,
-    pub readback_timeout: std::time::Duration,
+    pub gpu_timeout: std::time::Duration,
+    pub launches_per_submit: u64,
+    /// Submissions the GPU has completed (counted by work-done callbacks).
+    pub completed: Arc<std::sync::atomic::AtomicU64>,
     pub tuner: Arc<dyn Tuner>,
     pub pool: Mutex<Pool>,
     pub pipelines: Mutex<PipelineCache>,
@@ -194,7 +197,7 @@ impl Device {
     }
 
     /// [`from_wgpu`](Self::from_wgpu) with the options that apply to a device
-    /// the host created: the readback timeout and the tuner. (Adapter choice,
+    /// the host created: the GPU timeout, the submission size and the tuner. (Adapter choice,
     /// limits and features are the host's.)
     pub fn from_wgpu_with(
         device: wgpu::Device,
@@ -241,7 +244,9 @@ impl Device {
                 device,
                 queue,
                 caps,
-                readback_timeout: options.readback_timeout,
+                gpu_timeout: options.gpu_timeout,
+                launches_per_submit: options.launches_per_submit.max(1),
+                completed: Arc::new(std::sync::atomic::AtomicU64::new(0)),
                 tuner: options.tuner.clone(),
                 pool: Mutex::new(Pool::default()),
                 pipelines: Mutex::new(PipelineCache::default()),
@@ -318,6 +323,15 @@ impl Device {
     /// Number of distinct pipelines compiled so far.
     pub fn pipelines_compiled(&self) -> u64 {
         lock(&self.shared.pipelines).compiled()
+    }
+
+    /// Destroys the device: pending work is abandoned and every later call
+    /// fails with [`Error::DeviceLost`] at once. (wgpu reports the loss of a
+    /// device destroyed through [`wgpu_device`](Self::wgpu_device) only once
+    /// its queue has drained; until then calls fail with validation errors.)
+    pub fn destroy(&self) {
+        lock(&self.shared.lost).get_or_insert_with(|| "destroyed by the application".into());
+        self.shared.device.destroy();
     }
 
     /// Errors with [`Error::DeviceLost`] if the device has been lost, or with the

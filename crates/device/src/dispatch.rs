@@ -1,9 +1,15 @@
 //! Recording kernel launches.
 //!
 //! Launches are recorded into one command encoder and one compute pass, and
-//! submitted together when the caller needs a result (a readback), uploads data, or
-//! calls [`Device::flush`]. On lavapipe a dispatch in a shared pass costs ~32 µs
-//! against ~100 µs with a submit per dispatch.
+//! submitted together when the caller needs a result (a readback), uploads data,
+//! calls [`Device::flush`], or when `launches_per_submit` launches are pending
+//! (so that the GPU starts on long steps while the rest is recorded, and waits
+//! see submissions complete). On lavapipe a dispatch in a shared pass costs
+//! ~32 µs against ~100 µs with a submit per dispatch.
+//!
+//! Waits never time out healthy work: they poll in short slices and give up
+//! only when no submission has completed for the device's `gpu_timeout`, or at
+//! once when the device is lost.
 //!
 //! Each launch's parameter block goes into a shared uniform arena that is written
 //! with one `write_buffer` per chunk just before the submit.
@@ -171,6 +177,9 @@ pub(crate) struct Batch {
     /// Launches recorded over the device's life.
     pub total_dispatches: u64,
     pub last_submission: Option<wgpu::SubmissionIndex>,
+    /// Set while timestamps bracket the open batch: it must stay one
+    /// submission, so launches do not flush it on their own.
+    pub hold: bool,
 }
 
 impl Batch {
@@ -182,6 +191,7 @@ impl Batch {
             recorded: 0,
             total_dispatches: 0,
             last_submission: None,
+            hold: false,
         }
     }
 
@@ -336,6 +346,9 @@ impl Device {
         pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
         batch.recorded += 1;
         batch.total_dispatches += 1;
+        if batch.recorded >= self.shared.launches_per_submit && !batch.hold {
+            self.flush_locked(&mut batch)?;
+        }
         Ok(())
     }
 
@@ -399,6 +412,10 @@ impl Device {
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
         let commands = encoder.finish();
         let index = self.shared.queue.submit([commands]);
+        let completed = self.shared.completed.clone();
+        self.shared.queue.on_submitted_work_done(move || {
+            completed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
         batch.last_submission = Some(index);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(self.classify(Error::from_wgpu(e)));
@@ -406,8 +423,9 @@ impl Device {
         self.check()
     }
 
-    /// Submits pending work and blocks until the GPU has finished all of it, or the
-    /// readback timeout passes.
+    /// Submits pending work and blocks until the GPU has finished all of it.
+    /// Fails when the device is lost, or when the GPU completes none of its
+    /// submitted work for `gpu_timeout` (a hung device, not a long queue).
     pub fn sync(&self) -> Result<()> {
         let index = {
             let mut batch = lock(&self.shared.batch);
@@ -417,20 +435,37 @@ impl Device {
         self.wait_for(index, "sync")
     }
 
+    /// Waits for submission `index` (all submitted work when `None`), polling
+    /// in short slices: an error as soon as the device is lost, a timeout only
+    /// when no submission has completed for `gpu_timeout`.
     pub(crate) fn wait_for(&self, index: Option<wgpu::SubmissionIndex>, what: &str) -> Result<()> {
-        let timeout = self.shared.readback_timeout;
-        let r = self.shared.device.poll(wgpu::PollType::Wait {
-            submission_index: index,
-            timeout: Some(timeout),
-        });
-        self.check()?;
-        match r {
-            Ok(_) => Ok(()),
-            Err(wgpu::PollError::Timeout) => Err(Error::Timeout {
-                what: what.to_string(),
-                seconds: timeout.as_secs_f64(),
-            }),
-            Err(e) => Err(Error::Validation(e.to_string())),
+        use std::sync::atomic::Ordering;
+        use std::time::{Duration, Instant};
+        const SLICE: Duration = Duration::from_millis(100);
+        let timeout = self.shared.gpu_timeout;
+        let mut seen = self.shared.completed.load(Ordering::SeqCst);
+        let mut last_progress = Instant::now();
+        loop {
+            let r = self.shared.device.poll(wgpu::PollType::Wait {
+                submission_index: index.clone(),
+                timeout: Some(SLICE.min(timeout)),
+            });
+            self.check()?;
+            match r {
+                Ok(_) => return Ok(()),
+                Err(wgpu::PollError::Timeout) => {}
+                Err(e) => return Err(Error::Validation(e.to_string())),
+            }
+            let now = self.shared.completed.load(Ordering::SeqCst);
+            if now != seen {
+                seen = now;
+                last_progress = Instant::now();
+            } else if last_progress.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    what: what.to_string(),
+                    seconds: timeout.as_secs_f64(),
+                });
+            }
         }
     }
 }

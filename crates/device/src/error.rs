@@ -72,8 +72,12 @@ pub enum Error {
     #[error("device lost: {0}")]
     DeviceLost(String),
 
-    /// Waiting for the GPU took longer than the configured timeout.
-    #[error("timed out after {seconds:.1} s waiting for the GPU ({what})")]
+    /// The GPU completed none of its submitted work for the configured
+    /// `gpu_timeout` (a hung device; long queues that keep completing work
+    /// never time out).
+    #[error(
+        "the GPU completed no work for {seconds:.1} s ({what}); it looks hung (raise the limit with DeviceOptions::gpu_timeout, --gpu-timeout or WEFT_GPU_TIMEOUT)"
+    )]
     Timeout { what: String, seconds: f64 },
 
     /// A WGSL shader failed to compile.

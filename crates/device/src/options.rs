@@ -61,8 +61,16 @@ pub struct DeviceOptions {
     /// Optional features not to enable even if the adapter has them (for testing
     /// fallbacks, or to compare variants).
     pub disabled_features: Vec<Feature>,
-    /// How long a readback may wait for the GPU before giving up.
-    pub readback_timeout: Duration,
+    /// How long a wait (a readback, [`Device::sync`](crate::Device::sync))
+    /// may see the GPU complete none of the work submitted to it before it
+    /// reports the device as hung ([`Error::Timeout`](crate::Error::Timeout)).
+    /// A long queue is no error as long as work keeps completing; long steps
+    /// are submitted in parts (see `launches_per_submit`) so that it does.
+    pub gpu_timeout: Duration,
+    /// Launches recorded before the open batch is submitted on its own, so
+    /// that the GPU starts on long steps while the rest is recorded and waits
+    /// can see progress. Default 128.
+    pub launches_per_submit: u64,
     /// Where the kernels find (and record) their measured variant choices.
     /// Default: a [`MemoryTuner`] in [`TuneMode::Cache`](crate::TuneMode::Cache)
     /// mode, empty, so every op uses its fixed default.
@@ -76,7 +84,8 @@ impl Default for DeviceOptions {
             adapter_name: None,
             limits: LimitOverrides::default(),
             disabled_features: Vec::new(),
-            readback_timeout: Duration::from_secs(60),
+            gpu_timeout: Duration::from_secs(60),
+            launches_per_submit: 128,
             tuner: Arc::new(MemoryTuner::default()),
         }
     }

@@ -71,10 +71,14 @@ impl Device {
             16,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         )?;
-        lock(&self.shared.batch)
-            .encoder(dev)
-            .write_timestamp(&queries, 0);
-        let r = work()?;
+        {
+            let mut batch = lock(&self.shared.batch);
+            batch.encoder(dev).write_timestamp(&queries, 0);
+            batch.hold = true;
+        }
+        let r = work();
+        lock(&self.shared.batch).hold = false;
+        let r = r?;
         {
             let mut batch = lock(&self.shared.batch);
             let enc = batch.encoder(dev);

@@ -38,6 +38,11 @@ pub struct Global {
     /// Use the adapter whose name contains this (default: WEFT_ADAPTER, else the best).
     #[arg(long, global = true, value_name = "NAME")]
     pub adapter: Option<String>,
+    /// Seconds the GPU may complete no work before a wait reports it hung
+    /// (default: WEFT_GPU_TIMEOUT, else 60). Long jobs that keep completing
+    /// work never time out.
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub gpu_timeout: Option<f64>,
 }
 
 impl Global {
@@ -50,6 +55,29 @@ impl Global {
         }
         if let Some(a) = &self.adapter {
             options.adapter_name = Some(a.clone());
+        }
+        let env_timeout = std::env::var("WEFT_GPU_TIMEOUT")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                v.trim().parse::<f64>().map_err(|_| {
+                    weft::Error::invalid(
+                        "weft",
+                        "WEFT_GPU_TIMEOUT",
+                        format!("expected seconds, got \"{v}\""),
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(seconds) = self.gpu_timeout.or(env_timeout) {
+            if !(seconds.is_finite() && seconds > 0.0) {
+                return Err(weft::Error::invalid(
+                    "weft",
+                    "gpu-timeout",
+                    format!("expected a positive number of seconds, got {seconds}"),
+                ));
+            }
+            options.gpu_timeout = std::time::Duration::from_secs_f64(seconds);
         }
         Ok(options)
     }
