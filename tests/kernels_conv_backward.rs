@@ -940,6 +940,85 @@ fn gradients_are_deterministic() {
     assert!(cb::conv2d_backward_scratch_bytes(&dev, &geo, Precision::F32) > 0);
 }
 
+/// The GEMM form of the weight gradient over the paths of its plan: several
+/// chunks of images (products accumulated chunk by chunk), reductions split
+/// into GEMM batches, the GEMM writing dW directly, chunks forced by a small
+/// binding limit, and the transposed convolution's gradient; each against the
+/// reference and bitwise repeatable.
+#[test]
+fn gemm_weight_gradient_chunks_and_splits() {
+    let mut rng = common::rng(0xb00d);
+    let variant = cb::weight::IM2COL_GEMM_NT;
+    let conv = |x: [usize; 4], w: [usize; 4], stride: usize, pad: usize| ConvCase {
+        x_shape: x,
+        w_shape: w,
+        params: Conv2dParams {
+            stride: [stride, stride],
+            padding: Padding::Explicit([pad, pad]),
+            ..Default::default()
+        },
+    };
+    let cases = [
+        // 144 columns x 4096 pixels per image: one image per chunk, 3 chunks
+        // of 16 splits.
+        (conv([3, 16, 64, 64], [16, 16, 3, 3], 1, 1), None),
+        // 64 pixels, 128 x 576 products: one chunk, one split, dW direct.
+        (conv([1, 64, 8, 8], [128, 64, 3, 3], 1, 1), None),
+        // Odd sizes (pixels not a multiple of 4), stride 2.
+        (conv([5, 7, 23, 19], [24, 7, 3, 3], 2, 1), None),
+        // A 64 KiB binding limit: 18 KiB of columns per image, chunks of 3.
+        (conv([6, 8, 8, 8], [20, 8, 3, 3], 1, 1), Some(64 << 10)),
+    ];
+    for (case, limit) in &cases {
+        let dev = match limit {
+            Some(l) => common::own_device(Some(*l)),
+            None => common::device(),
+        };
+        let geo = case.geo();
+        let problem = WeightGradProblem {
+            wg: WeightGrad::conv2d(&geo),
+            precision: Precision::F32,
+        };
+        variant.check(&problem, dev.caps()).unwrap();
+        let (x, xt) = upload(&dev, &mut rng, &case.x_shape, DType::F32);
+        let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+        let run = || {
+            let dw = testing::poisoned(&dev, &case.w_shape, DType::F32).unwrap();
+            cb::conv2d_backward_weight_by(&xt, &dyt, &case.params, variant, None, &dw).unwrap();
+            dw.to_f32_vec().unwrap()
+        };
+        let got = run();
+        let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
+        let c = common::sum_bound(DType::F32, geo.n * geo.oh * geo.ow);
+        testing::compare(&got, &want, DType::F32, c).unwrap_or_else(|e| panic!("{case:?}: {e}"));
+        let again = run();
+        assert!(
+            got.iter()
+                .zip(&again)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{case:?}: not bitwise repeatable"
+        );
+    }
+    let dev = common::device();
+    let trans = TransCase {
+        x_shape: [4, 32, 9, 9],
+        w_shape: [32, 16, 4, 4],
+        params: ConvTranspose2dParams {
+            stride: [2, 2],
+            padding: [1, 1],
+            ..Default::default()
+        },
+    };
+    let geo = trans.geo();
+    let (x, xt) = upload(&dev, &mut rng, &trans.x_shape, DType::F32);
+    let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+    let dw = testing::poisoned(&dev, &trans.w_shape, DType::F32).unwrap();
+    cb::conv_transpose2d_backward_weight_by(&xt, &dyt, &trans.params, variant, None, &dw).unwrap();
+    let want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
+    let c = common::sum_bound(DType::F32, geo.n * geo.h * geo.w);
+    testing::compare(&dw.to_f32_vec().unwrap(), &want, DType::F32, c).unwrap();
+}
+
 /// Weight gradients large enough to be split over workgroups (f32 partial
 /// sums added in order by the finalize pass), at every precision.
 #[test]

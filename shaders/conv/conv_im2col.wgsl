@@ -3,50 +3,60 @@
 // input channels and col = (img*OH + oy)*OW + ox over the chunk's outputs, so
 // that conv2d becomes one GEMM per group (conv_gemm.wgsl). Rows are padded to
 // P4 = a multiple of 4 columns (the padding is written as zeros).
-// Each invocation writes four consecutive columns of one row (one vec4 store)
-// with four input loads (zero for padding taps, which are not loaded).
+// Each invocation writes one output row's run of OW columns of one row of
+// cols: the row (channel, tap) and the output row are decoded once, then the
+// run walks the input row at the stride (integer division is slow on CPU
+// backends; a run costs a load, a bounds test and a store per column). The
+// invocation of the chunk's last output row also zeroes the padding columns.
 // Bytes: C_in*KH*KW*P4 elements written, as many read.
 // Params: a0 = P (columns), a1 = P4 / 4; x_off is the chunk's offset in the x
 // window. Preconditions: P4 % 4 == 0.
 // Includes: precision prelude, grid, conv/params.
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read_write> cols: array<T4>;
-
-fn tap(row: u32, col: u32) -> f32 {
-    if (col >= p.a0) {
-        return 0.0;
-    }
-    let kx = row % p.kw;
-    var t = row / p.kw;
-    let ky = t % p.kh;
-    t = t / p.kh;
-    let ci = t % p.cin_g;
-    let g = t / p.cin_g;
-    let ox = col % p.ow;
-    var u = col / p.ow;
-    let oy = u % p.oh;
-    let img = u / p.oh;
-    let iy = i32(oy * p.stride_h + ky * p.dil_h) - i32(p.pad_t);
-    let ix = i32(ox * p.stride_w + kx * p.dil_w) - i32(p.pad_l);
-    if (iy < 0 || iy >= i32(p.h) || ix < 0 || ix >= i32(p.w)) {
-        return 0.0;
-    }
-    let chan = g * p.cin_g + ci;
-    return f32(x[p.x_off + ((img * p.c_in + chan) * p.h + u32(iy)) * p.w + u32(ix)]);
-}
+@group(0) @binding(2) var<storage, read_write> cols: array<T>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let e = flat_workgroup(wid, nwg) * 64u + lid;
+    // Output rows of the chunk: img * OH + oy.
+    let runs = p.n * p.oh;
     let rows = p.groups * p.patch_len;
-    if (e >= rows * p.a1) {
+    if (e >= rows * runs) {
         return;
     }
-    let q = e % p.a1;
-    let row = e / p.a1;
-    let col = q * 4u;
-    cols[e] = T4(vec4<f32>(tap(row, col), tap(row, col + 1u), tap(row, col + 2u), tap(row, col + 3u)));
+    let row = e / runs;
+    let run = e % runs;
+    // The row: channel g*cin_g + ci (= t), kernel tap (ky, kx).
+    let kx = row % p.kw;
+    let t = row / p.kw;
+    let ky = t % p.kh;
+    let chan = t / p.kh;
+    let img = run / p.oh;
+    let oy = run % p.oh;
+    let out = row * p.a1 * 4u + run * p.ow;
+    let iy = i32(oy * p.stride_h + ky * p.dil_h) - i32(p.pad_t);
+    if (iy < 0 || iy >= i32(p.h)) {
+        for (var ox = 0u; ox < p.ow; ox++) {
+            cols[out + ox] = T(0.0);
+        }
+    } else {
+        let src = p.x_off + ((img * p.c_in + chan) * p.h + u32(iy)) * p.w;
+        var ix = i32(kx * p.dil_w) - i32(p.pad_l);
+        for (var ox = 0u; ox < p.ow; ox++) {
+            var v = T(0.0);
+            if (ix >= 0 && ix < i32(p.w)) {
+                v = x[src + u32(ix)];
+            }
+            cols[out + ox] = v;
+            ix += i32(p.stride_w);
+        }
+    }
+    if (run == runs - 1u) {
+        for (var c = p.a0; c < p.a1 * 4u; c++) {
+            cols[row * p.a1 * 4u + c] = T(0.0);
+        }
+    }
 }

@@ -16,9 +16,11 @@
 // one behind `if (TM > i)` guards (a dynamically indexed array spills on
 // lavapipe).
 //
-// Preconditions (checked by the launcher): A is M x K row-major (a_rs = K,
-// a_cs = 1), B is N x K row-major (b_cs = K, b_rs = 1, i.e. trans_b), K % 4
-// == 0, so batch strides are multiples of 4 too.
+// Preconditions (checked by the launcher): A's rows and B's rows (trans_b)
+// are contiguous along K (a_cs = b_rs = 1), K % 4 == 0, and the row strides
+// (a_rs, b_cs) and batch strides are multiples of 4: rows may be longer than
+// K, so that a batch can be consecutive K ranges of the same rows (the split
+// reduction of the weight gradient).
 // Includes: precision prelude, grid, activation, gemm/params, gemm/epilogue.
 
 @group(0) @binding(1) var<storage, read> a: array<T4>;
@@ -45,26 +47,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         return;
     }
     let k4 = p.k / 4u;
+    let ars4 = p.a_rs / 4u;
+    let bcs4 = p.b_cs / 4u;
     let row0 = tile.y * WG * TM + lid.y;
     let col0 = tile.z * WG * TN + lid.x;
     let a_base = (tile.x * p.a_bs) / 4u;
     let b_base = (tile.x * p.b_bs) / 4u;
-    let ar0 = a_base + min(row0 + 0u * WG, p.m - 1u) * k4;
-    let ar1 = a_base + min(row0 + 1u * WG, p.m - 1u) * k4;
-    let ar2 = a_base + min(row0 + 2u * WG, p.m - 1u) * k4;
-    let ar3 = a_base + min(row0 + 3u * WG, p.m - 1u) * k4;
-    let ar4 = a_base + min(row0 + 4u * WG, p.m - 1u) * k4;
-    let ar5 = a_base + min(row0 + 5u * WG, p.m - 1u) * k4;
-    let ar6 = a_base + min(row0 + 6u * WG, p.m - 1u) * k4;
-    let ar7 = a_base + min(row0 + 7u * WG, p.m - 1u) * k4;
-    let br0 = b_base + min(col0 + 0u * WG, p.n - 1u) * k4;
-    let br1 = b_base + min(col0 + 1u * WG, p.n - 1u) * k4;
-    let br2 = b_base + min(col0 + 2u * WG, p.n - 1u) * k4;
-    let br3 = b_base + min(col0 + 3u * WG, p.n - 1u) * k4;
-    let br4 = b_base + min(col0 + 4u * WG, p.n - 1u) * k4;
-    let br5 = b_base + min(col0 + 5u * WG, p.n - 1u) * k4;
-    let br6 = b_base + min(col0 + 6u * WG, p.n - 1u) * k4;
-    let br7 = b_base + min(col0 + 7u * WG, p.n - 1u) * k4;
+    let ar0 = a_base + min(row0 + 0u * WG, p.m - 1u) * ars4;
+    let ar1 = a_base + min(row0 + 1u * WG, p.m - 1u) * ars4;
+    let ar2 = a_base + min(row0 + 2u * WG, p.m - 1u) * ars4;
+    let ar3 = a_base + min(row0 + 3u * WG, p.m - 1u) * ars4;
+    let ar4 = a_base + min(row0 + 4u * WG, p.m - 1u) * ars4;
+    let ar5 = a_base + min(row0 + 5u * WG, p.m - 1u) * ars4;
+    let ar6 = a_base + min(row0 + 6u * WG, p.m - 1u) * ars4;
+    let ar7 = a_base + min(row0 + 7u * WG, p.m - 1u) * ars4;
+    let br0 = b_base + min(col0 + 0u * WG, p.n - 1u) * bcs4;
+    let br1 = b_base + min(col0 + 1u * WG, p.n - 1u) * bcs4;
+    let br2 = b_base + min(col0 + 2u * WG, p.n - 1u) * bcs4;
+    let br3 = b_base + min(col0 + 3u * WG, p.n - 1u) * bcs4;
+    let br4 = b_base + min(col0 + 4u * WG, p.n - 1u) * bcs4;
+    let br5 = b_base + min(col0 + 5u * WG, p.n - 1u) * bcs4;
+    let br6 = b_base + min(col0 + 6u * WG, p.n - 1u) * bcs4;
+    let br7 = b_base + min(col0 + 7u * WG, p.n - 1u) * bcs4;
     var c0_0 = 0.0; var c0_1 = 0.0; var c0_2 = 0.0; var c0_3 = 0.0; var c0_4 = 0.0; var c0_5 = 0.0; var c0_6 = 0.0; var c0_7 = 0.0;
     var c1_0 = 0.0; var c1_1 = 0.0; var c1_2 = 0.0; var c1_3 = 0.0; var c1_4 = 0.0; var c1_5 = 0.0; var c1_6 = 0.0; var c1_7 = 0.0;
     var c2_0 = 0.0; var c2_1 = 0.0; var c2_2 = 0.0; var c2_3 = 0.0; var c2_4 = 0.0; var c2_5 = 0.0; var c2_6 = 0.0; var c2_7 = 0.0;

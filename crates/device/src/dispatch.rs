@@ -7,7 +7,7 @@
 //! see submissions complete). On lavapipe a dispatch in a shared pass costs
 //! ~32 µs against ~100 µs with a submit per dispatch.
 //!
-//! Waits never time out healthy work: they poll in short slices and give up
+//! Waits never time out healthy work: they poll in slices and give up
 //! only when no submission has completed for the device's `gpu_timeout`, or at
 //! once when the device is lost.
 //!
@@ -436,19 +436,23 @@ impl Device {
     }
 
     /// Waits for submission `index` (all submitted work when `None`), polling
-    /// in short slices: an error as soon as the device is lost, a timeout only
-    /// when no submission has completed for `gpu_timeout`.
+    /// in slices of a quarter of `gpu_timeout`: an error as soon as the device
+    /// is lost, a timeout only when no submission has completed for
+    /// `gpu_timeout`. (Slices are long on purpose: wgpu-core 30 can panic when
+    /// one thread's timed wait expires just as another thread's poll empties
+    /// the queue, so timed-out waits must stay rare.)
     pub(crate) fn wait_for(&self, index: Option<wgpu::SubmissionIndex>, what: &str) -> Result<()> {
         use std::sync::atomic::Ordering;
-        use std::time::{Duration, Instant};
-        const SLICE: Duration = Duration::from_millis(100);
+        use std::time::Instant;
         let timeout = self.shared.gpu_timeout;
+        let slice = (timeout / 4).max(std::time::Duration::from_millis(1));
+        self.check()?;
         let mut seen = self.shared.completed.load(Ordering::SeqCst);
         let mut last_progress = Instant::now();
         loop {
             let r = self.shared.device.poll(wgpu::PollType::Wait {
                 submission_index: index.clone(),
-                timeout: Some(SLICE.min(timeout)),
+                timeout: Some(slice),
             });
             self.check()?;
             match r {

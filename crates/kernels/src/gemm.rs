@@ -302,16 +302,24 @@ pub const VARIANTS: &[GemmVariant] = &[
     },
     Variant {
         requires: "row-major A and transposed row-major B (x·Wᵀ: both contiguous along K), \
-                   K a multiple of 4",
+                   K, row and batch strides multiples of 4",
         supports: |p, _| {
             let d = &p.dims;
+            registry::require(d.a_cs == 1 && d.b_rs == 1, || {
+                "needs row-major A and B given as [N, K] (trans_b)".into()
+            })?;
             registry::require(
-                d.a_cs == 1 && d.a_rs == d.k && d.b_rs == 1 && d.b_cs == d.k,
-                || "needs row-major A and B given as [N, K] (trans_b)".into(),
-            )?;
-            registry::require(d.k.is_multiple_of(4), || {
-                format!("needs K a multiple of 4 (K = {})", d.k)
-            })
+                [d.k, d.a_rs, d.b_cs, d.a_bs, d.b_bs]
+                    .iter()
+                    .all(|s| s.is_multiple_of(4)),
+                || {
+                    format!(
+                        "needs K and the row and batch strides multiples of 4 (K = {}, \
+                         row strides {} and {})",
+                        d.k, d.a_rs, d.b_cs
+                    )
+                },
+            )
         },
         shaders: &[typed_source!(
             [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE],

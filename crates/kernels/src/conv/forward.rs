@@ -628,12 +628,45 @@ fn scratch_of(dev: &Device, p: &Conv2dProblem, scratch: Scratch) -> u64 {
     }
 }
 
-fn round4(n: usize) -> usize {
+/// Unrolls the receptive fields of `imgs` images of x (bound as `xw`, the
+/// first image at element `x_off` of the binding) into `cols`, laid out
+/// `[groups, patch_len, width]` with zero padding columns from `imgs·OH·OW`
+/// on (`width` a multiple of 4; `conv_im2col.wgsl`). The weight gradient's
+/// GEMM form uses it too.
+pub(crate) fn im2col_into(
+    geo: &Conv2dGeometry,
+    precision: Precision,
+    imgs: usize,
+    width: usize,
+    (xw, x_off): (BufferRange<'_>, u32),
+    cols: &Tensor,
+) -> Result<()> {
+    let shader = CONV_IM2COL
+        .get(precision)
+        .ok_or_else(|| Error::invalid(OP, "precision", "im2col has no packed-f16 form"))?;
+    let p = imgs * geo.oh * geo.ow;
+    debug_assert!(width >= p && width.is_multiple_of(4));
+    let p4 = width;
+    let mut params = ConvParams::new(geo, imgs, false);
+    params.x_off = x_off;
+    params.a[0] = p as u32;
+    params.a[1] = (p4 / 4) as u32;
+    // One invocation per (row, output row) run.
+    let runs = geo.groups * geo.patch_len() * imgs * geo.oh;
+    cols.device().dispatch(
+        &Kernel::new(OP, shader, "main"),
+        bytemuck::bytes_of(&params),
+        &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
+        runs.div_ceil(64) as u64,
+    )
+}
+
+pub(crate) fn round4(n: usize) -> usize {
     n.div_ceil(4) * 4
 }
 
 /// Elements between aligned binding offsets of a `dtype` tensor.
-fn align_elems(limits: &ComputeLimits, dtype: DType) -> usize {
+pub(crate) fn align_elems(limits: &ComputeLimits, dtype: DType) -> usize {
     let align = limits.min_storage_buffer_offset_alignment.max(4) as usize;
     align / dtype.element_bytes()
 }
@@ -744,7 +777,12 @@ fn chunks(
 /// A window of `len` elements of `t` starting at element `start`, bound from
 /// the aligned offset at or before it; returns the binding and `start`'s index
 /// within it.
-fn window(t: &Tensor, start: usize, len: usize, align: usize) -> Result<(BufferRange<'_>, u32)> {
+pub(crate) fn window(
+    t: &Tensor,
+    start: usize,
+    len: usize,
+    align: usize,
+) -> Result<(BufferRange<'_>, u32)> {
     let begin = start - start % align;
     let delta = start - begin;
     Ok((t.window(begin, len + delta)?, delta as u32))
@@ -1005,22 +1043,11 @@ impl Run<'_> {
         let cols = self
             .dev
             .empty(&scratch_sizes(geo, Scratch::Columns, per)[..1], dtype)?;
-        let kernel = Kernel::new(OP, self.shader(&CONV_IM2COL)?, "main");
         let ohw = geo.oh * geo.ow;
-        self.for_chunks(Scratch::Columns, |_, imgs, (xw, x_off), (yw, y_off)| {
+        self.for_chunks(Scratch::Columns, |_, imgs, xw, (yw, y_off)| {
             let p = imgs * ohw;
             let p4 = round4(p);
-            let mut params = ConvParams::new(geo, imgs, false);
-            params.x_off = x_off;
-            params.a[0] = p as u32;
-            params.a[1] = (p4 / 4) as u32;
-            let quads = geo.groups * geo.patch_len() * p4 / 4;
-            self.dev.dispatch(
-                &kernel,
-                bytemuck::bytes_of(&params),
-                &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
-                quads.div_ceil(64) as u64,
-            )?;
+            im2col_into(geo, self.precision, imgs, p4, xw, &cols)?;
             let gemm = GemmLaunch {
                 groups: geo.groups,
                 rows: geo.cout_g(),

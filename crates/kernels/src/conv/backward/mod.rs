@@ -20,6 +20,7 @@
 
 pub mod data;
 pub mod weight;
+mod weight_gemm;
 
 use weft_device::{Binding, Device, Error, Kernel, Result, Shader, Tensor};
 

@@ -6,7 +6,7 @@ use weft_device::{
     Binding, ComputeLimits, DType, Device, Kernel, Result, Shader, ShaderFile, Tensor,
 };
 
-use super::{OP_C2D_WEIGHT, OP_CT_WEIGHT, check_conv2d, check_transposed};
+use super::{OP_C2D_WEIGHT, OP_CT_WEIGHT, check_conv2d, check_transposed, weight_gemm};
 use crate::conv::params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams,
 };
@@ -39,8 +39,13 @@ plain!(
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
     crate::shaders::list(
-        &[&DW, &DW_WINDOW, &DW_FINALIZE],
-        &[&DW_F16P, &DW_WINDOW_F16P, &DW_FINALIZE_F16P],
+        &[&DW, &DW_WINDOW, &DW_FINALIZE, &weight_gemm::DW_ROWS],
+        &[
+            &DW_F16P,
+            &DW_WINDOW_F16P,
+            &DW_FINALIZE_F16P,
+            &weight_gemm::DW_SUM,
+        ],
     )
 }
 
@@ -272,9 +277,29 @@ pub const VARIANTS: &[WeightGradVariant] = &[
         scratch: |p, dev| partials_bytes(p, dev, true),
         launch: weight_grad,
     },
+    Variant {
+        name: "im2col_gemm_nt",
+        idea: "per chunk of images, B unrolled into im2col columns and A's channels into rows, \
+               then dW = rows·colsᵀ by the vec4 NT GEMM (both operands contiguous along the \
+               reduction), split into GEMM batches when the tiles are few; f32 products \
+               added in order",
+        requires: "f32, groups 1, one image's columns within the binding limit",
+        shaders: &[
+            Source::Typed(&crate::conv::forward::CONV_IM2COL),
+            Source::Typed(&weight_gemm::DW_ROWS),
+            Source::Plain(&weight_gemm::DW_SUM),
+        ],
+        constants: &[],
+        tile: Tile::PerProblem("the GEMM's 64x64 blocks, batches of split reductions"),
+        precisions: &[Precision::F32],
+        supports: weight_gemm::supports,
+        scratch: weight_gemm::scratch,
+        launch: weight_gemm::launch,
+    },
 ];
 
 pub const IMPLICIT_GEMM: &WeightGradVariant = registry::named(VARIANTS, "implicit_gemm");
+pub const IM2COL_GEMM_NT: &WeightGradVariant = registry::named(VARIANTS, "im2col_gemm_nt");
 pub const SLIDING_WINDOW: &WeightGradVariant = registry::named(VARIANTS, "sliding_window");
 
 /// The weight-gradient table (conv2d's and conv_transpose2d's).
@@ -282,10 +307,19 @@ pub static TABLE: Table<WeightGradProblem> = Table {
     op: OP_C2D_WEIGHT,
     variants: VARIANTS,
     // The sliding window wherever it applies: few rows, where the general
-    // kernel's uniform loads of A buy little (docs/PERFORMANCE.md).
+    // kernel's uniform loads of A buy little. Otherwise the GEMM form once its
+    // 64-column blocks fill (at least 48 columns: VGG's first layer, 27
+    // columns, stays implicit) and the reduction is long enough to amortise
+    // the im2col pass (docs/PERFORMANCE.md: 2-2.5x on ResNet-18's layers).
     auto: |p, caps| {
+        let w = &p.wg;
         if SLIDING_WINDOW.check(p, caps).is_ok() {
             SLIDING_WINDOW
+        } else if w.ncols() >= 48
+            && w.n * w.a_h * w.a_w >= 256
+            && IM2COL_GEMM_NT.check(p, caps).is_ok()
+        {
+            IM2COL_GEMM_NT
         } else {
             IMPLICIT_GEMM
         }

@@ -1,0 +1,279 @@
+//! The weight gradient as im2col + GEMM: per chunk of images, B's receptive
+//! fields unrolled into columns `[patch, W]` (`conv_im2col.wgsl`), A's
+//! channels laid out as rows `[a_c, W]` (`dw_rows.wgsl`), then
+//! `dW = rows · colsᵀ`, a GEMM whose operands are both contiguous along the
+//! reduction (the vec4 NT kernel). The reduction (`W` columns, every pixel of
+//! the chunk) is split into batches of the GEMM when its tiles alone would
+//! leave the device idle; the f32 products of the splits, then of the chunks,
+//! are added in order by `dw_sum.wgsl` (deterministic).
+
+use weft_device::{Binding, DType, Device, Error, Kernel, Result};
+
+use super::weight::{WeightGrad, WeightGradArgs, WeightGradProblem, WeightGradVariant};
+use crate::conv::forward::{SCRATCH_BUDGET, align_elems, im2col_into, round4, window};
+use crate::conv::params::Conv2dGeometry;
+use crate::gemm::{self, BiasMode, GemmArgs, GemmDims, GemmProblem};
+use crate::precision::Precision;
+use crate::registry::Unsupported;
+use crate::shaders::{plain, typed};
+use crate::{Activation, registry};
+
+typed!(DW_ROWS, [], "conv_backward/dw_rows.wgsl");
+plain!(DW_SUM, [], "conv_backward/dw_sum.wgsl");
+
+/// Workgroups a launch should offer before the reduction is split (enough to
+/// fill a GPU's cores a few times over).
+const TARGET_WORKGROUPS: usize = 128;
+/// The shortest reduction a split may have, in columns.
+const MIN_SPLIT: usize = 256;
+
+/// How one weight gradient is cut into launches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct GemmPlan {
+    /// Images per chunk (the last chunk may hold fewer).
+    pub imgs: usize,
+    /// Batches of the GEMM per chunk, each `split_len` columns of the reduction.
+    pub splits: usize,
+    pub split_len: usize,
+    /// Columns of the first (largest) chunk: `splits · split_len`.
+    pub width: usize,
+    /// Chunks covering the batch.
+    pub chunks: usize,
+}
+
+impl GemmPlan {
+    /// Whether the GEMM writes dW itself (one chunk, one split).
+    fn direct(&self) -> bool {
+        self.chunks == 1 && self.splits == 1
+    }
+
+    /// Elements of the scratch tensors, in allocation order: columns, rows,
+    /// and the partial products (when not direct).
+    fn scratch_elems(&self, wg: &WeightGrad) -> [usize; 3] {
+        let part = if self.direct() {
+            0
+        } else {
+            self.splits * wg.numel()
+        };
+        [patch(wg) * self.width, wg.a_c * self.width, part]
+    }
+
+    pub fn scratch_bytes(&self, wg: &WeightGrad) -> u64 {
+        self.scratch_elems(wg)
+            .iter()
+            .map(|&n| DType::F32.storage_bytes(n))
+            .sum()
+    }
+}
+
+/// Rows of B per column of the GEMM: (b, ky, kx) of one group.
+fn patch(wg: &WeightGrad) -> usize {
+    wg.ncols()
+}
+
+/// The GEMM's columns for a chunk of `imgs` images, before splitting.
+fn columns(wg: &WeightGrad, imgs: usize) -> usize {
+    imgs * wg.a_h * wg.a_w
+}
+
+/// The conv2d whose im2col unrolls B into the GEMM's columns: B is its
+/// input, and its output grid is A's.
+fn im2col_geometry(wg: &WeightGrad, imgs: usize) -> Conv2dGeometry {
+    Conv2dGeometry {
+        n: imgs,
+        c_in: wg.b_c,
+        h: wg.b_h,
+        w: wg.b_w,
+        c_out: wg.a_c,
+        kh: wg.kh,
+        kw: wg.kw,
+        stride: wg.stride,
+        dilation: wg.dilation,
+        pad: [wg.pad[0], wg.pad[1], 0, 0],
+        groups: wg.groups,
+        oh: wg.a_h,
+        ow: wg.a_w,
+    }
+}
+
+/// Chunks, splits and widths of `wg` within the device's binding limit.
+pub(super) fn plan(wg: &WeightGrad, limit: u64) -> std::result::Result<GemmPlan, Unsupported> {
+    let numel_bytes = wg.numel() as u64 * 4;
+    // The columns may take as much as two copies of dW: fewer chunks, fewer
+    // passes over the partial products.
+    let budget = SCRATCH_BUDGET.max(2 * numel_bytes);
+    let fits = |imgs: usize| {
+        let w = round4(columns(wg, imgs)) as u64;
+        let cols = patch(wg) as u64 * w * 4;
+        let rows = wg.a_c as u64 * w * 4;
+        let a = (imgs * wg.a_c * wg.a_h * wg.a_w) as u64 * 4 + 256;
+        let b = (imgs * wg.b_c * wg.b_h * wg.b_w) as u64 * 4 + 256;
+        let binding = cols.max(rows).max(a).max(b) <= limit;
+        (binding, cols + rows <= budget)
+    };
+    let (binding, _) = fits(1);
+    registry::require(binding && numel_bytes <= limit, || {
+        format!("one image's columns or dW exceed the binding limit of {limit} bytes")
+    })?;
+    let (mut lo, mut hi) = (1usize, wg.n.max(1));
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        match fits(mid) {
+            (true, true) => lo = mid,
+            _ => hi = mid - 1,
+        }
+    }
+    let imgs = lo;
+    let p = columns(wg, imgs);
+    let tiles = wg.a_c.div_ceil(64) * patch(wg).div_ceil(64);
+    let by_work = (p / MIN_SPLIT).max(1);
+    let by_memory = ((SCRATCH_BUDGET / numel_bytes.max(1)) as usize).max(1);
+    let splits = TARGET_WORKGROUPS
+        .div_ceil(tiles)
+        .min(by_work)
+        .min(by_memory)
+        .max(1);
+    let split_len = round4(p.div_ceil(splits));
+    let splits = p.div_ceil(split_len);
+    Ok(GemmPlan {
+        imgs,
+        splits,
+        split_len,
+        width: splits * split_len,
+        chunks: wg.n.div_ceil(imgs),
+    })
+}
+
+/// The row's constraints: one group (the GEMM's rows are all of A's
+/// channels) and a plan within the binding limit.
+pub(super) fn supports(
+    p: &WeightGradProblem,
+    caps: &weft_device::Caps,
+) -> std::result::Result<(), Unsupported> {
+    let wg = &p.wg;
+    registry::require(wg.groups == 1, || {
+        format!("needs groups = 1 (groups = {})", wg.groups)
+    })?;
+    plan(wg, caps.limits.max_storage_buffer_binding_size).map(|_| ())
+}
+
+/// Bytes of the scratch tensors a launch allocates.
+pub(super) fn scratch(p: &WeightGradProblem, dev: &Device) -> u64 {
+    let wg = &p.wg;
+    if wg.numel() == 0 || wg.n * wg.a_h * wg.a_w == 0 {
+        return 0;
+    }
+    plan(wg, dev.limits().max_storage_buffer_binding_size)
+        .map(|plan| plan.scratch_bytes(wg))
+        .unwrap_or(0)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct RowsParams {
+    a_c: u32,
+    hw: u32,
+    cols: u32,
+    quads: u32,
+    a_off: u32,
+    _pad: [u32; 3],
+}
+
+/// Runs the weight gradient of `p` by im2col + GEMM.
+pub(super) fn launch(
+    _: &WeightGradVariant,
+    p: &WeightGradProblem,
+    args: &WeightGradArgs<'_>,
+) -> Result<()> {
+    let wg = &p.wg;
+    let WeightGradArgs { op, a, b, dw } = *args;
+    let dev = a.device();
+    let numel = wg.numel();
+    if numel == 0 {
+        return Ok(());
+    }
+    if wg.n * wg.a_h * wg.a_w == 0 {
+        return crate::elementwise::fill(dw, 0.0);
+    }
+    let limit = dev.limits().max_storage_buffer_binding_size;
+    let plan = plan(wg, limit).map_err(|why| Error::invalid(op, "shape", why.0))?;
+    let [cols_n, rows_n, part_n] = plan.scratch_elems(wg);
+    let cols = dev.empty(&[cols_n], DType::F32)?;
+    let rows = dev.empty(&[rows_n], DType::F32)?;
+    let part = (part_n > 0)
+        .then(|| dev.empty(&[part_n], DType::F32))
+        .transpose()?;
+    let align = align_elems(dev.limits(), DType::F32);
+    let (a_img, b_img) = (wg.a_c * wg.a_h * wg.a_w, wg.b_c * wg.b_h * wg.b_w);
+    let rows_kernel = Kernel::new(op, DW_ROWS.f32, "main");
+    for (chunk, img0) in (0..wg.n).step_by(plan.imgs).enumerate() {
+        let imgs = plan.imgs.min(wg.n - img0);
+        let p_cols = columns(wg, imgs);
+        // The last chunk may be shorter: fewer splits of the same length.
+        let splits = p_cols.div_ceil(plan.split_len);
+        let width = splits * plan.split_len;
+        let xw = window(b, img0 * b_img, imgs * b_img, align)?;
+        im2col_into(
+            &im2col_geometry(wg, imgs),
+            Precision::F32,
+            imgs,
+            width,
+            xw,
+            &cols,
+        )?;
+        let (aw, a_off) = window(a, img0 * a_img, imgs * a_img, align)?;
+        let params = RowsParams {
+            a_c: wg.a_c as u32,
+            hw: (wg.a_h * wg.a_w) as u32,
+            cols: p_cols as u32,
+            quads: (width / 4) as u32,
+            a_off,
+            _pad: [0; 3],
+        };
+        dev.dispatch(
+            &rows_kernel,
+            bytemuck::bytes_of(&params),
+            &[Binding::Read(aw), Binding::ReadWrite(rows.binding())],
+            (wg.a_c * width / 4).div_ceil(64) as u64,
+        )?;
+        let problem = GemmProblem {
+            dims: GemmDims {
+                batch: splits,
+                m: wg.a_c,
+                n: patch(wg),
+                k: plan.split_len,
+                a_bs: plan.split_len,
+                a_rs: width,
+                a_cs: 1,
+                b_bs: plan.split_len,
+                b_rs: 1,
+                b_cs: width,
+                batched_out: true,
+            },
+            bias: BiasMode::None,
+            activation: Activation::None,
+            precision: Precision::F32,
+        };
+        let c = part.as_ref().unwrap_or(dw);
+        let gemm_args = GemmArgs {
+            a: &rows,
+            b: &cols,
+            bias: None,
+            c,
+        };
+        gemm::TABLE.run(dev, &problem, None, &gemm_args)?;
+        if let Some(part) = &part {
+            let sum = [numel as u32, splits as u32, (chunk > 0) as u32, 0];
+            dev.dispatch(
+                &Kernel::new(op, &DW_SUM, "main"),
+                bytemuck::cast_slice(&sum),
+                &[
+                    Binding::Read(part.binding()),
+                    Binding::ReadWrite(dw.binding()),
+                ],
+                numel.div_ceil(64) as u64,
+            )?;
+        }
+    }
+    Ok(())
+}
