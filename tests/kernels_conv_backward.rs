@@ -567,8 +567,61 @@ fn stride1_case(rng: &mut ChaCha8Rng) -> ConvCase {
     }
 }
 
+/// A stride-1 problem the `forward_winograd` row accepts: 3x3, dilation 1,
+/// groups 1.
+fn winograd_case(rng: &mut ChaCha8Rng) -> ConvCase {
+    loop {
+        let mut case = stride1_case(rng);
+        case.w_shape[2] = 3;
+        case.w_shape[3] = 3;
+        case.params.dilation = [1, 1];
+        case.params.groups = 1;
+        case.w_shape[1] = case.x_shape[1];
+        if let Padding::Explicit([ph, pw]) = case.params.padding {
+            case.params.padding = Padding::Explicit([ph.min(2), pw.min(2)]);
+        }
+        if Conv2dGeometry::new("t", &case.x_shape, &case.w_shape, &case.params).is_ok() {
+            return case;
+        }
+    }
+}
+
+/// The Winograd data gradient's scale: that of the forward Winograd
+/// convolution it runs, dy with the rotated, channel-swapped weights.
+fn winograd_data_scale(geo: &Conv2dGeometry, dy: &[f32], w: &[f32]) -> Vec<f64> {
+    let (ci, co) = (geo.c_in, geo.c_out);
+    let mut wf = vec![0.0f32; w.len()];
+    for o in 0..co {
+        for i in 0..ci {
+            for t in 0..9 {
+                wf[(i * co + o) * 9 + t] = w[(o * ci + i) * 9 + 8 - t];
+            }
+        }
+    }
+    let [pt, pl, pb, pr] = geo.pad;
+    let dgeo = Conv2dGeometry {
+        n: geo.n,
+        c_in: co,
+        h: geo.oh,
+        w: geo.ow,
+        c_out: ci,
+        kh: 3,
+        kw: 3,
+        stride: [1, 1],
+        dilation: [1, 1],
+        pad: [2 - pt, 2 - pl, 2 - pb, 2 - pr],
+        groups: 1,
+        oh: geo.h,
+        ow: geo.w,
+    };
+    weft::kernels::reference::conv::winograd_scale(&dgeo, dy, &wf, None, Activation::None)
+}
+
 /// Every row of the data-gradient table: 100 random problems (what the
-/// `transposed` row runs), then 100 the `forward_conv` row accepts.
+/// `transposed` row runs), then 100 the `forward_conv` row accepts and 100
+/// for `forward_winograd`, compared against its own scale (Σ of the
+/// transformed terms) with kernels_conv.rs's Winograd bound: f32
+/// c = 2·√C_out + 16 (the forward convolution's input channels), f16 c = 3.
 fn data_sweep(precision: Precision) {
     let dev = common::device();
     let dtype = precision.dtype();
@@ -577,6 +630,7 @@ fn data_sweep(precision: Precision) {
         .map(|i| conv_case(&mut rng, i, false))
         .collect();
     cases.extend((0..GPU_PROBLEMS).map(|_| stride1_case(&mut rng)));
+    cases.extend((0..GPU_PROBLEMS).map(|_| winograd_case(&mut rng)));
     common::sweep::sweep(
         &cb::data::TABLE,
         precision,
@@ -593,15 +647,17 @@ fn data_sweep(precision: Precision) {
             let dx = testing::poisoned(&dev, &case.x_shape, dtype).unwrap();
             cb::conv2d_backward_data_by(&dyt, &wt, &case.params, variant, Some(precision), &dx)
                 .map_err(|e| e.to_string())?;
-            let want = rcb::conv2d_backward_data(&geo, &dy, &w);
+            let mut want = rcb::conv2d_backward_data(&geo, &dy, &w);
             let k = geo.cout_g() * geo.kh * geo.kw;
-            testing::compare(
-                &dx.to_f32_vec().unwrap(),
-                &want,
-                dtype,
-                common::sum_bound(dtype, k),
-            )
-            .map(|r| r.max_err_eps)
+            let mut c = common::sum_bound(dtype, k);
+            if variant == cb::data::FORWARD_WINOGRAD {
+                want.scale = winograd_data_scale(&geo, &dy, &w);
+                c = match dtype {
+                    DType::F16 => 3.0,
+                    _ => 2.0 * (geo.c_out as f64).sqrt() + 16.0,
+                };
+            }
+            testing::compare(&dx.to_f32_vec().unwrap(), &want, dtype, c).map(|r| r.max_err_eps)
         },
     );
 }
@@ -1378,7 +1434,7 @@ fn bad_inputs_are_typed_errors() {
     dev.check().unwrap();
 }
 
-/// Both routes of conv2d's data gradient agree with the reference where they
+/// Both general routes of conv2d's data gradient agree with the reference where they
 /// run (dilation, groups, asymmetric `same` padding, f32 and native f16), and
 /// the forward-convolution route refuses strided problems with a typed error.
 #[test]
@@ -1420,7 +1476,8 @@ fn data_gradient_routes_match_reference() {
             let (w, wt) = upload(&dev, &mut rng, &case.w_shape, dtype);
             let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
             let want = rcb::conv2d_backward_data(&geo, &dy, &w);
-            for route in cb::data::VARIANTS {
+            // (forward_winograd, with its own bound, is swept above.)
+            for route in [cb::data::TRANSPOSED, cb::data::FORWARD_CONV] {
                 let p = DataGradProblem { geo, precision };
                 assert!(route.check(&p, dev.caps()).is_ok());
                 let dx = testing::poisoned(&dev, &case.x_shape, dtype).unwrap();

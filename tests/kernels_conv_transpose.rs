@@ -292,6 +292,84 @@ fn every_variant_f16_packed() {
     sweep(Precision::F16Packed)
 }
 
+/// The tuned-GEMM rows on batches whose columns take several chunks (a
+/// 32 KiB binding limit, and for the tile shuffle, whose columns are as large
+/// as its output, 4 MiB columns per image under the default budget): each
+/// chunk's GEMM reads x through a window at an offset, and col2im (or the
+/// shuffle) writes that chunk's outputs; the columns and the row-major
+/// weights are the only temporaries.
+#[test]
+fn gemm_vec4_rows_process_images_in_chunks() {
+    let small = common::own_device(Some(32 << 10));
+    let mut rng = common::rng(0x7c12);
+    let cases = [
+        (
+            [6, 8, 8, 8],
+            [8, 4, 3, 3],
+            params(2, 1, 0, 1, 1),
+            conv_transpose::GEMM_VEC4_COL2IM,
+            true,
+        ),
+        (
+            [6, 8, 8, 8],
+            [8, 4, 3, 3],
+            params(1, 1, 0, 1, 1),
+            conv_transpose::GEMM_VEC4_COL2IM,
+            true,
+        ),
+        (
+            [3, 64, 64, 64],
+            [64, 64, 2, 2],
+            params(2, 0, 0, 1, 1),
+            conv_transpose::GEMM_VEC4_TILES,
+            false,
+        ),
+    ];
+    for (x_shape, w_shape, params, v, limited) in cases {
+        let dev = if limited {
+            small.clone()
+        } else {
+            common::own_device(None)
+        };
+        let case = Case {
+            x_shape,
+            w_shape,
+            params,
+            bias: true,
+            activation: Activation::Relu,
+        };
+        let geo = case.geo();
+        let per_image = (geo.c_out * geo.kh * geo.kw * geo.h * geo.w * 4) as u64;
+        let p = problem(&case, Precision::F32);
+        v.check(&p, dev.caps()).unwrap();
+        let weights = (geo.c_in * geo.c_out * geo.kh * geo.kw * 4) as u64;
+        let chunk = (v.scratch_bytes(&p, &dev) - weights) / per_image;
+        assert!(
+            chunk >= 1 && chunk < geo.n as u64,
+            "{case:?}: chunks of {chunk}"
+        );
+        run_case(&dev, &mut rng, &case, v, Precision::F32)
+            .unwrap_or_else(|e| panic!("{case:?} {}: {e}", v.name));
+        let x = dev.empty(&x_shape, DType::F32).unwrap();
+        let w = dev.empty(&w_shape, DType::F32).unwrap();
+        let out = dev.empty(&geo.out_shape(), DType::F32).unwrap();
+        dev.sync().unwrap();
+        let before = dev.pool_stats().live_bytes;
+        dev.reset_peak();
+        let spec = ConvTranspose2dSpec {
+            params,
+            variant: Some(v),
+            ..Default::default()
+        };
+        conv_transpose::conv_transpose2d_into(&x, &w, None, &spec, &out).unwrap();
+        assert_eq!(
+            dev.pool_stats().peak_live_bytes - before,
+            v.scratch_bytes(&p, &dev)
+        );
+        dev.check().unwrap();
+    }
+}
+
 #[test]
 fn gemm_col2im_processes_images_in_chunks() {
     let dev = common::own_device(Some(8 << 10));

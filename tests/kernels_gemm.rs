@@ -257,3 +257,69 @@ fn bad_shapes_are_typed_errors() {
     assert!(err.to_string().contains("multiples of 4"), "{err}");
     dev.check().unwrap();
 }
+
+/// Operands that start inside their bindings (a chunk of a larger tensor,
+/// as the convolution kernels launch them): every f32 row reads A and B at
+/// their offsets, writes C at its offset, and leaves the elements around it
+/// alone (still NaN).
+#[test]
+fn operands_at_offsets() {
+    let dev = common::device();
+    let mut rng = common::rng(0x6e34);
+    let (batch, m, n, k) = (2, 20, 36, 28);
+    let (a_off, b_off, c_off) = (8, 12, 16);
+    let layouts = [(false, false), (false, true), (true, false)];
+    for row in gemm::VARIANTS
+        .iter()
+        .filter(|v| v.precisions.contains(&Precision::F32))
+    {
+        let chosen = layouts.iter().find_map(|&(trans_a, trans_b)| {
+            let a = if trans_a {
+                [batch, k, m]
+            } else {
+                [batch, m, k]
+            };
+            let b = if trans_b {
+                [batch, n, k]
+            } else {
+                [batch, k, n]
+            };
+            let mut dims = GemmDims::infer(&a, &b, trans_a, trans_b).unwrap();
+            dims.a_off = a_off;
+            dims.b_off = b_off;
+            dims.c_off = c_off;
+            let problem = GemmProblem {
+                dims,
+                bias: BiasMode::None,
+                activation: Activation::None,
+                precision: Precision::F32,
+            };
+            row.check(&problem, dev.caps()).is_ok().then_some(problem)
+        });
+        let problem = chosen.unwrap_or_else(|| panic!("{}: no layout accepted", row.name));
+        let dims = problem.dims;
+        let a = common::uniform(&mut rng, a_off + batch * m * k, -1.0, 1.0);
+        let b = common::uniform(&mut rng, b_off + batch * k * n, -1.0, 1.0);
+        let at = dev.upload_f32(&[a.len()], DType::F32, &a).unwrap();
+        let bt = dev.upload_f32(&[b.len()], DType::F32, &b).unwrap();
+        let tail = 8;
+        let ct = testing::poisoned(&dev, &[c_off + batch * m * n + tail], DType::F32).unwrap();
+        let args = gemm::GemmArgs::tensors(&at, &bt, None, &ct);
+        gemm::TABLE.run(&dev, &problem, Some(row), &args).unwrap();
+        let got = ct.to_f32_vec().unwrap();
+        let around = got[..c_off].iter().chain(&got[c_off + batch * m * n..]);
+        assert!(
+            around.clone().all(|v| v.is_nan()),
+            "{}: wrote outside C",
+            row.name
+        );
+        let want = reference::gemm::gemm(&dims, &a, &b, None, BiasMode::None, Activation::None);
+        testing::compare(
+            &got[c_off..c_off + batch * m * n],
+            &want,
+            DType::F32,
+            common::sum_bound(DType::F32, k),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", row.name));
+    }
+}

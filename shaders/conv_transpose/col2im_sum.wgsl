@@ -2,7 +2,14 @@
 // the taps (ky, kx) through which some input pixel (iy, ix) lands on output
 // (oy, ox), of the f32 columns of the current chunk. Fixed tap order, no
 // atomics. `cols` is declared by the including body (binding 1).
+// The strides are also override constants when the launcher sets them: a
+// division by a constant is a multiply and a shift, where a division by a
+// uniform is a scalar loop per lane on CPU backends.
 // Includes (before this file): grid, conv_transpose/params.
+
+// The strides, or 0 to read them from the parameters.
+override STRIDE_H: u32 = 0u;
+override STRIDE_W: u32 = 0u;
 
 // Sum for output pixel (oy, ox) of channel oc of chunk image img.
 fn col2im_sum(img: u32, oc: u32, oy: u32, ox: u32) -> f32 {
@@ -11,8 +18,8 @@ fn col2im_sum(img: u32, oc: u32, oy: u32, ox: u32) -> f32 {
     let rows = p.cout_g * p.kh * p.kw;
     let cols_n = p.h_in * p.w_in;
     let base = ((img * p.groups + g) * rows + ocl * p.kh * p.kw) * cols_n;
-    let sh = i32(p.sh);
-    let sw = i32(p.sw);
+    let sh = i32(select(p.sh, STRIDE_H, STRIDE_H != 0u));
+    let sw = i32(select(p.sw, STRIDE_W, STRIDE_W != 0u));
     var acc = 0.0;
     for (var ky = 0u; ky < p.kh; ky++) {
         let ty = i32(oy + p.pt) - i32(ky * p.dh);

@@ -1,7 +1,7 @@
 // Transposed convolution, GEMM + col2im variant, step 2 when the stride equals
 // the kernel (no padding, dilation or output padding, one group): the outputs
 // tile exactly, each taking one tap of one input pixel, so col2im is a shuffle.
-// One invocation per (image, output channel, input pixel) writes that pixel's
+// One invocation per (chunk image, output channel, input pixel) writes that pixel's
 // KH x KW outputs, adding the bias and the fused activation: four integer
 // divisions per KH*KW outputs, where the general col2im (col2im.wgsl) needs
 // several per output and tap (divisions are scalar loops on CPU rasterisers).
@@ -32,7 +32,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         b = f32(bias[oc]);
     }
     let taps = p.kh * p.kw;
-    let out0 = z * p.h_out * p.w_out + iy * p.kh * p.w_out + ix * p.kw;
+    let out0 = (p.n0 * p.c_out + z) * p.h_out * p.w_out + iy * p.kh * p.w_out + ix * p.kw;
     for (var ky = 0u; ky < p.kh; ky++) {
         for (var kx = 0u; kx < p.kw; kx++) {
             let v = cols[(z * taps + ky * p.kw + kx) * plane + q] + b;

@@ -18,13 +18,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     if (tile.x >= p.batch || row >= p.m || col >= p.n) {
         return;
     }
-    var ia = tile.x * p.a_bs + row * p.a_rs;
-    var ib = tile.x * p.b_bs + col * p.b_cs;
+    var ia = a_at(tile.x) + row * p.a_rs;
+    var ib = b_at(tile.x) + col * p.b_cs;
     var acc = 0.0;
     for (var kk = 0u; kk < p.k; kk++) {
         acc = fma(f32(a[ia]), f32(b[ib]), acc);
         ia += p.a_cs;
         ib += p.b_rs;
     }
-    c[tile.x * p.c_bs + row * p.n + col] = T(epilogue(tile.x, row, col, acc));
+    c[c_at(tile.x) + row * p.n + col] = T(epilogue(tile.x, row, col, acc));
 }

@@ -23,7 +23,7 @@ const WG: u32 = 8u;
 
 fn store(bt: u32, row: u32, col: u32, v: f32) {
     if (row < p.m && col < p.n) {
-        c[bt * p.c_bs + row * p.n + col] = T(epilogue(bt, row, col, v));
+        c[c_at(bt) + row * p.n + col] = T(epilogue(bt, row, col, v));
     }
 }
 
@@ -37,22 +37,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let row0 = tile.y * WG * TM + lid.y;
     let col0 = tile.z * WG * TN + lid.x;
-    let ar0 = tile.x * p.a_bs + min(row0 + 0u * WG, p.m - 1u) * p.a_rs;
-    let ar1 = tile.x * p.a_bs + min(row0 + 1u * WG, p.m - 1u) * p.a_rs;
-    let ar2 = tile.x * p.a_bs + min(row0 + 2u * WG, p.m - 1u) * p.a_rs;
-    let ar3 = tile.x * p.a_bs + min(row0 + 3u * WG, p.m - 1u) * p.a_rs;
-    let ar4 = tile.x * p.a_bs + min(row0 + 4u * WG, p.m - 1u) * p.a_rs;
-    let ar5 = tile.x * p.a_bs + min(row0 + 5u * WG, p.m - 1u) * p.a_rs;
-    let ar6 = tile.x * p.a_bs + min(row0 + 6u * WG, p.m - 1u) * p.a_rs;
-    let ar7 = tile.x * p.a_bs + min(row0 + 7u * WG, p.m - 1u) * p.a_rs;
-    let bc0 = tile.x * p.b_bs + min(col0 + 0u * WG, p.n - 1u) * p.b_cs;
-    let bc1 = tile.x * p.b_bs + min(col0 + 1u * WG, p.n - 1u) * p.b_cs;
-    let bc2 = tile.x * p.b_bs + min(col0 + 2u * WG, p.n - 1u) * p.b_cs;
-    let bc3 = tile.x * p.b_bs + min(col0 + 3u * WG, p.n - 1u) * p.b_cs;
-    let bc4 = tile.x * p.b_bs + min(col0 + 4u * WG, p.n - 1u) * p.b_cs;
-    let bc5 = tile.x * p.b_bs + min(col0 + 5u * WG, p.n - 1u) * p.b_cs;
-    let bc6 = tile.x * p.b_bs + min(col0 + 6u * WG, p.n - 1u) * p.b_cs;
-    let bc7 = tile.x * p.b_bs + min(col0 + 7u * WG, p.n - 1u) * p.b_cs;
+    let ar0 = a_at(tile.x) + min(row0 + 0u * WG, p.m - 1u) * p.a_rs;
+    let ar1 = a_at(tile.x) + min(row0 + 1u * WG, p.m - 1u) * p.a_rs;
+    let ar2 = a_at(tile.x) + min(row0 + 2u * WG, p.m - 1u) * p.a_rs;
+    let ar3 = a_at(tile.x) + min(row0 + 3u * WG, p.m - 1u) * p.a_rs;
+    let ar4 = a_at(tile.x) + min(row0 + 4u * WG, p.m - 1u) * p.a_rs;
+    let ar5 = a_at(tile.x) + min(row0 + 5u * WG, p.m - 1u) * p.a_rs;
+    let ar6 = a_at(tile.x) + min(row0 + 6u * WG, p.m - 1u) * p.a_rs;
+    let ar7 = a_at(tile.x) + min(row0 + 7u * WG, p.m - 1u) * p.a_rs;
+    let bc0 = b_at(tile.x) + min(col0 + 0u * WG, p.n - 1u) * p.b_cs;
+    let bc1 = b_at(tile.x) + min(col0 + 1u * WG, p.n - 1u) * p.b_cs;
+    let bc2 = b_at(tile.x) + min(col0 + 2u * WG, p.n - 1u) * p.b_cs;
+    let bc3 = b_at(tile.x) + min(col0 + 3u * WG, p.n - 1u) * p.b_cs;
+    let bc4 = b_at(tile.x) + min(col0 + 4u * WG, p.n - 1u) * p.b_cs;
+    let bc5 = b_at(tile.x) + min(col0 + 5u * WG, p.n - 1u) * p.b_cs;
+    let bc6 = b_at(tile.x) + min(col0 + 6u * WG, p.n - 1u) * p.b_cs;
+    let bc7 = b_at(tile.x) + min(col0 + 7u * WG, p.n - 1u) * p.b_cs;
     var c0_0 = 0.0; var c0_1 = 0.0; var c0_2 = 0.0; var c0_3 = 0.0; var c0_4 = 0.0; var c0_5 = 0.0; var c0_6 = 0.0; var c0_7 = 0.0;
     var c1_0 = 0.0; var c1_1 = 0.0; var c1_2 = 0.0; var c1_3 = 0.0; var c1_4 = 0.0; var c1_5 = 0.0; var c1_6 = 0.0; var c1_7 = 0.0;
     var c2_0 = 0.0; var c2_1 = 0.0; var c2_2 = 0.0; var c2_3 = 0.0; var c2_4 = 0.0; var c2_5 = 0.0; var c2_6 = 0.0; var c2_7 = 0.0;

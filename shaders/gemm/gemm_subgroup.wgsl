@@ -27,10 +27,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let row0 = tile.y * TM;
     let col = tile.z * WG + lid;
     let colc = min(col, p.n - 1u);
-    let b_base = tile.x * p.b_bs + colc * p.b_cs;
+    let b_base = b_at(tile.x) + colc * p.b_cs;
     var a_row: array<u32, TM>;
     for (var i = 0u; i < TM; i++) {
-        a_row[i] = tile.x * p.a_bs + min(row0 + i, p.m - 1u) * p.a_rs;
+        a_row[i] = a_at(tile.x) + min(row0 + i, p.m - 1u) * p.a_rs;
     }
     var acc: array<f32, TM>;
     for (var k0 = 0u; k0 < p.k; k0 += sg_size) {
@@ -52,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         for (var i = 0u; i < TM; i++) {
             let row = row0 + i;
             if (row < p.m) {
-                c[tile.x * p.c_bs + row * p.n + col] = T(epilogue(tile.x, row, col, acc[i]));
+                c[c_at(tile.x) + row * p.n + col] = T(epilogue(tile.x, row, col, acc[i]));
             }
         }
     }

@@ -26,8 +26,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let row = tile.y * TS + lid.y;
     let col = tile.z * TS + lid.x;
-    let a_base = tile.x * p.a_bs + row * p.a_rs;
-    let b_base = tile.x * p.b_bs + col * p.b_cs;
+    let a_base = a_at(tile.x) + row * p.a_rs;
+    let b_base = b_at(tile.x) + col * p.b_cs;
     var acc = 0.0;
     for (var k0 = 0u; k0 < p.k; k0 += TS) {
         let ka = k0 + lid.x;
@@ -49,6 +49,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier();
     }
     if (row < p.m && col < p.n) {
-        c[tile.x * p.c_bs + row * p.n + col] = T(epilogue(tile.x, row, col, acc));
+        c[c_at(tile.x) + row * p.n + col] = T(epilogue(tile.x, row, col, acc));
     }
 }

@@ -32,7 +32,7 @@ fn store_block(bt: u32, row: u32, c4: u32, n4: u32, s: vec4<f32>) {
             epilogue(bt, row, col + 1u, s.y),
             epilogue(bt, row, col + 2u, s.z),
             epilogue(bt, row, col + 3u, s.w));
-        c[(bt * p.c_bs) / 4u + row * n4 + c4] = T4(out);
+        c[c_at(bt) / 4u + row * n4 + c4] = T4(out);
     }
 }
 
@@ -48,8 +48,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let n4 = p.n / 4u;
     let row0 = tile.y * WG_Y * TM + lid.y;
     let col0 = tile.z * WG_X * TN4 + lid.x;
-    let a_base = (tile.x * p.a_bs) / 4u;
-    let b_base = (tile.x * p.b_bs) / 4u;
+    let a_base = a_at(tile.x) / 4u;
+    let b_base = b_at(tile.x) / 4u;
     // Out-of-range rows and columns read a clamped valid element; stores are masked.
     let ar0 = a_base + min(row0 + 0u * WG_Y, p.m - 1u) * k4;
     let ar1 = a_base + min(row0 + 1u * WG_Y, p.m - 1u) * k4;

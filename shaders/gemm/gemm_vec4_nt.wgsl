@@ -34,7 +34,7 @@ const WG: u32 = 8u;
 
 fn store(bt: u32, row: u32, col: u32, v: f32) {
     if (row < p.m && col < p.n) {
-        c[bt * p.c_bs + row * p.n + col] = T(epilogue(bt, row, col, v));
+        c[c_at(bt) + row * p.n + col] = T(epilogue(bt, row, col, v));
     }
 }
 
@@ -51,8 +51,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let bcs4 = p.b_cs / 4u;
     let row0 = tile.y * WG * TM + lid.y;
     let col0 = tile.z * WG * TN + lid.x;
-    let a_base = (tile.x * p.a_bs) / 4u;
-    let b_base = (tile.x * p.b_bs) / 4u;
+    let a_base = a_at(tile.x) / 4u;
+    let b_base = b_at(tile.x) / 4u;
     let ar0 = a_base + min(row0 + 0u * WG, p.m - 1u) * ars4;
     let ar1 = a_base + min(row0 + 1u * WG, p.m - 1u) * ars4;
     let ar2 = a_base + min(row0 + 2u * WG, p.m - 1u) * ars4;

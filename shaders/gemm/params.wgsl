@@ -3,7 +3,9 @@
 // C[b] = op(A[b]) . op(B[b]) (+ bias), then the fused activation. Transposes and
 // broadcasts are strides: A(m, k) = a[b*a_bs + m*a_rs + k*a_cs] and
 // B(k, n) = b[b*b_bs + k*b_rs + n*b_cs] (a batch stride of 0 shares the operand).
-// C is contiguous: C(m, n) = c[b*c_bs + m*n_cols + n].
+// C is contiguous: C(m, n) = c[b*c_bs + m*n_cols + n]. Every operand starts
+// a_off / b_off / c_off elements into its binding (a chunk of a larger
+// tensor); a_at, b_at and c_at give batch b's first element.
 // Includes (before this file): grid.
 
 struct Params {
@@ -21,12 +23,27 @@ struct Params {
     tiles_n: u32,
     c_bs: u32,
     bias_bs: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
 }
 
 // 0: no bias; 1: one bias value per row m; 2: one per column n.
 override BIAS: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;
+
+fn a_at(b: u32) -> u32 {
+    return p.a_off + b * p.a_bs;
+}
+
+fn b_at(b: u32) -> u32 {
+    return p.b_off + b * p.b_bs;
+}
+
+fn c_at(b: u32) -> u32 {
+    return p.c_off + b * p.c_bs;
+}
 
 // Tile coordinates of a flat workgroup index: (batch, tile row, tile column).
 // Returns batch == p.batch for workgroups past the end of a folded grid.

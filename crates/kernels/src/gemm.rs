@@ -12,7 +12,9 @@
 //! bench --op gemm` compares them. [`TABLE`]'s automatic choice takes vector
 //! loads where the layout allows and register blocks otherwise.
 
-use weft_device::{Binding, Caps, Error, Feature, Kernel, Result, Shader, Tensor};
+use weft_device::{
+    Binding, BufferRange, Caps, Device, Error, Feature, Kernel, Result, Shader, Tensor,
+};
 
 use crate::precision::Precision;
 use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
@@ -71,6 +73,16 @@ pub struct GemmDims {
     pub b_cs: usize,
     /// Whether the output has a batch dimension.
     pub batched_out: bool,
+    /// Element offsets of A, B and C in their bindings (0 from [`infer`]):
+    /// kernels that launch the GEMM on a chunk of a larger tensor (a batch
+    /// chunk of images) add them to every index, C(b, m, n) being
+    /// `c[c_off + b*M*N + m*N + n]`. Vector kernels need multiples of 4;
+    /// the packed-f16 kernel needs 0.
+    ///
+    /// [`infer`]: Self::infer
+    pub a_off: usize,
+    pub b_off: usize,
+    pub c_off: usize,
 }
 
 impl GemmDims {
@@ -131,15 +143,26 @@ impl GemmDims {
             b_rs,
             b_cs,
             batched_out: ab.is_some() || bb.is_some(),
+            a_off: 0,
+            b_off: 0,
+            c_off: 0,
         })
     }
 
     pub fn a_index(&self, b: usize, m: usize, k: usize) -> usize {
-        b * self.a_bs + m * self.a_rs + k * self.a_cs
+        self.a_off + b * self.a_bs + m * self.a_rs + k * self.a_cs
     }
 
     pub fn b_index(&self, b: usize, k: usize, n: usize) -> usize {
-        b * self.b_bs + k * self.b_rs + n * self.b_cs
+        self.b_off + b * self.b_bs + k * self.b_rs + n * self.b_cs
+    }
+
+    /// Whether every offset and batch stride is a multiple of 4 (vector
+    /// kernels index whole vec4s).
+    fn vec4_aligned(&self) -> bool {
+        [self.a_off, self.b_off, self.c_off, self.a_bs, self.b_bs]
+            .iter()
+            .all(|s| s.is_multiple_of(4))
     }
 
     /// Output shape.
@@ -183,12 +206,28 @@ pub struct GemmProblem {
     pub precision: Precision,
 }
 
-/// The tensors of a GEMM launch.
+/// The operands of a GEMM launch: bindings of A, B, the bias and C on
+/// `device` (whole tensors, or windows of them with the problem's offsets
+/// locating the operands inside).
 pub struct GemmArgs<'a> {
-    pub a: &'a Tensor,
-    pub b: &'a Tensor,
-    pub bias: Option<&'a Tensor>,
-    pub c: &'a Tensor,
+    pub device: &'a Device,
+    pub a: BufferRange<'a>,
+    pub b: BufferRange<'a>,
+    pub bias: Option<BufferRange<'a>>,
+    pub c: BufferRange<'a>,
+}
+
+impl<'a> GemmArgs<'a> {
+    /// Whole tensors as the operands.
+    pub fn tensors(a: &'a Tensor, b: &'a Tensor, bias: Option<&'a Tensor>, c: &'a Tensor) -> Self {
+        GemmArgs {
+            device: a.device(),
+            a: a.binding(),
+            b: b.binding(),
+            bias: bias.map(Tensor::binding),
+            c: c.binding(),
+        }
+    }
 }
 
 impl Problem for GemmProblem {
@@ -309,13 +348,11 @@ pub const VARIANTS: &[GemmVariant] = &[
                 "needs row-major A and B given as [N, K] (trans_b)".into()
             })?;
             registry::require(
-                [d.k, d.a_rs, d.b_cs, d.a_bs, d.b_bs]
-                    .iter()
-                    .all(|s| s.is_multiple_of(4)),
+                [d.k, d.a_rs, d.b_cs].iter().all(|s| s.is_multiple_of(4)) && d.vec4_aligned(),
                 || {
                     format!(
-                        "needs K and the row and batch strides multiples of 4 (K = {}, \
-                         row strides {} and {})",
+                        "needs K, the row and batch strides and the offsets multiples of 4 \
+                         (K = {}, row strides {} and {})",
                         d.k, d.a_rs, d.b_cs
                     )
                 },
@@ -348,12 +385,17 @@ pub const VARIANTS: &[GemmVariant] = &[
     Variant {
         name: "packed_pairs",
         idea: "packed f16 storage, one output word (two outputs) per invocation",
-        requires: "any strides",
+        requires: "any strides, no offsets",
         shaders: &[Source::Plain(&shaders::GEMM_F16P)],
         constants: &[],
         tile: Tile::PerProblem("256 invocations of one output word each"),
         precisions: &[Precision::F16Packed],
-        supports: registry::any_problem,
+        supports: |p, _| {
+            let d = &p.dims;
+            registry::require(d.a_off + d.b_off + d.c_off == 0, || {
+                "needs operands at the start of their bindings".into()
+            })
+        },
         scratch: registry::no_scratch,
         launch: launch_packed,
     },
@@ -382,6 +424,9 @@ fn row_major_aligned(p: &GemmProblem, _: &Caps) -> Result<(), Unsupported> {
     )?;
     registry::require(d.k.is_multiple_of(4) && d.n.is_multiple_of(4), || {
         format!("needs K and N multiples of 4 (K = {}, N = {})", d.k, d.n)
+    })?;
+    registry::require(d.vec4_aligned(), || {
+        "needs offsets and batch strides multiples of 4".into()
     })
 }
 
@@ -436,7 +481,10 @@ struct GemmParams {
     tiles_n: u32,
     c_bs: u32,
     bias_bs: u32,
-    _pad: [u32; 2],
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    _pad: [u32; 3],
 }
 
 /// C = op(A)·op(B) (+ bias), then activation, into a new tensor.
@@ -464,7 +512,12 @@ pub fn gemm_into(
         activation: spec.activation,
         precision: Precision::resolve("gemm", dev, a.dtype(), spec.precision)?,
     };
-    TABLE.run(dev, &problem, spec.variant, &GemmArgs { a, b, bias, c })
+    TABLE.run(
+        dev,
+        &problem,
+        spec.variant,
+        &GemmArgs::tensors(a, b, bias, c),
+    )
 }
 
 /// Validates operand shapes and dtypes.
@@ -588,22 +641,25 @@ fn dispatch(
         tiles_n: tiles_n as u32,
         c_bs: (d.m * d.n) as u32,
         bias_bs: 0,
-        _pad: [0; 2],
+        a_off: d.a_off as u32,
+        b_off: d.b_off as u32,
+        c_off: d.c_off as u32,
+        _pad: [0; 3],
     };
     let mut constants = v.constants.to_vec();
     constants.extend(p.activation.constants());
     constants.push(("BIAS", p.bias.code() as f64));
     let kernel = Kernel::new("gemm", shader, "main").with_constants(&constants);
     // With K = 0 every output is bias + activation; kernels handle it (no loads).
-    let dev = args.a.device();
+    let dev = args.device;
     dev.dispatch(
         &kernel,
         bytemuck::bytes_of(&params),
         &[
-            Binding::Read(args.a.binding()),
-            Binding::Read(args.b.binding()),
-            Binding::Read(args.bias.unwrap_or(args.a).binding()),
-            Binding::ReadWrite(args.c.binding()),
+            Binding::Read(args.a),
+            Binding::Read(args.b),
+            Binding::Read(args.bias.unwrap_or(args.a)),
+            Binding::ReadWrite(args.c),
         ],
         workgroups as u64,
     )

@@ -9,9 +9,9 @@
 //! it, so no float atomics are needed and results are deterministic: a direct
 //! register-blocked gather, and column GEMMs followed by a col2im gather (their
 //! columns within a 4 MiB budget, images in chunks). All accumulate in f32.
-//! [`TABLE`]'s automatic choice takes a column GEMM at stride 1 or stride
-//! equal to the kernel (with ≥ 4 input channels per group and a kernel larger
-//! than 1×1) and the direct gather otherwise.
+//! [`TABLE`]'s automatic choice takes the tuned GEMM's columns wherever they
+//! apply and there is work, and the direct gather for depthwise and tiny
+//! problems.
 //!
 //! The same gather kernels compute conv2d's data gradient
 //! ([`crate::conv::backward::conv2d_backward_data`]), whose top/left padding may
@@ -27,7 +27,8 @@ use super::{
     same_float_dtype, typed_shader,
 };
 use crate::Activation;
-use crate::gemm::{self, GemmSpec};
+use crate::conv::forward::{align_elems, window};
+use crate::gemm::{self, BiasMode, GemmArgs, GemmDims, GemmProblem};
 use crate::precision::Precision;
 use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
@@ -200,16 +201,16 @@ pub const VARIANTS: &[ConvTransposeVariant] = &[
     },
     Variant {
         name: "gemm_vec4_col2im",
-        idea: "the columns of every image at once by the tuned vec4 GEMM (weights first copied \
-               to row-major [R, C_in]), then the col2im gather",
-        requires: "f32, groups 1, every image's columns within the budget, C_in and H*W \
-                   multiples of 4",
+        idea: "per chunk of images, the columns by the tuned GEMM (weights first copied to \
+               row-major [R, C_in]; vec4 loads when C_in and H*W are multiples of 4), then the \
+               col2im gather",
+        requires: "f32, groups 1, one image's columns within the budget",
         shaders: &[Source::Typed(&WEIGHTS_ROWS), Source::Typed(&COL2IM)],
         constants: &[("TILES", 0.0)],
         tile: Tile::PerProblem("the GEMM's tiles, then 64 outputs per workgroup"),
         precisions: &[Precision::F32],
         supports: |p, caps| columns_by_gemm(caps, &p.g),
-        scratch: |p, _| vec4_scratch(&p.g),
+        scratch: |p, dev| vec4_scratch(dev.caps(), &p.g),
         launch: launch_vec4,
     },
     Variant {
@@ -228,7 +229,7 @@ pub const VARIANTS: &[ConvTransposeVariant] = &[
                 "needs stride = kernel, no padding, dilation 1, output = input x kernel".into()
             })
         },
-        scratch: |p, _| vec4_scratch(&p.g),
+        scratch: |p, dev| vec4_scratch(dev.caps(), &p.g),
         launch: launch_vec4,
     },
 ];
@@ -245,24 +246,31 @@ pub static TABLE: Table<ConvTranspose2dProblem> = Table {
     auto,
 };
 
-/// The default choice: a column GEMM for stride 1 or stride equal to the
-/// kernel, with at least 4 input channels per group and a kernel larger than
-/// 1×1 (where its register blocks pay for the extra pass), the vec4 GEMM
-/// forms where they apply; the direct gather otherwise (other strides,
-/// depthwise, 1×1; no scratch). Measured on lavapipe (docs/PERFORMANCE.md).
+/// The default choice: the tuned GEMM's columns (f32, one group) wherever
+/// there is work, the tile shuffle when stride = kernel; otherwise the
+/// register-blocked column GEMM for stride 1 with at least 4 input channels
+/// per group and a kernel larger than 1×1, and the direct gather for the rest
+/// (depthwise, tiny problems; no scratch). Measured on lavapipe
+/// (docs/PERFORMANCE.md).
 fn auto(p: &ConvTranspose2dProblem, caps: &Caps) -> &'static ConvTransposeVariant {
     let t = &p.g;
     // Stride equal to the kernel (U-Net's 2x2 up-convolutions): every output
     // takes one tap, so col2im is a shuffle and the column GEMM does all the
     // work.
     let tiles = t.stride == [t.kh, t.kw] && t.dilation == [1, 1];
+    if tiles && GEMM_VEC4_TILES.check(p, caps).is_ok() {
+        return GEMM_VEC4_TILES;
+    }
+    // The tuned GEMM's columns beat the gather at every stride once there
+    // is some work (conv2d's stride-2 data gradients 2.6-3.3x, LeNet's
+    // 5x5 3.8x); on a few kFLOP its extra launches do not pay.
+    let flops = 2 * t.n * t.h_in * t.w_in * t.c_in * t.cout_g() * t.kh * t.kw;
+    if flops >= 1 << 20 && GEMM_VEC4_COL2IM.check(p, caps).is_ok() {
+        return GEMM_VEC4_COL2IM;
+    }
     let prefers_gemm = (t.stride == [1, 1] || tiles) && t.cin_g() >= 4 && t.kh * t.kw > 1;
-    if prefers_gemm {
-        for v in [GEMM_VEC4_TILES, GEMM_VEC4_COL2IM, GEMM_COL2IM] {
-            if v.check(p, caps).is_ok() {
-                return v;
-            }
-        }
+    if prefers_gemm && GEMM_COL2IM.check(p, caps).is_ok() {
+        return GEMM_COL2IM;
     }
     DIRECT_GATHER
 }
@@ -271,16 +279,23 @@ fn columns_budget(caps: &Caps) -> u64 {
     COLUMNS_BUDGET.min(caps.limits.max_storage_buffer_binding_size)
 }
 
-/// Images per chunk of the column variants (0 when one does not fit).
+/// Images per chunk of the column variants (0 when one does not fit): the
+/// columns within the budget, and a chunk of x bound as a window (with room
+/// for its alignment) within the binding limit.
 fn chunk_images(caps: &Caps, t: &GatherGeometry) -> usize {
     let per_image = t.cols_bytes_per_image().max(1);
-    ((columns_budget(caps) / per_image) as usize).min(t.n)
+    let by_columns = (columns_budget(caps) / per_image) as usize;
+    let limit = caps.limits.max_storage_buffer_binding_size;
+    let slack = caps.limits.min_storage_buffer_offset_alignment.max(4) as u64;
+    let x_image = (t.c_in * t.h_in * t.w_in * 4).max(1) as u64;
+    let by_window = (limit.saturating_sub(slack) / x_image) as usize;
+    by_columns.min(by_window).min(t.n)
 }
 
-/// Bytes of the vec4 forms' temporaries: every image's f32 columns and the
+/// Bytes of the vec4 forms' temporaries: a chunk's f32 columns and the
 /// row-major weights.
-fn vec4_scratch(t: &GatherGeometry) -> u64 {
-    let cols = t.n as u64 * t.cols_bytes_per_image();
+fn vec4_scratch(caps: &Caps, t: &GatherGeometry) -> u64 {
+    let cols = chunk_images(caps, t) as u64 * t.cols_bytes_per_image();
     cols + DType::F32.storage_bytes(t.c_out * t.kh * t.kw * t.c_in)
 }
 
@@ -360,6 +375,18 @@ fn constants(activation: Activation, bias: bool) -> Vec<(&'static str, f64)> {
     c
 }
 
+/// [`constants`] of the col2im kernels, with the strides specialised.
+fn col2im_constants(
+    t: &GatherGeometry,
+    activation: Activation,
+    bias: bool,
+) -> Vec<(&'static str, f64)> {
+    let mut c = constants(activation, bias);
+    c.push(("STRIDE_H", t.stride[0] as f64));
+    c.push(("STRIDE_W", t.stride[1] as f64));
+    c
+}
+
 /// `direct_gather`.
 fn launch_gather(p: &ConvTranspose2dProblem, a: &ConvTranspose2dArgs<'_>) -> Result<()> {
     let t = &p.g;
@@ -417,7 +444,7 @@ fn launch_columns(p: &ConvTranspose2dProblem, a: &ConvTranspose2dArgs<'_>) -> Re
         prec => (typed_shader(&COLS, prec), typed_shader(&COL2IM, prec)),
     };
     let gemm = Kernel::new(a.op, cols_shader, "main");
-    let constants = constants(p.activation, a.bias.is_some());
+    let constants = col2im_constants(t, p.activation, a.bias.is_some());
     let col2im = Kernel::new(a.op, col2im_shader, "main").with_constants(&constants);
     let per_image_out = t.c_out * t.h_out * t.w_out;
     let mut params = t.params();
@@ -461,8 +488,8 @@ fn launch_columns(p: &ConvTranspose2dProblem, a: &ConvTranspose2dArgs<'_>) -> Re
 }
 
 /// `gemm_vec4_col2im` and `gemm_vec4_tiles` (the row's `TILES` constant):
-/// every image's columns `W_rows · x` by the tuned GEMM, then col2im or the
-/// tile shuffle.
+/// per chunk of images, the columns `W_rows · x` by the tuned GEMM (x's
+/// chunk as an offset into its binding), then col2im or the tile shuffle.
 fn launch_vec4(
     v: &ConvTransposeVariant,
     p: &ConvTranspose2dProblem,
@@ -475,67 +502,85 @@ fn launch_vec4(
     let dev = a.src.device();
     let rows = t.cout_g() * t.kh * t.kw;
     let plane = t.h_in * t.w_in;
-    let cols = dev.empty(&[t.n * rows * plane], DType::F32)?;
+    let nc = chunk_images(dev.caps(), t).max(1);
+    let cols = dev.empty(&[nc * rows * plane], DType::F32)?;
     let w_rows = dev.empty(&[rows, t.c_in], DType::F32)?;
     weights_rows(a.op, t, a.w, &w_rows)?;
-    let spec = GemmSpec {
-        precision: Some(p.precision),
-        ..Default::default()
-    };
-    gemm::gemm_into(
-        &w_rows,
-        &a.src.reshape(&[t.n, t.c_in, plane])?,
-        None,
-        &spec,
-        &cols.reshape(&[t.n, rows, plane])?,
-    )?;
-    let constants = constants(p.activation, a.bias.is_some());
-    let (shader, units) = if v.constant("TILES") == Some(1.0) {
-        (&TILES, t.n * t.c_out * plane)
+    let tiles = v.constant("TILES") == Some(1.0);
+    let constants = if tiles {
+        constants(p.activation, a.bias.is_some())
     } else {
-        (&COL2IM, a.out.numel())
+        col2im_constants(t, p.activation, a.bias.is_some())
     };
+    let shader = if tiles { &TILES } else { &COL2IM };
     let col2im =
         Kernel::new(a.op, typed_shader(shader, p.precision), "main").with_constants(&constants);
     let mut params = t.params();
-    params.n0 = 0;
-    params.nc = t.n as u32;
-    dev.dispatch(
-        &col2im,
-        bytemuck::bytes_of(&params),
-        &[
-            Binding::Read(cols.binding()),
-            Binding::Read(a.bias.unwrap_or(a.w).binding()),
-            Binding::ReadWrite(a.out.binding()),
-        ],
-        units.div_ceil(64) as u64,
-    )
+    let align = align_elems(dev.limits(), DType::F32);
+    for n0 in (0..t.n).step_by(nc) {
+        let count = nc.min(t.n - n0);
+        // The chunk's images of x as a window of its buffer.
+        let (xw, x_off) = window(a.src, n0 * t.c_in * plane, count * t.c_in * plane, align)?;
+        let problem = GemmProblem {
+            dims: GemmDims {
+                batch: count,
+                m: rows,
+                n: plane,
+                k: t.c_in,
+                a_bs: 0,
+                a_rs: t.c_in,
+                a_cs: 1,
+                b_bs: t.c_in * plane,
+                b_rs: plane,
+                b_cs: 1,
+                batched_out: true,
+                a_off: 0,
+                b_off: x_off as usize,
+                c_off: 0,
+            },
+            bias: BiasMode::None,
+            activation: Activation::None,
+            precision: p.precision,
+        };
+        let args = GemmArgs {
+            b: xw,
+            ..GemmArgs::tensors(&w_rows, a.src, None, &cols)
+        };
+        gemm::TABLE.run(dev, &problem, None, &args)?;
+        params.n0 = n0 as u32;
+        params.nc = count as u32;
+        let units = if tiles {
+            count * t.c_out * plane
+        } else {
+            count * t.c_out * t.h_out * t.w_out
+        };
+        dev.dispatch(
+            &col2im,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(cols.binding()),
+                Binding::Read(a.bias.unwrap_or(a.w).binding()),
+                Binding::ReadWrite(a.out.binding()),
+            ],
+            units.div_ceil(64) as u64,
+        )?;
+    }
+    Ok(())
 }
 
-/// Whether the tuned GEMM can compute every image's columns at once (vec4
-/// loads of row-major operands): one group, every image within the columns
-/// budget, C_in and H·W multiples of 4. (f32 is the row's precision.)
+/// Whether the tuned GEMM can compute the columns chunk by chunk: one group,
+/// one image within the columns budget. (f32 is the row's precision; the
+/// GEMM takes vec4 loads where C_in and H·W are multiples of 4.)
 fn columns_by_gemm(caps: &Caps, t: &GatherGeometry) -> Result<(), Unsupported> {
     registry::require(t.groups == 1, || {
         format!("needs groups = 1, got {}", t.groups)
     })?;
-    registry::require(chunk_images(caps, t) == t.n, || {
+    registry::require(chunk_images(caps, t) >= 1 || t.n == 0, || {
         format!(
-            "the columns of all {} images ({} bytes each) exceed the budget",
-            t.n,
+            "the columns of one image ({} bytes) exceed the budget",
             t.cols_bytes_per_image()
         )
-    })?;
-    registry::require(
-        t.c_in.is_multiple_of(4) && (t.h_in * t.w_in).is_multiple_of(4),
-        || {
-            format!(
-                "needs C_in and H*W multiples of 4, got {} and {}",
-                t.c_in,
-                t.h_in * t.w_in
-            )
-        },
-    )
+    })
 }
 
 /// Whether the outputs tile exactly, one tap each (stride = kernel, no

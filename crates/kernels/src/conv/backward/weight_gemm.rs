@@ -249,18 +249,16 @@ pub(super) fn launch(
                 b_rs: 1,
                 b_cs: width,
                 batched_out: true,
+                a_off: 0,
+                b_off: 0,
+                c_off: 0,
             },
             bias: BiasMode::None,
             activation: Activation::None,
             precision: Precision::F32,
         };
         let c = part.as_ref().unwrap_or(dw);
-        let gemm_args = GemmArgs {
-            a: &rows,
-            b: &cols,
-            bias: None,
-            c,
-        };
+        let gemm_args = GemmArgs::tensors(&rows, &cols, None, c);
         gemm::TABLE.run(dev, &problem, None, &gemm_args)?;
         if let Some(part) = &part {
             let sum = [numel as u32, splits as u32, (chunk > 0) as u32, 0];
