@@ -162,17 +162,7 @@ pub const VARIANTS: &[DataGradVariant] = &[
         tile: Tile::PerProblem("conv2d's"),
         precisions: registry::TYPED,
         supports: |p, _| as_forward(&p.geo).map(|_| ()),
-        scratch: |p, dev| {
-            let Ok(dgeo) = as_forward(&p.geo) else {
-                return 0;
-            };
-            let fp = forward_problem(dgeo, p.precision);
-            let flipped = p
-                .precision
-                .dtype()
-                .storage_bytes(dgeo.weight_shape().iter().product());
-            flipped + forward_variant(dev, &fp).scratch_bytes(&fp, dev)
-        },
+        scratch: |p, dev| forward_scratch(p, dev, forward_variant),
         launch: |_, p, a| run_forward(p, a, forward_variant),
     },
     Variant {
@@ -189,17 +179,7 @@ pub const VARIANTS: &[DataGradVariant] = &[
             let dgeo = as_forward(&p.geo)?;
             forward::WINOGRAD.check(&forward_problem(dgeo, p.precision), caps)
         },
-        scratch: |p, dev| {
-            let Ok(dgeo) = as_forward(&p.geo) else {
-                return 0;
-            };
-            let fp = forward_problem(dgeo, p.precision);
-            let flipped = p
-                .precision
-                .dtype()
-                .storage_bytes(dgeo.weight_shape().iter().product());
-            flipped + forward::WINOGRAD.scratch_bytes(&fp, dev)
-        },
+        scratch: |p, dev| forward_scratch(p, dev, |_, _| forward::WINOGRAD),
         launch: |_, p, a| run_forward(p, a, |_, _| forward::WINOGRAD),
     },
 ];
@@ -247,6 +227,24 @@ fn forward_problem(dgeo: Conv2dGeometry, precision: Precision) -> Conv2dProblem 
         activation: Activation::None,
         precision,
     }
+}
+
+/// Bytes the forward route allocates: the flipped weights and the scratch of
+/// the forward variant `pick` names.
+fn forward_scratch(
+    p: &DataGradProblem,
+    dev: &Device,
+    pick: impl FnOnce(&Device, &Conv2dProblem) -> &'static ConvVariant,
+) -> u64 {
+    let Ok(dgeo) = as_forward(&p.geo) else {
+        return 0;
+    };
+    let fp = forward_problem(dgeo, p.precision);
+    let flipped = p
+        .precision
+        .dtype()
+        .storage_bytes(dgeo.weight_shape().iter().product());
+    flipped + pick(dev, &fp).scratch_bytes(&fp, dev)
 }
 
 /// The data gradient as the forward convolution of dy with the flipped
