@@ -497,7 +497,7 @@ fn scratch_bytes_are_exact() {
             dgamma: dev.empty(&[c], DType::F32).unwrap(),
             dbeta: dev.empty(&[c], DType::F32).unwrap(),
         };
-        let scratch = batch_norm_scratch_bytes(shape, Precision::F32);
+        let scratch = batch_norm_scratch_bytes(&dev, shape, Precision::F32);
         let before = dev.pool_stats().live_bytes;
         dev.reset_peak();
         batch_norm::batch_norm_train_into(

@@ -11,7 +11,8 @@
 // override constants, which fold away when the pipeline is created.
 //
 // Preconditions (checked by the launcher): A is M x K and B is K x N, both
-// row-major and contiguous per batch (no transposes), K % 4 == 0, N % 4 == 0.
+// row-major (no transposes), K % 4 == 0, N % 4 == 0, and the row strides,
+// batch strides and offsets multiples of 4.
 // Includes: precision prelude, grid, activation, gemm/params, gemm/epilogue.
 
 @group(0) @binding(1) var<storage, read> a: array<T4>;
@@ -46,27 +47,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let k4 = p.k / 4u;
     let n4 = p.n / 4u;
+    // Row strides in vec4s (rows may be longer than K or N: a chunk of
+    // im2col columns, one image's columns of a batch).
+    let ars4 = p.a_rs / 4u;
+    let brs4 = p.b_rs / 4u;
     let row0 = tile.y * WG_Y * TM + lid.y;
     let col0 = tile.z * WG_X * TN4 + lid.x;
     let a_base = a_at(tile.x) / 4u;
     let b_base = b_at(tile.x) / 4u;
     // Out-of-range rows and columns read a clamped valid element; stores are masked.
-    let ar0 = a_base + min(row0 + 0u * WG_Y, p.m - 1u) * k4;
-    let ar1 = a_base + min(row0 + 1u * WG_Y, p.m - 1u) * k4;
-    let ar2 = a_base + min(row0 + 2u * WG_Y, p.m - 1u) * k4;
-    let ar3 = a_base + min(row0 + 3u * WG_Y, p.m - 1u) * k4;
-    let ar4 = a_base + min(row0 + 4u * WG_Y, p.m - 1u) * k4;
-    let ar5 = a_base + min(row0 + 5u * WG_Y, p.m - 1u) * k4;
-    let ar6 = a_base + min(row0 + 6u * WG_Y, p.m - 1u) * k4;
-    let ar7 = a_base + min(row0 + 7u * WG_Y, p.m - 1u) * k4;
-    let ar8 = a_base + min(row0 + 8u * WG_Y, p.m - 1u) * k4;
-    let ar9 = a_base + min(row0 + 9u * WG_Y, p.m - 1u) * k4;
-    let ar10 = a_base + min(row0 + 10u * WG_Y, p.m - 1u) * k4;
-    let ar11 = a_base + min(row0 + 11u * WG_Y, p.m - 1u) * k4;
-    let ar12 = a_base + min(row0 + 12u * WG_Y, p.m - 1u) * k4;
-    let ar13 = a_base + min(row0 + 13u * WG_Y, p.m - 1u) * k4;
-    let ar14 = a_base + min(row0 + 14u * WG_Y, p.m - 1u) * k4;
-    let ar15 = a_base + min(row0 + 15u * WG_Y, p.m - 1u) * k4;
+    let ar0 = a_base + min(row0 + 0u * WG_Y, p.m - 1u) * ars4;
+    let ar1 = a_base + min(row0 + 1u * WG_Y, p.m - 1u) * ars4;
+    let ar2 = a_base + min(row0 + 2u * WG_Y, p.m - 1u) * ars4;
+    let ar3 = a_base + min(row0 + 3u * WG_Y, p.m - 1u) * ars4;
+    let ar4 = a_base + min(row0 + 4u * WG_Y, p.m - 1u) * ars4;
+    let ar5 = a_base + min(row0 + 5u * WG_Y, p.m - 1u) * ars4;
+    let ar6 = a_base + min(row0 + 6u * WG_Y, p.m - 1u) * ars4;
+    let ar7 = a_base + min(row0 + 7u * WG_Y, p.m - 1u) * ars4;
+    let ar8 = a_base + min(row0 + 8u * WG_Y, p.m - 1u) * ars4;
+    let ar9 = a_base + min(row0 + 9u * WG_Y, p.m - 1u) * ars4;
+    let ar10 = a_base + min(row0 + 10u * WG_Y, p.m - 1u) * ars4;
+    let ar11 = a_base + min(row0 + 11u * WG_Y, p.m - 1u) * ars4;
+    let ar12 = a_base + min(row0 + 12u * WG_Y, p.m - 1u) * ars4;
+    let ar13 = a_base + min(row0 + 13u * WG_Y, p.m - 1u) * ars4;
+    let ar14 = a_base + min(row0 + 14u * WG_Y, p.m - 1u) * ars4;
+    let ar15 = a_base + min(row0 + 15u * WG_Y, p.m - 1u) * ars4;
     let bc0 = min(col0 + 0u * WG_X, n4 - 1u);
     let bc1 = min(col0 + 1u * WG_X, n4 - 1u);
     let bc2 = min(col0 + 2u * WG_X, n4 - 1u);
@@ -88,10 +93,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var c14_0 = vec4<f32>(0.0); var c14_1 = vec4<f32>(0.0); var c14_2 = vec4<f32>(0.0); var c14_3 = vec4<f32>(0.0);
     var c15_0 = vec4<f32>(0.0); var c15_1 = vec4<f32>(0.0); var c15_2 = vec4<f32>(0.0); var c15_3 = vec4<f32>(0.0);
     for (var kq = 0u; kq < k4; kq++) {
-        let r0 = b_base + kq * 4u * n4;
-        let r1 = r0 + 1u * n4;
-        let r2 = r0 + 2u * n4;
-        let r3 = r0 + 3u * n4;
+        let r0 = b_base + kq * 4u * brs4;
+        let r1 = r0 + 1u * brs4;
+        let r2 = r0 + 2u * brs4;
+        let r3 = r0 + 3u * brs4;
         let b0_0 = vec4<f32>(b[r0 + bc0]); let b0_1 = vec4<f32>(b[r0 + bc1]); let b0_2 = vec4<f32>(b[r0 + bc2]); let b0_3 = vec4<f32>(b[r0 + bc3]);
         let b1_0 = vec4<f32>(b[r1 + bc0]); let b1_1 = vec4<f32>(b[r1 + bc1]); let b1_2 = vec4<f32>(b[r1 + bc2]); let b1_3 = vec4<f32>(b[r1 + bc3]);
         let b2_0 = vec4<f32>(b[r2 + bc0]); let b2_1 = vec4<f32>(b[r2 + bc1]); let b2_2 = vec4<f32>(b[r2 + bc2]); let b2_3 = vec4<f32>(b[r2 + bc3]);

@@ -10,6 +10,7 @@
 pub mod activation;
 pub mod augment;
 pub mod batch_norm;
+mod binding;
 pub mod concat;
 pub mod conv;
 pub mod dropout;

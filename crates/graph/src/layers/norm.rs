@@ -166,7 +166,7 @@ impl Layer for BatchNorm2d {
         let out = cx.bytes(cx.output);
         let shape: [usize; 4] = cx.batched(&cx.inputs[0]).try_into().expect("NCHW");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
-        let scratch = batch_norm::batch_norm_scratch_bytes(shape, precision);
+        let scratch = batch_norm::batch_norm_train_scratch_bytes(cx.device, shape, precision);
         let mut m = MemSeq::new();
         if cx.train {
             m.alloc(scratch).alloc(out).alloc(c).alloc(c).free(scratch);
@@ -187,7 +187,7 @@ impl Layer for BatchNorm2d {
         let x = cx.bytes(&cx.inputs[0]);
         let shape: [usize; 4] = cx.batched(&cx.inputs[0]).try_into().expect("NCHW");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
-        let scratch = batch_norm::batch_norm_scratch_bytes(shape, precision);
+        let scratch = batch_norm::batch_norm_scratch_bytes(cx.device, shape, precision);
         let mut m = MemSeq::new();
         if self.activation != Activation::None {
             m.alloc(x);

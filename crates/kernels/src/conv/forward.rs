@@ -25,6 +25,8 @@ use weft_device::{
 
 use super::params::{Conv2dGeometry, Conv2dParams};
 use crate::Activation;
+use crate::binding::{align_elems, vec4_alias, window};
+use crate::gemm::{self, BiasMode, GemmArgs, GemmDims, GemmProblem};
 use crate::precision::{Precision, Typed};
 use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
 use crate::shaders::{ACTIVATION, plain, typed, wgsl};
@@ -673,12 +675,6 @@ pub(crate) fn round4(n: usize) -> usize {
     n.div_ceil(4) * 4
 }
 
-/// Elements between aligned binding offsets of a `dtype` tensor.
-pub(crate) fn align_elems(limits: &ComputeLimits, dtype: DType) -> usize {
-    let align = limits.min_storage_buffer_offset_alignment.max(4) as usize;
-    align / dtype.element_bytes()
-}
-
 /// Checks that a chunk of `imgs` images fits the device's binding limit (x and
 /// y windows, every scratch buffer) and, beyond one image, the scratch budget.
 fn plan_chunk(
@@ -780,52 +776,6 @@ fn chunks(
         .step_by(per)
         .map(|i| (i, per.min(geo.n - i)))
         .collect())
-}
-
-/// A window of `len` elements of `t` starting at element `start`, bound from
-/// the aligned offset at or before it; returns the binding and `start`'s index
-/// within it.
-pub(crate) fn window(
-    t: &Tensor,
-    start: usize,
-    len: usize,
-    align: usize,
-) -> Result<(BufferRange<'_>, u32)> {
-    let begin = start - start % align;
-    let delta = start - begin;
-    Ok((t.window(begin, len + delta)?, delta as u32))
-}
-
-/// `range` as a binding for an `array<vec4<T>>` view, and whether it still is
-/// `range`: wgpu wants at least one whole vector bound, so the size is rounded
-/// up to 16 bytes within the buffer (pooled buffers hold at least 256 bytes;
-/// the kernels only read vectors that lie inside the tensor). When even that
-/// is too short, a read-only input stands in and the caller must not use the
-/// vector path.
-fn vec4_alias<'a>(
-    range: BufferRange<'a>,
-    fallback: &[&'a Tensor],
-) -> Result<(BufferRange<'a>, bool)> {
-    let widen = |r: BufferRange<'a>| {
-        let room = r.buffer.size() - r.offset;
-        BufferRange {
-            size: r.size.div_ceil(16).saturating_mul(16).min(room),
-            ..r
-        }
-    };
-    std::iter::once(range)
-        .chain(fallback.iter().map(|t| t.binding()))
-        .map(widen)
-        .enumerate()
-        .find(|(_, r)| r.size >= 16)
-        .map(|(i, r)| (r, i == 0))
-        .ok_or_else(|| {
-            Error::invalid(
-                OP,
-                "input",
-                "tensors of fewer than 16 bytes in buffers of the same size",
-            )
-        })
 }
 
 /// One conv2d call, resolved.
@@ -1148,7 +1098,9 @@ impl Run<'_> {
         })
     }
 
-    /// Launches conv_gemm.wgsl.
+    /// Runs a conv GEMM: by the GEMM table's vector kernels where the layout
+    /// is one of theirs (16x16 register blocks: up to twice conv_gemm's FMAs
+    /// per load), by conv_gemm.wgsl otherwise.
     fn gemm(
         &self,
         g: &GemmLaunch,
@@ -1156,11 +1108,33 @@ impl Run<'_> {
         b: BufferRange<'_>,
         c: BufferRange<'_>,
     ) -> Result<()> {
+        if let Some(dims) = g.as_batched_gemm() {
+            let problem = GemmProblem {
+                dims,
+                bias: if g.bias {
+                    BiasMode::PerRow
+                } else {
+                    BiasMode::None
+                },
+                activation: g.act,
+                precision: self.precision,
+            };
+            if g.rows >= 16 && gemm::VEC4_8X8.check(&problem, self.dev.caps()).is_ok() {
+                let args = GemmArgs {
+                    device: self.dev,
+                    a,
+                    b,
+                    bias: self.bias.map(Tensor::binding),
+                    c,
+                };
+                return gemm::TABLE.run(self.dev, &problem, None, &args);
+            }
+        }
         let tm = rows_per_invocation(g.rows);
         // Two aligned vec4s per 8 columns: every offset a multiple of 4 and no
         // image boundary inside a quad of columns.
-        let (a4, a_whole) = vec4_alias(a, &[self.w, self.x])?;
-        let (b4, b_whole) = vec4_alias(b, &[self.w, self.x])?;
+        let (a4, a_whole) = vec4_alias(OP, a, &[self.w, self.x])?;
+        let (b4, b_whole) = vec4_alias(OP, b, &[self.w, self.x])?;
         let b_vec4 = b_whole
             && [g.b_off as usize, g.b_gs, g.b_ks, g.b_is, g.b_img]
                 .iter()
@@ -1230,6 +1204,54 @@ struct GemmLaunch {
     c_ms: usize,
     bias: bool,
     act: Activation,
+}
+
+impl GemmLaunch {
+    /// The launch as a batched GEMM of the GEMM table (C contiguous per
+    /// batch), where it is one: one group with batches of C's images (im2col
+    /// columns or a 1x1 convolution's input), or groups that are plain
+    /// batches (Winograd's 16 products, computed over the padded row).
+    fn as_batched_gemm(&self) -> Option<GemmDims> {
+        let (m, k) = (self.rows, self.k);
+        let (batch, n, a_bs, b_bs) = if self.groups == 1 {
+            let n = self.c_img;
+            let contiguous = self.b_is == 0 && self.b_img >= self.cols;
+            let b_bs = if contiguous {
+                n
+            } else if self.b_img == n {
+                self.b_is
+            } else {
+                return None;
+            };
+            let whole = n > 0 && self.cols.is_multiple_of(n);
+            (whole && self.c_ms == n && self.c_is == m * n).then_some(())?;
+            (self.cols / n, n, 0, b_bs)
+        } else {
+            let plain = self.b_is == 0
+                && self.c_is == 0
+                && self.b_img >= self.cols
+                && self.c_img >= self.cols;
+            let n = self.c_ms;
+            (plain && n >= self.cols && self.b_ks >= n).then_some(())?;
+            (self.groups, n, m * k, self.b_gs)
+        };
+        Some(GemmDims {
+            batch,
+            m,
+            n,
+            k,
+            a_bs,
+            a_rs: k,
+            a_cs: 1,
+            b_bs,
+            b_rs: self.b_ks,
+            b_cs: 1,
+            batched_out: true,
+            a_off: 0,
+            b_off: self.b_off as usize,
+            c_off: self.c_off as usize,
+        })
+    }
 }
 
 /// Rows (output channels) per implicit-GEMM invocation: 1, 2, 4, 6 or 8, the

@@ -27,7 +27,7 @@ use super::{
     same_float_dtype, typed_shader,
 };
 use crate::Activation;
-use crate::conv::forward::{align_elems, window};
+use crate::binding::{align_elems, window};
 use crate::gemm::{self, BiasMode, GemmArgs, GemmDims, GemmProblem};
 use crate::precision::Precision;
 use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};

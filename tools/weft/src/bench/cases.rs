@@ -3,7 +3,7 @@
 
 use weft::Device;
 use weft::device::{Caps, TuneKey};
-use weft::kernels::batch_norm::{self, BatchNormProblem};
+use weft::kernels::batch_norm::{self, BatchNormBackwardProblem, BatchNormProblem};
 use weft::kernels::conv::backward::data::{self as data_grad, DataGradProblem};
 use weft::kernels::conv::backward::weight::{self as weight_grad, WeightGrad, WeightGradProblem};
 use weft::kernels::conv::forward::{self, Conv2dProblem};
@@ -94,6 +94,10 @@ pub enum Problem {
     },
     /// Training-mode batch norm.
     BatchNorm {
+        shape: [usize; 4],
+    },
+    /// Batch norm's gradient.
+    BatchNormBackward {
         shape: [usize; 4],
     },
 }
@@ -219,6 +223,14 @@ macro_rules! with_table {
                 };
                 $body
             }
+            Problem::BatchNormBackward { shape } => {
+                let $table = &batch_norm::BACKWARD_TABLE;
+                let $p = BatchNormBackwardProblem {
+                    shape: *shape,
+                    precision,
+                };
+                $body
+            }
         }
     }};
 }
@@ -320,6 +332,7 @@ fn suite(name: &str) -> Vec<(&'static str, String)> {
     let mp = |s: &str| ("max_pool2d", s.to_string());
     let mpb = |s: &str| ("max_pool2d_backward", s.to_string());
     let bn = |s: &str| ("batch_norm", s.to_string());
+    let bnb = |s: &str| ("batch_norm_backward", s.to_string());
     let dx = |s: &str| ("conv2d_backward_data", s.to_string());
     let dw = |s: &str| ("conv2d_backward_weight", s.to_string());
     match name {
@@ -385,6 +398,10 @@ fn suite(name: &str) -> Vec<(&'static str, String)> {
             mpb("8,64,112,112,3,2,1"),
             bn("8,64,112,112"),
             bn("8,256,14,14"),
+            bn("8,512,7,7"),
+            bnb("8,64,112,112"),
+            bnb("8,256,14,14"),
+            bnb("8,512,7,7"),
             gl(8, 1000, 512, "nt"),
         ],
         "unet" => vec![
@@ -420,7 +437,7 @@ pub const SUITES: [&str; 7] = [
 ];
 
 /// Every op name, and the table each one compares.
-pub const OPS: [(&str, &str); 9] = [
+pub const OPS: [(&str, &str); 10] = [
     ("gemm", "gemm"),
     ("conv2d", "conv2d"),
     ("conv2d_backward_data", "conv2d_backward_data"),
@@ -430,6 +447,7 @@ pub const OPS: [(&str, &str); 9] = [
     ("avg_pool2d", "pool2d"),
     ("max_pool2d_backward", "max_pool2d_backward"),
     ("batch_norm", "batch_norm"),
+    ("batch_norm_backward", "batch_norm_backward"),
 ];
 
 fn op_names() -> Vec<&'static str> {
@@ -590,6 +608,27 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
                 shape: [n, c, h, w],
             };
             Ok(Case::new(suite_name, "batch_norm", shape, problem, work))
+        }
+        "batch_norm_backward" => {
+            let [n, c, h, w] = <[usize; 4]>::try_from(v.as_slice())
+                .map_err(|_| format!("batch_norm_backward shapes are N,C,H,W; got \"{shape}\""))?;
+            // dy and x read twice (sums, then dx), dx written once.
+            let elems = n * c * h * w;
+            let work = Work {
+                flops: 0.0,
+                bytes: 4.0 * (5 * elems) as f64,
+                memory_bound: true,
+            };
+            let problem = Problem::BatchNormBackward {
+                shape: [n, c, h, w],
+            };
+            Ok(Case::new(
+                suite_name,
+                "batch_norm_backward",
+                shape,
+                problem,
+                work,
+            ))
         }
         other => Err(format!(
             "unknown op \"{other}\" (one of {})",

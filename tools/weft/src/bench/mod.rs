@@ -110,6 +110,7 @@ pub enum BenchOp {
     AvgPool2d,
     MaxPool2dBackward,
     BatchNorm,
+    BatchNormBackward,
 }
 
 impl BenchOp {
@@ -124,6 +125,7 @@ impl BenchOp {
             BenchOp::AvgPool2d => "avg_pool2d",
             BenchOp::MaxPool2dBackward => "max_pool2d_backward",
             BenchOp::BatchNorm => "batch_norm",
+            BenchOp::BatchNormBackward => "batch_norm_backward",
         }
     }
 }

@@ -101,6 +101,12 @@ pub fn prepare(
             batch_norm::TABLE.by_name(variant)?,
             precision,
         )?),
+        Problem::BatchNormBackward { shape } => Box::new(BatchNormBackwardRunner::new(
+            dev,
+            *shape,
+            batch_norm::BACKWARD_TABLE.by_name(variant)?,
+            precision,
+        )?),
     })
 }
 
@@ -550,6 +556,7 @@ struct BatchNormRunner {
     running: (Tensor, Tensor),
     out: BatchNormOutput,
     spec: BatchNormSpec,
+    variant: &'static batch_norm::BatchNormVariant,
 }
 
 impl BatchNormRunner {
@@ -559,8 +566,6 @@ impl BatchNormRunner {
         variant: &'static batch_norm::BatchNormVariant,
         precision: Precision,
     ) -> weft::Result<BatchNormRunner> {
-        // One row today; `variant` is what `--list` and the tuner name.
-        let _ = variant;
         let dtype = precision.dtype();
         let c = shape[1];
         let mut rng = ChaCha8Rng::seed_from_u64(7);
@@ -588,19 +593,20 @@ impl BatchNormRunner {
                 precision: Some(precision),
                 ..Default::default()
             },
+            variant,
         })
     }
 
     fn launch(&self, s: usize, out: &BatchNormOutput) -> weft::Result<()> {
-        batch_norm::batch_norm_train_into(
-            &self.x[s],
-            &self.gamma,
-            &self.beta,
-            &self.running.0,
-            &self.running.1,
-            &self.spec,
+        let args = batch_norm::BatchNormArgs {
+            x: &self.x[s],
+            gamma: &self.gamma,
+            beta: &self.beta,
+            running_mean: &self.running.0,
+            running_var: &self.running.1,
             out,
-        )
+        };
+        batch_norm::batch_norm_train_by(&args, &self.spec, self.variant)
     }
 }
 
@@ -630,5 +636,108 @@ impl Runner for BatchNormRunner {
 
     fn run(&mut self, i: usize) -> weft::Result<()> {
         self.launch(i % SETS, &self.out)
+    }
+}
+
+/// Batch norm's gradient by one row, against the f64 reference.
+struct BatchNormBackwardRunner {
+    shape: [usize; 4],
+    x: Vec<Tensor>,
+    host_x: Vec<f32>,
+    dy: Tensor,
+    host_dy: Vec<f32>,
+    gamma: Tensor,
+    host_gamma: Vec<f32>,
+    stats: (Tensor, Tensor),
+    host_stats: (Vec<f32>, Vec<f32>),
+    grads: batch_norm::BatchNormGrads,
+    precision: Precision,
+    variant: &'static weft::kernels::registry::Variant<batch_norm::BatchNormBackwardProblem>,
+}
+
+impl BatchNormBackwardRunner {
+    fn new(
+        dev: &Device,
+        shape: [usize; 4],
+        variant: &'static weft::kernels::registry::Variant<batch_norm::BatchNormBackwardProblem>,
+        precision: Precision,
+    ) -> weft::Result<BatchNormBackwardRunner> {
+        let dtype = precision.dtype();
+        let c = shape[1];
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let (x, host_x) = input_sets(dev, &mut rng, &shape, dtype)?;
+        let host_dy = random_inputs(&mut rng, shape.iter().product(), dtype);
+        let host_gamma: Vec<f32> = (0..c).map(|_| rng.random_range(0.5..1.5)).collect();
+        // The saved statistics of the first input set, as the forward stores them.
+        let (_, stats) = reference::batch_norm::train(
+            &host_x,
+            shape,
+            &host_gamma,
+            &host_gamma,
+            1e-5,
+            Activation::None,
+        );
+        let mean: Vec<f32> = stats.mean.value.iter().map(|&v| v as f32).collect();
+        let invstd: Vec<f32> = stats.invstd.value.iter().map(|&v| v as f32).collect();
+        Ok(BatchNormBackwardRunner {
+            shape,
+            dy: dev.upload_f32(&shape, dtype, &host_dy)?,
+            x,
+            host_x,
+            host_dy,
+            gamma: dev.tensor(&[c], &host_gamma)?,
+            host_gamma,
+            stats: (dev.tensor(&[c], &mean)?, dev.tensor(&[c], &invstd)?),
+            host_stats: (mean, invstd),
+            grads: batch_norm::BatchNormGrads {
+                dx: dev.empty(&shape, dtype)?,
+                dgamma: dev.empty(&[c], DType::F32)?,
+                dbeta: dev.empty(&[c], DType::F32)?,
+            },
+            precision,
+            variant,
+        })
+    }
+
+    fn launch(&self, s: usize, grads: &batch_norm::BatchNormGrads) -> weft::Result<()> {
+        let args = batch_norm::BatchNormBackwardArgs {
+            dy: &self.dy,
+            x: &self.x[s],
+            gamma: &self.gamma,
+            save_mean: &self.stats.0,
+            save_invstd: &self.stats.1,
+            grads,
+        };
+        batch_norm::batch_norm_backward_by(&args, Some(self.precision), self.variant)
+    }
+}
+
+impl Runner for BatchNormBackwardRunner {
+    fn check(&mut self) -> Result<f64, String> {
+        let dev = self.gamma.device().clone();
+        let dtype = self.grads.dx.dtype();
+        let c = self.shape[1];
+        let poisoned = |shape: &[usize], dtype| testing::poisoned(&dev, shape, dtype);
+        let grads = batch_norm::BatchNormGrads {
+            dx: poisoned(&self.shape, dtype).map_err(|e| e.to_string())?,
+            dgamma: poisoned(&[c], DType::F32).map_err(|e| e.to_string())?,
+            dbeta: poisoned(&[c], DType::F32).map_err(|e| e.to_string())?,
+        };
+        self.launch(0, &grads).map_err(|e| e.to_string())?;
+        let got = grads.dx.to_f32_vec().map_err(|e| e.to_string())?;
+        let (want, _, _) = reference::batch_norm::backward(
+            &self.host_dy,
+            &self.host_x,
+            self.shape,
+            &self.host_gamma,
+            &self.host_stats.0,
+            &self.host_stats.1,
+        );
+        let (bound, c) = testing::storage_bound(&want, dtype, 2.0);
+        testing::compare(&got, &bound, dtype, c).map(|r| r.max_err_eps)
+    }
+
+    fn run(&mut self, i: usize) -> weft::Result<()> {
+        self.launch(i % SETS, &self.grads)
     }
 }

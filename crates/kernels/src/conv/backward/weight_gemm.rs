@@ -10,7 +10,8 @@
 use weft_device::{Binding, DType, Device, Error, Kernel, Result};
 
 use super::weight::{WeightGrad, WeightGradArgs, WeightGradProblem, WeightGradVariant};
-use crate::conv::forward::{SCRATCH_BUDGET, align_elems, im2col_into, round4, window};
+use crate::binding::{align_elems, window};
+use crate::conv::forward::{SCRATCH_BUDGET, im2col_into, round4};
 use crate::conv::params::Conv2dGeometry;
 use crate::gemm::{self, BiasMode, GemmArgs, GemmDims, GemmProblem};
 use crate::precision::Precision;

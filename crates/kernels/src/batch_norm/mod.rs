@@ -8,8 +8,10 @@
 //! `[C]`. Precisions: F32, native F16 and F16Packed for every kernel (packed
 //! apply kernels own whole output words; statistics kernels read packed input).
 //!
-//! Kernels, all deterministic (no atomics), f32 arithmetic. The per-channel
-//! reductions are [`crate::reduce`]'s, over the NCHW per-channel plan:
+//! Kernels, all deterministic (no atomics), f32 arithmetic. Two variants of
+//! each pass: [`planes`] (f32 and native f16, the default: plane runs, vec4
+//! loads, no barriers) and `two_pass` (every precision), whose per-channel
+//! reductions are [`crate::reduce`]'s over the NCHW per-channel plan:
 //!
 //! | pass | kernel | grid |
 //! |---|---|---|
@@ -20,7 +22,7 @@
 //! | | `batch_norm/backward_finalize`: dgamma, dbeta, per-channel coefficients | C |
 //! | | `batch_norm/backward_apply`: dx | numel/256 |
 
-use weft_device::{Binding, DType, Error, Kernel, Result, ShaderFile, Tensor};
+use weft_device::{Binding, DType, Device, Error, Kernel, Result, ShaderFile, Tensor};
 
 use crate::precision::Precision;
 use crate::reduce::{self, check_numel};
@@ -28,6 +30,8 @@ use crate::registry::{self, Problem, Source, Table, Tile, Variant};
 use crate::shaders::ACTIVATION;
 use crate::tune;
 use crate::{Activation, shaders};
+
+pub mod planes;
 
 const PARAMS: ShaderFile = shaders::wgsl!("batch_norm/params.wgsl");
 
@@ -56,8 +60,18 @@ shaders::plain!(FOLD_BIAS, [PARAMS], "batch_norm/fold_bias.wgsl");
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
     shaders::list(
-        &[&APPLY, &BACKWARD_APPLY, &FOLD],
         &[
+            &APPLY,
+            &BACKWARD_APPLY,
+            &FOLD,
+            &planes::MOMENTS,
+            &planes::APPLY,
+            &planes::DOT,
+            &planes::BACKWARD_APPLY,
+        ],
+        &[
+            &planes::FINALIZE,
+            &planes::BACKWARD_FINALIZE,
             &FINALIZE,
             &APPLY_F16P,
             &BACKWARD_FINALIZE,
@@ -139,16 +153,48 @@ fn chunks_for(nhw: usize) -> usize {
 }
 
 /// Bytes of temporaries (f32 partial sums and per-channel coefficients)
-/// allocated by one [`batch_norm_train`] or [`batch_norm_backward`] call on an
-/// input of `x_shape`, whichever is larger (the backward's: its partials plus
-/// 16 bytes per channel; training allocates the same partials only). These are
-/// requested sizes, as `PoolStats::live_bytes` counts them (the pool rounds each
-/// buffer up to `size_class`). The same for every precision: partials are f32.
-pub fn batch_norm_scratch_bytes(x_shape: [usize; 4], precision: Precision) -> u64 {
-    let _ = precision;
-    let [n, c, h, w] = x_shape;
-    let partials = (c * chunks_for(n * h * w) * 8) as u64;
-    partials + (c * 16) as u64
+/// allocated by one [`batch_norm_backward`] call on an input of `x_shape` by
+/// the variant `dev` would choose: the partials plus 16 bytes per channel.
+/// These are requested sizes, as `PoolStats::live_bytes` counts them (the pool
+/// rounds each buffer up to `size_class`).
+pub fn batch_norm_scratch_bytes(dev: &Device, x_shape: [usize; 4], precision: Precision) -> u64 {
+    let problem = BatchNormBackwardProblem {
+        shape: x_shape,
+        precision,
+    };
+    BACKWARD_TABLE.scratch_bytes(dev, &problem, None)
+}
+
+/// Bytes of temporaries (the f32 statistics partials) one [`batch_norm_train`]
+/// call on an input of `x_shape` allocates, by the variant `dev` would choose.
+pub fn batch_norm_train_scratch_bytes(
+    dev: &Device,
+    x_shape: [usize; 4],
+    precision: Precision,
+) -> u64 {
+    let problem = BatchNormProblem {
+        shape: x_shape,
+        eps: 1e-5,
+        momentum: 0.1,
+        activation: Activation::None,
+        precision,
+    };
+    TABLE.scratch_bytes(dev, &problem, None)
+}
+
+/// `two_pass`'s statistics partials: one per (channel, chunk).
+fn two_pass_partials([n, c, h, w]: [usize; 4]) -> u64 {
+    (c * chunks_for(n * h * w) * 8) as u64
+}
+
+/// The planes rows' scratch: partials (and, for the gradient, 16 bytes of
+/// coefficients per channel) unless there is nothing to reduce.
+fn planes_scratch(shape: [usize; 4], coefficients: bool) -> u64 {
+    let [n, c, h, w] = shape;
+    if n * h * w == 0 || c == 0 {
+        return 0;
+    }
+    planes::partials_bytes(shape) + if coefficients { (c * 16) as u64 } else { 0 }
 }
 
 fn shape4(op: &str, x: &Tensor) -> Result<[usize; 4]> {
@@ -281,6 +327,39 @@ pub fn batch_norm_train_into(
     spec: &BatchNormSpec,
     out: &BatchNormOutput,
 ) -> Result<()> {
+    let args = BatchNormArgs {
+        x,
+        gamma,
+        beta,
+        running_mean,
+        running_var,
+        out,
+    };
+    train(&args, spec, None)
+}
+
+/// [`batch_norm_train_into`] by a given variant (a row of [`VARIANTS`]).
+pub fn batch_norm_train_by(
+    args: &BatchNormArgs<'_>,
+    spec: &BatchNormSpec,
+    variant: &'static BatchNormVariant,
+) -> Result<()> {
+    train(args, spec, Some(variant))
+}
+
+fn train(
+    args: &BatchNormArgs<'_>,
+    spec: &BatchNormSpec,
+    variant: Option<&'static BatchNormVariant>,
+) -> Result<()> {
+    let BatchNormArgs {
+        x,
+        gamma,
+        beta,
+        running_mean,
+        running_var,
+        out,
+    } = *args;
     const OP: &str = "batch_norm";
     let shape = check_x(OP, x)?;
     let [n, c, h, w] = shape;
@@ -320,15 +399,7 @@ pub fn batch_norm_train_into(
         activation: spec.activation,
         precision: Precision::resolve(OP, dev, x.dtype(), spec.precision)?,
     };
-    let args = BatchNormArgs {
-        x,
-        gamma,
-        beta,
-        running_mean,
-        running_var,
-        out,
-    };
-    TABLE.run(dev, &problem, None, &args)
+    TABLE.run(dev, &problem, variant, args)
 }
 
 /// The tuner's class of a per-channel problem: log₂ buckets of the channels
@@ -377,31 +448,59 @@ impl Problem for BatchNormProblem {
 pub type BatchNormVariant = Variant<BatchNormProblem>;
 
 /// Every training-mode batch-norm variant.
-pub const VARIANTS: &[BatchNormVariant] = &[Variant {
-    name: "two_pass",
-    idea: "per (channel, chunk of 4096) mean and M2 in two sweeps, a Chan merge of the chunks \
+pub const VARIANTS: &[BatchNormVariant] = &[
+    Variant {
+        name: "two_pass",
+        idea: "per (channel, chunk of 4096) mean and M2 in two sweeps, a Chan merge of the chunks \
            (saved statistics, running update), then the affine + activation pass",
-    requires: "every problem",
-    shaders: &[
-        Source::Typed(&reduce::MOMENTS),
-        Source::Plain(&reduce::MOMENTS_F16P),
-        Source::Plain(&FINALIZE),
-        Source::Typed(&APPLY),
-        Source::Plain(&APPLY_F16P),
-    ],
-    constants: &[],
-    tile: Tile::PerProblem("channel x chunk workgroups, then 256 elements per workgroup"),
-    precisions: registry::ALL_PRECISIONS,
-    supports: registry::any_problem,
-    scratch: |p, _| batch_norm_scratch_bytes(p.shape, p.precision),
-    launch: |_, p, a| train_two_pass(p, a),
-}];
+        requires: "every problem",
+        shaders: &[
+            Source::Typed(&reduce::MOMENTS),
+            Source::Plain(&reduce::MOMENTS_F16P),
+            Source::Plain(&FINALIZE),
+            Source::Typed(&APPLY),
+            Source::Plain(&APPLY_F16P),
+        ],
+        constants: &[],
+        tile: Tile::PerProblem("channel x chunk workgroups, then 256 elements per workgroup"),
+        precisions: registry::ALL_PRECISIONS,
+        supports: registry::any_problem,
+        scratch: |p, _| two_pass_partials(p.shape),
+        launch: |_, p, a| train_two_pass(p, a),
+    },
+    Variant {
+        name: "planes",
+        idea: "one invocation per segment of an (image, channel) plane: two-sweep moments with \
+           vec4 loads, a balanced Chan merge per channel, then the affine pass over plane \
+           runs; no barriers, no per-element division",
+        requires: "f32 or native f16",
+        shaders: &[
+            Source::Typed(&planes::MOMENTS),
+            Source::Plain(&planes::FINALIZE),
+            Source::Typed(&planes::APPLY),
+        ],
+        constants: &[],
+        tile: Tile::PerProblem("64 segments of 512, then 64 runs of 256 per workgroup"),
+        precisions: registry::TYPED,
+        supports: registry::any_problem,
+        scratch: |p, _| planes_scratch(p.shape, false),
+        launch: |_, p, a| planes::train(p, a),
+    },
+];
 
 /// The table of training-mode batch norm.
 pub static TABLE: Table<BatchNormProblem> = Table {
     op: "batch_norm",
     variants: VARIANTS,
-    auto: |_, _| &VARIANTS[0],
+    // The planes passes wherever they have a kernel: 10-40x two_pass on
+    // lavapipe (docs/PERFORMANCE.md).
+    auto: |p, _| {
+        if p.precision == Precision::F16Packed {
+            &VARIANTS[0]
+        } else {
+            &VARIANTS[1]
+        }
+    },
 };
 
 fn train_two_pass(p: &BatchNormProblem, a: &BatchNormArgs<'_>) -> Result<()> {
@@ -505,6 +604,10 @@ pub fn batch_norm_eval_into(
         &[x, gamma, beta, running_mean, running_var],
     )?;
     let precision = Precision::resolve(OP, x.device(), x.dtype(), spec.precision)?;
+    if precision != Precision::F16Packed {
+        let channel = [gamma, beta, running_mean, running_var];
+        return planes::apply(OP, precision, shape, x, channel, spec, 1, y);
+    }
     apply(
         OP,
         precision,
@@ -595,6 +698,40 @@ pub fn batch_norm_backward_into(
     precision: Option<Precision>,
     grads: &BatchNormGrads,
 ) -> Result<()> {
+    let args = BatchNormBackwardArgs {
+        dy,
+        x,
+        gamma,
+        save_mean,
+        save_invstd,
+        grads,
+    };
+    backward(&args, precision, None)
+}
+
+/// [`batch_norm_backward_into`] by a given variant (a row of
+/// [`BACKWARD_VARIANTS`]).
+pub fn batch_norm_backward_by(
+    args: &BatchNormBackwardArgs<'_>,
+    precision: Option<Precision>,
+    variant: &'static Variant<BatchNormBackwardProblem>,
+) -> Result<()> {
+    backward(args, precision, Some(variant))
+}
+
+fn backward(
+    args: &BatchNormBackwardArgs<'_>,
+    precision: Option<Precision>,
+    variant: Option<&'static Variant<BatchNormBackwardProblem>>,
+) -> Result<()> {
+    let BatchNormBackwardArgs {
+        dy,
+        x,
+        gamma,
+        save_mean,
+        save_invstd,
+        grads,
+    } = *args;
     const OP: &str = "batch_norm_backward";
     let shape = check_x(OP, x)?;
     let [_, c, _, _] = shape;
@@ -625,15 +762,7 @@ pub fn batch_norm_backward_into(
         shape,
         precision: Precision::resolve(OP, dev, x.dtype(), precision)?,
     };
-    let args = BatchNormBackwardArgs {
-        dy,
-        x,
-        gamma,
-        save_mean,
-        save_invstd,
-        grads,
-    };
-    BACKWARD_TABLE.run(dev, &problem, None, &args)
+    BACKWARD_TABLE.run(dev, &problem, variant, args)
 }
 
 /// Batch norm's gradient as its variants see it.
@@ -670,31 +799,56 @@ impl Problem for BatchNormBackwardProblem {
 }
 
 /// Every batch-norm gradient variant.
-pub const BACKWARD_VARIANTS: &[Variant<BatchNormBackwardProblem>] = &[Variant {
-    name: "two_pass",
-    idea: "per (channel, chunk) Σdy and Σdy·(x−mean), dgamma, dbeta and per-channel \
+pub const BACKWARD_VARIANTS: &[Variant<BatchNormBackwardProblem>] = &[
+    Variant {
+        name: "two_pass",
+        idea: "per (channel, chunk) Σdy and Σdy·(x−mean), dgamma, dbeta and per-channel \
            coefficients, then dx in one elementwise pass",
-    requires: "every problem",
-    shaders: &[
-        Source::Typed(&reduce::DOT),
-        Source::Plain(&reduce::DOT_F16P),
-        Source::Plain(&BACKWARD_FINALIZE),
-        Source::Typed(&BACKWARD_APPLY),
-        Source::Plain(&BACKWARD_APPLY_F16P),
-    ],
-    constants: &[],
-    tile: Tile::PerProblem("channel x chunk workgroups, then 256 elements per workgroup"),
-    precisions: registry::ALL_PRECISIONS,
-    supports: registry::any_problem,
-    scratch: |p, _| batch_norm_scratch_bytes(p.shape, p.precision),
-    launch: |_, p, a| backward_two_pass(p, a),
-}];
+        requires: "every problem",
+        shaders: &[
+            Source::Typed(&reduce::DOT),
+            Source::Plain(&reduce::DOT_F16P),
+            Source::Plain(&BACKWARD_FINALIZE),
+            Source::Typed(&BACKWARD_APPLY),
+            Source::Plain(&BACKWARD_APPLY_F16P),
+        ],
+        constants: &[],
+        tile: Tile::PerProblem("channel x chunk workgroups, then 256 elements per workgroup"),
+        precisions: registry::ALL_PRECISIONS,
+        supports: registry::any_problem,
+        scratch: |p, _| two_pass_partials(p.shape) + (p.shape[1] * 16) as u64,
+        launch: |_, p, a| backward_two_pass(p, a),
+    },
+    Variant {
+        name: "planes",
+        idea: "one invocation per segment of an (image, channel) plane: Σdy and Σdy·(x−mean) with \
+           vec4 loads, a balanced sum per channel, then dx over plane runs",
+        requires: "f32 or native f16",
+        shaders: &[
+            Source::Typed(&planes::DOT),
+            Source::Plain(&planes::BACKWARD_FINALIZE),
+            Source::Typed(&planes::BACKWARD_APPLY),
+        ],
+        constants: &[],
+        tile: Tile::PerProblem("64 segments of 512, then 64 runs of 256 per workgroup"),
+        precisions: registry::TYPED,
+        supports: registry::any_problem,
+        scratch: |p, _| planes_scratch(p.shape, true),
+        launch: |_, p, a| planes::backward(p, a),
+    },
+];
 
 /// The table of batch norm's gradient.
 pub static BACKWARD_TABLE: Table<BatchNormBackwardProblem> = Table {
     op: "batch_norm_backward",
     variants: BACKWARD_VARIANTS,
-    auto: |_, _| &BACKWARD_VARIANTS[0],
+    auto: |p, _| {
+        if p.precision == Precision::F16Packed {
+            &BACKWARD_VARIANTS[0]
+        } else {
+            &BACKWARD_VARIANTS[1]
+        }
+    },
 };
 
 fn backward_two_pass(p: &BatchNormBackwardProblem, a: &BatchNormBackwardArgs<'_>) -> Result<()> {
