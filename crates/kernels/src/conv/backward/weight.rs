@@ -39,7 +39,13 @@ plain!(
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
     crate::shaders::list(
-        &[&DW, &DW_WINDOW, &DW_FINALIZE, &weight_gemm::DW_ROWS],
+        &[
+            &DW,
+            &DW_WINDOW,
+            &DW_FINALIZE,
+            &weight_gemm::DW_ROWS,
+            &weight_gemm::DW_PIXELS,
+        ],
         &[
             &DW_F16P,
             &DW_WINDOW_F16P,
@@ -296,10 +302,30 @@ pub const VARIANTS: &[WeightGradVariant] = &[
         scratch: weight_gemm::scratch,
         launch: weight_gemm::launch,
     },
+    Variant {
+        name: "pixels_gemm",
+        idea: "per chunk of images, B unrolled pixel by pixel ([pixels, patch], im2col \
+               transposed) and A's channels into rows, then dW = rows·cols by the row-major \
+               16x16 vec4 GEMM, split and summed in order as im2col_gemm_nt",
+        requires: "f32, groups 1, C_in·KH·KW a multiple of 4, one image's columns within the \
+                   binding limit",
+        shaders: &[
+            Source::Typed(&weight_gemm::DW_PIXELS),
+            Source::Typed(&weight_gemm::DW_ROWS),
+            Source::Plain(&weight_gemm::DW_SUM),
+        ],
+        constants: &[("PIXELS", 1.0)],
+        tile: Tile::PerProblem("the GEMM's tiles, batches of split reductions"),
+        precisions: &[Precision::F32],
+        supports: weight_gemm::supports_pixels,
+        scratch: weight_gemm::scratch,
+        launch: weight_gemm::launch,
+    },
 ];
 
 pub const IMPLICIT_GEMM: &WeightGradVariant = registry::named(VARIANTS, "implicit_gemm");
 pub const IM2COL_GEMM_NT: &WeightGradVariant = registry::named(VARIANTS, "im2col_gemm_nt");
+pub const PIXELS_GEMM: &WeightGradVariant = registry::named(VARIANTS, "pixels_gemm");
 pub const SLIDING_WINDOW: &WeightGradVariant = registry::named(VARIANTS, "sliding_window");
 
 /// The weight-gradient table (conv2d's and conv_transpose2d's).
@@ -307,18 +333,20 @@ pub static TABLE: Table<WeightGradProblem> = Table {
     op: OP_C2D_WEIGHT,
     variants: VARIANTS,
     // The sliding window wherever it applies: few rows, where the general
-    // kernel's uniform loads of A buy little. Otherwise the GEMM form once its
-    // 64-column blocks fill (at least 48 columns: VGG's first layer, 27
-    // columns, stays implicit) and the reduction is long enough to amortise
-    // the im2col pass (docs/PERFORMANCE.md: 2-2.5x on ResNet-18's layers).
+    // kernel's uniform loads of A buy little. Otherwise a GEMM form once its
+    // blocks fill (at least 48 columns: VGG's first layer, 27 columns, stays
+    // implicit) and the reduction is long enough to amortise the unrolling
+    // pass (docs/PERFORMANCE.md: 2-3x on ResNet-18's layers): pixel-major
+    // (the 16x16 row-major GEMM) where the patch is a multiple of 4,
+    // patch-major (the NT GEMM) otherwise.
     auto: |p, caps| {
         let w = &p.wg;
+        let gemm = w.ncols() >= 48 && w.n * w.a_h * w.a_w >= 256;
         if SLIDING_WINDOW.check(p, caps).is_ok() {
             SLIDING_WINDOW
-        } else if w.ncols() >= 48
-            && w.n * w.a_h * w.a_w >= 256
-            && IM2COL_GEMM_NT.check(p, caps).is_ok()
-        {
+        } else if gemm && PIXELS_GEMM.check(p, caps).is_ok() {
+            PIXELS_GEMM
+        } else if gemm && IM2COL_GEMM_NT.check(p, caps).is_ok() {
             IM2COL_GEMM_NT
         } else {
             IMPLICIT_GEMM

@@ -1,9 +1,14 @@
-//! The weight gradient as im2col + GEMM: per chunk of images, B's receptive
-//! fields unrolled into columns `[patch, W]` (`conv_im2col.wgsl`), A's
-//! channels laid out as rows `[a_c, W]` (`dw_rows.wgsl`), then
-//! `dW = rows · colsᵀ`, a GEMM whose operands are both contiguous along the
-//! reduction (the vec4 NT kernel). The reduction (`W` columns, every pixel of
-//! the chunk) is split into batches of the GEMM when its tiles alone would
+//! The weight gradient as im2col + GEMM: per chunk of images, A's channels
+//! laid out as rows `[a_c, W]` (`dw_rows.wgsl`) and B's receptive fields
+//! unrolled, then one GEMM over the chunk's `W` pixels. Two layouts of the
+//! unrolled B, two rows of the table:
+//!
+//! - patch-major `[patch, W]` (`conv_im2col.wgsl`): `dW = rows · colsᵀ`,
+//!   both operands contiguous along the reduction (the vec4 NT kernel);
+//! - pixel-major `[W, patch]` (`dw_pixels.wgsl`): `dW = rows · cols`, a
+//!   row-major GEMM for the 16x16 vec4 kernels (patch a multiple of 4).
+//!
+//! The reduction is split into batches of the GEMM when its tiles alone would
 //! leave the device idle; the f32 products of the splits, then of the chunks,
 //! are added in order by `dw_sum.wgsl` (deterministic).
 
@@ -20,13 +25,14 @@ use crate::shaders::{plain, typed};
 use crate::{Activation, registry};
 
 typed!(DW_ROWS, [], "conv_backward/dw_rows.wgsl");
+typed!(DW_PIXELS, [], "conv_backward/dw_pixels.wgsl");
 plain!(DW_SUM, [], "conv_backward/dw_sum.wgsl");
 
 /// Workgroups a launch should offer before the reduction is split (enough to
 /// fill a GPU's cores a few times over).
 const TARGET_WORKGROUPS: usize = 128;
 /// The shortest reduction a split may have, in columns.
-const MIN_SPLIT: usize = 256;
+const MIN_SPLIT: usize = 1024;
 
 /// How one weight gradient is cut into launches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,8 +151,8 @@ pub(super) fn plan(wg: &WeightGrad, limit: u64) -> std::result::Result<GemmPlan,
     })
 }
 
-/// The row's constraints: one group (the GEMM's rows are all of A's
-/// channels) and a plan within the binding limit.
+/// The patch-major row's constraints: one group (the GEMM's rows are all of
+/// A's channels) and a plan within the binding limit.
 pub(super) fn supports(
     p: &WeightGradProblem,
     caps: &weft_device::Caps,
@@ -156,6 +162,80 @@ pub(super) fn supports(
         format!("needs groups = 1 (groups = {})", wg.groups)
     })?;
     plan(wg, caps.limits.max_storage_buffer_binding_size).map(|_| ())
+}
+
+/// The pixel-major row's: as the patch-major one's, and a patch (the GEMM's
+/// N and B's row length) of a multiple of 4 for the vec4 kernels.
+pub(super) fn supports_pixels(
+    p: &WeightGradProblem,
+    caps: &weft_device::Caps,
+) -> std::result::Result<(), Unsupported> {
+    supports(p, caps)?;
+    registry::require(patch(&p.wg).is_multiple_of(4), || {
+        format!("needs C_in·KH·KW a multiple of 4, got {}", patch(&p.wg))
+    })
+}
+
+/// Whether a row runs the pixel-major layout (its `PIXELS` constant).
+fn pixel_major(v: &WeightGradVariant) -> bool {
+    v.constant("PIXELS") == Some(1.0)
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PixelsParams {
+    c_in: u32,
+    h: u32,
+    w: u32,
+    kh: u32,
+    kw: u32,
+    oh: u32,
+    ow: u32,
+    stride_h: u32,
+    stride_w: u32,
+    dil_h: u32,
+    dil_w: u32,
+    pad_t: u32,
+    pad_l: u32,
+    cols: u32,
+    width: u32,
+    x_off: u32,
+}
+
+/// B's receptive fields of `imgs` images, pixel-major, into `cols`
+/// `[width, patch]` (zero rows past the chunk's pixels).
+fn pixels_into(
+    op: &str,
+    wg: &WeightGrad,
+    imgs: usize,
+    width: usize,
+    (xw, x_off): (weft_device::BufferRange<'_>, u32),
+    cols: &weft_device::Tensor,
+) -> Result<()> {
+    let params = PixelsParams {
+        c_in: wg.b_c as u32,
+        h: wg.b_h as u32,
+        w: wg.b_w as u32,
+        kh: wg.kh as u32,
+        kw: wg.kw as u32,
+        oh: wg.a_h as u32,
+        ow: wg.a_w as u32,
+        stride_h: wg.stride[0] as u32,
+        stride_w: wg.stride[1] as u32,
+        dil_h: wg.dilation[0] as u32,
+        dil_w: wg.dilation[1] as u32,
+        pad_t: wg.pad[0] as u32,
+        pad_l: wg.pad[1] as u32,
+        cols: columns(wg, imgs) as u32,
+        width: width as u32,
+        x_off,
+    };
+    cols.device().dispatch(
+        &Kernel::new(op, DW_PIXELS.f32, "main"),
+        bytemuck::bytes_of(&params),
+        &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
+        width.div_ceil(64) as u64,
+    )
 }
 
 /// Bytes of the scratch tensors a launch allocates.
@@ -180,9 +260,9 @@ struct RowsParams {
     _pad: [u32; 3],
 }
 
-/// Runs the weight gradient of `p` by im2col + GEMM.
+/// Runs the weight gradient of `p` by im2col + GEMM in the row's layout.
 pub(super) fn launch(
-    _: &WeightGradVariant,
+    v: &WeightGradVariant,
     p: &WeightGradProblem,
     args: &WeightGradArgs<'_>,
 ) -> Result<()> {
@@ -214,14 +294,19 @@ pub(super) fn launch(
         let splits = p_cols.div_ceil(plan.split_len);
         let width = splits * plan.split_len;
         let xw = window(b, img0 * b_img, imgs * b_img, align)?;
-        im2col_into(
-            &im2col_geometry(wg, imgs),
-            Precision::F32,
-            imgs,
-            width,
-            xw,
-            &cols,
-        )?;
+        let pixels = pixel_major(v);
+        if pixels {
+            pixels_into(op, wg, imgs, width, xw, &cols)?;
+        } else {
+            im2col_into(
+                &im2col_geometry(wg, imgs),
+                Precision::F32,
+                imgs,
+                width,
+                xw,
+                &cols,
+            )?;
+        }
         let (aw, a_off) = window(a, img0 * a_img, imgs * a_img, align)?;
         let params = RowsParams {
             a_c: wg.a_c as u32,
@@ -246,9 +331,15 @@ pub(super) fn launch(
                 a_bs: plan.split_len,
                 a_rs: width,
                 a_cs: 1,
-                b_bs: plan.split_len,
-                b_rs: 1,
-                b_cs: width,
+                // Pixel-major: B(k, n) = cols[k*patch + n]; patch-major:
+                // cols[n*width + k].
+                b_bs: if pixels {
+                    plan.split_len * patch(wg)
+                } else {
+                    plan.split_len
+                },
+                b_rs: if pixels { patch(wg) } else { 1 },
+                b_cs: if pixels { 1 } else { width },
                 batched_out: true,
                 a_off: 0,
                 b_off: 0,
