@@ -30,6 +30,23 @@ fn lenet5_matches_pytorch() {
     assert_eq!(g.shape(g.find("pool2").unwrap()), [16, 5, 5]);
 }
 
+/// Forward FLOPs count every multiply-add of convolutions and dense layers
+/// twice: LeNet-5's 416,520 and ResNet-18's 1,814,073,344 multiply-adds
+/// (torchvision's 1.81 GMAC at 224x224), counted by hand per layer.
+#[test]
+fn forward_flops_count_multiply_adds() {
+    let lenet = models::lenet5().unwrap();
+    // conv1 6·28²·25, conv2 16·10²·150, fc 400·120 + 120·84 + 84·10.
+    assert_eq!(lenet.forward_flops(), 2 * 416_520);
+    let resnet = models::resnet18(1000, 224).unwrap();
+    // stem 64·112²·147, layer1 4 · 64·56²·576, layers 2-4 each a strided
+    // conv, a conv, a 1x1 downsample and a block of two convs
+    // (411,041,792), fc 512·1000.
+    let layer = 57_802_752 + 115_605_504 + 6_422_528 + 2 * 115_605_504;
+    let macs = 118_013_952 + 4 * 115_605_504 + 3 * layer + 512_000;
+    assert_eq!(resnet.forward_flops(), 2 * macs as u64);
+}
+
 #[test]
 fn resnet18_matches_torchvision() {
     let g = models::resnet18(1000, 224).unwrap();

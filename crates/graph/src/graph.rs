@@ -235,6 +235,20 @@ impl Graph {
         }
     }
 
+    /// Floating-point operations of one sample's forward pass (multiply-adds
+    /// of convolutions and dense layers, an FMA counting as two): the unit
+    /// of the GFLOP/s figures `weft bench` reports for whole networks.
+    pub fn forward_flops(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                let layer = n.layer.as_ref()?;
+                let inputs: Vec<Shape> = n.inputs.iter().map(|&i| self.shape(i).to_vec()).collect();
+                Some(layer.flops(&inputs, &n.shape))
+            })
+            .sum()
+    }
+
     /// Every parameter and buffer.
     pub fn params(&self) -> &[Param] {
         &self.params

@@ -292,6 +292,14 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
         }
     }
 
+    /// Floating-point operations of one sample's forward (an FMA counts as
+    /// two), for throughput figures: the multiply-accumulates of convolutions
+    /// and dense layers; elementwise layers count 0. A training step is
+    /// counted as 3x the forward (data and weight gradients).
+    fn flops(&self, _inputs: &[Shape], _output: &Shape) -> u64 {
+        0
+    }
+
     /// Whether each training-mode forward counts a batch, as batch norm's
     /// `num_batches_tracked` does (kept by the model, saved in checkpoints).
     fn tracks_batches(&self) -> bool {

@@ -128,6 +128,11 @@ impl Layer for Conv2d {
         "Conv2d"
     }
 
+    fn flops(&self, _inputs: &[Shape], output: &Shape) -> u64 {
+        // Every output element sums fan_in products.
+        2 * output.iter().product::<usize>() as u64 * self.fan_in() as u64
+    }
+
     fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
         let [c, _, _] = chw(name, "Conv2d", &inputs[0])?;
         if c != self.in_channels {
@@ -360,6 +365,11 @@ impl Layer for ConvTranspose2d {
 
     fn kind(&self) -> &'static str {
         "ConvTranspose2d"
+    }
+
+    fn flops(&self, inputs: &[Shape], _output: &Shape) -> u64 {
+        // Every input element spreads over out/groups · kh · kw outputs.
+        2 * inputs[0].iter().product::<usize>() as u64 * self.fan_in() as u64
     }
 
     fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {

@@ -57,6 +57,10 @@ impl Layer for Linear {
         "Linear"
     }
 
+    fn flops(&self, _inputs: &[Shape], _output: &Shape) -> u64 {
+        2 * (self.in_features * self.out_features) as u64
+    }
+
     fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
         let s = &inputs[0];
         if s.len() != 1 {

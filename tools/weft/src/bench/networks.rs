@@ -1,6 +1,7 @@
-//! Whole-network figures: LeNet-5 training steps and inference, ResNet-18 and
-//! U-Net forward passes — images per second (wall clock from a synced queue to
-//! a synced queue, so host-side recording counts) and the pool's measured peak.
+//! Whole-network figures: training steps and inference of LeNet-5, ResNet-18
+//! and U-Net — images per second (wall clock from a synced queue to a synced
+//! queue, so host-side recording counts), the achieved GFLOP/s (the graph's
+//! forward FLOPs, 3x for a training step) and the pool's measured peak.
 
 use std::time::Instant;
 
@@ -50,10 +51,23 @@ fn training(
     batch: usize,
     runs: usize,
 ) -> weft::Result<NetworkFigure> {
-    let classes = graph.shape(graph.outputs()[0])[0];
+    let out_shape = graph.shape(graph.outputs()[0]).to_vec();
     let x = input(dev, &graph, batch)?;
-    let t: Vec<i32> = (0..batch).map(|i| (i % classes) as i32).collect();
-    let targets = dev.tensor_i32(&[batch], &t)?;
+    // Classifiers: class indices and cross-entropy; dense outputs (U-Net's
+    // masks): float targets of the output's shape and BCE with logits.
+    let (targets, loss) = if out_shape.len() == 1 {
+        let t: Vec<i32> = (0..batch).map(|i| (i % out_shape[0]) as i32).collect();
+        let ce = Loss::CrossEntropy {
+            label_smoothing: 0.0,
+        };
+        (dev.tensor_i32(&[batch], &t)?, ce)
+    } else {
+        let shape = [vec![batch], out_shape.clone()].concat();
+        let n: usize = shape.iter().product();
+        let t: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
+        (dev.tensor(&shape, &t)?, Loss::BceWithLogits)
+    };
+    let flops = 3.0 * graph.forward_flops() as f64;
     let mut model = Model::new(dev, graph, 0)?;
     let mut opt = Optimizer::new(
         dev,
@@ -61,9 +75,6 @@ fn training(
         OptimizerKind::adam(1e-3),
         LrSchedule::Constant,
     )?;
-    let loss = Loss::CrossEntropy {
-        label_smoothing: 0.0,
-    };
     let (secs, peak) = time(dev, 2, runs, || {
         model
             .train_step(&[&x], &targets, &loss, &mut opt)
@@ -75,6 +86,7 @@ fn training(
         images_per_s: batch as f64 / secs,
         peak_bytes: peak,
         seconds_per_batch: secs,
+        gflop_s: flops * batch as f64 / secs / 1e9,
     })
 }
 
@@ -86,6 +98,7 @@ fn inference(
     runs: usize,
 ) -> weft::Result<NetworkFigure> {
     let x = input(dev, &graph, batch)?;
+    let flops = graph.forward_flops() as f64;
     let mut model = Model::new(dev, graph, 0)?;
     model.eval();
     let (secs, peak) = time(dev, 1, runs, || model.forward(&[&x]).map(|_| ()))?;
@@ -95,6 +108,7 @@ fn inference(
         images_per_s: batch as f64 / secs,
         peak_bytes: peak,
         seconds_per_batch: secs,
+        gflop_s: flops * batch as f64 / secs / 1e9,
     })
 }
 
@@ -107,38 +121,37 @@ pub fn measure(
     let mut out = Vec::new();
     let report = |f: &NetworkFigure| {
         eprintln!(
-            "  {:<34} batch {:>4} {:>10.1} img/s {:>10.2} ms/batch",
+            "  {:<34} batch {:>4} {:>10.1} img/s {:>10.2} ms/batch {:>7.2} GFLOP/s",
             f.name,
             f.batch,
             f.images_per_s,
-            1e3 * f.seconds_per_batch
+            1e3 * f.seconds_per_batch,
+            f.gflop_s
         )
     };
-    for batch in [64, 256] {
-        let f = training(dev, "lenet5 training step", models::lenet5()?, batch, runs)?;
+    // The slow networks take fewer timed runs: one ResNet-18 training step
+    // is seconds on a CPU rasteriser.
+    let few = args.runs.clamp(1, 3);
+    let resnet = || models::resnet18(1000, 224);
+    let unet = || models::unet(3, 2, 64, 4, 128);
+    let jobs: Vec<(&str, usize, bool, Graph, usize)> = vec![
+        ("lenet5 training step", 64, true, models::lenet5()?, runs),
+        ("lenet5 training step", 256, true, models::lenet5()?, runs),
+        ("lenet5 inference", 256, false, models::lenet5()?, runs),
+        ("resnet18 inference 224x224", 1, false, resnet()?, few),
+        ("resnet18 inference 224x224", 8, false, resnet()?, few),
+        ("resnet18 training step 224x224", 8, true, resnet()?, few),
+        ("unet inference 128x128", 1, false, unet()?, few),
+        ("unet training step 128x128", 1, true, unet()?, few),
+    ];
+    for (name, batch, train, graph, runs) in jobs {
+        let f = if train {
+            training(dev, name, graph, batch, runs)?
+        } else {
+            inference(dev, name, graph, batch, runs)?
+        };
         report(&f);
         out.push(f);
     }
-    let f = inference(dev, "lenet5 inference", models::lenet5()?, 256, runs)?;
-    report(&f);
-    out.push(f);
-    let f = inference(
-        dev,
-        "resnet18 forward 224x224",
-        models::resnet18(1000, 224)?,
-        8,
-        3,
-    )?;
-    report(&f);
-    out.push(f);
-    let f = inference(
-        dev,
-        "unet forward 128x128",
-        models::unet(3, 2, 64, 4, 128)?,
-        1,
-        3,
-    )?;
-    report(&f);
-    out.push(f);
     Ok(out)
 }

@@ -19,6 +19,9 @@ pub struct NetworkFigure {
     pub images_per_s: f64,
     pub peak_bytes: u64,
     pub seconds_per_batch: f64,
+    /// Achieved GFLOP/s: the graph's forward FLOPs per image (3x for a
+    /// training step) times images per second.
+    pub gflop_s: f64,
 }
 
 fn unit(m: &Measurement) -> &'static str {
@@ -191,6 +194,7 @@ pub fn emit(
         "networks": networks.iter().map(|n| json!({
             "name": n.name, "batch": n.batch, "images_per_s": n.images_per_s,
             "seconds_per_batch": n.seconds_per_batch, "peak_bytes": n.peak_bytes,
+            "gflop_s": n.gflop_s,
         })).collect::<Vec<_>>(),
     });
     if let Some(dir) = &args.out {
@@ -263,11 +267,12 @@ pub fn emit(
         println!("\nnetworks");
         for n in networks {
             println!(
-                "  {:<32} batch {:>4}  {:>10.1} img/s  {:>9.2} ms/batch  peak {}",
+                "  {:<32} batch {:>4}  {:>10.1} img/s  {:>9.2} ms/batch  {:>6.2} GFLOP/s  peak {}",
                 n.name,
                 n.batch,
                 n.images_per_s,
                 1e3 * n.seconds_per_batch,
+                n.gflop_s,
                 weft::graph::memory::human(n.peak_bytes)
             );
         }
