@@ -292,6 +292,11 @@ impl Case {
         with_table!(self, precision, |table, p| names(table, &p, dev.caps()))
     }
 
+    /// The variant the op itself would run on this case at `precision`.
+    pub fn chosen_variant(&self, dev: &Device, precision: Precision) -> &'static str {
+        with_table!(self, precision, |table, p| table.choose(dev, &p).name)
+    }
+
     /// The tuner's key of this case at `precision` (what `--save-tuning`
     /// records the winner under).
     pub fn tune_key(&self, dev: &Device, precision: Precision) -> TuneKey {

@@ -73,6 +73,9 @@ pub struct Measurement {
     pub shape: String,
     pub precision: String,
     pub variant: String,
+    /// Whether this is the variant the op picks by itself on this device
+    /// (the tuner's record, else the table's automatic choice).
+    pub chosen: bool,
     /// `None` when correct; the reason otherwise (never ranked).
     pub error: Option<String>,
     /// Worst |gpu − ref| in units of ε·scale on the checked elements.
@@ -281,6 +284,7 @@ fn measure(
         shape: case.shape.clone(),
         precision: precision.name().to_string(),
         variant: variant.to_string(),
+        chosen: case.chosen_variant(device, precision) == variant,
         error: None,
         max_err_eps: 0.0,
         stats: None,

@@ -178,6 +178,7 @@ pub fn emit(
                 "fraction_of_peak": fraction(m, peak),
                 "speedup_vs_baseline": match (baseline, s) { (Some(b), Some(s)) => Some(b / s.median), _ => None },
                 "winner": best.is_some_and(|w| std::ptr::eq(w, *m)),
+                "chosen": m.chosen,
             }));
         }
     }
@@ -222,19 +223,22 @@ pub fn emit(
         "device: {} ({}), copy {:.1} GB/s, fp32 FMA {:.1} GFLOP/s",
         caps.adapter.name, caps.adapter.backend, peak.copy_gb_s, peak.fma_gflop_s
     );
+    println!("(* fastest here, > the variant the op picks by itself)");
     for ((op, shape, precision), ms) in &grouped {
         println!("\n{op} {shape} {precision}");
         println!(
-            "  {:<18} {:>10} {:>10} {:>10} {:>12} {:>7} {:>9}  check",
+            "   {:<18} {:>10} {:>10} {:>10} {:>12} {:>7} {:>9}  check",
             "variant", "median ms", "min ms", "max ms", "rate", "%peak", "speed-up"
         );
         let baseline = ms.first().and_then(|m| m.stats).map(|s| s.median);
         let best = winner(ms);
         for m in ms {
-            let mark = if best.is_some_and(|w| std::ptr::eq(w, *m)) {
-                "*"
-            } else {
-                " "
+            // `*`: the fastest; `>`: what the op runs by itself.
+            let mark = match (best.is_some_and(|w| std::ptr::eq(w, *m)), m.chosen) {
+                (true, true) => "*>",
+                (true, false) => "* ",
+                (false, true) => " >",
+                (false, false) => "  ",
             };
             match m.stats {
                 Some(s) if m.error.is_none() => println!(
@@ -250,7 +254,7 @@ pub fn emit(
                     m.max_err_eps
                 ),
                 _ => println!(
-                    "  {:<18} {:>10} {:>10} {:>10} {:>12} {:>7} {:>9}  WRONG: {}",
+                    "{mark} {:<18} {:>10} {:>10} {:>10} {:>12} {:>7} {:>9}  WRONG: {}",
                     m.variant,
                     "-",
                     "-",
