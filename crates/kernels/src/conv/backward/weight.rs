@@ -335,13 +335,15 @@ pub static TABLE: Table<WeightGradProblem> = Table {
     // The sliding window wherever it applies: few rows, where the general
     // kernel's uniform loads of A buy little. Otherwise a GEMM form once its
     // blocks fill (at least 48 columns: VGG's first layer, 27 columns, stays
-    // implicit) and the reduction is long enough to amortise the unrolling
-    // pass (docs/PERFORMANCE.md: 2-3x on ResNet-18's layers): pixel-major
+    // implicit) and either the reduction is long enough to amortise the
+    // unrolling pass or the output is large enough to fill the GEMM's tiles
+    // (ResNet-18's 7x7 C512 layers at batch 1: 49 pixels, 2.4M outputs, 3x
+    // faster than implicit) (docs/PERFORMANCE.md: 2-3x on ResNet-18's layers): pixel-major
     // (the 16x16 row-major GEMM) where the patch is a multiple of 4,
     // patch-major (the NT GEMM) otherwise.
     auto: |p, caps| {
         let w = &p.wg;
-        let gemm = w.ncols() >= 48 && w.n * w.a_h * w.a_w >= 256;
+        let gemm = w.ncols() >= 48 && (w.n * w.a_h * w.a_w >= 256 || w.a_c * w.ncols() >= 1 << 16);
         if SLIDING_WINDOW.check(p, caps).is_ok() {
             SLIDING_WINDOW
         } else if gemm && PIXELS_GEMM.check(p, caps).is_ok() {
