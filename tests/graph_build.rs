@@ -47,6 +47,43 @@ fn forward_flops_count_multiply_adds() {
     assert_eq!(resnet.forward_flops(), 2 * macs as u64);
 }
 
+/// VGG-16 and MobileNet v1 against their published counts (torchvision's
+/// `vgg16`: 138,357,544 parameters, 15.47 GMAC; the MobileNet paper's 4.2 M
+/// parameters and 569 M multiply-adds), counted here layer by layer.
+#[test]
+fn vgg16_and_mobilenet_v1_match_their_published_counts() {
+    let vgg = models::vgg16(1000, 224).unwrap();
+    assert_eq!(vgg.parameter_count(), 138_357_544);
+    assert_eq!(vgg.forward_flops(), 2 * 15_470_264_320);
+    let names: Vec<&str> = vgg.params().iter().map(|p| p.name.as_str()).collect();
+    for expected in [
+        "features.0.weight",
+        "features.28.bias",
+        "classifier.6.weight",
+    ] {
+        assert!(names.contains(&expected), "missing {expected}");
+    }
+    assert_eq!(vgg.shape(vgg.find("features.30").unwrap()), [512, 7, 7]);
+    // At CIFAR's 32x32 the classifier takes one 512-feature pixel.
+    let small = models::vgg16(10, 32).unwrap();
+    let fc = small
+        .params()
+        .iter()
+        .find(|p| p.name == "classifier.0.weight");
+    assert_eq!(fc.unwrap().decl.shape, [4096, 512]);
+    let err = models::vgg16(10, 48).unwrap_err().to_string();
+    assert!(
+        err.contains("multiple of 32") && err.contains("48"),
+        "{err}"
+    );
+
+    let mobilenet = models::mobilenet_v1(1000, 224).unwrap();
+    assert_eq!(mobilenet.parameter_count(), 4_231_976);
+    assert_eq!(mobilenet.forward_flops(), 2 * 568_740_352);
+    let last = mobilenet.find("blocks.12.relu2").unwrap();
+    assert_eq!(mobilenet.shape(last), [1024, 7, 7]);
+}
+
 #[test]
 fn resnet18_matches_torchvision() {
     let g = models::resnet18(1000, 224).unwrap();

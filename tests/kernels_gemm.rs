@@ -323,3 +323,71 @@ fn operands_at_offsets() {
         .unwrap_or_else(|e| panic!("{}: {e}", row.name));
     }
 }
+
+/// `x·Wᵀ` with a W larger than one storage binding (VGG-16's 392 MiB
+/// classifier layer, here on a device limited to 64 KiB bindings): B is bound
+/// a block of rows at a time, each block writing its columns of C (rows N
+/// apart) with its part of the per-column bias. Every row that accepts such a
+/// block runs it; C is poisoned, so a column left unwritten fails the bound.
+#[test]
+fn wide_b_splits_into_column_blocks() {
+    let dev = common::own_device(Some(64 << 10));
+    let mut rng = common::rng(0x76a6);
+    let (m, n, k) = (5, 300, 100);
+    let a = common::uniform(&mut rng, m * k, -1.0, 1.0);
+    let b = common::uniform(&mut rng, n * k, -1.0, 1.0);
+    let bias = common::uniform(&mut rng, n, -1.0, 1.0);
+    let at = dev.upload_f32(&[m, k], DType::F32, &a).unwrap();
+    let bt = dev.upload_f32(&[n, k], DType::F32, &b).unwrap();
+    let biast = dev.upload_f32(&[n], DType::F32, &bias).unwrap();
+    assert!(bt.byte_size() > dev.limits().max_storage_buffer_binding_size);
+    let dims = GemmDims::infer(&[m, k], &[n, k], false, true).unwrap();
+    let want = reference::gemm::gemm(
+        &dims,
+        &a,
+        &b,
+        Some(&bias),
+        BiasMode::PerColumn,
+        Activation::Relu,
+    );
+    // A block as the split launches it: 64 columns of C, rows N apart.
+    let block = GemmProblem {
+        dims: GemmDims { n: 64, ..dims },
+        bias: BiasMode::PerColumn,
+        activation: Activation::Relu,
+        precision: Precision::F32,
+    };
+    let rows: Vec<Option<&'static GemmVariant>> = std::iter::once(None)
+        .chain(
+            gemm::VARIANTS
+                .iter()
+                .filter(|v| v.check(&block, dev.caps()).is_ok())
+                .map(Some),
+        )
+        .collect();
+    assert!(
+        rows.len() >= 4,
+        "only {} rows accept a column block",
+        rows.len()
+    );
+    for variant in rows {
+        let name = variant.map_or("auto", |v| v.name);
+        let spec = GemmSpec {
+            trans_b: true,
+            bias: BiasMode::PerColumn,
+            activation: Activation::Relu,
+            variant,
+            ..Default::default()
+        };
+        let c = testing::poisoned(&dev, &[m, n], DType::F32).unwrap();
+        gemm::gemm_into(&at, &bt, Some(&biast), &spec, &c)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        testing::compare(
+            &c.to_f32_vec().unwrap(),
+            &want,
+            DType::F32,
+            common::sum_bound(DType::F32, k),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

@@ -26,5 +26,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         ia += p.a_cs;
         ib += p.b_rs;
     }
-    c[c_at(tile.x) + row * p.n + col] = T(epilogue(tile.x, row, col, acc));
+    c[c_at(tile.x) + row * p.c_rs + col] = T(epilogue(tile.x, row, col, acc));
 }

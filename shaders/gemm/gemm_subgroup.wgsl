@@ -52,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         for (var i = 0u; i < TM; i++) {
             let row = row0 + i;
             if (row < p.m) {
-                c[c_at(tile.x) + row * p.n + col] = T(epilogue(tile.x, row, col, acc[i]));
+                c[c_at(tile.x) + row * p.c_rs + col] = T(epilogue(tile.x, row, col, acc[i]));
             }
         }
     }

@@ -49,6 +49,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier();
     }
     if (row < p.m && col < p.n) {
-        c[c_at(tile.x) + row * p.n + col] = T(epilogue(tile.x, row, col, acc));
+        c[c_at(tile.x) + row * p.c_rs + col] = T(epilogue(tile.x, row, col, acc));
     }
 }

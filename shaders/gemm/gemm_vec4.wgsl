@@ -33,7 +33,7 @@ fn store_block(bt: u32, row: u32, c4: u32, n4: u32, s: vec4<f32>) {
             epilogue(bt, row, col + 1u, s.y),
             epilogue(bt, row, col + 2u, s.z),
             epilogue(bt, row, col + 3u, s.w));
-        c[c_at(bt) / 4u + row * n4 + c4] = T4(out);
+        c[c_at(bt) / 4u + row * (p.c_rs / 4u) + c4] = T4(out);
     }
 }
 

@@ -34,7 +34,7 @@ const WG: u32 = 8u;
 
 fn store(bt: u32, row: u32, col: u32, v: f32) {
     if (row < p.m && col < p.n) {
-        c[c_at(bt) + row * p.n + col] = T(epilogue(bt, row, col, v));
+        c[c_at(bt) + row * p.c_rs + col] = T(epilogue(bt, row, col, v));
     }
 }
 

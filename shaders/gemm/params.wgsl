@@ -3,7 +3,8 @@
 // C[b] = op(A[b]) . op(B[b]) (+ bias), then the fused activation. Transposes and
 // broadcasts are strides: A(m, k) = a[b*a_bs + m*a_rs + k*a_cs] and
 // B(k, n) = b[b*b_bs + k*b_rs + n*b_cs] (a batch stride of 0 shares the operand).
-// C is contiguous: C(m, n) = c[b*c_bs + m*n_cols + n]. Every operand starts
+// C's rows are c_rs apart: C(m, n) = c[b*c_bs + m*c_rs + n] (c_rs = N unless
+// the output is a column block of a wider matrix). Every operand starts
 // a_off / b_off / c_off elements into its binding (a chunk of a larger
 // tensor); a_at, b_at and c_at give batch b's first element.
 // Includes (before this file): grid.
@@ -26,6 +27,7 @@ struct Params {
     a_off: u32,
     b_off: u32,
     c_off: u32,
+    c_rs: u32,
 }
 
 // 0: no bias; 1: one bias value per row m; 2: one per column n.

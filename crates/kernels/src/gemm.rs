@@ -83,6 +83,10 @@ pub struct GemmDims {
     pub a_off: usize,
     pub b_off: usize,
     pub c_off: usize,
+    /// Elements between C's rows: N, or more where C is a column block of a
+    /// wider matrix (a GEMM split by columns). Vector kernels need a multiple
+    /// of 4; the packed-f16 kernel needs N.
+    pub c_rs: usize,
 }
 
 impl GemmDims {
@@ -146,6 +150,7 @@ impl GemmDims {
             a_off: 0,
             b_off: 0,
             c_off: 0,
+            c_rs: n,
         })
     }
 
@@ -408,15 +413,15 @@ pub const VARIANTS: &[GemmVariant] = &[
     Variant {
         name: "packed_pairs",
         idea: "packed f16 storage, one output word (two outputs) per invocation",
-        requires: "any strides, no offsets",
+        requires: "any strides, no offsets, a dense C",
         shaders: &[Source::Plain(&shaders::GEMM_F16P)],
         constants: &[],
         tile: Tile::PerProblem("256 invocations of one output word each"),
         precisions: &[Precision::F16Packed],
         supports: |p, _| {
             let d = &p.dims;
-            registry::require(d.a_off + d.b_off + d.c_off == 0, || {
-                "needs operands at the start of their bindings".into()
+            registry::require(d.a_off + d.b_off + d.c_off == 0 && d.c_rs == d.n, || {
+                "needs operands at the start of their bindings and a dense C".into()
             })
         },
         scratch: registry::no_scratch,
@@ -446,13 +451,13 @@ fn row_major_aligned(p: &GemmProblem, _: &Caps) -> Result<(), Unsupported> {
         "needs row-major A and B (no transposes)".into()
     })?;
     registry::require(
-        [d.k, d.n, d.a_rs, d.b_rs]
+        [d.k, d.n, d.a_rs, d.b_rs, d.c_rs]
             .iter()
             .all(|s| s.is_multiple_of(4)),
         || {
             format!(
-                "needs K, N and the row strides multiples of 4 (K = {}, N = {})",
-                d.k, d.n
+                "needs K, N and the row strides multiples of 4 (K = {}, N = {}, C's rows {} apart)",
+                d.k, d.n, d.c_rs
             )
         },
     )?;
@@ -522,7 +527,8 @@ struct GemmParams {
     a_off: u32,
     b_off: u32,
     c_off: u32,
-    _pad: [u32; 3],
+    c_rs: u32,
+    _pad: [u32; 2],
 }
 
 /// C = op(A)·op(B) (+ bias), then activation, into a new tensor.
@@ -550,12 +556,73 @@ pub fn gemm_into(
         activation: spec.activation,
         precision: Precision::resolve("gemm", dev, a.dtype(), spec.precision)?,
     };
+    let limit = dev.limits().max_storage_buffer_binding_size;
+    if b.byte_size() > limit && !dims.batched_out && dims.b_cs != 1 {
+        return gemm_by_column_blocks(&problem, a, b, bias, spec, c, limit);
+    }
     TABLE.run(
         dev,
         &problem,
         spec.variant,
         &GemmArgs::tensors(a, b, bias, c),
     )
+}
+
+/// A GEMM whose B is larger than one binding, with B's columns stored as rows
+/// (`x·Wᵀ` of a wide dense layer: VGG-16's first classifier layer is 392 MiB):
+/// B is bound a block of its stored rows at a time and each block computes
+/// the matching column block of C, its rows `N` apart.
+fn gemm_by_column_blocks(
+    whole: &GemmProblem,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &GemmSpec,
+    c: &Tensor,
+    limit: u64,
+) -> Result<()> {
+    let dev = a.device();
+    let d = whole.dims;
+    // Blocks start at aligned binding offsets, so that B's window, the bias
+    // (indexed by the block's own columns) and C's offset all line up.
+    let align = crate::binding::align_elems(dev.limits(), b.dtype());
+    let row_bytes = (d.k * b.dtype().element_bytes()) as u64;
+    let cols = (limit / row_bytes.max(1)) as usize / align * align;
+    if cols == 0 {
+        return Err(Error::invalid(
+            "gemm",
+            "b",
+            format!(
+                "one column of B ({row_bytes} bytes) with its alignment ({align} columns) exceeds                  the device's max_storage_buffer_binding_size of {limit} bytes"
+            ),
+        ));
+    }
+    for j0 in (0..d.n).step_by(cols) {
+        let width = cols.min(d.n - j0);
+        let (b_window, b_off) = crate::binding::window(b, j0 * d.k, width * d.k, align)?;
+        let bias_window = match (bias, spec.bias) {
+            (Some(t), BiasMode::PerColumn) => Some(t.window(j0, width)?),
+            (t, _) => t.map(Tensor::binding),
+        };
+        let problem = GemmProblem {
+            dims: GemmDims {
+                n: width,
+                b_off: b_off as usize,
+                c_off: j0,
+                ..d
+            },
+            ..*whole
+        };
+        let args = GemmArgs {
+            device: dev,
+            a: a.binding(),
+            b: b_window,
+            bias: bias_window,
+            c: c.binding(),
+        };
+        TABLE.run(dev, &problem, spec.variant, &args)?;
+    }
+    Ok(())
 }
 
 /// Validates operand shapes and dtypes.
@@ -677,12 +744,13 @@ fn dispatch(
         b_cs: d.b_cs as u32,
         b_bs: d.b_bs as u32,
         tiles_n: tiles_n as u32,
-        c_bs: (d.m * d.n) as u32,
+        c_bs: (d.m * d.c_rs) as u32,
         bias_bs: 0,
         a_off: d.a_off as u32,
         b_off: d.b_off as u32,
         c_off: d.c_off as u32,
-        _pad: [0; 3],
+        c_rs: d.c_rs as u32,
+        _pad: [0; 2],
     };
     let mut constants = v.constants.to_vec();
     constants.extend(p.activation.constants());

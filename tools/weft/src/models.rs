@@ -12,6 +12,10 @@ pub enum ModelName {
     Resnet18,
     /// The U-Net on 128×128 RGB images, 2-class masks.
     Unet,
+    /// VGG-16 on 224×224 RGB images, 1000 classes.
+    Vgg16,
+    /// MobileNet v1 (depthwise-separable blocks) on 224×224 RGB images, 1000 classes.
+    MobilenetV1,
 }
 
 impl ModelName {
@@ -21,6 +25,8 @@ impl ModelName {
             ModelName::Lenet5 => "lenet5",
             ModelName::Resnet18 => "resnet18",
             ModelName::Unet => "unet",
+            ModelName::Vgg16 => "vgg16",
+            ModelName::MobilenetV1 => "mobilenet-v1",
         }
     }
 
@@ -47,6 +53,8 @@ impl ModelName {
             ModelName::Lenet5 => models::lenet5(),
             ModelName::Resnet18 => models::resnet18(1000, 224),
             ModelName::Unet => models::unet(3, 2, 64, 4, 128),
+            ModelName::Vgg16 => models::vgg16(1000, 224),
+            ModelName::MobilenetV1 => models::mobilenet_v1(1000, 224),
         }
     }
 }

@@ -1250,6 +1250,7 @@ impl GemmLaunch {
             a_off: 0,
             b_off: self.b_off as usize,
             c_off: self.c_off as usize,
+            c_rs: n,
         })
     }
 }

@@ -537,6 +537,7 @@ fn launch_vec4(
                 a_off: 0,
                 b_off: x_off as usize,
                 c_off: 0,
+                c_rs: plane,
             },
             bias: BiasMode::None,
             activation: Activation::None,

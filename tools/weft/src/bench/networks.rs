@@ -1,5 +1,5 @@
 //! Whole-network figures: training steps and inference of LeNet-5, ResNet-18
-//! and U-Net — images per second (wall clock from a synced queue to a synced
+//! and U-Net, inference of VGG-16 and MobileNet v1 — images per second (wall clock from a synced queue to a synced
 //! queue, so host-side recording counts), the achieved GFLOP/s (the graph's
 //! forward FLOPs, 3x for a training step) and the pool's measured peak.
 
@@ -134,6 +134,7 @@ pub fn measure(
     let few = args.runs.clamp(1, 3);
     let resnet = || models::resnet18(1000, 224);
     let unet = || models::unet(3, 2, 64, 4, 128);
+    let mobilenet = || models::mobilenet_v1(1000, 224);
     let jobs: Vec<(&str, usize, bool, Graph, usize)> = vec![
         ("lenet5 training step", 64, true, models::lenet5()?, runs),
         ("lenet5 training step", 256, true, models::lenet5()?, runs),
@@ -143,6 +144,27 @@ pub fn measure(
         ("resnet18 training step 224x224", 8, true, resnet()?, few),
         ("unet inference 128x128", 1, false, unet()?, few),
         ("unet training step 128x128", 1, true, unet()?, few),
+        (
+            "vgg16 inference 224x224",
+            1,
+            false,
+            models::vgg16(1000, 224)?,
+            few,
+        ),
+        (
+            "mobilenet-v1 inference 224x224",
+            1,
+            false,
+            mobilenet()?,
+            few,
+        ),
+        (
+            "mobilenet-v1 inference 224x224",
+            8,
+            false,
+            mobilenet()?,
+            few,
+        ),
     ];
     for (name, batch, train, graph, runs) in jobs {
         let f = if train {

@@ -344,6 +344,7 @@ pub(super) fn launch(
                 a_off: 0,
                 b_off: 0,
                 c_off: 0,
+                c_rs: patch(wg),
             },
             bias: BiasMode::None,
             activation: Activation::None,
