@@ -22,6 +22,11 @@
 //! - LeNet-5 training step at batch 64 (forward, cross-entropy, backward,
 //!   Adam lr 1e-3 with weft's betas 0.9/0.999 and eps 1e-8): images/s.
 //! - LeNet-5 inference (forward only, no autodiff) at batch 256: images/s.
+//! - ResNet-18 (torchvision's layout, 1000 classes, 224x224; burn's own
+//!   layers) inference at batch 1 and 8 and its training step at batch 8
+//!   (cross-entropy, Adam as above): images/s and GFLOP/s counting
+//!   1.814 GMAC per image forward, 3x that for a training step, as
+//!   `weft bench --suite networks` counts.
 //!
 //! Run it (from the repository root):
 //!
@@ -30,15 +35,18 @@
 //! ```
 //!
 //! Flags: `--runs N` (timed runs, default 10), `--warmup N` (default 3),
-//! `--json` (one JSON object on stdout instead of the table).
+//! `--only kernels|lenet5|resnet18` (one group of workloads; the default runs
+//! all three), `--json` (one JSON object on stdout instead of the table).
+//! ResNet-18 takes `min(runs, 3)` timed runs and one warm-up: a training
+//! step is many seconds on a CPU rasteriser.
 
 use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::module::{conv_transpose2d, conv2d, max_pool2d};
@@ -51,6 +59,24 @@ struct Options {
     runs: usize,
     warmup: usize,
     json: bool,
+    /// One group of workloads, or every group.
+    only: Option<String>,
+}
+
+impl Options {
+    /// The run counts of the slow (ResNet-18) workloads.
+    fn slow(&self) -> Options {
+        Options {
+            runs: self.runs.min(3),
+            warmup: 1,
+            json: self.json,
+            only: None,
+        }
+    }
+
+    fn wants(&self, group: &str) -> bool {
+        self.only.as_deref().is_none_or(|g| g == group)
+    }
 }
 
 fn parse_args() -> Options {
@@ -58,6 +84,7 @@ fn parse_args() -> Options {
         runs: 10,
         warmup: 3,
         json: false,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -71,6 +98,10 @@ fn parse_args() -> Options {
             "--runs" => options.runs = count("--runs"),
             "--warmup" => options.warmup = count("--warmup"),
             "--json" => options.json = true,
+            "--only" => match args.next().as_deref() {
+                Some(g @ ("kernels" | "lenet5" | "resnet18")) => options.only = Some(g.into()),
+                _ => usage("--only needs kernels, lenet5 or resnet18"),
+            },
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
@@ -82,7 +113,9 @@ fn usage(error: &str) -> ! {
     if !error.is_empty() {
         eprintln!("error: {error}");
     }
-    eprintln!("usage: weft-burn-compare [--runs N] [--warmup N] [--json]");
+    eprintln!(
+        "usage: weft-burn-compare [--runs N] [--warmup N] [--only kernels|lenet5|resnet18] [--json]"
+    );
     std::process::exit(if error.is_empty() { 0 } else { 2 });
 }
 
@@ -131,11 +164,17 @@ struct Row {
     /// The rate's unit; the scale below turns work/s into it.
     unit: &'static str,
     scale: f64,
+    /// Floating-point operations per run, where the rate is not already GFLOP/s.
+    flop: Option<f64>,
 }
 
 impl Row {
     fn rate(&self) -> f64 {
         self.work / (self.timing.median_ms / 1e3) / self.scale
+    }
+
+    fn gflop_s(&self) -> Option<f64> {
+        self.flop.map(|f| f / (self.timing.median_ms / 1e3) / GIGA)
     }
 }
 
@@ -155,6 +194,7 @@ fn bench_gemm(device: &Device, options: &Options, m: usize, n: usize, k: usize) 
         work: 2.0 * (m * n * k) as f64,
         unit: "GFLOP/s",
         scale: GIGA,
+        flop: None,
     }
 }
 
@@ -195,6 +235,7 @@ fn bench_conv2d(device: &Device, options: &Options, case: ConvCase) -> Row {
         work: 2.0 * (n * c_out * oh * ow * c_in * k * k) as f64,
         unit: "GFLOP/s",
         scale: GIGA,
+        flop: None,
     }
 }
 
@@ -213,6 +254,7 @@ fn bench_conv_transpose2d(device: &Device, options: &Options) -> Row {
         work: 2.0 * (n * c_in * h * w * c_out * k * k) as f64,
         unit: "GFLOP/s",
         scale: GIGA,
+        flop: None,
     }
 }
 
@@ -230,6 +272,7 @@ fn bench_max_pool2d(device: &Device, options: &Options) -> Row {
         work: bytes as f64,
         unit: "GB/s",
         scale: GIGA,
+        flop: None,
     }
 }
 
@@ -244,7 +287,11 @@ struct LeNet5 {
     fc3: Linear,
 }
 
-impl LeNet5 {
+impl Classifier for LeNet5 {
+    const NAME: &'static str = "lenet5";
+    const IMAGE: [usize; 3] = [1, 28, 28];
+    const FLOP: Option<f64> = None;
+
     fn new(device: &Device) -> Self {
         Self {
             conv1: Conv2dConfig::new([1, 6], [5, 5])
@@ -283,15 +330,32 @@ fn random_labels(batch: usize, device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(labels, [batch]), device)
 }
 
-fn bench_lenet_train(device: &Device, options: &Options, batch: usize) -> Row {
+/// A network from images to class logits, built on a given device.
+trait Classifier: Module + Sized {
+    /// Its name in the table.
+    const NAME: &'static str;
+    /// One image's `[C, H, W]`.
+    const IMAGE: [usize; 3];
+    /// Forward FLOPs per image, where the table reports GFLOP/s.
+    const FLOP: Option<f64>;
+    fn new(device: &Device) -> Self;
+    fn forward(&self, images: Tensor<4>) -> Tensor<2>;
+}
+
+fn images(batch: usize, [c, h, w]: [usize; 3], device: &Device) -> Tensor<4> {
+    Tensor::random([batch, c, h, w], Distribution::Default, device)
+}
+
+/// A training step: forward, cross-entropy, backward and Adam (lr 1e-3,
+/// weft's betas 0.9/0.999 and eps 1e-8).
+fn bench_train<M: Classifier>(device: &Device, options: &Options, batch: usize) -> Row {
     let device = device.clone().autodiff();
-    let images = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Default, &device);
+    let images = images(batch, M::IMAGE, &device);
     let labels = random_labels(batch, &device);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     // burn's default epsilon is 1e-5; weft (like PyTorch) uses 1e-8.
     let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut model = Some(LeNet5::new(&device));
-
+    let mut model = Some(M::new(&device));
     let timing = measure(&device, options, || {
         let net = model.take().expect("model is put back after every step");
         let logits = net.forward(images.clone());
@@ -300,24 +364,129 @@ fn bench_lenet_train(device: &Device, options: &Options, batch: usize) -> Row {
         model = Some(optimizer.step(1e-3, net, grads));
     });
     Row {
-        name: format!("lenet5 train step (Adam) batch {batch}"),
+        name: format!("{} train step (Adam) batch {batch}", M::NAME),
         timing,
         work: batch as f64,
         unit: "img/s",
         scale: 1.0,
+        flop: M::FLOP.map(|f| 3.0 * f * batch as f64),
     }
 }
 
-fn bench_lenet_inference(device: &Device, options: &Options, batch: usize) -> Row {
-    let model = LeNet5::new(device);
-    let images = Tensor::<4>::random([batch, 1, 28, 28], Distribution::Default, device);
+/// Inference: forward only, no autodiff.
+fn bench_inference<M: Classifier>(device: &Device, options: &Options, batch: usize) -> Row {
+    let model = M::new(device);
+    let images = images(batch, M::IMAGE, device);
     let timing = measure(device, options, || model.forward(images.clone()));
     Row {
-        name: format!("lenet5 inference batch {batch}"),
+        name: format!("{} inference batch {batch}", M::NAME),
         timing,
         work: batch as f64,
         unit: "img/s",
         scale: 1.0,
+        flop: M::FLOP.map(|f| f * batch as f64),
+    }
+}
+
+/// A 3x3 or 1x1 convolution without bias, padded to keep the size at stride 1.
+fn resnet_conv(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
+    let p = k / 2;
+    Conv2dConfig::new([c_in, c_out], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(false)
+        .init(device)
+}
+
+/// ResNet's basic block: two 3x3 convolutions with batch norm, and a 1x1
+/// projection (with batch norm) on the shortcut where the shape changes.
+#[derive(Module, Debug)]
+struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    down: Option<(Conv2d, BatchNorm)>,
+}
+
+impl BasicBlock {
+    fn new(c_in: usize, c_out: usize, stride: usize, device: &Device) -> Self {
+        let down = (stride != 1 || c_in != c_out).then(|| {
+            (
+                resnet_conv(c_in, c_out, 1, stride, device),
+                BatchNormConfig::new(c_out).init(device),
+            )
+        });
+        Self {
+            conv1: resnet_conv(c_in, c_out, 3, stride, device),
+            bn1: BatchNormConfig::new(c_out).init(device),
+            conv2: resnet_conv(c_out, c_out, 3, 1, device),
+            bn2: BatchNormConfig::new(c_out).init(device),
+            down,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = relu(self.bn1.forward(self.conv1.forward(x.clone())));
+        let y = self.bn2.forward(self.conv2.forward(y));
+        let shortcut = match &self.down {
+            Some((conv, bn)) => bn.forward(conv.forward(x)),
+            None => x,
+        };
+        relu(y + shortcut)
+    }
+}
+
+/// ResNet-18 as torchvision lays it out (and weft's `models::resnet18`).
+#[derive(Module, Debug)]
+struct ResNet18 {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    pool: MaxPool2d,
+    blocks: Vec<BasicBlock>,
+    avgpool: AdaptiveAvgPool2d,
+    fc: Linear,
+}
+
+impl Classifier for ResNet18 {
+    const NAME: &'static str = "resnet18";
+    const IMAGE: [usize; 3] = [3, 224, 224];
+    /// 1,814,073,344 multiply-adds per 224x224 image.
+    const FLOP: Option<f64> = Some(2.0 * 1_814_073_344.0);
+
+    fn new(device: &Device) -> Self {
+        let mut blocks = Vec::new();
+        let mut c = 64;
+        for (stage, c_out) in [64, 128, 256, 512].into_iter().enumerate() {
+            let stride = if stage == 0 { 1 } else { 2 };
+            blocks.push(BasicBlock::new(c, c_out, stride, device));
+            blocks.push(BasicBlock::new(c_out, c_out, 1, device));
+            c = c_out;
+        }
+        Self {
+            conv1: Conv2dConfig::new([3, 64], [7, 7])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
+                .with_bias(false)
+                .init(device),
+            bn1: BatchNormConfig::new(64).init(device),
+            pool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            blocks,
+            avgpool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            fc: LinearConfig::new(512, 1000).init(device),
+        }
+    }
+
+    /// `[N, 3, 224, 224]` images to `[N, 1000]` logits.
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = self.pool.forward(relu(self.bn1.forward(self.conv1.forward(images))));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        self.fc.forward(self.avgpool.forward(x).flatten(1, 3))
     }
 }
 
@@ -337,8 +506,11 @@ fn main() {
         println!("{backend}");
         println!("adapter: {adapter}");
         println!(
-            "{} warm-up runs, {} timed runs per workload, each ending in a device sync",
-            options.warmup, options.runs
+            "{} warm-up runs, {} timed runs per workload (ResNet-18: 1 and {}), each ending in a \
+             device sync",
+            options.warmup,
+            options.runs,
+            options.slow().runs
         );
         println!();
     }
@@ -387,18 +559,32 @@ fn main() {
                 row.rate(),
                 row.unit
             );
+            if let Some(g) = row.gflop_s() {
+                println!("{:<44} {g:.2} GFLOP/s", "");
+            }
         }
         rows.push(row);
     };
 
-    record(bench_gemm(&device, &options, 1024, 1024, 1024));
-    for case in conv_cases {
-        record(bench_conv2d(&device, &options, case));
+    if options.wants("kernels") {
+        record(bench_gemm(&device, &options, 1024, 1024, 1024));
+        for case in conv_cases {
+            record(bench_conv2d(&device, &options, case));
+        }
+        record(bench_conv_transpose2d(&device, &options));
+        record(bench_max_pool2d(&device, &options));
     }
-    record(bench_conv_transpose2d(&device, &options));
-    record(bench_max_pool2d(&device, &options));
-    record(bench_lenet_train(&device, &options, 64));
-    record(bench_lenet_inference(&device, &options, 256));
+    if options.wants("lenet5") {
+        record(bench_train::<LeNet5>(&device, &options, 64));
+        record(bench_inference::<LeNet5>(&device, &options, 256));
+    }
+    if options.wants("resnet18") {
+        let slow = options.slow();
+        for batch in [1, 8] {
+            record(bench_inference::<ResNet18>(&device, &slow, batch));
+        }
+        record(bench_train::<ResNet18>(&device, &slow, 8));
+    }
 
     if options.json {
         let workloads: Vec<_> = rows
@@ -410,6 +596,7 @@ fn main() {
                     "min_ms": row.timing.min_ms,
                     "rate": row.rate(),
                     "unit": row.unit,
+                    "gflop_s": row.gflop_s(),
                 })
             })
             .collect();
