@@ -482,7 +482,9 @@ impl Classifier for ResNet18 {
 
     /// `[N, 3, 224, 224]` images to `[N, 1000]` logits.
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self.pool.forward(relu(self.bn1.forward(self.conv1.forward(images))));
+        let mut x = self
+            .pool
+            .forward(relu(self.bn1.forward(self.conv1.forward(images))));
         for block in &self.blocks {
             x = block.forward(x);
         }
