@@ -641,3 +641,39 @@ fn waits_time_out_on_stalls_not_on_long_queues() {
         start.elapsed()
     );
 }
+
+#[test]
+fn launch_profile_counts_every_launch_and_drains() {
+    let dev = Device::new(DeviceOptions {
+        profile_launches: true,
+        ..DeviceOptions::from_env().unwrap()
+    })
+    .unwrap();
+    let n = 1 << 16;
+    let x: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let xt = dev.upload_f32(&[n], DType::F32, &x).unwrap();
+    let mut y = scale_add(&dev, &xt, 1.0, 0.0).unwrap();
+    for _ in 0..2 {
+        y = scale_add(&dev, &y, 2.0, 1.0).unwrap();
+        y = scale_add(&dev, &y, 0.5, -0.5).unwrap();
+    }
+    // The results are those of unprofiled launches: y = x after the five
+    // (exact in f32).
+    let got = dev.read_f32(&y).unwrap();
+    assert!(got.iter().zip(&x).all(|(g, x)| g == x));
+    let profile = dev.take_launch_profile();
+    assert_eq!(profile.len(), 1, "{profile:?}");
+    let t = &profile[0];
+    assert_eq!(
+        (t.op.as_str(), t.shader),
+        ("scale_add", "fixtures/scale_add.wgsl")
+    );
+    assert_eq!(t.launches, 5);
+    assert!(t.seconds > 0.0);
+    assert!(dev.take_launch_profile().is_empty(), "taking drains");
+    // Without the option nothing is recorded.
+    let plain = common::device();
+    let xp = plain.upload_f32(&[n], DType::F32, &x).unwrap();
+    scale_add(&plain, &xp, 1.0, 0.0).unwrap();
+    assert!(plain.take_launch_profile().is_empty());
+}

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::caps::{AdapterSummary, Caps, ComputeLimits};
 use crate::dispatch::Batch;
+use crate::launch_profile::LaunchProfile;
 use crate::pipeline::PipelineCache;
 use crate::pool::{Pool, PoolStats};
-use crate::{DeviceOptions, Error, Feature, Result, Tuner};
+use crate::{DeviceOptions, Error, Feature, LaunchTime, Result, Tuner};
 
 /// A GPU device weft runs kernels on. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub(crate) struct Shared {
     /// Submissions the GPU has completed (counted by work-done callbacks).
     pub completed: Arc<std::sync::atomic::AtomicU64>,
     pub tuner: Arc<dyn Tuner>,
+    /// Per-launch device times, when the options ask for them.
+    pub launch_profile: Option<Mutex<LaunchProfile>>,
     pub pool: Mutex<Pool>,
     pub pipelines: Mutex<PipelineCache>,
     pub batch: Mutex<Batch>,
@@ -248,6 +251,9 @@ impl Device {
                 launches_per_submit: options.launches_per_submit.max(1),
                 completed: Arc::new(std::sync::atomic::AtomicU64::new(0)),
                 tuner: options.tuner.clone(),
+                launch_profile: options
+                    .profile_launches
+                    .then(|| Mutex::new(LaunchProfile::default())),
                 pool: Mutex::new(Pool::default()),
                 pipelines: Mutex::new(PipelineCache::default()),
                 batch: Mutex::new(batch),
@@ -255,6 +261,16 @@ impl Device {
                 uncaptured: Arc::new(Mutex::new(Vec::new())),
             }),
         }
+    }
+
+    /// Device time per kernel since the last call, longest first; empty unless
+    /// the device was created with `profile_launches`.
+    pub fn take_launch_profile(&self) -> Vec<LaunchTime> {
+        self.shared
+            .launch_profile
+            .as_ref()
+            .map(|p| lock(p).take())
+            .unwrap_or_default()
     }
 
     /// Where the kernels find and record their measured variant choices.

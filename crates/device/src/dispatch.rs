@@ -346,6 +346,19 @@ impl Device {
         pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
         batch.recorded += 1;
         batch.total_dispatches += 1;
+        if let Some(profile) = &self.shared.launch_profile
+            && !batch.hold
+        {
+            let start = std::time::Instant::now();
+            self.flush_locked(&mut batch)?;
+            let index = batch.last_submission.clone();
+            drop(batch);
+            self.wait_for(index, "profile")?;
+            let seconds = start.elapsed().as_secs_f64();
+            let shader = kernel.shader.body.path;
+            lock(profile).record(kernel.op, shader, kernel.constants, seconds);
+            return Ok(());
+        }
         if batch.recorded >= self.shared.launches_per_submit && !batch.hold {
             self.flush_locked(&mut batch)?;
         }

@@ -75,6 +75,10 @@ pub struct DeviceOptions {
     /// Default: a [`MemoryTuner`] in [`TuneMode::Cache`](crate::TuneMode::Cache)
     /// mode, empty, so every op uses its fixed default.
     pub tuner: Arc<dyn Tuner>,
+    /// Submit and wait for every launch on its own, recording its device time
+    /// per kernel (read with [`Device::take_launch_profile`](crate::Device::take_launch_profile)).
+    /// Serialises the device: for finding hot kernels, not for timing.
+    pub profile_launches: bool,
 }
 
 impl Default for DeviceOptions {
@@ -87,6 +91,7 @@ impl Default for DeviceOptions {
             gpu_timeout: Duration::from_secs(60),
             launches_per_submit: 128,
             tuner: Arc::new(MemoryTuner::default()),
+            profile_launches: false,
         }
     }
 }

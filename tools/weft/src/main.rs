@@ -50,6 +50,7 @@ impl Global {
     pub fn device_options(&self) -> weft::Result<DeviceOptions> {
         let mut options = DeviceOptions::from_env()?;
         options.tuner = std::sync::Arc::new(tuning::FileTuner::from_env());
+        options.profile_launches = setup::profile_launches();
         if let Some(b) = &self.backend {
             options.backend = Some(Backend::parse(b)?);
         }

@@ -24,6 +24,10 @@ pub struct MemoryArgs {
     /// Recompute block internals in backward (gradient checkpointing).
     #[arg(long)]
     pub checkpoint: bool,
+    /// Steps to run; the peak is over all of them. With `WEFT_PROFILE=1` the
+    /// first step's timings include compiling the pipelines, later ones do not.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: u32,
 }
 
 pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -79,10 +83,15 @@ pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error:
         device.sync()?;
         device.reset_peak();
         let live = device.pool_stats().live_bytes;
-        let out = model.train_step(&[&x], &targets, &loss, &mut opt)?;
-        device.sync()?;
+        for _ in 0..args.steps {
+            let out = model.train_step(&[&x], &targets, &loss, &mut opt)?;
+            device.sync()?;
+            drop(out);
+            if crate::setup::profile_launches() {
+                crate::setup::print_launch_profile(&device);
+            }
+        }
         let peak = device.pool_stats().peak_live_bytes;
-        drop(out);
         report.with_measurement(live, peak)
     } else {
         model.eval();
@@ -90,10 +99,15 @@ pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error:
         device.sync()?;
         device.reset_peak();
         let live = device.pool_stats().live_bytes;
-        let out = model.forward(&[&x])?;
-        device.sync()?;
+        for _ in 0..args.steps {
+            let out = model.forward(&[&x])?;
+            device.sync()?;
+            drop(out);
+            if crate::setup::profile_launches() {
+                crate::setup::print_launch_profile(&device);
+            }
+        }
         let peak = device.pool_stats().peak_live_bytes;
-        drop(out);
         report.with_measurement(live, peak)
     };
     if global.json {

@@ -5,6 +5,7 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `WEFT_PROFILE=1` | per-layer device time of every launch, on stderr |
+//! | `WEFT_PROFILE=launches` | `weft memory`, `weft bench`: device time per kernel (each launch waited for on its own), on stderr |
 //! | `WEFT_TRACE_MEMORY=1` | live and peak device bytes after every step of the schedule (the memory plan's too), on stderr |
 //! | `WEFT_DATA` | a directory holding MNIST, when `--data` is not given |
 
@@ -28,6 +29,29 @@ pub fn exec_options(dtype: DType) -> ExecOptions {
         trace_memory,
         sink: (profile || trace_memory).then(|| EventSink::new(print_event)),
         ..ExecOptions::default()
+    }
+}
+
+/// Whether `WEFT_PROFILE=launches` asks for per-kernel device times.
+pub fn profile_launches() -> bool {
+    std::env::var_os("WEFT_PROFILE").is_some_and(|v| v == "launches")
+}
+
+/// Prints the device's per-kernel times (see [`profile_launches`]) on stderr.
+pub fn print_launch_profile(device: &weft::Device) {
+    let times = device.take_launch_profile();
+    let total: f64 = times.iter().map(|t| t.seconds).sum();
+    eprintln!("launches: {:.1} ms in all", 1e3 * total);
+    for t in &times {
+        eprintln!(
+            "launch {:>9.3} ms {:>5.1}% {:>5}x  {} {} {}",
+            1e3 * t.seconds,
+            100.0 * t.seconds / total.max(1e-12),
+            t.launches,
+            t.op,
+            t.shader,
+            t.constants
+        );
     }
 }
 

@@ -318,6 +318,14 @@ fn measure(
             }
         }
     }
+    if crate::setup::profile_launches() {
+        // One more run outside the timer, each launch waited for on its own.
+        let _ = device.take_launch_profile();
+        if runner.run(0).and_then(|()| device.sync()).is_ok() {
+            eprintln!("{} {} {variant}:", case.op, case.shape);
+            crate::setup::print_launch_profile(device);
+        }
+    }
     if times.iter().all(|t| *t == Duration::ZERO) {
         m.error = Some("timer reported zero".into());
         return m;
