@@ -105,6 +105,16 @@ fn special_cases() -> Vec<Case> {
             Activation::LeakyRelu(0.1),
         ),
         case([1, 3, 33, 33], [8, 3, 7, 7], params(2, e(3), 1, 1)),
+        // One group of 16+ channels: im2col's GEMM over all of a chunk's
+        // columns (7x7 outputs, 49 per image) copied back to NCHW, with a
+        // fused activation; a 7x7 stem whose 147-long patch is padded to 148;
+        // a 27-long patch padded with outputs that fill whole GEMM tiles.
+        fused(
+            case([3, 8, 7, 7], [20, 8, 3, 3], params(1, e(1), 1, 1)),
+            Activation::Relu,
+        ),
+        case([2, 3, 17, 17], [16, 3, 7, 7], params(2, e(3), 1, 1)),
+        case([2, 3, 8, 16], [16, 3, 3, 3], params(1, e(1), 1, 1)),
     ]
 }
 
@@ -467,6 +477,18 @@ fn batches_split_into_chunks_under_a_small_binding_limit() {
         [8, 16, 1, 1],
         params(1, Padding::Valid, 1, 1),
     );
+    // 16 channels of 15x15 outputs: im2col's merged columns, chunk by chunk;
+    // the 27-long patch of `padded` is padded to 28.
+    let merged = case(
+        [12, 8, 15, 15],
+        [16, 8, 3, 3],
+        params(1, Padding::Same, 1, 1),
+    );
+    let padded = case(
+        [12, 3, 15, 15],
+        [16, 3, 3, 3],
+        params(1, Padding::Same, 1, 1),
+    );
     // y images of 3*63*63 (odd) elements: packed chunks must hold even counts.
     let odd = case(
         [16, 3, 63, 63],
@@ -477,6 +499,8 @@ fn batches_split_into_chunks_under_a_small_binding_limit() {
         (conv::forward::DIRECT, &general),
         (conv::forward::DIRECT, &odd),
         (conv::forward::IM2COL_GEMM, &general),
+        (conv::forward::IM2COL_GEMM, &merged),
+        (conv::forward::IM2COL_GEMM, &padded),
         (conv::forward::IMPLICIT_GEMM, &general),
         (conv::forward::IMPLICIT_GEMM, &odd),
         (conv::forward::ONE_BY_ONE, &one),
@@ -521,53 +545,60 @@ fn scratch_bytes_is_the_exact_peak() {
     let big = common::own_device(None);
     let small = common::own_device(Some(256 << 10));
     let mut rng = common::rng(0x5c);
-    let case = Case {
-        x: [10, 3, 32, 32],
-        w: [8, 3, 3, 3],
-        params: params(1, Padding::Explicit([1, 1]), 1, 1),
-        bias: false,
-        act: Activation::None,
-    };
-    let geo = case.geo().unwrap();
+    // The second case has im2col's merged-column output and padded weights.
+    let cases = [
+        ([10, 3, 32, 32], [8, 3, 3, 3]),
+        ([10, 3, 9, 9], [16, 3, 3, 3]),
+    ];
     for dev in [&big, &small] {
-        for precision in common::precisions(dev) {
-            let ((xt, wt, _), _) = upload(dev, &mut rng, &case, precision.dtype());
-            let out = dev.empty(&geo.out_shape(), precision.dtype()).unwrap();
-            for variant in conv::forward::VARIANTS {
-                let p = problem(&case, precision);
-                if variant.check(&p, dev.caps()).is_err() {
-                    continue;
+        for (x, w) in cases {
+            let case = Case {
+                x,
+                w,
+                params: params(1, Padding::Explicit([1, 1]), 1, 1),
+                bias: false,
+                act: Activation::None,
+            };
+            let geo = case.geo().unwrap();
+            for precision in common::precisions(dev) {
+                let ((xt, wt, _), _) = upload(dev, &mut rng, &case, precision.dtype());
+                let out = dev.empty(&geo.out_shape(), precision.dtype()).unwrap();
+                for variant in conv::forward::VARIANTS {
+                    let p = problem(&case, precision);
+                    if variant.check(&p, dev.caps()).is_err() {
+                        continue;
+                    }
+                    let spec = Conv2dSpec {
+                        params: case.params,
+                        variant: Some(variant),
+                        precision: Some(precision),
+                        ..Default::default()
+                    };
+                    dev.sync().unwrap();
+                    dev.reset_peak();
+                    let live = dev.pool_stats().live_bytes;
+                    conv::conv2d_into(&xt, &wt, None, &spec, &out).unwrap();
+                    dev.sync().unwrap();
+                    let stats = dev.pool_stats();
+                    let expected = variant.scratch_bytes(&p, dev);
+                    assert_eq!(
+                        stats.peak_live_bytes - live,
+                        expected,
+                        "{} {}",
+                        variant.name,
+                        precision.name()
+                    );
+                    assert_eq!(stats.live_bytes, live, "scratch released");
+                    // The implicit GEMM copies its weights for blocks of 4 or
+                    // more output channels (this case has 8).
+                    let has_scratch = [
+                        conv::forward::IM2COL_GEMM,
+                        conv::forward::WINOGRAD,
+                        conv::forward::IMPLICIT_GEMM,
+                    ]
+                    .contains(&variant);
+                    assert_eq!(expected > 0, has_scratch, "{}", variant.name);
                 }
-                let spec = Conv2dSpec {
-                    params: case.params,
-                    variant: Some(variant),
-                    precision: Some(precision),
-                    ..Default::default()
-                };
-                dev.sync().unwrap();
-                dev.reset_peak();
-                let live = dev.pool_stats().live_bytes;
-                conv::conv2d_into(&xt, &wt, None, &spec, &out).unwrap();
-                dev.sync().unwrap();
-                let stats = dev.pool_stats();
-                let expected = variant.scratch_bytes(&p, dev);
-                assert_eq!(
-                    stats.peak_live_bytes - live,
-                    expected,
-                    "{} {}",
-                    variant.name,
-                    precision.name()
-                );
-                assert_eq!(stats.live_bytes, live, "scratch released");
-                // The implicit GEMM copies its weights for blocks of 4 or
-                // more output channels (this case has 8).
-                let has_scratch = [
-                    conv::forward::IM2COL_GEMM,
-                    conv::forward::WINOGRAD,
-                    conv::forward::IMPLICIT_GEMM,
-                ]
-                .contains(&variant);
-                assert_eq!(expected > 0, has_scratch, "{}", variant.name);
             }
         }
     }

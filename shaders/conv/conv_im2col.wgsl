@@ -9,8 +9,12 @@
 // backends; a run costs a load, a bounds test and a store per column). The
 // invocation of the chunk's last output row also zeroes the padding columns.
 // Bytes: C_in*KH*KW*P4 elements written, as many read.
-// Params: a0 = P (columns), a1 = P4 / 4; x_off is the chunk's offset in the x
-// window. Preconditions: P4 % 4 == 0.
+// Rows from groups*patch_len up to a2 are zeros: with one group, a patch
+// whose length is not a multiple of 4 (a 7x7 stem on 3 channels: 147) is
+// padded so that the GEMM's vec4 kernels take it.
+// Params: a0 = P (columns), a1 = P4 / 4, a2 = rows written (groups*patch_len
+// or more); x_off is the chunk's offset in the x window.
+// Preconditions: P4 % 4 == 0.
 // Includes: precision prelude, grid, conv/params.
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
@@ -23,12 +27,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let e = flat_workgroup(wid, nwg) * 64u + lid;
     // Output rows of the chunk: img * OH + oy.
     let runs = p.n * p.oh;
-    let rows = p.groups * p.patch_len;
+    let rows = p.a2;
     if (e >= rows * runs) {
         return;
     }
     let row = e / runs;
     let run = e % runs;
+    if (row >= p.groups * p.patch_len) {
+        let out = row * p.a1 * 4u + run * p.ow;
+        for (var ox = 0u; ox < p.ow; ox++) {
+            cols[out + ox] = T(0.0);
+        }
+        if (run == runs - 1u) {
+            for (var c = p.a0; c < p.a1 * 4u; c++) {
+                cols[row * p.a1 * 4u + c] = T(0.0);
+            }
+        }
+        return;
+    }
     // The row: channel g*cin_g + ci (= t), kernel tap (ky, kx).
     let kx = row % p.kw;
     let t = row / p.kw;

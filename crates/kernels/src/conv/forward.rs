@@ -36,7 +36,7 @@ const OP: &str = "conv2d";
 
 /// Default bound on the scratch memory (im2col columns, Winograd transforms) one
 /// launch chunk may use, in bytes. A chunk always holds at least one image.
-pub const SCRATCH_BUDGET: u64 = 4 << 20;
+pub const SCRATCH_BUDGET: u64 = 16 << 20;
 
 const CONV_PARAMS: weft_device::ShaderFile = wgsl!("conv/params.wgsl");
 const CONV_EPILOGUE: weft_device::ShaderFile = wgsl!("conv/epilogue.wgsl");
@@ -89,6 +89,16 @@ typed!(
 typed!(CONV_WEIGHTS_TAPS, [CONV_PARAMS], "conv/weights_taps.wgsl");
 typed!(CONV_IM2COL, [CONV_PARAMS], "conv/conv_im2col.wgsl");
 typed!(
+    CONV_WEIGHTS_PADDED,
+    [CONV_PARAMS],
+    "conv/weights_padded.wgsl"
+);
+typed!(
+    CONV_COLUMNS_TO_IMAGES,
+    [CONV_PARAMS],
+    "conv/columns_to_images.wgsl"
+);
+typed!(
     CONV_GEMM,
     [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
     "conv/conv_gemm.wgsl"
@@ -119,6 +129,8 @@ pub(crate) fn shaders() -> Vec<&'static Shader> {
             &CONV_IMPLICIT_TAPS_UNIFORM,
             &CONV_WEIGHTS_TAPS,
             &CONV_IM2COL,
+            &CONV_COLUMNS_TO_IMAGES,
+            &CONV_WEIGHTS_PADDED,
             &CONV_GEMM,
             &CONV_WINOGRAD_WEIGHTS,
             &CONV_WINOGRAD_INPUT,
@@ -203,7 +215,12 @@ pub const VARIANTS: &[ConvVariant] = &[
         idea: "receptive fields unrolled into columns [groups, K, P] of a batch chunk, \
                then one register-blocked GEMM over all groups with vec4 loads of both operands",
         requires: "a non-empty input; the columns of one image within the binding limit",
-        shaders: &[Source::Typed(&CONV_IM2COL), Source::Typed(&CONV_GEMM)],
+        shaders: &[
+            Source::Typed(&CONV_IM2COL),
+            Source::Typed(&CONV_GEMM),
+            Source::Typed(&CONV_COLUMNS_TO_IMAGES),
+            Source::Typed(&CONV_WEIGHTS_PADDED),
+        ],
         constants: &[],
         tile: Tile::PerProblem("TM rows (1-8, the group's channels) x 512 columns per workgroup"),
         precisions: registry::TYPED,
@@ -386,16 +403,21 @@ fn auto(p: &Conv2dProblem, caps: &Caps) -> &'static ConvVariant {
     // (input rows reused across the kernel width, no scratch) wins
     // everywhere else: few channels, large images, grouped and depthwise.
     //
-    // Since im2col walks output rows (1.5x faster columns), it also beats
-    // Winograd on 7x7 images, whose 2x2 output tiles are a quarter padding
-    // (3x3 N8 512 -> 512, 7x7: im2col 13.8, Winograd 9.2 GFLOP/s).
+    // Winograd's 16 GEMMs have one column per 2x2 tile of the chunk: with
+    // fewer than 64 tiles (7x7 images at N < 4, 14x14 at N = 1) they fill
+    // under half of a 128-column GEMM tile and im2col's GEMM over all the
+    // chunk's pixels wins (3x3 512 -> 512, 7x7, N2: im2col 21.5, Winograd
+    // 11.1 GFLOP/s; N4: 23.0 and 23.1; N8: 22.3 and 45.0, when Winograd's
+    // chunk holds the batch: its transformed weights no longer count against
+    // the scratch budget).
     let fits = |v: &ConvVariant| v.check(p, caps).is_ok();
     let k = geo.patch_len();
     let one_by_one = geo.kh == 1 && geo.kw == 1;
     let long_small =
         k.is_multiple_of(4) && k >= 256 && (geo.oh * geo.ow <= 64 || geo.stride != [1, 1]);
     let im2col = fits(IM2COL_GEMM) && geo.cout_g() >= 8;
-    if im2col && long_small && geo.oh * geo.ow <= 64 {
+    let winograd_tiles = geo.n * geo.oh.div_ceil(2) * geo.ow.div_ceil(2);
+    if im2col && long_small && geo.oh * geo.ow <= 64 && winograd_tiles < 64 {
         return IM2COL_GEMM;
     }
     if fits(WINOGRAD) && geo.c_in >= 24 && geo.c_out >= 16 {
@@ -404,7 +426,14 @@ fn auto(p: &Conv2dProblem, caps: &Caps) -> &'static ConvVariant {
     if fits(ONE_BY_ONE) && (geo.h * geo.w).is_multiple_of(4) {
         return ONE_BY_ONE;
     }
-    if im2col && (one_by_one || long_small) {
+    // With one group of at least 64 output channels, im2col's GEMM runs on
+    // full 64-row tiles of the vector kernels (patches padded to a multiple
+    // of 4) and beats the implicit GEMM whatever the reduction: 7x7 s2 stem
+    // 3 -> 64, N8 224x224: 18.1 against 10.5 GFLOP/s; 3x3 3 -> 64, 224x224:
+    // 14.1 / 9.9; 5x5 32 -> 64, 28x28: 18.3 / 14.5. With 16-32 channels the
+    // tiles run part-empty and the implicit GEMM wins (3x3 16 -> 32, 32x32:
+    // 7.6 / 12.2).
+    if im2col && (one_by_one || long_small || (geo.groups == 1 && geo.c_out >= 64)) {
         return IM2COL_GEMM;
     }
     if fits(IMPLICIT_GEMM) {
@@ -608,7 +637,15 @@ fn scratch_sizes(geo: &Conv2dGeometry, scratch: Scratch, imgs: usize) -> Vec<usi
     match scratch {
         Scratch::Columns => {
             let cols = round4(imgs * geo.oh * geo.ow);
-            vec![geo.c_in * geo.kh * geo.kw * cols]
+            let rows = im2col_rows(geo);
+            let mut sizes = vec![rows * cols];
+            if merged_columns(geo) {
+                sizes.push(geo.c_out * cols);
+            }
+            if rows != geo.groups * geo.patch_len() {
+                sizes.push(geo.c_out * rows);
+            }
+            sizes
         }
         Scratch::Winograd => {
             let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
@@ -620,6 +657,33 @@ fn scratch_sizes(geo: &Conv2dGeometry, scratch: Scratch, imgs: usize) -> Vec<usi
             ]
         }
         Scratch::None => Vec::new(),
+    }
+}
+
+/// Whether the im2col GEMM runs over all of a chunk's columns at once, into a
+/// scratch `[C_out, P4]` that `columns_to_images.wgsl` copies to NCHW, rather
+/// than as one GEMM per image writing y directly. Per image, a small output
+/// (7x7: 49 columns) fills a fraction of the GEMM's 128-column tiles and, when
+/// OH*OW is not a multiple of 4, cannot use the vector kernels at all; the
+/// copy costs two passes over y. Chosen where per-image tiles would waste
+/// over 5% and the merged GEMM runs on the vector kernels (K a multiple of 4,
+/// one group of at least 16 channels).
+fn merged_columns(geo: &Conv2dGeometry) -> bool {
+    let ohw = geo.oh * geo.ow;
+    let tiles = ohw.div_ceil(128) * 128;
+    geo.groups == 1 && geo.c_out >= 16 && ohw > 0 && tiles * 20 > ohw * 21
+}
+
+/// Rows of the im2col columns: the groups' patches, and with one group of at
+/// least 16 channels the patch rounded up to a multiple of 4 (zero rows, and
+/// weights copied with zero columns: `weights_padded.wgsl`) so that the GEMM
+/// runs on the vector kernels (a 7x7 stem on 3 channels: 147 -> 148).
+fn im2col_rows(geo: &Conv2dGeometry) -> usize {
+    let k = geo.patch_len();
+    if geo.groups == 1 && geo.c_out >= 16 {
+        round4(k)
+    } else {
+        geo.groups * k
     }
 }
 
@@ -648,9 +712,24 @@ pub(crate) fn im2col_into(
     precision: Precision,
     imgs: usize,
     width: usize,
+    x: (BufferRange<'_>, u32),
+    cols: &Tensor,
+) -> Result<()> {
+    let rows = geo.groups * geo.patch_len();
+    im2col_rows_into(geo, precision, imgs, width, rows, x, cols)
+}
+
+/// [`im2col_into`] followed by zero rows up to `rows` (one group).
+fn im2col_rows_into(
+    geo: &Conv2dGeometry,
+    precision: Precision,
+    imgs: usize,
+    width: usize,
+    rows: usize,
     (xw, x_off): (BufferRange<'_>, u32),
     cols: &Tensor,
 ) -> Result<()> {
+    debug_assert!(rows == geo.groups * geo.patch_len() || geo.groups == 1);
     let shader = CONV_IM2COL
         .get(precision)
         .ok_or_else(|| Error::invalid(OP, "precision", "im2col has no packed-f16 form"))?;
@@ -661,8 +740,9 @@ pub(crate) fn im2col_into(
     params.x_off = x_off;
     params.a[0] = p as u32;
     params.a[1] = (p4 / 4) as u32;
+    params.a[2] = rows as u32;
     // One invocation per (row, output row) run.
-    let runs = geo.groups * geo.patch_len() * imgs * geo.oh;
+    let runs = rows * imgs * geo.oh;
     cols.device().dispatch(
         &Kernel::new(OP, shader, "main"),
         bytemuck::bytes_of(&params),
@@ -702,6 +782,9 @@ fn plan_chunk(
         ));
     }
     let sizes = scratch_sizes(geo, scratch, imgs);
+    // What does not grow with the chunk (Winograd's transformed weights)
+    // is paid once, whatever the chunk: only the rest counts against the budget.
+    let fixed: u64 = scratch_sizes(geo, scratch, 0).into_iter().map(bytes).sum();
     let mut total = 0;
     for n in sizes {
         let b = bytes(n);
@@ -712,9 +795,10 @@ fn plan_chunk(
         }
         total += b;
     }
-    if imgs > 1 && total > SCRATCH_BUDGET {
+    if imgs > 1 && total - fixed > SCRATCH_BUDGET {
         return Err(format!(
-            "scratch of {total} bytes exceeds the budget of {SCRATCH_BUDGET}"
+            "scratch of {} bytes per chunk exceeds the budget of {SCRATCH_BUDGET}",
+            total - fixed
         ));
     }
     Ok(())
@@ -998,21 +1082,49 @@ impl Run<'_> {
         let geo = self.geo;
         let dtype = self.precision.dtype();
         let per = images_per_chunk(self.dev.limits(), geo, Scratch::Columns, self.precision)?;
-        let cols = self
-            .dev
-            .empty(&scratch_sizes(geo, Scratch::Columns, per)[..1], dtype)?;
+        let sizes = scratch_sizes(geo, Scratch::Columns, per);
+        let cols = self.dev.empty(&sizes[..1], dtype)?;
+        let merged = if merged_columns(geo) {
+            Some(self.dev.empty(&[sizes[1]], dtype)?)
+        } else {
+            None
+        };
+        // The patch padded to `rows` needs weights padded alike.
+        let rows = im2col_rows(geo);
+        let k = rows / geo.groups;
+        let padded = if rows != geo.groups * geo.patch_len() {
+            let wp = self.dev.empty(&[geo.c_out * rows], dtype)?;
+            let mut params = ConvParams::new(geo, 0, false);
+            params.a[2] = rows as u32;
+            self.dev.dispatch(
+                &Kernel::new(OP, self.shader(&CONV_WEIGHTS_PADDED)?, "main"),
+                bytemuck::bytes_of(&params),
+                &[
+                    Binding::Read(self.w.binding()),
+                    Binding::ReadWrite(wp.binding()),
+                ],
+                (geo.c_out * rows).div_ceil(64) as u64,
+            )?;
+            Some(wp)
+        } else {
+            None
+        };
+        let w = padded.as_ref().unwrap_or(self.w);
         let ohw = geo.oh * geo.ow;
         self.for_chunks(Scratch::Columns, |_, imgs, xw, (yw, y_off)| {
             let p = imgs * ohw;
             let p4 = round4(p);
-            im2col_into(geo, self.precision, imgs, p4, xw, &cols)?;
+            im2col_rows_into(geo, self.precision, imgs, p4, rows, xw, &cols)?;
+            if let Some(s) = &merged {
+                return self.merged_gemm(imgs, p4, w, &cols, s, (yw, y_off));
+            }
             let gemm = GemmLaunch {
                 groups: geo.groups,
                 rows: geo.cout_g(),
-                k: geo.patch_len(),
+                k,
                 cols: p,
                 b_off: 0,
-                b_gs: geo.patch_len() * p4,
+                b_gs: k * p4,
                 b_ks: p4,
                 b_img: p4,
                 b_is: 0,
@@ -1023,8 +1135,66 @@ impl Run<'_> {
                 bias: self.bias.is_some(),
                 act: self.act,
             };
-            self.gemm(&gemm, self.w.binding(), cols.binding(), yw)
+            self.gemm(&gemm, w.binding(), cols.binding(), yw)
         })
+    }
+
+    /// The chunk's GEMM over all its columns into `s` (see [`merged_columns`]),
+    /// then the copy to y's images.
+    fn merged_gemm(
+        &self,
+        imgs: usize,
+        p4: usize,
+        w: &Tensor,
+        cols: &Tensor,
+        s: &Tensor,
+        (yw, y_off): (BufferRange<'_>, u32),
+    ) -> Result<()> {
+        let geo = self.geo;
+        let k = im2col_rows(geo);
+        let problem = GemmProblem {
+            dims: GemmDims {
+                batch: 1,
+                m: geo.c_out,
+                n: p4,
+                k,
+                a_bs: 0,
+                a_rs: k,
+                a_cs: 1,
+                b_bs: 0,
+                b_rs: p4,
+                b_cs: 1,
+                batched_out: false,
+                a_off: 0,
+                b_off: 0,
+                c_off: 0,
+                c_rs: p4,
+            },
+            bias: if self.bias.is_some() {
+                BiasMode::PerRow
+            } else {
+                BiasMode::None
+            },
+            activation: self.act,
+            precision: self.precision,
+        };
+        let args = GemmArgs {
+            device: self.dev,
+            a: w.binding(),
+            b: cols.binding(),
+            bias: self.bias.map(Tensor::binding),
+            c: s.binding(),
+        };
+        gemm::TABLE.run(self.dev, &problem, None, &args)?;
+        let mut params = ConvParams::new(geo, imgs, false);
+        params.y_off = y_off;
+        params.a[0] = p4 as u32;
+        self.dev.dispatch(
+            &Kernel::new(OP, self.shader(&CONV_COLUMNS_TO_IMAGES)?, "main"),
+            bytemuck::bytes_of(&params),
+            &[Binding::Read(s.binding()), Binding::ReadWrite(yw)],
+            (imgs * geo.c_out * geo.oh * geo.ow).div_ceil(64) as u64,
+        )
     }
 
     fn winograd(&self) -> Result<()> {

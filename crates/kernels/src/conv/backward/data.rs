@@ -353,7 +353,7 @@ fn flip_weights(geo: &Conv2dGeometry, w: &Tensor, wf: &Tensor) -> Result<()> {
             Binding::Read(w.binding()),
             Binding::ReadWrite(wf.binding()),
         ],
-        n.div_ceil(64) as u64,
+        (n / (geo.kh * geo.kw).max(1)).div_ceil(64) as u64,
     )
 }
 
