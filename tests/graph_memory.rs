@@ -133,16 +133,17 @@ fn lenet5_plan_is_exact() {
 #[test]
 fn resnet18_plan_is_exact() {
     let dev = device();
-    for train in [false, true] {
+    // Inference folds batch norm into the convolutions, at f32 and f16.
+    for (train, dtype) in [(false, DType::F32), (false, DType::F16), (true, DType::F32)] {
         let r = measure(
             &dev,
             models::resnet18(10, 64).unwrap(),
             2,
             train,
-            DType::F32,
+            dtype,
             Vec::new(),
         );
-        assert_exact(&format!("resnet18 train={train}"), &r);
+        assert_exact(&format!("resnet18 train={train} {dtype}"), &r);
     }
 }
 

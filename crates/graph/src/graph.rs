@@ -284,11 +284,39 @@ impl Graph {
     /// input, where that layer can fuse it and nothing else reads the layer's
     /// output. The activation node becomes an identity view, so node and
     /// parameter ids are unchanged. In training only activations whose backward
-    /// needs just their output (relu, sigmoid, tanh) are fused.
+    /// needs just their output (relu, sigmoid, tanh) are fused. For inference
+    /// batch norms are first folded into the convolutions they follow (under
+    /// the same conditions), the convolution's node taking batch norm's
+    /// parameters after its own.
     pub fn fused(&self, train: bool) -> Graph {
         let mut g = self.clone();
         let consumers = self.consumers();
         let outputs = self.outputs();
+        // Batch norms folded away: identities an activation looks through.
+        let mut folded = vec![false; self.nodes.len()];
+        if !train {
+            for (i, node) in self.nodes.iter().enumerate() {
+                let Some(bn) = node.layer.as_ref().and_then(|l| l.as_batch_norm()) else {
+                    continue;
+                };
+                let p = node.inputs[0];
+                if consumers[p.0].len() != 1 || outputs.contains(&p) {
+                    continue;
+                }
+                let Some(conv_bn) = g.nodes[p.0]
+                    .layer
+                    .as_ref()
+                    .and_then(|l| l.fold_batch_norm(bn))
+                else {
+                    continue;
+                };
+                g.nodes[p.0].layer = Some(conv_bn);
+                let bn_params = std::mem::take(&mut g.nodes[i].params);
+                g.nodes[p.0].params.extend(bn_params);
+                g.nodes[i].layer = Some(Box::new(crate::layers::Identity));
+                folded[i] = true;
+            }
+        }
         for (i, node) in self.nodes.iter().enumerate() {
             let Some(act) = node.layer.as_ref().and_then(|l| l.as_activation()) else {
                 continue;
@@ -296,9 +324,13 @@ impl Graph {
             if train && !act.grad_uses_output() {
                 continue;
             }
-            let p = node.inputs[0];
+            let mut p = node.inputs[0];
             if consumers[p.0].len() != 1 || outputs.contains(&p) {
                 continue;
+            }
+            if folded[p.0] {
+                // Its producer's only consumer was the batch norm.
+                p = g.nodes[p.0].inputs[0];
             }
             let Some(fused) = g.nodes[p.0].layer.as_ref().and_then(|l| l.fuse(act)) else {
                 continue;

@@ -312,6 +312,17 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
         None
     }
 
+    /// This layer with the evaluation-mode batch norm `bn` that follows it
+    /// folded in, if it can fold one (see [`Conv2dBatchNorm`](crate::layers::Conv2dBatchNorm)).
+    fn fold_batch_norm(&self, _bn: &crate::layers::BatchNorm2d) -> Option<Box<dyn Layer>> {
+        None
+    }
+
+    /// The layer as a batch norm, if it is one (for folding it into its producer).
+    fn as_batch_norm(&self) -> Option<&crate::layers::BatchNorm2d> {
+        None
+    }
+
     /// This layer with `act` fused into its output, if it can fuse one.
     fn fuse(&self, _act: weft_kernels::Activation) -> Option<Box<dyn Layer>> {
         None

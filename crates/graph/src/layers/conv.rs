@@ -105,7 +105,12 @@ impl Conv2d {
         ]
     }
 
-    fn geometry(&self, op: &str, batch: usize, input: &[usize]) -> Result<Conv2dGeometry> {
+    pub(crate) fn geometry(
+        &self,
+        op: &str,
+        batch: usize,
+        input: &[usize],
+    ) -> Result<Conv2dGeometry> {
         let x = [vec![batch], input.to_vec()].concat();
         Conv2dGeometry::new(op, &x, &self.weight_shape(), &self.params)
     }
@@ -116,6 +121,10 @@ impl Conv2d {
 }
 
 impl Layer for Conv2d {
+    fn fold_batch_norm(&self, bn: &crate::layers::BatchNorm2d) -> Option<Box<dyn Layer>> {
+        crate::layers::Conv2dBatchNorm::new(*self, bn).map(|l| Box::new(l) as Box<dyn Layer>)
+    }
+
     fn fuse(&self, act: Activation) -> Option<Box<dyn Layer>> {
         (self.activation == Activation::None).then(|| {
             let mut fused = *self;

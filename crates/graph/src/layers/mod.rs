@@ -3,6 +3,7 @@
 
 pub(crate) mod activation;
 mod conv;
+mod conv_bn;
 mod dropout;
 mod linear;
 mod norm;
@@ -14,6 +15,7 @@ mod upsample;
 
 pub use activation::{Act, Gelu, Relu, Sigmoid, Silu, Tanh};
 pub use conv::{Conv2d, ConvTranspose2d};
+pub use conv_bn::Conv2dBatchNorm;
 pub use dropout::Dropout;
 pub use linear::Linear;
 pub use norm::BatchNorm2d;

@@ -59,6 +59,10 @@ impl BatchNorm2d {
 }
 
 impl Layer for BatchNorm2d {
+    fn as_batch_norm(&self) -> Option<&BatchNorm2d> {
+        Some(self)
+    }
+
     fn fuse(&self, act: Activation) -> Option<Box<dyn Layer>> {
         (self.activation == Activation::None).then(|| {
             let mut fused = *self;

@@ -60,6 +60,10 @@ pub struct BenchArgs {
     /// Skip the whole-network figures.
     #[arg(long)]
     pub no_networks: bool,
+    /// Only the whole-network figures whose name contains one of these, e.g.
+    /// `--network "resnet18 training"` (repeatable; default all).
+    #[arg(long = "network", value_name = "NAME")]
+    pub networks: Vec<String>,
     /// Print every op's variants with their constraints, and exit.
     #[arg(long)]
     pub list: bool,

@@ -166,7 +166,13 @@ pub fn measure(
             few,
         ),
     ];
+    let wanted = |name: &str| {
+        args.networks.is_empty() || args.networks.iter().any(|w| name.contains(w.as_str()))
+    };
     for (name, batch, train, graph, runs) in jobs {
+        if !wanted(name) {
+            continue;
+        }
         let f = if train {
             training(dev, name, graph, batch, runs)?
         } else {
