@@ -4,11 +4,14 @@
 //! forward (so it always reflects the current weights and running statistics)
 //! and then one convolution with bias and the fused activation. Inference
 //! skips batch norm's pass over the activations and the activation's own pass;
-//! folding costs one pass over the weights. [`Graph::fused`](crate::Graph::fused)
+//! folding costs one pass over the weights, so where the weights outnumber the
+//! batch's outputs (deep layers at batch 1: 2.4 M weights against 25 K
+//! outputs for ResNet-18's last convolutions) the layer runs the convolution
+//! and then batch norm's pass instead. [`Graph::fused`](crate::Graph::fused)
 //! builds it for inference only: it has no backward.
 
 use weft_device::{DType, Error, Result};
-use weft_kernels::batch_norm;
+use weft_kernels::batch_norm::{self, BatchNormSpec};
 use weft_kernels::conv::forward::Conv2dProblem;
 use weft_kernels::conv::{self, Conv2dSpec};
 use weft_kernels::{Activation, Precision};
@@ -47,6 +50,22 @@ impl Conv2dBatchNorm {
     /// Index of batch norm's first parameter.
     fn bn_at(&self) -> usize {
         1 + self.conv.bias as usize
+    }
+
+    /// Whether to fold at this geometry: when the weights are no more than
+    /// the outputs batch norm's pass would read and write.
+    fn folds(geo: &weft_kernels::conv::params::Conv2dGeometry) -> bool {
+        let weights: usize = geo.weight_shape().iter().product();
+        weights <= geo.out_shape().iter().product::<usize>()
+    }
+
+    fn bn_spec(&self) -> BatchNormSpec {
+        BatchNormSpec {
+            eps: self.eps,
+            momentum: 0.1,
+            activation: self.activation,
+            precision: None,
+        }
     }
 }
 
@@ -97,6 +116,22 @@ impl Layer for Conv2dBatchNorm {
             &cx.params[k + 2],
             &cx.params[k + 3],
         ];
+        let x = &cx.inputs[0];
+        let geo = self.conv.geometry("forward", x.dim(0), &x.shape()[1..])?;
+        if !Self::folds(&geo) {
+            let spec = Conv2dSpec {
+                params: self.conv.params,
+                activation: Activation::None,
+                variant: self.conv.variant,
+                precision: None,
+            };
+            let y = conv::conv2d(x, &w, b.as_ref(), &spec)?;
+            let spec = self.bn_spec();
+            cx.output = Some(batch_norm::batch_norm_eval(
+                &y, gamma, beta, mean, var, &spec,
+            )?);
+            return Ok(());
+        }
         let (w, b) = batch_norm::fold_into_conv(&w, b.as_ref(), gamma, beta, mean, var, self.eps)?;
         let spec = Conv2dSpec {
             params: self.conv.params,
@@ -104,7 +139,7 @@ impl Layer for Conv2dBatchNorm {
             variant: self.conv.variant,
             precision: None,
         };
-        cx.output = Some(conv::conv2d(&cx.inputs[0], &w, Some(&b), &spec)?);
+        cx.output = Some(conv::conv2d(x, &w, Some(&b), &spec)?);
         Ok(())
     }
 
@@ -147,17 +182,23 @@ impl Layer for Conv2dBatchNorm {
 
     /// Mirrors `forward`: the parameter casts, the fold's copies (in f16 also
     /// its f32 bias and the bias in f32), then the convolution's output and
-    /// scratch.
+    /// scratch; unfolded, the convolution's output and scratch, then batch
+    /// norm's output.
     fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {
         let geo = self
             .conv
             .geometry("plan", cx.batch, &cx.inputs[0])
             .expect("validated at build time");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
+        let folds = Self::folds(&geo);
         let problem = Conv2dProblem {
             geo,
-            bias: true,
-            activation: self.activation,
+            bias: folds || self.conv.bias,
+            activation: if folds {
+                self.activation
+            } else {
+                Activation::None
+            },
             precision,
         };
         let (wn, c) = (geo.weight_shape().iter().product(), self.conv.out_channels);
@@ -165,6 +206,15 @@ impl Layer for Conv2dBatchNorm {
         m.alloc(param_cast_bytes(wn, cx.dtype));
         if self.conv.bias {
             m.alloc(param_cast_bytes(c, cx.dtype));
+        }
+        let scratch = conv::forward::TABLE.scratch_bytes(cx.device, &problem, self.conv.variant);
+        if !folds {
+            let y = cx.bytes(cx.output);
+            m.alloc(y).alloc(scratch).free(scratch).alloc(y);
+            return ForwardAlloc {
+                extras: Vec::new(),
+                peak: m.peak(),
+            };
         }
         // fold_into_conv: w', the bias in f32 (a copy only when it is f16),
         // b' in f32, and in f16 b' stored as f16 (the f32 copies then freed).
@@ -180,7 +230,7 @@ impl Layer for Conv2dBatchNorm {
             m.alloc(AllocCtx::raw(&[c], cx.dtype)).free(bf32).free(b32);
         }
         m.alloc(cx.bytes(cx.output));
-        m.alloc(conv::forward::TABLE.scratch_bytes(cx.device, &problem, self.conv.variant));
+        m.alloc(scratch);
         ForwardAlloc {
             extras: Vec::new(),
             peak: m.peak(),

@@ -986,7 +986,11 @@ pub fn fold_into_conv(
                 Binding::Read(running_var.binding()),
                 Binding::ReadWrite(w_out.binding()),
             ],
-            count.div_ceil(WG) as u64,
+            match precision {
+                Precision::F16Packed => count.div_ceil(WG) as u64,
+                // Runs of 64 elements of one output channel.
+                _ => (o * per_out.div_ceil(64)).div_ceil(WG) as u64,
+            },
         )?;
     }
     // The bias in f32, then stored in the weight's dtype.
