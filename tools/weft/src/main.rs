@@ -100,7 +100,21 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// A closed pipe on stdout (`weft bench --list | head`) ends the process
+/// quietly, as it does for other command-line tools, instead of a panic in
+/// `println!`: Rust ignores SIGPIPE by default, which turns the write into an
+/// error that `println!` does not return.
+fn exit_quietly_on_closed_pipes() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; restoring
+    // a signal's default disposition has no other effect on the process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_closed_pipes();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info(args) => info::run(&cli.global, args),

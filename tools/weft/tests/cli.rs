@@ -315,3 +315,40 @@ fn bench_lists_the_tables_and_saves_tuning() {
     let text = std::fs::read_to_string(&fresh).unwrap();
     assert!(text.contains("conv2d | "), "{text}");
 }
+
+/// A reader that stops early (`weft bench --list | head -1`) ends weft by the
+/// pipe's signal, as any command-line tool, not by a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_is_no_panic() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["bench", "--list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weft runs");
+    // Close the pipe's reading end at once: weft's first line meets a closed
+    // pipe (the listing would fit the pipe's buffer, so reading part of it
+    // first would let weft finish before the close).
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        status.success() || status.signal() == Some(SIGPIPE),
+        "{status:?}: {stderr}"
+    );
+}
+
+/// The signal number of SIGPIPE on Linux and macOS.
+#[cfg(unix)]
+const SIGPIPE: i32 = 13;
