@@ -19,13 +19,28 @@ pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 /// Magic number of label files (u8 data, 1 dimension).
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
 
-/// Decompresses `bytes` if they are gzipped.
+/// The most bytes a gzipped IDX file may decompress to (MNIST's largest is
+/// 47 MB): a corrupt or hostile file is refused before it can fill memory.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// Decompresses `bytes` if they are gzipped (at most [`MAX_DECOMPRESSED`]).
 pub fn maybe_gunzip(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    maybe_gunzip_within(path, bytes, MAX_DECOMPRESSED)
+}
+
+fn maybe_gunzip_within(path: &Path, bytes: Vec<u8>, limit: u64) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
+            .take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| Error::format(path, format!("corrupt gzip data: {e}")))?;
+        if out.len() as u64 > limit {
+            return Err(Error::format(
+                path,
+                format!("decompresses to more than {limit} bytes; not an IDX file"),
+            ));
+        }
         Ok(out)
     } else {
         Ok(bytes)
@@ -58,7 +73,17 @@ pub fn parse(path: &Path, bytes: &[u8], magic: u32) -> Result<IdxArray> {
         .map(|i| header(i).map(|d| d as usize))
         .collect::<Result<_>>()?;
     let start = 4 * (ndim + 1);
-    let expected: usize = dims.iter().product();
+    // Checked: a header of huge dimensions must not wrap around to the
+    // file's length.
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("header {dims:?} describes more bytes than can be addressed"),
+            )
+        })?;
     let have = bytes.len() - start;
     if have != expected {
         return Err(Error::format(
@@ -111,5 +136,30 @@ mod tests {
         assert!(e.to_string().contains("magic"), "{e}");
         let e = parse(p, &[0, 0, 8], LABELS_MAGIC).unwrap_err();
         assert!(e.to_string().contains("truncated header"), "{e}");
+    }
+
+    #[test]
+    fn huge_headers_and_gzip_bombs_are_refused() {
+        let p = Path::new("t.idx");
+        // 2^32-1 cubed overflows usize: refused, never wrapped.
+        let mut v = IMAGES_MAGIC.to_be_bytes().to_vec();
+        for _ in 0..3 {
+            v.extend(u32::MAX.to_be_bytes());
+        }
+        let e = parse(p, &v, IMAGES_MAGIC).unwrap_err();
+        assert!(e.to_string().contains("more bytes than"), "{e}");
+        // A small gzip stream of a large run of zeros, under a small limit.
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 4096);
+        let e = maybe_gunzip_within(p, bomb.clone(), 1000).unwrap_err();
+        assert!(e.to_string().contains("more than 1000 bytes"), "{e}");
+        assert_eq!(
+            maybe_gunzip_within(p, bomb, 1 << 20).unwrap().len(),
+            1 << 20,
+            "exactly at the limit is fine"
+        );
     }
 }
