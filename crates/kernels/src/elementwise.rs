@@ -278,13 +278,15 @@ pub fn binary_into(
     let dev = x.device();
     let precision = Precision::resolve(name, dev, float_dtype(name, x)?, precision)?;
     crate::check_output(name, z, x.shape(), x.dtype(), &[x, y])?;
-    let constants = [("OP", op.code() as f64)];
-    let shader = match precision {
-        Precision::F16Packed => &shaders::BINARY_F16P,
-        p => shaders::BINARY.get(p).expect("typed"),
+    let same = bc.inner == 1 && bc.ny == x.numel();
+    let (shader, constants) = match precision {
+        Precision::F16Packed => (&shaders::BINARY_F16P, vec![("OP", op.code() as f64)]),
+        p => (
+            shaders::BINARY.get(p).expect("typed"),
+            vec![("OP", op.code() as f64), ("SAME", same as u8 as f64)],
+        ),
     };
     let kernel = Kernel::new(name, shader, "main").with_constants(&constants);
-    let same = bc.inner == 1 && bc.ny == x.numel();
     for (start, len) in windows(dev, x.numel()) {
         let yb = if same {
             y.window(start, len)?
