@@ -16,8 +16,8 @@ fn col2im_sum(img: u32, oc: u32, oy: u32, ox: u32) -> f32 {
     let g = oc / p.cout_g;
     let ocl = oc % p.cout_g;
     let rows = p.cout_g * p.kh * p.kw;
-    let cols_n = p.h_in * p.w_in;
-    let base = ((img * p.groups + g) * rows + ocl * p.kh * p.kw) * cols_n;
+    let cols_n = p.col_rs;
+    let base = img * p.col_is + (g * rows + ocl * p.kh * p.kw) * cols_n;
     let sh = i32(select(p.sh, STRIDE_H, STRIDE_H != 0u));
     let sw = i32(select(p.sw, STRIDE_W, STRIDE_W != 0u));
     var acc = 0.0;

@@ -40,6 +40,15 @@ struct Params {
     // gathers, rows per stride class and workgroups per output plane.
     tiles_r: u32,
     tiles_p: u32,
+    // Layout of the columns col2im reads: image img, row r (output channel and
+    // tap), pixel q at img*col_is + r*col_rs + q. Per image: col_is = the
+    // image's rows times H_in*W_in, col_rs = H_in*W_in; merged over a chunk
+    // (one group): col_is = H_in*W_in, col_rs = the chunk's padded width.
+    col_is: u32,
+    col_rs: u32,
+    // Where the chunk's first image starts in a windowed binding of x.
+    x_off: u32,
+    _pad0: u32,
 }
 
 // 1: add bias[c_out] before the activation.

@@ -546,6 +546,8 @@ impl GatherGeometry {
             pl: self.pad[1] as u32,
             cin_g: self.cin_g() as u32,
             cout_g: self.cout_g() as u32,
+            col_is: (self.c_out * self.kh * self.kw * self.h_in * self.w_in) as u32,
+            col_rs: (self.h_in * self.w_in) as u32,
             ..Default::default()
         }
     }
@@ -579,4 +581,8 @@ pub(crate) struct GatherParams {
     pub nc: u32,
     pub tiles_r: u32,
     pub tiles_p: u32,
+    pub col_is: u32,
+    pub col_rs: u32,
+    pub x_off: u32,
+    pub _pad: u32,
 }

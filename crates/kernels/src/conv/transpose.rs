@@ -71,6 +71,11 @@ typed!(
     [ACTIVATION, TRANSPOSED_PARAMS, COL2IM_SUM],
     "conv_transpose/col2im.wgsl"
 );
+typed!(
+    IMAGES_TO_COLUMNS,
+    [TRANSPOSED_PARAMS],
+    "conv_transpose/images_to_columns.wgsl"
+);
 plain!(
     COL2IM_F16P,
     [ACTIVATION, TRANSPOSED_PARAMS, COL2IM_SUM],
@@ -80,7 +85,14 @@ plain!(
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
     crate::shaders::list(
-        &[&GATHER, &COLS, &COL2IM, &TILES, &WEIGHTS_ROWS],
+        &[
+            &GATHER,
+            &COLS,
+            &COL2IM,
+            &TILES,
+            &WEIGHTS_ROWS,
+            &IMAGES_TO_COLUMNS,
+        ],
         &[&GATHER_F16P, &COLS_F16P, &COL2IM_F16P],
     )
 }
@@ -205,12 +217,16 @@ pub const VARIANTS: &[ConvTransposeVariant] = &[
                row-major [R, C_in]; vec4 loads when C_in and H*W are multiples of 4), then the \
                col2im gather",
         requires: "f32, groups 1, one image's columns within the budget",
-        shaders: &[Source::Typed(&WEIGHTS_ROWS), Source::Typed(&COL2IM)],
+        shaders: &[
+            Source::Typed(&WEIGHTS_ROWS),
+            Source::Typed(&COL2IM),
+            Source::Typed(&IMAGES_TO_COLUMNS),
+        ],
         constants: &[("TILES", 0.0)],
         tile: Tile::PerProblem("the GEMM's tiles, then 64 outputs per workgroup"),
         precisions: &[Precision::F32],
         supports: |p, caps| columns_by_gemm(caps, &p.g),
-        scratch: |p, dev| vec4_scratch(dev.caps(), &p.g),
+        scratch: |p, dev| vec4_scratch(dev.caps(), &p.g, !tiles_exactly(&p.g)),
         launch: launch_vec4,
     },
     Variant {
@@ -229,7 +245,7 @@ pub const VARIANTS: &[ConvTransposeVariant] = &[
                 "needs stride = kernel, no padding, dilation 1, output = input x kernel".into()
             })
         },
-        scratch: |p, dev| vec4_scratch(dev.caps(), &p.g),
+        scratch: |p, dev| vec4_scratch(dev.caps(), &p.g, false),
         launch: launch_vec4,
     },
 ];
@@ -293,10 +309,37 @@ fn chunk_images(caps: &Caps, t: &GatherGeometry) -> usize {
 }
 
 /// Bytes of the vec4 forms' temporaries: a chunk's f32 columns and the
-/// row-major weights.
-fn vec4_scratch(caps: &Caps, t: &GatherGeometry) -> u64 {
-    let cols = chunk_images(caps, t) as u64 * t.cols_bytes_per_image();
-    cols + DType::F32.storage_bytes(t.c_out * t.kh * t.kw * t.c_in)
+/// row-major weights, and with merged columns (`col2im`, where
+/// [`merged_columns`] holds) the chunk's input as one matrix.
+fn vec4_scratch(caps: &Caps, t: &GatherGeometry, col2im: bool) -> u64 {
+    let nc = chunk_images(caps, t);
+    let weights = DType::F32.storage_bytes(t.c_out * t.kh * t.kw * t.c_in);
+    if col2im && let Some(width) = merged_columns(caps, t) {
+        return DType::F32.storage_bytes((t.c_out * t.kh * t.kw + t.c_in) * width) + weights;
+    }
+    nc as u64 * t.cols_bytes_per_image() + weights
+}
+
+/// Whether `gemm_vec4_col2im` runs one GEMM over all of a chunk's pixels
+/// (`images_to_columns.wgsl` first gathers the chunk's input into one matrix,
+/// col2im then reads merged columns) rather than one per image: where one
+/// image's H_in*W_in is not a multiple of 4 (the vector GEMM refuses it; the
+/// stride-2 data gradient of a 7x7 layer has 49) or fills its 128-column
+/// tiles with over 5% waste, and both matrices of the largest chunk fit one
+/// binding. Returns that chunk's width.
+fn merged_columns(caps: &Caps, t: &GatherGeometry) -> Option<usize> {
+    let plane = t.h_in * t.w_in;
+    let pays =
+        plane > 0 && (!plane.is_multiple_of(4) || plane.div_ceil(128) * 128 * 20 > plane * 21);
+    let width = merged_width(t, chunk_images(caps, t).max(1));
+    let widest = (t.c_out * t.kh * t.kw).max(t.c_in) * width;
+    let fits = DType::F32.storage_bytes(widest) <= caps.limits.max_storage_buffer_binding_size;
+    (pays && fits).then_some(width)
+}
+
+/// The merged columns' width for a chunk of `images`: a multiple of 4.
+fn merged_width(t: &GatherGeometry, images: usize) -> usize {
+    (images * t.h_in * t.w_in).div_ceil(4) * 4
 }
 
 /// y = act(conv_transpose2d(x, w) + bias), into a new tensor.
@@ -503,10 +546,13 @@ fn launch_vec4(
     let rows = t.cout_g() * t.kh * t.kw;
     let plane = t.h_in * t.w_in;
     let nc = chunk_images(dev.caps(), t).max(1);
+    let tiles = v.constant("TILES") == Some(1.0);
+    if !tiles && let Some(width) = merged_columns(dev.caps(), t) {
+        return launch_vec4_merged(p, a, nc, width);
+    }
     let cols = dev.empty(&[nc * rows * plane], DType::F32)?;
     let w_rows = dev.empty(&[rows, t.c_in], DType::F32)?;
     weights_rows(a.op, t, a.w, &w_rows)?;
-    let tiles = v.constant("TILES") == Some(1.0);
     let constants = if tiles {
         constants(p.activation, a.bias.is_some())
     } else {
@@ -564,6 +610,86 @@ fn launch_vec4(
                 Binding::ReadWrite(a.out.binding()),
             ],
             units.div_ceil(64) as u64,
+        )?;
+    }
+    Ok(())
+}
+
+/// `gemm_vec4_col2im` with merged columns (see [`merged_columns`]): per chunk
+/// of `nc` images the input gathered into one matrix `[C_in, width]`, one
+/// GEMM `W_rows · xm` into `[R, width]`, then col2im over the merged layout.
+fn launch_vec4_merged(
+    p: &ConvTranspose2dProblem,
+    a: &ConvTranspose2dArgs<'_>,
+    nc: usize,
+    width: usize,
+) -> Result<()> {
+    let t = &p.g;
+    let dev = a.src.device();
+    let rows = t.cout_g() * t.kh * t.kw;
+    let plane = t.h_in * t.w_in;
+    let cols = dev.empty(&[rows * width], DType::F32)?;
+    let xm = dev.empty(&[t.c_in * width], DType::F32)?;
+    let w_rows = dev.empty(&[rows, t.c_in], DType::F32)?;
+    weights_rows(a.op, t, a.w, &w_rows)?;
+    let gather = Kernel::new(a.op, typed_shader(&IMAGES_TO_COLUMNS, p.precision), "main");
+    let constants = col2im_constants(t, p.activation, a.bias.is_some());
+    let col2im =
+        Kernel::new(a.op, typed_shader(&COL2IM, p.precision), "main").with_constants(&constants);
+    let mut params = t.params();
+    let align = align_elems(dev.limits(), a.src.dtype());
+    for n0 in (0..t.n).step_by(nc) {
+        let count = nc.min(t.n - n0);
+        let w = merged_width(t, count);
+        let (xw, x_off) = window(a.src, n0 * t.c_in * plane, count * t.c_in * plane, align)?;
+        params.n0 = n0 as u32;
+        params.nc = count as u32;
+        params.x_off = x_off;
+        params.col_is = plane as u32;
+        params.col_rs = w as u32;
+        dev.dispatch(
+            &gather,
+            bytemuck::bytes_of(&params),
+            &[Binding::Read(xw), Binding::ReadWrite(xm.binding())],
+            (t.c_in * w).div_ceil(64) as u64,
+        )?;
+        let problem = GemmProblem {
+            dims: GemmDims {
+                batch: 1,
+                m: rows,
+                n: w,
+                k: t.c_in,
+                a_bs: 0,
+                a_rs: t.c_in,
+                a_cs: 1,
+                b_bs: 0,
+                b_rs: w,
+                b_cs: 1,
+                batched_out: false,
+                a_off: 0,
+                b_off: 0,
+                c_off: 0,
+                c_rs: w,
+            },
+            bias: BiasMode::None,
+            activation: Activation::None,
+            precision: Precision::F32,
+        };
+        gemm::TABLE.run(
+            dev,
+            &problem,
+            None,
+            &GemmArgs::tensors(&w_rows, &xm, None, &cols),
+        )?;
+        dev.dispatch(
+            &col2im,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(cols.binding()),
+                Binding::Read(a.bias.unwrap_or(a.w).binding()),
+                Binding::ReadWrite(a.out.binding()),
+            ],
+            (count * t.c_out * t.h_out * t.w_out).div_ceil(64) as u64,
         )?;
     }
     Ok(())
