@@ -747,6 +747,7 @@ fn weights_rows(op: &str, t: &GatherGeometry, w: &Tensor, w_rows: &Tensor) -> Re
             Binding::Read(w.binding()),
             Binding::ReadWrite(w_rows.binding()),
         ],
-        n.div_ceil(64) as u64,
+        // 16 x 16 blocks.
+        (rows.div_ceil(16) * t.c_in.div_ceil(16)).div_ceil(64) as u64,
     )
 }
