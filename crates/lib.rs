@@ -5,6 +5,7 @@
 //!   dispatch, timing, typed errors.
 //! - [`kernels`]: the WGSL kernels, their launchers and CPU references.
 //! - [`graph`]: networks, autodiff, memory-planned schedules, optimizers.
+//! - [`onnx`]: ONNX import (models trained elsewhere as weft graphs).
 //! - [`data`]: MNIST loading and GPU-side batches with augmentation (the
 //!   `data` feature, on by default; `download` adds fetching MNIST over HTTP).
 //!
@@ -16,5 +17,6 @@ pub use weft_data as data;
 pub use weft_device as device;
 pub use weft_graph as graph;
 pub use weft_kernels as kernels;
+pub use weft_onnx as onnx;
 
 pub use weft_device::{DType, Device, DeviceOptions, Error, Result, Tensor};

@@ -15,7 +15,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::graph::layers::{
     Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Flatten,
-    GlobalAvgPool, Linear, MaxPool2d, MaxUnpool2d, PRelu, Relu, Upsample,
+    GlobalAvgPool, Linear, MaxPool2d, MaxUnpool2d, PRelu, Relu, Reshape, Softmax, Upsample,
 };
 use weft::graph::{ExecOptions, Graph, HostArray, Layer, Loss, Model, ParamKind, reference};
 use weft::kernels::Activation;
@@ -204,6 +204,9 @@ fn every_layer_backward_matches_finite_differences() {
         ),
         ("global avg pool", GlobalAvgPool.boxed(), vec![3, 5, 5]),
         ("batch norm", BatchNorm2d::new(3).boxed(), vec![3, 4, 4]),
+        ("softmax channels", Softmax::new(0).boxed(), vec![3, 2, 2]),
+        ("log softmax rows", Softmax::log(2).boxed(), vec![2, 3, 4]),
+        ("reshape", Reshape::new(&[4, 3, 3]).boxed(), vec![2, 6, 3]),
         (
             "upsample nearest",
             Upsample::nearest(2).boxed(),

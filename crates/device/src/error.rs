@@ -102,6 +102,11 @@ pub enum Error {
     #[error("the loss became {value} at {what}; lower the learning rate (or check the data)")]
     Diverged { what: String, value: f64 },
 
+    /// Something well-formed that weft does not implement (an imported
+    /// model's operator or attribute), named where it occurs.
+    #[error("{op}: not supported: {message}")]
+    Unsupported { op: String, message: String },
+
     /// An argument outside its valid range (zero stride, negative padding, ...).
     #[error("{op}: invalid {param}: {message}")]
     InvalidArgument {
@@ -166,6 +171,14 @@ impl Error {
     pub fn format(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
         Error::Format {
             path: path.as_ref().display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for an unsupported-feature error.
+    pub fn unsupported(op: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Unsupported {
+            op: op.into(),
             message: message.into(),
         }
     }

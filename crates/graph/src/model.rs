@@ -238,6 +238,28 @@ impl Model {
         Ok(())
     }
 
+    /// Replaces the values of the parameter or buffer `name` (its full name,
+    /// as [`Graph::params`] lists it); `values` holds its elements in
+    /// row-major order, exactly as many as its shape has.
+    pub fn set_param(&mut self, name: &str, values: &[f32]) -> Result<()> {
+        let Some(i) = self.graph.params().iter().position(|p| p.name == name) else {
+            return Err(Error::invalid(
+                "model",
+                "parameter",
+                format!("no parameter named \"{name}\""),
+            ));
+        };
+        let shape = &self.graph.params()[i].decl.shape;
+        let n: usize = shape.iter().product();
+        if values.len() != n {
+            return Err(Error::shape(
+                format!("parameter \"{name}\""),
+                format!("shape {shape:?} holds {n} values, got {}", values.len()),
+            ));
+        }
+        self.params[i].write_f32(values)
+    }
+
     /// Replaces a parameter's values (shape and dtype must match).
     pub(crate) fn param_slot(&mut self, id: ParamId) -> &mut Tensor {
         &mut self.params[id.index()]

@@ -7,6 +7,7 @@ mod eval;
 mod info;
 mod memory;
 mod models;
+mod onnx;
 mod setup;
 mod train;
 mod tuning;
@@ -98,6 +99,11 @@ enum Command {
     Memory(memory::MemoryArgs),
     /// Compare kernel variants over shape suites; measure the device's peak.
     Bench(bench::BenchArgs),
+    /// Import an ONNX model: check every node, print the graph, optionally
+    /// write its weights as a safetensors checkpoint.
+    Import(onnx::ImportArgs),
+    /// Run an ONNX model on an image or a tensor file, with the memory report.
+    Run(onnx::RunArgs),
 }
 
 /// A closed pipe on stdout (`weft bench --list | head`) ends the process
@@ -123,6 +129,8 @@ fn main() -> ExitCode {
         Command::Classify(args) => classify::run(&cli.global, args),
         Command::Memory(args) => memory::run(&cli.global, args),
         Command::Bench(args) => bench::run(&cli.global, args),
+        Command::Import(args) => onnx::run_import(&cli.global, args),
+        Command::Run(args) => onnx::run_model(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ mod norm;
 mod pool;
 mod prelu;
 mod shape;
+mod softmax;
 mod unpool;
 mod upsample;
 
@@ -21,7 +22,8 @@ pub use linear::Linear;
 pub use norm::BatchNorm2d;
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d};
 pub use prelu::PRelu;
-pub use shape::{Add, Concat, Flatten, Identity};
+pub use shape::{Add, Concat, Flatten, Identity, Reshape};
+pub use softmax::Softmax;
 pub use unpool::MaxUnpool2d;
 pub use upsample::Upsample;
 

@@ -49,6 +49,73 @@ impl Layer for Flatten {
     }
 }
 
+/// `x.reshape(batch, *shape)`: the same elements in a new per-sample shape, a
+/// view (no copy, no memory). What ONNX's `Reshape`, `Flatten`, `Squeeze` and
+/// `Unsqueeze` become once their batch dimension is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reshape {
+    pub shape: Vec<usize>,
+}
+
+impl Reshape {
+    pub fn new(shape: &[usize]) -> Reshape {
+        Reshape {
+            shape: shape.to_vec(),
+        }
+    }
+}
+
+impl Layer for Reshape {
+    fn kind(&self) -> &'static str {
+        "Reshape"
+    }
+
+    fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
+        let (have, want) = (
+            inputs[0].iter().product::<usize>(),
+            self.shape.iter().product::<usize>(),
+        );
+        if self.shape.is_empty() || have != want {
+            return Err(shape_error(
+                name,
+                format!(
+                    "cannot reshape {:?} ({have} elements per sample) to {:?} ({want})",
+                    inputs[0], self.shape
+                ),
+            ));
+        }
+        Ok(self.shape.clone())
+    }
+
+    fn output_aliases_input(&self) -> Option<usize> {
+        Some(0)
+    }
+
+    fn grad_aliases_dy(&self, _n: usize) -> Vec<usize> {
+        vec![0]
+    }
+
+    fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
+        let x = &cx.inputs[0];
+        let mut shape = vec![x.dim(0)];
+        shape.extend_from_slice(&self.shape);
+        cx.output = Some(x.reshape(&shape)?);
+        Ok(())
+    }
+
+    fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
+        cx.input_grads = vec![Some(cx.dy.reshape(&cx.input_shapes[0])?)];
+        Ok(())
+    }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let mut shape = vec![x.shape[0]];
+        shape.extend_from_slice(&self.shape);
+        Ok(HostArray::new(shape, x.data.clone()))
+    }
+}
+
 /// Residual addition of two or more tensors of equal shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Add;

@@ -1,0 +1,1141 @@
+//! ONNX nodes to weft layers, one operator at a time, with constants folded
+//! on the host as they appear.
+
+use std::collections::{HashMap, HashSet};
+
+use onnx_rs::ast::{Dimension, Graph as OnnxGraph, OpType};
+use weft_device::{Error, Result};
+use weft_graph::layers::{
+    Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, GlobalAvgPool,
+    Linear, MaxPool2d, PRelu, Reshape, Softmax,
+};
+use weft_graph::{Graph, Layer, NodeId};
+use weft_kernels::Activation;
+use weft_kernels::conv::params::Padding;
+
+use crate::attrs::NodeRef;
+use crate::fold;
+use crate::tensor::{self, BATCH, Const};
+use crate::{ImportOptions, Imported, Weight};
+
+/// What a value name of the ONNX graph stands for.
+#[derive(Debug, Clone)]
+enum Value {
+    /// An activation: a node of the weft graph.
+    Node(NodeId),
+    /// A constant, folded on the host.
+    Const(Const),
+    /// An output weft does not produce (pooling indices, dropout masks).
+    Unavailable(String),
+}
+
+pub(crate) struct Importer {
+    graph: Graph,
+    values: HashMap<String, Value>,
+    weights: Vec<Weight>,
+    names: HashSet<String>,
+    opset: i64,
+    /// How many nodes (and graph outputs) read each value.
+    readers: HashMap<String, usize>,
+    /// Nodes already converted as part of an earlier one (MatMul + Add).
+    absorbed: HashSet<usize>,
+    /// The batch size the first input was exported with, if fixed: a
+    /// `Reshape` to `[that, ...]` keeps the batch.
+    exported_batch: Option<i64>,
+}
+
+pub(crate) fn import(model: &onnx_rs::Model<'_>, options: &ImportOptions) -> Result<Imported> {
+    let onnx = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::invalid("model", "graph", "the model holds no graph"))?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map(|o| o.version)
+        .unwrap_or(1);
+    let mut readers: HashMap<String, usize> = HashMap::new();
+    for n in &onnx.node {
+        for i in n.input.iter().filter(|i| !i.is_empty()) {
+            *readers.entry(i.to_string()).or_default() += 1;
+        }
+    }
+    for o in &onnx.output {
+        *readers.entry(o.name.to_string()).or_default() += 1;
+    }
+    let mut im = Importer {
+        graph: Graph::new(),
+        values: HashMap::new(),
+        weights: Vec::new(),
+        names: HashSet::new(),
+        opset,
+        readers,
+        absorbed: HashSet::new(),
+        exported_batch: None,
+    };
+    for t in &onnx.initializer {
+        let what = format!("initializer \"{}\"", t.name());
+        im.values.insert(
+            t.name().to_string(),
+            Value::Const(tensor::decode(t, &what)?),
+        );
+    }
+    let (inputs, input_shapes) = im.inputs(onnx, options)?;
+    for (i, node) in onnx.node.iter().enumerate() {
+        if im.absorbed.contains(&i) {
+            continue;
+        }
+        let n = NodeRef::new(node, i);
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(n.unsupported(format!("operators of domain \"{}\"", node.domain)));
+        }
+        im.convert(&n, i, onnx)?;
+    }
+    let mut outputs = Vec::new();
+    let mut output_names = Vec::new();
+    for o in &onnx.output {
+        match im.values.get(o.name) {
+            Some(Value::Node(id)) => outputs.push(*id),
+            Some(Value::Const(_)) => {
+                return Err(Error::unsupported(
+                    format!("graph output \"{}\"", o.name),
+                    "outputs that are constants (they do not depend on the input)",
+                ));
+            }
+            Some(Value::Unavailable(why)) => {
+                return Err(Error::unsupported(
+                    format!("graph output \"{}\"", o.name),
+                    why.clone(),
+                ));
+            }
+            None => {
+                return Err(Error::invalid(
+                    format!("graph output \"{}\"", o.name),
+                    "name",
+                    "no node produces it",
+                ));
+            }
+        }
+        output_names.push(o.name.to_string());
+    }
+    im.graph.set_outputs(&outputs);
+    Ok(Imported {
+        graph: im.graph,
+        weights: im.weights,
+        inputs,
+        input_shapes,
+        outputs: output_names,
+        opset,
+        producer: format!("{} {}", model.producer_name, model.producer_version)
+            .trim()
+            .to_string(),
+    })
+}
+
+impl Importer {
+    /// The graph inputs that are not initializers, with their per-sample shapes
+    /// (the first dimension is the batch and stays symbolic).
+    fn inputs(
+        &mut self,
+        onnx: &OnnxGraph<'_>,
+        options: &ImportOptions,
+    ) -> Result<(Vec<String>, Vec<Vec<usize>>)> {
+        let mut names = Vec::new();
+        let mut shapes = Vec::new();
+        for (k, vi) in onnx.non_init_inputs().into_iter().enumerate() {
+            let label = format!("graph input \"{}\"", vi.name);
+            let dims = vi
+                .tensor_shape()
+                .ok_or_else(|| Error::invalid(&label, "type", "not a tensor with a shape"))?;
+            let per_sample: Vec<usize> = match (&options.input_shape, k) {
+                (Some(s), 0) => s.clone(),
+                _ => {
+                    if dims.dim.len() < 2 {
+                        return Err(Error::unsupported(
+                            &label,
+                            format!(
+                                "inputs of rank {} (weft's inputs are a batch of samples: rank 2 or more)",
+                                dims.dim.len()
+                            ),
+                        ));
+                    }
+                    dims.dim[1..]
+                        .iter()
+                        .enumerate()
+                        .map(|(axis, d)| match d.value {
+                            Dimension::Value(v) if v > 0 => Ok(v as usize),
+                            ref other => Err(Error::invalid(
+                                &label,
+                                "shape",
+                                format!(
+                                    "dimension {} is {other:?}, not a fixed size; give the per-sample shape (--input-shape C,H,W)",
+                                    axis + 1
+                                ),
+                            )),
+                        })
+                        .collect::<Result<Vec<usize>>>()?
+                }
+            };
+            if k == 0
+                && let Some(Dimension::Value(b)) = dims.dim.first().map(|d| &d.value)
+            {
+                self.exported_batch = Some(*b);
+            }
+            let name = self.unique(vi.name);
+            let id = self.graph.input(&name, &per_sample)?;
+            self.values.insert(vi.name.to_string(), Value::Node(id));
+            names.push(vi.name.to_string());
+            shapes.push(per_sample);
+        }
+        if names.is_empty() {
+            return Err(Error::invalid(
+                "model",
+                "inputs",
+                "the graph has no runtime input",
+            ));
+        }
+        Ok((names, shapes))
+    }
+
+    /// A layer name not used yet, from `base` (`base_2`, `base_3`, ... on repeats).
+    fn unique(&mut self, base: &str) -> String {
+        let base = if base.is_empty() { "node" } else { base };
+        let mut name = base.to_string();
+        let mut k = 2;
+        while self.names.contains(&name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        self.names.insert(name.clone());
+        name
+    }
+
+    /// The layer name for a node: its weight's name without `.weight` when the
+    /// exporter kept PyTorch's parameter names (so the weights keep their
+    /// `state_dict` names), else the node's name, else its first output.
+    fn layer_name(&mut self, n: &NodeRef<'_, '_>, weight_input: Option<usize>) -> String {
+        let from_weight = weight_input
+            .and_then(|k| n.node.input.get(k))
+            .and_then(|w| w.strip_suffix(".weight"))
+            .filter(|s| !s.is_empty() && !self.names.contains(*s))
+            .map(str::to_string);
+        let base = from_weight.unwrap_or_else(|| {
+            if n.node.name.is_empty() {
+                n.node.output.first().copied().unwrap_or("node").to_string()
+            } else {
+                n.node.name.to_string()
+            }
+        });
+        self.unique(&base)
+    }
+
+    fn value(&self, n: &NodeRef<'_, '_>, k: usize) -> Result<Option<&Value>> {
+        let Some(name) = n.node.input.get(k).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        match self.values.get(*name) {
+            Some(Value::Unavailable(why)) => Err(n.unsupported(format!("input \"{name}\": {why}"))),
+            Some(v) => Ok(Some(v)),
+            None => Err(n.invalid(
+                "inputs",
+                format!(
+                    "input \"{name}\" is produced by no earlier node, initializer or graph input"
+                ),
+            )),
+        }
+    }
+
+    /// Input `k`, which must be an activation.
+    fn node_input(&self, n: &NodeRef<'_, '_>, k: usize) -> Result<NodeId> {
+        match self.value(n, k)? {
+            Some(Value::Node(id)) => Ok(*id),
+            Some(_) => Err(n.unsupported(format!(
+                "a constant as input {k} (weft runs this operator on activations only)"
+            ))),
+            None => Err(n.invalid("inputs", format!("input {k} is missing"))),
+        }
+    }
+
+    /// Input `k`, which must be a constant (a weight, a shape).
+    fn const_input(&self, n: &NodeRef<'_, '_>, k: usize) -> Result<Option<Const>> {
+        match self.value(n, k)? {
+            Some(Value::Const(c)) => Ok(Some(c.clone())),
+            Some(_) => Err(n.unsupported(format!(
+                "input {k} computed at run time (weft needs it constant: a weight or a shape)"
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    fn required_const(&self, n: &NodeRef<'_, '_>, k: usize, what: &str) -> Result<Const> {
+        self.const_input(n, k)?
+            .ok_or_else(|| n.invalid("inputs", format!("input {k} ({what}) is missing")))
+    }
+
+    fn shape(&self, id: NodeId) -> Vec<usize> {
+        self.graph.shape(id).to_vec()
+    }
+
+    fn set(&mut self, n: &NodeRef<'_, '_>, k: usize, v: Value) {
+        if let Some(name) = n.node.output.get(k).filter(|s| !s.is_empty()) {
+            self.values.insert(name.to_string(), v);
+        }
+    }
+
+    /// Marks outputs after the first as ones weft does not produce.
+    fn extra_outputs_unavailable(&mut self, n: &NodeRef<'_, '_>, what: &str) {
+        for k in 1..n.node.output.len() {
+            self.set(n, k, Value::Unavailable(format!("{} of {}", what, n.label)));
+        }
+    }
+
+    fn add(
+        &mut self,
+        n: &NodeRef<'_, '_>,
+        name: &str,
+        layer: Box<dyn Layer>,
+        inputs: &[NodeId],
+    ) -> Result<NodeId> {
+        self.graph
+            .add(name, layer, inputs)
+            .map_err(|e| Error::shape(n.label.clone(), e.to_string()))
+    }
+
+    fn weight(&mut self, layer: &str, param: &str, dims: Vec<usize>, values: Vec<f32>) {
+        self.weights.push(Weight {
+            name: format!("{layer}.{param}"),
+            dims,
+            values,
+        });
+    }
+
+    /// Adds a one-input layer named after the node and records its output.
+    fn unary(&mut self, n: &NodeRef<'_, '_>, layer: Box<dyn Layer>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let name = self.layer_name(n, None);
+        let y = self.add(n, &name, layer, &[x])?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    /// A view of `x` with per-sample shape `shape` (nothing when it already has it).
+    fn reshape(&mut self, n: &NodeRef<'_, '_>, x: NodeId, shape: Vec<usize>) -> Result<NodeId> {
+        if self.graph.shape(x) == shape.as_slice() {
+            return Ok(x);
+        }
+        let name = self.layer_name(n, None);
+        self.add(n, &name, Reshape::new(&shape).boxed(), &[x])
+    }
+
+    fn convert(&mut self, n: &NodeRef<'_, '_>, index: usize, onnx: &OnnxGraph<'_>) -> Result<()> {
+        let op = n.node.op_type.clone();
+        // Operators on constants only are evaluated here, on the host.
+        let consts: Vec<Option<&Value>> = (0..n.node.input.len())
+            .map(|k| self.value(n, k))
+            .collect::<Result<_>>()?;
+        let all_const = consts
+            .iter()
+            .flatten()
+            .all(|v| matches!(v, Value::Const(_)));
+        if all_const && fold::folds(&op) {
+            let inputs: Vec<Option<Const>> = consts
+                .iter()
+                .map(|v| match v {
+                    Some(Value::Const(c)) => Some(c.clone()),
+                    _ => None,
+                })
+                .collect();
+            let out = fold::eval(n, &inputs, self.opset)?;
+            self.set(n, 0, Value::Const(out));
+            return Ok(());
+        }
+        match op {
+            OpType::Conv => self.conv(n),
+            OpType::BatchNormalization => self.batch_norm(n),
+            OpType::Relu => self.unary(n, Act(Activation::Relu).boxed()),
+            OpType::Sigmoid => self.unary(n, Act(Activation::Sigmoid).boxed()),
+            OpType::Tanh => self.unary(n, Act(Activation::Tanh).boxed()),
+            OpType::LeakyRelu => {
+                let alpha = n.float("alpha", 0.01)?;
+                self.unary(n, Act(Activation::LeakyRelu(alpha)).boxed())
+            }
+            OpType::Elu => {
+                let alpha = n.float("alpha", 1.0)?;
+                self.unary(n, Act(Activation::Elu(alpha)).boxed())
+            }
+            OpType::Gelu => {
+                let act = match n.string("approximate", "none")?.as_str() {
+                    "none" => Activation::Gelu,
+                    "tanh" => Activation::GeluTanh,
+                    other => return Err(n.invalid("approximate", format!("unknown mode {other}"))),
+                };
+                self.unary(n, Act(act).boxed())
+            }
+            OpType::Clip => self.clip(n),
+            OpType::PRelu => self.prelu(n),
+            OpType::MaxPool | OpType::AveragePool => self.pool(n),
+            OpType::GlobalAveragePool => self.unary(n, GlobalAvgPool.boxed()),
+            OpType::GlobalMaxPool => {
+                let x = self.node_input(n, 0)?;
+                let s = self.shape(x);
+                if s.len() != 3 {
+                    return Err(n.unsupported(format!("inputs of per-sample shape {s:?}")));
+                }
+                let mut pool = MaxPool2d::new(1);
+                pool.params.kernel = [s[1], s[2]];
+                pool.params.stride = [1, 1];
+                self.unary(n, pool.boxed())
+            }
+            OpType::Gemm => self.gemm(n),
+            OpType::MatMul => self.matmul(n, index, onnx),
+            OpType::Add
+                if matches!(self.value(n, 0)?, Some(Value::Node(_)))
+                    && matches!(self.value(n, 1)?, Some(Value::Node(_))) =>
+            {
+                self.add_op(n)
+            }
+            OpType::Sum => self.add_op(n),
+            OpType::Add | OpType::Sub | OpType::Mul | OpType::Div => self.constant_arithmetic(n),
+            OpType::ConvTranspose => self.conv_transpose(n),
+            OpType::Concat => self.concat(n),
+            OpType::Flatten => self.flatten(n),
+            OpType::Reshape => self.reshape_op(n),
+            OpType::Squeeze | OpType::Unsqueeze => self.squeeze(n),
+            OpType::Dropout | OpType::Identity => {
+                let v = self
+                    .value(n, 0)?
+                    .cloned()
+                    .ok_or_else(|| n.invalid("inputs", "input 0 is missing"))?;
+                self.set(n, 0, v);
+                self.extra_outputs_unavailable(n, "the mask");
+                Ok(())
+            }
+            OpType::Softmax | OpType::LogSoftmax => self.softmax(n),
+            OpType::Shape => {
+                let x = self.node_input(n, 0)?;
+                let mut dims = vec![BATCH];
+                dims.extend(self.shape(x).iter().map(|&d| d as f64));
+                let c = Const::scalar_or_vec(dims, true);
+                let c = fold::slice_shape(n, c)?;
+                self.set(n, 0, Value::Const(c));
+                Ok(())
+            }
+            other => Err(n.unsupported(match other {
+                _ if fold::folds(&other) => format!(
+                    "operator {} on activations (weft evaluates it on constants only)",
+                    other.as_str()
+                ),
+                _ => format!("operator {}", other.as_str()),
+            })),
+        }
+    }
+
+    /// Symmetric padding of a 2-D window operator, from `pads` or `auto_pad`.
+    fn pads(
+        &self,
+        n: &NodeRef<'_, '_>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        input_hw: [usize; 2],
+    ) -> Result<[usize; 2]> {
+        match n.string("auto_pad", "NOTSET")?.as_str() {
+            "NOTSET" => {
+                let p = n.ints("pads")?.unwrap_or_else(|| vec![0; 4]);
+                if p.len() != 4 || p.iter().any(|&v| v < 0) {
+                    return Err(n.invalid(
+                        "pads",
+                        format!("expected four non-negative values, got {p:?}"),
+                    ));
+                }
+                if p[0] != p[2] || p[1] != p[3] {
+                    return Err(n.unsupported(format!(
+                        "asymmetric pads {p:?} (begin and end must match per axis)"
+                    )));
+                }
+                Ok([p[0] as usize, p[1] as usize])
+            }
+            "VALID" => Ok([0, 0]),
+            mode @ ("SAME_UPPER" | "SAME_LOWER") => {
+                let mut out = [0; 2];
+                for a in 0..2 {
+                    let o = input_hw[a].div_ceil(stride[a]);
+                    let span = (kernel[a] - 1) * dilation[a] + 1;
+                    let total = ((o - 1) * stride[a] + span).saturating_sub(input_hw[a]);
+                    if total % 2 == 1 {
+                        return Err(n.unsupported(format!(
+                            "auto_pad {mode} with an odd total padding ({total}) on axis {a}"
+                        )));
+                    }
+                    out[a] = total / 2;
+                }
+                Ok(out)
+            }
+            other => Err(n.invalid("auto_pad", format!("unknown mode {other}"))),
+        }
+    }
+
+    fn conv(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let w = self.required_const(n, 1, "weights")?;
+        let b = self.const_input(n, 2)?;
+        if w.dims.len() != 4 {
+            return Err(n.unsupported(format!(
+                "convolutions over {} spatial dimensions (weft's are 2-D)",
+                w.dims.len().saturating_sub(2)
+            )));
+        }
+        let [c_out, _, kh, kw] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
+        if let Some(k) = n.ints("kernel_shape")?
+            && k != [kh as i64, kw as i64]
+        {
+            return Err(n.invalid(
+                "kernel_shape",
+                format!("{k:?} disagrees with the weights' {:?}", w.dims),
+            ));
+        }
+        let s = self.shape(x);
+        if s.len() != 3 {
+            return Err(n.invalid("inputs", format!("expected [C, H, W] samples, got {s:?}")));
+        }
+        let groups = n.int("group", 1)?;
+        if groups < 1 {
+            return Err(n.invalid("group", format!("{groups}")));
+        }
+        let stride = n.pair("strides", 1)?;
+        let dilation = n.pair("dilations", 1)?;
+        let padding = self.pads(n, [kh, kw], stride, dilation, [s[1], s[2]])?;
+        let mut conv = Conv2d::new(s[0], c_out, kh).kernel_hw([kh, kw]);
+        conv.params.stride = stride;
+        conv.params.dilation = dilation;
+        conv.params.groups = groups as usize;
+        conv.params.padding = Padding::Explicit(padding);
+        conv.bias = b.is_some();
+        let name = self.layer_name(n, Some(1));
+        let y = self.add(n, &name, conv.boxed(), &[x])?;
+        self.weight(&name, "weight", w.dims.clone(), w.to_f32());
+        if let Some(b) = b {
+            if b.len() != c_out {
+                return Err(n.invalid("B", format!("{} values for {c_out} channels", b.len())));
+            }
+            self.weight(&name, "bias", vec![c_out], b.to_f32());
+        }
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    fn conv_transpose(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let w = self.required_const(n, 1, "weights")?;
+        let b = self.const_input(n, 2)?;
+        if w.dims.len() != 4 {
+            return Err(n.unsupported(format!(
+                "transposed convolutions over {} spatial dimensions (weft's are 2-D)",
+                w.dims.len().saturating_sub(2)
+            )));
+        }
+        let s = self.shape(x);
+        if s.len() != 3 {
+            return Err(n.invalid("inputs", format!("expected [C, H, W] samples, got {s:?}")));
+        }
+        let groups = n.int("group", 1)?.max(1) as usize;
+        let [c_in, per_group, kh, kw] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
+        let stride = n.pair("strides", 1)?;
+        let dilation = n.pair("dilations", 1)?;
+        if n.string("auto_pad", "NOTSET")? != "NOTSET" {
+            return Err(n.unsupported("auto_pad on a transposed convolution (give pads)"));
+        }
+        let p = n.ints("pads")?.unwrap_or_else(|| vec![0; 4]);
+        if p.len() != 4 || p.iter().any(|&v| v < 0) || p[0] != p[2] || p[1] != p[3] {
+            return Err(n.unsupported(format!("pads {p:?} (symmetric, non-negative only)")));
+        }
+        let padding = [p[0] as usize, p[1] as usize];
+        let kernel = [kh, kw];
+        let mut output_padding = match n.ints("output_padding")? {
+            Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 0) => [v[0] as usize, v[1] as usize],
+            Some(v) => return Err(n.invalid("output_padding", format!("{v:?}"))),
+            None => [0, 0],
+        };
+        if let Some(shape) = n.ints("output_shape")? {
+            let hw = &shape[shape.len().saturating_sub(2)..];
+            for a in 0..2 {
+                let base = (s[a + 1] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1;
+                let want = hw.get(a).copied().unwrap_or(0);
+                let extra = want - (base as i64 - 2 * padding[a] as i64);
+                if !(0..stride[a].max(dilation[a]) as i64).contains(&extra) {
+                    return Err(n.unsupported(format!("output_shape {shape:?}")));
+                }
+                output_padding[a] = extra as usize;
+            }
+        }
+        let mut layer = ConvTranspose2d::new(c_in, per_group * groups, kh);
+        layer.kernel = kernel;
+        layer.params.stride = stride;
+        layer.params.padding = padding;
+        layer.params.output_padding = output_padding;
+        layer.params.dilation = dilation;
+        layer.params.groups = groups;
+        layer.bias = b.is_some();
+        let name = self.layer_name(n, Some(1));
+        let y = self.add(n, &name, layer.boxed(), &[x])?;
+        self.weight(&name, "weight", w.dims.clone(), w.to_f32());
+        if let Some(b) = b {
+            self.weight(&name, "bias", vec![b.len()], b.to_f32());
+        }
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    fn batch_norm(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        if n.int("training_mode", 0)? != 0 {
+            return Err(n.unsupported("training_mode = 1 (import runs inference)"));
+        }
+        let eps = n.float("epsilon", 1e-5)?;
+        let c = self.shape(x).first().copied().unwrap_or(0);
+        let mut stats = Vec::new();
+        for (k, what) in [(1, "scale"), (2, "B"), (3, "mean"), (4, "var")] {
+            let t = self.required_const(n, k, what)?;
+            if t.len() != c {
+                return Err(n.invalid(what, format!("{} values for {c} channels", t.len())));
+            }
+            stats.push(t.to_f32());
+        }
+        let y = self.channel_affine(n, x, BatchNorm2d::new(c).eps(eps), stats)?;
+        self.extra_outputs_unavailable(n, "the running statistics");
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    /// A batch norm in evaluation mode over channel axis 0 of any sample
+    /// shape (`[C]`, `[C, L]`, `[C, D, H, W]` seen as `[C, rest, 1]`), with
+    /// its weight, bias, running mean and running variance.
+    fn channel_affine(
+        &mut self,
+        n: &NodeRef<'_, '_>,
+        x: NodeId,
+        bn: BatchNorm2d,
+        stats: Vec<Vec<f32>>,
+    ) -> Result<NodeId> {
+        let s = self.shape(x);
+        let image = if s.len() == 3 {
+            x
+        } else {
+            let rest = s[1..].iter().product();
+            self.reshape(n, x, vec![s[0], rest, 1])?
+        };
+        let name = self.layer_name(n, Some(1));
+        let y = self.add(n, &name, bn.boxed(), &[image])?;
+        for (param, v) in ["weight", "bias", "running_mean", "running_var"]
+            .into_iter()
+            .zip(stats)
+        {
+            self.weight(&name, param, vec![bn.num_features], v);
+        }
+        self.reshape(n, y, s)
+    }
+
+    /// `x ∘ c` for `∘` in + − × ÷ with `c` a constant of one value, or of one
+    /// value per channel (`[C, 1, 1]`): a per-channel affine map, run as an
+    /// evaluation-mode batch norm with mean 0, variance 1 and ε 0 (so
+    /// `(x − 0) / √1 · w + b` is exactly `x·w + b`).
+    fn constant_arithmetic(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let (a, b) = (self.value(n, 0)?.cloned(), self.value(n, 1)?.cloned());
+        let op = n.node.op_type.clone();
+        let (x, c) = match (a, b) {
+            (Some(Value::Node(x)), Some(Value::Const(c))) => (x, c),
+            // Addition and multiplication commute.
+            (Some(Value::Const(c)), Some(Value::Node(x)))
+                if matches!(op, OpType::Add | OpType::Mul) =>
+            {
+                (x, c)
+            }
+            _ => {
+                return Err(n.unsupported(format!(
+                    "{} of these operands (activations of equal shapes add; a constant of one value \
+                     or one per channel combines with an activation)",
+                    op.as_str()
+                )));
+            }
+        };
+        let s = self.shape(x);
+        let channels = s.first().copied().unwrap_or(1);
+        // Accept batched dims ([1, C, 1, 1]) and per-sample dims ([C, 1, 1]).
+        let mut dims = c.dims.clone();
+        while dims.len() > s.len() && dims.first() == Some(&1) {
+            dims.remove(0);
+        }
+        let per_channel =
+            c.len() == channels && dims.len() == s.len() && dims.iter().skip(1).all(|&d| d == 1);
+        if !(c.len() == 1 || per_channel) {
+            return Err(n.unsupported(format!(
+                "{} with a constant of dims {:?} on samples of shape {s:?} (one value, or one per channel)",
+                op.as_str(),
+                c.dims
+            )));
+        }
+        let values: Vec<f64> = if c.len() == 1 {
+            vec![c.data[0]; channels]
+        } else {
+            c.data.clone()
+        };
+        let (w, b): (Vec<f32>, Vec<f32>) = match op {
+            OpType::Add => (
+                vec![1.0; channels],
+                values.iter().map(|&v| v as f32).collect(),
+            ),
+            OpType::Sub => (
+                vec![1.0; channels],
+                values.iter().map(|&v| -v as f32).collect(),
+            ),
+            OpType::Mul => (
+                values.iter().map(|&v| v as f32).collect(),
+                vec![0.0; channels],
+            ),
+            OpType::Div => (
+                values.iter().map(|&v| (1.0 / v) as f32).collect(),
+                vec![0.0; channels],
+            ),
+            _ => unreachable!("arithmetic operators only"),
+        };
+        let stats = vec![w, b, vec![0.0; channels], vec![1.0; channels]];
+        let y = self.channel_affine(n, x, BatchNorm2d::new(channels).eps(0.0), stats)?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    fn clip(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let bound = |this: &Self, k: usize, attr: &str, default: f32| -> Result<f32> {
+            if this.opset < 11 {
+                return n.float(attr, default);
+            }
+            match this.const_input(n, k)? {
+                Some(c) if c.len() == 1 => Ok(c.data[0] as f32),
+                Some(c) => {
+                    Err(n.invalid(attr, format!("expected a scalar, got dims {:?}", c.dims)))
+                }
+                None => Ok(default),
+            }
+        };
+        let lo = bound(self, 1, "min", f32::NEG_INFINITY)?;
+        let hi = bound(self, 2, "max", f32::INFINITY)?;
+        if lo == 0.0 && hi == f32::INFINITY {
+            return self.unary(n, Act(Activation::Relu).boxed());
+        }
+        Err(n.unsupported(format!("clipping to [{lo}, {hi}] (only [0, inf), a ReLU)")))
+    }
+
+    fn prelu(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let slope = self.required_const(n, 1, "slope")?;
+        let s = self.shape(x);
+        let per_channel = s.first().copied().unwrap_or(0);
+        // One slope, or one per channel broadcast over the rest ([C], [C, 1, 1]).
+        let trailing_ones = slope.dims.iter().skip(1).all(|&d| d == 1);
+        if !(slope.len() == 1 || (slope.len() == per_channel && trailing_ones)) {
+            return Err(n.unsupported(format!(
+                "slopes of dims {:?} for samples of shape {s:?} (one, or one per channel)",
+                slope.dims
+            )));
+        }
+        let count = slope.len();
+        let name = self.layer_name(n, Some(1));
+        let y = self.add(n, &name, PRelu::new(count).boxed(), &[x])?;
+        self.weight(&name, "weight", vec![count], slope.to_f32());
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    fn pool(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let s = self.shape(x);
+        let kernel = n
+            .ints("kernel_shape")?
+            .ok_or_else(|| n.invalid("kernel_shape", "missing"))?;
+        if kernel.len() != 2 || s.len() != 3 {
+            return Err(n.unsupported(format!(
+                "pooling over {} spatial dimensions (weft's are 2-D)",
+                kernel.len()
+            )));
+        }
+        let kernel = n.pair("kernel_shape", 1)?;
+        let stride = n.pair("strides", 1)?;
+        let dilation = n.pair("dilations", 1)?;
+        let padding = self.pads(n, kernel, stride, dilation, [s[1], s[2]])?;
+        let ceil = n.int("ceil_mode", 0)? != 0;
+        let layer: Box<dyn Layer> = if n.node.op_type == OpType::MaxPool {
+            n.require_default("storage_order", 0)?;
+            let mut p = MaxPool2d::new(1);
+            p.params.kernel = kernel;
+            p.params.stride = stride;
+            p.params.dilation = dilation;
+            p.params.padding = padding;
+            p.params.ceil_mode = ceil;
+            p.boxed()
+        } else {
+            if dilation != [1, 1] {
+                return Err(n.unsupported(format!("average pooling with dilations {dilation:?}")));
+            }
+            let mut p = AvgPool2d::new(1).count_include_pad(n.int("count_include_pad", 0)? != 0);
+            p.params.kernel = kernel;
+            p.params.stride = stride;
+            p.params.padding = padding;
+            p.params.ceil_mode = ceil;
+            p.boxed()
+        };
+        self.unary(n, layer)?;
+        self.extra_outputs_unavailable(n, "the indices");
+        Ok(())
+    }
+
+    /// `alpha·A·op(B) + beta·C` with A an activation of one sample per row and B, C constants: a linear layer.
+    fn gemm(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let b = self.required_const(n, 1, "B")?;
+        let c = self.const_input(n, 2)?;
+        n.require_default("transA", 0)?;
+        let alpha = n.float("alpha", 1.0)? as f64;
+        let beta = n.float("beta", 1.0)? as f64;
+        let trans_b = n.int("transB", 0)? != 0;
+        let weight = linear_weight(n, &b, trans_b, alpha)?;
+        let bias = match c {
+            Some(c) => Some(linear_bias(n, &c, weight.1[0], beta)?),
+            None => None,
+        };
+        self.linear(n, x, weight, bias)
+    }
+
+    fn linear(
+        &mut self,
+        n: &NodeRef<'_, '_>,
+        x: NodeId,
+        (w, dims): (Vec<f32>, [usize; 2]),
+        bias: Option<Vec<f32>>,
+    ) -> Result<()> {
+        let s = self.shape(x);
+        if s.len() != 1 || s[0] != dims[1] {
+            return Err(n.invalid(
+                "inputs",
+                format!(
+                    "expected samples of {} features for weights of dims [{}, {}], got {s:?}",
+                    dims[1], dims[0], dims[1]
+                ),
+            ));
+        }
+        let name = self.layer_name(n, Some(1));
+        let layer = Linear::new(dims[1], dims[0]).bias(bias.is_some());
+        let y = self.add(n, &name, layer.boxed(), &[x])?;
+        self.weight(&name, "weight", dims.to_vec(), w);
+        if let Some(b) = bias {
+            self.weight(&name, "bias", vec![dims[0]], b);
+        }
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    /// `x·B` with B constant: a linear layer, with the bias of an `Add` that
+    /// only reads its output (PyTorch's export of `nn.Linear` at some opsets).
+    fn matmul(&mut self, n: &NodeRef<'_, '_>, index: usize, onnx: &OnnxGraph<'_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let b = self.required_const(n, 1, "B")?;
+        let weight = linear_weight(n, &b, false, 1.0)?;
+        let out = n.node.output.first().copied().unwrap_or("");
+        let mut bias = None;
+        if self.readers.get(out) == Some(&1)
+            && let Some((j, add)) = onnx
+                .node
+                .iter()
+                .enumerate()
+                .skip(index + 1)
+                .find(|(_, m)| m.input.contains(&out))
+            && add.op_type == OpType::Add
+            && add.input.len() == 2
+        {
+            let other = if add.input[0] == out {
+                add.input[1]
+            } else {
+                add.input[0]
+            };
+            if let Some(Value::Const(c)) = self.values.get(other)
+                && c.len() == weight.1[0]
+                && c.dims.iter().rev().skip(1).all(|&d| d == 1)
+            {
+                bias = Some(c.to_f32());
+                self.absorbed.insert(j);
+                let add_ref = NodeRef::new(add, j);
+                self.linear(n, x, weight, bias)?;
+                let y = self.values.get(out).cloned().expect("set by linear");
+                self.set(&add_ref, 0, y);
+                return Ok(());
+            }
+        }
+        self.linear(n, x, weight, bias.take())
+    }
+
+    fn add_op(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let mut ids = Vec::new();
+        for k in 0..n.node.input.len() {
+            match self.value(n, k)? {
+                Some(Value::Node(id)) => ids.push(*id),
+                Some(Value::Const(c))
+                    if c.data.iter().all(|&v| v == 0.0) && n.node.op_type == OpType::Add => {}
+                Some(_) => {
+                    return Err(n.unsupported(
+                        "adding a constant tensor to an activation (only activations of equal shapes add)",
+                    ));
+                }
+                None => {}
+            }
+        }
+        match ids.len() {
+            0 => Err(n.invalid("inputs", "no inputs")),
+            1 => {
+                self.set(n, 0, Value::Node(ids[0]));
+                Ok(())
+            }
+            _ => {
+                let first = self.shape(ids[0]);
+                if let Some(other) = ids.iter().map(|&i| self.shape(i)).find(|s| *s != first) {
+                    return Err(n.unsupported(format!(
+                        "broadcasting {first:?} with {other:?} (activations of equal shapes only)"
+                    )));
+                }
+                let name = self.layer_name(n, None);
+                let y = self.add(n, &name, Add.boxed(), &ids)?;
+                self.set(n, 0, Value::Node(y));
+                Ok(())
+            }
+        }
+    }
+
+    /// A per-sample axis from an ONNX axis over the batched rank.
+    fn sample_axis(&self, n: &NodeRef<'_, '_>, axis: i64, sample_rank: usize) -> Result<usize> {
+        let rank = sample_rank as i64 + 1;
+        let a = if axis < 0 { axis + rank } else { axis };
+        if !(0..rank).contains(&a) {
+            return Err(n.invalid("axis", format!("{axis} for rank {rank}")));
+        }
+        if a == 0 {
+            return Err(n.unsupported("operating along the batch axis"));
+        }
+        Ok(a as usize - 1)
+    }
+
+    fn concat(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let ids = (0..n.node.input.len())
+            .map(|k| self.node_input(n, k))
+            .collect::<Result<Vec<_>>>()?;
+        let rank = self.shape(ids[0]).len();
+        let axis = self.sample_axis(n, n.int("axis", 1)?, rank)?;
+        if axis != 0 {
+            return Err(n.unsupported(format!(
+                "concatenation along axis {} (channels, axis 1, only)",
+                axis + 1
+            )));
+        }
+        if ids.len() == 1 {
+            self.set(n, 0, Value::Node(ids[0]));
+            return Ok(());
+        }
+        let name = self.layer_name(n, None);
+        let y = self.add(n, &name, Concat.boxed(), &ids)?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    fn flatten(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let s = self.shape(x);
+        let rank = s.len() as i64 + 1;
+        let axis = n.int("axis", 1)?;
+        let axis = if axis < 0 { axis + rank } else { axis };
+        if axis != 1 {
+            return Err(n.unsupported(format!(
+                "flattening at axis {axis} (it would mix samples of the batch; axis 1 only)"
+            )));
+        }
+        let y = self.reshape(n, x, vec![s.iter().product()])?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    fn reshape_op(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let target = if self.opset < 5 {
+            n.ints("shape")?
+                .ok_or_else(|| n.invalid("shape", "missing"))?
+        } else {
+            let c = self.required_const(n, 1, "shape")?;
+            c.data
+                .iter()
+                .map(|&v| if v == BATCH { i64::MIN } else { v as i64 })
+                .collect()
+        };
+        let allow_zero = n.int("allowzero", 0)? != 0;
+        let s = self.shape(x);
+        let mut target = target;
+        if let (Some(b), Some(first)) = (self.exported_batch, target.first_mut())
+            && *first == b
+        {
+            *first = i64::MIN;
+        }
+        let shape = resolve_reshape(n, &s, &target, allow_zero)?;
+        let y = self.reshape(n, x, shape)?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    fn squeeze(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let s = self.shape(x);
+        let axes = if self.opset < 13 {
+            n.ints("axes")?
+        } else {
+            match self.const_input(n, 1)? {
+                Some(c) => Some(c.to_i64(&n.label)?),
+                None => None,
+            }
+        };
+        // The batch as a size no sample axis has, so that it must stay first.
+        let mut full = vec![usize::MAX];
+        full.extend_from_slice(&s);
+        let unsqueeze = n.node.op_type == OpType::Unsqueeze;
+        let rank = (full.len()
+            + if unsqueeze {
+                axes.as_ref().map_or(0, Vec::len)
+            } else {
+                0
+            }) as i64;
+        if axes.iter().flatten().any(|&a| a == 0 || a == -rank) {
+            return Err(n.unsupported("squeezing or inserting at the batch axis"));
+        }
+        let full = fold::squeeze_dims(n, &full, axes, unsqueeze)?;
+        let shape = full[1..].to_vec();
+        let y = self.reshape(n, x, shape)?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    fn softmax(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let s = self.shape(x);
+        let log = n.node.op_type == OpType::LogSoftmax;
+        let default = if self.opset < 13 { 1 } else { -1 };
+        let axis = self.sample_axis(n, n.int("axis", default)?, s.len())?;
+        let make = |axis| {
+            if log {
+                Softmax::log(axis)
+            } else {
+                Softmax::new(axis)
+            }
+        };
+        if self.opset >= 13 || axis + 1 == s.len() {
+            return self.unary(n, make(axis).boxed());
+        }
+        // Before opset 13 the input is seen as 2-D: softmax over every axis from `axis` on.
+        let rows: usize = s[..axis].iter().product();
+        let cols: usize = s[axis..].iter().product();
+        let flat = self.reshape(n, x, vec![rows, cols])?;
+        let name = self.layer_name(n, None);
+        let y = self.add(n, &name, make(1).boxed(), &[flat])?;
+        let y = self.reshape(n, y, s)?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+}
+
+/// Weights `[out, in]` of a linear layer from B (`[K, N]`, or `[N, K]` when
+/// transposed), scaled by `alpha`.
+fn linear_weight(
+    n: &NodeRef<'_, '_>,
+    b: &Const,
+    trans_b: bool,
+    alpha: f64,
+) -> Result<(Vec<f32>, [usize; 2])> {
+    if b.dims.len() != 2 {
+        return Err(n.unsupported(format!("a right operand of dims {:?} (2-D only)", b.dims)));
+    }
+    let (r, c) = (b.dims[0], b.dims[1]);
+    let w: Vec<f32> = if trans_b {
+        b.data.iter().map(|&v| (alpha * v) as f32).collect()
+    } else {
+        let mut t = vec![0f32; r * c];
+        for i in 0..r {
+            for j in 0..c {
+                t[j * r + i] = (alpha * b.data[i * c + j]) as f32;
+            }
+        }
+        t
+    };
+    Ok((w, if trans_b { [r, c] } else { [c, r] }))
+}
+
+/// A bias of `out` values from C (one value, or one per output), scaled by `beta`.
+fn linear_bias(n: &NodeRef<'_, '_>, c: &Const, out: usize, beta: f64) -> Result<Vec<f32>> {
+    let per_output = c.len() == out && c.dims.iter().rev().skip(1).all(|&d| d == 1);
+    if c.len() == 1 {
+        Ok(vec![(beta * c.data[0]) as f32; out])
+    } else if per_output {
+        Ok(c.data.iter().map(|&v| (beta * v) as f32).collect())
+    } else {
+        Err(n.unsupported(format!("a bias C of dims {:?} for {out} outputs", c.dims)))
+    }
+}
+
+/// The per-sample shape of `Reshape(x, target)`: `target[0]` must keep the
+/// batch (0, -1, or the batch of a folded `Shape`), 0 copies a dimension, -1
+/// takes what is left.
+fn resolve_reshape(
+    n: &NodeRef<'_, '_>,
+    sample: &[usize],
+    target: &[i64],
+    allow_zero: bool,
+) -> Result<Vec<usize>> {
+    let total: usize = sample.iter().product();
+    if target.is_empty() {
+        return Err(n.invalid("shape", "empty target shape"));
+    }
+    let keeps_batch = target[0] == i64::MIN || (target[0] == 0 && !allow_zero) || target[0] == -1;
+    if !keeps_batch {
+        return Err(n.unsupported(format!(
+            "reshaping to {target:?}: the first dimension must stay the batch (0 or -1)"
+        )));
+    }
+    let mut out = Vec::with_capacity(target.len() - 1);
+    let mut infer = None;
+    for (i, &t) in target.iter().enumerate().skip(1) {
+        match t {
+            i64::MIN => return Err(n.unsupported("the batch size inside a sample's shape")),
+            0 if !allow_zero => out.push(*sample.get(i - 1).ok_or_else(|| {
+                n.invalid(
+                    "shape",
+                    format!("0 at axis {i} copies a dimension {sample:?} lacks"),
+                )
+            })?),
+            -1 if infer.is_none() && target[0] != -1 => {
+                infer = Some(out.len());
+                out.push(1);
+            }
+            t if t > 0 => out.push(t as usize),
+            t => return Err(n.invalid("shape", format!("{t} at axis {i} of {target:?}"))),
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = infer {
+        if known == 0 || !total.is_multiple_of(known) {
+            return Err(n.invalid("shape", format!("{target:?} does not divide {sample:?}")));
+        }
+        out[i] = total / known;
+    }
+    if out.iter().product::<usize>() != total {
+        return Err(n.invalid(
+            "shape",
+            format!("{target:?} does not hold the {total} values of a {sample:?} sample"),
+        ));
+    }
+    if out.is_empty() {
+        out.push(1);
+    }
+    Ok(out)
+}

@@ -1,0 +1,375 @@
+//! Operators evaluated on the host when every input is a constant: weight
+//! generators (`ConstantOfShape`), shape arithmetic (`Shape`, `Gather`,
+//! `Concat`, `Unsqueeze` feeding a `Reshape`) and constant elementwise math.
+
+use onnx_rs::ast::OpType;
+use weft_device::Result;
+
+use crate::attrs::NodeRef;
+use crate::tensor::{BATCH, Const};
+
+/// Whether [`eval`] handles `op`.
+pub(crate) fn folds(op: &OpType<'_>) -> bool {
+    matches!(
+        op,
+        OpType::Constant
+            | OpType::ConstantOfShape
+            | OpType::Shape
+            | OpType::Unsqueeze
+            | OpType::Squeeze
+            | OpType::Reshape
+            | OpType::Concat
+            | OpType::Gather
+            | OpType::Cast
+            | OpType::Identity
+            | OpType::Dropout
+            | OpType::Add
+            | OpType::Sub
+            | OpType::Mul
+            | OpType::Div
+            | OpType::Transpose
+    )
+}
+
+pub(crate) fn eval(n: &NodeRef<'_, '_>, inputs: &[Option<Const>], opset: i64) -> Result<Const> {
+    let input = |k: usize| -> Result<&Const> {
+        inputs
+            .get(k)
+            .and_then(|c| c.as_ref())
+            .ok_or_else(|| n.invalid("inputs", format!("input {k} is missing")))
+    };
+    match n.node.op_type {
+        OpType::Constant => constant(n),
+        OpType::ConstantOfShape => {
+            let dims = input(0)?.to_i64(&n.label)?;
+            let value = n.tensor("value")?;
+            let (v, integer) = value
+                .map(|c| (c.data[0], c.integer))
+                .unwrap_or((0.0, false));
+            let dims: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
+            let len = dims.iter().product();
+            Ok(Const {
+                dims,
+                data: vec![v; len],
+                integer,
+            })
+        }
+        OpType::Shape => {
+            let c = input(0)?;
+            slice_shape(
+                n,
+                Const::scalar_or_vec(c.dims.iter().map(|&d| d as f64).collect(), true),
+            )
+        }
+        OpType::Identity | OpType::Dropout => Ok(input(0)?.clone()),
+        OpType::Cast => {
+            let mut c = input(0)?.clone();
+            // TensorProto.DataType: 1 float, 10 float16, 11 double, 16 bfloat16.
+            let to = n.int("to", 1)?;
+            c.integer = !matches!(to, 1 | 10 | 11 | 16);
+            if c.integer {
+                c.data.iter_mut().for_each(|v| {
+                    if *v != BATCH {
+                        *v = v.trunc()
+                    }
+                });
+            }
+            Ok(c)
+        }
+        OpType::Unsqueeze | OpType::Squeeze => {
+            let c = input(0)?.clone();
+            let axes = if opset < 13 {
+                n.ints("axes")?
+            } else {
+                inputs
+                    .get(1)
+                    .and_then(|a| a.as_ref())
+                    .map(|a| a.to_i64(&n.label))
+                    .transpose()?
+            };
+            let unsqueeze = n.node.op_type == OpType::Unsqueeze;
+            let dims = squeeze_dims(n, &c.dims, axes, unsqueeze)?;
+            Ok(Const { dims, ..c })
+        }
+        OpType::Reshape => {
+            let c = input(0)?.clone();
+            let target = input(1)?.to_i64(&n.label)?;
+            let total = c.len();
+            let mut dims = Vec::new();
+            let mut infer = None;
+            for (i, &t) in target.iter().enumerate() {
+                match t {
+                    0 => dims.push(
+                        *c.dims
+                            .get(i)
+                            .ok_or_else(|| n.invalid("shape", "0 beyond the input's rank"))?,
+                    ),
+                    -1 => {
+                        infer = Some(i);
+                        dims.push(1);
+                    }
+                    t if t > 0 => dims.push(t as usize),
+                    t => return Err(n.invalid("shape", format!("{t}"))),
+                }
+            }
+            if let Some(i) = infer {
+                let known: usize = dims.iter().product();
+                dims[i] = total / known.max(1);
+            }
+            if dims.iter().product::<usize>() != total {
+                return Err(n.invalid("shape", format!("{target:?} for {} values", total)));
+            }
+            Ok(Const { dims, ..c })
+        }
+        OpType::Concat => {
+            let parts: Vec<&Const> = inputs.iter().flatten().collect();
+            let rank = parts[0].dims.len() as i64;
+            let axis = n.int("axis", 0)?;
+            let axis = (if axis < 0 { axis + rank } else { axis }) as usize;
+            let outer: usize = parts[0].dims[..axis].iter().product();
+            let mut dims = parts[0].dims.clone();
+            dims[axis] = parts.iter().map(|p| p.dims[axis]).sum();
+            let mut data = Vec::with_capacity(dims.iter().product());
+            for o in 0..outer {
+                for p in &parts {
+                    let inner: usize = p.dims[axis..].iter().product();
+                    data.extend_from_slice(&p.data[o * inner..(o + 1) * inner]);
+                }
+            }
+            Ok(Const {
+                dims,
+                data,
+                integer: parts.iter().all(|p| p.integer),
+            })
+        }
+        OpType::Gather => {
+            let data = input(0)?;
+            let idx = input(1)?.to_i64(&n.label)?;
+            let idx_dims = input(1)?.dims.clone();
+            let rank = data.dims.len() as i64;
+            let axis = n.int("axis", 0)?;
+            let axis = (if axis < 0 { axis + rank } else { axis }) as usize;
+            let outer: usize = data.dims[..axis].iter().product();
+            let inner: usize = data.dims[axis + 1..].iter().product();
+            let len = data.dims[axis] as i64;
+            let mut out = Vec::new();
+            for o in 0..outer {
+                for &i in &idx {
+                    let i = if i < 0 { i + len } else { i };
+                    if !(0..len).contains(&i) {
+                        return Err(n.invalid("indices", format!("{i} out of range for {len}")));
+                    }
+                    let start = (o * data.dims[axis] + i as usize) * inner;
+                    out.extend_from_slice(&data.data[start..start + inner]);
+                }
+            }
+            let mut dims = data.dims[..axis].to_vec();
+            dims.extend_from_slice(&idx_dims);
+            dims.extend_from_slice(&data.dims[axis + 1..]);
+            Ok(Const {
+                dims,
+                data: out,
+                integer: data.integer,
+            })
+        }
+        OpType::Transpose => {
+            let c = input(0)?;
+            let rank = c.dims.len();
+            let perm: Vec<usize> = match n.ints("perm")? {
+                Some(p) => p.iter().map(|&v| v as usize).collect(),
+                None => (0..rank).rev().collect(),
+            };
+            let dims: Vec<usize> = perm.iter().map(|&p| c.dims[p]).collect();
+            let strides: Vec<usize> = (0..rank)
+                .map(|i| c.dims[i + 1..].iter().product())
+                .collect();
+            let mut data = Vec::with_capacity(c.len());
+            let mut index = vec![0usize; rank];
+            for _ in 0..c.len() {
+                data.push(
+                    c.data[(0..rank)
+                        .map(|a| index[a] * strides[perm[a]])
+                        .sum::<usize>()],
+                );
+                for a in (0..rank).rev() {
+                    index[a] += 1;
+                    if index[a] < dims[a] {
+                        break;
+                    }
+                    index[a] = 0;
+                }
+            }
+            Ok(Const {
+                dims,
+                data,
+                integer: c.integer,
+            })
+        }
+        OpType::Add | OpType::Sub | OpType::Mul | OpType::Div => {
+            let (a, b) = (input(0)?, input(1)?);
+            if a.holds_batch() || b.holds_batch() {
+                return Err(n.unsupported("arithmetic on the batch size"));
+            }
+            let integer = a.integer && b.integer;
+            let f = match n.node.op_type {
+                OpType::Add => |x: f64, y: f64| x + y,
+                OpType::Sub => |x: f64, y: f64| x - y,
+                OpType::Mul => |x: f64, y: f64| x * y,
+                _ => |x: f64, y: f64| x / y,
+            };
+            let mut c = broadcast(n, a, b, f)?;
+            c.integer = integer;
+            if integer && n.node.op_type == OpType::Div {
+                c.data.iter_mut().for_each(|v| *v = v.trunc());
+            } else if !integer {
+                // Constant math in the f32 the exporter meant.
+                c.data.iter_mut().for_each(|v| *v = *v as f32 as f64);
+            }
+            Ok(c)
+        }
+        _ => Err(n.unsupported("folding this operator")),
+    }
+}
+
+/// Dims after `Squeeze` (or `Unsqueeze`, with `unsqueeze`) at ONNX `axes`
+/// (negative ones count from the end; `Squeeze` without axes drops every 1).
+pub(crate) fn squeeze_dims(
+    n: &NodeRef<'_, '_>,
+    dims: &[usize],
+    axes: Option<Vec<i64>>,
+    unsqueeze: bool,
+) -> Result<Vec<usize>> {
+    let rank = dims.len()
+        + if unsqueeze {
+            axes.as_ref().map_or(0, Vec::len)
+        } else {
+            0
+        };
+    let normalise = |a: &[i64]| -> Vec<usize> {
+        a.iter()
+            .map(|&v| (if v < 0 { v + rank as i64 } else { v }) as usize)
+            .collect()
+    };
+    let mut out = dims.to_vec();
+    if unsqueeze {
+        let mut axes = normalise(&axes.ok_or_else(|| n.invalid("axes", "missing"))?);
+        axes.sort_unstable();
+        for a in axes {
+            if a > out.len() {
+                return Err(n.invalid("axes", format!("axis {a} beyond rank {rank}")));
+            }
+            out.insert(a, 1);
+        }
+        return Ok(out);
+    }
+    let axes = match axes {
+        Some(a) => normalise(&a),
+        None => (0..dims.len()).filter(|&i| dims[i] == 1).collect(),
+    };
+    if let Some(&a) = axes.iter().find(|&&a| a >= dims.len() || dims[a] != 1) {
+        return Err(n.invalid("axes", format!("axis {a} of {dims:?} is not of size 1")));
+    }
+    Ok(dims
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !axes.contains(i))
+        .map(|(_, &d)| d)
+        .collect())
+}
+
+/// `Shape`'s `start` / `end` (opset 15).
+pub(crate) fn slice_shape(n: &NodeRef<'_, '_>, c: Const) -> Result<Const> {
+    let rank = c.len() as i64;
+    let clamp = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
+    let start = clamp(n.int("start", 0)?);
+    let end = clamp(n.int("end", rank)?);
+    let data = c.data[start..end.max(start)].to_vec();
+    Ok(Const::scalar_or_vec(data, true))
+}
+
+fn constant(n: &NodeRef<'_, '_>) -> Result<Const> {
+    if let Some(t) = n.tensor("value")? {
+        return Ok(t);
+    }
+    if n.has("value_float") {
+        return Ok(Const {
+            dims: vec![],
+            data: vec![n.float("value_float", 0.0)? as f64],
+            integer: false,
+        });
+    }
+    if n.has("value_int") {
+        return Ok(Const {
+            dims: vec![],
+            data: vec![n.int("value_int", 0)? as f64],
+            integer: true,
+        });
+    }
+    if let Some(v) = n.ints("value_ints")? {
+        return Ok(Const::scalar_or_vec(
+            v.iter().map(|&x| x as f64).collect(),
+            true,
+        ));
+    }
+    Err(n.unsupported("a Constant without value, value_float, value_int or value_ints"))
+}
+
+/// Elementwise `f(a, b)` with NumPy broadcasting.
+fn broadcast(n: &NodeRef<'_, '_>, a: &Const, b: &Const, f: fn(f64, f64) -> f64) -> Result<Const> {
+    let rank = a.dims.len().max(b.dims.len());
+    let pad = |d: &[usize]| {
+        let mut v = vec![1; rank - d.len()];
+        v.extend_from_slice(d);
+        v
+    };
+    let (da, db) = (pad(&a.dims), pad(&b.dims));
+    let mut dims = Vec::with_capacity(rank);
+    for i in 0..rank {
+        dims.push(match (da[i], db[i]) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            (x, y) => {
+                return Err(n.invalid(
+                    "inputs",
+                    format!(
+                        "dims {:?} and {:?} do not broadcast ({x} vs {y})",
+                        a.dims, b.dims
+                    ),
+                ));
+            }
+        });
+    }
+    let strides = |d: &[usize]| -> Vec<usize> {
+        (0..rank)
+            .map(|i| {
+                if d[i] == 1 {
+                    0
+                } else {
+                    d[i + 1..].iter().product()
+                }
+            })
+            .collect()
+    };
+    let (sa, sb) = (strides(&da), strides(&db));
+    let len: usize = dims.iter().product();
+    let mut data = Vec::with_capacity(len);
+    let mut index = vec![0usize; rank];
+    for _ in 0..len {
+        let ia: usize = (0..rank).map(|i| index[i] * sa[i]).sum();
+        let ib: usize = (0..rank).map(|i| index[i] * sb[i]).sum();
+        data.push(f(a.data[ia], b.data[ib]));
+        for i in (0..rank).rev() {
+            index[i] += 1;
+            if index[i] < dims[i] {
+                break;
+            }
+            index[i] = 0;
+        }
+    }
+    Ok(Const {
+        dims,
+        data,
+        integer: false,
+    })
+}

@@ -1,0 +1,399 @@
+//! ONNX's own backend test data, shipped in the `onnx` wheel on PyPI: model
+//! files with inputs and expected outputs that no one here wrote.
+//! `tools/onnx-testdata` fetches it once into a cache (or set
+//! `WEFT_ONNX_TESTDATA` to its `onnx/backend/test/data` directory).
+//!
+//! Every case either matches its stored output within ONNX's own tolerance
+//! (|got − want| ≤ 1e-7 + rtol·|want|, rtol 1e-3 as the ONNX test runner
+//! states it; 2e-3 for DenseNet) or is refused at import with a typed
+//! `Unsupported` error. The cases listed in `MUST_PASS` must match.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use weft_device::{DType, Device, Error};
+use weft_onnx::{ImportOptions, import_file, read_tensor};
+
+/// Cases weft runs today; each must match its reference output.
+const MUST_PASS: &[&str] = &[
+    "light/squeezenet",
+    "light/vgg19",
+    "light/resnet50",
+    "light/densenet121",
+    "pytorch-converted/test_Conv2d",
+    "pytorch-converted/test_Conv2d_depthwise",
+    "pytorch-converted/test_Conv2d_depthwise_padded",
+    "pytorch-converted/test_Conv2d_depthwise_strided",
+    "pytorch-converted/test_Conv2d_depthwise_with_multiplier",
+    "pytorch-converted/test_Conv2d_dilated",
+    "pytorch-converted/test_Conv2d_groups",
+    "pytorch-converted/test_Conv2d_groups_thnn",
+    "pytorch-converted/test_Conv2d_no_bias",
+    "pytorch-converted/test_Conv2d_padding",
+    "pytorch-converted/test_Conv2d_strided",
+    "pytorch-converted/test_AvgPool2d",
+    "pytorch-converted/test_AvgPool2d_stride",
+    "pytorch-converted/test_MaxPool2d",
+    "pytorch-converted/test_MaxPool2d_stride_padding_dilation",
+    "pytorch-converted/test_BatchNorm2d_eval",
+    "pytorch-converted/test_BatchNorm2d_momentum_eval",
+    "pytorch-converted/test_BatchNorm1d_3d_input_eval",
+    "pytorch-converted/test_BatchNorm3d_eval",
+    "pytorch-converted/test_ConvTranspose2d",
+    "pytorch-converted/test_ConvTranspose2d_no_bias",
+    "pytorch-operator/test_operator_conv",
+    "pytorch-operator/test_operator_convtranspose",
+    "pytorch-operator/test_operator_flatten",
+    "pytorch-operator/test_operator_addconstant",
+    "pytorch-converted/test_ReLU",
+    "pytorch-converted/test_LeakyReLU",
+    "pytorch-converted/test_LeakyReLU_with_negval",
+    "pytorch-converted/test_ELU",
+    "pytorch-converted/test_Sigmoid",
+    "pytorch-converted/test_Tanh",
+    "pytorch-converted/test_PReLU_2d",
+    "pytorch-converted/test_PReLU_2d_multiparam",
+    "pytorch-converted/test_Linear",
+    "pytorch-converted/test_Linear_no_bias",
+    "pytorch-converted/test_Softmax",
+    "pytorch-converted/test_LogSoftmax",
+];
+
+fn data_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("WEFT_ONNX_TESTDATA") {
+        return Some(PathBuf::from(dir));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/onnx-testdata");
+    let out = Command::new(script).output().ok()?;
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// One case: the model file, its input (None: ONNX's generated input for
+/// the "light" models, `arange(n) / n`) and its expected output.
+struct Case {
+    name: String,
+    model: PathBuf,
+    input: Option<PathBuf>,
+    output: PathBuf,
+    rtol: f64,
+}
+
+fn cases(root: &Path) -> Vec<Case> {
+    let mut cases = Vec::new();
+    let mut light: Vec<_> = std::fs::read_dir(root.join("light"))
+        .expect("light models")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .collect();
+    light.sort();
+    for model in light {
+        let stem = model.file_stem().unwrap().to_string_lossy().to_string();
+        let short = stem.trim_start_matches("light_").to_string();
+        cases.push(Case {
+            rtol: if short == "densenet121" { 2e-3 } else { 1e-3 },
+            name: format!("light/{short}"),
+            output: model.with_file_name(format!("{stem}_output_0.pb")),
+            input: None,
+            model,
+        });
+    }
+    for group in ["pytorch-converted", "pytorch-operator"] {
+        let mut dirs: Vec<_> = std::fs::read_dir(root.join(group))
+            .expect("test directories")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let set = dir.join("test_data_set_0");
+            if !set.join("input_0.pb").exists() || set.join("input_1.pb").exists() {
+                continue; // weft's networks take one input
+            }
+            cases.push(Case {
+                name: format!("{group}/{}", dir.file_name().unwrap().to_string_lossy()),
+                model: dir.join("model.onnx"),
+                input: Some(set.join("input_0.pb")),
+                output: set.join("output_0.pb"),
+                rtol: 1e-3,
+            });
+        }
+    }
+    cases
+}
+
+enum Outcome {
+    Pass { worst: f64 },
+    Unsupported(String),
+    Mismatch(String),
+}
+
+fn run(device: &Device, case: &Case) -> Outcome {
+    let imported = match import_file(&case.model, &ImportOptions::default()) {
+        Ok(m) => m,
+        Err(e @ Error::Unsupported { .. }) => return Outcome::Unsupported(e.to_string()),
+        Err(e) => return Outcome::Mismatch(format!("import failed: {e}")),
+    };
+    let per_sample = imported.input_shapes[0].clone();
+    let (dims, x) = match &case.input {
+        Some(p) => read_tensor(&std::fs::read(p).unwrap()).unwrap(),
+        None => {
+            let mut dims = vec![1];
+            dims.extend_from_slice(&per_sample);
+            let n: usize = dims.iter().product();
+            let x = (0..n).map(|i| (i as f64 / n as f64) as f32).collect();
+            (dims, x)
+        }
+    };
+    let (want_dims, want) = read_tensor(&std::fs::read(&case.output).unwrap()).unwrap();
+    if dims[1..] != per_sample[..] {
+        return Outcome::Mismatch(format!("input dims {dims:?} vs imported {per_sample:?}"));
+    }
+    let mut model = match imported.into_model(device) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Mismatch(format!("model: {e}")),
+    };
+    let input = device.upload_f32(&dims, DType::F32, &x).unwrap();
+    let out = match model.forward(&[&input]) {
+        Ok(o) => o,
+        Err(e) => return Outcome::Mismatch(format!("forward: {e}")),
+    };
+    let got = device.read_f32(&out[0]).unwrap();
+    if got.len() != want.len()
+        || out[0].shape().iter().product::<usize>() != want_dims.iter().product::<usize>()
+    {
+        return Outcome::Mismatch(format!(
+            "output {:?} vs expected {want_dims:?}",
+            out[0].shape()
+        ));
+    }
+    let mut worst: f64 = 0.0;
+    for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+        let (g, w) = (g as f64, w as f64);
+        if g == w || (g.is_nan() && w.is_nan()) {
+            continue; // infinities and NaNs where the reference has them
+        }
+        let bound = 1e-7 + case.rtol * w.abs();
+        let err = (g - w).abs();
+        if err.is_nan() || err > bound {
+            return Outcome::Mismatch(format!("element {i}: got {g}, want {w} (bound {bound:e})"));
+        }
+        worst = worst.max(err / bound);
+    }
+    Outcome::Pass { worst }
+}
+
+#[test]
+fn onnx_backend_models_match_or_are_refused() {
+    let Some(root) = data_dir() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ONNX test data unavailable (tools/onnx-testdata failed)"
+        );
+        eprintln!("skipped: ONNX test data unavailable and not in CI");
+        return;
+    };
+    let device = Device::from_env().unwrap();
+    let cases = cases(&root);
+    assert!(
+        cases.len() > 50,
+        "found only {} cases under {root:?}",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    let mut passed = Vec::new();
+    for case in &cases {
+        match run(&device, case) {
+            Outcome::Pass { worst } => {
+                eprintln!("pass        {:55} worst {worst:.3} of the bound", case.name);
+                passed.push(case.name.clone());
+            }
+            Outcome::Unsupported(why) => {
+                eprintln!("unsupported {:55} {why}", case.name);
+            }
+            Outcome::Mismatch(why) => {
+                eprintln!("MISMATCH    {:55} {why}", case.name);
+                failures.push(format!("{}: {why}", case.name));
+            }
+        }
+    }
+    for name in MUST_PASS {
+        if !passed.iter().any(|p| p == name) {
+            failures.push(format!("{name}: expected to pass"));
+        }
+    }
+    eprintln!("{} of {} cases pass", passed.len(), cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+mod errors {
+    use onnx_rs::ast::*;
+    use weft_device::Error;
+    use weft_onnx::{ImportOptions, import};
+
+    fn image_input<'a>(name: &'a str, dims: Vec<Dimension<'a>>) -> ValueInfo<'a> {
+        ValueInfo {
+            name,
+            r#type: Some(TypeProto {
+                value: Some(TypeValue::Tensor(TensorTypeProto {
+                    elem_type: DataType::Float,
+                    shape: Some(TensorShape {
+                        dim: dims
+                            .into_iter()
+                            .map(|value| TensorShapeDimension {
+                                value,
+                                denotation: "",
+                            })
+                            .collect(),
+                    }),
+                })),
+                denotation: "",
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn model<'a>(nodes: Vec<Node<'a>>, input: ValueInfo<'a>, output: &'a str) -> Vec<u8> {
+        onnx_rs::encode(&Model {
+            ir_version: 8,
+            opset_import: vec![OperatorSetId {
+                domain: "",
+                version: 17,
+            }],
+            graph: Some(Graph {
+                name: "g",
+                node: nodes,
+                input: vec![input],
+                output: vec![ValueInfo {
+                    name: output,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn nchw() -> Vec<Dimension<'static>> {
+        vec![
+            Dimension::Param("N"),
+            Dimension::Value(3),
+            Dimension::Value(8),
+            Dimension::Value(8),
+        ]
+    }
+
+    #[test]
+    fn bytes_that_are_not_onnx_are_a_format_error() {
+        for bytes in [&b"\x08"[..], &b"not an onnx file at all, just text"[..]] {
+            match import(bytes, &ImportOptions::default()) {
+                Err(Error::Format { message, .. }) => {
+                    assert!(message.contains("ONNX"), "{message}")
+                }
+                other => panic!("expected a format error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_unsupported_operator_is_named_with_its_node() {
+        let bytes = model(
+            vec![Node {
+                name: "norm1",
+                op_type: OpType::from("LRN"),
+                input: vec!["x"],
+                output: vec!["y"],
+                ..Default::default()
+            }],
+            image_input("x", nchw()),
+            "y",
+        );
+        let err = import(&bytes, &ImportOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("norm1") && text.contains("LRN"), "{text}");
+    }
+
+    #[test]
+    fn asymmetric_padding_is_refused_not_approximated() {
+        let bytes = model(
+            vec![Node {
+                name: "pool",
+                op_type: OpType::MaxPool,
+                input: vec!["x"],
+                output: vec!["y"],
+                attribute: vec![
+                    Attribute {
+                        name: "kernel_shape",
+                        r#type: AttributeType::Ints,
+                        ints: vec![2, 2],
+                        ..Default::default()
+                    },
+                    Attribute {
+                        name: "pads",
+                        r#type: AttributeType::Ints,
+                        ints: vec![0, 0, 1, 1],
+                        ..Default::default()
+                    },
+                ],
+                ..Default::default()
+            }],
+            image_input("x", nchw()),
+            "y",
+        );
+        let err = import(&bytes, &ImportOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, Error::Unsupported { .. }) && err.to_string().contains("pads"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn symbolic_image_sizes_ask_for_the_input_shape() {
+        let relu = || {
+            vec![Node {
+                op_type: OpType::Relu,
+                input: vec!["x"],
+                output: vec!["y"],
+                ..Default::default()
+            }]
+        };
+        let dims = vec![
+            Dimension::Param("N"),
+            Dimension::Value(3),
+            Dimension::Param("H"),
+            Dimension::Param("W"),
+        ];
+        let bytes = model(relu(), image_input("x", dims), "y");
+        let err = import(&bytes, &ImportOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("--input-shape"), "{err}");
+        let ok = import(
+            &bytes,
+            &ImportOptions {
+                input_shape: Some(vec![3, 16, 16]),
+            },
+        )
+        .unwrap();
+        assert_eq!(ok.input_shapes, vec![vec![3, 16, 16]]);
+    }
+
+    #[test]
+    fn an_input_nothing_produces_is_an_error() {
+        let bytes = model(
+            vec![Node {
+                op_type: OpType::Add,
+                input: vec!["x", "ghost"],
+                output: vec!["y"],
+                ..Default::default()
+            }],
+            image_input("x", nchw()),
+            "y",
+        );
+        let err = import(&bytes, &ImportOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("ghost"), "{err}");
+    }
+}
