@@ -15,7 +15,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::graph::layers::{
     Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Flatten,
-    GlobalAvgPool, Linear, MaxPool2d, MaxUnpool2d, PRelu, Relu, Reshape, Softmax, Upsample,
+    GlobalAvgPool, Linear, MaxPool2d, MaxUnpool2d, Mul, PRelu, Relu, Reshape, Sigmoid, Softmax,
+    Upsample,
 };
 use weft::graph::{ExecOptions, Graph, HostArray, Layer, Loss, Model, ParamKind, reference};
 use weft::kernels::Activation;
@@ -256,6 +257,26 @@ fn every_layer_backward_matches_finite_differences() {
         .unwrap();
     g.set_outputs(&[o]);
     check("max unpool", g, &mut rng);
+
+    // Products: hard-swish written out (x · hardsigmoid(x), equal shapes) and
+    // a squeeze-and-excitation gate ([C, 1, 1] scaling each channel).
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 4, 4]).unwrap();
+    let a = g.add("pre", Conv2d::new(3, 3, 1).boxed(), &[x]).unwrap();
+    let h = g
+        .add("hsig", Act(Activation::HardSigmoid(0.2, 0.5)).boxed(), &[a])
+        .unwrap();
+    let m = g.add("hswish", Mul.boxed(), &[a, h]).unwrap();
+    let s = g.add("squeeze", GlobalAvgPool.boxed(), &[m]).unwrap();
+    let e = g.add("excite", Conv2d::new(3, 3, 1).boxed(), &[s]).unwrap();
+    let gate = g.add("gate", Sigmoid.boxed(), &[e]).unwrap();
+    let y = g.add("scale", Mul.boxed(), &[m, gate]).unwrap();
+    let f = g.add("flatten", Flatten.boxed(), &[y]).unwrap();
+    let o = g
+        .add("fc", Linear::new(3 * 4 * 4, CLASSES).boxed(), &[f])
+        .unwrap();
+    g.set_outputs(&[o]);
+    check("products", g, &mut rng);
 }
 
 #[test]

@@ -1,10 +1,13 @@
 // Activation functions, fused into producers (GEMM, convolution, batch norm) and
 // used by the elementwise kernels. ACT is chosen when the pipeline is created, so
 // a fused epilogue costs nothing when it is ACT_NONE. ALPHA is the negative slope
-// of leaky_relu and the scale of elu. Semantics follow PyTorch, NaN propagating.
+// of leaky_relu, the scale of elu, hardtanh's lower bound and hard sigmoid's
+// slope; BETA is hardtanh's upper bound and hard sigmoid's offset (a bound of
+// ±f32 max means none). Semantics follow PyTorch, NaN propagating.
 
 override ACT: u32 = 0u;
 override ALPHA: f32 = 0.01;
+override BETA: f32 = 0.0;
 
 const ACT_NONE: u32 = 0u;
 const ACT_RELU: u32 = 1u;
@@ -15,6 +18,27 @@ const ACT_ELU: u32 = 5u;
 const ACT_GELU: u32 = 6u;
 const ACT_GELU_TANH: u32 = 7u;
 const ACT_SILU: u32 = 8u;
+const ACT_HARDTANH: u32 = 9u;
+const ACT_HARDSIGMOID: u32 = 10u;
+const ACT_HARDSWISH: u32 = 11u;
+const F32_MAX: f32 = 3.4028234663852886e38;
+
+// hardtanh: comparisons are false for NaN, so NaN passes through; a bound at
+// ±F32_MAX is open (an infinite input stays infinite).
+fn hardtanh(x: f32) -> f32 {
+    if (x < ALPHA && ALPHA > -F32_MAX) {
+        return ALPHA;
+    }
+    if (x > BETA && BETA < F32_MAX) {
+        return BETA;
+    }
+    return x;
+}
+
+fn hardsigmoid(x: f32) -> f32 {
+    let t = ALPHA * x + BETA;
+    return select(select(t, 1.0, t > 1.0), 0.0, t < 0.0);
+}
 
 // erfc(z) for z >= 0 with relative error below 1.2e-7 everywhere (Chebyshev fit,
 // Numerical Recipes 6.2). Relative accuracy in the tail is what keeps gelu
@@ -66,6 +90,12 @@ fn activate(x: f32) -> f32 {
             return 0.5 * x * (1.0 + tanh_safe(u));
         }
         case 8u: { return x * sigmoid(x); }
+        case 9u: { return hardtanh(x); }
+        case 10u: { return hardsigmoid(x); }
+        case 11u: {
+            let r = x + 3.0;
+            return x * select(select(r, 6.0, r > 6.0), 0.0, r < 0.0) / 6.0;
+        }
         default: { return x; }
     }
 }
@@ -91,6 +121,21 @@ fn act_grad(v: f32) -> f32 {
         case 8u: {
             let s = sigmoid(v);
             return s * (1.0 + v * (1.0 - s));
+        }
+        // PyTorch's backward conditions, on the input.
+        case 9u: { return select(0.0, 1.0, v > ALPHA && v < BETA); }
+        case 10u: {
+            let t = ALPHA * v + BETA;
+            return select(0.0, ALPHA, t > 0.0 && t < 1.0);
+        }
+        case 11u: {
+            if (v < -3.0) {
+                return 0.0;
+            }
+            if (v <= 3.0) {
+                return v / 3.0 + 0.5;
+            }
+            return 1.0;
         }
         default: { return 1.0; }
     }

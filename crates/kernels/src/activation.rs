@@ -19,6 +19,14 @@ pub enum Activation {
     GeluTanh,
     /// `silu` (swish): x * sigmoid(x).
     Silu,
+    /// `hardtanh(min_val, max_val)`: x clamped to [min, max] (`relu6` is
+    /// `Hardtanh(0, 6)`; ONNX's `Clip`). An infinite bound leaves that side open.
+    Hardtanh(f32, f32),
+    /// ONNX's `HardSigmoid(alpha, beta)`: max(0, min(1, alpha·x + beta))
+    /// (PyTorch's `hardsigmoid` is alpha 1/6, beta 1/2).
+    HardSigmoid(f32, f32),
+    /// `hardswish`: x · relu6(x + 3) / 6, as PyTorch computes it.
+    HardSwish,
 }
 
 impl Activation {
@@ -34,20 +42,39 @@ impl Activation {
             Activation::Gelu => 6,
             Activation::GeluTanh => 7,
             Activation::Silu => 8,
+            Activation::Hardtanh(..) => 9,
+            Activation::HardSigmoid(..) => 10,
+            Activation::HardSwish => 11,
         }
     }
 
-    /// The `ALPHA` override constant.
+    /// The `ALPHA` override constant. Override constants must be finite: an
+    /// infinite hardtanh bound becomes the largest finite f32, which the
+    /// shader reads as "no bound".
     pub fn alpha(self) -> f32 {
         match self {
-            Activation::LeakyRelu(a) | Activation::Elu(a) => a,
+            Activation::LeakyRelu(a) | Activation::Elu(a) | Activation::HardSigmoid(a, _) => a,
+            Activation::Hardtanh(lo, _) => lo.max(f32::MIN),
             _ => 0.01,
         }
     }
 
+    /// The `BETA` override constant: hardtanh's upper bound, hard sigmoid's offset.
+    pub fn beta(self) -> f32 {
+        match self {
+            Activation::Hardtanh(_, hi) => hi.min(f32::MAX),
+            Activation::HardSigmoid(_, b) => b,
+            _ => 0.0,
+        }
+    }
+
     /// Override constants selecting this activation.
-    pub fn constants(self) -> [(&'static str, f64); 2] {
-        [("ACT", self.code() as f64), ("ALPHA", self.alpha() as f64)]
+    pub fn constants(self) -> [(&'static str, f64); 3] {
+        [
+            ("ACT", self.code() as f64),
+            ("ALPHA", self.alpha() as f64),
+            ("BETA", self.beta() as f64),
+        ]
     }
 
     /// Whether the backward pass needs the activation's output (relu, sigmoid,
@@ -70,11 +97,14 @@ impl Activation {
             Activation::Gelu => "gelu",
             Activation::GeluTanh => "gelu_tanh",
             Activation::Silu => "silu",
+            Activation::Hardtanh(..) => "hardtanh",
+            Activation::HardSigmoid(..) => "hardsigmoid",
+            Activation::HardSwish => "hardswish",
         }
     }
 
     /// Every activation with PyTorch's default parameters.
-    pub const ALL: [Activation; 9] = [
+    pub const ALL: [Activation; 12] = [
         Activation::None,
         Activation::Relu,
         Activation::LeakyRelu(0.01),
@@ -84,5 +114,8 @@ impl Activation {
         Activation::Gelu,
         Activation::GeluTanh,
         Activation::Silu,
+        Activation::Hardtanh(-1.0, 1.0),
+        Activation::HardSigmoid(1.0 / 6.0, 0.5),
+        Activation::HardSwish,
     ];
 }

@@ -61,6 +61,14 @@ impl<'n, 'a> NodeRef<'n, 'a> {
         }
     }
 
+    pub fn floats(&self, name: &str) -> Result<Option<Vec<f32>>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(a) if a.r#type == AttributeType::Floats => Ok(Some(a.floats.clone())),
+            Some(a) => Err(self.wrong_type(name, "a list of floats", a)),
+        }
+    }
+
     pub fn string(&self, name: &str, default: &str) -> Result<String> {
         match self.get(name) {
             None => Ok(default.to_string()),

@@ -7,7 +7,7 @@ use onnx_rs::ast::{Dimension, Graph as OnnxGraph, OpType};
 use weft_device::{Error, Result};
 use weft_graph::layers::{
     Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, GlobalAvgPool,
-    Linear, MaxPool2d, PRelu, Reshape, Softmax,
+    Linear, MaxPool2d, Mul, PRelu, Reshape, Softmax, Upsample,
 };
 use weft_graph::{Graph, Layer, NodeId};
 use weft_kernels::Activation;
@@ -373,6 +373,12 @@ impl Importer {
                 self.unary(n, Act(act).boxed())
             }
             OpType::Clip => self.clip(n),
+            OpType::HardSigmoid => {
+                let alpha = n.float("alpha", 0.2)?;
+                let beta = n.float("beta", 0.5)?;
+                self.unary(n, Act(Activation::HardSigmoid(alpha, beta)).boxed())
+            }
+            OpType::HardSwish => self.unary(n, Act(Activation::HardSwish).boxed()),
             OpType::PRelu => self.prelu(n),
             OpType::MaxPool | OpType::AveragePool => self.pool(n),
             OpType::GlobalAveragePool => self.unary(n, GlobalAvgPool.boxed()),
@@ -395,6 +401,12 @@ impl Importer {
             {
                 self.add_op(n)
             }
+            OpType::Mul
+                if matches!(self.value(n, 0)?, Some(Value::Node(_)))
+                    && matches!(self.value(n, 1)?, Some(Value::Node(_))) =>
+            {
+                self.mul_op(n)
+            }
             OpType::Sum => self.add_op(n),
             OpType::Add | OpType::Sub | OpType::Mul | OpType::Div => self.constant_arithmetic(n),
             OpType::ConvTranspose => self.conv_transpose(n),
@@ -412,6 +424,7 @@ impl Importer {
                 Ok(())
             }
             OpType::Softmax | OpType::LogSoftmax => self.softmax(n),
+            OpType::Resize | OpType::Upsample => self.resize(n),
             OpType::Shape => {
                 let x = self.node_input(n, 0)?;
                 let mut dims = vec![BATCH];
@@ -720,10 +733,15 @@ impl Importer {
         };
         let lo = bound(self, 1, "min", f32::NEG_INFINITY)?;
         let hi = bound(self, 2, "max", f32::INFINITY)?;
-        if lo == 0.0 && hi == f32::INFINITY {
-            return self.unary(n, Act(Activation::Relu).boxed());
+        if lo.is_nan() || hi.is_nan() || lo > hi {
+            return Err(n.invalid("min", format!("clipping to [{lo}, {hi}]")));
         }
-        Err(n.unsupported(format!("clipping to [{lo}, {hi}] (only [0, inf), a ReLU)")))
+        let act = if lo == 0.0 && hi == f32::INFINITY {
+            Activation::Relu
+        } else {
+            Activation::Hardtanh(lo, hi)
+        };
+        self.unary(n, Act(act).boxed())
     }
 
     fn prelu(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
@@ -909,6 +927,114 @@ impl Importer {
         }
     }
 
+    /// The product of two activations: equal shapes, or one of them a
+    /// per-channel gate (`[N, C, 1, 1]`, squeeze-and-excitation).
+    fn mul_op(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let (a, b) = (self.node_input(n, 0)?, self.node_input(n, 1)?);
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        let ids = if sa == sb || Mul::is_gate(&sa, &sb) {
+            [a, b]
+        } else if Mul::is_gate(&sb, &sa) {
+            [b, a]
+        } else {
+            return Err(n.unsupported(format!(
+                "broadcasting {sa:?} with {sb:?} (equal shapes, or one value per channel)"
+            )));
+        };
+        let name = self.layer_name(n, None);
+        let y = self.add(n, &name, Mul.boxed(), &ids)?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    /// `Resize` / `Upsample` of an image by one integer factor on both
+    /// axes: nearest when ONNX's source index for every output pixel is the
+    /// one weft's nearest kernel reads (checked pixel by pixel), bilinear for
+    /// the `half_pixel`, `pytorch_half_pixel` and `align_corners` modes.
+    fn resize(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let s = self.shape(x);
+        if s.len() != 3 {
+            return Err(n.unsupported(format!("resizing samples of shape {s:?} (images only)")));
+        }
+        let legacy = n.node.op_type == OpType::Upsample || self.opset < 11;
+        // Upsample-7 keeps its scales in an attribute; later ones in an input.
+        let scales = if n.node.op_type == OpType::Upsample && self.opset < 9 {
+            n.floats("scales")?
+                .map(|v| Const::scalar_or_vec(v.iter().map(|&v| v as f64).collect(), false))
+        } else {
+            self.const_input(n, if legacy { 1 } else { 2 })?
+        };
+        let sizes = if legacy {
+            None
+        } else {
+            self.const_input(n, 3)?
+        };
+        if n.has("axes") {
+            return Err(n.unsupported("the axes attribute"));
+        }
+        let out: [f64; 2] = match (
+            scales.filter(|c| !c.is_empty()),
+            sizes.filter(|c| !c.is_empty()),
+        ) {
+            (Some(c), _) if c.len() == 4 && c.data[0] == 1.0 && c.data[1] == 1.0 => {
+                [s[1] as f64 * c.data[2], s[2] as f64 * c.data[3]]
+            }
+            (None, Some(c)) if c.len() == 4 && c.data[1] as usize == s[0] => [c.data[2], c.data[3]],
+            (Some(c), _) | (None, Some(c)) => {
+                return Err(n.unsupported(format!(
+                    "scales or sizes {:?} (images are resized in height and width only)",
+                    c.data
+                )));
+            }
+            (None, None) => return Err(n.invalid("scales", "neither scales nor sizes is given")),
+        };
+        let factor = out[0] / s[1] as f64;
+        if out[0].fract() != 0.0
+            || out[1].fract() != 0.0
+            || factor != out[1] / s[2] as f64
+            || factor.fract() != 0.0
+            || factor < 1.0
+        {
+            return Err(n.unsupported(format!(
+                "resizing {:?} to {:?} (one integer factor ≥ 1 on both axes)",
+                &s[1..],
+                out
+            )));
+        }
+        let factor = factor as usize;
+        let mode = n.string("mode", "nearest")?;
+        let coords = if legacy {
+            "asymmetric".to_string()
+        } else {
+            n.string("coordinate_transformation_mode", "half_pixel")?
+        };
+        let layer = match mode.as_str() {
+            "nearest" => {
+                let rounding = if legacy {
+                    "floor".to_string()
+                } else {
+                    n.string("nearest_mode", "round_prefer_floor")?
+                };
+                for &len in &s[1..] {
+                    nearest_matches(n, len, factor, &coords, &rounding)?;
+                }
+                Upsample::nearest(factor)
+            }
+            "linear" | "bilinear" => match coords.as_str() {
+                "half_pixel" | "pytorch_half_pixel" => Upsample::bilinear(factor, false),
+                "align_corners" => Upsample::bilinear(factor, true),
+                other => {
+                    return Err(n.unsupported(format!(
+                        "linear resizing with coordinate_transformation_mode {other}"
+                    )));
+                }
+            },
+            other => return Err(n.unsupported(format!("mode {other}"))),
+        };
+        self.unary(n, layer.boxed())
+    }
+
     /// A per-sample axis from an ONNX axis over the batched rank.
     fn sample_axis(&self, n: &NodeRef<'_, '_>, axis: i64, sample_rank: usize) -> Result<usize> {
         let rank = sample_rank as i64 + 1;
@@ -1047,6 +1173,53 @@ impl Importer {
 
 /// Weights `[out, in]` of a linear layer from B (`[K, N]`, or `[N, K]` when
 /// transposed), scaled by `alpha`.
+/// Checks that ONNX's nearest source index (coordinate transform then
+/// rounding, in f64) equals weft's `min(floor(dst · f32(1/factor)), len − 1)`
+/// for every output pixel of an axis of `len` pixels upsampled by `factor`.
+fn nearest_matches(
+    n: &NodeRef<'_, '_>,
+    len: usize,
+    factor: usize,
+    coords: &str,
+    rounding: &str,
+) -> Result<()> {
+    let out = len * factor;
+    let scale = (len as f64 / out as f64) as f32;
+    for dst in 0..out {
+        let d = dst as f64;
+        let x = match coords {
+            "asymmetric" => d / factor as f64,
+            "half_pixel" => (d + 0.5) / factor as f64 - 0.5,
+            "pytorch_half_pixel" if out > 1 => (d + 0.5) / factor as f64 - 0.5,
+            "pytorch_half_pixel" => 0.0,
+            "align_corners" if out > 1 => d * (len - 1) as f64 / (out - 1) as f64,
+            "align_corners" => 0.0,
+            other => {
+                return Err(n.unsupported(format!(
+                    "nearest resizing with coordinate_transformation_mode {other}"
+                )));
+            }
+        };
+        let i = match rounding {
+            "floor" => x.floor(),
+            "ceil" => x.ceil(),
+            "round_prefer_floor" if x.fract().abs() == 0.5 => x.floor(),
+            "round_prefer_ceil" if x.fract().abs() == 0.5 => x.ceil(),
+            "round_prefer_floor" | "round_prefer_ceil" => x.round(),
+            other => return Err(n.invalid("nearest_mode", format!("unknown mode {other}"))),
+        };
+        let onnx = i.clamp(0.0, (len - 1) as f64) as usize;
+        let weft = ((dst as f32 * scale).floor() as usize).min(len - 1);
+        if onnx != weft {
+            return Err(n.unsupported(format!(
+                "nearest resizing with coordinate_transformation_mode {coords} and nearest_mode \
+                 {rounding} (output pixel {dst} reads input {onnx}; weft's nearest reads {weft})"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn linear_weight(
     n: &NodeRef<'_, '_>,
     b: &Const,

@@ -28,6 +28,7 @@ pub(crate) fn folds(op: &OpType<'_>) -> bool {
             | OpType::Mul
             | OpType::Div
             | OpType::Transpose
+            | OpType::Slice
     )
 }
 
@@ -184,21 +185,13 @@ pub(crate) fn eval(n: &NodeRef<'_, '_>, inputs: &[Option<Const>], opset: i64) ->
                 .map(|i| c.dims[i + 1..].iter().product())
                 .collect();
             let mut data = Vec::with_capacity(c.len());
-            let mut index = vec![0usize; rank];
-            for _ in 0..c.len() {
+            for_each_index(&dims, |index| {
                 data.push(
                     c.data[(0..rank)
                         .map(|a| index[a] * strides[perm[a]])
                         .sum::<usize>()],
-                );
-                for a in (0..rank).rev() {
-                    index[a] += 1;
-                    if index[a] < dims[a] {
-                        break;
-                    }
-                    index[a] = 0;
-                }
-            }
+                )
+            });
             Ok(Const {
                 dims,
                 data,
@@ -227,7 +220,109 @@ pub(crate) fn eval(n: &NodeRef<'_, '_>, inputs: &[Option<Const>], opset: i64) ->
             }
             Ok(c)
         }
+        OpType::Slice => {
+            let c = input(0)?;
+            let ints = |k: usize, attr: &str| -> Result<Option<Vec<i64>>> {
+                if opset < 10 {
+                    return n.ints(attr);
+                }
+                inputs
+                    .get(k)
+                    .and_then(|v| v.as_ref())
+                    .map(|v| v.to_i64(&n.label))
+                    .transpose()
+            };
+            let starts = ints(1, "starts")?.ok_or_else(|| n.invalid("starts", "missing"))?;
+            let ends = ints(2, "ends")?.ok_or_else(|| n.invalid("ends", "missing"))?;
+            let rank = c.dims.len() as i64;
+            let axes = ints(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+            let steps = ints(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
+            if ends.len() != starts.len()
+                || axes.len() != starts.len()
+                || steps.len() != starts.len()
+            {
+                return Err(n.invalid("starts", "starts, ends, axes and steps differ in length"));
+            }
+            slice(n, c, rank, &starts, &ends, &axes, &steps)
+        }
         _ => Err(n.unsupported("folding this operator")),
+    }
+}
+
+/// `Slice` of a constant: per axis, the indices `start, start + step, …`
+/// before `end`, with ONNX's clamping of out-of-range bounds.
+fn slice(
+    n: &NodeRef<'_, '_>,
+    c: &Const,
+    rank: i64,
+    starts: &[i64],
+    ends: &[i64],
+    axes: &[i64],
+    steps: &[i64],
+) -> Result<Const> {
+    let mut picks: Vec<Vec<usize>> = c.dims.iter().map(|&d| (0..d).collect()).collect();
+    for i in 0..starts.len() {
+        let axis = if axes[i] < 0 { axes[i] + rank } else { axes[i] };
+        if !(0..rank).contains(&axis) {
+            return Err(n.invalid(
+                "axes",
+                format!("axis {} out of range for rank {rank}", axes[i]),
+            ));
+        }
+        let dim = c.dims[axis as usize] as i64;
+        let step = steps[i];
+        if step == 0 {
+            return Err(n.invalid("steps", "a step of 0"));
+        }
+        let wrap = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+        let (start, end) = if step > 0 {
+            (wrap(starts[i]).clamp(0, dim), wrap(ends[i]).clamp(0, dim))
+        } else {
+            (
+                wrap(starts[i]).clamp(0, dim - 1),
+                wrap(ends[i]).clamp(-1, dim - 1),
+            )
+        };
+        let mut list = Vec::new();
+        let mut k = start;
+        while (step > 0 && k < end) || (step < 0 && k > end) {
+            list.push(k as usize);
+            k += step;
+        }
+        picks[axis as usize] = list;
+    }
+    let dims: Vec<usize> = picks.iter().map(Vec::len).collect();
+    let strides: Vec<usize> = (0..c.dims.len())
+        .map(|a| c.dims[a + 1..].iter().product())
+        .collect();
+    let mut data = Vec::with_capacity(dims.iter().product());
+    for_each_index(&dims, |index| {
+        data.push(
+            c.data[(0..dims.len())
+                .map(|a| picks[a][index[a]] * strides[a])
+                .sum::<usize>()],
+        )
+    });
+    Ok(Const {
+        dims,
+        data,
+        integer: c.integer,
+    })
+}
+
+/// Calls `f` with every multi-index of `dims`, in row-major order.
+fn for_each_index(dims: &[usize], mut f: impl FnMut(&[usize])) {
+    let total: usize = dims.iter().product();
+    let mut index = vec![0usize; dims.len()];
+    for _ in 0..total {
+        f(&index);
+        for a in (0..dims.len()).rev() {
+            index[a] += 1;
+            if index[a] < dims[a] {
+                break;
+            }
+            index[a] = 0;
+        }
     }
 }
 

@@ -8,8 +8,9 @@
 //! states it; 2e-3 for DenseNet) or is refused at import with a typed
 //! `Unsupported` error. The cases listed in `MUST_PASS` must match.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use weft_device::{DType, Device, Error};
 use weft_onnx::{ImportOptions, import_file, read_tensor};
@@ -57,19 +58,22 @@ const MUST_PASS: &[&str] = &[
     "pytorch-converted/test_Linear_no_bias",
     "pytorch-converted/test_Softmax",
     "pytorch-converted/test_LogSoftmax",
+    "pytorch-converted/test_AvgPool1d",
+    "pytorch-converted/test_AvgPool1d_stride",
+    "pytorch-converted/test_BatchNorm3d_momentum_eval",
+    "pytorch-converted/test_PReLU_1d",
+    "pytorch-converted/test_PReLU_1d_multiparam",
+    "pytorch-converted/test_PReLU_3d",
+    "pytorch-converted/test_PReLU_3d_multiparam",
+    "pytorch-converted/test_log_softmax_dim3",
+    "pytorch-converted/test_log_softmax_lastdim",
+    "pytorch-converted/test_softmax_functional_dim3",
+    "pytorch-converted/test_softmax_lastdim",
+    "pytorch-operator/test_operator_clip",
 ];
 
 fn data_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("WEFT_ONNX_TESTDATA") {
-        return Some(PathBuf::from(dir));
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/onnx-testdata");
-    let out = Command::new(script).output().ok()?;
-    if !out.status.success() {
-        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-        return None;
-    }
-    Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    common::fetched("WEFT_ONNX_TESTDATA", "onnx-testdata")
 }
 
 /// One case: the model file, its input (None: ONNX's generated input for

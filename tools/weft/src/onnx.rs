@@ -127,13 +127,25 @@ pub fn run_model(global: &Global, args: &RunArgs) -> Result<(), Box<dyn std::err
     let values = device.read_f32(&out[0])?;
     let elapsed = start.elapsed().as_secs_f64();
     let measured = device.pool_stats().peak_live_bytes;
-    let mut ranked: Vec<(usize, f32)> = values.iter().copied().enumerate().collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    ranked.truncate(args.top);
+    // The highest outputs of each sample, indexed within the sample.
+    let per = values.len() / dims[0].max(1);
+    let ranked: Vec<Vec<(usize, f32)>> = values
+        .chunks(per.max(1))
+        .map(|sample| {
+            let mut r: Vec<(usize, f32)> = sample.iter().copied().enumerate().collect();
+            r.sort_by(|a, b| b.1.total_cmp(&a.1));
+            r.truncate(args.top);
+            r
+        })
+        .collect();
     if args.json {
-        let top: Vec<_> = ranked
+        let top: Vec<Vec<_>> = ranked
             .iter()
-            .map(|(i, v)| json!({"index": i, "value": v}))
+            .map(|r| {
+                r.iter()
+                    .map(|(i, v)| json!({"index": i, "value": v}))
+                    .collect()
+            })
             .collect();
         let report = json!({
             "model": args.model.display().to_string(),
@@ -155,8 +167,13 @@ pub fn run_model(global: &Global, args: &RunArgs) -> Result<(), Box<dyn std::err
             planned as f64 / (1u64 << 20) as f64,
             measured as f64 / (1u64 << 20) as f64
         );
-        for (rank, (i, v)) in ranked.iter().enumerate() {
-            println!("  #{:<2} index {i:>5}  {v:.6}", rank + 1);
+        for (s, r) in ranked.iter().enumerate() {
+            if ranked.len() > 1 {
+                println!("  sample {s}");
+            }
+            for (rank, (i, v)) in r.iter().enumerate() {
+                println!("  #{:<2} index {i:>5}  {v:.6}", rank + 1);
+            }
         }
     }
     Ok(())

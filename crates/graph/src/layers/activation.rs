@@ -6,7 +6,7 @@ use weft_kernels::{Activation, elementwise, reference};
 use crate::layer::{Backward, Forward, HostArray, Layer, Saves, Shape};
 
 /// An activation layer: any [`Activation`] (ReLU, LeakyReLU, Sigmoid, Tanh, ELU,
-/// GELU, SiLU). Backward keeps the output for relu/sigmoid/tanh (what PyTorch
+/// GELU, SiLU, Hardtanh/ReLU6, Hardsigmoid, Hardswish). Backward keeps the output for relu/sigmoid/tanh (what PyTorch
 /// saves) and the input otherwise.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Act(pub Activation);
@@ -72,6 +72,10 @@ impl Layer for Act {
             Activation::Elu(_) => "ELU",
             Activation::Gelu | Activation::GeluTanh => "GELU",
             Activation::Silu => "SiLU",
+            Activation::Hardtanh(lo, hi) if lo == 0.0 && hi == 6.0 => "ReLU6",
+            Activation::Hardtanh(..) => "Hardtanh",
+            Activation::HardSigmoid(..) => "Hardsigmoid",
+            Activation::HardSwish => "Hardswish",
         }
     }
 

@@ -35,6 +35,9 @@ pub fn forward(act: Activation, x: f64) -> f64 {
             0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
         }
         Activation::Silu => x / (1.0 + (-x).exp()),
+        Activation::Hardtanh(lo, hi) => x.max(lo as f64).min(hi as f64),
+        Activation::HardSigmoid(a, b) => (a as f64 * x + b as f64).clamp(0.0, 1.0),
+        Activation::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
     }
 }
 
@@ -82,6 +85,26 @@ pub fn derivative(act: Activation, x: f64) -> f64 {
             let s = 1.0 / (1.0 + (-x).exp());
             s * (1.0 + x * (1.0 - s))
         }
+        Activation::Hardtanh(lo, hi) => {
+            if x > lo as f64 && x < hi as f64 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::HardSigmoid(a, b) => {
+            let t = a as f64 * x + b as f64;
+            if t > 0.0 && t < 1.0 { a as f64 } else { 0.0 }
+        }
+        Activation::HardSwish => {
+            if x < -3.0 {
+                0.0
+            } else if x <= 3.0 {
+                x / 3.0 + 0.5
+            } else {
+                1.0
+            }
+        }
     }
 }
 
@@ -91,7 +114,12 @@ pub fn derivative(act: Activation, x: f64) -> f64 {
 /// absolute near zero (tanh inherits sinh/cosh's).
 pub fn error_scale(act: Activation, x: f64, y: f64) -> f64 {
     match act {
-        Activation::None | Activation::Relu | Activation::LeakyRelu(_) => y.abs(),
+        Activation::None
+        | Activation::Relu
+        | Activation::LeakyRelu(_)
+        | Activation::Hardtanh(..) => y.abs(),
+        // One rounding in the affine map, one or two in the product.
+        Activation::HardSigmoid(..) | Activation::HardSwish => y.abs() + x.abs(),
         _ => y.abs() + 1.0 + x.abs(),
     }
 }
