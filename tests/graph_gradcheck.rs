@@ -15,8 +15,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::graph::layers::{
     Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Flatten,
-    GlobalAvgPool, Linear, MaxPool2d, MaxUnpool2d, Mul, PRelu, Relu, Reshape, Sigmoid, Softmax,
-    Upsample,
+    GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, MaxUnpool2d, Mul, PRelu, Permute, Relu,
+    Reshape, Sigmoid, Softmax, Upsample,
 };
 use weft::graph::{ExecOptions, Graph, HostArray, Layer, Loss, Model, ParamKind, reference};
 use weft::kernels::Activation;
@@ -208,6 +208,24 @@ fn every_layer_backward_matches_finite_differences() {
         ("softmax channels", Softmax::new(0).boxed(), vec![3, 2, 2]),
         ("log softmax rows", Softmax::log(2).boxed(), vec![2, 3, 4]),
         ("reshape", Reshape::new(&[4, 3, 3]).boxed(), vec![2, 6, 3]),
+        (
+            "local response norm",
+            LocalResponseNorm {
+                // A large alpha makes the cross-channel terms matter.
+                params: weft::kernels::lrn::LrnParams::torch(3, 0.8, 0.75, 1.0),
+            }
+            .boxed(),
+            vec![4, 3, 3],
+        ),
+        (
+            "local response norm even window",
+            LocalResponseNorm {
+                params: weft::kernels::lrn::LrnParams::onnx(2, 0.6, 0.5, 2.0),
+            }
+            .boxed(),
+            vec![3, 2, 2],
+        ),
+        ("permute", Permute::new(&[2, 0, 1]).boxed(), vec![2, 3, 4]),
         (
             "upsample nearest",
             Upsample::nearest(2).boxed(),

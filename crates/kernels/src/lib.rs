@@ -18,8 +18,10 @@ pub mod elementwise;
 pub mod gather;
 pub mod gemm;
 pub mod loss;
+pub mod lrn;
 pub mod optim;
 pub mod peak;
+pub mod permute;
 pub mod pool;
 pub mod precision;
 pub mod prelu;
@@ -36,6 +38,20 @@ pub use activation::Activation;
 pub use precision::Precision;
 
 use weft_device::{DType, Error, Result, Tensor};
+
+/// Checks that `x` can be indexed with the kernels' 32-bit element indices.
+pub(crate) fn check_u32_elements(op: &str, x: &Tensor) -> Result<()> {
+    if x.numel() > u32::MAX as usize {
+        return Err(Error::shape(
+            op,
+            format!(
+                "input {:?} has more elements than 32-bit indexing allows",
+                x.shape()
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Checks that `out` can receive an op's result: the expected shape and dtype,
 /// and no storage shared with an input (a kernel cannot read and write one

@@ -31,6 +31,16 @@ impl Precision {
         }
     }
 
+    /// The precision of a kernel with f32 and native-f16 forms only: f16
+    /// tensors without the shader-f16 feature are a `MissingFeature` error.
+    pub fn typed_only(op: &str, dev: &Device, dtype: DType) -> Result<Precision> {
+        let precision = Precision::for_dtype(dev, dtype)?;
+        if precision == Precision::F16Packed {
+            dev.require(op, Feature::ShaderF16)?;
+        }
+        Ok(precision)
+    }
+
     /// Resolves an explicitly requested precision against the tensors' dtype and
     /// the device: asking for native f16 on an adapter without it is an error.
     pub fn resolve(

@@ -13,7 +13,7 @@
 //! Packed f16 has no PReLU kernels: without shader-f16, f16 tensors are a
 //! `MissingFeature` error.
 
-use weft_device::{Binding, DType, Device, Error, Feature, Kernel, Result, ShaderFile, Tensor};
+use weft_device::{Binding, DType, Error, Kernel, Result, ShaderFile, Tensor};
 
 use crate::precision::Precision;
 use crate::shaders;
@@ -111,15 +111,7 @@ fn layout(op: &str, x: &Tensor, weight: &Tensor) -> Result<Layout> {
             ),
         ));
     }
-    if x.numel() > u32::MAX as usize {
-        return Err(Error::shape(
-            op,
-            format!(
-                "input {:?} has more elements than 32-bit indexing allows",
-                x.shape()
-            ),
-        ));
-    }
+    crate::check_u32_elements(op, x)?;
     let c = if x.rank() >= 2 { x.shape()[1] } else { 1 };
     match weight.numel() {
         1 => Ok(Layout {
@@ -142,15 +134,6 @@ fn layout(op: &str, x: &Tensor, weight: &Tensor) -> Result<Layout> {
     }
 }
 
-/// f32 or native f16 (a `MissingFeature` error for f16 without shader-f16).
-fn typed_precision(op: &str, dev: &Device, dtype: DType) -> Result<Precision> {
-    let precision = Precision::for_dtype(dev, dtype)?;
-    if precision == Precision::F16Packed {
-        dev.require(op, Feature::ShaderF16)?;
-    }
-    Ok(precision)
-}
-
 /// `y = x > 0 ? x : w[c]·x`.
 pub fn prelu(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let y = x.device().empty(x.shape(), x.dtype())?;
@@ -163,7 +146,7 @@ pub fn prelu_into(x: &Tensor, weight: &Tensor, y: &Tensor) -> Result<()> {
     let op = "prelu";
     let l = layout(op, x, weight)?;
     let dev = x.device();
-    let precision = typed_precision(op, dev, x.dtype())?;
+    let precision = Precision::typed_only(op, dev, x.dtype())?;
     crate::check_output(op, y, x.shape(), x.dtype(), &[x, weight])?;
     let shader = PRELU
         .get(precision)
@@ -224,7 +207,7 @@ pub fn prelu_backward_into(
         ));
     }
     let dev = x.device();
-    let precision = typed_precision(op, dev, x.dtype())?;
+    let precision = Precision::typed_only(op, dev, x.dtype())?;
     crate::check_output(op, dx, x.shape(), x.dtype(), &[x, weight, dy])?;
     crate::check_output(
         op,

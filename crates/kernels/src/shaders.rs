@@ -163,6 +163,8 @@ pub(crate) fn helpers() -> Vec<&'static Shader> {
         crate::dropout::shaders,
         crate::gather::shaders,
         crate::prelu::shaders,
+        crate::lrn::shaders,
+        crate::permute::shaders,
         crate::optim::shaders,
     ] {
         all.extend(module());

@@ -10,7 +10,7 @@
 //! Source coordinates are computed in f32 from an f32 scale rounded on the host,
 //! as PyTorch does; nearest therefore picks exactly PyTorch's source pixels.
 
-use weft_device::{Binding, DType, Device, Error, Feature, Kernel, Result, ShaderFile, Tensor};
+use weft_device::{Binding, DType, Error, Kernel, Result, ShaderFile, Tensor};
 
 use crate::precision::Precision;
 
@@ -249,7 +249,7 @@ pub fn upsample2d_backward_into(dy: &Tensor, mode: UpsampleMode, dx: &Tensor) ->
             ),
         ));
     }
-    let precision = typed_precision(op, dev, dy.dtype())?;
+    let precision = Precision::typed_only(op, dev, dy.dtype())?;
     crate::check_output(op, dx, &[n, c, h, w], dy.dtype(), &[dy])?;
     check_u32(op, dx)?;
     check_u32(op, dy)?;
@@ -268,14 +268,4 @@ pub fn upsample2d_backward_into(dy: &Tensor, mode: UpsampleMode, dx: &Tensor) ->
         ],
         items.div_ceil(WG) as u64,
     )
-}
-
-/// f32 or native f16; packed f16 has no backward kernel (a `MissingFeature`
-/// error without shader-f16).
-fn typed_precision(op: &str, dev: &Device, dtype: DType) -> Result<Precision> {
-    let precision = Precision::for_dtype(dev, dtype)?;
-    if precision == Precision::F16Packed {
-        dev.require(op, Feature::ShaderF16)?;
-    }
-    Ok(precision)
 }

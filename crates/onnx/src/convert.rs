@@ -7,11 +7,12 @@ use onnx_rs::ast::{Dimension, Graph as OnnxGraph, OpType};
 use weft_device::{Error, Result};
 use weft_graph::layers::{
     Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, GlobalAvgPool,
-    Linear, MaxPool2d, Mul, PRelu, Reshape, Softmax, Upsample,
+    Linear, LocalResponseNorm, MaxPool2d, Mul, PRelu, Permute, Reshape, Softmax, Upsample,
 };
 use weft_graph::{Graph, Layer, NodeId};
 use weft_kernels::Activation;
 use weft_kernels::conv::params::Padding;
+use weft_kernels::lrn::LrnParams;
 
 use crate::attrs::NodeRef;
 use crate::fold;
@@ -379,6 +380,20 @@ impl Importer {
                 self.unary(n, Act(Activation::HardSigmoid(alpha, beta)).boxed())
             }
             OpType::HardSwish => self.unary(n, Act(Activation::HardSwish).boxed()),
+            // onnx-rs has no variant for LRN: it parses as a custom name.
+            OpType::Custom("LRN") => {
+                let size = n.int("size", 0)?;
+                if size < 1 {
+                    return Err(n.invalid("size", format!("must be at least 1, got {size}")));
+                }
+                let params = LrnParams::onnx(
+                    size as usize,
+                    n.float("alpha", 1e-4)?,
+                    n.float("beta", 0.75)?,
+                    n.float("bias", 1.0)?,
+                );
+                self.unary(n, LocalResponseNorm { params }.boxed())
+            }
             OpType::PRelu => self.prelu(n),
             OpType::MaxPool | OpType::AveragePool => self.pool(n),
             OpType::GlobalAveragePool => self.unary(n, GlobalAvgPool.boxed()),
@@ -425,6 +440,21 @@ impl Importer {
             }
             OpType::Softmax | OpType::LogSoftmax => self.softmax(n),
             OpType::Resize | OpType::Upsample => self.resize(n),
+            OpType::Transpose => {
+                let x = self.node_input(n, 0)?;
+                let rank = self.shape(x).len() + 1;
+                let perm: Vec<usize> = match n.ints("perm")? {
+                    Some(p) => p.iter().map(|&v| v as usize).collect(),
+                    None => (0..rank).rev().collect(),
+                };
+                if perm.first() != Some(&0) || perm.len() != rank {
+                    return Err(n.unsupported(format!(
+                        "perm {perm:?} on activations (the batch axis must stay first)"
+                    )));
+                }
+                let per_sample: Vec<usize> = perm[1..].iter().map(|&a| a.wrapping_sub(1)).collect();
+                self.unary(n, Permute::new(&per_sample).boxed())
+            }
             OpType::Shape => {
                 let x = self.node_input(n, 0)?;
                 let mut dims = vec![BATCH];
@@ -453,6 +483,31 @@ impl Importer {
         dilation: [usize; 2],
         input_hw: [usize; 2],
     ) -> Result<[usize; 2]> {
+        let (begin, end) = self.pads_of(n, kernel, stride, dilation, input_hw)?;
+        if begin != end {
+            return Err(match n.string("auto_pad", "NOTSET")?.as_str() {
+                "NOTSET" => n.unsupported(format!(
+                    "asymmetric pads {:?} (begin and end must match per axis)",
+                    [begin[0], begin[1], end[0], end[1]]
+                )),
+                mode => n.unsupported(format!(
+                    "auto_pad {mode} with an odd total padding ({:?} before, {:?} after)",
+                    begin, end
+                )),
+            });
+        }
+        Ok(begin)
+    }
+
+    /// Padding before and after each spatial axis, from `pads` or `auto_pad`.
+    fn pads_of(
+        &self,
+        n: &NodeRef<'_, '_>,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        input_hw: [usize; 2],
+    ) -> Result<([usize; 2], [usize; 2])> {
         match n.string("auto_pad", "NOTSET")?.as_str() {
             "NOTSET" => {
                 let p = n.ints("pads")?.unwrap_or_else(|| vec![0; 4]);
@@ -462,28 +517,25 @@ impl Importer {
                         format!("expected four non-negative values, got {p:?}"),
                     ));
                 }
-                if p[0] != p[2] || p[1] != p[3] {
-                    return Err(n.unsupported(format!(
-                        "asymmetric pads {p:?} (begin and end must match per axis)"
-                    )));
-                }
-                Ok([p[0] as usize, p[1] as usize])
+                let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
+                Ok(([p[0], p[1]], [p[2], p[3]]))
             }
-            "VALID" => Ok([0, 0]),
+            "VALID" => Ok(([0, 0], [0, 0])),
             mode @ ("SAME_UPPER" | "SAME_LOWER") => {
-                let mut out = [0; 2];
+                let (mut begin, mut end) = ([0; 2], [0; 2]);
                 for a in 0..2 {
                     let o = input_hw[a].div_ceil(stride[a]);
                     let span = (kernel[a] - 1) * dilation[a] + 1;
                     let total = ((o - 1) * stride[a] + span).saturating_sub(input_hw[a]);
-                    if total % 2 == 1 {
-                        return Err(n.unsupported(format!(
-                            "auto_pad {mode} with an odd total padding ({total}) on axis {a}"
-                        )));
-                    }
-                    out[a] = total / 2;
+                    // The odd pixel goes after (SAME_UPPER) or before (SAME_LOWER).
+                    let small = total / 2;
+                    (begin[a], end[a]) = if mode == "SAME_UPPER" {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
                 }
-                Ok(out)
+                Ok((begin, end))
             }
             other => Err(n.invalid("auto_pad", format!("unknown mode {other}"))),
         }
@@ -780,8 +832,41 @@ impl Importer {
         let kernel = n.pair("kernel_shape", 1)?;
         let stride = n.pair("strides", 1)?;
         let dilation = n.pair("dilations", 1)?;
-        let padding = self.pads(n, kernel, stride, dilation, [s[1], s[2]])?;
-        let ceil = n.int("ceil_mode", 0)? != 0;
+        let mut ceil = n.int("ceil_mode", 0)? != 0;
+        let include_pad = n.int("count_include_pad", 0)? != 0;
+        let (padding, end) = self.pads_of(n, kernel, stride, dilation, [s[1], s[2]])?;
+        if padding != end {
+            // One more pixel after than before (Caffe2's pools, SAME_UPPER):
+            // the windows are ceil mode's, clipped to the image, provided
+            // the padding is not counted and ceil mode gives as many.
+            let is_max = n.node.op_type == OpType::MaxPool;
+            let onnx_out = |a: usize| {
+                let span = (kernel[a] - 1) * dilation[a] + 1;
+                (s[a + 1] + padding[a] + end[a])
+                    .checked_sub(span)
+                    .map(|v| v / stride[a] + 1)
+            };
+            let ceil_out = |a: usize| {
+                let span = (kernel[a] - 1) * dilation[a] + 1;
+                let full = (s[a + 1] + 2 * padding[a]).checked_sub(span)?;
+                let mut out = full.div_ceil(stride[a]) + 1;
+                if (out - 1) * stride[a] >= s[a + 1] + padding[a] {
+                    out -= 1;
+                }
+                Some(out)
+            };
+            let same = (0..2).all(|a| {
+                end[a] >= padding[a] && onnx_out(a).is_some() && onnx_out(a) == ceil_out(a)
+            });
+            if ceil || (!is_max && include_pad) || !same {
+                return Err(n.unsupported(format!(
+                    "asymmetric pads {:?} (begin and end must match per axis, or end one more \
+                     with ceil_mode 0 and padding not counted)",
+                    [padding[0], padding[1], end[0], end[1]]
+                )));
+            }
+            ceil = true;
+        }
         let layer: Box<dyn Layer> = if n.node.op_type == OpType::MaxPool {
             n.require_default("storage_order", 0)?;
             let mut p = MaxPool2d::new(1);
@@ -795,7 +880,7 @@ impl Importer {
             if dilation != [1, 1] {
                 return Err(n.unsupported(format!("average pooling with dilations {dilation:?}")));
             }
-            let mut p = AvgPool2d::new(1).count_include_pad(n.int("count_include_pad", 0)? != 0);
+            let mut p = AvgPool2d::new(1).count_include_pad(include_pad);
             p.params.kernel = kernel;
             p.params.stride = stride;
             p.params.padding = padding;

@@ -24,7 +24,7 @@ pub mod forward;
 pub mod global;
 pub mod unpool;
 
-use weft_device::{Binding, DType, Device, Error, Feature, Kernel, Result, ShaderFile, Tensor};
+use weft_device::{Binding, DType, Device, Error, Kernel, Result, ShaderFile, Tensor};
 
 pub use backward::{
     avg_pool2d_backward, avg_pool2d_backward_into, max_pool2d_backward, max_pool2d_backward_by,
@@ -40,8 +40,6 @@ pub use global::{
     global_pool_into,
 };
 pub use unpool::{max_unpool2d, max_unpool2d_into};
-
-use crate::precision::Precision;
 
 /// Invocations per workgroup of the one-item-per-invocation kernels.
 const WG: usize = 64;
@@ -339,16 +337,6 @@ fn resolve(
         ));
     }
     params.out_hw(op, h, w)
-}
-
-/// The precision of a kernel with f32 and native-f16 forms only: f16 tensors
-/// without the shader-f16 feature are a `MissingFeature` error.
-fn typed_precision(op: &str, dev: &Device, dtype: DType) -> Result<Precision> {
-    let precision = Precision::for_dtype(dev, dtype)?;
-    if precision == Precision::F16Packed {
-        dev.require(op, Feature::ShaderF16)?;
-    }
-    Ok(precision)
 }
 
 /// Launches `kernel` over `items` work items, one per invocation (or two per

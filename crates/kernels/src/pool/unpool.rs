@@ -2,9 +2,7 @@
 
 use weft_device::{Binding, Error, Kernel, Result, Tensor};
 
-use super::{
-    PARAMS, PoolUniform, check_i32_plane, check_indices, check_u32, launch, nchw, typed_precision,
-};
+use super::{PARAMS, PoolUniform, check_i32_plane, check_indices, check_u32, launch, nchw};
 use crate::elementwise;
 
 crate::shaders::typed!(MAX_UNPOOL, [PARAMS], "pool/max_unpool.wgsl");
@@ -67,7 +65,7 @@ pub fn max_unpool2d_into(x: &Tensor, indices: &Tensor, out: &Tensor) -> Result<(
     }
     check_i32_plane(op, oh, ow)?;
     let dev = x.device();
-    let precision = typed_precision(op, dev, x.dtype())?;
+    let precision = crate::precision::Precision::typed_only(op, dev, x.dtype())?;
     crate::check_output(op, out, &[n, c, oh, ow], x.dtype(), &[x, indices])?;
     check_u32(op, "output", out.numel())?;
     elementwise::fill_words(out, 0)?;

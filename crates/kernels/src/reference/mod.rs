@@ -15,6 +15,7 @@ pub mod conv_transpose;
 pub mod dropout;
 pub mod gemm;
 pub mod loss;
+pub mod lrn;
 pub mod optim;
 pub mod pool;
 pub mod prelu;
