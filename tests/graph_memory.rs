@@ -258,7 +258,8 @@ fn resnet18_training_keeps_at_most_half_of_everything() {
 fn every_layer_kind_plans_exactly() {
     use weft::graph::layers::{
         Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Dropout, Flatten,
-        GlobalAvgPool, Linear, MaxPool2d, MaxUnpool2d, PRelu, Upsample,
+        GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, MaxUnpool2d, Mul, PRelu, Permute,
+        Sigmoid, Upsample,
     };
     let build = || {
         let mut g = Graph::new();
@@ -288,7 +289,26 @@ fn every_layer_kind_plans_exactly() {
         let e = g
             .add("gelu", Act(weft::kernels::Activation::Gelu).boxed(), &[d])
             .unwrap();
-        let v = g.add("avg", AvgPool2d::new(2).boxed(), &[e]).unwrap();
+        // Products (hard-swish written out, a squeeze-and-excitation gate),
+        // local response norm and a permutation.
+        let h = g
+            .add(
+                "hsig",
+                Act(weft::kernels::Activation::HardSigmoid(0.2, 0.5)).boxed(),
+                &[e],
+            )
+            .unwrap();
+        let m = g.add("hswish", Mul.boxed(), &[e, h]).unwrap();
+        let sq = g.add("squeeze", GlobalAvgPool.boxed(), &[m]).unwrap();
+        let gate = g.add("gate", Sigmoid.boxed(), &[sq]).unwrap();
+        let se = g.add("excite", Mul.boxed(), &[m, gate]).unwrap();
+        let n = g
+            .add("lrn", LocalResponseNorm::new(3).boxed(), &[se])
+            .unwrap();
+        let r = g
+            .add("permute", Permute::new(&[0, 2, 1]).boxed(), &[n])
+            .unwrap();
+        let v = g.add("avg", AvgPool2d::new(2).boxed(), &[r]).unwrap();
         let w = g
             .add("upsample", Upsample::bilinear(2, false).boxed(), &[v])
             .unwrap();
