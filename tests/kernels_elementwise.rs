@@ -158,6 +158,79 @@ fn activations_backward_match_reference() {
     }
 }
 
+/// Hardtanh (ONNX `Clip`) at its edges: an infinite bound leaves that side
+/// open (infinities pass), NaN passes, finite bounds clamp exactly; the
+/// gradient is 0 on and beyond the bounds and passes elsewhere (NaN
+/// included), as PyTorch's.
+#[test]
+fn hardtanh_bounds_open_closed_and_nan() {
+    let dev = common::device();
+    let x = [
+        f32::NEG_INFINITY,
+        -1e30,
+        -7.0,
+        -6.0,
+        0.5,
+        6.0,
+        7.0,
+        f32::INFINITY,
+        f32::NAN,
+    ];
+    let xt = dev.upload_f32(&[x.len()], DType::F32, &x).unwrap();
+    let cases: [(Activation, [f32; 9]); 3] = [
+        (
+            Activation::Hardtanh(f32::NEG_INFINITY, 6.0),
+            [
+                f32::NEG_INFINITY,
+                -1e30,
+                -7.0,
+                -6.0,
+                0.5,
+                6.0,
+                6.0,
+                6.0,
+                f32::NAN,
+            ],
+        ),
+        (
+            Activation::Hardtanh(-6.0, f32::INFINITY),
+            [
+                -6.0,
+                -6.0,
+                -6.0,
+                -6.0,
+                0.5,
+                6.0,
+                7.0,
+                f32::INFINITY,
+                f32::NAN,
+            ],
+        ),
+        (
+            Activation::Hardtanh(0.0, 6.0),
+            [0.0, 0.0, 0.0, 0.0, 0.5, 6.0, 6.0, 6.0, f32::NAN],
+        ),
+    ];
+    for (act, want) in cases {
+        let y = testing::poisoned(&dev, &[x.len()], DType::F32).unwrap();
+        elementwise::activation_into(&xt, act, &y, None).unwrap();
+        let got = y.to_f32_vec().unwrap();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                "{act:?} x={}: got {g}, want {w} (element {i})",
+                x[i]
+            );
+        }
+    }
+    let dy = dev.upload_f32(&[x.len()], DType::F32, &[1.0; 9]).unwrap();
+    let g = elementwise::activation_backward(&xt, &dy, Activation::Hardtanh(-6.0, 6.0))
+        .unwrap()
+        .to_f32_vec()
+        .unwrap();
+    assert_eq!(g, [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+}
+
 #[test]
 fn binary_ops_are_bitwise_exact_with_broadcasting() {
     let dev = common::device();

@@ -123,7 +123,8 @@ fn act_grad(v: f32) -> f32 {
             return s * (1.0 + v * (1.0 - s));
         }
         // PyTorch's backward conditions, on the input.
-        case 9u: { return select(0.0, 1.0, v > ALPHA && v < BETA); }
+        // Written as PyTorch's: NaN inputs pass the gradient.
+        case 9u: { return select(1.0, 0.0, v <= ALPHA || v >= BETA); }
         case 10u: {
             let t = ALPHA * v + BETA;
             return select(0.0, ALPHA, t > 0.0 && t < 1.0);

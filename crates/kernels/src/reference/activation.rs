@@ -86,10 +86,10 @@ pub fn derivative(act: Activation, x: f64) -> f64 {
             s * (1.0 + x * (1.0 - s))
         }
         Activation::Hardtanh(lo, hi) => {
-            if x > lo as f64 && x < hi as f64 {
-                1.0
-            } else {
+            if x <= lo as f64 || x >= hi as f64 {
                 0.0
+            } else {
+                1.0
             }
         }
         Activation::HardSigmoid(a, b) => {
