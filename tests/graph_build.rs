@@ -242,3 +242,165 @@ fn fusion_keeps_ids_and_only_fuses_what_is_legal() {
     let f = g.fused(true);
     assert_eq!(f.node(r).layer.as_ref().unwrap().kind(), "ReLU");
 }
+
+/// The zoo against torchvision's published parameter counts (the `num_params`
+/// of each model's ImageNet weights) and its `state_dict` sizes: parameters,
+/// running statistics and one `num_batches_tracked` per batch norm.
+#[test]
+fn zoo_matches_torchvision_counts() {
+    // name, parameters, state_dict entries.
+    let expected = [
+        ("alexnet", 61_100_840, 16),
+        ("vgg11", 132_863_336, 22),
+        ("vgg11-bn", 132_868_840, 62),
+        ("vgg16", 138_357_544, 32),
+        ("vgg16-bn", 138_365_992, 97),
+        ("resnet18", 11_689_512, 122),
+        ("resnet34", 21_797_672, 218),
+        ("resnet50", 25_557_032, 320),
+        ("mobilenet-v2", 3_504_872, 314),
+        ("googlenet", 6_624_904, 344),
+    ];
+    for (name, params, entries) in expected {
+        let g = models::build(name, None, None).unwrap();
+        assert_eq!(g.parameter_count(), params, "{name} parameters");
+        let batch_norms = g
+            .nodes()
+            .iter()
+            .filter(|n| n.layer.as_ref().is_some_and(|l| l.tracks_batches()))
+            .count();
+        assert_eq!(
+            g.params().len() + batch_norms,
+            entries,
+            "{name} state_dict entries"
+        );
+        assert_eq!(g.shape(g.outputs()[0]), [1000], "{name} logits");
+    }
+}
+
+/// Parameter names and shapes where torchvision's layouts are easy to get
+/// wrong: the bottleneck's strided 3×3 (v1.5), MobileNetV2's numbering with and
+/// without the expansion conv, GoogLeNet's branches and ceil-mode pools.
+#[test]
+fn zoo_names_and_shapes_follow_torchvision() {
+    let shape_of = |g: &Graph, name: &str| {
+        g.params()
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("missing {name}"))
+            .decl
+            .shape
+            .clone()
+    };
+    let r50 = models::build("resnet50", None, None).unwrap();
+    assert_eq!(shape_of(&r50, "layer2.0.conv2.weight"), [128, 128, 3, 3]);
+    assert_eq!(
+        shape_of(&r50, "layer2.0.downsample.0.weight"),
+        [512, 256, 1, 1]
+    );
+    assert_eq!(shape_of(&r50, "fc.weight"), [1000, 2048]);
+    assert_eq!(
+        g_shape(&r50, "layer2.0.relu_mid"),
+        [128, 28, 28],
+        "stride on the 3x3"
+    );
+
+    let m2 = models::build("mobilenet-v2", None, None).unwrap();
+    assert_eq!(shape_of(&m2, "features.1.conv.0.0.weight"), [32, 1, 3, 3]);
+    assert_eq!(shape_of(&m2, "features.1.conv.1.weight"), [16, 32, 1, 1]);
+    assert_eq!(shape_of(&m2, "features.2.conv.0.0.weight"), [96, 16, 1, 1]);
+    assert_eq!(shape_of(&m2, "features.2.conv.1.0.weight"), [96, 1, 3, 3]);
+    assert_eq!(shape_of(&m2, "features.2.conv.3.running_var"), [24]);
+    assert_eq!(shape_of(&m2, "features.18.0.weight"), [1280, 320, 1, 1]);
+    assert_eq!(shape_of(&m2, "classifier.1.weight"), [1000, 1280]);
+    // Residual adds where stride 1 keeps the channels: 10 of the 17 blocks.
+    let adds = m2
+        .nodes()
+        .iter()
+        .filter(|n| n.name.ends_with(".add"))
+        .count();
+    assert_eq!(adds, 10);
+
+    let gn = models::build("googlenet", None, None).unwrap();
+    assert_eq!(
+        shape_of(&gn, "inception3a.branch3.1.conv.weight"),
+        [32, 16, 3, 3]
+    );
+    assert_eq!(
+        shape_of(&gn, "inception5b.branch4.1.bn.running_mean"),
+        [128]
+    );
+    // Ceil-mode pools: 112 → 56 → 28 → 14 → 7.
+    assert_eq!(g_shape(&gn, "maxpool1"), [64, 56, 56]);
+    assert_eq!(g_shape(&gn, "inception3b.cat"), [480, 28, 28]);
+    assert_eq!(g_shape(&gn, "maxpool4"), [832, 7, 7]);
+
+    let vgg = models::build("vgg11-bn", None, None).unwrap();
+    assert_eq!(shape_of(&vgg, "features.1.running_mean"), [64]);
+    assert_eq!(shape_of(&vgg, "features.4.weight"), [128, 64, 3, 3]);
+    assert_eq!(shape_of(&vgg, "classifier.0.weight"), [4096, 25088]);
+
+    let alex = models::build("alexnet", Some(10), None).unwrap();
+    assert_eq!(shape_of(&alex, "classifier.1.weight"), [4096, 9216]);
+    assert_eq!(shape_of(&alex, "classifier.6.bias"), [10]);
+}
+
+fn g_shape(g: &Graph, node: &str) -> Vec<usize> {
+    g.shape(g.find(node).unwrap_or_else(|| panic!("no node {node}")))
+        .to_vec()
+}
+
+/// A U-Net's layout: depth and widths, no batch norm (biased convs, the
+/// paper's), concatenation order; invalid layouts name the field.
+#[test]
+fn unet_layout_is_configurable() {
+    let mut config = models::UnetConfig::new(1, 3, 8, 2);
+    config.widths = vec![8, 12, 20];
+    config.batch_norm = false;
+    let g = config.build(32).unwrap();
+    // inc 1→8→8, down1 8→12→12, down2 12→20→20, up1 20→12 (2×2) + 24→12→12,
+    // up2 12→8 + 16→8→8, outc 8→3; biases everywhere.
+    let conv = |i: usize, o: usize| i * o * 9 + o;
+    let up = |i: usize, o: usize| i * o * 4 + o;
+    let count = conv(1, 8)
+        + conv(8, 8)
+        + conv(8, 12)
+        + conv(12, 12)
+        + conv(12, 20)
+        + conv(20, 20)
+        + up(20, 12)
+        + conv(24, 12)
+        + conv(12, 12)
+        + up(12, 8)
+        + conv(16, 8)
+        + conv(8, 8)
+        + 8 * 3
+        + 3;
+    assert_eq!(g.parameter_count(), count);
+    assert!(
+        g.params()
+            .iter()
+            .any(|p| p.name == "up1.conv.double_conv.2.bias")
+    );
+    assert_eq!(g.shape(g.outputs()[0]), [3, 32, 32]);
+    let cat = g.find("up2.cat").unwrap();
+    let skip = g.find("inc.double_conv.3").unwrap();
+    assert_eq!(g.node(cat).inputs[0], skip, "skip first by default");
+    config.skip_first = false;
+    let g = config.build(32).unwrap();
+    let cat = g.find("up2.cat").unwrap();
+    assert_eq!(g.node(cat).inputs[1], g.find("inc.double_conv.3").unwrap());
+
+    let err = config.build(30).unwrap_err().to_string();
+    assert!(err.contains("size") && err.contains("30"), "{err}");
+    config.widths = vec![8];
+    let err = config.build(32).unwrap_err().to_string();
+    assert!(err.contains("widths"), "{err}");
+    let err = models::build("resnet101", None, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("resnet101") && err.contains("resnet50"),
+        "{err}"
+    );
+}

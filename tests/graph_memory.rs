@@ -1,5 +1,6 @@
 //! Memory plans: the peak the schedule predicts equals the peak the device pool
-//! measures during a real step, for LeNet-5, ResNet-18 and the U-Net, in
+//! measures during a real step, for LeNet-5, ResNet-18, the U-Net and the rest
+//! of the zoo, in
 //! inference and training, at f32 and f16, with and without recomputation.
 
 mod common;
@@ -160,6 +161,27 @@ fn unet_plan_is_exact() {
             Vec::new(),
         );
         assert_exact(&format!("unet train={train}"), &r);
+    }
+}
+
+/// The rest of the zoo at small sizes: inverted residuals (ReLU6, residual
+/// adds), Inception modules (four-way concats, ceil-mode pools), bottlenecks,
+/// batch-norm VGG, AlexNet's large strided stem; inference and training.
+#[test]
+fn zoo_plans_are_exact() {
+    let dev = device();
+    for (name, size) in [
+        ("mobilenet-v2", 64),
+        ("googlenet", 64),
+        ("resnet50", 64),
+        ("vgg11-bn", 64),
+        ("alexnet", 127),
+    ] {
+        for train in [false, true] {
+            let graph = models::build(name, Some(10), Some(size)).unwrap();
+            let r = measure(&dev, graph, 2, train, DType::F32, Vec::new());
+            assert_exact(&format!("{name} train={train}"), &r);
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::models::ModelName;
 #[derive(Args, Debug)]
 pub struct MemoryArgs {
     /// The network.
-    #[arg(long, value_enum, default_value_t = ModelName::Lenet5)]
+    #[arg(long, value_enum, default_value_t = ModelName::LENET5)]
     pub model: ModelName,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,

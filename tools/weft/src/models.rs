@@ -1,61 +1,52 @@
 //! The networks the command-line tool knows by name.
 
-use clap::ValueEnum;
-use weft::graph::{Graph, models};
+use std::sync::LazyLock;
 
-/// The networks `--model` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelName {
-    /// LeNet-5 on 28×28 digits.
-    Lenet5,
-    /// ResNet-18 on 224×224 RGB images, 1000 classes.
-    Resnet18,
-    /// The U-Net on 128×128 RGB images, 2-class masks.
-    Unet,
-    /// VGG-16 on 224×224 RGB images, 1000 classes.
-    Vgg16,
-    /// MobileNet v1 (depthwise-separable blocks) on 224×224 RGB images, 1000 classes.
-    MobilenetV1,
+use clap::ValueEnum;
+use clap::builder::PossibleValue;
+use weft::graph::Graph;
+use weft::graph::models::{self, ZOO, ZooEntry};
+
+/// A network of the zoo, as `--model` names it.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelName(&'static ZooEntry);
+
+impl PartialEq for ModelName {
+    fn eq(&self, other: &ModelName) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for ModelName {}
+
+static VARIANTS: LazyLock<Vec<ModelName>> = LazyLock::new(|| ZOO.iter().map(ModelName).collect());
+
+impl ValueEnum for ModelName {
+    fn value_variants<'a>() -> &'a [ModelName] {
+        &VARIANTS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name).help(self.0.description))
+    }
 }
 
 impl ModelName {
+    pub const LENET5: ModelName = ModelName(&ZOO[0]);
+
     /// The name as the command line and checkpoints spell it.
     pub fn name(self) -> &'static str {
-        match self {
-            ModelName::Lenet5 => "lenet5",
-            ModelName::Resnet18 => "resnet18",
-            ModelName::Unet => "unet",
-            ModelName::Vgg16 => "vgg16",
-            ModelName::MobilenetV1 => "mobilenet-v1",
-        }
+        self.0.name
     }
 
     /// The network called `name` (a checkpoint's `weft.model`).
     pub fn parse(name: &str) -> weft::Result<ModelName> {
-        ModelName::from_str(name, false).map_err(|_| {
-            let known: Vec<&str> = ModelName::value_variants()
-                .iter()
-                .map(|m| m.name())
-                .collect();
-            weft::Error::invalid(
-                "weft",
-                "model",
-                format!(
-                    "unknown model \"{name}\" (expected one of {})",
-                    known.join(", ")
-                ),
-            )
-        })
+        models::entry(name).map(ModelName)
     }
 
+    /// The network with its usual head and input size.
     pub fn build(self) -> weft::Result<Graph> {
-        match self {
-            ModelName::Lenet5 => models::lenet5(),
-            ModelName::Resnet18 => models::resnet18(1000, 224),
-            ModelName::Unet => models::unet(3, 2, 64, 4, 128),
-            ModelName::Vgg16 => models::vgg16(1000, 224),
-            ModelName::MobilenetV1 => models::mobilenet_v1(1000, 224),
-        }
+        self.0.build(self.0.classes, self.0.size)
     }
 }
 

@@ -25,7 +25,7 @@ use crate::models::ModelName;
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Network to train (MNIST digits: lenet5).
-    #[arg(long, value_enum, default_value_t = ModelName::Lenet5)]
+    #[arg(long, value_enum, default_value_t = ModelName::LENET5)]
     pub model: ModelName,
     /// Directory with the MNIST files (default: WEFT_DATA, the cache, a download,
     /// or the embedded subset).
@@ -102,7 +102,7 @@ pub enum ScheduleName {
 
 pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
-    if args.model != ModelName::Lenet5 {
+    if args.model != ModelName::LENET5 {
         return Err(format!(
             "training is available for lenet5 (MNIST); got --model {}",
             args.model.name()

@@ -1,45 +1,75 @@
-//! VGG-16 as torchvision builds it (`torchvision.models.vgg16`, configuration
-//! D, no batch norm), with the same parameter names (`features.0.weight`,
-//! `classifier.6.bias`).
+//! VGG-11/13/16/19 with and without batch norm as torchvision builds them
+//! (`torchvision.models.vgg16`, `vgg16_bn`, ...: configurations A, B, D, E),
+//! with the same parameter names (`features.0.weight`, `classifier.6.bias`).
 
 use weft_device::{Error, Result};
 
 use crate::graph::Graph;
-use crate::layers::{Boxed, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu};
+use crate::layers::{BatchNorm2d, Boxed, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu};
 
-/// Output channels of the 13 convolutions; 0 marks a 2×2 max pool.
-const CONFIG_D: [usize; 18] = [
-    64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
-];
+/// A 2×2 max pool in a configuration.
+const M: usize = 0;
 
-/// VGG-16 for `num_classes` classes on `[3, size, size]` images, `size` a
-/// multiple of 32. At 224 (ImageNet) it is torchvision's network, 138,357,544
-/// parameters for 1000 classes; torchvision's adaptive average pool to 7×7 is
-/// the identity there and is left out, so at other sizes the first classifier
+/// Output channels of the convolutions for 11, 13, 16 and 19 weight layers;
+/// `M` marks a 2×2 max pool.
+fn config(depth: usize) -> Option<&'static [usize]> {
+    Some(match depth {
+        11 => &[64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M],
+        13 => &[
+            64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M,
+        ],
+        16 => &[
+            64, 64, M, 128, 128, M, 256, 256, 256, M, 512, 512, 512, M, 512, 512, 512, M,
+        ],
+        19 => &[
+            64, 64, M, 128, 128, M, 256, 256, 256, 256, M, 512, 512, 512, 512, M, 512, 512, 512,
+            512, M,
+        ],
+        _ => return None,
+    })
+}
+
+/// VGG with `depth` weight layers (11, 13, 16 or 19), batch norm after every
+/// convolution when `batch_norm`, for `num_classes` classes on
+/// `[3, size, size]` images, `size` a multiple of 32. At 224 (ImageNet) it is
+/// torchvision's network (VGG-16: 138,357,544 parameters for 1000 classes,
+/// VGG-16-BN 138,365,992); torchvision's adaptive average pool to 7×7 is the
+/// identity there and is left out, so at other sizes the first classifier
 /// layer takes 512·(size/32)² features.
-pub fn vgg16(num_classes: usize, size: usize) -> Result<Graph> {
+pub fn vgg(depth: usize, batch_norm: bool, num_classes: usize, size: usize) -> Result<Graph> {
+    let layers = config(depth).ok_or_else(|| {
+        Error::invalid(
+            "vgg",
+            "depth",
+            format!("VGG has 11, 13, 16 or 19 weight layers, got {depth}"),
+        )
+    })?;
     if size == 0 || !size.is_multiple_of(32) {
         return Err(Error::invalid(
-            "vgg16",
+            "vgg",
             "size",
             format!("the image size must be a positive multiple of 32, got {size}"),
         ));
     }
     let mut g = Graph::new();
     let mut y = g.input("image", &[3, size, size])?;
-    // torchvision numbers the features' modules in order, ReLUs included.
+    // torchvision numbers the features' modules in order, BNs and ReLUs included.
     let mut index = 0;
+    let mut next = |g: &mut Graph, y, layer| {
+        let node = g.add(&format!("features.{index}"), layer, &[y]);
+        index += 1;
+        node
+    };
     let mut c = 3;
-    for c_out in CONFIG_D {
-        if c_out == 0 {
-            let pool = MaxPool2d::new(2).stride(2).boxed();
-            y = g.add(&format!("features.{index}"), pool, &[y])?;
-            index += 1;
+    for &c_out in layers {
+        if c_out == M {
+            y = next(&mut g, y, MaxPool2d::new(2).stride(2).boxed())?;
         } else {
-            let conv = Conv2d::new(c, c_out, 3).padding(1).boxed();
-            y = g.add(&format!("features.{index}"), conv, &[y])?;
-            y = g.add(&format!("features.{}", index + 1), Relu.boxed(), &[y])?;
-            index += 2;
+            y = next(&mut g, y, Conv2d::new(c, c_out, 3).padding(1).boxed())?;
+            if batch_norm {
+                y = next(&mut g, y, BatchNorm2d::new(c_out).boxed())?;
+            }
+            y = next(&mut g, y, Relu.boxed())?;
             c = c_out;
         }
     }
@@ -59,4 +89,9 @@ pub fn vgg16(num_classes: usize, size: usize) -> Result<Graph> {
     )?;
     g.set_outputs(&[y]);
     Ok(g)
+}
+
+/// VGG-16 (configuration D) without batch norm: [`vgg`]`(16, false, ..)`.
+pub fn vgg16(num_classes: usize, size: usize) -> Result<Graph> {
+    vgg(16, false, num_classes, size)
 }

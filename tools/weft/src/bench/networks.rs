@@ -1,5 +1,5 @@
 //! Whole-network figures: training steps and inference of LeNet-5, ResNet-18
-//! and U-Net, inference of VGG-16 and MobileNet v1 — images per second (wall clock from a synced queue to a synced
+//! and U-Net, inference of every other network of the zoo — images per second (wall clock from a synced queue to a synced
 //! queue, so host-side recording counts), the achieved GFLOP/s (the graph's
 //! forward FLOPs, 3x for a training step) and the pool's measured peak.
 
@@ -166,17 +166,37 @@ pub fn measure(
             few,
         ),
     ];
+    // The rest of the zoo: one inference figure each at its usual size.
+    let mut jobs: Vec<(String, usize, bool, Graph, usize)> = jobs
+        .into_iter()
+        .map(|(name, batch, train, graph, runs)| (name.to_string(), batch, train, graph, runs))
+        .collect();
+    for name in [
+        "alexnet",
+        "vgg11",
+        "vgg11-bn",
+        "vgg16-bn",
+        "resnet34",
+        "resnet50",
+        "mobilenet-v2",
+        "googlenet",
+    ] {
+        let entry = models::entry(name)?;
+        let label = format!("{name} inference {0}x{0}", entry.size);
+        let graph = entry.build(entry.classes, entry.size)?;
+        jobs.push((label, 1, false, graph, few));
+    }
     let wanted = |name: &str| {
         args.networks.is_empty() || args.networks.iter().any(|w| name.contains(w.as_str()))
     };
     for (name, batch, train, graph, runs) in jobs {
-        if !wanted(name) {
+        if !wanted(&name) {
             continue;
         }
         let f = if train {
-            training(dev, name, graph, batch, runs)?
+            training(dev, &name, graph, batch, runs)?
         } else {
-            inference(dev, name, graph, batch, runs)?
+            inference(dev, &name, graph, batch, runs)?
         };
         report(&f);
         out.push(f);
