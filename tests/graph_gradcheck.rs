@@ -18,7 +18,7 @@ use weft::graph::layers::{
     GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, MaxUnpool2d, Mul, PRelu, Permute, Relu,
     Reshape, Sigmoid, Softmax, Upsample,
 };
-use weft::graph::{ExecOptions, Graph, HostArray, Layer, Loss, Model, ParamKind, reference};
+use weft::graph::{ExecOptions, Graph, HostArray, Layer, Loss, Model, NamePatterns, reference};
 use weft::kernels::Activation;
 
 const BATCH: usize = 4;
@@ -39,6 +39,21 @@ fn check(name: &str, graph: Graph, rng: &mut ChaCha8Rng) {
     };
     let host_graph = graph.clone();
     let mut model = Model::new(&dev, graph, rng.random()).unwrap();
+    // Running statistics away from their (0, 1) start, so that frozen batch
+    // norms (which normalise with them) are exercised; training-mode batch
+    // norms ignore them.
+    for p in host_graph.params() {
+        let n: usize = p.decl.shape.iter().product();
+        if p.name.ends_with("running_mean") {
+            model
+                .set_param(&p.name, &common::uniform(rng, n, -0.5, 0.5))
+                .unwrap();
+        } else if p.name.ends_with("running_var") {
+            model
+                .set_param(&p.name, &common::uniform(rng, n, 0.5, 2.0))
+                .unwrap();
+        }
+    }
     let params: Vec<Vec<f64>> = model
         .params()
         .iter()
@@ -78,7 +93,14 @@ fn check(name: &str, graph: Graph, rng: &mut ChaCha8Rng) {
             "{name}: loss {gpu_loss} vs {base_loss}"
         );
         for (i, p) in host_graph.params().iter().enumerate() {
-            if p.decl.kind != ParamKind::Trainable {
+            if p.frozen {
+                assert!(
+                    grads[i].is_none(),
+                    "{name}: frozen {} got a gradient",
+                    p.name
+                );
+            }
+            if !p.is_trained() {
                 continue;
             }
             let g = grads[i]
@@ -340,4 +362,75 @@ fn whole_network_gradients_match_finite_differences() {
     g.set_outputs(&[y]);
     let mut rng = common::rng(42);
     check("network", g, &mut rng);
+}
+
+/// Fine-tuning: a frozen stem (conv and batch norm: no backward runs there at
+/// all), a frozen batch norm in the middle (statistics frozen, only its input
+/// gradient flows), a batch norm with frozen statistics but a trained weight
+/// and bias, and trained layers around them.
+#[test]
+fn frozen_layers_and_eval_mode_batch_norm_match_finite_differences() {
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 8, 8]).unwrap();
+    let y = g
+        .chain(
+            x,
+            [
+                ("stem", Conv2d::new(3, 4, 3).padding(1).boxed()),
+                ("stem_bn", BatchNorm2d::new(4).boxed()),
+                ("relu1", Relu.boxed()),
+                ("conv2", Conv2d::new(4, 4, 3).padding(1).bias(false).boxed()),
+                ("bn2", BatchNorm2d::new(4).boxed()),
+                ("relu2", Relu.boxed()),
+                ("conv3", Conv2d::new(4, 4, 3).padding(1).boxed()),
+                ("bn3", BatchNorm2d::new(4).frozen(true).boxed()),
+                ("relu3", Relu.boxed()),
+                ("pool", MaxPool2d::new(2).boxed()),
+                ("flatten", Flatten.boxed()),
+                ("fc", Linear::new(4 * 4 * 4, CLASSES).boxed()),
+            ],
+        )
+        .unwrap();
+    g.set_outputs(&[y]);
+    let frozen = g
+        .freeze(&NamePatterns::parse("stem*,bn2.*").unwrap())
+        .unwrap();
+    assert_eq!(
+        frozen,
+        [
+            "stem.weight",
+            "stem.bias",
+            "stem_bn.weight",
+            "stem_bn.bias",
+            "bn2.weight",
+            "bn2.bias"
+        ]
+    );
+    for bn in ["stem_bn", "bn2", "bn3"] {
+        let layer = g.node(g.find(bn).unwrap()).layer.as_ref().unwrap();
+        assert!(
+            layer.as_batch_norm().unwrap().frozen,
+            "{bn} statistics frozen"
+        );
+    }
+    assert_eq!(
+        g.trained_parameter_count(),
+        4 * 4 * 9 + 4 * 4 * 9 + 4 + 8 + 64 * 5 + 5
+    );
+    let mut rng = common::rng(43);
+    check("frozen", g, &mut rng);
+}
+
+/// A pattern that matches nothing is refused with the pattern named, and
+/// changes nothing.
+#[test]
+fn freeze_refuses_patterns_that_match_nothing() {
+    let mut g = weft::graph::models::lenet5().unwrap();
+    let err = g
+        .freeze(&NamePatterns::parse("conv1.*,layer9.*").unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("layer9.*"), "{err}");
+    assert!(g.params().iter().all(|p| !p.frozen));
+    assert_eq!(g.trained_parameter_count(), g.parameter_count());
 }

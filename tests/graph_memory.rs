@@ -6,7 +6,8 @@
 mod common;
 
 use weft::graph::{
-    ExecOptions, Graph, Loss, LrSchedule, MemoryReport, Model, Optimizer, OptimizerKind, models,
+    ExecOptions, Graph, Loss, LrSchedule, MemoryReport, Model, NamePatterns, Optimizer,
+    OptimizerKind, models,
 };
 use weft::{DType, Device};
 
@@ -183,6 +184,48 @@ fn zoo_plans_are_exact() {
             assert_exact(&format!("{name} train={train}"), &r);
         }
     }
+}
+
+/// Fine-tuning ResNet-18: the frozen layers keep no activations for backward,
+/// get no gradients and no Adam state; the plan is still exact. With only the
+/// head trained a step holds about what inference holds.
+#[test]
+fn frozen_backbone_plans_exactly_and_holds_less() {
+    let dev = device();
+    let full = measure(
+        &dev,
+        models::resnet18(10, 64).unwrap(),
+        2,
+        true,
+        DType::F32,
+        Vec::new(),
+    );
+    let mut g = models::resnet18(10, 64).unwrap();
+    let patterns = NamePatterns::parse("conv1.*,bn1.*,layer*").unwrap();
+    g.freeze(&patterns).unwrap();
+    let trained = g.trained_parameter_count() as u64;
+    assert_eq!(trained, 512 * 10 + 10);
+    let r = measure(&dev, g, 2, true, DType::F32, Vec::new());
+    assert_exact("resnet18 frozen but fc", &r);
+    assert_eq!(
+        r.optimizer_bytes,
+        2 * 4 * trained,
+        "Adam state for trained parameters only"
+    );
+    assert!(
+        r.planned_peak < full.planned_peak,
+        "frozen {} vs full {}",
+        r.planned_peak,
+        full.planned_peak
+    );
+    // What the step itself adds on top of weights, optimizer state and inputs.
+    let step =
+        |r: &MemoryReport| r.planned_peak - r.weights_bytes - r.optimizer_bytes - r.input_bytes;
+    eprintln!("step bytes: frozen {} vs full {}", step(&r), step(&full));
+    assert!(
+        step(&r) * 4 < step(&full),
+        "activations of frozen layers are not kept"
+    );
 }
 
 #[test]

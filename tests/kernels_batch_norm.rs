@@ -582,3 +582,95 @@ fn bad_arguments_are_typed_errors() {
     assert!(matches!(err, Error::Shape { .. }), "{err}");
     dev.check().unwrap();
 }
+
+/// The evaluation-mode backward (frozen statistics, fine-tuning) over 60
+/// random shapes at every precision: dx elementwise (scale |dy·γ·s|, bound as
+/// the eval forward), dgamma and dbeta as per-channel sums (scale Σ|terms|,
+/// bound `common::sum_bound` at f32), against f64; outputs not asked for stay
+/// `None`. With f16 storage `x̂` and `dy·x̂` are f16 tensors, so each term of
+/// dgamma carries two f16 roundings: c = 2 in f16 ε on Σ|terms| (dbeta sums
+/// the f16 `dy` exactly in f32, so its f32 bound holds).
+#[test]
+fn eval_backward_matches_reference() {
+    let dev = common::device();
+    let mut rng = common::rng(0xe7a1);
+    for precision in common::precisions(&dev) {
+        let dtype = precision.dtype();
+        let mut worst = [0.0f64; 3];
+        for i in 0..60 {
+            let shape = random_shape(&mut rng, i);
+            let [n, c, h, w] = shape;
+            let numel = n * c * h * w;
+            let x = inputs(&mut rng, numel, dtype);
+            let dy = common::values(&mut rng, numel, dtype);
+            let p = params(&mut rng, c);
+            let eps = 1e-5f32;
+            let s: Vec<f64> =
+                p.rv.iter()
+                    .map(|&v| 1.0 / (v as f64 + eps as f64).sqrt())
+                    .collect();
+            let ch = |k: usize| k / (h * w) % c;
+            let mut dx = RefOut::with_capacity(numel);
+            for k in 0..numel {
+                let v = dy[k] as f64 * p.gamma[ch(k)] as f64 * s[ch(k)];
+                dx.value.push(v);
+                dx.scale.push(v.abs());
+            }
+            let mut dg = RefOut {
+                value: vec![0.0; c],
+                scale: vec![0.0; c],
+            };
+            let mut db = RefOut {
+                value: vec![0.0; c],
+                scale: vec![0.0; c],
+            };
+            for k in 0..numel {
+                let t = dy[k] as f64 * (x[k] as f64 - p.rm[ch(k)] as f64) * s[ch(k)];
+                dg.value[ch(k)] += t;
+                dg.scale[ch(k)] += t.abs();
+                db.value[ch(k)] += dy[k] as f64;
+                db.scale[ch(k)] += (dy[k] as f64).abs();
+            }
+            let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
+            let dyt = dev.upload_f32(&shape, dtype, &dy).unwrap();
+            let t = |v: &[f32]| dev.tensor(&[c], v).unwrap();
+            let need = [i % 4 != 1, i % 4 != 2, i % 4 != 3];
+            let x_arg = need[1].then_some(&xt);
+            let got = batch_norm::batch_norm_eval_backward(
+                &dyt,
+                x_arg,
+                &t(&p.gamma),
+                &t(&p.rm),
+                &t(&p.rv),
+                eps,
+                need,
+            )
+            .unwrap();
+            let what = format!("eval backward {} case {i} {shape:?}", precision.name());
+            let terms = n * h * w;
+            for (k, (g, want)) in got.iter().zip([&dx, &dg, &db]).enumerate() {
+                assert_eq!(g.is_some(), need[k], "{what}: output {k} only when asked");
+                let Some(g) = g else { continue };
+                let got = g.to_f32_vec().unwrap();
+                worst[k] = worst[k].max(if k == 0 {
+                    check(&what, &got, want, dtype)
+                } else {
+                    assert_eq!(g.dtype(), DType::F32);
+                    let (bound_dtype, c) = if k == 1 && dtype == DType::F16 {
+                        (DType::F16, 2.0)
+                    } else {
+                        (DType::F32, common::sum_bound(DType::F32, terms))
+                    };
+                    common::check(&got, want, bound_dtype, c, &what)
+                });
+            }
+        }
+        eprintln!(
+            "eval backward {}: 60 shapes, worst dx {:.3}, dgamma {:.3}, dbeta {:.3} eps*scale",
+            precision.name(),
+            worst[0],
+            worst[1],
+            worst[2]
+        );
+    }
+}

@@ -66,6 +66,16 @@ pub struct Param {
     pub name: String,
     pub decl: ParamDecl,
     pub node: NodeId,
+    /// Frozen by [`Graph::freeze`]: a trainable parameter that gets no
+    /// gradient and no optimizer state.
+    pub frozen: bool,
+}
+
+impl Param {
+    /// Whether training updates it: a trainable parameter that is not frozen.
+    pub fn is_trained(&self) -> bool {
+        self.decl.kind == ParamKind::Trainable && !self.frozen
+    }
 }
 
 /// A network.
@@ -142,6 +152,7 @@ impl Graph {
                     name: format!("{name}.{}", decl.name),
                     decl,
                     node: id,
+                    frozen: false,
                 });
                 pid
             })
@@ -265,6 +276,70 @@ impl Graph {
             .filter(|p| p.decl.kind == ParamKind::Trainable)
             .map(|p| p.decl.shape.iter().product::<usize>())
             .sum()
+    }
+
+    /// Number of scalars training updates: [`parameter_count`](Self::parameter_count)
+    /// less the frozen ones.
+    pub fn trained_parameter_count(&self) -> usize {
+        self.params
+            .iter()
+            .filter(|p| p.is_trained())
+            .map(|p| p.decl.shape.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Whether training updates each of `node`'s parameters, in declaration
+    /// order (false for buffers and frozen parameters).
+    pub fn trained(&self, node: NodeId) -> Vec<bool> {
+        self.nodes[node.0]
+            .params
+            .iter()
+            .map(|&p| self.params[p.0].is_trained())
+            .collect()
+    }
+
+    /// Freezes every trainable parameter whose name matches `patterns` (for
+    /// fine-tuning): it gets no gradient buffer and no optimizer state, and
+    /// layers before which everything is frozen run no backward at all. A
+    /// batch norm whose weight and bias are both frozen also freezes its
+    /// statistics, as torchvision's `FrozenBatchNorm2d`: it normalises with
+    /// its running mean and variance in training too and leaves them as they
+    /// are. Returns the names frozen; a pattern that matches no parameter is
+    /// an error (most likely a typo), and nothing is changed then.
+    pub fn freeze(&mut self, patterns: &crate::NamePatterns) -> Result<Vec<String>> {
+        let unmatched = patterns.unmatched(self.params.iter().map(|p| p.name.as_str()));
+        if !unmatched.is_empty() {
+            return Err(Error::invalid(
+                "freeze",
+                "pattern",
+                format!(
+                    "{} matches no parameter (names look like \"{}\")",
+                    unmatched.join(", "),
+                    self.params.first().map_or("", |p| p.name.as_str())
+                ),
+            ));
+        }
+        let mut frozen = Vec::new();
+        for p in &mut self.params {
+            if p.decl.kind == ParamKind::Trainable && !p.frozen && patterns.matches(&p.name) {
+                p.frozen = true;
+                frozen.push(p.name.clone());
+            }
+        }
+        for node in &mut self.nodes {
+            let all_frozen = node
+                .params
+                .iter()
+                .filter(|&&p| self.params[p.0].decl.kind == ParamKind::Trainable)
+                .all(|&p| self.params[p.0].frozen);
+            if let Some(layer) = &node.layer
+                && all_frozen
+                && let Some(frozen_layer) = layer.with_frozen_statistics()
+            {
+                node.layer = Some(frozen_layer);
+            }
+        }
+        Ok(frozen)
     }
 
     /// Consumers of each node, in node order.

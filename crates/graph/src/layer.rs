@@ -72,6 +72,9 @@ pub struct Backward<'a> {
     pub dy: &'a Tensor,
     /// Which input gradients are needed.
     pub need_input_grad: &'a [bool],
+    /// Which parameter gradients are needed, per declared parameter (false
+    /// for buffers and frozen parameters: leave those `None`, uncomputed).
+    pub need_param_grad: &'a [bool],
     pub dtype: DType,
     /// The forward launch's seed.
     pub seed: u64,
@@ -92,6 +95,8 @@ pub struct AllocCtx<'a> {
     pub dtype: DType,
     pub train: bool,
     pub need_input_grad: &'a [bool],
+    /// Per declared parameter, as [`Backward::need_param_grad`].
+    pub need_param_grad: &'a [bool],
 }
 
 impl AllocCtx<'_> {
@@ -226,6 +231,15 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
         }
     }
 
+    /// What backward reads when only the parameters marked in `trained` (per
+    /// declared parameter) get gradients: by default [`saves`](Self::saves);
+    /// layers that read their input only for a weight's gradient save less
+    /// when it is frozen.
+    fn saves_trained(&self, n_inputs: usize, trained: &[bool]) -> Saves {
+        let _ = trained;
+        self.saves(n_inputs)
+    }
+
     /// Which inputs the output is differentiable with respect to (max-unpooling's
     /// reference tensor only supplies positions). Default: all.
     fn differentiable_inputs(&self, n_inputs: usize) -> Vec<bool> {
@@ -261,7 +275,7 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
 
     /// Allocations of [`backward`](Self::backward). The default: one gradient
     /// per needed input of the input's size (none where it is a view of `dy`),
-    /// one f32 gradient per trainable parameter, no temporaries.
+    /// one f32 gradient per trained parameter, no temporaries.
     fn backward_alloc(&self, cx: &AllocCtx<'_>) -> BackwardAlloc {
         let aliased = self.grad_aliases_dy(cx.inputs.len());
         let input_grads: Vec<u64> = cx
@@ -279,9 +293,13 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
         let param_grads: Vec<u64> = self
             .params(cx.inputs)
             .iter()
-            .map(|p| match p.kind {
-                ParamKind::Trainable => AllocCtx::raw(&p.shape, DType::F32),
-                ParamKind::Buffer => 0,
+            .zip(cx.need_param_grad)
+            .map(|(p, &need)| {
+                if need {
+                    AllocCtx::raw(&p.shape, DType::F32)
+                } else {
+                    0
+                }
             })
             .collect();
         let peak = input_grads.iter().sum::<u64>() + param_grads.iter().sum::<u64>();
@@ -315,6 +333,13 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
     /// This layer with the evaluation-mode batch norm `bn` that follows it
     /// folded in, if it can fold one (see [`Conv2dBatchNorm`](crate::layers::Conv2dBatchNorm)).
     fn fold_batch_norm(&self, _bn: &crate::layers::BatchNorm2d) -> Option<Box<dyn Layer>> {
+        None
+    }
+
+    /// This layer with its running statistics frozen (normalising with them in
+    /// training too, never updating them), if it keeps any: batch norm, once
+    /// its weight and bias are frozen.
+    fn with_frozen_statistics(&self) -> Option<Box<dyn Layer>> {
         None
     }
 

@@ -205,6 +205,15 @@ impl Model {
         Ok(())
     }
 
+    /// Freezes the parameters whose names match `patterns` (see
+    /// [`Graph::freeze`]); returns their names. Create the optimizer after
+    /// freezing, so that frozen parameters get no state.
+    pub fn freeze(&mut self, patterns: &crate::NamePatterns) -> Result<Vec<String>> {
+        let frozen = self.graph.freeze(patterns)?;
+        *self.exec.borrow_mut() = None;
+        Ok(frozen)
+    }
+
     /// Parameter and buffer tensors, indexed like [`Graph::params`].
     pub fn params(&self) -> &[Tensor] {
         &self.params
@@ -353,12 +362,14 @@ impl Model {
     fn extras_per_node(&self, g: &Graph) -> Vec<usize> {
         g.nodes()
             .iter()
-            .map(|n| match &n.layer {
+            .enumerate()
+            .map(|(i, n)| match &n.layer {
                 None => 0,
                 Some(l) => {
                     let shapes: Vec<Vec<usize>> =
                         n.inputs.iter().map(|&i| g.shape(i).to_vec()).collect();
                     let need = vec![false; shapes.len()];
+                    let trained = g.trained(NodeId(i));
                     let cx = crate::layer::AllocCtx {
                         device: &self.device,
                         batch: 1,
@@ -367,6 +378,7 @@ impl Model {
                         dtype: self.options.dtype,
                         train: true,
                         need_input_grad: &need,
+                        need_param_grad: &trained,
                     };
                     l.forward_alloc(&cx).extras.len()
                 }
@@ -561,7 +573,11 @@ impl Model {
 
     fn count_bn_batches(&mut self, g: &Graph) {
         for (i, n) in g.nodes().iter().enumerate() {
-            if n.layer.as_ref().is_some_and(|l| l.tracks_batches()) {
+            let frozen = |l: &dyn crate::Layer| l.as_batch_norm().is_some_and(|b| b.frozen);
+            if n.layer
+                .as_deref()
+                .is_some_and(|l| l.tracks_batches() && !frozen(l))
+            {
                 self.batches_tracked[i] += 1;
             }
         }
@@ -745,6 +761,7 @@ impl Backend for Real<'_> {
         let n = self.graph.node(args.node);
         let layer = n.layer.as_ref().expect("layer node");
         let params = self.node_params(args.node);
+        let trained = self.graph.trained(args.node);
         let batch = args.dy.dim(0);
         let shapes: Vec<Vec<usize>> = n
             .inputs
@@ -760,6 +777,7 @@ impl Backend for Real<'_> {
             params: &params,
             dy: args.dy,
             need_input_grad: args.need_input_grad,
+            need_param_grad: &trained,
             dtype: self.dtype,
             seed: self.node_seed(args.node),
             input_grads: Vec::new(),
@@ -770,9 +788,9 @@ impl Backend for Real<'_> {
         input_grads.resize(n.inputs.len(), None);
         let mut param_grads = std::mem::take(&mut cx.param_grads);
         param_grads.resize(n.params.len(), None);
-        // Buffers never get gradients.
-        for (g, &p) in param_grads.iter_mut().zip(&n.params) {
-            if self.graph.param(p).decl.kind == ParamKind::Buffer {
+        // Buffers and frozen parameters never get gradients.
+        for (g, &trains) in param_grads.iter_mut().zip(&trained) {
+            if !trains {
                 *g = None;
             }
         }

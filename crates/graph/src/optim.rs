@@ -145,7 +145,8 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    /// Creates the optimizer with zeroed state for every trainable parameter of `graph`.
+    /// Creates the optimizer with zeroed state for every trained parameter of
+    /// `graph` (none for buffers and frozen parameters).
     pub fn new(
         device: &Device,
         graph: &Graph,
@@ -157,6 +158,7 @@ impl Optimizer {
             let zeros = || elementwise::zeros(device, &p.decl.shape, DType::F32);
             let s = match (p.decl.kind, kind) {
                 (ParamKind::Buffer, _) => State::None,
+                (ParamKind::Trainable, _) if p.frozen => State::None,
                 (ParamKind::Trainable, OptimizerKind::Sgd(c)) if c.momentum != 0.0 => {
                     State::Momentum(zeros()?)
                 }

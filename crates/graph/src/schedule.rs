@@ -96,10 +96,7 @@ impl Schedule {
         let nodes = g.nodes();
         let mut requires_grad = vec![false; n];
         for (i, node) in nodes.iter().enumerate() {
-            let has_params = node
-                .params
-                .iter()
-                .any(|&p| g.param(p).decl.kind == crate::layer::ParamKind::Trainable);
+            let has_params = node.params.iter().any(|&p| g.param(p).is_trained());
             let diff = node
                 .layer
                 .as_ref()
@@ -115,8 +112,9 @@ impl Schedule {
         }
         let saves: Vec<Saves> = nodes
             .iter()
-            .map(|node| match &node.layer {
-                Some(l) => l.saves(node.inputs.len()),
+            .enumerate()
+            .map(|(i, node)| match &node.layer {
+                Some(l) => l.saves_trained(node.inputs.len(), &g.trained(NodeId(i))),
                 None => Saves::default(),
             })
             .collect();

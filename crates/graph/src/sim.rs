@@ -83,7 +83,13 @@ impl Sim<'_> {
         out
     }
 
-    fn ctx<'b>(&'b self, node: NodeId, need: &'b [bool], shapes: &'b [Vec<usize>]) -> AllocCtx<'b> {
+    fn ctx<'b>(
+        &'b self,
+        node: NodeId,
+        need: &'b [bool],
+        trained: &'b [bool],
+        shapes: &'b [Vec<usize>],
+    ) -> AllocCtx<'b> {
         AllocCtx {
             device: self.device,
             batch: self.batch,
@@ -92,6 +98,7 @@ impl Sim<'_> {
             dtype: self.dtype,
             train: self.train,
             need_input_grad: need,
+            need_param_grad: trained,
         }
     }
 
@@ -117,13 +124,14 @@ impl Backend for Sim<'_> {
         let layer = self.graph.node(node).layer.as_ref().expect("layer node");
         let shapes = self.input_shapes(node);
         let need = vec![false; shapes.len()];
-        let alloc = layer.forward_alloc(&self.ctx(node, &need, &shapes));
+        let trained = self.graph.trained(node);
+        let alloc = layer.forward_alloc(&self.ctx(node, &need, &trained, &shapes));
         let alias = layer.output_aliases_input();
         let out_bytes = if alias.is_some() {
             0
         } else {
             AllocCtx::bytes(
-                &self.ctx(node, &need, &shapes),
+                &self.ctx(node, &need, &trained, &shapes),
                 &self.graph.node(node).shape,
             )
         };
@@ -149,7 +157,9 @@ impl Backend for Sim<'_> {
             .as_ref()
             .expect("layer node");
         let shapes = self.input_shapes(args.node);
-        let alloc = layer.backward_alloc(&self.ctx(args.node, args.need_input_grad, &shapes));
+        let trained = self.graph.trained(args.node);
+        let alloc =
+            layer.backward_alloc(&self.ctx(args.node, args.need_input_grad, &trained, &shapes));
         let aliased = layer.grad_aliases_dy(shapes.len());
         let mut kept: Vec<u64> = alloc.input_grads.clone();
         kept.extend(&alloc.param_grads);

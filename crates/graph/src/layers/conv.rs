@@ -179,6 +179,13 @@ impl Layer for Conv2d {
         }
     }
 
+    /// The input is read only for the weight's gradient.
+    fn saves_trained(&self, n: usize, trained: &[bool]) -> Saves {
+        let mut saves = self.saves(n);
+        saves.inputs = vec![trained[0]];
+        saves
+    }
+
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let w = param_as(&cx.params[0], cx.dtype)?;
         let b = if self.bias {
@@ -197,7 +204,7 @@ impl Layer for Conv2d {
     }
 
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
-        let x = cx.inputs[0].as_ref().expect("conv input saved");
+        let x = cx.inputs[0].as_ref();
         let dz = fused_activation_grad(self.activation, cx)?;
         let x_shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW input");
         let dx = if cx.need_input_grad[0] {
@@ -212,14 +219,10 @@ impl Layer for Conv2d {
         } else {
             None
         };
-        let dw =
-            conv_backward::conv2d_backward_weight(x, &dz, self.weight_shape(), &self.params, None)?;
-        let mut grads = vec![Some(to_f32(dw)?)];
-        if self.bias {
-            grads.push(Some(to_f32(conv_backward::conv2d_backward_bias(&dz)?)?));
-        }
+        cx.param_grads = param_grads(cx, x, &dz, self.bias, |x, dz| {
+            conv_backward::conv2d_backward_weight(x, dz, self.weight_shape(), &self.params, None)
+        })?;
         cx.input_grads = vec![dx];
-        cx.param_grads = grads;
         Ok(())
     }
 
@@ -427,6 +430,13 @@ impl Layer for ConvTranspose2d {
         }
     }
 
+    /// The input is read only for the weight's gradient.
+    fn saves_trained(&self, n: usize, trained: &[bool]) -> Saves {
+        let mut saves = self.saves(n);
+        saves.inputs = vec![trained[0]];
+        saves
+    }
+
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let w = param_as(&cx.params[0], cx.dtype)?;
         let b = if self.bias {
@@ -450,7 +460,7 @@ impl Layer for ConvTranspose2d {
     }
 
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
-        let x = cx.inputs[0].as_ref().expect("conv input saved");
+        let x = cx.inputs[0].as_ref();
         let dz = fused_activation_grad(self.activation, cx)?;
         let x_shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW input");
         let dx = if cx.need_input_grad[0] {
@@ -465,19 +475,16 @@ impl Layer for ConvTranspose2d {
         } else {
             None
         };
-        let dw = conv_backward::conv_transpose2d_backward_weight(
-            x,
-            &dz,
-            self.weight_shape(),
-            &self.params,
-            None,
-        )?;
-        let mut grads = vec![Some(to_f32(dw)?)];
-        if self.bias {
-            grads.push(Some(to_f32(conv_backward::conv2d_backward_bias(&dz)?)?));
-        }
+        cx.param_grads = param_grads(cx, x, &dz, self.bias, |x, dz| {
+            conv_backward::conv_transpose2d_backward_weight(
+                x,
+                dz,
+                self.weight_shape(),
+                &self.params,
+                None,
+            )
+        })?;
         cx.input_grads = vec![dx];
-        cx.param_grads = grads;
         Ok(())
     }
 
@@ -556,6 +563,26 @@ fn fused_activation_grad(act: Activation, cx: &Backward<'_>) -> Result<Tensor> {
     elementwise::activation_backward(cx.output.expect("conv output saved"), cx.dy, act)
 }
 
+/// The weight gradient (by `weight_grad` from the saved input and dz) and the
+/// bias gradient, each only where the parameter is trained; f32.
+fn param_grads(
+    cx: &Backward<'_>,
+    x: Option<&Tensor>,
+    dz: &Tensor,
+    bias: bool,
+    weight_grad: impl FnOnce(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Vec<Option<Tensor>>> {
+    let mut grads = vec![None, None];
+    if cx.need_param_grad[0] {
+        let x = x.expect("conv input saved when its weight is trained");
+        grads[0] = Some(to_f32(weight_grad(x, dz)?)?);
+    }
+    if bias && cx.need_param_grad[1] {
+        grads[1] = Some(to_f32(conv_backward::conv2d_backward_bias(dz)?)?);
+    }
+    Ok(grads)
+}
+
 fn to_f32(t: Tensor) -> Result<Tensor> {
     if t.dtype() == DType::F32 {
         Ok(t)
@@ -587,8 +614,14 @@ fn backward_memory(
     } else {
         0
     };
-    let dw = AllocCtx::raw(&[w_numel], DType::F32);
-    let db = if bias {
+    let need_dw = cx.need_param_grad[0];
+    let need_db = bias && cx.need_param_grad[1];
+    let dw = if need_dw {
+        AllocCtx::raw(&[w_numel], DType::F32)
+    } else {
+        0
+    };
+    let db = if need_db {
         AllocCtx::raw(&[out_channels], DType::F32)
     } else {
         0
@@ -604,14 +637,16 @@ fn backward_memory(
             .free(scratch.data)
             .free(w16);
     }
-    let dw_native = cx.dtype.storage_bytes(w_numel);
-    m.alloc(dw_native)
-        .alloc(scratch.weight)
-        .free(scratch.weight);
-    if cx.dtype != DType::F32 {
-        m.alloc(dw).free(dw_native);
+    if need_dw {
+        let dw_native = cx.dtype.storage_bytes(w_numel);
+        m.alloc(dw_native)
+            .alloc(scratch.weight)
+            .free(scratch.weight);
+        if cx.dtype != DType::F32 {
+            m.alloc(dw).free(dw_native);
+        }
     }
-    if bias {
+    if need_db {
         let db_native = cx.dtype.storage_bytes(out_channels);
         m.alloc(db_native);
         if cx.dtype != DType::F32 {

@@ -103,6 +103,13 @@ impl Layer for Linear {
         }
     }
 
+    /// The input is read only for the weight's gradient.
+    fn saves_trained(&self, n: usize, trained: &[bool]) -> Saves {
+        let mut saves = self.saves(n);
+        saves.inputs = vec![trained[0]];
+        saves
+    }
+
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let w = param_as(&cx.params[0], cx.dtype)?;
         let b = if self.bias {
@@ -125,7 +132,7 @@ impl Layer for Linear {
     }
 
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
-        let x = cx.inputs[0].as_ref().expect("linear input saved");
+        let x = cx.inputs[0].as_ref();
         let dz = if self.activation == Activation::None {
             cx.dy.clone()
         } else {
@@ -142,29 +149,32 @@ impl Layer for Linear {
         } else {
             None
         };
-        let dw = gemm::gemm(
-            &dz,
-            x,
-            None,
-            &GemmSpec {
-                trans_a: true,
-                ..Default::default()
-            },
-        )?;
-        let dw = if cx.dtype == DType::F32 {
-            dw
-        } else {
-            elementwise::cast(&dw, DType::F32)?
-        };
-        let mut grads = vec![Some(dw)];
-        if self.bias {
+        let mut grads = vec![None, None];
+        if cx.need_param_grad[0] {
+            let x = x.expect("linear input saved");
+            let dw = gemm::gemm(
+                &dz,
+                x,
+                None,
+                &GemmSpec {
+                    trans_a: true,
+                    ..Default::default()
+                },
+            )?;
+            grads[0] = Some(if cx.dtype == DType::F32 {
+                dw
+            } else {
+                elementwise::cast(&dw, DType::F32)?
+            });
+        }
+        if self.bias && cx.need_param_grad[1] {
             let n = dz.dim(0);
-            grads.push(Some(reduce::channel_sum(&dz.reshape(&[
+            grads[1] = Some(reduce::channel_sum(&dz.reshape(&[
                 n,
                 self.out_features,
                 1,
                 1,
-            ])?)?));
+            ])?)?);
         }
         cx.input_grads = vec![dx];
         cx.param_grads = grads;
@@ -214,8 +224,14 @@ impl Layer for Linear {
         } else {
             0
         };
-        let dw = AllocCtx::raw(&[w_numel], DType::F32);
-        let db = if self.bias {
+        let need_dw = cx.need_param_grad[0];
+        let need_db = self.bias && cx.need_param_grad[1];
+        let dw = if need_dw {
+            AllocCtx::raw(&[w_numel], DType::F32)
+        } else {
+            0
+        };
+        let db = if need_db {
             AllocCtx::raw(&[self.out_features], DType::F32)
         } else {
             0
@@ -227,8 +243,10 @@ impl Layer for Linear {
         if dx > 0 {
             m.alloc(w16).alloc(dx).free(w16);
         }
-        m.alloc(w16).alloc(dw).free(w16); // f16 dW, then its f32 cast
-        let reduce_scratch = if self.bias {
+        if need_dw {
+            m.alloc(w16).alloc(dw).free(w16); // f16 dW, then its f32 cast
+        }
+        let reduce_scratch = if need_db {
             reduce::channel_sum_scratch_bytes([cx.batch, self.out_features, 1, 1])
         } else {
             0

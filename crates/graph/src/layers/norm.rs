@@ -2,7 +2,7 @@
 
 use weft_device::{DType, Result};
 use weft_kernels::batch_norm::{self, BatchNormSpec};
-use weft_kernels::{Activation, Precision, elementwise};
+use weft_kernels::{Activation, Precision, elementwise, reduce};
 
 use crate::init::Init;
 use crate::layer::{
@@ -21,6 +21,10 @@ pub struct BatchNorm2d {
     pub momentum: f32,
     /// Activation fused after the affine transform.
     pub activation: Activation,
+    /// Statistics frozen: normalise with the running statistics in training
+    /// too and never update them (torchvision's `FrozenBatchNorm2d`; set by
+    /// [`Graph::freeze`](crate::Graph::freeze) once weight and bias are frozen).
+    pub frozen: bool,
 }
 
 impl BatchNorm2d {
@@ -30,7 +34,14 @@ impl BatchNorm2d {
             eps: 1e-5,
             momentum: 0.1,
             activation: Activation::None,
+            frozen: false,
         }
+    }
+
+    /// Freezes the statistics (see [`BatchNorm2d::frozen`]).
+    pub fn frozen(mut self, frozen: bool) -> BatchNorm2d {
+        self.frozen = frozen;
+        self
     }
 
     pub fn eps(mut self, eps: f32) -> BatchNorm2d {
@@ -58,6 +69,46 @@ impl BatchNorm2d {
     }
 }
 
+impl BatchNorm2d {
+    /// Mirrors `batch_norm_eval_backward`'s allocation order (after the fused
+    /// activation's gradient).
+    fn frozen_backward_alloc(
+        &self,
+        cx: &AllocCtx<'_>,
+        shape: [usize; 4],
+        x: u64,
+        c: u64,
+    ) -> BackwardAlloc {
+        let reduce = reduce::channel_sum_scratch_bytes(shape);
+        let [need_dx, need_dg, need_db] = [
+            cx.need_input_grad[0],
+            cx.need_param_grad[0],
+            cx.need_param_grad[1],
+        ];
+        let mut m = MemSeq::new();
+        if self.activation != Activation::None {
+            m.alloc(x);
+        }
+        m.alloc(c);
+        if need_dx {
+            m.alloc(x);
+        }
+        if need_dg {
+            m.alloc(c).alloc(x).free(c).alloc(x).free(x);
+            m.alloc(c).alloc(reduce).free(reduce).free(x);
+        }
+        if need_db {
+            m.alloc(c).alloc(reduce).free(reduce);
+        }
+        let grad = |need: bool, bytes: u64| if need { bytes } else { 0 };
+        BackwardAlloc {
+            input_grads: vec![grad(need_dx, x)],
+            param_grads: vec![grad(need_dg, c), grad(need_db, c), 0, 0],
+            peak: m.peak(),
+        }
+    }
+}
+
 impl Layer for BatchNorm2d {
     fn as_batch_norm(&self) -> Option<&BatchNorm2d> {
         Some(self)
@@ -73,6 +124,10 @@ impl Layer for BatchNorm2d {
 
     fn kind(&self) -> &'static str {
         "BatchNorm2d"
+    }
+
+    fn with_frozen_statistics(&self) -> Option<Box<dyn Layer>> {
+        Some(Box::new(self.frozen(true)))
     }
 
     fn tracks_batches(&self) -> bool {
@@ -113,9 +168,18 @@ impl Layer for BatchNorm2d {
         }
     }
 
+    /// With frozen statistics the input is read only for the weight's gradient.
+    fn saves_trained(&self, n: usize, trained: &[bool]) -> Saves {
+        let mut saves = self.saves(n);
+        if self.frozen {
+            saves.inputs = vec![trained[0]];
+        }
+        saves
+    }
+
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let [g, b, rm, rv] = [&cx.params[0], &cx.params[1], &cx.params[2], &cx.params[3]];
-        if cx.train {
+        if cx.train && !self.frozen {
             let out = batch_norm::batch_norm_train(&cx.inputs[0], g, b, rm, rv, &self.spec())?;
             cx.output = Some(out.y);
             cx.extras = vec![out.save_mean, out.save_invstd];
@@ -133,7 +197,6 @@ impl Layer for BatchNorm2d {
     }
 
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
-        let x = cx.inputs[0].as_ref().expect("batch norm input saved");
         let dz = if self.activation == Activation::None {
             cx.dy.clone()
         } else {
@@ -143,6 +206,21 @@ impl Layer for BatchNorm2d {
                 self.activation,
             )?
         };
+        if self.frozen {
+            let [g, rm, rv] = [&cx.params[0], &cx.params[2], &cx.params[3]];
+            let need = [
+                cx.need_input_grad[0],
+                cx.need_param_grad[0],
+                cx.need_param_grad[1],
+            ];
+            let x = cx.inputs[0].as_ref();
+            let [dx, dg, db] =
+                batch_norm::batch_norm_eval_backward(&dz, x, g, rm, rv, self.eps, need)?;
+            cx.input_grads = vec![dx];
+            cx.param_grads = vec![dg, db, None, None];
+            return Ok(());
+        }
+        let x = cx.inputs[0].as_ref().expect("batch norm input saved");
         let (dx, dg, db) =
             batch_norm::batch_norm_backward(&dz, x, &cx.params[0], &cx.extras[0], &cx.extras[1])?;
         cx.input_grads = vec![cx.need_input_grad[0].then_some(dx)];
@@ -152,6 +230,20 @@ impl Layer for BatchNorm2d {
 
     fn reference(&self, inputs: &[HostArray], params: &[&[f64]]) -> Result<HostArray> {
         let x = &inputs[0];
+        if self.frozen {
+            let [n, c, h, w] = x.nchw();
+            let (g, b, mean, var) = (params[0], params[1], params[2], params[3]);
+            let y = (0..n * c * h * w)
+                .map(|i| {
+                    let ch = i / (h * w) % c;
+                    (x.data[i] - mean[ch]) / (var[ch] + self.eps as f64).sqrt() * g[ch] + b[ch]
+                })
+                .collect();
+            return Ok(crate::layers::activation::apply_reference(
+                self.activation,
+                HostArray::new(x.shape.clone(), y),
+            ));
+        }
         let (y, _, _) = weft_kernels::reference::batch_norm::forward_f64(
             &x.data,
             x.nchw(),
@@ -172,7 +264,7 @@ impl Layer for BatchNorm2d {
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
         let scratch = batch_norm::batch_norm_train_scratch_bytes(cx.device, shape, precision);
         let mut m = MemSeq::new();
-        if cx.train {
+        if cx.train && !self.frozen {
             m.alloc(scratch).alloc(out).alloc(c).alloc(c).free(scratch);
             ForwardAlloc {
                 extras: vec![c, c],
@@ -190,6 +282,9 @@ impl Layer for BatchNorm2d {
         let c = AllocCtx::raw(&[self.num_features], DType::F32);
         let x = cx.bytes(&cx.inputs[0]);
         let shape: [usize; 4] = cx.batched(&cx.inputs[0]).try_into().expect("NCHW");
+        if self.frozen {
+            return self.frozen_backward_alloc(cx, shape, x, c);
+        }
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
         let scratch = batch_norm::batch_norm_scratch_bytes(cx.device, shape, precision);
         let mut m = MemSeq::new();

@@ -68,15 +68,18 @@ impl Layer for PRelu {
     fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
         let x = cx.inputs[0].as_ref().expect("prelu input saved");
         let w = param_as(&cx.params[0], cx.dtype)?;
+        // One kernel makes both gradients; a frozen slope's is dropped here.
         let (dx, dw) = prelu::prelu_backward(x, &w, cx.dy)?;
         drop(w);
-        let dw = if dw.dtype() == DType::F32 {
-            dw
+        let dw = if !cx.need_param_grad[0] {
+            None
+        } else if dw.dtype() == DType::F32 {
+            Some(dw)
         } else {
-            elementwise::cast(&dw, DType::F32)?
+            Some(elementwise::cast(&dw, DType::F32)?)
         };
         cx.input_grads = vec![cx.need_input_grad[0].then_some(dx)];
-        cx.param_grads = vec![Some(dw)];
+        cx.param_grads = vec![dw];
         Ok(())
     }
 
@@ -104,9 +107,15 @@ impl Layer for PRelu {
             .alloc(temp)
             .free(temp)
             .free(w16);
-        if cx.dtype != DType::F32 {
+        let dw = if !cx.need_param_grad[0] {
+            m.free(dw_native);
+            0
+        } else if cx.dtype != DType::F32 {
             m.alloc(dw).free(dw_native);
-        }
+            dw
+        } else {
+            dw
+        };
         let dx = if cx.need_input_grad[0] { x } else { 0 };
         if dx == 0 {
             m.free(x);

@@ -666,6 +666,82 @@ fn apply(
     )
 }
 
+/// Gradients of the evaluation-mode forward (normalised with the running
+/// statistics, which are constants here; without its activation: apply the
+/// activation's gradient to `dy` first), each computed only where asked:
+/// `dx = dy·gamma·s`, `dgamma = Σ dy·(x − running_mean)·s`, `dbeta = Σ dy`
+/// with `s = 1/sqrt(running_var + eps)`, sums over N, H and W. This is the
+/// backward of a batch norm whose statistics are frozen in training
+/// (fine-tuning). `x` is needed only for `dgamma`. Composed of the affine
+/// pass (`dx` is that pass on `dy` with a zero mean and shift), elementwise
+/// product and per-channel sums, allocating in this order: a zero `[C]`
+/// vector, `dx`; for `dgamma` a ones vector, `x̂`, the product and the sum
+/// (with its scratch); then `dbeta` (with its scratch).
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_eval_backward(
+    dy: &Tensor,
+    x: Option<&Tensor>,
+    gamma: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f32,
+    need: [bool; 3],
+) -> Result<[Option<Tensor>; 3]> {
+    const OP: &str = "batch_norm_eval_backward";
+    let shape = check_x(OP, dy)?;
+    let c = shape[1];
+    let dev = dy.device();
+    let spec = BatchNormSpec {
+        eps,
+        ..Default::default()
+    };
+    let zeros = crate::elementwise::zeros(dev, &[c], DType::F32)?;
+    let dx = if need[0] {
+        Some(batch_norm_eval(
+            dy,
+            gamma,
+            &zeros,
+            &zeros,
+            running_var,
+            &spec,
+        )?)
+    } else {
+        None
+    };
+    let dgamma = if need[1] {
+        let x = x.ok_or_else(|| {
+            Error::invalid(OP, "x", "the input is needed for the gradient of gamma")
+        })?;
+        if x.shape() != dy.shape() || x.dtype() != dy.dtype() {
+            return Err(Error::shape(
+                OP,
+                format!(
+                    "x is {:?} {}, dy is {:?} {}",
+                    x.shape(),
+                    x.dtype(),
+                    dy.shape(),
+                    dy.dtype()
+                ),
+            ));
+        }
+        let ones = dev.empty(&[c], DType::F32)?;
+        crate::elementwise::fill(&ones, 1.0)?;
+        let x_hat = batch_norm_eval(x, &ones, &zeros, running_mean, running_var, &spec)?;
+        drop(ones);
+        let product = crate::elementwise::mul(dy, &x_hat)?;
+        drop(x_hat);
+        Some(reduce::channel_sum(&product)?)
+    } else {
+        None
+    };
+    let dbeta = if need[2] {
+        Some(reduce::channel_sum(dy)?)
+    } else {
+        None
+    };
+    Ok([dx, dgamma, dbeta])
+}
+
 /// Gradients of the training-mode forward (without its activation: apply the
 /// activation's gradient to `dy` first), from the saved batch statistics:
 /// `(dx, dgamma [C] f32, dbeta [C] f32)` with
