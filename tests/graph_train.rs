@@ -13,8 +13,8 @@ use weft::data::{Loader, Mnist};
 use weft::graph::layer::{Backward, Forward};
 use weft::graph::layers::{BatchNorm2d, Boxed, Conv2d, Dropout, Flatten, Linear, Relu};
 use weft::graph::{
-    EventSink, ExecEvent, ExecOptions, Graph, Layer, Loss, LrSchedule, Model, Optimizer,
-    OptimizerKind, Shape, Trainer, checkpoint, models,
+    EventSink, ExecEvent, ExecOptions, Graph, Layer, Loss, LrSchedule, Model, NamePatterns,
+    Optimizer, OptimizerKind, Shape, Trainer, checkpoint, models,
 };
 use weft::{DType, Device, Tensor};
 
@@ -494,6 +494,176 @@ fn mismatched_checkpoints_are_reported_and_leave_the_model_alone() {
         .to_string();
     assert!(err.contains("not a valid safetensors file"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Transfer learning's loads: a ResNet-18-style checkpoint for 1000 classes
+/// into a 10-class model (head skipped, kept as initialised), non-strict
+/// loads listing what was missing and left over, loads from memory, and
+/// `num_batches_tracked` written as int32.
+#[test]
+fn non_strict_and_skipping_loads_report_what_they_did() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let dev = common::device();
+    let dir = scratch("non-strict");
+    let path = dir.join("resnet.safetensors");
+    let source = Model::new(&dev, models::resnet18(1000, 32).unwrap(), 1).unwrap();
+    checkpoint::save(&path, &source, None, &[]).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+
+    let mut target = Model::new(&dev, models::resnet18(10, 32).unwrap(), 2).unwrap();
+    let head_before = target.param("fc.weight").unwrap().to_f32_vec().unwrap();
+    // Strict: the head's shapes differ, named in the error.
+    let err = checkpoint::load(&path, &mut target, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fc.weight: expected shape [10, 512], file has [1000, 512]"),
+        "{err}"
+    );
+    // Skipping the head: everything else loads, the head keeps its values.
+    let options = checkpoint::LoadOptions {
+        strict: true,
+        skip: NamePatterns::parse("fc.*").unwrap(),
+    };
+    let loaded = checkpoint::load_bytes(&bytes, &path, &mut target, None, &options).unwrap();
+    assert_eq!(loaded.skipped, ["fc.weight", "fc.bias"]);
+    assert!(loaded.missing.is_empty() && loaded.unexpected.is_empty());
+    assert_eq!(
+        target.param("fc.weight").unwrap().to_f32_vec().unwrap(),
+        head_before
+    );
+    for name in ["conv1.weight", "layer4.1.bn2.running_var"] {
+        assert_eq!(
+            target.param(name).unwrap().to_f32_vec().unwrap(),
+            source.param(name).unwrap().to_f32_vec().unwrap(),
+            "{name}"
+        );
+    }
+
+    // A file with an int32 num_batches_tracked, a tensor the model lacks, and
+    // without layer4.1.conv2.weight: strict refuses, non-strict reports.
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != "layer4.1.conv2.weight")
+        .map(|(name, t)| {
+            if name.ends_with("num_batches_tracked") {
+                (name, Dtype::I32, vec![], 7i32.to_le_bytes().to_vec())
+            } else {
+                (name, t.dtype(), t.shape().to_vec(), t.data().to_vec())
+            }
+        })
+        .collect();
+    tensors.push((
+        "aux.weight".into(),
+        Dtype::F32,
+        vec![1],
+        1f32.to_le_bytes().to_vec(),
+    ));
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let edited = safetensors::serialize(views, None).unwrap();
+    let mut model = Model::new(&dev, models::resnet18(1000, 32).unwrap(), 3).unwrap();
+    let err = checkpoint::load_bytes(&edited, &path, &mut model, None, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing layer4.1.conv2.weight") && err.contains("unexpected aux.weight"),
+        "{err}"
+    );
+    let options = checkpoint::LoadOptions {
+        strict: false,
+        ..Default::default()
+    };
+    let kept = model
+        .param("layer4.1.conv2.weight")
+        .unwrap()
+        .to_f32_vec()
+        .unwrap();
+    let loaded = checkpoint::load_bytes(&edited, &path, &mut model, None, &options).unwrap();
+    assert_eq!(loaded.missing, ["layer4.1.conv2.weight"]);
+    assert_eq!(loaded.unexpected, ["aux.weight"]);
+    assert_eq!(
+        model
+            .param("layer4.1.conv2.weight")
+            .unwrap()
+            .to_f32_vec()
+            .unwrap(),
+        kept
+    );
+    assert_eq!(model.batches_tracked(model.graph().find("bn1").unwrap()), 7);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Parameter groups: plain SGD moves each parameter by lr·scale·grad, so with
+/// the same gradients a group at scale 0.5 moves exactly half as far (powers
+/// of two: bit-exact) and one at scale 0 not at all.
+#[test]
+fn discriminative_learning_rates_scale_each_group() {
+    let dev = common::device();
+    let x = dev
+        .tensor(
+            &[4, 1, 28, 28],
+            &common::uniform(&mut common::rng(5), 4 * 784, 0.0, 1.0),
+        )
+        .unwrap();
+    let t = dev.tensor_i32(&[4], &[1, 2, 3, 4]).unwrap();
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.0,
+    };
+    let mut model = Model::new(&dev, models::lenet5().unwrap(), 9).unwrap();
+    let before = weights(&model);
+    let (_, grads) = model.gradients(&[&x], &t, &loss).unwrap();
+    let mut opt = Optimizer::new(
+        &dev,
+        model.graph(),
+        OptimizerKind::sgd(0.25, 0.0, 0.0),
+        LrSchedule::Constant,
+    )
+    .unwrap();
+    assert_eq!(
+        opt.set_lr_scale(&NamePatterns::parse("conv*").unwrap(), 0.5)
+            .unwrap(),
+        4
+    );
+    assert_eq!(
+        opt.set_lr_scale(&NamePatterns::parse("conv1.bias").unwrap(), 0.0)
+            .unwrap(),
+        1
+    );
+    assert!(
+        opt.set_lr_scale(&NamePatterns::parse("head.*").unwrap(), 1.0)
+            .is_err()
+    );
+    assert!(
+        opt.set_lr_scale(&NamePatterns::parse("fc1.*").unwrap(), f32::NAN)
+            .is_err()
+    );
+    assert_eq!(opt.lr_scale("conv2.weight"), Some(0.5));
+    model.train_step(&[&x], &t, &loss, &mut opt).unwrap();
+    let after = weights(&model);
+    let names: Vec<String> = model
+        .graph()
+        .params()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let g = grads[i].as_ref().unwrap().to_f32_vec().unwrap();
+        let scale = opt.lr_scale(name).unwrap();
+        for (k, &gk) in g.iter().enumerate() {
+            let p0 = f32::from_bits(before[i][k]);
+            let want = p0 - 0.25 * scale * gk;
+            assert_eq!(
+                f32::from_bits(after[i][k]),
+                want,
+                "{name}[{k}] at scale {scale}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -15,6 +15,7 @@ use weft_device::{DType, Error, Result, Tensor};
 
 use crate::model::Model;
 use crate::optim::Optimizer;
+use crate::patterns::NamePatterns;
 
 /// Prefix of optimizer entries.
 const OPT: &str = "optimizer.";
@@ -127,28 +128,88 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// What a successful load reports.
+/// How a load matches a file to the model.
 #[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Refuse a file that lacks a parameter of the model or holds a tensor the
+    /// model does not have (PyTorch's `strict=True`, the default). When false
+    /// both are listed in [`Loaded`] instead (the missing parameters keep
+    /// their values); a tensor of the wrong shape or dtype is an error either
+    /// way.
+    pub strict: bool,
+    /// Parameters to leave as they are, not read from the file even when it
+    /// has them (shapes not compared): a replaced classifier head (`fc.*`).
+    pub skip: NamePatterns,
+}
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions {
+            strict: true,
+            skip: NamePatterns::default(),
+        }
+    }
+}
+
+/// What a successful load reports.
+#[derive(Debug, Clone, Default)]
 pub struct Loaded {
     pub metadata: HashMap<String, String>,
+    /// Parameters of the model the file lacked (non-strict loads only).
+    pub missing: Vec<String>,
+    /// Tensors of the file the model has no place for (non-strict loads
+    /// only), optimizer entries aside.
+    pub unexpected: Vec<String>,
+    /// Parameters left alone because they matched [`LoadOptions::skip`].
+    pub skipped: Vec<String>,
 }
 
 /// Loads `path` into the model (and the optimizer's state, when given and
-/// present). Nothing is changed unless every name, shape and dtype matches.
+/// present), strictly. Nothing is changed unless every name, shape and dtype
+/// matches.
 pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -> Result<Loaded> {
+    load_with(path, model, optimizer, &LoadOptions::default())
+}
+
+/// [`load`] with options: non-strict matching, parameters to skip.
+pub fn load_with(
+    path: &Path,
+    model: &mut Model,
+    optimizer: Option<&mut Optimizer>,
+    options: &LoadOptions,
+) -> Result<Loaded> {
     let bytes =
         std::fs::read(path).map_err(|e| Error::io(path, format!("reading checkpoint: {e}")))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
+    load_bytes(&bytes, path, model, optimizer, options)
+}
+
+/// Loads a checkpoint held in memory (embedded in a binary, fetched by the
+/// application, read from any reader); `origin` names it in errors.
+pub fn load_bytes(
+    bytes: &[u8],
+    origin: &Path,
+    model: &mut Model,
+    optimizer: Option<&mut Optimizer>,
+    options: &LoadOptions,
+) -> Result<Loaded> {
+    let path = origin;
+    let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::format(path, format!("not a valid safetensors file: {e}")))?;
     let metadata = meta.metadata().clone().unwrap_or_default();
 
     let g = model.graph();
+    let mut report = Loaded::default();
     let mut problems = Vec::new();
     let mut updates: Vec<(usize, Vec<f32>)> = Vec::new();
     for (i, p) in g.params().iter().enumerate() {
+        if options.skip.matches(&p.name) {
+            report.skipped.push(p.name.clone());
+            continue;
+        }
         match st.tensor(&p.name) {
+            Err(_) if !options.strict => report.missing.push(p.name.clone()),
             Err(_) => problems.push(format!("missing {} {:?}", p.name, p.decl.shape)),
             Ok(t) => match to_f32(&t) {
                 _ if t.shape() != p.decl.shape.as_slice() => problems.push(format!(
@@ -170,14 +231,27 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
     for (i, n) in g.nodes().iter().enumerate() {
         if n.layer.as_ref().is_some_and(|l| l.tracks_batches()) {
             let name = format!("{}.num_batches_tracked", n.name);
+            if options.skip.matches(&name) {
+                continue;
+            }
             if let Ok(t) = st.tensor(&name) {
-                match (t.dtype(), t.data().len()) {
-                    (Dtype::I64, 8) => {
-                        counts.push((i, i64::from_le_bytes(t.data().try_into().expect("8 bytes"))))
+                // PyTorch writes int64; some exporters narrow it to int32.
+                let count = match (t.dtype(), t.data()) {
+                    (Dtype::I64, d) if d.len() == 8 => {
+                        Some(i64::from_le_bytes(d.try_into().expect("8 bytes")))
                     }
-                    (d, _) => {
-                        problems.push(format!("{name}: expected an I64 scalar, file has {d:?}"))
+                    (Dtype::I32, d) if d.len() == 4 => {
+                        Some(i32::from_le_bytes(d.try_into().expect("4 bytes")) as i64)
                     }
+                    _ => None,
+                };
+                match count {
+                    Some(c) => counts.push((i, c)),
+                    None => problems.push(format!(
+                        "{name}: expected an I64 or I32 scalar, file has {:?} {:?}",
+                        t.dtype(),
+                        t.shape()
+                    )),
                 }
             }
         }
@@ -194,9 +268,14 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
         .collect();
     for name in st.names() {
         if !known.contains(name) && !name.starts_with(OPT) {
-            problems.push(format!("unexpected {name}"));
+            if options.strict {
+                problems.push(format!("unexpected {name}"));
+            } else {
+                report.unexpected.push(name.to_string());
+            }
         }
     }
+    report.unexpected.sort();
     if !problems.is_empty() {
         problems.sort();
         return Err(Error::format(
@@ -251,7 +330,8 @@ pub fn load(path: &Path, model: &mut Model, optimizer: Option<&mut Optimizer>) -
     if let (Some(seed), Some(steps)) = (parse("weft.seed"), parse("weft.steps")) {
         model.set_rng_state(seed, steps);
     }
-    Ok(Loaded { metadata })
+    report.metadata = metadata;
+    Ok(report)
 }
 
 /// Reads a floating-point safetensors tensor as f32.

@@ -10,6 +10,7 @@ use weft_kernels::optim::{self as kopt, AdamConfig, SgdConfig};
 
 use crate::graph::{Graph, ParamId};
 use crate::layer::ParamKind;
+use crate::patterns::NamePatterns;
 
 /// Which update rule, with its hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,6 +143,11 @@ pub struct Optimizer {
     steps: usize,
     /// Whether a parameter has been updated in the current step.
     updated: Vec<bool>,
+    /// Each parameter's factor on the scheduled learning rate (parameter
+    /// groups: a smaller rate for a pretrained backbone than for a new head).
+    lr_scale: Vec<f32>,
+    /// Parameter names, for [`set_lr_scale`](Self::set_lr_scale).
+    names: Vec<String>,
 }
 
 impl Optimizer {
@@ -177,7 +183,46 @@ impl Optimizer {
             state,
             steps: 0,
             updated: vec![false; n],
+            lr_scale: vec![1.0; n],
+            names: graph.params().iter().map(|p| p.name.clone()).collect(),
         })
+    }
+
+    /// Discriminative learning rates: parameters whose names match `patterns`
+    /// train at `scale` times the scheduled rate (later calls win where they
+    /// overlap). Returns how many parameters matched; a pattern matching none
+    /// is an error. Weight decay follows the scaled rate, as in PyTorch's
+    /// parameter groups.
+    pub fn set_lr_scale(&mut self, patterns: &NamePatterns, scale: f32) -> Result<usize> {
+        if !(scale.is_finite() && scale >= 0.0) {
+            return Err(Error::invalid(
+                "optimizer",
+                "lr scale",
+                format!("must be finite and ≥ 0, got {scale}"),
+            ));
+        }
+        let unmatched = patterns.unmatched(self.names.iter().map(String::as_str));
+        if !unmatched.is_empty() {
+            return Err(Error::invalid(
+                "optimizer",
+                "pattern",
+                format!("{} matches no parameter", unmatched.join(", ")),
+            ));
+        }
+        let mut count = 0;
+        for (name, s) in self.names.iter().zip(&mut self.lr_scale) {
+            if patterns.matches(name) {
+                *s = scale;
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The learning-rate factor of the parameter called `name`.
+    pub fn lr_scale(&self, name: &str) -> Option<f32> {
+        let i = self.names.iter().position(|n| n == name)?;
+        Some(self.lr_scale[i])
     }
 
     /// Bytes of optimizer state on the device.
@@ -217,7 +262,7 @@ impl Optimizer {
             ));
         }
         self.updated[i] = true;
-        let lr = self.current_lr();
+        let lr = self.current_lr() * self.lr_scale[i];
         match (&self.state[i], self.kind) {
             (State::None, OptimizerKind::Sgd(c)) => {
                 kopt::sgd_step(param, grad, None, &SgdConfig { lr, ..c }, self.steps == 0)
