@@ -188,18 +188,19 @@ fn gpu_batches_match_the_reference() {
                 },
             })
             .collect();
-        let out = augment::gather(&set, &specs, MNIST_MEAN, MNIST_STD, DType::F32).unwrap();
+        let out = augment::gather(&set, &specs, &[MNIST_MEAN], &[MNIST_STD], DType::F32).unwrap();
         assert_eq!(out.shape(), [n, 1, 28, 28]);
         let got = out.to_f32_vec().unwrap();
         let mut want = RefOut::default();
         for s in &specs {
             for v in augment::reference(
                 &m.train.images,
+                1,
                 28,
                 28,
                 s,
-                MNIST_MEAN as f64,
-                MNIST_STD as f64,
+                &[MNIST_MEAN as f64],
+                &[MNIST_STD as f64],
             ) {
                 // Bilinear blends of bytes: a few f32 roundings of values up to 255/std.
                 want.push(v, 4.0 * (255.0 / MNIST_STD as f64) / 255.0 + v.abs());
@@ -219,6 +220,74 @@ fn gpu_batches_match_the_reference() {
             }
         }
     }
+}
+
+/// Colour batches: random 3-channel images of odd sizes, per-channel
+/// normalisation, every transform and mixup, against the f64 reference
+/// (same bound as the greyscale case); wrong channel counts are typed errors.
+#[test]
+fn colour_batches_match_the_reference() {
+    let dev = common::device();
+    let mut rng = common::rng(32);
+    let (count, c, rows, cols) = (12, 3, 9, 13);
+    let bytes: Vec<u8> = (0..count * c * rows * cols).map(|_| rng.random()).collect();
+    let set = ImageSet::upload_planar(&dev, &bytes, count, c, rows, cols).unwrap();
+    let mean = [0.485f32, 0.456, 0.406];
+    let std = [0.229f32, 0.224, 0.225];
+    for case in 0..30 {
+        let n = rng.random_range(1..5);
+        let specs: Vec<SampleSpec> = (0..n)
+            .map(|_| SampleSpec {
+                index: rng.random_range(0..count as u32),
+                mix_with: rng.random_range(0..count as u32),
+                lambda: if case % 2 == 0 {
+                    rng.random_range(0.0..1.0)
+                } else {
+                    1.0
+                },
+                transform: Affine::augmentation(
+                    rng.random_range(-0.3..0.3),
+                    rng.random_range(0.8..1.2),
+                    rng.random_range(-0.2..0.2),
+                    rng.random_bool(0.5),
+                    rng.random_range(-2.0..2.0),
+                    rng.random_range(-2.0..2.0),
+                ),
+            })
+            .collect();
+        let out = augment::gather(&set, &specs, &mean, &std, DType::F32).unwrap();
+        assert_eq!(out.shape(), [n, c, rows, cols]);
+        let got = out.to_f32_vec().unwrap();
+        let mut want = RefOut::default();
+        let m64 = mean.map(f64::from);
+        let s64 = std.map(f64::from);
+        for s in &specs {
+            for (k, v) in augment::reference(&bytes, c, rows, cols, s, &m64, &s64)
+                .into_iter()
+                .enumerate()
+            {
+                let ch = k / (rows * cols);
+                want.push(v, 4.0 * (255.0 / s64[ch]) / 255.0 + v.abs());
+            }
+        }
+        testing::compare(&got, &want, DType::F32, 16.0)
+            .unwrap_or_else(|e| panic!("case {case}: {e}"));
+    }
+    let spec = SampleSpec {
+        index: 0,
+        mix_with: 0,
+        lambda: 1.0,
+        transform: Affine::IDENTITY,
+    };
+    let err = augment::gather(&set, &[spec], &[0.5, 0.5], &[1.0], DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("one per channel (3), got 2"), "{err}");
+    assert!(augment::gather(&set, &[spec], &[0.5], &[0.0], DType::F32).is_err());
+    let err = ImageSet::upload_planar(&dev, &[0; 5 * 4], 1, 5, 2, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("channels"), "{err}");
 }
 
 #[test]

@@ -2,9 +2,10 @@
 // device: for each output pixel, map it through the sample's affine transform
 // (shift, rotation, zoom, shear, flip: inverse mapping about the image centre),
 // sample the source image bilinearly (zero outside), optionally blend with a
-// second image (mixup), and normalise: (v / 255 - mean) / std.
+// second image (mixup), and normalise per channel: (v / 255 - mean[c]) / std[c].
 // One output element per invocation; output f32 (T prelude, typed).
-// Data set: bytes packed four per u32 word, image i at byte i*rows*cols.
+// Data set: bytes packed four per u32 word, image i at byte i*C*rows*cols,
+// its channel c plane after plane (CHW), 1 to 4 channels.
 // Per sample: src[2n], src[2n+1] = the two image indices; xf[8n..8n+8] =
 // a, b, c, d, tx, ty (source = [a b; c d]·(dst − centre) + centre + t), lambda, unused.
 // Includes: precision prelude, grid.
@@ -14,8 +15,9 @@ struct Params {
     rows: u32,
     cols: u32,
     count: u32,
-    mean: f32,
-    inv_std: f32,
+    channels: u32,
+    mean: vec4<f32>,
+    inv_std: vec4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -50,10 +52,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_workgroup(wid, nwg) * 256u + lid;
     let plane = p.rows * p.cols;
-    if (i >= p.n * plane) {
+    let per_sample = p.channels * plane;
+    if (i >= p.n * per_sample) {
         return;
     }
-    let s = i / plane;
+    let s = i / per_sample;
+    let ch = (i / plane) % p.channels;
     let y = f32((i % plane) / p.cols);
     let x = f32(i % p.cols);
     let cy = 0.5 * f32(p.rows - 1u);
@@ -62,11 +66,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let sx = xf[t] * (x - cx) + xf[t + 1u] * (y - cy) + cx + xf[t + 4u];
     let sy = xf[t + 2u] * (x - cx) + xf[t + 3u] * (y - cy) + cy + xf[t + 5u];
     let lambda = xf[t + 6u];
-    let a = min(src[2u * s], p.count - 1u);
+    // Planes are addressed as images of one channel: image a's channel ch is
+    // plane a*C + ch.
+    let a = min(src[2u * s], p.count - 1u) * p.channels + ch;
     var v = bilinear(a, sy, sx);
     if (lambda < 1.0) {
-        let b = min(src[2u * s + 1u], p.count - 1u);
+        let b = min(src[2u * s + 1u], p.count - 1u) * p.channels + ch;
         v = lambda * v + (1.0 - lambda) * bilinear(b, sy, sx);
     }
-    out[i] = T((v / 255.0 - p.mean) * p.inv_std);
+    out[i] = T((v / 255.0 - p.mean[ch]) * p.inv_std[ch]);
 }

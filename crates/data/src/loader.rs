@@ -14,6 +14,11 @@ use crate::mnist::Split;
 pub const MNIST_MEAN: f32 = 0.1307;
 pub const MNIST_STD: f32 = 0.3081;
 
+/// ImageNet's per-channel (RGB) mean and standard deviation, as torchvision's
+/// pretrained models expect their inputs normalised.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
 /// Random augmentation, each part optional (zero disables it).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Augment {
@@ -63,7 +68,7 @@ impl Augment {
 
 /// A batch on the device.
 pub struct Batch {
-    /// `[N, 1, rows, cols]` normalised images.
+    /// `[N, C, rows, cols]` normalised images.
     pub images: Tensor,
     /// `[N]` I32 class indices.
     pub targets: Tensor,
@@ -95,6 +100,9 @@ pub struct Loader {
     pub augment: Augment,
     dtype: DType,
     drop_last: bool,
+    /// Per-channel normalisation of `v/255` (one value: every channel).
+    mean: Vec<f32>,
+    std: Vec<f32>,
 }
 
 impl Loader {
@@ -116,7 +124,14 @@ impl Loader {
             ));
         }
         Ok(Loader {
-            set: ImageSet::upload(dev, &split.images, split.count, split.rows, split.cols)?,
+            set: ImageSet::upload_planar(
+                dev,
+                &split.images,
+                split.count,
+                split.channels,
+                split.rows,
+                split.cols,
+            )?,
             labels: split.labels.clone(),
             batch,
             shuffle,
@@ -124,7 +139,18 @@ impl Loader {
             augment: Augment::default(),
             dtype,
             drop_last: shuffle,
+            mean: vec![MNIST_MEAN],
+            std: vec![MNIST_STD],
         })
+    }
+
+    /// Normalises channel `c` as `(v/255 − mean[c])/std[c]` (one value: every
+    /// channel) instead of with MNIST's statistics; ImageNet-pretrained
+    /// networks want [`IMAGENET_MEAN`] and [`IMAGENET_STD`].
+    pub fn normalize(mut self, mean: &[f32], std: &[f32]) -> Loader {
+        self.mean = mean.to_vec();
+        self.std = std.to_vec();
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -175,7 +201,7 @@ impl Loader {
                 transform: self.augment.draw(&mut self.rng),
             })
             .collect();
-        let images = augment::gather(&self.set, &specs, MNIST_MEAN, MNIST_STD, self.dtype)?;
+        let images = augment::gather(&self.set, &specs, &self.mean, &self.std, self.dtype)?;
         let labels: Vec<u8> = indices.iter().map(|&i| self.labels[i as usize]).collect();
         let targets = dev.tensor_i32(
             &[labels.len()],

@@ -7,14 +7,17 @@ use weft_device::{Error, Result};
 
 use crate::idx::{self, IMAGES_MAGIC, LABELS_MAGIC};
 
-/// One split of MNIST: `count` greyscale `rows`×`cols` images and their labels.
+/// One split of a data set: `count` 8-bit images of `channels` planes of
+/// `rows`×`cols` and their class labels (MNIST: greyscale digits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
-    /// Row-major pixels, 0 (background) to 255 (ink), image after image.
+    /// Pixels 0 to 255 (MNIST: background to ink), image after image, each
+    /// channel plane after plane (CHW), rows row-major.
     pub images: Vec<u8>,
-    /// Digit of each image, 0 to 9.
+    /// Class of each image (MNIST: the digit).
     pub labels: Vec<u8>,
     pub count: usize,
+    pub channels: usize,
     pub rows: usize,
     pub cols: usize,
 }
@@ -22,7 +25,7 @@ pub struct Split {
 impl Split {
     /// The pixels of image `i`.
     pub fn image(&self, i: usize) -> &[u8] {
-        let n = self.rows * self.cols;
+        let n = self.channels * self.rows * self.cols;
         &self.images[i * n..(i + 1) * n]
     }
 }
@@ -118,6 +121,7 @@ fn split_from(
         images: images.data,
         labels: labels.data,
         count,
+        channels: 1,
         rows,
         cols,
     })

@@ -1,6 +1,7 @@
 //! Building training batches on the GPU from a data set of 8-bit images kept on
-//! the device: gather by index, affine augmentation (shift, rotation, zoom,
-//! shear, flip) with bilinear sampling, mixup blending, and normalisation.
+//! the device (1 to 4 channels): gather by index, affine augmentation (shift,
+//! rotation, zoom, shear, flip) with bilinear sampling, mixup blending, and
+//! per-channel normalisation.
 
 use weft_device::{Binding, DType, Device, Error, Kernel, Result, Tensor};
 
@@ -74,18 +75,24 @@ pub struct SampleSpec {
     pub transform: Affine,
 }
 
-/// A data set of `count` 8-bit `rows`×`cols` images on the device.
+/// Most channels an image set holds (grey, RGB, RGBA).
+pub const MAX_CHANNELS: usize = 4;
+
+/// A data set of `count` 8-bit images of `channels` planes of `rows`×`cols`
+/// on the device.
 #[derive(Debug, Clone)]
 pub struct ImageSet {
-    /// The bytes, packed four per u32 word.
+    /// The bytes, packed four per u32 word; image after image, each plane
+    /// after plane (CHW).
     pub data: Tensor,
     pub count: usize,
+    pub channels: usize,
     pub rows: usize,
     pub cols: usize,
 }
 
 impl ImageSet {
-    /// Uploads `count` images of `rows`×`cols` bytes each.
+    /// Uploads `count` greyscale images of `rows`×`cols` bytes each.
     pub fn upload(
         dev: &Device,
         bytes: &[u8],
@@ -93,10 +100,33 @@ impl ImageSet {
         rows: usize,
         cols: usize,
     ) -> Result<ImageSet> {
-        if bytes.len() != count * rows * cols {
+        ImageSet::upload_planar(dev, bytes, count, 1, rows, cols)
+    }
+
+    /// Uploads `count` images of `channels` planes (1 to 4) of `rows`×`cols`
+    /// bytes each, CHW per image.
+    pub fn upload_planar(
+        dev: &Device,
+        bytes: &[u8],
+        count: usize,
+        channels: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Result<ImageSet> {
+        if !(1..=MAX_CHANNELS).contains(&channels) {
+            return Err(Error::invalid(
+                "image_set",
+                "channels",
+                format!("1 to {MAX_CHANNELS} channels, got {channels}"),
+            ));
+        }
+        if bytes.len() != count * channels * rows * cols {
             return Err(Error::shape(
                 "image_set",
-                format!("{} bytes for {count} images of {rows}x{cols}", bytes.len()),
+                format!(
+                    "{} bytes for {count} images of {channels}x{rows}x{cols}",
+                    bytes.len()
+                ),
             ));
         }
         let mut words = vec![0u32; bytes.len().div_ceil(4)];
@@ -106,6 +136,7 @@ impl ImageSet {
         Ok(ImageSet {
             data: dev.tensor_u32(&[words.len()], &words)?,
             count,
+            channels,
             rows,
             cols,
         })
@@ -119,29 +150,54 @@ struct Params {
     rows: u32,
     cols: u32,
     count: u32,
-    mean: f32,
-    inv_std: f32,
-    _pad: [u32; 2],
+    channels: u32,
+    _pad: [u32; 3],
+    mean: [f32; 4],
+    inv_std: [f32; 4],
 }
 
-/// Builds a `[N, 1, rows, cols]` batch of `dtype` from `samples`, normalised as
-/// `(v/255 − mean)/std`.
+/// Builds a `[N, C, rows, cols]` batch of `dtype` from `samples`, channel `c`
+/// normalised as `(v/255 − mean[c])/std[c]` (`mean` and `std` hold one value
+/// per channel, or one for all).
 pub fn gather(
     set: &ImageSet,
     samples: &[SampleSpec],
-    mean: f32,
-    std: f32,
+    mean: &[f32],
+    std: &[f32],
     dtype: DType,
 ) -> Result<Tensor> {
     let dev = set.data.device();
     if samples.is_empty() {
         return Err(Error::shape("gather", "empty batch"));
     }
-    if std <= 0.0 {
+    let per_channel = |what: &str, v: &[f32]| -> Result<[f32; 4]> {
+        let mut out = [0.0; 4];
+        for (c, o) in out.iter_mut().enumerate().take(set.channels) {
+            *o = match v.len() {
+                1 => v[0],
+                n if n == set.channels => v[c],
+                n => {
+                    return Err(Error::invalid(
+                        "gather",
+                        what,
+                        format!("one value or one per channel ({}), got {n}", set.channels),
+                    ));
+                }
+            };
+        }
+        Ok(out)
+    };
+    let mean = per_channel("mean", mean)?;
+    let std = per_channel("std", std)?;
+    if let Some(s) = std
+        .iter()
+        .take(set.channels)
+        .find(|s| s.is_nan() || **s <= 0.0)
+    {
         return Err(Error::invalid(
             "gather",
             "std",
-            format!("must be positive, got {std}"),
+            format!("must be positive, got {s}"),
         ));
     }
     if let Some(s) = samples
@@ -176,15 +232,16 @@ pub fn gather(
         .collect();
     let src_t = dev.tensor_u32(&[n, 2], &src)?;
     let xf_t = dev.tensor(&[n, 8], &xf)?;
-    let out = dev.empty(&[n, 1, set.rows, set.cols], dtype)?;
+    let out = dev.empty(&[n, set.channels, set.rows, set.cols], dtype)?;
     let params = Params {
         n: n as u32,
         rows: set.rows as u32,
         cols: set.cols as u32,
         count: set.count as u32,
+        channels: set.channels as u32,
+        _pad: [0; 3],
         mean,
-        inv_std: 1.0 / std,
-        _pad: [0; 2],
+        inv_std: std.map(|s| if s > 0.0 { 1.0 / s } else { 0.0 }),
     };
     dev.dispatch(
         &Kernel::new("gather", shader, "main"),
@@ -195,14 +252,36 @@ pub fn gather(
             Binding::Read(xf_t.binding()),
             Binding::ReadWrite(out.binding()),
         ],
-        (n * set.rows * set.cols).div_ceil(256) as u64,
+        (n * set.channels * set.rows * set.cols).div_ceil(256) as u64,
     )?;
     Ok(out)
 }
 
-/// CPU reference of [`gather`] for one sample (f64).
+/// CPU reference of [`gather`] for one sample of `channels`×`rows`×`cols`
+/// images (f64; `mean`, `std` per channel).
 pub fn reference(
     images: &[u8],
+    channels: usize,
+    rows: usize,
+    cols: usize,
+    s: &SampleSpec,
+    mean: &[f64],
+    std: &[f64],
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(channels * rows * cols);
+    for ch in 0..channels {
+        let plane = |img: usize| (img * channels + ch) * rows * cols;
+        out.extend(reference_plane(
+            images, plane, rows, cols, s, mean[ch], std[ch],
+        ));
+    }
+    out
+}
+
+/// One channel of [`reference`]: `plane(img)` is where that image's plane starts.
+fn reference_plane(
+    images: &[u8],
+    plane: impl Fn(usize) -> usize,
     rows: usize,
     cols: usize,
     s: &SampleSpec,
@@ -213,7 +292,7 @@ pub fn reference(
         if y < 0 || x < 0 || y >= rows as i64 || x >= cols as i64 {
             0.0
         } else {
-            images[img * rows * cols + y as usize * cols + x as usize] as f64
+            images[plane(img) + y as usize * cols + x as usize] as f64
         }
     };
     let bilinear = |img: usize, sy: f64, sx: f64| -> f64 {

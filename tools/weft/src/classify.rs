@@ -1,8 +1,10 @@
-//! `weft classify`: the top three digits for image files.
+//! `weft classify`: the top three classes for image files.
 //!
-//! Images are prepared the way MNIST's were: converted to grey, inverted when
-//! the background is light (dark ink on paper), cropped to the ink, scaled so
-//! the longer side is 20 pixels, and centred by centre of mass in a 28×28 frame.
+//! For LeNet-5 (digits) images are prepared the way MNIST's were: converted to
+//! grey, inverted when the background is light (dark ink on paper), cropped to
+//! the ink, scaled so the longer side is 20 pixels, and centred by centre of
+//! mass in a 28×28 frame. Checkpoints of `weft finetune` get their images as
+//! it prepared them, and their class names.
 
 use std::path::PathBuf;
 
@@ -15,7 +17,7 @@ use crate::Global;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
-    /// Checkpoint written by `weft train`.
+    /// Checkpoint written by `weft train` or `weft finetune`.
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// PNG or JPEG images.
@@ -120,13 +122,36 @@ fn fit_to_mnist(px: &[f32], w: usize, h: usize) -> Vec<f32> {
 
 pub fn run(global: &Global, args: &ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::new(global.device_options()?)?;
-    let (mut model, _) = crate::eval::load_model(&device, &args.checkpoint, false)?;
+    let (mut model, info) = crate::eval::load_model(&device, &args.checkpoint, false)?;
+    let digits = info.name == "lenet5";
+    let label = |k: usize| -> String {
+        match &info.classes {
+            Some(names) if k < names.len() => names[k].clone(),
+            _ => k.to_string(),
+        }
+    };
     let mut results = Vec::new();
     for path in &args.images {
-        let img = image::open(path)
-            .map_err(|e| weft::Error::format(path, format!("cannot read image: {e}")))?;
-        let x = prepare(&img);
-        let t = device.tensor(&[1, 1, 28, 28], &x)?;
+        let t = if digits {
+            let img = image::open(path)
+                .map_err(|e| weft::Error::format(path, format!("cannot read image: {e}")))?;
+            device.tensor(&[1, 1, 28, 28], &prepare(&img))?
+        } else {
+            // As `weft finetune` prepared its images: shorter side resized,
+            // centre crop, per-channel normalisation.
+            let (c, s) = (info.channels, info.size);
+            let bytes = weft::data::folder::prepare(path, s, c)?;
+            let (mean, std) = crate::finetune::normalization(c);
+            let x: Vec<f32> = bytes
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| {
+                    let ch = i / (s * s);
+                    (b as f32 / 255.0 - mean[ch]) / std[ch]
+                })
+                .collect();
+            device.tensor(&[1, c, s, s], &x)?
+        };
         let logits = model.forward(&[&t])?[0].to_f32_vec()?;
         let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let exp: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();
@@ -137,13 +162,23 @@ pub fn run(global: &Global, args: &ClassifyArgs) -> Result<(), Box<dyn std::erro
         if !global.json {
             let top: Vec<String> = ranked
                 .iter()
-                .map(|(d, p)| format!("{d} ({:.1}%)", 100.0 * p))
+                .map(|&(k, p)| format!("{} ({:.1}%)", label(k), 100.0 * p))
                 .collect();
             println!("{}: {}", path.display(), top.join(", "));
         }
+        let top: Vec<_> = ranked
+            .iter()
+            .map(|&(k, p)| {
+                if digits {
+                    json!({"digit": k, "probability": p})
+                } else {
+                    json!({"class": k, "label": label(k), "probability": p})
+                }
+            })
+            .collect();
         results.push(json!({
             "image": path.display().to_string(),
-            "top3": ranked.iter().map(|(d, p)| json!({"digit": d, "probability": p})).collect::<Vec<_>>(),
+            "top3": top,
         }));
     }
     if global.json {

@@ -29,41 +29,82 @@ pub struct EvalArgs {
     pub fp16: bool,
 }
 
-/// Loads a checkpoint into the network its metadata names.
+/// What a checkpoint's metadata says about its network.
+#[derive(Debug, Clone)]
+pub struct CheckpointInfo {
+    /// The zoo name (`weft.model`; LeNet-5 when absent).
+    pub name: String,
+    /// Image side (`weft.size`; the network's usual size when absent).
+    pub size: usize,
+    pub channels: usize,
+    /// Class names (`weft.classes`, written by `weft finetune`).
+    pub classes: Option<Vec<String>>,
+}
+
+/// Loads a checkpoint into the network its metadata names, with the head and
+/// input size it was trained with.
 pub fn load_model(
     device: &Device,
     path: &std::path::Path,
     fp16: bool,
-) -> Result<(Model, String), Box<dyn std::error::Error>> {
+) -> Result<(Model, CheckpointInfo), Box<dyn std::error::Error>> {
     let bytes = std::fs::read(path).map_err(|e| weft::Error::io(path, e))?;
-    let name = peek_model_name(&bytes).unwrap_or_else(|| "lenet5".into());
-    drop(bytes);
-    let graph = ModelName::parse(&name)?.build()?;
+    let meta = peek_metadata(&bytes);
+    let name = meta
+        .get("weft.model")
+        .cloned()
+        .unwrap_or_else(|| "lenet5".into());
+    let entry = ModelName::parse(&name)?.entry();
+    let number = |key: &str, default: usize| -> weft::Result<usize> {
+        meta.get(key).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| {
+                weft::Error::format(path, format!("metadata {key} is not a number: \"{v}\""))
+            })
+        })
+    };
+    let classes = number("weft.num_classes", entry.classes)?;
+    let size = number("weft.size", entry.size)?;
+    let graph = entry.build(classes, size)?;
     let mut model = Model::new(device, graph, 0)?;
-    checkpoint::load(path, &mut model, None)?;
+    checkpoint::load_bytes(&bytes, path, &mut model, None, &Default::default())?;
+    let info = CheckpointInfo {
+        name,
+        size,
+        channels: entry.in_channels,
+        classes: meta
+            .get("weft.classes")
+            .and_then(|c| serde_json::from_str(c).ok()),
+    };
     model.set_options(crate::setup::exec_options(if fp16 {
         DType::F16
     } else {
         DType::F32
     }))?;
     model.eval();
-    Ok((model, name))
+    Ok((model, info))
 }
 
-/// The `weft.model` entry of a safetensors header, if present.
-fn peek_model_name(bytes: &[u8]) -> Option<String> {
-    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + n)?).ok()?;
-    header
-        .get("__metadata__")?
-        .get("weft.model")?
-        .as_str()
-        .map(str::to_string)
+/// The string metadata of a safetensors header (empty when unreadable: the
+/// load reports a broken file).
+fn peek_metadata(bytes: &[u8]) -> std::collections::HashMap<String, String> {
+    safetensors::SafeTensors::read_metadata(bytes)
+        .ok()
+        .and_then(|(_, m)| m.metadata().clone())
+        .unwrap_or_default()
 }
 
 pub fn run(global: &Global, args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::new(global.device_options()?)?;
-    let (mut model, name) = load_model(&device, &args.checkpoint, args.fp16)?;
+    let (mut model, info) = load_model(&device, &args.checkpoint, args.fp16)?;
+    if info.name != "lenet5" {
+        return Err(format!(
+            "weft eval measures MNIST accuracy of LeNet-5 checkpoints; {} holds {} (fine-tuned checkpoints report validation accuracy in weft finetune, and weft classify runs them on images)",
+            args.checkpoint.display(),
+            info.name
+        )
+        .into());
+    }
+    let name = info.name;
     let mnist = crate::setup::mnist(args.data.as_deref(), !args.no_download)?;
     let dtype = model.options().dtype;
     let mut test = Loader::new(&device, &mnist.test, args.batch, false, 0, dtype)?;

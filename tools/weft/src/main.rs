@@ -4,6 +4,7 @@ mod bench;
 mod chart;
 mod classify;
 mod eval;
+mod finetune;
 mod info;
 mod memory;
 mod models;
@@ -91,6 +92,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Train a network on MNIST (LeNet-5 by default).
     Train(train::TrainArgs),
+    /// Fine-tune a network of the zoo on an image folder (transfer learning).
+    Finetune(finetune::FinetuneArgs),
     /// Test accuracy and confusion matrix of a checkpoint.
     Eval(eval::EvalArgs),
     /// Classify digit images (PNG or JPEG) with a checkpoint.
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Info(args) => info::run(&cli.global, args),
         Command::Train(args) => train::run(&cli.global, args),
+        Command::Finetune(args) => finetune::run(&cli.global, args),
         Command::Eval(args) => eval::run(&cli.global, args),
         Command::Classify(args) => classify::run(&cli.global, args),
         Command::Memory(args) => memory::run(&cli.global, args),

@@ -44,6 +44,11 @@ impl ModelName {
         models::entry(name).map(ModelName)
     }
 
+    /// The zoo entry: usual input, head and builder.
+    pub fn entry(self) -> &'static ZooEntry {
+        self.0
+    }
+
     /// The network with its usual head and input size.
     pub fn build(self) -> weft::Result<Graph> {
         self.0.build(self.0.classes, self.0.size)

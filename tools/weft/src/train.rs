@@ -38,15 +38,8 @@ pub struct TrainArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Learning rate (default: 0.001 for adam/adamw, 0.05 for sgd).
-    #[arg(long)]
-    pub lr: Option<f32>,
-    /// The update rule (sgd: momentum 0.9).
-    #[arg(long, value_enum, default_value_t = OptimizerName::Adam)]
-    pub optimizer: OptimizerName,
-    /// Weight decay (L2 for sgd/adam, decoupled for adamw).
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f32,
+    #[command(flatten)]
+    pub optim: OptimizerArgs,
     /// Learning-rate schedule (step: ×0.1 every third of the epochs).
     #[arg(long, value_enum, default_value_t = ScheduleName::Cosine)]
     pub schedule: ScheduleName,
@@ -58,6 +51,42 @@ pub struct TrainArgs {
     /// Where to write the checkpoint (the training curves go beside it).
     #[arg(long, default_value = "lenet5.safetensors")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub augment: AugmentArgs,
+    /// Mixup with Beta(α, α) blending weights (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub mixup: f32,
+    /// Label smoothing of the cross-entropy loss.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f32,
+    /// Stop after this many training images per epoch (for quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+/// The optimizer's flags (`weft train`, `weft finetune`).
+#[derive(Args, Debug, Clone)]
+pub struct OptimizerArgs {
+    /// Learning rate (default: 0.001 for adam/adamw, 0.05 for sgd).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// The update rule (sgd: momentum 0.9).
+    #[arg(long, value_enum, default_value_t = OptimizerName::Adam)]
+    pub optimizer: OptimizerName,
+    /// Weight decay (L2 for sgd/adam, decoupled for adamw).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+}
+
+impl OptimizerArgs {
+    pub fn kind(&self) -> OptimizerKind {
+        self.optimizer.kind(self.lr, self.weight_decay)
+    }
+}
+
+/// GPU augmentation flags (`weft train`, `weft finetune`).
+#[derive(Args, Debug, Clone)]
+pub struct AugmentArgs {
     /// Random shift in pixels (augmentation).
     #[arg(long, default_value_t = 0.0)]
     pub shift: f32,
@@ -73,15 +102,20 @@ pub struct TrainArgs {
     /// Random horizontal flips.
     #[arg(long)]
     pub hflip: bool,
-    /// Mixup with Beta(α, α) blending weights (0: off).
-    #[arg(long, default_value_t = 0.0)]
-    pub mixup: f32,
-    /// Label smoothing of the cross-entropy loss.
-    #[arg(long, default_value_t = 0.0)]
-    pub label_smoothing: f32,
-    /// Stop after this many training images per epoch (for quick runs).
-    #[arg(long)]
-    pub limit: Option<usize>,
+}
+
+impl AugmentArgs {
+    /// The augmentation, with mixup's α.
+    pub fn augment(&self, mixup: f32) -> Augment {
+        Augment {
+            shift: self.shift,
+            rotate: self.rotate,
+            zoom: self.zoom,
+            shear: self.shear,
+            hflip: self.hflip,
+            mixup,
+        }
+    }
 }
 
 /// `--optimizer`.
@@ -90,6 +124,72 @@ pub enum OptimizerName {
     Sgd,
     Adam,
     Adamw,
+}
+
+impl OptimizerName {
+    /// The update rule at `lr` (default: 0.001 for adam/adamw, 0.05 for sgd
+    /// with momentum 0.9) with `weight_decay`.
+    pub fn kind(self, lr: Option<f32>, weight_decay: f32) -> OptimizerKind {
+        match self {
+            OptimizerName::Sgd => OptimizerKind::sgd(lr.unwrap_or(0.05), 0.9, weight_decay),
+            OptimizerName::Adam => {
+                let mut k = OptimizerKind::adam(lr.unwrap_or(1e-3));
+                if let OptimizerKind::Adam(c) = &mut k {
+                    c.weight_decay = weight_decay;
+                }
+                k
+            }
+            OptimizerName::Adamw => OptimizerKind::adamw(lr.unwrap_or(1e-3), weight_decay),
+        }
+    }
+}
+
+/// A flag that Ctrl-C sets (a second Ctrl-C exits at once): the training
+/// loops finish their step and keep the last checkpoint.
+pub fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the current step; the last checkpoint stays as it was");
+    });
+    stop
+}
+
+/// The progress bar of one epoch of `steps` steps.
+pub fn epoch_bar(epoch: usize, epochs: usize, steps: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "epoch {prefix:>3} {bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
+
+/// Advances `bar` after a step; `Break` once Ctrl-C set `stop`.
+pub fn on_step(
+    bar: &indicatif::ProgressBar,
+    stop: &AtomicBool,
+    s: &weft::graph::StepReport,
+) -> ControlFlow<()> {
+    bar.set_message(format!(
+        "loss {:.4} acc {:.2}% {:.0} img/s lr {:.2e}",
+        s.mean_loss,
+        100.0 * s.accuracy.unwrap_or(0.0),
+        s.images_per_s,
+        s.lr
+    ));
+    bar.inc(1);
+    if stop.load(Ordering::SeqCst) {
+        ControlFlow::Break(())
+    } else {
+        ControlFlow::Continue(())
+    }
 }
 
 /// `--schedule`.
@@ -126,31 +226,14 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     model.set_options(crate::setup::exec_options(dtype))?;
 
     let mut train = Loader::new(&device, &mnist.train, args.batch, true, args.seed, dtype)?;
-    train.augment = Augment {
-        shift: args.shift,
-        rotate: args.rotate,
-        zoom: args.zoom,
-        shear: args.shear,
-        hflip: args.hflip,
-        mixup: args.mixup,
-    };
+    train.augment = args.augment.augment(args.mixup);
     let mut test = Loader::new(&device, &mnist.test, 256.max(args.batch), false, 0, dtype)?;
     let steps_per_epoch = match args.limit {
         Some(l) => (l / args.batch).clamp(1, train.batches()),
         None => train.batches(),
     };
     let total_steps = steps_per_epoch * args.epochs;
-    let kind = match args.optimizer {
-        OptimizerName::Sgd => OptimizerKind::sgd(args.lr.unwrap_or(0.05), 0.9, args.weight_decay),
-        OptimizerName::Adam => {
-            let mut k = OptimizerKind::adam(args.lr.unwrap_or(1e-3));
-            if let OptimizerKind::Adam(c) = &mut k {
-                c.weight_decay = args.weight_decay;
-            }
-            k
-        }
-        OptimizerName::Adamw => OptimizerKind::adamw(args.lr.unwrap_or(1e-3), args.weight_decay),
-    };
+    let kind = args.optim.kind();
     let schedule = match args.schedule {
         ScheduleName::Cosine => LrSchedule::Cosine {
             total_steps,
@@ -179,18 +262,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     // Step 1 of the first epoch: after the first step's pipeline compilations.
     let mut trainer = Trainer::new(model, optimizer, loss).measure_memory_at(1);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!(
-                "\ninterrupted: finishing the current step; the last checkpoint stays as it was"
-            );
-        });
-    }
+    let stop = stop_on_ctrl_c();
 
     let mut measured = None;
     let mut points = Vec::new();
@@ -198,28 +270,9 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     let mut last_eval: Option<Evaluation> = None;
     let mut interrupted = false;
     for epoch in 1..=args.epochs {
-        let bar = indicatif::ProgressBar::new(steps_per_epoch as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {prefix:>3} {bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]",
-            )
-            .expect("valid template"),
-        );
-        bar.set_prefix(format!("{epoch}/{}", args.epochs));
+        let bar = epoch_bar(epoch, args.epochs, steps_per_epoch);
         let report = trainer.epoch(train.epoch(Some(steps_per_epoch)), |s| {
-            bar.set_message(format!(
-                "loss {:.4} acc {:.2}% {:.0} img/s lr {:.2e}",
-                s.mean_loss,
-                100.0 * s.accuracy.unwrap_or(0.0),
-                s.images_per_s,
-                s.lr
-            ));
-            bar.inc(1);
-            if stop.load(Ordering::SeqCst) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+            on_step(&bar, &stop, s)
         });
         bar.finish_and_clear();
         let report = report?;
