@@ -6,8 +6,9 @@
 //! - [`kernels`]: the WGSL kernels, their launchers and CPU references.
 //! - [`graph`]: networks, autodiff, memory-planned schedules, optimizers.
 //! - [`onnx`]: ONNX import (models trained elsewhere as weft graphs).
-//! - [`data`]: MNIST loading and GPU-side batches with augmentation (the
-//!   `data` feature, on by default; `download` adds fetching MNIST over HTTP).
+//! - [`data`]: MNIST and image-folder loading, GPU-side batches with
+//!   augmentation (the `data` feature, on by default; `download` adds
+//!   fetching MNIST over HTTP).
 //!
 //! An application that only runs networks depends on `weft` with
 //! `default-features = false`: no data sets, no HTTP client, no progress bars.
@@ -20,3 +21,8 @@ pub use weft_kernels as kernels;
 pub use weft_onnx as onnx;
 
 pub use weft_device::{DType, Device, DeviceOptions, Error, Result, Tensor};
+
+/// The Rust examples of the fine-tuning guide, compiled as doctests.
+#[cfg(all(doctest, feature = "data"))]
+#[doc = include_str!("../docs/FINETUNE.md")]
+pub struct FinetuneGuide;

@@ -24,6 +24,11 @@ pub struct MemoryArgs {
     /// Recompute block internals in backward (gradient checkpointing).
     #[arg(long)]
     pub checkpoint: bool,
+    /// Parameters to freeze (comma-separated patterns, as `weft finetune
+    /// --freeze`): no backward before the first trained layer, no gradients
+    /// or optimizer state for frozen ones.
+    #[arg(long, value_name = "PATTERNS")]
+    pub freeze: Option<String>,
     /// Steps to run; the peak is over all of them. With `WEFT_PROFILE=1` the
     /// first step's timings include compiling the pipelines, later ones do not.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -32,7 +37,10 @@ pub struct MemoryArgs {
 
 pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::new(global.device_options()?)?;
-    let graph = args.model.build()?;
+    let mut graph = args.model.build()?;
+    if let Some(patterns) = &args.freeze {
+        graph.freeze(&weft::graph::NamePatterns::parse(patterns)?)?;
+    }
     let recompute = if args.checkpoint {
         crate::models::checkpoint_nodes(&graph)
     } else {
