@@ -434,3 +434,203 @@ fn freeze_refuses_patterns_that_match_nothing() {
     assert!(g.params().iter().all(|p| !p.frozen));
     assert_eq!(g.trained_parameter_count(), g.parameter_count());
 }
+
+/// conv → bn → relu → [dropout] → pool → flatten → dense, on [2, 6, 6] inputs.
+fn saliency_net(dropout: bool) -> Graph {
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, 6, 6]).unwrap();
+    let mut y = g
+        .chain(
+            x,
+            [
+                ("conv", Conv2d::new(2, 3, 3).padding(1).boxed()),
+                ("bn", BatchNorm2d::new(3).boxed()),
+                ("relu", Relu.boxed()),
+            ],
+        )
+        .unwrap();
+    if dropout {
+        y = g
+            .add("drop", weft::graph::layers::Dropout::new(0.3).boxed(), &[y])
+            .unwrap();
+    }
+    let y = g
+        .chain(
+            y,
+            [
+                ("pool", MaxPool2d::new(2).boxed()),
+                ("flatten", Flatten.boxed()),
+                ("fc", Linear::new(27, CLASSES).boxed()),
+            ],
+        )
+        .unwrap();
+    g.set_outputs(&[y]);
+    g
+}
+
+/// Normwise relative error of sampled GPU gradient elements against central
+/// differences of `f` (f64) in `x`.
+fn input_grad_error(
+    got: &[f32],
+    x: &[f64],
+    f: impl Fn(&[f64]) -> f64,
+    rng: &mut ChaCha8Rng,
+) -> f64 {
+    let (mut err, mut max_fd) = (0.0f64, 0.0f64);
+    for _ in 0..16 {
+        let k = rng.random_range(0..x.len());
+        let h = 1e-6;
+        let (mut plus, mut minus) = (x.to_vec(), x.to_vec());
+        plus[k] += h;
+        minus[k] -= h;
+        let fd = (f(&plus) - f(&minus)) / (2.0 * h);
+        err = err.max((got[k] as f64 - fd).abs());
+        max_fd = max_fd.max(fd.abs());
+    }
+    err / max_fd.max(1e-3)
+}
+
+/// Gradients with respect to the input (saliency): in training mode of a
+/// loss (batch statistics), in evaluation mode of given output gradients
+/// (one-hot class scores, through running statistics and a dropout that is
+/// then the identity), each against finite differences of the f64 reference
+/// (bound 1e-3 normwise). Evaluation-mode gradients leave the running
+/// statistics alone; a wrongly shaped output gradient is a typed error.
+#[test]
+fn input_gradients_match_finite_differences_in_both_modes() {
+    use weft::graph::Objective;
+    let dev = common::device();
+    let mut rng = common::rng(44);
+    let shape = [BATCH, 2, 6, 6];
+    let n: usize = shape.iter().product();
+    let x = common::uniform(&mut rng, n, -1.0, 1.0);
+    let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let xt = dev.tensor(&shape, &x).unwrap();
+    let host = |graph: &Graph, params: &[Vec<f64>], x: &[f64]| {
+        let input = HostArray::new(shape.to_vec(), x.to_vec());
+        reference::forward(graph, params, &[input])
+            .unwrap()
+            .remove(0)
+    };
+
+    // Training mode: cross-entropy, batch statistics.
+    let graph = saliency_net(false);
+    let mut model = Model::new(&dev, graph.clone(), 3).unwrap();
+    let params: Vec<Vec<f64>> = model
+        .params()
+        .iter()
+        .map(|t| t.to_f32_vec().unwrap().iter().map(|&v| v as f64).collect())
+        .collect();
+    let targets: Vec<i64> = (0..BATCH).map(|i| (i % CLASSES) as i64).collect();
+    let tt = dev
+        .tensor_i32(
+            &[BATCH],
+            &targets.iter().map(|&t| t as i32).collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.0,
+    };
+    let grads = model
+        .backward(
+            &[&xt],
+            Objective::Loss {
+                loss: &loss,
+                targets: &tt,
+            },
+            true,
+        )
+        .unwrap();
+    assert!(grads.loss.is_some());
+    assert_eq!(grads.inputs[0].shape(), shape);
+    let f = |x: &[f64]| reference::cross_entropy(&host(&graph, &params, x), &targets, 0.0);
+    let rel = input_grad_error(&grads.inputs[0].to_f32_vec().unwrap(), &x64, f, &mut rng);
+    assert!(rel <= 1e-3, "training-mode input gradient off by {rel:.2e}");
+
+    // Evaluation mode: one-hot class scores through running statistics
+    // (set away from (0, 1)) and dropout.
+    let graph = saliency_net(true);
+    let mut model = Model::new(&dev, graph.clone(), 4).unwrap();
+    model
+        .set_param("bn.running_mean", &[0.3, -0.2, 0.1])
+        .unwrap();
+    model.set_param("bn.running_var", &[0.5, 2.0, 1.5]).unwrap();
+    model.eval();
+    let params: Vec<Vec<f64>> = model
+        .params()
+        .iter()
+        .map(|t| t.to_f32_vec().unwrap().iter().map(|&v| v as f64).collect())
+        .collect();
+    let classes: Vec<usize> = (0..BATCH).map(|i| (2 * i + 1) % CLASSES).collect();
+    let mut one_hot = vec![0.0f32; BATCH * CLASSES];
+    for (i, &c) in classes.iter().enumerate() {
+        one_hot[i * CLASSES + c] = 1.0;
+    }
+    let dy = dev.tensor(&[BATCH, CLASSES], &one_hot).unwrap();
+    let grads = model
+        .backward(&[&xt], Objective::OutputGradient(&dy), true)
+        .unwrap();
+    assert!(grads.loss.is_none());
+    let eval_graph = graph.in_eval_mode();
+    let score = |x: &[f64]| {
+        let y = host(&eval_graph, &params, x);
+        classes
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| y.data[i * CLASSES + c])
+            .sum::<f64>()
+    };
+    let rel = input_grad_error(
+        &grads.inputs[0].to_f32_vec().unwrap(),
+        &x64,
+        score,
+        &mut rng,
+    );
+    assert!(
+        rel <= 1e-3,
+        "evaluation-mode input gradient off by {rel:.2e}"
+    );
+    // The dense layer's weight gradient too: d score / d W[c, k].
+    let fc = graph
+        .params()
+        .iter()
+        .position(|p| p.name == "fc.weight")
+        .unwrap();
+    let got = grads.params[fc].as_ref().unwrap().to_f32_vec().unwrap();
+    let w = params[fc].clone();
+    let score_w = |w: &[f64]| {
+        let mut p = params.clone();
+        p[fc] = w.to_vec();
+        let y = host(&eval_graph, &p, &x64);
+        classes
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| y.data[i * CLASSES + c])
+            .sum::<f64>()
+    };
+    let rel = input_grad_error(&got, &w, score_w, &mut rng);
+    assert!(rel <= 1e-3, "evaluation-mode fc gradient off by {rel:.2e}");
+    assert_eq!(
+        model
+            .param("bn.running_mean")
+            .unwrap()
+            .to_f32_vec()
+            .unwrap(),
+        [0.3, -0.2, 0.1]
+    );
+    assert_eq!(model.batches_tracked(graph.find("bn").unwrap()), 0);
+    // The model stays in evaluation mode.
+    assert!(!model.is_training());
+
+    let bad = dev
+        .tensor(&[BATCH, CLASSES + 1], &[0.0; BATCH * (CLASSES + 1)])
+        .unwrap();
+    let err = model
+        .backward(&[&xt], Objective::OutputGradient(&bad), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("output gradient") && err.contains(&format!("[{BATCH}, {CLASSES}]")),
+        "{err}"
+    );
+}

@@ -342,6 +342,19 @@ impl Graph {
         Ok(frozen)
     }
 
+    /// The graph with every layer that behaves differently in evaluation mode
+    /// replaced by one that computes the evaluation-mode function in training
+    /// mode too (see [`Layer::in_eval_mode`]); ids and parameters unchanged.
+    pub fn in_eval_mode(&self) -> Graph {
+        let mut g = self.clone();
+        for node in &mut g.nodes {
+            if let Some(eval) = node.layer.as_ref().and_then(|l| l.in_eval_mode()) {
+                node.layer = Some(eval);
+            }
+        }
+        g
+    }
+
     /// Consumers of each node, in node order.
     pub fn consumers(&self) -> Vec<Vec<NodeId>> {
         let mut out = vec![Vec::new(); self.nodes.len()];

@@ -336,6 +336,14 @@ pub trait Layer: std::fmt::Debug + Send + Sync + LayerClone {
         None
     }
 
+    /// A layer whose training-mode forward and backward compute what this one
+    /// computes in evaluation mode, where the two differ: batch norm with
+    /// frozen statistics, dropout as the identity (for gradients in
+    /// evaluation mode).
+    fn in_eval_mode(&self) -> Option<Box<dyn Layer>> {
+        None
+    }
+
     /// This layer with its running statistics frozen (normalising with them in
     /// training too, never updating them), if it keeps any: batch norm, once
     /// its weight and bias are frozen.

@@ -25,7 +25,9 @@ pub use init::Init;
 pub use layer::{HostArray, Layer, ParamDecl, ParamKind, Shape};
 pub use loss::Loss;
 pub use memory::MemoryReport;
-pub use model::{EventSink, ExecEvent, ExecOptions, Model, Phase, StepOutput};
+pub use model::{
+    EventSink, ExecEvent, ExecOptions, Gradients, Model, Objective, Phase, StepOutput,
+};
 pub use optim::{LrSchedule, Optimizer, OptimizerKind};
 pub use patterns::NamePatterns;
 pub use trainer::{Batch, EpochReport, Evaluation, Mixup, StepReport, Trainer};

@@ -117,6 +117,29 @@ pub struct StepOutput {
     pub correct: Option<Tensor>,
 }
 
+/// What [`Model::backward`] differentiates.
+#[derive(Debug, Clone, Copy)]
+pub enum Objective<'a> {
+    /// A loss of the first output against `targets`.
+    Loss { loss: &'a Loss, targets: &'a Tensor },
+    /// A scalar whose gradient with respect to the first output is given (the
+    /// output's shape and dtype): one-hot at a class for the class score's
+    /// gradient (saliency, Grad-CAM), or `dL/dy` of a loss computed elsewhere.
+    OutputGradient(&'a Tensor),
+}
+
+/// Gradients from [`Model::backward`], on the device.
+#[derive(Debug)]
+pub struct Gradients {
+    /// `[1]` f32 mean loss, for [`Objective::Loss`].
+    pub loss: Option<Tensor>,
+    /// Per parameter, indexed like [`Graph::params`] (f32; `None` for
+    /// buffers and frozen parameters).
+    pub params: Vec<Option<Tensor>>,
+    /// Per graph input when asked for (the input's shape and dtype).
+    pub inputs: Vec<Tensor>,
+}
+
 /// A network with parameters on a device.
 pub struct Model {
     graph: Graph,
@@ -325,7 +348,7 @@ impl Model {
         g: &Graph,
         schedule: &Schedule,
         inputs: &[&Tensor],
-    ) -> Result<Vec<Tensor>> {
+    ) -> Result<Vec<Option<Tensor>>> {
         let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
         run::run(backend, g, schedule, &owned, false, self.observe(false))
     }
@@ -346,16 +369,21 @@ impl Model {
 
     fn schedule(&self, g: &Graph) -> Schedule {
         if self.train {
-            let extras = self.extras_per_node(g);
-            let recompute: Vec<bool> = g
-                .nodes()
-                .iter()
-                .map(|n| self.options.recompute.contains(&n.name))
-                .collect();
-            Schedule::training(g, extras, &recompute)
+            self.training_schedule(g, false)
         } else {
             Schedule::inference(g)
         }
+    }
+
+    /// A training schedule of `g` with the model's recomputation.
+    fn training_schedule(&self, g: &Graph, input_grads: bool) -> Schedule {
+        let extras = self.extras_per_node(g);
+        let recompute: Vec<bool> = g
+            .nodes()
+            .iter()
+            .map(|n| self.options.recompute.contains(&n.name))
+            .collect();
+        Schedule::training_with(g, extras, &recompute, input_grads)
     }
 
     /// Extras each node keeps in training, from the layers' allocation models.
@@ -444,12 +472,16 @@ impl Model {
             partner: None,
             loss_out: None,
             captured: None,
+            output_grad: None,
         };
         let out = self.execute(&mut backend, &g, &schedule, inputs)?;
         if train {
             self.count_bn_batches(&g);
         }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|t| t.expect("inference keeps every output"))
+            .collect())
     }
 
     /// One training step: forward, loss on the first output, backward, and the
@@ -515,6 +547,7 @@ impl Model {
             partner,
             loss_out: None,
             captured: None,
+            output_grad: None,
         };
         self.execute(&mut backend, &g, &schedule, inputs)?;
         let out = backend.loss_out.take().expect("the loss ran");
@@ -530,8 +563,10 @@ impl Model {
     }
 
     /// Forward, loss and backward without updating anything: the loss and the
-    /// gradient of every trainable parameter (indexed like [`Graph::params`];
-    /// `None` for buffers). Running statistics are updated as in any training
+    /// gradient of every trained parameter (indexed like [`Graph::params`];
+    /// `None` for buffers and frozen parameters), in training mode. See
+    /// [`backward`](Self::backward) for input gradients, evaluation mode and
+    /// given output gradients. Running statistics are updated as in any training
     /// forward pass.
     pub fn gradients(
         &mut self,
@@ -546,10 +581,41 @@ impl Model {
                 "the model is in eval mode; call train() first",
             ));
         }
+        let grads = self.backward(inputs, Objective::Loss { loss, targets }, false)?;
+        Ok((grads.loss.expect("a loss objective"), grads.params))
+    }
+
+    /// Differentiates `objective` without updating anything: the gradient of
+    /// every trained parameter and, when `input_gradients`, of every graph
+    /// input (saliency maps, adversarial examples). In training mode with
+    /// training semantics (batch statistics, dropout; running statistics
+    /// updated as in any training forward pass); in evaluation mode with
+    /// evaluation semantics (running statistics, no dropout; nothing updated).
+    pub fn backward(
+        &mut self,
+        inputs: &[&Tensor],
+        objective: Objective<'_>,
+        input_gradients: bool,
+    ) -> Result<Gradients> {
         self.check_inputs(inputs)?;
-        let g = self.exec_graph();
-        let schedule = self.schedule(&g);
+        let g = if self.train {
+            self.exec_graph()
+        } else {
+            // Evaluation mode as a training run: batch norms with frozen
+            // statistics, dropout as the identity.
+            let eval = self.graph.in_eval_mode();
+            Rc::new(if self.options.fuse {
+                eval.fused(true)
+            } else {
+                eval
+            })
+        };
+        let schedule = self.training_schedule(&g, input_gradients);
         let seed = self.seed ^ self.steps.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let (loss, targets, output_grad) = match objective {
+            Objective::Loss { loss, targets } => (Some(*loss), Some(targets), None),
+            Objective::OutputGradient(dy) => (None, None, Some(dy)),
+        };
         let mut backend = Real {
             graph: &g,
             device: &self.device,
@@ -558,17 +624,37 @@ impl Model {
             train: true,
             seed,
             optimizer: None,
-            loss: Some(*loss),
-            targets: Some(targets),
+            loss,
+            targets,
             partner: None,
             loss_out: None,
             captured: Some(vec![None; self.params.len()]),
+            output_grad,
         };
-        self.execute(&mut backend, &g, &schedule, inputs)?;
-        let out = backend.loss_out.take().expect("the loss ran");
-        let grads = backend.captured.take().expect("captured");
-        self.count_bn_batches(&g);
-        Ok((out.loss, grads))
+        let returned = self.execute(&mut backend, &g, &schedule, inputs)?;
+        let loss = backend.loss_out.take().map(|l| l.loss);
+        let params = backend.captured.take().expect("captured");
+        let inputs = if input_gradients {
+            // An input no gradient reaches has a zero gradient.
+            returned
+                .into_iter()
+                .zip(inputs)
+                .map(|(grad, x)| match grad {
+                    Some(t) => Ok(t),
+                    None => weft_kernels::elementwise::zeros(&self.device, x.shape(), x.dtype()),
+                })
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        if self.train {
+            self.count_bn_batches(&g);
+        }
+        Ok(Gradients {
+            loss,
+            params,
+            inputs,
+        })
     }
 
     fn count_bn_batches(&mut self, g: &Graph) {
@@ -680,6 +766,8 @@ struct Real<'a> {
     loss_out: Option<crate::loss::LossRun>,
     /// When set, parameter gradients are kept here instead of applied.
     captured: Option<Vec<Option<Tensor>>>,
+    /// A given gradient with respect to the output, in place of a loss.
+    output_grad: Option<&'a Tensor>,
 }
 
 impl Real<'_> {
@@ -798,6 +886,21 @@ impl Backend for Real<'_> {
     }
 
     fn loss(&mut self, output: &Tensor) -> Result<Tensor> {
+        if let Some(dy) = self.output_grad {
+            if dy.shape() != output.shape() || dy.dtype() != output.dtype() {
+                return Err(Error::shape(
+                    "output gradient",
+                    format!(
+                        "expected {:?} {} (the first output), got {:?} {}",
+                        output.shape(),
+                        output.dtype(),
+                        dy.shape(),
+                        dy.dtype()
+                    ),
+                ));
+            }
+            return Ok(dy.clone());
+        }
         let loss = self.loss.expect("training has a loss");
         let targets = self.targets.expect("training has targets");
         let (grad, kept) = loss.run(output, targets, self.partner)?;

@@ -91,7 +91,9 @@ pub(crate) trait Backend {
 }
 
 /// Runs `schedule` with `inputs` bound to the graph's inputs (in order); returns
-/// the graph outputs (inference) or nothing (training; the backend keeps the loss).
+/// the graph outputs (inference), the gradient with respect to each input
+/// (training with [`Schedule::input_grads`]; `None` where no gradient reaches
+/// an input) or nothing (training; the backend keeps the loss).
 pub(crate) fn run<B: Backend>(
     backend: &mut B,
     graph: &Graph,
@@ -99,7 +101,7 @@ pub(crate) fn run<B: Backend>(
     inputs: &[B::T],
     keep_everything: bool,
     observe: Observe<'_>,
-) -> Result<Vec<B::T>> {
+) -> Result<Vec<Option<B::T>>> {
     let mut values: HashMap<Val, B::T> = HashMap::new();
     let mut kept: Vec<B::T> = Vec::new();
     for (node, t) in graph.inputs().into_iter().zip(inputs) {
@@ -210,9 +212,13 @@ pub(crate) fn run<B: Backend>(
                 }
             }
             Step::Return => {
-                for o in graph.outputs() {
-                    if let Some(t) = values.get(&Val::Act(o.0)) {
-                        returned.push(t.clone());
+                if !schedule.train {
+                    for o in graph.outputs() {
+                        returned.push(values.get(&Val::Act(o.0)).cloned());
+                    }
+                } else if schedule.input_grads {
+                    for i in graph.inputs() {
+                        returned.push(values.get(&Val::Grad(i.0)).cloned());
                     }
                 }
             }

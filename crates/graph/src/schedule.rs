@@ -58,6 +58,9 @@ pub struct Schedule {
     /// Nodes whose forward is re-run in backward instead of keeping what their
     /// backward reads.
     pub recomputed: Vec<bool>,
+    /// Training runs that return the gradient with respect to each graph
+    /// input (kept to the end, read by [`Step::Return`]).
+    pub input_grads: bool,
 }
 
 impl Schedule {
@@ -82,6 +85,7 @@ impl Schedule {
             saves,
             vec![0; n],
             vec![false; n],
+            false,
         )
     }
 
@@ -92,10 +96,26 @@ impl Schedule {
     ///
     /// `extras[i]` is the number of extra tensors node `i` keeps in training.
     pub fn training(g: &Graph, extras: Vec<usize>, recompute: &[bool]) -> Schedule {
+        Schedule::training_with(g, extras, recompute, false)
+    }
+
+    /// [`training`](Self::training), also producing the gradient with respect
+    /// to every graph input when `input_grads` (saliency maps, adversarial
+    /// examples): returned by the run, in input order.
+    pub fn training_with(
+        g: &Graph,
+        extras: Vec<usize>,
+        recompute: &[bool],
+        input_grads: bool,
+    ) -> Schedule {
         let n = g.nodes().len();
         let nodes = g.nodes();
         let mut requires_grad = vec![false; n];
         for (i, node) in nodes.iter().enumerate() {
+            if node.layer.is_none() {
+                requires_grad[i] = input_grads;
+                continue;
+            }
             let has_params = node.params.iter().any(|&p| g.param(p).is_trained());
             let diff = node
                 .layer
@@ -130,7 +150,7 @@ impl Schedule {
         let mut i = n;
         while i > 0 {
             i -= 1;
-            if !requires_grad[i] {
+            if !requires_grad[i] || nodes[i].layer.is_none() {
                 continue;
             }
             if recompute[i] {
@@ -148,7 +168,7 @@ impl Schedule {
                     }
                 }
                 for j in (start..=i).rev() {
-                    if requires_grad[j] {
+                    if requires_grad[j] && nodes[j].layer.is_some() {
                         steps.push(Step::Backward(NodeId(j)));
                     }
                 }
@@ -166,9 +186,11 @@ impl Schedule {
             saves,
             extras,
             recompute.to_vec(),
+            input_grads,
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         g: &Graph,
         train: bool,
@@ -177,6 +199,7 @@ impl Schedule {
         saves: Vec<Saves>,
         extras: Vec<usize>,
         recomputed: Vec<bool>,
+        input_grads: bool,
     ) -> Schedule {
         let nodes = g.nodes();
         let outputs = g.outputs();
@@ -226,10 +249,12 @@ impl Schedule {
                     (r, w)
                 }
                 Step::Return => {
-                    let r = if train {
-                        Vec::new()
-                    } else {
+                    let r = if !train {
                         outputs.iter().map(|o| Val::Act(o.0)).collect()
+                    } else if input_grads {
+                        g.inputs().iter().map(|i| Val::Grad(i.0)).collect()
+                    } else {
+                        Vec::new()
                     };
                     (r, Vec::new())
                 }
@@ -248,6 +273,7 @@ impl Schedule {
             saves,
             extras,
             recomputed,
+            input_grads,
         }
     }
 }

@@ -36,6 +36,10 @@ impl Layer for Dropout {
         Ok(inputs[0].clone())
     }
 
+    fn in_eval_mode(&self) -> Option<Box<dyn Layer>> {
+        Some(Box::new(crate::layers::Identity))
+    }
+
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         cx.output = Some(if cx.train {
             dropout::dropout(&cx.inputs[0], self.p, cx.seed)?

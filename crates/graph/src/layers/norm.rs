@@ -130,6 +130,10 @@ impl Layer for BatchNorm2d {
         Some(Box::new(self.frozen(true)))
     }
 
+    fn in_eval_mode(&self) -> Option<Box<dyn Layer>> {
+        self.with_frozen_statistics()
+    }
+
     fn tracks_batches(&self) -> bool {
         true
     }
