@@ -634,3 +634,143 @@ fn input_gradients_match_finite_differences_in_both_modes() {
         "{err}"
     );
 }
+
+/// Dense losses: per-pixel cross-entropy on `[N, C, H, W]` logits (the mean
+/// over every pixel), MSE and L1 against float targets, each differentiated
+/// with respect to a convolution's weight and the input and compared with
+/// finite differences of the f64 reference (bound 1e-3 normwise).
+#[test]
+fn dense_losses_match_finite_differences() {
+    use weft::graph::Objective;
+    let dev = common::device();
+    let mut rng = common::rng(45);
+    let (c, h, w) = (4usize, 5usize, 3usize);
+    let mut g = Graph::new();
+    let x = g.input("x", &[2, h, w]).unwrap();
+    let y = g
+        .chain(
+            x,
+            [
+                ("conv1", Conv2d::new(2, 3, 3).padding(1).boxed()),
+                ("act", Act(Activation::Tanh).boxed()),
+                ("conv2", Conv2d::new(3, c, 1).boxed()),
+            ],
+        )
+        .unwrap();
+    g.set_outputs(&[y]);
+    let shape = [BATCH, 2, h, w];
+    let xs = common::uniform(&mut rng, shape.iter().product(), -1.0, 1.0);
+    let x64: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
+    let xt = dev.tensor(&shape, &xs).unwrap();
+    let out_n = BATCH * c * h * w;
+    let classes: Vec<i64> = (0..BATCH * h * w)
+        .map(|_| rng.random_range(0..c as i64))
+        .collect();
+    let class_t = dev
+        .tensor_i32(
+            &[BATCH, h, w],
+            &classes.iter().map(|&v| v as i32).collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let dense = common::uniform(&mut rng, out_n, -1.0, 1.0);
+    let dense_t = dev.tensor(&[BATCH, c, h, w], &dense).unwrap();
+    let mut model = Model::new(&dev, g.clone(), 5).unwrap();
+    let params: Vec<Vec<f64>> = model
+        .params()
+        .iter()
+        .map(|t| t.to_f32_vec().unwrap().iter().map(|&v| v as f64).collect())
+        .collect();
+    let conv1 = g
+        .params()
+        .iter()
+        .position(|p| p.name == "conv1.weight")
+        .unwrap();
+    for loss in [
+        Loss::CrossEntropy {
+            label_smoothing: 0.1,
+        },
+        Loss::Mse,
+        Loss::L1,
+    ] {
+        let host_loss = |p: &[Vec<f64>], x: &[f64]| -> f64 {
+            let input = HostArray::new(shape.to_vec(), x.to_vec());
+            let y = reference::forward(&g, p, &[input]).unwrap().remove(0).data;
+            match loss {
+                Loss::CrossEntropy { label_smoothing } => {
+                    // Pixels as rows of classes.
+                    let mut rows = vec![0.0; out_n];
+                    for (i, v) in y.iter().enumerate() {
+                        let (n, ch, px) = (i / (c * h * w), i / (h * w) % c, i % (h * w));
+                        rows[(n * h * w + px) * c + ch] = *v;
+                    }
+                    let logits = HostArray::new(vec![BATCH * h * w, c], rows);
+                    reference::cross_entropy(&logits, &classes, label_smoothing as f64)
+                }
+                Loss::Mse => {
+                    y.iter()
+                        .zip(&dense)
+                        .map(|(a, &b)| (a - b as f64).powi(2))
+                        .sum::<f64>()
+                        / out_n as f64
+                }
+                _ => {
+                    y.iter()
+                        .zip(&dense)
+                        .map(|(a, &b)| (a - b as f64).abs())
+                        .sum::<f64>()
+                        / out_n as f64
+                }
+            }
+        };
+        let targets = if matches!(loss, Loss::CrossEntropy { .. }) {
+            &class_t
+        } else {
+            &dense_t
+        };
+        let grads = model
+            .backward(
+                &[&xt],
+                Objective::Loss {
+                    loss: &loss,
+                    targets,
+                },
+                true,
+            )
+            .unwrap();
+        let got_loss = grads.loss.as_ref().unwrap().to_f32_vec().unwrap()[0] as f64;
+        let want_loss = host_loss(&params, &x64);
+        assert!(
+            (got_loss - want_loss).abs() <= 1e-5 * want_loss.abs().max(1.0),
+            "{loss:?}: loss {got_loss} vs {want_loss}"
+        );
+        let gw = grads.params[conv1].as_ref().unwrap().to_f32_vec().unwrap();
+        let f = |wv: &[f64]| {
+            let mut p = params.clone();
+            p[conv1] = wv.to_vec();
+            host_loss(&p, &x64)
+        };
+        let rel = input_grad_error(&gw, &params[conv1], f, &mut rng);
+        assert!(rel <= 1e-3, "{loss:?}: conv1 gradient off by {rel:.2e}");
+        let gx = grads.inputs[0].to_f32_vec().unwrap();
+        let rel = input_grad_error(&gx, &x64, |x| host_loss(&params, x), &mut rng);
+        assert!(rel <= 1e-3, "{loss:?}: input gradient off by {rel:.2e}");
+    }
+    let bad = dev
+        .tensor_i32(&[BATCH, h + 1, w], &vec![0; BATCH * (h + 1) * w])
+        .unwrap();
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.0,
+    };
+    let err = model
+        .backward(
+            &[&xt],
+            Objective::Loss {
+                loss: &loss,
+                targets: &bad,
+            },
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("per-pixel targets"), "{err}");
+}

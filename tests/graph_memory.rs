@@ -20,6 +20,21 @@ fn measure(
     dtype: DType,
     recompute: Vec<String>,
 ) -> MemoryReport {
+    measure_with(dev, graph, batch, train, dtype, recompute, None)
+}
+
+/// [`measure`] with a given loss for training (by default cross-entropy for
+/// classifiers, BCE with logits for dense outputs); its targets are drawn to
+/// fit it.
+fn measure_with(
+    dev: &Device,
+    graph: Graph,
+    batch: usize,
+    train: bool,
+    dtype: DType,
+    recompute: Vec<String>,
+    loss: Option<Loss>,
+) -> MemoryReport {
     let in_shape = graph.shape(graph.inputs()[0]).to_vec();
     let out_shape = graph.shape(graph.outputs()[0]).to_vec();
     let mut model = Model::new(dev, graph, 1).unwrap();
@@ -44,7 +59,21 @@ fn measure(
             LrSchedule::Constant,
         )
         .unwrap();
-        let (loss, targets) = if out_shape.len() == 1 {
+        let (loss, targets) = if let Some(loss @ Loss::CrossEntropy { .. }) = loss {
+            // Per-pixel class indices.
+            let pixels = batch * out_shape[1] * out_shape[2];
+            let t: Vec<i32> = (0..pixels as i32)
+                .map(|i| i % out_shape[0] as i32)
+                .collect();
+            let shape = [batch, out_shape[1], out_shape[2]];
+            (loss, dev.tensor_i32(&shape, &t).unwrap())
+        } else if let Some(loss) = loss {
+            let m: usize = batch * out_shape.iter().product::<usize>();
+            let t = dev
+                .upload_f32(&[vec![batch], out_shape].concat(), dtype, &vec![0.5; m])
+                .unwrap();
+            (loss, t)
+        } else if out_shape.len() == 1 {
             let t: Vec<i32> = (0..batch as i32).map(|i| i % out_shape[0] as i32).collect();
             (
                 Loss::CrossEntropy {
@@ -226,6 +255,26 @@ fn frozen_backbone_plans_exactly_and_holds_less() {
         step(&r) * 4 < step(&full),
         "activations of frozen layers are not kept"
     );
+}
+
+/// Segmentation and regression objectives on the U-Net: per-pixel
+/// cross-entropy, MSE and L1, at f32 and f16.
+#[test]
+fn dense_losses_plan_exactly() {
+    let dev = device();
+    for loss in [
+        Loss::CrossEntropy {
+            label_smoothing: 0.0,
+        },
+        Loss::Mse,
+        Loss::L1,
+    ] {
+        for dtype in [DType::F32, DType::F16] {
+            let g = models::unet(3, 3, 8, 2, 32).unwrap();
+            let r = measure_with(&dev, g, 2, true, dtype, Vec::new(), Some(loss));
+            assert_exact(&format!("unet {loss:?} {dtype}"), &r);
+        }
+    }
 }
 
 #[test]

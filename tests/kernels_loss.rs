@@ -186,6 +186,60 @@ fn bce_with_logits_matches_reference() {
     }
 }
 
+/// MSE and L1 over 100 random shapes per precision and kind, every
+/// reduction, with a tenth of the targets equal to the output (L1's gradient
+/// is 0 there, as PyTorch's).
+#[test]
+fn regression_losses_match_reference() {
+    let dev = common::device();
+    let mut rng = common::rng(0x4e55);
+    for dtype in dtypes(&dev) {
+        for kind in [loss::Regression::Mse, loss::Regression::L1] {
+            let mut worst = (0.0f64, 0.0f64);
+            for i in 0..100 {
+                let rank = rng.random_range(1..=4);
+                let shape: Vec<usize> = (0..rank).map(|_| rows(&mut rng).min(20)).collect();
+                let n: usize = shape.iter().product();
+                let span = [1.0, 10.0, 300.0][i % 3];
+                let x = testing::round_to(dtype, &common::uniform(&mut rng, n, -span, span));
+                let y: Vec<f32> = x
+                    .iter()
+                    .map(|&v| {
+                        if rng.random_bool(0.1) {
+                            v
+                        } else {
+                            rng.random_range(-span..span)
+                        }
+                    })
+                    .collect();
+                let y = testing::round_to(dtype, &y);
+                let reduction = REDUCTIONS[i % 3];
+                let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
+                let yt = dev.upload_f32(&shape, dtype, &y).unwrap();
+                let out = loss::regression_loss(&xt, &yt, kind, reduction).unwrap();
+                let l1 = kind == loss::Regression::L1;
+                let (wl, wg) = ref_loss::regression(&x, &y, l1, reduction);
+                let what = format!("{kind:?} {dtype} case {i} {shape:?} {reduction:?}");
+                if reduction == Reduction::None {
+                    assert_eq!(out.loss.shape(), &shape[..]);
+                }
+                worst.0 = worst.0.max(check(&what, &out.loss, &wl, DType::F32));
+                worst.1 = worst.1.max(check(&what, &out.grad, &wg, dtype));
+            }
+            eprintln!(
+                "{kind:?} {dtype}: 100 shapes, worst error of the bound: loss {:.3}, grad {:.3}",
+                worst.0, worst.1
+            );
+        }
+    }
+    let a = dev.tensor(&[2, 3], &[0.0; 6]).unwrap();
+    let b = dev.tensor(&[3, 2], &[0.0; 6]).unwrap();
+    let err = loss::regression_loss(&a, &b, loss::Regression::Mse, Reduction::Mean)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mse_loss") && err.contains("[2, 3]"), "{err}");
+}
+
 #[test]
 fn count_correct_is_exact() {
     let dev = common::device();

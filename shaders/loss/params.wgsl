@@ -4,7 +4,8 @@
 struct Params {
     // Rows (samples) for the class-index losses, elements for BCE.
     n: u32,
-    // Classes (class-index losses) or the last dimension (BCE, for pos_weight).
+    // Classes (class-index losses), the last dimension (BCE, for pos_weight),
+    // or the kind (regression: 0 MSE, 1 L1).
     c: u32,
     label_smoothing: f32,
     // 1: Mean reduction (scale by 1 / count[0] or 1 / n); 0: Sum or None.

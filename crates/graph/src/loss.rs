@@ -11,7 +11,9 @@ use crate::layer::MemSeq;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Loss {
     /// `F.cross_entropy(logits, targets, label_smoothing=ε)` over `[N, C]`
-    /// logits and class-index targets (I32 `[N]`).
+    /// logits and class-index targets (I32 `[N]`), or per pixel over
+    /// `[N, C, H, W]` logits and I32 `[N, H, W]` targets (segmentation; the
+    /// mean over every pixel, as PyTorch's; no correct count).
     CrossEntropy { label_smoothing: f32 },
     /// Mixup's loss, `λ·CE(logits, a) + (1 − λ)·CE(logits, b)`: `a` are the
     /// targets of the images weighted `λ`, `b` those of their partners (see
@@ -20,6 +22,12 @@ pub enum Loss {
     /// `F.binary_cross_entropy_with_logits` over logits and float targets of
     /// the same shape (multi-label).
     BceWithLogits,
+    /// `F.mse_loss`: mean squared error against float targets of the
+    /// output's shape.
+    Mse,
+    /// `F.l1_loss`: mean absolute error against float targets of the output's
+    /// shape.
+    L1,
 }
 
 /// What a loss launch allocates.
@@ -51,6 +59,26 @@ impl Loss {
         let scalar = 4;
         let mut m = MemSeq::new();
         match self {
+            Loss::CrossEntropy { .. } if out_shape.len() == 3 => {
+                // Per pixel: the logits permuted to rows of classes, the
+                // row-wise loss (no correct count), the gradient permuted back.
+                let pixels = batch * out_shape[1] * out_shape[2];
+                let rows = 4 * pixels as u64;
+                let sum_scratch = reduce::scratch_bytes(&ReducePlan::all(pixels));
+                m.alloc(grad)
+                    .alloc(grad)
+                    .alloc(rows)
+                    .alloc(scalar)
+                    .alloc(scalar)
+                    .alloc(sum_scratch);
+                m.free(sum_scratch).free(rows).free(scalar);
+                m.free(grad).alloc(grad).free(grad);
+                LossAlloc {
+                    grad,
+                    kept: vec![scalar],
+                    peak: m.peak(),
+                }
+            }
             Loss::CrossEntropy { .. } => {
                 let rows = 4 * batch as u64;
                 let sum_scratch = reduce::scratch_bytes(&ReducePlan::all(batch));
@@ -93,7 +121,7 @@ impl Loss {
                     peak: m.peak(),
                 }
             }
-            Loss::BceWithLogits => {
+            Loss::BceWithLogits | Loss::Mse | Loss::L1 => {
                 let rows = 4 * elems as u64;
                 let sum_scratch = reduce::scratch_bytes(&ReducePlan::all(elems));
                 m.alloc(grad).alloc(rows).alloc(scalar).alloc(sum_scratch);
@@ -115,11 +143,49 @@ impl Loss {
         partner: Option<&Tensor>,
     ) -> Result<(Tensor, LossRun)> {
         match *self {
+            Loss::CrossEntropy { label_smoothing } if output.rank() == 4 => {
+                let grad_rows;
+                let out = {
+                    let [n, c, h, w] = <[usize; 4]>::try_from(output.shape()).expect("rank 4");
+                    let pixels = n * h * w;
+                    if targets.shape() != [n, h, w] {
+                        return Err(Error::shape(
+                            "cross_entropy",
+                            format!(
+                                "per-pixel targets: expected [{n}, {h}, {w}] class indices for {:?} logits, got {:?}",
+                                output.shape(),
+                                targets.shape()
+                            ),
+                        ));
+                    }
+                    let rows = weft_kernels::permute::permute(output, &[0, 2, 3, 1])?;
+                    let out = loss::softmax_cross_entropy(
+                        &rows.reshape(&[pixels, c])?,
+                        &targets.reshape(&[pixels])?,
+                        label_smoothing,
+                        Reduction::Mean,
+                    )?;
+                    drop(rows);
+                    grad_rows = out.grad.reshape(&[n, h, w, c])?;
+                    out.loss
+                };
+                let grad = weft_kernels::permute::permute(&grad_rows, &[0, 3, 1, 2])?;
+                Ok((
+                    grad,
+                    LossRun {
+                        loss: out,
+                        correct: None,
+                    },
+                ))
+            }
             Loss::CrossEntropy { label_smoothing } => {
                 if output.rank() != 2 {
                     return Err(Error::shape(
                         "cross_entropy",
-                        format!("expected [N, classes] logits, got {:?}", output.shape()),
+                        format!(
+                            "expected [N, classes] logits (or [N, classes, H, W] per pixel), got {:?}",
+                            output.shape()
+                        ),
                     ));
                 }
                 let out =
@@ -161,6 +227,21 @@ impl Loss {
                     LossRun {
                         loss: total,
                         correct: Some(correct),
+                    },
+                ))
+            }
+            Loss::Mse | Loss::L1 => {
+                let kind = if *self == Loss::Mse {
+                    loss::Regression::Mse
+                } else {
+                    loss::Regression::L1
+                };
+                let out = loss::regression_loss(output, targets, kind, Reduction::Mean)?;
+                Ok((
+                    out.grad,
+                    LossRun {
+                        loss: out.loss,
+                        correct: None,
                     },
                 ))
             }

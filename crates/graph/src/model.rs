@@ -693,9 +693,14 @@ impl Model {
             .sum();
         let target_bytes = if self.train {
             match loss {
-                Some(Loss::CrossEntropy { .. }) => DType::I32.storage_bytes(batch),
+                Some(Loss::CrossEntropy { .. }) => {
+                    // One class index per sample, or per pixel of [C, H, W] logits.
+                    let out = g.shape(g.outputs()[0]);
+                    let per_sample = if out.len() == 3 { out[1] * out[2] } else { 1 };
+                    DType::I32.storage_bytes(batch * per_sample)
+                }
                 Some(Loss::MixupCrossEntropy { .. }) => 2 * DType::I32.storage_bytes(batch),
-                Some(Loss::BceWithLogits) => {
+                Some(Loss::BceWithLogits | Loss::Mse | Loss::L1) => {
                     let out = g.outputs()[0];
                     self.options
                         .dtype

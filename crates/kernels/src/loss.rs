@@ -2,7 +2,8 @@
 //! with PyTorch's semantics: softmax cross-entropy with label smoothing
 //! (`F.cross_entropy`), NLL over log-probabilities (`F.nll_loss`), binary
 //! cross-entropy with logits (`F.binary_cross_entropy_with_logits`, with
-//! `pos_weight`), and a correct-prediction count for accuracy.
+//! `pos_weight`), mean squared and absolute error (`F.mse_loss`,
+//! `F.l1_loss`), and a correct-prediction count for accuracy.
 //!
 //! Inputs are F32 or native F16 (`shader-f16`); losses are F32, gradients
 //! have the input's shape and dtype. Arithmetic is f32; reductions are
@@ -31,12 +32,16 @@ const PARAMS: ShaderFile = shaders::wgsl!("loss/params.wgsl");
 shaders::typed!(CROSS_ENTROPY, [PARAMS], "loss/cross_entropy.wgsl");
 shaders::typed!(NLL, [PARAMS], "loss/nll.wgsl");
 shaders::typed!(BCE, [PARAMS], "loss/bce.wgsl");
+shaders::typed!(REGRESSION, [PARAMS], "loss/regression.wgsl");
 shaders::typed!(COUNT_CORRECT, [PARAMS], "loss/count_correct.wgsl");
 shaders::plain!(COUNT, [PARAMS], "loss/count.wgsl");
 
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
-    shaders::list(&[&CROSS_ENTROPY, &NLL, &BCE, &COUNT_CORRECT], &[&COUNT])
+    shaders::list(
+        &[&CROSS_ENTROPY, &NLL, &BCE, &REGRESSION, &COUNT_CORRECT],
+        &[&COUNT],
+    )
 }
 
 const WG: usize = 256;
@@ -332,20 +337,6 @@ pub fn bce_with_logits(
     reduction: Reduction,
 ) -> Result<LossOutput> {
     const OP: &str = "bce_with_logits";
-    let precision = row_precision(OP, logits)?;
-    check_numel(OP, "logits", logits)?;
-    if targets.shape() != logits.shape() || targets.dtype() != logits.dtype() {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "targets: expected {:?} {} like the logits, got {:?} {}",
-                logits.shape(),
-                logits.dtype(),
-                targets.shape(),
-                targets.dtype()
-            ),
-        ));
-    }
     let c = logits.shape().last().copied().unwrap_or(1);
     if let Some(pw) = pos_weight
         && (logits.rank() == 0 || pw.shape() != [c] || pw.dtype() != DType::F32)
@@ -359,40 +350,103 @@ pub fn bce_with_logits(
             ),
         ));
     }
-    let dev = logits.device();
-    let numel = logits.numel();
-    let grad = dev.empty(logits.shape(), logits.dtype())?;
+    let params = LossParams {
+        c: c.max(1) as u32,
+        has_pos_weight: pos_weight.is_some() as u32,
+        ..Default::default()
+    };
+    // Without pos_weight the logits fill its binding (unread).
+    let extra = [pos_weight.unwrap_or(logits)];
+    elementwise_loss(OP, &BCE, logits, targets, &extra, params, reduction)
+}
+
+/// A regression loss between an output and float targets of its shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Regression {
+    /// `F.mse_loss`: `(x − y)²`, gradient `2(x − y)`.
+    Mse,
+    /// `F.l1_loss`: `|x − y|`, gradient `sign(x − y)` (0 where equal).
+    L1,
+}
+
+/// `F.mse_loss` / `F.l1_loss` over an output and targets of one shape and
+/// dtype (F32 or native F16): the loss (F32 `[1]`, or per element for None)
+/// and its gradient (the output's shape and dtype; divided by the number of
+/// elements for Mean).
+pub fn regression_loss(
+    output: &Tensor,
+    targets: &Tensor,
+    kind: Regression,
+    reduction: Reduction,
+) -> Result<LossOutput> {
+    let op = match kind {
+        Regression::Mse => "mse_loss",
+        Regression::L1 => "l1_loss",
+    };
+    let params = LossParams {
+        c: (kind == Regression::L1) as u32,
+        ..Default::default()
+    };
+    elementwise_loss(op, &REGRESSION, output, targets, &[], params, reduction)
+}
+
+/// The launch of an elementwise loss (one invocation per element, writing
+/// the per-element loss in f32 and the gradient): `input` and `targets` of
+/// one shape and dtype, bound after the parameters, then `extra` inputs, the
+/// losses and the gradient; `params.n` and `params.mean` are set here.
+fn elementwise_loss(
+    op: &str,
+    shader: &crate::precision::Typed,
+    input: &Tensor,
+    targets: &Tensor,
+    extra: &[&Tensor],
+    mut params: LossParams,
+    reduction: Reduction,
+) -> Result<LossOutput> {
+    let precision = row_precision(op, input)?;
+    check_numel(op, "input", input)?;
+    if targets.shape() != input.shape() || targets.dtype() != input.dtype() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "targets: expected {:?} {} like the input, got {:?} {}",
+                input.shape(),
+                input.dtype(),
+                targets.shape(),
+                targets.dtype()
+            ),
+        ));
+    }
+    let dev = input.device();
+    let numel = input.numel();
+    let grad = dev.empty(input.shape(), input.dtype())?;
     let loss_shape: Vec<usize> = if reduction == Reduction::None {
-        logits.shape().to_vec()
+        input.shape().to_vec()
     } else {
         vec![numel]
     };
     let elems = dev.empty(&loss_shape, DType::F32)?;
     if numel > 0 {
-        let params = LossParams {
-            n: numel as u32,
-            c: c.max(1) as u32,
-            mean: (reduction == Reduction::Mean) as u32,
-            has_pos_weight: pos_weight.is_some() as u32,
-            ..Default::default()
-        };
+        params.n = numel as u32;
+        params.mean = (reduction == Reduction::Mean) as u32;
+        let mut bindings = vec![
+            Binding::Read(input.binding()),
+            Binding::Read(targets.binding()),
+        ];
+        bindings.extend(extra.iter().map(|t| Binding::Read(t.binding())));
+        bindings.push(Binding::ReadWrite(elems.binding()));
+        bindings.push(Binding::ReadWrite(grad.binding()));
         dev.dispatch(
-            &Kernel::new(OP, BCE.get(precision).expect("typed"), "main"),
+            &Kernel::new(op, shader.get(precision).expect("typed"), "main"),
             bytemuck::bytes_of(&params),
-            &[
-                Binding::Read(logits.binding()),
-                Binding::Read(targets.binding()),
-                Binding::Read(pos_weight.unwrap_or(logits).binding()),
-                Binding::ReadWrite(elems.binding()),
-                Binding::ReadWrite(grad.binding()),
-            ],
+            &bindings,
             numel.div_ceil(WG) as u64,
         )?;
     }
     let loss = if reduction == Reduction::None {
         elems
     } else {
-        finish_loss(OP, elems.reshape(&[numel])?, reduction)?
+        finish_loss(op, elems.reshape(&[numel])?, reduction)?
     };
     Ok(LossOutput { loss, grad })
 }

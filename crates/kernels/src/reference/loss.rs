@@ -272,6 +272,40 @@ pub fn bce_with_logits(
     (loss, g)
 }
 
+/// MSE (`l1` false) or L1 loss: (loss, grad) as the kernels return them, in
+/// f64 with scales modelling the f32 kernel (d = x − y rounded once, a product
+/// and the Mean scaling rounded once each).
+pub fn regression(x: &[f32], y: &[f32], l1: bool, reduction: Reduction) -> (RefOut, RefOut) {
+    let k = if reduction == Reduction::Mean {
+        1.0 / x.len() as f64
+    } else {
+        1.0
+    };
+    let mut per = Vec::with_capacity(x.len());
+    let mut g = RefOut::with_capacity(x.len());
+    for (&xv, &yv) in x.iter().zip(y) {
+        let d = xv as f64 - yv as f64;
+        let (loss, grad) = if l1 {
+            (d.abs(), if d == 0.0 { 0.0 } else { d.signum() })
+        } else {
+            (d * d, 2.0 * d)
+        };
+        per.push((loss * k, 2.0 * loss * k));
+        g.push(grad * k, 2.0 * (grad * k).abs() + FLUSH);
+    }
+    let loss = if reduction == Reduction::None {
+        finish(per, 1.0, reduction)
+    } else if reduction == Reduction::Mean && x.is_empty() {
+        RefOut {
+            value: vec![f64::NAN],
+            scale: vec![0.0],
+        }
+    } else {
+        finish(per, 1.0, Reduction::Sum)
+    };
+    (loss, g)
+}
+
 /// Rows whose argmax (first maximal index, NaN counting as maximal) equals the
 /// target.
 pub fn count_correct(logits: &[f32], c: usize, targets: &[i64]) -> u32 {
