@@ -64,18 +64,19 @@ fn vgg16_and_mobilenet_v1_match_their_published_counts() {
         assert!(names.contains(&expected), "missing {expected}");
     }
     assert_eq!(vgg.shape(vgg.find("features.30").unwrap()), [512, 7, 7]);
-    // At CIFAR's 32x32 the classifier takes one 512-feature pixel.
-    let small = models::vgg16(10, 32).unwrap();
-    let fc = small
-        .params()
-        .iter()
-        .find(|p| p.name == "classifier.0.weight");
-    assert_eq!(fc.unwrap().decl.shape, [4096, 512]);
-    let err = models::vgg16(10, 48).unwrap_err().to_string();
-    assert!(
-        err.contains("multiple of 32") && err.contains("48"),
-        "{err}"
-    );
+    // At CIFAR's 32x32 (and 48) the adaptive pool spreads the last pixel(s)
+    // to 7x7, so the classifier is ImageNet's and pretrained weights load.
+    for size in [32, 48] {
+        let small = models::vgg16(10, size).unwrap();
+        let fc = small
+            .params()
+            .iter()
+            .find(|p| p.name == "classifier.0.weight");
+        assert_eq!(fc.unwrap().decl.shape, [4096, 25088]);
+        assert_eq!(small.shape(small.find("avgpool").unwrap()), [512, 7, 7]);
+    }
+    let err = models::vgg16(10, 31).unwrap_err().to_string();
+    assert!(err.contains("at least 32") && err.contains("31"), "{err}");
 
     let mobilenet = models::mobilenet_v1(1000, 224).unwrap();
     assert_eq!(mobilenet.parameter_count(), 4_231_976);

@@ -167,6 +167,16 @@ fn every_layer_backward_matches_finite_differences() {
             vec![3, 6, 6],
         ),
         (
+            "adaptive avg pool, overlapping windows",
+            weft::graph::layers::AdaptiveAvgPool2d::new([3, 4]).boxed(),
+            vec![2, 7, 6],
+        ),
+        (
+            "adaptive avg pool, larger than the input",
+            weft::graph::layers::AdaptiveAvgPool2d::new([5, 3]).boxed(),
+            vec![2, 3, 2],
+        ),
+        (
             "conv strided dilated",
             Conv2d::new(3, 4, 3)
                 .stride(2)

@@ -324,6 +324,18 @@ fn operands_at_offsets() {
     }
 }
 
+/// The automatic choice (`None`) and every variant that accepts `problem`.
+fn accepting(problem: &GemmProblem, dev: &Device) -> Vec<Option<&'static GemmVariant>> {
+    std::iter::once(None)
+        .chain(
+            gemm::VARIANTS
+                .iter()
+                .filter(|v| v.check(problem, dev.caps()).is_ok())
+                .map(Some),
+        )
+        .collect()
+}
+
 /// `x·Wᵀ` with a W larger than one storage binding (VGG-16's 392 MiB
 /// classifier layer, here on a device limited to 64 KiB bindings): B is bound
 /// a block of rows at a time, each block writing its columns of C (rows N
@@ -357,14 +369,7 @@ fn wide_b_splits_into_column_blocks() {
         activation: Activation::Relu,
         precision: Precision::F32,
     };
-    let rows: Vec<Option<&'static GemmVariant>> = std::iter::once(None)
-        .chain(
-            gemm::VARIANTS
-                .iter()
-                .filter(|v| v.check(&block, dev.caps()).is_ok())
-                .map(Some),
-        )
-        .collect();
+    let rows = accepting(&block, &dev);
     assert!(
         rows.len() >= 4,
         "only {} rows accept a column block",
@@ -379,15 +384,149 @@ fn wide_b_splits_into_column_blocks() {
             variant,
             ..Default::default()
         };
-        let c = testing::poisoned(&dev, &[m, n], DType::F32).unwrap();
-        gemm::gemm_into(&at, &bt, Some(&biast), &spec, &c)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        testing::compare(
-            &c.to_f32_vec().unwrap(),
-            &want,
-            DType::F32,
-            common::sum_bound(DType::F32, k),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        run_poisoned(&[&at, &bt, &biast], &spec, [m, n], &want, k, name);
     }
+}
+
+/// Runs `[a, b, bias]` into a poisoned `[M, N]` C and compares it with
+/// `want` (the f32 bound of a sum of `k` terms).
+fn run_poisoned(
+    operands: &[&weft::Tensor; 3],
+    spec: &GemmSpec,
+    shape: [usize; 2],
+    want: &weft::kernels::reference::RefOut,
+    k: usize,
+    what: &str,
+) {
+    let [a, b, bias] = *operands;
+    let c = testing::poisoned(a.device(), &shape, DType::F32).unwrap();
+    gemm::gemm_into(a, b, Some(bias), spec, &c).unwrap_or_else(|e| panic!("{what}: {e}"));
+    testing::compare(
+        &c.to_f32_vec().unwrap(),
+        want,
+        DType::F32,
+        common::sum_bound(DType::F32, k),
+    )
+    .unwrap_or_else(|e| panic!("{what}: {e}"));
+}
+
+/// `dzᵀ·x` with a C larger than one storage binding (the weight gradient of
+/// VGG-16's 392 MiB classifier layer, here on a device limited to 64 KiB
+/// bindings): C is bound a block of rows at a time, each from its rows of
+/// op(A) (transposed and not) with its part of a per-row bias. Every variant
+/// that accepts such a block runs it; C is poisoned, so a row left unwritten
+/// fails the bound.
+#[test]
+fn tall_c_splits_into_row_blocks() {
+    let dev = common::own_device(Some(64 << 10));
+    let mut rng = common::rng(0x7a11);
+    let (m, n, k) = (150, 130, 9);
+    for trans_a in [true, false] {
+        let a = common::uniform(&mut rng, m * k, -1.0, 1.0);
+        let b = common::uniform(&mut rng, k * n, -1.0, 1.0);
+        let bias = common::uniform(&mut rng, m, -1.0, 1.0);
+        let a_shape = if trans_a { [k, m] } else { [m, k] };
+        let at = dev.upload_f32(&a_shape, DType::F32, &a).unwrap();
+        let bt = dev.upload_f32(&[k, n], DType::F32, &b).unwrap();
+        let biast = dev.upload_f32(&[m], DType::F32, &bias).unwrap();
+        let dims = GemmDims::infer(&a_shape, &[k, n], trans_a, false).unwrap();
+        let want = reference::gemm::gemm(
+            &dims,
+            &a,
+            &b,
+            Some(&bias),
+            BiasMode::PerRow,
+            Activation::None,
+        );
+        let block = GemmProblem {
+            dims: GemmDims {
+                m: 24,
+                c_off: 0,
+                ..dims
+            },
+            bias: BiasMode::PerRow,
+            activation: Activation::None,
+            precision: Precision::F32,
+        };
+        let rows = accepting(&block, &dev);
+        assert!(
+            rows.len() >= 3,
+            "only {} rows accept a row block",
+            rows.len()
+        );
+        for variant in rows {
+            let name = variant.map_or("auto", |v| v.name);
+            let spec = GemmSpec {
+                trans_a,
+                bias: BiasMode::PerRow,
+                variant,
+                ..Default::default()
+            };
+            assert!((m * n * 4) as u64 > dev.limits().max_storage_buffer_binding_size);
+            let what = format!("{name} trans_a {trans_a}");
+            run_poisoned(&[&at, &bt, &biast], &spec, [m, n], &want, k, &what);
+        }
+    }
+}
+
+/// `dz·W` with a W larger than one storage binding and stored `[K, N]` (the
+/// data gradient through VGG-16's first classifier layer; here a device
+/// limited to 64 KiB bindings): the reduction runs in blocks of W's rows, the
+/// first into C with the bias, the rest through one partial product added in
+/// place, whose size `gemm_temp_bytes` reports for the planner. A fused
+/// activation cannot split and is a typed error.
+#[test]
+fn wide_untransposed_b_splits_its_reduction() {
+    let dev = common::own_device(Some(64 << 10));
+    let mut rng = common::rng(0x6b10);
+    let (m, n, k) = (3, 200, 250);
+    let a = common::uniform(&mut rng, m * k, -1.0, 1.0);
+    let b = common::uniform(&mut rng, k * n, -1.0, 1.0);
+    let bias = common::uniform(&mut rng, n, -1.0, 1.0);
+    let at = dev.upload_f32(&[m, k], DType::F32, &a).unwrap();
+    let bt = dev.upload_f32(&[k, n], DType::F32, &b).unwrap();
+    let biast = dev.upload_f32(&[n], DType::F32, &bias).unwrap();
+    assert!(bt.byte_size() > dev.limits().max_storage_buffer_binding_size);
+    let dims = GemmDims::infer(&[m, k], &[k, n], false, false).unwrap();
+    let want = reference::gemm::gemm(
+        &dims,
+        &a,
+        &b,
+        Some(&bias),
+        BiasMode::PerColumn,
+        Activation::None,
+    );
+    let spec = GemmSpec {
+        bias: BiasMode::PerColumn,
+        ..Default::default()
+    };
+    let c = testing::poisoned(&dev, &[m, n], DType::F32).unwrap();
+    dev.sync().unwrap();
+    dev.reset_peak();
+    let live = dev.pool_stats().live_bytes;
+    gemm::gemm_into(&at, &bt, Some(&biast), &spec, &c).unwrap();
+    let temp = gemm::gemm_temp_bytes(&dev, &[m, k], &[k, n], &spec, DType::F32);
+    assert_eq!(temp, (m * n * 4) as u64, "one partial product");
+    assert_eq!(dev.pool_stats().peak_live_bytes - live, temp);
+    // Each block adds one rounding of a partial sum: the bound of a sum of k
+    // terms plus one ulp per block.
+    let blocks = k.div_ceil(64) as f64;
+    testing::compare(
+        &c.to_f32_vec().unwrap(),
+        &want,
+        DType::F32,
+        common::sum_bound(DType::F32, k) + blocks,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let relu = GemmSpec {
+        activation: Activation::Relu,
+        ..Default::default()
+    };
+    let err = gemm::gemm(&at, &bt, None, &relu).unwrap_err();
+    assert!(matches!(err, Error::BindingTooLarge { .. }), "{err}");
+    // Small enough for one binding: no temporaries.
+    assert_eq!(
+        gemm::gemm_temp_bytes(&dev, &[m, 8], &[8, n], &spec, DType::F32),
+        0
+    );
 }

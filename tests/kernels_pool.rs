@@ -927,3 +927,91 @@ fn without_shader_f16_packed_forms_run_and_typed_ones_refuse() {
     let e = pool::max_unpool2d(&y, &idx, [5, 5]).unwrap_err();
     assert!(matches!(e, Error::MissingFeature { .. }), "{e}");
 }
+
+/// Adaptive average pooling over 100 random shapes per precision: output
+/// sizes that divide the input, that do not (overlapping windows), larger
+/// than the input (windows of one element, repeated), 1×1 (the global mean);
+/// forward and gradient against f64 (c = `common::sum_bound` of the largest
+/// window's terms on Σ|terms| / area and Σ|terms|; f16 storage rounds once
+/// more). The f64 gradient is the exact adjoint of
+/// the f64 forward: ⟨dy, f(x)⟩ = ⟨f*(dy), x⟩.
+#[test]
+fn adaptive_avg_pool_matches_reference() {
+    let dev = common::device();
+    let mut rng = common::rng(0xada9);
+    let mut dtypes = vec![DType::F32];
+    if dev.has(Feature::ShaderF16) {
+        dtypes.push(DType::F16);
+    }
+    for dtype in dtypes {
+        let mut worst = (0.0f64, 0.0f64);
+        for i in 0..100 {
+            let (n, c) = (rng.random_range(1..4), rng.random_range(1..6));
+            let (h, w): (usize, usize) = (rng.random_range(1..30), rng.random_range(1..30));
+            let ohw = match i % 4 {
+                0 => [1, 1],
+                1 => [(h / 2).max(1), (w / 3).max(1)],
+                2 => [rng.random_range(1..=h + 5), rng.random_range(1..=w + 5)],
+                _ => [rng.random_range(1..8), rng.random_range(1..8)],
+            };
+            let shape = [n, c, h, w];
+            // Terms of the largest window (forward) or gather (backward).
+            let terms = (h.div_ceil(ohw[0]) + 1)
+                * (w.div_ceil(ohw[1]) + 1)
+                * (ohw[0].div_ceil(h) + 1)
+                * (ohw[1].div_ceil(w) + 1);
+            let c_sum = common::sum_bound(DType::F32, terms);
+            let x = common::values(&mut rng, n * c * h * w, dtype);
+            let xt = dev.upload_f32(&shape, dtype, &x).unwrap();
+            let y = pool::adaptive_avg_pool2d(&xt, ohw).unwrap();
+            assert_eq!(y.shape(), [n, c, ohw[0], ohw[1]]);
+            let want = reference::pool::adaptive_avg_pool2d(&x, shape, ohw);
+            let what = format!("adaptive {dtype} case {i} {shape:?} -> {ohw:?}");
+            let (bound, k) = testing::storage_bound(&want, dtype, c_sum);
+            testing::compare(&y.to_f32_vec().unwrap(), &bound, dtype, k)
+                .unwrap_or_else(|e| panic!("{what}:\n{e}"));
+            worst.0 = worst.0.max(common::bound_used(
+                &y.to_f32_vec().unwrap(),
+                &bound,
+                dtype,
+                k,
+            ));
+
+            let dy = common::values(&mut rng, n * c * ohw[0] * ohw[1], dtype);
+            let dyt = dev.upload_f32(&[n, c, ohw[0], ohw[1]], dtype, &dy).unwrap();
+            let dx = pool::adaptive_avg_pool2d_backward(&dyt, shape).unwrap();
+            let want = reference::pool::adaptive_avg_pool2d_backward(&dy, shape, ohw);
+            let (bound, k) = testing::storage_bound(&want, dtype, c_sum);
+            testing::compare(&dx.to_f32_vec().unwrap(), &bound, dtype, k)
+                .unwrap_or_else(|e| panic!("{what} backward:\n{e}"));
+            worst.1 = worst.1.max(common::bound_used(
+                &dx.to_f32_vec().unwrap(),
+                &bound,
+                dtype,
+                k,
+            ));
+
+            // The reference gradient is the adjoint of the reference forward.
+            let fx = reference::pool::adaptive_avg_pool2d(&x, shape, ohw).value;
+            let lhs: f64 = dy.iter().zip(&fx).map(|(&a, b)| a as f64 * b).sum();
+            let rhs: f64 = want.value.iter().zip(&x).map(|(a, &b)| a * b as f64).sum();
+            assert!(
+                (lhs - rhs).abs() <= 1e-9 * (1.0 + lhs.abs()),
+                "{what}: adjoint {lhs} vs {rhs}"
+            );
+        }
+        eprintln!(
+            "adaptive_avg_pool2d {dtype}: 100 shapes, worst share of the bound: forward {:.3}, backward {:.3}",
+            worst.0, worst.1
+        );
+    }
+    let x = dev.tensor(&[1, 1, 4, 4], &[0.0; 16]).unwrap();
+    let err = pool::adaptive_avg_pool2d(&x, [0, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("output_size"), "{err}");
+    let err = pool::adaptive_avg_pool2d_backward(&x, [2, 1, 4, 4])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("batch or channels"), "{err}");
+}

@@ -370,6 +370,34 @@ pub fn scale_into(
     })
 }
 
+/// `y += x` in place, elementwise (same shape and dtype; f32 or native f16),
+/// rounded once per element.
+pub fn accumulate(y: &Tensor, x: &Tensor) -> Result<()> {
+    const OP: &str = "accumulate";
+    let dev = y.device();
+    let precision = Precision::typed_only(OP, dev, float_dtype(OP, y)?)?;
+    if x.shape() != y.shape() || x.dtype() != y.dtype() {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "x is {:?} {}, y is {:?} {}",
+                x.shape(),
+                x.dtype(),
+                y.shape(),
+                y.dtype()
+            ),
+        ));
+    }
+    let kernel = Kernel::new(
+        OP,
+        shaders::ACCUMULATE.get(precision).expect("typed"),
+        "main",
+    );
+    launch_unary_like(&kernel, precision, &[x], y, |n| {
+        bytemuck::bytes_of(&[n as u32, 0, 0, 0]).to_vec()
+    })
+}
+
 /// Fills a tensor with `value` (converted to its dtype; u32/i32 tensors take the
 /// value's integer part).
 pub fn fill(t: &Tensor, value: f32) -> Result<()> {

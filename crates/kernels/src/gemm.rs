@@ -560,6 +560,12 @@ pub fn gemm_into(
     if b.byte_size() > limit && !dims.batched_out && dims.b_cs != 1 {
         return gemm_by_column_blocks(&problem, a, b, bias, spec, c, limit);
     }
+    if c.byte_size() > limit && !dims.batched_out && b.byte_size() <= limit {
+        return gemm_by_row_blocks(&problem, a, b, bias, spec, c, limit);
+    }
+    if let Some(rows) = k_block(dev, &dims, b) {
+        return gemm_by_k_blocks(&problem, a, b, bias, spec, c, rows);
+    }
     TABLE.run(
         dev,
         &problem,
@@ -619,6 +625,191 @@ fn gemm_by_column_blocks(
             b: b_window,
             bias: bias_window,
             c: c.binding(),
+        };
+        TABLE.run(dev, &problem, spec.variant, &args)?;
+    }
+    Ok(())
+}
+
+/// Rows of B per block when a GEMM must split its reduction: B larger than
+/// one binding with its rows contiguous (`dz·W` through a wide dense layer,
+/// B = W stored `[K, N]`), which neither column nor row blocks can bind.
+fn k_block(dev: &weft_device::Device, dims: &GemmDims, b: &Tensor) -> Option<usize> {
+    k_block_rows(dev, dims, b.byte_size(), b.dtype())
+}
+
+/// [`k_block`] from B's size and dtype.
+fn k_block_rows(
+    dev: &weft_device::Device,
+    dims: &GemmDims,
+    b_bytes: u64,
+    dtype: weft_device::DType,
+) -> Option<usize> {
+    let limit = dev.limits().max_storage_buffer_binding_size;
+    if b_bytes <= limit || dims.batched_out || dims.b_cs != 1 {
+        return None;
+    }
+    let align = crate::binding::align_elems(dev.limits(), dtype);
+    let row_bytes = (dims.n * dtype.element_bytes()) as u64;
+    let slack = (align * dtype.element_bytes()) as u64;
+    // Whole vec4s of A's offset (k0·a_cs with a_cs = 1 for an untransposed A).
+    Some((limit.saturating_sub(slack) / row_bytes.max(1)) as usize / 4 * 4)
+}
+
+/// Bytes a GEMM of `a_shape`·`b_shape` (untransposed B) holds beyond its
+/// output while it splits its reduction (see [`gemm_into`]): one partial
+/// product of C's size; 0 when it runs in one launch. For memory planning.
+pub fn gemm_temp_bytes(
+    dev: &weft_device::Device,
+    a_shape: &[usize],
+    b_shape: &[usize],
+    spec: &GemmSpec,
+    dtype: weft_device::DType,
+) -> u64 {
+    let Ok(dims) = GemmDims::infer(a_shape, b_shape, spec.trans_a, spec.trans_b) else {
+        return 0;
+    };
+    let b_bytes = dtype.storage_bytes(b_shape.iter().product());
+    match k_block_rows(dev, &dims, b_bytes, dtype) {
+        Some(rows) if rows > 0 && rows < dims.k => dtype.storage_bytes(dims.m * dims.n),
+        _ => 0,
+    }
+}
+
+/// A GEMM whose B is larger than one binding and stored with its rows (the
+/// reduction index) contiguous: the reduction runs in blocks of `rows` rows of
+/// B, the first into C, each later one into a partial product added to C in
+/// place (one more rounding per block). The bias joins the first block; a
+/// fused activation cannot apply to partial sums and is refused.
+fn gemm_by_k_blocks(
+    whole: &GemmProblem,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &GemmSpec,
+    c: &Tensor,
+    rows: usize,
+) -> Result<()> {
+    let dev = a.device();
+    let d = whole.dims;
+    let limit = dev.limits().max_storage_buffer_binding_size;
+    if rows == 0 {
+        return Err(Error::invalid(
+            "gemm",
+            "b",
+            format!(
+                "four rows of B ({} bytes) exceed the device's max_storage_buffer_binding_size of {limit} bytes",
+                4 * d.n * b.dtype().element_bytes()
+            ),
+        ));
+    }
+    if whole.activation != Activation::None || whole.precision == Precision::F16Packed {
+        return Err(Error::BindingTooLarge {
+            op: "gemm".into(),
+            bytes: b.byte_size(),
+            limit,
+        });
+    }
+    let align = crate::binding::align_elems(dev.limits(), b.dtype());
+    let partial = if rows < d.k {
+        Some(dev.empty(c.shape(), c.dtype())?)
+    } else {
+        None
+    };
+    for k0 in (0..d.k).step_by(rows) {
+        let depth = rows.min(d.k - k0);
+        let (b_window, b_off) = crate::binding::window(b, k0 * d.n, depth * d.n, align)?;
+        let first = k0 == 0;
+        let out = match (&partial, first) {
+            (Some(p), false) => p,
+            _ => c,
+        };
+        let problem = GemmProblem {
+            dims: GemmDims {
+                k: depth,
+                a_off: d.a_off + k0 * d.a_cs,
+                b_off: b_off as usize,
+                ..d
+            },
+            bias: if first { whole.bias } else { BiasMode::None },
+            ..*whole
+        };
+        let args = GemmArgs {
+            device: dev,
+            a: a.binding(),
+            b: b_window,
+            bias: if first {
+                bias.map(Tensor::binding)
+            } else {
+                None
+            },
+            c: out.binding(),
+        };
+        TABLE.run(dev, &problem, spec.variant, &args)?;
+        if !first {
+            crate::elementwise::accumulate(c, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// A GEMM whose C is larger than one binding (the weight gradient `dzᵀ·x` of
+/// a wide dense layer: VGG-16's first classifier layer's is 392 MiB): C is
+/// bound a block of its rows at a time, each computed from the matching rows
+/// of op(A) (an offset into A, bound whole) and all of B.
+fn gemm_by_row_blocks(
+    whole: &GemmProblem,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &GemmSpec,
+    c: &Tensor,
+    limit: u64,
+) -> Result<()> {
+    let dev = a.device();
+    let d = whole.dims;
+    let align = crate::binding::align_elems(dev.limits(), c.dtype());
+    let row_bytes = (d.n * c.dtype().element_bytes()) as u64;
+    // Blocks of whole vec4s of A's offset whose per-row bias windows start
+    // at aligned offsets (both powers of two), with room in C's window for
+    // its alignment slack.
+    let step = align.max(4);
+    let rows = ((limit.saturating_sub((align * c.dtype().element_bytes()) as u64))
+        / row_bytes.max(1)) as usize
+        / step
+        * step;
+    if rows == 0 {
+        return Err(Error::invalid(
+            "gemm",
+            "c",
+            format!(
+                "{step} rows of C ({} bytes) exceed the device's max_storage_buffer_binding_size of {limit} bytes",
+                step as u64 * row_bytes
+            ),
+        ));
+    }
+    for i0 in (0..d.m).step_by(rows) {
+        let height = rows.min(d.m - i0);
+        let (c_window, c_off) = crate::binding::window(c, i0 * d.n, height * d.n, align)?;
+        let bias_window = match (bias, spec.bias) {
+            (Some(t), BiasMode::PerRow) => Some(t.window(i0, height)?),
+            (t, _) => t.map(Tensor::binding),
+        };
+        let problem = GemmProblem {
+            dims: GemmDims {
+                m: height,
+                a_off: d.a_off + i0 * d.a_rs,
+                c_off: c_off as usize,
+                ..d
+            },
+            ..*whole
+        };
+        let args = GemmArgs {
+            device: dev,
+            a: a.binding(),
+            b: b.binding(),
+            bias: bias_window,
+            c: c_window,
         };
         TABLE.run(dev, &problem, spec.variant, &args)?;
     }

@@ -113,6 +113,7 @@ plain!(
 typed!(BINARY, [], "elementwise/binary.wgsl");
 plain!(BINARY_F16P, [], "elementwise/binary_f16p.wgsl");
 typed!(SCALE, [], "elementwise/scale.wgsl");
+typed!(ACCUMULATE, [], "elementwise/accumulate.wgsl");
 plain!(SCALE_F16P, [], "elementwise/scale_f16p.wgsl");
 plain!(FILL, [], "elementwise/fill.wgsl");
 plain!(CONVERT, [], "elementwise/convert.wgsl");
@@ -187,6 +188,7 @@ fn common() -> Vec<&'static Shader> {
         &ACTIVATION_BACKWARD,
         &BINARY,
         &SCALE,
+        &ACCUMULATE,
         &GEMM_NAIVE,
         &GEMM_TILED,
         &GEMM_REGISTER,

@@ -241,7 +241,16 @@ impl Layer for Linear {
             m.alloc(cx.bytes(cx.output)); // dz
         }
         if dx > 0 {
-            m.alloc(w16).alloc(dx).free(w16);
+            // A weight wider than one binding splits the product's reduction,
+            // holding one partial product meanwhile.
+            let split = gemm::gemm_temp_bytes(
+                cx.device,
+                &[cx.batch, self.out_features],
+                &[self.out_features, self.in_features],
+                &GemmSpec::default(),
+                cx.dtype,
+            );
+            m.alloc(w16).alloc(dx).alloc(split).free(split).free(w16);
         }
         if need_dw {
             m.alloc(w16).alloc(dw).free(w16); // f16 dW, then its f32 cast

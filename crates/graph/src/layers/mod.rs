@@ -25,7 +25,7 @@ pub use linear::Linear;
 pub use lrn::LocalResponseNorm;
 pub use norm::BatchNorm2d;
 pub use permute::Permute;
-pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool, MaxPool2d};
 pub use prelu::PRelu;
 pub use product::Mul;
 pub use shape::{Add, Concat, Flatten, Identity, Reshape};

@@ -208,6 +208,59 @@ impl Layer for GlobalAvgPool {
     }
 }
 
+/// `nn.AdaptiveAvgPool2d((oh, ow))`: output `(oy, ox)` averages input rows
+/// `[⌊oy·H/oh⌋, ⌈(oy+1)·H/oh⌉)` and the like columns, for any input size
+/// (windows overlap where the sizes do not divide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdaptiveAvgPool2d {
+    pub output_size: [usize; 2],
+}
+
+impl AdaptiveAvgPool2d {
+    pub fn new(output_size: [usize; 2]) -> AdaptiveAvgPool2d {
+        AdaptiveAvgPool2d { output_size }
+    }
+}
+
+impl Layer for AdaptiveAvgPool2d {
+    fn kind(&self) -> &'static str {
+        "AdaptiveAvgPool2d"
+    }
+
+    fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
+        let [c, h, w] = chw(name, "AdaptiveAvgPool2d", &inputs[0])?;
+        if h == 0 || w == 0 || self.output_size.contains(&0) {
+            return Err(shape_error(
+                name,
+                format!(
+                    "AdaptiveAvgPool2d needs a non-empty image and output size, got {h}x{w} to {:?}",
+                    self.output_size
+                ),
+            ));
+        }
+        Ok(vec![c, self.output_size[0], self.output_size[1]])
+    }
+
+    fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
+        cx.output = Some(pool::adaptive_avg_pool2d(&cx.inputs[0], self.output_size)?);
+        Ok(())
+    }
+
+    fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
+        let shape: [usize; 4] = cx.input_shapes[0].clone().try_into().expect("NCHW");
+        cx.input_grads = vec![Some(pool::adaptive_avg_pool2d_backward(cx.dy, shape)?)];
+        Ok(())
+    }
+
+    fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let [n, c, _, _] = x.nchw();
+        let out = reference::pool::adaptive_avg_pool2d(&x.data, x.nchw(), self.output_size);
+        let [oh, ow] = self.output_size;
+        Ok(HostArray::new(vec![n, c, oh, ow], out.value))
+    }
+}
+
 fn pool_reference(x: &HostArray, kind: PoolKind, params: &Pool2dParams) -> Result<HostArray> {
     let [n, c, h, w] = x.nchw();
     let [oh, ow] = params.out_hw("pool", h, w)?;

@@ -5,31 +5,21 @@
 use weft_device::{Error, Result};
 
 use crate::graph::Graph;
-use crate::layers::{Boxed, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu};
+use crate::layers::{AdaptiveAvgPool2d, Boxed, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu};
 
-/// AlexNet for `num_classes` classes on `[3, size, size]` images. At 224
-/// (ImageNet) it is torchvision's network, 61,100,840 parameters for 1000
-/// classes; its adaptive average pool to 6×6 is the identity there and is left
-/// out, so at other sizes the first classifier layer takes 256·s² features,
-/// `s` the side of the last feature map.
+/// AlexNet for `num_classes` classes on `[3, size, size]` images, `size` at
+/// least 63: torchvision's network, 61,100,840 parameters for 1000 classes,
+/// its adaptive average pool to 6×6 included (the identity at 224), so the
+/// classifier and pretrained weights fit any size.
 pub fn alexnet(num_classes: usize, size: usize) -> Result<Graph> {
-    // Conv 11/4 pad 2, then three 3/2 max pools with 5×5 and 3×3 convs that
-    // keep the size between them.
-    let conv1 = (size + 4).checked_sub(11).map(|s| s / 4 + 1);
-    let side = conv1
-        .and_then(|s| s.checked_sub(3))
-        .map(|s| s / 2 + 1)
-        .and_then(|s| s.checked_sub(3))
-        .map(|s| s / 2 + 1)
-        .and_then(|s| s.checked_sub(3))
-        .map(|s| s / 2 + 1)
-        .ok_or_else(|| {
-            Error::invalid(
-                "alexnet",
-                "size",
-                format!("the image size must be at least 63, got {size}"),
-            )
-        })?;
+    if size < 63 {
+        // Conv 11/4 pad 2 and three 3/2 max pools leave nothing below 63.
+        return Err(Error::invalid(
+            "alexnet",
+            "size",
+            format!("the image size must be at least 63, got {size}"),
+        ));
+    }
     let mut g = Graph::new();
     let x = g.input("image", &[3, size, size])?;
     let pool = || MaxPool2d::new(3).stride(2).boxed();
@@ -52,9 +42,10 @@ pub fn alexnet(num_classes: usize, size: usize) -> Result<Graph> {
             ("features.10", Conv2d::new(256, 256, 3).padding(1).boxed()),
             ("features.11", Relu.boxed()),
             ("features.12", pool()),
+            ("avgpool", AdaptiveAvgPool2d::new([6, 6]).boxed()),
             ("flatten", Flatten.boxed()),
             ("classifier.0", Dropout::new(0.5).boxed()),
-            ("classifier.1", Linear::new(256 * side * side, 4096).boxed()),
+            ("classifier.1", Linear::new(256 * 6 * 6, 4096).boxed()),
             ("classifier.2", Relu.boxed()),
             ("classifier.3", Dropout::new(0.5).boxed()),
             ("classifier.4", Linear::new(4096, 4096).boxed()),

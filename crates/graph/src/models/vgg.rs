@@ -5,7 +5,9 @@
 use weft_device::{Error, Result};
 
 use crate::graph::Graph;
-use crate::layers::{BatchNorm2d, Boxed, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu};
+use crate::layers::{
+    AdaptiveAvgPool2d, BatchNorm2d, Boxed, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Relu,
+};
 
 /// A 2×2 max pool in a configuration.
 const M: usize = 0;
@@ -31,11 +33,10 @@ fn config(depth: usize) -> Option<&'static [usize]> {
 
 /// VGG with `depth` weight layers (11, 13, 16 or 19), batch norm after every
 /// convolution when `batch_norm`, for `num_classes` classes on
-/// `[3, size, size]` images, `size` a multiple of 32. At 224 (ImageNet) it is
-/// torchvision's network (VGG-16: 138,357,544 parameters for 1000 classes,
-/// VGG-16-BN 138,365,992); torchvision's adaptive average pool to 7×7 is the
-/// identity there and is left out, so at other sizes the first classifier
-/// layer takes 512·(size/32)² features.
+/// `[3, size, size]` images, `size` at least 32: torchvision's network (VGG-16:
+/// 138,357,544 parameters for 1000 classes, VGG-16-BN 138,365,992), its
+/// adaptive average pool to 7×7 included (the identity at 224), so the
+/// classifier and pretrained weights fit any size.
 pub fn vgg(depth: usize, batch_norm: bool, num_classes: usize, size: usize) -> Result<Graph> {
     let layers = config(depth).ok_or_else(|| {
         Error::invalid(
@@ -44,11 +45,12 @@ pub fn vgg(depth: usize, batch_norm: bool, num_classes: usize, size: usize) -> R
             format!("VGG has 11, 13, 16 or 19 weight layers, got {depth}"),
         )
     })?;
-    if size == 0 || !size.is_multiple_of(32) {
+    if size < 32 {
+        // Five 2×2 max pools leave nothing below 32.
         return Err(Error::invalid(
             "vgg",
             "size",
-            format!("the image size must be a positive multiple of 32, got {size}"),
+            format!("the image size must be at least 32, got {size}"),
         ));
     }
     let mut g = Graph::new();
@@ -73,12 +75,12 @@ pub fn vgg(depth: usize, batch_norm: bool, num_classes: usize, size: usize) -> R
             c = c_out;
         }
     }
-    let features = 512 * (size / 32) * (size / 32);
     let y = g.chain(
         y,
         [
+            ("avgpool", AdaptiveAvgPool2d::new([7, 7]).boxed()),
             ("flatten", Flatten.boxed()),
-            ("classifier.0", Linear::new(features, 4096).boxed()),
+            ("classifier.0", Linear::new(512 * 7 * 7, 4096).boxed()),
             ("classifier.1", Relu.boxed()),
             ("classifier.2", Dropout::new(0.5).boxed()),
             ("classifier.3", Linear::new(4096, 4096).boxed()),

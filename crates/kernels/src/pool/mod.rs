@@ -1,7 +1,8 @@
 //! 2-D pooling with PyTorch's semantics (NCHW): max, average, sum and min
 //! pooling ([`pool2d`]), max pooling with PyTorch's indices
 //! ([`max_pool2d_with_indices`]), their gradients in gather form
-//! ([`max_pool2d_backward`], [`avg_pool2d_backward`]), global pooling and
+//! ([`max_pool2d_backward`], [`avg_pool2d_backward`]), global pooling,
+//! adaptive average pooling to any size ([`adaptive_avg_pool2d`]) and
 //! [`max_unpool2d`].
 //!
 //! | kernel | precisions | mapping |
@@ -14,11 +15,13 @@
 //! | `pool/global_pool` (avg, max) | f32, f16 (packed: `pool2d` with the whole plane as kernel) | one workgroup per plane, tree reduction |
 //! | `pool/global_avg_backward` | f32, f16 (packed: `avg_backward`) | one element per invocation |
 //! | `pool/max_unpool` | f32, f16 | zero fill, then one scatter store per input element |
+//! | `pool/adaptive_avg`, `pool/adaptive_avg_backward` | f32, f16 | one output (forward) or input-gradient element (backward, gather over the overlapping windows) per invocation |
 //!
 //! Every kernel reads and accumulates in f32 and rounds once on the store, so
 //! f16 sums beyond 65504 stay finite when their average is. Gradients are
 //! deterministic: no float atomics anywhere.
 
+pub mod adaptive;
 pub mod backward;
 pub mod forward;
 pub mod global;
@@ -26,6 +29,7 @@ pub mod unpool;
 
 use weft_device::{Binding, DType, Device, Error, Kernel, Result, ShaderFile, Tensor};
 
+pub use adaptive::{adaptive_avg_pool2d, adaptive_avg_pool2d_backward};
 pub use backward::{
     avg_pool2d_backward, avg_pool2d_backward_into, max_pool2d_backward, max_pool2d_backward_by,
     max_pool2d_backward_into, max_pool2d_backward_temp_bytes, max_pool2d_backward_windows,
@@ -50,6 +54,7 @@ const PARAMS: ShaderFile = crate::shaders::wgsl!("pool/params.wgsl");
 /// Shaders of every pooling module.
 pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
     let mut all = forward::shaders();
+    all.extend(adaptive::shaders());
     all.extend(backward::shaders());
     all.extend(global::shaders());
     all.extend(unpool::shaders());

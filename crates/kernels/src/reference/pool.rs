@@ -245,6 +245,73 @@ pub fn global_avg_pool<T: Copy + Into<f64>>(x: &[T], shape: [usize; 4]) -> RefOu
     out
 }
 
+/// The input rows (or columns) `[start, end)` that adaptive output `o` of
+/// `out` averages over an input of `size`: PyTorch's
+/// `[⌊o·size/out⌋, ⌈(o+1)·size/out⌉)`.
+pub fn adaptive_window(o: usize, size: usize, out: usize) -> (usize, usize) {
+    (o * size / out, ((o + 1) * size).div_ceil(out))
+}
+
+/// Adaptive average pooling to `out_hw`; `scale = Σ|x| / area`.
+pub fn adaptive_avg_pool2d<T: Copy + Into<f64>>(
+    x: &[T],
+    shape: [usize; 4],
+    out_hw: [usize; 2],
+) -> RefOut {
+    let [n, c, h, w] = shape;
+    let [oh, ow] = out_hw;
+    let mut out = RefOut::with_capacity(n * c * oh * ow);
+    for plane in 0..n * c {
+        for oy in 0..oh {
+            let (y0, y1) = adaptive_window(oy, h, oh);
+            for ox in 0..ow {
+                let (x0, x1) = adaptive_window(ox, w, ow);
+                let area = ((y1 - y0) * (x1 - x0)) as f64;
+                let (mut sum, mut mag) = (0.0f64, 0.0f64);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let v: f64 = x[(plane * h + iy) * w + ix].into();
+                        sum += v;
+                        mag += v.abs();
+                    }
+                }
+                out.push(sum / area, mag / area);
+            }
+        }
+    }
+    out
+}
+
+/// Gradient of [`adaptive_avg_pool2d`]: every input element collects
+/// `dy / area` from each window holding it; `scale = Σ|terms|`.
+pub fn adaptive_avg_pool2d_backward<T: Copy + Into<f64>>(
+    dy: &[T],
+    input_shape: [usize; 4],
+    out_hw: [usize; 2],
+) -> RefOut {
+    let [n, c, h, w] = input_shape;
+    let [oh, ow] = out_hw;
+    let mut value = vec![0.0f64; n * c * h * w];
+    let mut scale = vec![0.0f64; n * c * h * w];
+    for plane in 0..n * c {
+        for oy in 0..oh {
+            let (y0, y1) = adaptive_window(oy, h, oh);
+            for ox in 0..ow {
+                let (x0, x1) = adaptive_window(ox, w, ow);
+                let g: f64 = dy[(plane * oh + oy) * ow + ox].into();
+                let t = g / ((y1 - y0) * (x1 - x0)) as f64;
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        value[(plane * h + iy) * w + ix] += t;
+                        scale[(plane * h + iy) * w + ix] += t.abs();
+                    }
+                }
+            }
+        }
+    }
+    RefOut { value, scale }
+}
+
 /// Maximum of each plane, NaN propagating; exact.
 pub fn global_max_pool<T: Copy + Into<f64>>(x: &[T], shape: [usize; 4]) -> RefOut {
     let [n, c, h, w] = shape;
