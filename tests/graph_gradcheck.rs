@@ -167,6 +167,11 @@ fn every_layer_backward_matches_finite_differences() {
             vec![3, 6, 6],
         ),
         (
+            "linear over the last dimension of an image",
+            Linear::new(6, 5).boxed(),
+            vec![3, 4, 6],
+        ),
+        (
             "adaptive avg pool, overlapping windows",
             weft::graph::layers::AdaptiveAvgPool2d::new([3, 4]).boxed(),
             vec![2, 7, 6],

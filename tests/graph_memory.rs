@@ -371,9 +371,9 @@ fn resnet18_training_keeps_at_most_half_of_everything() {
 #[test]
 fn every_layer_kind_plans_exactly() {
     use weft::graph::layers::{
-        Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Dropout, Flatten,
-        GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, MaxUnpool2d, Mul, PRelu, Permute,
-        Sigmoid, Upsample,
+        Act, AdaptiveAvgPool2d, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d,
+        ConvTranspose2d, Dropout, Flatten, GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d,
+        MaxUnpool2d, Mul, PRelu, Permute, Sigmoid, Upsample,
     };
     let build = || {
         let mut g = Graph::new();
@@ -427,6 +427,17 @@ fn every_layer_kind_plans_exactly() {
             .add("upsample", Upsample::bilinear(2, false).boxed(), &[v])
             .unwrap();
         let c = g.add("cat", Concat.boxed(), &[w, a]).unwrap();
+        // A dense layer over rows (the last dimension), an adaptive pool.
+        let rows = g.shape(c)[2];
+        let c = g
+            .chain(
+                c,
+                [
+                    ("rowwise", Linear::new(rows, 6).boxed()),
+                    ("adaptive", AdaptiveAvgPool2d::new([3, 4]).boxed()),
+                ],
+            )
+            .unwrap();
         let y = g
             .chain(
                 c,

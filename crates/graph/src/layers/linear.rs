@@ -1,6 +1,8 @@
-//! `nn.Linear`: y = x·Wᵀ + b on GEMM, with an optionally fused activation.
+//! `nn.Linear`: y = x·Wᵀ + b on GEMM, with an optionally fused activation,
+//! over the last dimension of inputs of any rank (leading dimensions are
+//! rows, as PyTorch's).
 
-use weft_device::{DType, Result};
+use weft_device::{DType, Result, Tensor};
 use weft_kernels::gemm::{self, BiasMode, GemmSpec};
 use weft_kernels::reduce;
 use weft_kernels::{Activation, elementwise};
@@ -42,6 +44,11 @@ impl Linear {
         self.activation = act;
         self
     }
+
+    /// `t` (batched, features last) as rows of `features`: a view.
+    fn rows(t: &Tensor, features: usize) -> Result<Tensor> {
+        t.reshape(&[t.numel() / features.max(1), features])
+    }
 }
 
 impl Layer for Linear {
@@ -57,25 +64,36 @@ impl Layer for Linear {
         "Linear"
     }
 
-    fn flops(&self, _inputs: &[Shape], _output: &Shape) -> u64 {
-        2 * (self.in_features * self.out_features) as u64
+    fn flops(&self, inputs: &[Shape], _output: &Shape) -> u64 {
+        let rows: usize = inputs[0][..inputs[0].len().saturating_sub(1)]
+            .iter()
+            .product();
+        2 * (rows * self.in_features * self.out_features) as u64
     }
 
     fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
         let s = &inputs[0];
-        if s.len() != 1 {
+        let Some((&features, leading)) = s.split_last() else {
             return Err(shape_error(
                 name,
-                format!("Linear expects [features] inputs (add a Flatten), got {s:?}"),
+                "Linear needs inputs with a features dimension, got a scalar".to_string(),
             ));
+        };
+        if features != self.in_features {
+            let message = if leading.is_empty() {
+                format!(
+                    "expected {} input features, got {features}",
+                    self.in_features
+                )
+            } else {
+                format!(
+                    "expected {} input features in the last dimension of {s:?}, got {features} (to use all of an image, add a Flatten)",
+                    self.in_features
+                )
+            };
+            return Err(shape_error(name, message));
         }
-        if s[0] != self.in_features {
-            return Err(shape_error(
-                name,
-                format!("expected {} input features, got {}", self.in_features, s[0]),
-            ));
-        }
-        Ok(vec![self.out_features])
+        Ok([leading, &[self.out_features]].concat())
     }
 
     fn params(&self, _inputs: &[Shape]) -> Vec<ParamDecl> {
@@ -127,7 +145,11 @@ impl Layer for Linear {
             activation: self.activation,
             ..Default::default()
         };
-        cx.output = Some(gemm::gemm(&cx.inputs[0], &w, b.as_ref(), &spec)?);
+        let x = &cx.inputs[0];
+        let y = gemm::gemm(&Self::rows(x, self.in_features)?, &w, b.as_ref(), &spec)?;
+        let mut shape = x.shape().to_vec();
+        *shape.last_mut().expect("features") = self.out_features;
+        cx.output = Some(y.reshape(&shape)?);
         Ok(())
     }
 
@@ -143,18 +165,20 @@ impl Layer for Linear {
             };
             elementwise::activation_backward(&saved, cx.dy, self.activation)?
         };
+        let dz = Self::rows(&dz, self.out_features)?;
         let dx = if cx.need_input_grad[0] {
             let w = param_as(&cx.params[0], cx.dtype)?;
-            Some(gemm::gemm(&dz, &w, None, &GemmSpec::default())?)
+            let dx = gemm::gemm(&dz, &w, None, &GemmSpec::default())?;
+            Some(dx.reshape(&cx.input_shapes[0])?)
         } else {
             None
         };
         let mut grads = vec![None, None];
         if cx.need_param_grad[0] {
-            let x = x.expect("linear input saved");
+            let x = Self::rows(x.expect("linear input saved"), self.in_features)?;
             let dw = gemm::gemm(
                 &dz,
-                x,
+                &x,
                 None,
                 &GemmSpec {
                     trans_a: true,
@@ -183,7 +207,8 @@ impl Layer for Linear {
 
     fn reference(&self, inputs: &[HostArray], params: &[&[f64]]) -> Result<HostArray> {
         let x = &inputs[0];
-        let (n, fin, fout) = (x.shape[0], self.in_features, self.out_features);
+        let (fin, fout) = (self.in_features, self.out_features);
+        let n = x.data.len() / fin.max(1);
         let mut y = vec![0.0; n * fout];
         for r in 0..n {
             for o in 0..fout {
@@ -194,9 +219,11 @@ impl Layer for Linear {
                 y[r * fout + o] = acc;
             }
         }
+        let mut shape = x.shape.clone();
+        *shape.last_mut().expect("features") = fout;
         Ok(crate::layers::activation::apply_reference(
             self.activation,
-            HostArray::new(vec![n, fout], y),
+            HostArray::new(shape, y),
         ))
     }
 
@@ -218,6 +245,8 @@ impl Layer for Linear {
 
     fn backward_alloc(&self, cx: &AllocCtx<'_>) -> BackwardAlloc {
         let w_numel = self.in_features * self.out_features;
+        // Rows: the batch times the leading dimensions.
+        let rows = cx.batch * cx.output[..cx.output.len() - 1].iter().product::<usize>();
         let w16 = param_cast_bytes(w_numel, cx.dtype);
         let dx = if cx.need_input_grad[0] {
             cx.bytes(&cx.inputs[0])
@@ -245,7 +274,7 @@ impl Layer for Linear {
             // holding one partial product meanwhile.
             let split = gemm::gemm_temp_bytes(
                 cx.device,
-                &[cx.batch, self.out_features],
+                &[rows, self.out_features],
                 &[self.out_features, self.in_features],
                 &GemmSpec::default(),
                 cx.dtype,
@@ -256,7 +285,7 @@ impl Layer for Linear {
             m.alloc(w16).alloc(dw).free(w16); // f16 dW, then its f32 cast
         }
         let reduce_scratch = if need_db {
-            reduce::channel_sum_scratch_bytes([cx.batch, self.out_features, 1, 1])
+            reduce::channel_sum_scratch_bytes([rows, self.out_features, 1, 1])
         } else {
             0
         };
