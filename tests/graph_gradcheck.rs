@@ -167,6 +167,22 @@ fn every_layer_backward_matches_finite_differences() {
             vec![3, 6, 6],
         ),
         (
+            "upsample bilinear to a size",
+            Upsample::to_size(
+                [7, 5],
+                weft::kernels::upsample::UpsampleMode::Bilinear {
+                    align_corners: false,
+                },
+            )
+            .boxed(),
+            vec![2, 3, 4],
+        ),
+        (
+            "upsample nearest down to a size",
+            Upsample::to_size([2, 3], weft::kernels::upsample::UpsampleMode::Nearest).boxed(),
+            vec![2, 5, 7],
+        ),
+        (
             "linear over the last dimension of an image",
             Linear::new(6, 5).boxed(),
             vec![3, 4, 6],

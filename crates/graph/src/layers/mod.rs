@@ -31,7 +31,7 @@ pub use product::Mul;
 pub use shape::{Add, Concat, Flatten, Identity, Reshape};
 pub use softmax::Softmax;
 pub use unpool::MaxUnpool2d;
-pub use upsample::Upsample;
+pub use upsample::{Upsample, UpsampleTarget};
 
 use weft_device::{DType, Error, Result, Tensor};
 

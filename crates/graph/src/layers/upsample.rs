@@ -6,26 +6,53 @@ use weft_kernels::upsample::{self, UpsampleMode};
 use crate::layer::{Backward, Forward, HostArray, Layer, Shape};
 use crate::layers::{chw, shape_error};
 
-/// `nn.Upsample(scale_factor=s, mode="nearest" | "bilinear", align_corners=...)`
-/// with an integer scale factor.
+/// The output size of an [`Upsample`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsampleTarget {
+    /// `scale_factor=s`: an integer factor on both sides.
+    Scale(usize),
+    /// `size=(h, w)`: a fixed output size, any ratio to the input's (then
+    /// PyTorch's coordinate scale is input/output).
+    Size([usize; 2]),
+}
+
+/// `nn.Upsample(scale_factor=s | size=(h, w), mode="nearest" | "bilinear",
+/// align_corners=...)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Upsample {
-    pub scale: usize,
+    pub target: UpsampleTarget,
     pub mode: UpsampleMode,
 }
 
 impl Upsample {
     pub fn nearest(scale: usize) -> Upsample {
         Upsample {
-            scale,
+            target: UpsampleTarget::Scale(scale),
             mode: UpsampleMode::Nearest,
         }
     }
 
     pub fn bilinear(scale: usize, align_corners: bool) -> Upsample {
         Upsample {
-            scale,
+            target: UpsampleTarget::Scale(scale),
             mode: UpsampleMode::Bilinear { align_corners },
+        }
+    }
+
+    /// To a fixed `[height, width]` (smaller than the input too, as PyTorch's
+    /// `F.interpolate(size=...)`).
+    pub fn to_size(size: [usize; 2], mode: UpsampleMode) -> Upsample {
+        Upsample {
+            target: UpsampleTarget::Size(size),
+            mode,
+        }
+    }
+
+    /// The output plane for an `h × w` input.
+    fn out_hw(&self, h: usize, w: usize) -> [usize; 2] {
+        match self.target {
+            UpsampleTarget::Scale(s) => [h * s, w * s],
+            UpsampleTarget::Size(size) => size,
         }
     }
 }
@@ -37,15 +64,25 @@ impl Layer for Upsample {
 
     fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
         let [c, h, w] = chw(name, "Upsample", &inputs[0])?;
-        if self.scale == 0 {
-            return Err(shape_error(name, "scale factor must be positive"));
+        match self.target {
+            UpsampleTarget::Scale(0) => {
+                return Err(shape_error(name, "scale factor must be positive"));
+            }
+            UpsampleTarget::Size(size) if size.contains(&0) => {
+                return Err(shape_error(
+                    name,
+                    format!("output size must be positive, got {size:?}"),
+                ));
+            }
+            _ => {}
         }
-        Ok(vec![c, h * self.scale, w * self.scale])
+        let [oh, ow] = self.out_hw(h, w);
+        Ok(vec![c, oh, ow])
     }
 
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let x = &cx.inputs[0];
-        let out = [x.dim(2) * self.scale, x.dim(3) * self.scale];
+        let out = self.out_hw(x.dim(2), x.dim(3));
         cx.output = Some(upsample::upsample2d(x, out, self.mode, None)?);
         Ok(())
     }
@@ -61,7 +98,7 @@ impl Layer for Upsample {
     fn reference(&self, inputs: &[HostArray], _params: &[&[f64]]) -> Result<HostArray> {
         let x = &inputs[0];
         let [n, c, h, w] = x.nchw();
-        let out = [h * self.scale, w * self.scale];
+        let out = self.out_hw(h, w);
         let y = weft_kernels::reference::upsample::upsample2d(
             &x.data,
             x.nchw(),
