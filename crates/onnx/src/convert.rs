@@ -855,6 +855,24 @@ impl Importer {
                 }
                 Some(out)
             };
+            // One window over the whole image (Inception v1's last pool: 7×7
+            // on 6×6 with one pixel after): a global pool, exactly, where
+            // the padding counts for nothing.
+            let whole = (0..2).all(|a| {
+                onnx_out(a) == Some(1) && dilation[a] == 1 && kernel[a] >= padding[a] + s[a + 1]
+            });
+            if whole && (is_max || !include_pad) {
+                let layer: Box<dyn Layer> = if is_max {
+                    let mut p = MaxPool2d::new(1);
+                    p.params.kernel = [s[1], s[2]];
+                    p.boxed()
+                } else {
+                    GlobalAvgPool.boxed()
+                };
+                self.unary(n, layer)?;
+                self.extra_outputs_unavailable(n, "the indices");
+                return Ok(());
+            }
             let same = (0..2).all(|a| {
                 end[a] >= padding[a] && onnx_out(a).is_some() && onnx_out(a) == ceil_out(a)
             });

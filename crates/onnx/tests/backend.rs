@@ -23,6 +23,7 @@ const MUST_PASS: &[&str] = &[
     "light/densenet121",
     "light/bvlc_alexnet",
     "light/zfnet512",
+    "light/inception_v1",
     "light/inception_v2",
     "light/shufflenet",
     "pytorch-converted/test_PixelShuffle",
