@@ -183,6 +183,27 @@ fn every_layer_backward_matches_finite_differences() {
             vec![2, 5, 7],
         ),
         (
+            "reflection pad",
+            weft::graph::layers::Pad2d::torch([2, 1, 0, 3], weft::kernels::pad::PadMode::Reflect)
+                .boxed(),
+            vec![2, 4, 5],
+        ),
+        (
+            "replication pad",
+            weft::graph::layers::Pad2d::new([2, 1, 0, 3], weft::kernels::pad::PadMode::Edge)
+                .boxed(),
+            vec![2, 4, 5],
+        ),
+        (
+            "constant pad and crop",
+            weft::graph::layers::Pad2d::new(
+                [-1, 2, 1, -2],
+                weft::kernels::pad::PadMode::Constant(0.5),
+            )
+            .boxed(),
+            vec![2, 4, 5],
+        ),
+        (
             "linear over the last dimension of an image",
             Linear::new(6, 5).boxed(),
             vec![3, 4, 6],

@@ -20,6 +20,7 @@ pub mod gemm;
 pub mod loss;
 pub mod lrn;
 pub mod optim;
+pub mod pad;
 pub mod peak;
 pub mod permute;
 pub mod pool;
@@ -38,6 +39,24 @@ pub use activation::Activation;
 pub use precision::Precision;
 
 use weft_device::{DType, Error, Result, Tensor};
+
+/// The `[N, C, H, W]` of a float NCHW tensor (`what` names it in errors).
+pub(crate) fn float_nchw(op: &str, what: &str, t: &Tensor) -> Result<[usize; 4]> {
+    let shape = <[usize; 4]>::try_from(t.shape()).map_err(|_| {
+        Error::shape(
+            op,
+            format!("{what} must be 4-D (NCHW), got shape {:?}", t.shape()),
+        )
+    })?;
+    if !t.dtype().is_float() {
+        return Err(Error::invalid(
+            op,
+            "dtype",
+            format!("{what} must be f32 or f16, got {}", t.dtype()),
+        ));
+    }
+    Ok(shape)
+}
 
 /// Checks that `x` can be indexed with the kernels' 32-bit element indices.
 pub(crate) fn check_u32_elements(op: &str, x: &Tensor) -> Result<()> {

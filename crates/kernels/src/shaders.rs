@@ -165,6 +165,7 @@ pub(crate) fn helpers() -> Vec<&'static Shader> {
         crate::gather::shaders,
         crate::prelu::shaders,
         crate::lrn::shaders,
+        crate::pad::shaders,
         crate::permute::shaders,
         crate::optim::shaders,
     ] {

@@ -7,12 +7,13 @@ use onnx_rs::ast::{Dimension, Graph as OnnxGraph, OpType};
 use weft_device::{Error, Result};
 use weft_graph::layers::{
     Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, GlobalAvgPool,
-    Linear, LocalResponseNorm, MaxPool2d, Mul, PRelu, Permute, Reshape, Softmax, Upsample,
+    Linear, LocalResponseNorm, MaxPool2d, Mul, PRelu, Pad2d, Permute, Reshape, Softmax, Upsample,
 };
 use weft_graph::{Graph, Layer, NodeId};
 use weft_kernels::Activation;
 use weft_kernels::conv::params::Padding;
 use weft_kernels::lrn::LrnParams;
+use weft_kernels::pad::PadMode;
 
 use crate::attrs::NodeRef;
 use crate::fold;
@@ -440,6 +441,7 @@ impl Importer {
             }
             OpType::Softmax | OpType::LogSoftmax => self.softmax(n),
             OpType::Resize | OpType::Upsample => self.resize(n),
+            OpType::Pad => self.pad(n),
             OpType::Transpose => {
                 let x = self.node_input(n, 0)?;
                 let rank = self.shape(x).len() + 1;
@@ -1054,6 +1056,66 @@ impl Importer {
     /// axes: nearest when ONNX's source index for every output pixel is the
     /// one weft's nearest kernel reads (checked pixel by pixel), bilinear for
     /// the `half_pixel`, `pytorch_half_pixel` and `align_corners` modes.
+    /// Padding (or cropping, with negative pads) of the height and width:
+    /// constant, reflect and edge modes, pads from the attribute (opset < 11)
+    /// or a constant input, optionally for the listed axes (opset 18).
+    fn pad(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let s = self.shape(x);
+        if s.len() != 3 {
+            return Err(n.unsupported(format!("padding samples of shape {s:?} (images only)")));
+        }
+        let (pads, value) = if self.opset < 11 {
+            let pads = n
+                .ints("pads")?
+                .ok_or_else(|| n.invalid("pads", "missing"))?;
+            (pads, n.float("value", 0.0)? as f64)
+        } else {
+            let pads = self.required_const(n, 1, "pads")?;
+            let value = self
+                .const_input(n, 2)?
+                .filter(|c| !c.is_empty())
+                .map_or(0.0, |c| c.data[0]);
+            (pads.data.iter().map(|&v| v as i64).collect(), value)
+        };
+        // [begin per axis..., end per axis...] over all four axes.
+        let full: Vec<i64> = match self.const_input(n, 3)?.filter(|c| !c.is_empty()) {
+            Some(axes) => {
+                let k = axes.len();
+                if pads.len() != 2 * k {
+                    return Err(n.invalid("pads", format!("{pads:?} for axes {:?}", axes.data)));
+                }
+                let mut full = vec![0; 8];
+                for (j, &a) in axes.data.iter().enumerate() {
+                    let a = if a < 0.0 { a + 4.0 } else { a } as usize;
+                    if a >= 4 {
+                        return Err(n.invalid("axes", format!("{:?} for rank 4", axes.data)));
+                    }
+                    full[a] = pads[j];
+                    full[a + 4] = pads[j + k];
+                }
+                full
+            }
+            None => pads,
+        };
+        if full.len() != 8 {
+            return Err(n.invalid("pads", format!("{full:?} (two per axis of a rank-4 input)")));
+        }
+        if [full[0], full[1], full[4], full[5]] != [0; 4] {
+            return Err(n.unsupported(format!(
+                "pads {full:?} on the batch or channels (weft pads height and width)"
+            )));
+        }
+        let mode = match n.string("mode", "constant")?.as_str() {
+            "constant" => PadMode::Constant(value as f32),
+            "reflect" => PadMode::Reflect,
+            "edge" => PadMode::Edge,
+            other => return Err(n.unsupported(format!("mode \"{other}\""))),
+        };
+        let layer = Pad2d::new([full[2], full[6], full[3], full[7]], mode);
+        self.unary(n, layer.boxed())
+    }
+
     fn resize(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
         let x = self.node_input(n, 0)?;
         let s = self.shape(x);

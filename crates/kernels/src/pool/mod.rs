@@ -29,6 +29,8 @@ pub mod unpool;
 
 use weft_device::{Binding, DType, Device, Error, Kernel, Result, ShaderFile, Tensor};
 
+use crate::float_nchw as nchw;
+
 pub use adaptive::{adaptive_avg_pool2d, adaptive_avg_pool2d_backward};
 pub use backward::{
     avg_pool2d_backward, avg_pool2d_backward_into, max_pool2d_backward, max_pool2d_backward_by,
@@ -257,24 +259,6 @@ impl PoolUniform {
     fn planes(planes: usize, hw: [usize; 2], ohw: [usize; 2]) -> Self {
         PoolUniform::new(planes, hw, ohw, &Pool2dParams::new([1, 1]))
     }
-}
-
-/// The `[N, C, H, W]` of a float NCHW tensor.
-fn nchw(op: &str, what: &str, t: &Tensor) -> Result<[usize; 4]> {
-    let shape = <[usize; 4]>::try_from(t.shape()).map_err(|_| {
-        Error::shape(
-            op,
-            format!("{what} must be 4-D (NCHW), got shape {:?}", t.shape()),
-        )
-    })?;
-    if !t.dtype().is_float() {
-        return Err(Error::invalid(
-            op,
-            "dtype",
-            format!("{what} must be f32 or f16, got {}", t.dtype()),
-        ));
-    }
-    Ok(shape)
 }
 
 /// Rejects tensors whose flat indices do not fit the kernels' 32-bit arithmetic.

@@ -17,6 +17,7 @@ pub mod gemm;
 pub mod loss;
 pub mod lrn;
 pub mod optim;
+pub mod pad;
 pub mod pool;
 pub mod prelu;
 pub mod reduce;
