@@ -14,6 +14,7 @@ use weft_kernels::Activation;
 use weft_kernels::conv::params::Padding;
 use weft_kernels::lrn::LrnParams;
 use weft_kernels::pad::PadMode;
+use weft_kernels::upsample::UpsampleMode;
 
 use crate::attrs::NodeRef;
 use crate::fold;
@@ -1154,26 +1155,42 @@ impl Importer {
             }
             (None, None) => return Err(n.invalid("scales", "neither scales nor sizes is given")),
         };
-        let factor = out[0] / s[1] as f64;
-        if out[0].fract() != 0.0
-            || out[1].fract() != 0.0
-            || factor != out[1] / s[2] as f64
-            || factor.fract() != 0.0
-            || factor < 1.0
-        {
-            return Err(n.unsupported(format!(
-                "resizing {:?} to {:?} (one integer factor ≥ 1 on both axes)",
-                &s[1..],
-                out
-            )));
-        }
-        let factor = factor as usize;
         let mode = n.string("mode", "nearest")?;
         let coords = if legacy {
             "asymmetric".to_string()
         } else {
             n.string("coordinate_transformation_mode", "half_pixel")?
         };
+        if n.int("antialias", 0)? != 0 {
+            return Err(n.unsupported("antialiased resizing"));
+        }
+        let factor = out[0] / s[1] as f64;
+        let one_factor = out[0].fract() == 0.0
+            && out[1].fract() == 0.0
+            && factor == out[1] / s[2] as f64
+            && factor.fract() == 0.0
+            && factor >= 1.0;
+        if !one_factor {
+            // Bilinear to any whole size: ONNX then maps coordinates with
+            // out/in (sizes given, or scales that give whole sizes), as
+            // weft's sized upsampling does; one output pixel has its own rule.
+            let linear = matches!(mode.as_str(), "linear" | "bilinear");
+            let align_corners = coords == "align_corners";
+            let known =
+                matches!(coords.as_str(), "half_pixel" | "pytorch_half_pixel") || align_corners;
+            let whole = out.iter().all(|&o| o.fract() == 0.0 && o >= 2.0);
+            if !(linear && known && whole) {
+                return Err(n.unsupported(format!(
+                    "resizing {:?} to {:?} (one integer factor ≥ 1 on both axes, or linear to whole sizes of at least 2 with half_pixel, pytorch_half_pixel or align_corners)",
+                    &s[1..],
+                    out
+                )));
+            }
+            let size = [out[0] as usize, out[1] as usize];
+            let layer = Upsample::to_size(size, UpsampleMode::Bilinear { align_corners });
+            return self.unary(n, layer.boxed());
+        }
+        let factor = factor as usize;
         let layer = match mode.as_str() {
             "nearest" => {
                 let rounding = if legacy {

@@ -406,7 +406,15 @@ fn constant(n: &NodeRef<'_, '_>) -> Result<Const> {
             true,
         ));
     }
-    Err(n.unsupported("a Constant without value, value_float, value_int or value_ints"))
+    if let Some(v) = n.floats("value_floats")? {
+        return Ok(Const::scalar_or_vec(
+            v.iter().map(|&x| x as f64).collect(),
+            false,
+        ));
+    }
+    Err(n.unsupported(
+        "a Constant without value, value_float, value_floats, value_int or value_ints",
+    ))
 }
 
 /// Elementwise `f(a, b)` with NumPy broadcasting.

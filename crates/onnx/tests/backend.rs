@@ -368,6 +368,138 @@ mod errors {
         );
     }
 
+    /// `Resize` with `inputs` (X, roi, scales, sizes as named constants)
+    /// in `mode` and `coords`, to `[N, 3, 8, 8]` images.
+    fn resize_model(
+        constants: Vec<(&'static str, Vec<i64>, bool)>,
+        inputs: Vec<&'static str>,
+        coords: &'static str,
+    ) -> Vec<u8> {
+        let mut nodes: Vec<Node<'static>> = constants
+            .into_iter()
+            .map(|(name, values, float)| Node {
+                name,
+                op_type: OpType::Constant,
+                output: vec![name],
+                attribute: vec![if float {
+                    Attribute {
+                        name: "value_floats",
+                        r#type: AttributeType::Floats,
+                        floats: values.iter().map(|&v| v as f32 / 4.0).collect(),
+                        ..Default::default()
+                    }
+                } else {
+                    Attribute {
+                        name: "value_ints",
+                        r#type: AttributeType::Ints,
+                        ints: values,
+                        ..Default::default()
+                    }
+                }],
+                ..Default::default()
+            })
+            .collect();
+        nodes.push(Node {
+            name: "resize",
+            op_type: OpType::Resize,
+            input: inputs,
+            output: vec!["y"],
+            attribute: vec![
+                Attribute {
+                    name: "mode",
+                    r#type: AttributeType::String,
+                    s: b"linear",
+                    ..Default::default()
+                },
+                Attribute {
+                    name: "coordinate_transformation_mode",
+                    r#type: AttributeType::String,
+                    s: coords.as_bytes(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        });
+        model(nodes, image_input("x", nchw()), "y")
+    }
+
+    /// Bilinear `Resize` to whole sizes by unequal, fractional factors (up
+    /// and down) against the ONNX specification's formula written out here:
+    /// `x_orig = (x + 0.5)·in/out − 0.5` (half_pixel) or `x·(in−1)/(out−1)`
+    /// (align_corners), clamped, linear between the two nearest pixels.
+    /// Other coordinate modes are refused.
+    #[test]
+    fn linear_resize_to_any_whole_size_follows_the_specification() {
+        let dev = weft_device::Device::from_env().unwrap();
+        for (coords, out) in [
+            ("half_pixel", [11, 5]),
+            ("align_corners", [13, 6]),
+            ("pytorch_half_pixel", [3, 12]),
+        ] {
+            let bytes = resize_model(
+                vec![("sizes", vec![2, 3, out[0], out[1]], false)],
+                vec!["x", "", "", "sizes"],
+                coords,
+            );
+            let imported = import(&bytes, &ImportOptions::default()).unwrap();
+            let mut model = imported.into_model(&dev).unwrap();
+            let x: Vec<f32> = (0..2 * 3 * 64)
+                .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                .collect();
+            let xt = dev.tensor(&[2, 3, 8, 8], &x).unwrap();
+            let y = model.forward(&[&xt]).unwrap().remove(0);
+            let (oh, ow) = (out[0] as usize, out[1] as usize);
+            assert_eq!(y.shape(), [2, 3, oh, ow], "{coords}");
+            let src = |o: usize, len: usize| -> f64 {
+                let v = if coords == "align_corners" {
+                    o as f64 * 7.0 / (len - 1) as f64
+                } else {
+                    (o as f64 + 0.5) * 8.0 / len as f64 - 0.5
+                };
+                v.clamp(0.0, 7.0)
+            };
+            let got = y.to_f32_vec().unwrap();
+            for plane in 0..6 {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (sy, sx) = (src(oy, oh), src(ox, ow));
+                        let (y0, x0) = (sy.floor() as usize, sx.floor() as usize);
+                        let (y1, x1) = ((y0 + 1).min(7), (x0 + 1).min(7));
+                        let (fy, fx) = (sy - y0 as f64, sx - x0 as f64);
+                        let at = |r: usize, c: usize| x[plane * 64 + r * 8 + c] as f64;
+                        let want = (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x1))
+                            + fy * ((1.0 - fx) * at(y1, x0) + fx * at(y1, x1));
+                        let g = got[(plane * oh + oy) * ow + ox] as f64;
+                        assert!(
+                            (g - want).abs() <= 1e-6,
+                            "{coords} {out:?} ({oy}, {ox}): {g} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+        // Scales 1.25 × 0.75 on 8×8 give whole sizes (10×6): accepted; the
+        // same with `asymmetric` coordinates (not weft's mapping): refused.
+        let ok = resize_model(
+            vec![("roi", vec![], true), ("scales", vec![4, 4, 5, 3], true)],
+            vec!["x", "roi", "scales"],
+            "half_pixel",
+        );
+        let imported = import(&ok, &ImportOptions::default()).unwrap();
+        let y = imported.graph.outputs()[0];
+        assert_eq!(imported.graph.shape(y), [3, 10, 6]);
+        let bad = resize_model(
+            vec![("roi", vec![], true), ("scales", vec![4, 4, 5, 3], true)],
+            vec!["x", "roi", "scales"],
+            "asymmetric",
+        );
+        let err = import(&bad, &ImportOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, Error::Unsupported { .. }) && err.to_string().contains("resizing"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn symbolic_image_sizes_ask_for_the_input_shape() {
         let relu = || {
