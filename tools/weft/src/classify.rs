@@ -17,9 +17,14 @@ use crate::Global;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
-    /// Checkpoint written by `weft train` or `weft finetune`.
+    /// Checkpoint written by `weft train` or `weft finetune`, or an ONNX
+    /// classifier (`.onnx`: images resized to its input, scaled to [0, 1]).
     #[arg(long)]
     pub checkpoint: PathBuf,
+    /// ONNX models: normalise images with ImageNet's mean and standard
+    /// deviation (the torchvision convention).
+    #[arg(long)]
+    pub imagenet: bool,
     /// PNG or JPEG images.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -120,23 +125,47 @@ fn fit_to_mnist(px: &[f32], w: usize, h: usize) -> Vec<f32> {
     out
 }
 
+/// The network to classify with and what it expects.
+enum Classifier {
+    /// A weft checkpoint.
+    Checkpoint(crate::eval::CheckpointInfo),
+    /// An imported ONNX model taking `[C, H, W]` samples.
+    Onnx(Vec<usize>),
+}
+
 pub fn run(global: &Global, args: &ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::new(global.device_options()?)?;
-    let (mut model, info) = crate::eval::load_model(&device, &args.checkpoint, false)?;
-    let digits = info.name == "lenet5";
+    let is_onnx = args.checkpoint.extension().is_some_and(|e| e == "onnx");
+    let (mut model, classifier) = if is_onnx {
+        let imported = weft::onnx::import_file(&args.checkpoint, &Default::default())?;
+        let per_sample = imported.input_shapes[0].clone();
+        (imported.into_model(&device)?, Classifier::Onnx(per_sample))
+    } else {
+        let (model, info) = crate::eval::load_model(&device, &args.checkpoint, false)?;
+        (model, Classifier::Checkpoint(info))
+    };
+    let info = match &classifier {
+        Classifier::Checkpoint(info) => Some(info.clone()),
+        Classifier::Onnx(_) => None,
+    };
+    let digits = info.as_ref().is_some_and(|i| i.name == "lenet5");
     let label = |k: usize| -> String {
-        match &info.classes {
+        match info.as_ref().and_then(|i| i.classes.as_ref()) {
             Some(names) if k < names.len() => names[k].clone(),
             _ => k.to_string(),
         }
     };
     let mut results = Vec::new();
     for path in &args.images {
-        let t = if digits {
+        let t = if let Classifier::Onnx(per_sample) = &classifier {
+            let (dims, x) = crate::onnx::read_input(path, per_sample, args.imagenet)?;
+            device.tensor(&dims, &x)?
+        } else if digits {
             let img = image::open(path)
                 .map_err(|e| weft::Error::format(path, format!("cannot read image: {e}")))?;
             device.tensor(&[1, 1, 28, 28], &prepare(&img))?
         } else {
+            let info = info.as_ref().expect("a checkpoint");
             // As `weft finetune` prepared its images: shorter side resized,
             // centre crop, per-channel normalisation.
             let (c, s) = (info.channels, info.size);

@@ -180,7 +180,7 @@ pub fn run_model(global: &Global, args: &RunArgs) -> Result<(), Box<dyn std::err
 }
 
 /// The model's input from an image or a TensorProto file, as `[1, ...]` dims and values.
-fn read_input(
+pub fn read_input(
     path: &Path,
     per_sample: &[usize],
     imagenet: bool,

@@ -541,3 +541,61 @@ fn finetune_errors_are_clear() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("no class folders"), "{err}");
 }
+
+/// ONNX's backend test data (fetched from PyPI once by `tools/onnx-testdata`,
+/// or `WEFT_ONNX_TESTDATA`).
+fn onnx_testdata() -> PathBuf {
+    if let Ok(dir) = std::env::var("WEFT_ONNX_TESTDATA") {
+        return PathBuf::from(dir);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../onnx-testdata");
+    let out = Command::new(script)
+        .output()
+        .expect("the fetch script runs");
+    assert!(
+        out.status.success(),
+        "fetching ONNX's test data failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// `weft classify` takes an imported ONNX classifier (SqueezeNet from ONNX's
+/// light zoo): its top class per image is `weft run`'s largest output, and
+/// its probabilities are a softmax of those outputs, ranked.
+#[test]
+fn classify_runs_an_onnx_classifier() {
+    let model = onnx_testdata().join("light/light_squeezenet.onnx");
+    let images = texture_folder();
+    let image = images.join("checker").join("00.jpg");
+    let c = json(&weft(&[
+        "classify",
+        "--json",
+        "--imagenet",
+        "--checkpoint",
+        model.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]));
+    let r = json(&weft(&[
+        "run",
+        "--json",
+        "--imagenet",
+        "--top",
+        "3",
+        model.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]));
+    let top = c["results"][0]["top3"].as_array().unwrap();
+    let run_top = r["top"][0].as_array().unwrap();
+    for (t, u) in top.iter().zip(run_top) {
+        assert_eq!(t["class"], u["index"], "{c}\n{r}");
+    }
+    let p: Vec<f64> = top
+        .iter()
+        .map(|t| t["probability"].as_f64().unwrap())
+        .collect();
+    assert!(
+        p.windows(2).all(|w| w[0] >= w[1]) && p.iter().sum::<f64>() <= 1.0 + 1e-9,
+        "{p:?}"
+    );
+}
