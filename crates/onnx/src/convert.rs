@@ -316,8 +316,18 @@ impl Importer {
     /// Adds a one-input layer named after the node and records its output.
     fn unary(&mut self, n: &NodeRef<'_, '_>, layer: Box<dyn Layer>) -> Result<()> {
         let x = self.node_input(n, 0)?;
+        self.emit(n, layer, &[x])
+    }
+
+    /// `layer` applied to `inputs` as the node's layer and its output.
+    fn emit(
+        &mut self,
+        n: &NodeRef<'_, '_>,
+        layer: Box<dyn Layer>,
+        inputs: &[NodeId],
+    ) -> Result<()> {
         let name = self.layer_name(n, None);
-        let y = self.add(n, &name, layer, &[x])?;
+        let y = self.add(n, &name, layer, inputs)?;
         self.set(n, 0, Value::Node(y));
         Ok(())
     }
@@ -1025,10 +1035,7 @@ impl Importer {
                         "broadcasting {first:?} with {other:?} (activations of equal shapes only)"
                     )));
                 }
-                let name = self.layer_name(n, None);
-                let y = self.add(n, &name, Add.boxed(), &ids)?;
-                self.set(n, 0, Value::Node(y));
-                Ok(())
+                self.emit(n, Add.boxed(), &ids)
             }
         }
     }
@@ -1047,16 +1054,9 @@ impl Importer {
                 "broadcasting {sa:?} with {sb:?} (equal shapes, or one value per channel)"
             )));
         };
-        let name = self.layer_name(n, None);
-        let y = self.add(n, &name, Mul.boxed(), &ids)?;
-        self.set(n, 0, Value::Node(y));
-        Ok(())
+        self.emit(n, Mul.boxed(), &ids)
     }
 
-    /// `Resize` / `Upsample` of an image by one integer factor on both
-    /// axes: nearest when ONNX's source index for every output pixel is the
-    /// one weft's nearest kernel reads (checked pixel by pixel), bilinear for
-    /// the `half_pixel`, `pytorch_half_pixel` and `align_corners` modes.
     /// Padding (or cropping, with negative pads) of the height and width:
     /// constant, reflect and edge modes, pads from the attribute (opset < 11)
     /// or a constant input, optionally for the listed axes (opset 18).
@@ -1117,6 +1117,11 @@ impl Importer {
         self.unary(n, layer.boxed())
     }
 
+    /// `Resize` / `Upsample` of an image by one integer factor on both
+    /// axes: nearest when ONNX's source index for every output pixel is the
+    /// one weft's nearest kernel reads (checked pixel by pixel), bilinear for
+    /// the `half_pixel`, `pytorch_half_pixel` and `align_corners` modes;
+    /// bilinear also to any whole sizes of at least 2.
     fn resize(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
         let x = self.node_input(n, 0)?;
         let s = self.shape(x);
@@ -1246,10 +1251,7 @@ impl Importer {
             self.set(n, 0, Value::Node(ids[0]));
             return Ok(());
         }
-        let name = self.layer_name(n, None);
-        let y = self.add(n, &name, Concat.boxed(), &ids)?;
-        self.set(n, 0, Value::Node(y));
-        Ok(())
+        self.emit(n, Concat.boxed(), &ids)
     }
 
     fn flatten(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
