@@ -17,6 +17,7 @@ pub mod dropout;
 pub mod elementwise;
 pub mod gather;
 pub mod gemm;
+pub mod label;
 pub mod loss;
 pub mod lrn;
 pub mod optim;

@@ -166,6 +166,7 @@ pub(crate) fn helpers() -> Vec<&'static Shader> {
         crate::prelu::shaders,
         crate::lrn::shaders,
         crate::pad::shaders,
+        crate::label::shaders,
         crate::permute::shaders,
         crate::optim::shaders,
     ] {

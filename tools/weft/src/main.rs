@@ -6,6 +6,7 @@ mod classify;
 mod eval;
 mod finetune;
 mod info;
+mod label;
 mod memory;
 mod models;
 mod onnx;
@@ -107,6 +108,9 @@ enum Command {
     Import(onnx::ImportArgs),
     /// Run an ONNX model on an image or a tensor file, with the memory report.
     Run(onnx::RunArgs),
+    /// Connected components of a binary image on the GPU: a colourised PNG
+    /// and each component's area, bounding box and centroid.
+    Label(label::LabelArgs),
 }
 
 /// A closed pipe on stdout (`weft bench --list | head`) ends the process
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&cli.global, args),
         Command::Import(args) => onnx::run_import(&cli.global, args),
         Command::Run(args) => onnx::run_model(&cli.global, args),
+        Command::Label(args) => label::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

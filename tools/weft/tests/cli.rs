@@ -599,3 +599,55 @@ fn classify_runs_an_onnx_classifier() {
         "{p:?}"
     );
 }
+
+/// `weft label`: components of a drawn image (dark ink, `--invert`), 4- and
+/// 8-connected, as JSON statistics and a colourised PNG whose colours
+/// follow the labels (background black, one colour per component).
+#[test]
+fn label_reports_components_and_writes_a_colour_image() {
+    // Two squares touching at a corner, and a bar.
+    let mut img = image::GrayImage::from_pixel(12, 8, image::Luma([255]));
+    for (x0, y0, x1, y1) in [(1, 1, 3, 3), (4, 4, 6, 6), (8, 0, 9, 7)] {
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                img.put_pixel(x, y, image::Luma([0]));
+            }
+        }
+    }
+    let input = dir().join("shapes.png");
+    img.save(&input).unwrap();
+    let out = dir().join("shapes-labels.png");
+    let run = |c: &str| {
+        json(&weft(&[
+            "label",
+            "--json",
+            "--invert",
+            "--connectivity",
+            c,
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]))
+    };
+    // Labels follow the raster order of each component's first pixel: the
+    // bar (it reaches row 0) is 1.
+    let four = run("4");
+    assert_eq!(four["count"], 3, "{four}");
+    let bar = &four["components"][0];
+    assert_eq!(bar["area"], 16);
+    assert_eq!(bar["bbox"], serde_json::json!([0, 8, 7, 9]));
+    let square = &four["components"][1];
+    assert_eq!(square["area"], 9);
+    assert_eq!(square["bbox"], serde_json::json!([1, 1, 3, 3]));
+    assert_eq!(square["centroid"], serde_json::json!([2.0, 2.0]));
+    let eight = run("8");
+    assert_eq!(eight["count"], 2, "the squares meet at a corner: {eight}");
+    assert_eq!(eight["components"][1]["area"], 18);
+    let labels = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(labels.get_pixel(0, 0).0, [0, 0, 0]);
+    assert_eq!(
+        labels.get_pixel(1, 1),
+        labels.get_pixel(6, 6),
+        "one component, one colour"
+    );
+    assert_ne!(labels.get_pixel(1, 1), labels.get_pixel(9, 5));
+}

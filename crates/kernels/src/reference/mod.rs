@@ -14,6 +14,7 @@ pub mod conv_backward;
 pub mod conv_transpose;
 pub mod dropout;
 pub mod gemm;
+pub mod label;
 pub mod loss;
 pub mod lrn;
 pub mod optim;
