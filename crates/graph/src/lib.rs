@@ -3,6 +3,7 @@
 //! and gradient as soon as nothing needs it (with the planned and measured
 //! peak memory to show for it), optimizers, and checkpoints.
 
+pub mod cam;
 pub mod checkpoint;
 pub mod graph;
 pub mod init;
@@ -26,7 +27,7 @@ pub use layer::{HostArray, Layer, ParamDecl, ParamKind, Shape};
 pub use loss::Loss;
 pub use memory::MemoryReport;
 pub use model::{
-    EventSink, ExecEvent, ExecOptions, Gradients, Model, Objective, Phase, StepOutput,
+    EventSink, ExecEvent, ExecOptions, Gradients, Model, NodeGradient, Objective, Phase, StepOutput,
 };
 pub use optim::{LrSchedule, Optimizer, OptimizerKind};
 pub use patterns::NamePatterns;

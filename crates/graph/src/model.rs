@@ -140,6 +140,14 @@ pub struct Gradients {
     pub inputs: Vec<Tensor>,
 }
 
+/// A node's output in a [`Model::backward_at`] run and the objective's
+/// gradient with respect to it (both batched, the activation dtype).
+#[derive(Debug)]
+pub struct NodeGradient {
+    pub activation: Tensor,
+    pub gradient: Tensor,
+}
+
 /// A network with parameters on a device.
 pub struct Model {
     graph: Graph,
@@ -369,21 +377,21 @@ impl Model {
 
     fn schedule(&self, g: &Graph) -> Schedule {
         if self.train {
-            self.training_schedule(g, false)
+            self.training_schedule(g, false, &[])
         } else {
             Schedule::inference(g)
         }
     }
 
     /// A training schedule of `g` with the model's recomputation.
-    fn training_schedule(&self, g: &Graph, input_grads: bool) -> Schedule {
+    fn training_schedule(&self, g: &Graph, input_grads: bool, keep: &[NodeId]) -> Schedule {
         let extras = self.extras_per_node(g);
         let recompute: Vec<bool> = g
             .nodes()
             .iter()
             .map(|n| self.options.recompute.contains(&n.name))
             .collect();
-        Schedule::training_with(g, extras, &recompute, input_grads)
+        Schedule::training_with(g, extras, &recompute, input_grads, keep)
     }
 
     /// Extras each node keeps in training, from the layers' allocation models.
@@ -597,6 +605,41 @@ impl Model {
         objective: Objective<'_>,
         input_gradients: bool,
     ) -> Result<Gradients> {
+        Ok(self
+            .backward_with(inputs, objective, input_gradients, &[])?
+            .0)
+    }
+
+    /// [`backward`](Self::backward), also returning the output of each node
+    /// named in `nodes` and the objective's gradient with respect to it (as
+    /// Grad-CAM weighs a layer's feature maps).
+    pub fn backward_at(
+        &mut self,
+        inputs: &[&Tensor],
+        objective: Objective<'_>,
+        nodes: &[&str],
+    ) -> Result<(Gradients, Vec<NodeGradient>)> {
+        let ids = nodes
+            .iter()
+            .map(|name| {
+                self.graph
+                    .find(name)
+                    .filter(|&id| self.graph.node(id).layer.is_some())
+                    .ok_or_else(|| {
+                        Error::invalid("backward_at", "node", format!("no layer named \"{name}\""))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.backward_with(inputs, objective, false, &ids)
+    }
+
+    fn backward_with(
+        &mut self,
+        inputs: &[&Tensor],
+        objective: Objective<'_>,
+        input_gradients: bool,
+        keep: &[NodeId],
+    ) -> Result<(Gradients, Vec<NodeGradient>)> {
         self.check_inputs(inputs)?;
         let g = if self.train {
             self.exec_graph()
@@ -610,7 +653,7 @@ impl Model {
                 eval
             })
         };
-        let schedule = self.training_schedule(&g, input_gradients);
+        let schedule = self.training_schedule(&g, input_gradients, keep);
         let seed = self.seed ^ self.steps.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let (loss, targets, output_grad) = match objective {
             Objective::Loss { loss, targets } => (Some(*loss), Some(targets), None),
@@ -631,30 +674,45 @@ impl Model {
             captured: Some(vec![None; self.params.len()]),
             output_grad,
         };
-        let returned = self.execute(&mut backend, &g, &schedule, inputs)?;
+        let mut returned = self
+            .execute(&mut backend, &g, &schedule, inputs)?
+            .into_iter();
         let loss = backend.loss_out.take().map(|l| l.loss);
         let params = backend.captured.take().expect("captured");
-        let inputs = if input_gradients {
-            // An input no gradient reaches has a zero gradient.
-            returned
-                .into_iter()
-                .zip(inputs)
-                .map(|(grad, x)| match grad {
-                    Some(t) => Ok(t),
-                    None => weft_kernels::elementwise::zeros(&self.device, x.shape(), x.dtype()),
-                })
+        // A tensor no gradient reaches has a zero gradient.
+        let or_zeros = |t: Option<Tensor>, like: &Tensor| match t {
+            Some(t) => Ok(t),
+            None => weft_kernels::elementwise::zeros(&self.device, like.shape(), like.dtype()),
+        };
+        let input_grads = if input_gradients {
+            inputs
+                .iter()
+                .map(|x| or_zeros(returned.next().flatten(), x))
                 .collect::<Result<_>>()?
         } else {
             Vec::new()
         };
+        let mut kept = Vec::with_capacity(keep.len());
+        for _ in keep {
+            let activation = returned
+                .next()
+                .flatten()
+                .expect("kept to the end of the run");
+            let gradient = or_zeros(returned.next().flatten(), &activation)?;
+            kept.push(NodeGradient {
+                activation,
+                gradient,
+            });
+        }
         if self.train {
             self.count_bn_batches(&g);
         }
-        Ok(Gradients {
+        let grads = Gradients {
             loss,
             params,
-            inputs,
-        })
+            inputs: input_grads,
+        };
+        Ok((grads, kept))
     }
 
     fn count_bn_batches(&mut self, g: &Graph) {

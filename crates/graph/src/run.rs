@@ -216,9 +216,15 @@ pub(crate) fn run<B: Backend>(
                     for o in graph.outputs() {
                         returned.push(values.get(&Val::Act(o.0)).cloned());
                     }
-                } else if schedule.input_grads {
-                    for i in graph.inputs() {
-                        returned.push(values.get(&Val::Grad(i.0)).cloned());
+                } else {
+                    if schedule.input_grads {
+                        for i in graph.inputs() {
+                            returned.push(values.get(&Val::Grad(i.0)).cloned());
+                        }
+                    }
+                    for k in &schedule.keep {
+                        returned.push(values.get(&Val::Act(k.0)).cloned());
+                        returned.push(values.get(&Val::Grad(k.0)).cloned());
                     }
                 }
             }

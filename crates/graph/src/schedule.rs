@@ -61,6 +61,9 @@ pub struct Schedule {
     /// Training runs that return the gradient with respect to each graph
     /// input (kept to the end, read by [`Step::Return`]).
     pub input_grads: bool,
+    /// Nodes whose output and gradient a training run returns (after the
+    /// input gradients): Grad-CAM's activations and their gradients.
+    pub keep: Vec<NodeId>,
 }
 
 impl Schedule {
@@ -85,7 +88,7 @@ impl Schedule {
             saves,
             vec![0; n],
             vec![false; n],
-            false,
+            (false, Vec::new()),
         )
     }
 
@@ -96,17 +99,19 @@ impl Schedule {
     ///
     /// `extras[i]` is the number of extra tensors node `i` keeps in training.
     pub fn training(g: &Graph, extras: Vec<usize>, recompute: &[bool]) -> Schedule {
-        Schedule::training_with(g, extras, recompute, false)
+        Schedule::training_with(g, extras, recompute, false, &[])
     }
 
     /// [`training`](Self::training), also producing the gradient with respect
     /// to every graph input when `input_grads` (saliency maps, adversarial
-    /// examples): returned by the run, in input order.
+    /// examples), returned by the run in input order, then the output and
+    /// the gradient of each node of `keep`.
     pub fn training_with(
         g: &Graph,
         extras: Vec<usize>,
         recompute: &[bool],
         input_grads: bool,
+        keep: &[NodeId],
     ) -> Schedule {
         let n = g.nodes().len();
         let nodes = g.nodes();
@@ -186,7 +191,7 @@ impl Schedule {
             saves,
             extras,
             recompute.to_vec(),
-            input_grads,
+            (input_grads, keep.to_vec()),
         )
     }
 
@@ -199,7 +204,7 @@ impl Schedule {
         saves: Vec<Saves>,
         extras: Vec<usize>,
         recomputed: Vec<bool>,
-        input_grads: bool,
+        (input_grads, keep): (bool, Vec<NodeId>),
     ) -> Schedule {
         let nodes = g.nodes();
         let outputs = g.outputs();
@@ -251,10 +256,14 @@ impl Schedule {
                 Step::Return => {
                     let r = if !train {
                         outputs.iter().map(|o| Val::Act(o.0)).collect()
-                    } else if input_grads {
-                        g.inputs().iter().map(|i| Val::Grad(i.0)).collect()
                     } else {
-                        Vec::new()
+                        let inputs = g.inputs();
+                        let grads = inputs
+                            .iter()
+                            .filter(|_| input_grads)
+                            .map(|i| Val::Grad(i.0));
+                        let kept = keep.iter().flat_map(|k| [Val::Act(k.0), Val::Grad(k.0)]);
+                        grads.chain(kept).collect()
                     };
                     (r, Vec::new())
                 }
@@ -274,6 +283,7 @@ impl Schedule {
             extras,
             recomputed,
             input_grads,
+            keep,
         }
     }
 }

@@ -126,61 +126,95 @@ fn fit_to_mnist(px: &[f32], w: usize, h: usize) -> Vec<f32> {
 }
 
 /// The network to classify with and what it expects.
-enum Classifier {
+pub enum Classifier {
     /// A weft checkpoint.
     Checkpoint(crate::eval::CheckpointInfo),
     /// An imported ONNX model taking `[C, H, W]` samples.
     Onnx(Vec<usize>),
 }
 
-pub fn run(global: &Global, args: &ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let device = Device::new(global.device_options()?)?;
-    let is_onnx = args.checkpoint.extension().is_some_and(|e| e == "onnx");
-    let (mut model, classifier) = if is_onnx {
-        let imported = weft::onnx::import_file(&args.checkpoint, &Default::default())?;
-        let per_sample = imported.input_shapes[0].clone();
-        (imported.into_model(&device)?, Classifier::Onnx(per_sample))
-    } else {
-        let (model, info) = crate::eval::load_model(&device, &args.checkpoint, false)?;
-        (model, Classifier::Checkpoint(info))
-    };
-    let info = match &classifier {
-        Classifier::Checkpoint(info) => Some(info.clone()),
-        Classifier::Onnx(_) => None,
-    };
-    let digits = info.as_ref().is_some_and(|i| i.name == "lenet5");
-    let label = |k: usize| -> String {
-        match info.as_ref().and_then(|i| i.classes.as_ref()) {
-            Some(names) if k < names.len() => names[k].clone(),
-            _ => k.to_string(),
+impl Classifier {
+    /// The checkpoint's class name for `k`, else its index.
+    pub fn label(&self, k: usize) -> String {
+        match self {
+            Classifier::Checkpoint(info) => match &info.classes {
+                Some(names) if k < names.len() => names[k].clone(),
+                _ => k.to_string(),
+            },
+            Classifier::Onnx(_) => k.to_string(),
         }
-    };
-    let mut results = Vec::new();
-    for path in &args.images {
-        let t = if let Classifier::Onnx(per_sample) = &classifier {
-            let (dims, x) = crate::onnx::read_input(path, per_sample, args.imagenet)?;
-            device.tensor(&dims, &x)?
-        } else if digits {
+    }
+}
+
+/// A weft checkpoint or (`.onnx`) an imported model, in evaluation mode.
+pub fn load(
+    device: &Device,
+    path: &std::path::Path,
+) -> Result<(weft::graph::Model, Classifier), Box<dyn std::error::Error>> {
+    if path.extension().is_some_and(|e| e == "onnx") {
+        let imported = weft::onnx::import_file(path, &Default::default())?;
+        let per_sample = imported.input_shapes[0].clone();
+        Ok((imported.into_model(device)?, Classifier::Onnx(per_sample)))
+    } else {
+        let (model, info) = crate::eval::load_model(device, path, false)?;
+        Ok((model, Classifier::Checkpoint(info)))
+    }
+}
+
+/// An image as the classifier takes it (`[1, C, H, W]`), and the same pixels
+/// in [0, 1] before normalisation (`C·H·W`, to draw on).
+pub fn input(
+    device: &Device,
+    classifier: &Classifier,
+    path: &std::path::Path,
+    imagenet: bool,
+) -> Result<(weft::Tensor, Vec<f32>), Box<dyn std::error::Error>> {
+    let (dims, x, plain) = match classifier {
+        Classifier::Onnx(per_sample) => {
+            let (dims, x) = crate::onnx::read_input(path, per_sample, false)?;
+            let normalised = if imagenet {
+                crate::onnx::read_input(path, per_sample, true)?.1
+            } else {
+                x.clone()
+            };
+            (dims, normalised, x)
+        }
+        Classifier::Checkpoint(info) if info.name == "lenet5" => {
             let img = image::open(path)
                 .map_err(|e| weft::Error::format(path, format!("cannot read image: {e}")))?;
-            device.tensor(&[1, 1, 28, 28], &prepare(&img))?
-        } else {
-            let info = info.as_ref().expect("a checkpoint");
+            let x = prepare(&img);
+            let plain = x.iter().map(|v| v * MNIST_STD + MNIST_MEAN).collect();
+            (vec![1, 1, 28, 28], x, plain)
+        }
+        Classifier::Checkpoint(info) => {
             // As `weft finetune` prepared its images: shorter side resized,
             // centre crop, per-channel normalisation.
             let (c, s) = (info.channels, info.size);
             let bytes = weft::data::folder::prepare(path, s, c)?;
             let (mean, std) = crate::finetune::normalization(c);
-            let x: Vec<f32> = bytes
+            let plain: Vec<f32> = bytes.iter().map(|&b| b as f32 / 255.0).collect();
+            let x = plain
                 .iter()
                 .enumerate()
-                .map(|(i, &b)| {
+                .map(|(i, &v)| {
                     let ch = i / (s * s);
-                    (b as f32 / 255.0 - mean[ch]) / std[ch]
+                    (v - mean[ch]) / std[ch]
                 })
                 .collect();
-            device.tensor(&[1, c, s, s], &x)?
-        };
+            (vec![1, c, s, s], x, plain)
+        }
+    };
+    Ok((device.tensor(&dims, &x)?, plain))
+}
+
+pub fn run(global: &Global, args: &ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let device = Device::new(global.device_options()?)?;
+    let (mut model, classifier) = load(&device, &args.checkpoint)?;
+    let digits = matches!(&classifier, Classifier::Checkpoint(i) if i.name == "lenet5");
+    let label = |k: usize| classifier.label(k);
+    let mut results = Vec::new();
+    for path in &args.images {
+        let (t, _) = input(&device, &classifier, path, args.imagenet)?;
         let logits = model.forward(&[&t])?[0].to_f32_vec()?;
         let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let exp: Vec<f64> = logits.iter().map(|&v| ((v - max) as f64).exp()).collect();

@@ -1,6 +1,7 @@
 //! `weft`: the command-line tool.
 
 mod bench;
+mod cam;
 mod chart;
 mod classify;
 mod eval;
@@ -111,6 +112,9 @@ enum Command {
     /// Connected components of a binary image on the GPU: a colourised PNG
     /// and each component's area, bounding box and centroid.
     Label(label::LabelArgs),
+    /// Where a classifier looks: Grad-CAM (CAM for pooled networks) over the
+    /// image, with a colour bar, as PNG.
+    Cam(cam::CamArgs),
 }
 
 /// A closed pipe on stdout (`weft bench --list | head`) ends the process
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
         Command::Import(args) => onnx::run_import(&cli.global, args),
         Command::Run(args) => onnx::run_model(&cli.global, args),
         Command::Label(args) => label::run(&cli.global, args),
+        Command::Cam(args) => cam::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
