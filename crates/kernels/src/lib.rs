@@ -15,6 +15,7 @@ pub mod concat;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
+pub mod filter;
 pub mod gather;
 pub mod gemm;
 pub mod label;

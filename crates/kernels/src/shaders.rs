@@ -167,6 +167,7 @@ pub(crate) fn helpers() -> Vec<&'static Shader> {
         crate::lrn::shaders,
         crate::pad::shaders,
         crate::label::shaders,
+        crate::filter::shaders,
         crate::permute::shaders,
         crate::optim::shaders,
     ] {

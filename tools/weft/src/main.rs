@@ -5,6 +5,7 @@ mod cam;
 mod chart;
 mod classify;
 mod eval;
+mod filter;
 mod finetune;
 mod info;
 mod label;
@@ -115,6 +116,9 @@ enum Command {
     /// Where a classifier looks: Grad-CAM (CAM for pooled networks) over the
     /// image, with a colour bar, as PNG.
     Cam(cam::CamArgs),
+    /// Image filters on the GPU: blurs, gradients, sharpening, median and
+    /// morphology, thresholds, any kernel.
+    Filter(filter::FilterArgs),
 }
 
 /// A closed pipe on stdout (`weft bench --list | head`) ends the process
@@ -145,6 +149,7 @@ fn main() -> ExitCode {
         Command::Run(args) => onnx::run_model(&cli.global, args),
         Command::Label(args) => label::run(&cli.global, args),
         Command::Cam(args) => cam::run(&cli.global, args),
+        Command::Filter(args) => filter::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

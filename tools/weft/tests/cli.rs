@@ -724,3 +724,49 @@ fn cam_heat_concentrates_on_the_strokes() {
     assert_eq!(v["map"], serde_json::json!([5, 5]));
     assert_eq!(v["class"], v["predicted"]);
 }
+
+/// `weft filter` end to end: a median removes an isolated speck, an identity
+/// kernel returns the image, Otsu's threshold splits two grey levels, a bad
+/// matrix is a clear error.
+#[test]
+fn filter_runs_the_ops_on_images() {
+    let mut img =
+        image::GrayImage::from_fn(20, 16, |x, _| image::Luma([if x < 10 { 60 } else { 200 }]));
+    img.put_pixel(4, 8, image::Luma([255]));
+    let input = dir().join("filter-in.png");
+    img.save(&input).unwrap();
+    let out = dir().join("filter-out.png");
+    let run = |op: &[&str]| {
+        let mut a = vec![
+            "filter",
+            "--json",
+            input.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--op",
+        ];
+        a.extend_from_slice(op);
+        let v = json(&weft(&a));
+        (v, image::open(&out).unwrap().to_luma8())
+    };
+    let (_, median) = run(&["median", "--radius", "1"]);
+    assert_eq!(median.get_pixel(4, 8).0, [60], "the speck is gone");
+    assert_eq!(median.get_pixel(15, 3).0, [200]);
+    let (_, same) = run(&["kernel", "--matrix", "0,0,0;0,1,0;0,0,0"]);
+    assert_eq!(same, img, "an identity kernel");
+    let (v, binary) = run(&["otsu"]);
+    let level = v["level"].as_f64().unwrap();
+    assert!((60.0 / 255.0..200.0 / 255.0).contains(&level), "{v}");
+    assert_eq!(binary.get_pixel(2, 2).0, [0]);
+    assert_eq!(binary.get_pixel(18, 2).0, [255]);
+    let o = weft(&[
+        "filter",
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--op",
+        "kernel",
+        "--matrix",
+        "1,2;3",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rows of equal"));
+}

@@ -13,6 +13,7 @@ pub mod conv;
 pub mod conv_backward;
 pub mod conv_transpose;
 pub mod dropout;
+pub mod filter;
 pub mod gemm;
 pub mod label;
 pub mod loss;
