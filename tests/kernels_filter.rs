@@ -3,7 +3,9 @@
 //! correlation within c = 2 ε of Σ|terms| (f32 sums of at most 49 terms:
 //! `common::sum_bound`), separable passes against the 2-D product kernel
 //! (two roundings more), rank filters exact (a selection), the gradient's
-//! magnitude and direction, thresholds and Otsu's level on a bimodal image.
+//! magnitude and direction, thresholds and Otsu's level on a bimodal image;
+//! and OpenCV's outputs on a real photograph (`tests/data/filters`, written
+//! by `tools/filter-reference/generate.py`).
 
 mod common;
 
@@ -227,4 +229,61 @@ fn gradients_laplacian_and_thresholds() {
     for (v, bit) in values.iter().zip(&b) {
         assert_eq!(*bit, (*v > level) as u8 as f32);
     }
+}
+
+/// OpenCV 5.1 on a 96×128 crop of scikit-image's `coins` photograph (values
+/// in [0, 1]): Gaussian blur (σ 2, 13 taps), Sobel magnitude and Laplacian
+/// with reflect-101 borders within 1e-6 of OpenCV's f32 results (sums in
+/// another order); median 5×5, erosion and dilation 3×3 with replicated
+/// borders exactly; Otsu's level equal to OpenCV's (114 of 255).
+#[test]
+fn filters_match_opencv_on_a_photograph() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/filters");
+    let photo = image::open(dir.join("coins.png")).unwrap().to_luma8();
+    let (w, h) = (photo.width() as usize, photo.height() as usize);
+    assert_eq!((h, w), (96, 128));
+    let x: Vec<f32> = photo.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
+    let dev = common::device();
+    let t = dev.tensor(&[h, w], &x).unwrap();
+    let opencv = |name: &str| -> Vec<f32> {
+        let bytes = std::fs::read(dir.join(format!("{name}.f32"))).unwrap();
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let close = |name: &str, got: weft::Tensor, bound: f32| {
+        let got = got.to_f32_vec().unwrap();
+        let want = opencv(name);
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        eprintln!("{name}: worst |weft - OpenCV| {worst:.2e}");
+        assert!(worst <= bound, "{name}: {worst} > {bound}");
+    };
+    let r101 = Border::Reflect101;
+    close(
+        "gaussian_sigma2",
+        filter::gaussian_blur(&t, 2.0, r101).unwrap(),
+        2e-6,
+    );
+    let (gx, gy) = filter::derivatives(&t, Derivative::Sobel, r101).unwrap();
+    close(
+        "sobel_magnitude",
+        filter::gradient(&gx, &gy).unwrap().0,
+        2e-6,
+    );
+    close("laplacian", filter::laplacian(&t, r101).unwrap(), 1e-6);
+    let rep = Border::Replicate;
+    close(
+        "median5",
+        filter::rank(&t, 2, Rank::Median, rep).unwrap(),
+        0.0,
+    );
+    close("erode3", filter::rank(&t, 1, Rank::Min, rep).unwrap(), 0.0);
+    close("dilate3", filter::rank(&t, 1, Rank::Max, rep).unwrap(), 0.0);
+    let level = filter::otsu_level(&x);
+    assert_eq!((level * 255.0 - 0.5).round(), 114.0, "Otsu's level {level}");
 }

@@ -665,7 +665,7 @@ pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>>
         args.suite
             .iter()
             .map(|s| s.name())
-            .filter(|s| *s != "networks")
+            .filter(|s| *s != "networks" && *s != "image")
             .collect()
     };
     for s in &suites {
@@ -704,7 +704,7 @@ mod tests {
         assert_eq!(ops, op_names());
         for s in super::super::Suite::value_variants() {
             assert!(
-                s.name() == "networks" || SUITES.contains(&s.name()),
+                matches!(s.name(), "networks" | "image") || SUITES.contains(&s.name()),
                 "{s:?}"
             );
         }

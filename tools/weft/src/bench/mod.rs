@@ -4,6 +4,7 @@
 //! chart per op. `--list` prints the tables themselves.
 
 mod cases;
+mod image;
 mod networks;
 mod report;
 mod runners;
@@ -25,7 +26,8 @@ pub struct BenchArgs {
     /// Ops to run; default all.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub op: Vec<BenchOp>,
-    /// Shape suites (`networks`: whole-network figures); default all but
+    /// Shape suites (`networks`: whole-network figures; `image`: filters and
+    /// labelling in megapixels/s); default all but `image` and
     /// `square` (GEMMs up to 2048³).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub suite: Vec<Suite>,
@@ -149,6 +151,8 @@ pub enum Suite {
     Targets,
     /// Whole networks: training and inference images/s.
     Networks,
+    /// Image tools: filters and connected components, megapixels/s.
+    Image,
 }
 
 impl Suite {
@@ -162,6 +166,7 @@ impl Suite {
             Suite::Square => "square",
             Suite::Targets => "targets",
             Suite::Networks => "networks",
+            Suite::Image => "image",
         }
     }
 }
@@ -204,11 +209,15 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
         ceilings.copy_gb_s, ceilings.fma_gflop_s
     );
     if args.peak {
-        return report::emit(global, args, &device, ceilings, &[], &[]);
+        return report::emit(global, args, &device, ceilings, &[], &[], &[]);
     }
     let precisions: Vec<Precision> = args.precision.iter().map(|&p| p.into()).collect();
     let cases = cases::select(args)?;
-    let only_networks = !args.suite.is_empty() && args.suite.iter().all(|s| *s == Suite::Networks);
+    let only_networks = !args.suite.is_empty()
+        && args
+            .suite
+            .iter()
+            .all(|s| matches!(s, Suite::Networks | Suite::Image));
     if cases.is_empty() && !only_networks {
         return Err("no benchmark case matches the filters".into());
     }
@@ -236,7 +245,12 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
         } else {
             Vec::new()
         };
-    report::emit(global, args, &device, ceilings, &results, &networks)
+    let image = if args.suite.contains(&Suite::Image) {
+        image::measure(&device, args)?
+    } else {
+        Vec::new()
+    };
+    report::emit(global, args, &device, ceilings, &results, &networks, &image)
 }
 
 /// Records the fastest correct variant of every (case, precision) with the

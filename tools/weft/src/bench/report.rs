@@ -152,6 +152,7 @@ pub fn emit(
     peak: Peak,
     results: &[Measurement],
     networks: &[NetworkFigure],
+    image: &[super::image::ImageFigure],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let caps = device.caps();
     let grouped = groups(results);
@@ -196,6 +197,10 @@ pub fn emit(
             "name": n.name, "batch": n.batch, "images_per_s": n.images_per_s,
             "seconds_per_batch": n.seconds_per_batch, "peak_bytes": n.peak_bytes,
             "gflop_s": n.gflop_s,
+        })).collect::<Vec<_>>(),
+        "image": image.iter().map(|f| json!({
+            "name": f.name, "megapixels": f.megapixels, "seconds": f.seconds,
+            "megapixels_per_s": f.mpx_s(),
         })).collect::<Vec<_>>(),
     });
     if let Some(dir) = &args.out {
@@ -265,6 +270,17 @@ pub fn emit(
                     m.error.as_deref().unwrap_or("not run")
                 ),
             }
+        }
+    }
+    if !image.is_empty() {
+        println!("\nimage tools");
+        for f in image {
+            println!(
+                "  {:<44} {:>8.1} Mpx/s {:>9.2} ms",
+                f.name,
+                f.mpx_s(),
+                1e3 * f.seconds
+            );
         }
     }
     if !networks.is_empty() {
