@@ -55,10 +55,21 @@ fn compare(
 fn correlation_and_separable_filters_match_reference() {
     let dev = common::device();
     let mut rng = common::rng(0xf11);
+    let t = dev.tensor(&[4, 4], &[0.0; 16]).unwrap();
+    let tiled = filter::CorrelateVariant::Tiled;
+    let err = filter::correlate_with(&t, &[0.0; 18 * 18], 18, 18, Border::Zero, tiled)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("17x17"), "{err}");
     for i in 0..60 {
         let planes = [1, 1, 3][i % 3];
-        let (h, w) = (rng.random_range(1..25), rng.random_range(1..25));
-        let (kh, kw) = (rng.random_range(1..8), rng.random_range(1..8));
+        // Up to three tiles each way, kernels up to the tiled limit.
+        let (h, w) = (rng.random_range(1..45), rng.random_range(1..45));
+        let (kh, kw) = if i % 10 == 9 {
+            (rng.random_range(9..=17), rng.random_range(9..=17))
+        } else {
+            (rng.random_range(1..8), rng.random_range(1..8))
+        };
         let border = BORDERS[i % 3];
         let (x, t) = image(&dev, &mut rng, planes, h, w);
         let k = common::uniform(&mut rng, kh * kw, -1.0, 1.0);
@@ -72,6 +83,18 @@ fn correlation_and_separable_filters_match_reference() {
             0.0,
             &what,
         );
+        // The tiled kernel (the default here) and the naive one sum the same
+        // terms in the same order: bit-identical.
+        let naive = filter::CorrelateVariant::Naive;
+        let n = filter::correlate_with(&t, &k, kh, kw, border, naive).unwrap();
+        let bits = |t: &weft::Tensor| -> Vec<u32> {
+            t.to_f32_vec()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        assert_eq!(bits(&n), bits(&y), "{what}: tiled against naive");
 
         // Separable: row then column equals the outer-product kernel (each
         // pass rounds; the bound adds the first pass's error carried through).

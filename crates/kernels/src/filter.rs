@@ -7,7 +7,8 @@
 //!
 //! | kernel | mapping |
 //! |---|---|
-//! | `filter/correlate` | one output per invocation, the window summed in f32 in raster order |
+//! | `filter/correlate` | one output per invocation, the window summed in f32 in raster order (naive) |
+//! | `filter/correlate_tiled` | 16×16 outputs per workgroup from a shared-memory tile with its halo (kernels up to 17×17), same sums |
 //! | `filter/rank` | one output per invocation, the window (≤ 81 values) insertion-sorted in registers |
 //! | `filter/gradient` | one pixel per invocation: `sqrt(gx² + gy²)`, `atan2(gy, gx)` |
 //! | `filter/threshold` | one value per invocation |
@@ -19,13 +20,17 @@ use crate::shaders;
 const PARAMS: weft_device::ShaderFile = shaders::wgsl!("filter/params.wgsl");
 
 shaders::plain!(CORRELATE, [PARAMS], "filter/correlate.wgsl");
+shaders::plain!(CORRELATE_TILED, [PARAMS], "filter/correlate_tiled.wgsl");
 shaders::plain!(RANK, [PARAMS], "filter/rank.wgsl");
 shaders::plain!(GRADIENT, [PARAMS], "filter/gradient.wgsl");
 shaders::plain!(THRESHOLD, [PARAMS], "filter/threshold.wgsl");
 
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
-    shaders::list(&[], &[&CORRELATE, &RANK, &GRADIENT, &THRESHOLD])
+    shaders::list(
+        &[],
+        &[&CORRELATE, &CORRELATE_TILED, &RANK, &GRADIENT, &THRESHOLD],
+    )
 }
 
 /// What a window reads outside the image.
@@ -111,14 +116,46 @@ fn uniform(x: &Tensor, hw: [usize; 2], k: [usize; 2], border: Border) -> FilterU
     }
 }
 
+/// How [`correlate_with`] reads the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorrelateVariant {
+    /// Every output reads its window from memory.
+    Naive,
+    /// 16×16 outputs share a tile with its halo in workgroup memory
+    /// (kernels up to 17×17).
+    Tiled,
+}
+
+/// Largest kernel side of [`CorrelateVariant::Tiled`].
+pub const MAX_TILED_KERNEL: usize = 17;
+
 /// Correlation with a `kh × kw` kernel (row-major `weights`), anchored at
-/// its centre, as OpenCV's `filter2D` (no flip).
+/// its centre, as OpenCV's `filter2D` (no flip): tiled where the kernel fits
+/// a tile, else naive.
 pub fn correlate(
     x: &Tensor,
     weights: &[f32],
     kh: usize,
     kw: usize,
     border: Border,
+) -> Result<Tensor> {
+    let variant = if kh.max(kw) <= MAX_TILED_KERNEL {
+        CorrelateVariant::Tiled
+    } else {
+        CorrelateVariant::Naive
+    };
+    correlate_with(x, weights, kh, kw, border, variant)
+}
+
+/// [`correlate`] by a chosen variant (both give the same sums, in the same
+/// order).
+pub fn correlate_with(
+    x: &Tensor,
+    weights: &[f32],
+    kh: usize,
+    kw: usize,
+    border: Border,
+    variant: CorrelateVariant,
 ) -> Result<Tensor> {
     const OP: &str = "correlate";
     let hw = plane(OP, x)?;
@@ -132,18 +169,34 @@ pub fn correlate(
     let dev = x.device();
     let w = dev.tensor(&[weights.len()], weights)?;
     let y = dev.empty(x.shape(), DType::F32)?;
-    launch(
-        OP,
-        &CORRELATE,
-        256,
-        uniform(x, hw, [kh, kw], border),
-        &[
-            Binding::Read(x.binding()),
-            Binding::Read(w.binding()),
-            Binding::ReadWrite(y.binding()),
-        ],
-        dev,
-    )?;
+    let u = uniform(x, hw, [kh, kw], border);
+    let bindings = [
+        Binding::Read(x.binding()),
+        Binding::Read(w.binding()),
+        Binding::ReadWrite(y.binding()),
+    ];
+    match variant {
+        CorrelateVariant::Naive => launch(OP, &CORRELATE, 256, u, &bindings, dev)?,
+        CorrelateVariant::Tiled => {
+            if kh.max(kw) > MAX_TILED_KERNEL {
+                return Err(Error::invalid(
+                    OP,
+                    "variant",
+                    format!(
+                        "tiled correlation takes kernels up to {MAX_TILED_KERNEL}x{MAX_TILED_KERNEL}, got {kh}x{kw}"
+                    ),
+                ));
+            }
+            let planes = x.numel() / (hw[0] * hw[1]);
+            let tiles = planes * hw[0].div_ceil(16) * hw[1].div_ceil(16);
+            dev.dispatch(
+                &Kernel::new(OP, &CORRELATE_TILED, "main"),
+                bytemuck::bytes_of(&u),
+                &bindings,
+                tiles as u64,
+            )?;
+        }
+    }
     Ok(y)
 }
 

@@ -1,5 +1,6 @@
 //! Image-tool figures (`--suite image`): megapixels per second of the
-//! filters — a 2-D kernel read whole (naive) against the same Gaussian as two
+//! filters — a 2-D kernel read from memory per output (naive), from a
+//! shared-memory tile with its halo (tiled), and the same Gaussian as two
 //! separable passes — the rank filters, the gradient, and connected-component
 //! labelling, on random images. Each is timed over `--runs` calls after one
 //! that compiles its pipelines, from a synced queue to a synced queue.
@@ -7,7 +8,7 @@
 use std::time::Instant;
 
 use weft::Device;
-use weft::kernels::filter::{self, Border, Derivative, Rank};
+use weft::kernels::filter::{self, Border, CorrelateVariant, Derivative, Rank};
 use weft::kernels::label::{self, Connectivity};
 
 use super::BenchArgs;
@@ -76,10 +77,15 @@ pub fn measure(device: &Device, args: &BenchArgs) -> weft::Result<Vec<ImageFigur
             );
             out.push(f);
         };
-        let s = time(device, runs, || {
-            filter::correlate(&x, &outer, k, k, border).map(drop)
-        })?;
-        record(format!("gaussian σ2 {k}x{k} naive {side}²"), s);
+        for (variant, name) in [
+            (CorrelateVariant::Naive, "naive"),
+            (CorrelateVariant::Tiled, "tiled"),
+        ] {
+            let s = time(device, runs, || {
+                filter::correlate_with(&x, &outer, k, k, border, variant).map(drop)
+            })?;
+            record(format!("gaussian σ2 {k}x{k} {name} {side}²"), s);
+        }
         let s = time(device, runs, || {
             filter::separable(&x, &g, &g, border).map(drop)
         })?;
