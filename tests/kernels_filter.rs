@@ -158,6 +158,30 @@ fn rank_filters_are_exact() {
             "case {i}: {planes}x{h}x{w} radius {radius} {which:?} {border:?}"
         );
     }
+    // 3x3 medians: the selection network (the default) against the sort and
+    // the reference, with ties and every border.
+    for i in 0..30 {
+        let (h, w) = (rng.random_range(1..40), rng.random_range(1..40));
+        let border = BORDERS[i % 3];
+        let x: Vec<f32> = (0..h * w)
+            .map(|_| rng.random_range(0..7) as f32 / 6.0)
+            .collect();
+        let t = dev.tensor(&[h, w], &x).unwrap();
+        let net = filter::rank(&t, 1, Rank::Median, border)
+            .unwrap()
+            .to_f32_vec()
+            .unwrap();
+        let sorted = filter::rank_with(&t, 1, Rank::Median, border, false)
+            .unwrap()
+            .to_f32_vec()
+            .unwrap();
+        let want = reference::rank(&x, 1, [h, w], 1, Rank::Median, border);
+        assert_eq!(net, want, "median network {h}x{w} {border:?}");
+        assert_eq!(sorted, want, "median sort {h}x{w} {border:?}");
+    }
+    let t1 = dev.tensor(&[3, 3], &[0.0; 9]).unwrap();
+    assert!(filter::rank_with(&t1, 2, Rank::Median, Border::Zero, true).is_err());
+
     // Opening removes a bright speck, closing fills a dark hole.
     let mut speck = vec![0.0f32; 11 * 11];
     speck[5 * 11 + 5] = 1.0;

@@ -10,6 +10,7 @@
 //! | `filter/correlate` | one output per invocation, the window summed in f32 in raster order (naive) |
 //! | `filter/correlate_tiled` | 16×16 outputs per workgroup from a shared-memory tile with its halo (kernels up to 17×17), same sums |
 //! | `filter/rank` | one output per invocation, the window (≤ 81 values) insertion-sorted in registers |
+//! | `filter/median3` | 3×3 medians by a 19-exchange selection network, one output per invocation |
 //! | `filter/gradient` | one pixel per invocation: `sqrt(gx² + gy²)`, `atan2(gy, gx)` |
 //! | `filter/threshold` | one value per invocation |
 
@@ -22,6 +23,7 @@ const PARAMS: weft_device::ShaderFile = shaders::wgsl!("filter/params.wgsl");
 shaders::plain!(CORRELATE, [PARAMS], "filter/correlate.wgsl");
 shaders::plain!(CORRELATE_TILED, [PARAMS], "filter/correlate_tiled.wgsl");
 shaders::plain!(RANK, [PARAMS], "filter/rank.wgsl");
+shaders::plain!(MEDIAN3, [PARAMS], "filter/median3.wgsl");
 shaders::plain!(GRADIENT, [PARAMS], "filter/gradient.wgsl");
 shaders::plain!(THRESHOLD, [PARAMS], "filter/threshold.wgsl");
 
@@ -29,7 +31,14 @@ shaders::plain!(THRESHOLD, [PARAMS], "filter/threshold.wgsl");
 pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
     shaders::list(
         &[],
-        &[&CORRELATE, &CORRELATE_TILED, &RANK, &GRADIENT, &THRESHOLD],
+        &[
+            &CORRELATE,
+            &CORRELATE_TILED,
+            &RANK,
+            &MEDIAN3,
+            &GRADIENT,
+            &THRESHOLD,
+        ],
     )
 }
 
@@ -324,8 +333,22 @@ pub enum Rank {
 /// Largest window radius of [`rank`]: 9×9 windows.
 pub const MAX_RANK_RADIUS: usize = 4;
 
-/// A rank filter over `(2r+1)²` windows, `r ≤ 4` (the border values count).
+/// A rank filter over `(2r+1)²` windows, `r ≤ 4` (the border values count);
+/// 3×3 medians take the selection network.
 pub fn rank(x: &Tensor, radius: usize, which: Rank, border: Border) -> Result<Tensor> {
+    let network = radius == 1 && which == Rank::Median;
+    rank_with(x, radius, which, border, network)
+}
+
+/// [`rank`], choosing whether a 3×3 median runs the selection network
+/// (`network`) or the general sort (both exact).
+pub fn rank_with(
+    x: &Tensor,
+    radius: usize,
+    which: Rank,
+    border: Border,
+    network: bool,
+) -> Result<Tensor> {
     const OP: &str = "rank_filter";
     let hw = plane(OP, x)?;
     if radius > MAX_RANK_RADIUS {
@@ -344,14 +367,19 @@ pub fn rank(x: &Tensor, radius: usize, which: Rank, border: Border) -> Result<Te
     };
     let dev = x.device();
     let y = dev.empty(x.shape(), DType::F32)?;
-    launch(
-        OP,
-        &RANK,
-        64,
-        u,
-        &[Binding::Read(x.binding()), Binding::ReadWrite(y.binding())],
-        dev,
-    )?;
+    let bindings = [Binding::Read(x.binding()), Binding::ReadWrite(y.binding())];
+    if network {
+        if radius != 1 || which != Rank::Median {
+            return Err(Error::invalid(
+                OP,
+                "variant",
+                "the selection network computes 3x3 medians only",
+            ));
+        }
+        launch(OP, &MEDIAN3, 256, u, &bindings, dev)?;
+    } else {
+        launch(OP, &RANK, 64, u, &bindings, dev)?;
+    }
     Ok(y)
 }
 

@@ -95,11 +95,11 @@ pub fn measure(device: &Device, args: &BenchArgs) -> weft::Result<Vec<ImageFigur
             filter::gradient(&gx, &gy).map(drop)
         })?;
         record(format!("sobel magnitude {side}²"), s);
-        for r in [1, 2] {
+        for (r, network, how) in [(1, false, "sort"), (1, true, "network"), (2, false, "sort")] {
             let s = time(device, runs, || {
-                filter::rank(&x, r, Rank::Median, border).map(drop)
+                filter::rank_with(&x, r, Rank::Median, border, network).map(drop)
             })?;
-            record(format!("median {0}x{0} {side}²", 2 * r + 1), s);
+            record(format!("median {0}x{0} {how} {side}²", 2 * r + 1), s);
         }
         let mask: Vec<u32> = (0..n).map(|_| (random() < 0.55) as u32).collect();
         let m = device.tensor_u32(&[side, side], &mask)?;
