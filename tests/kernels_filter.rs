@@ -56,8 +56,8 @@ fn correlation_and_separable_filters_match_reference() {
     let dev = common::device();
     let mut rng = common::rng(0xf11);
     let t = dev.tensor(&[4, 4], &[0.0; 16]).unwrap();
-    let tiled = filter::CorrelateVariant::Tiled;
-    let err = filter::correlate_with(&t, &[0.0; 18 * 18], 18, 18, Border::Zero, tiled)
+    let tiled = Some(filter::TILED);
+    let err = filter::correlate_by(&t, &[0.0; 18 * 18], 18, 18, Border::Zero, tiled)
         .unwrap_err()
         .to_string();
     assert!(err.contains("17x17"), "{err}");
@@ -85,8 +85,8 @@ fn correlation_and_separable_filters_match_reference() {
         );
         // The tiled kernel (the default here) and the naive one sum the same
         // terms in the same order: bit-identical.
-        let naive = filter::CorrelateVariant::Naive;
-        let n = filter::correlate_with(&t, &k, kh, kw, border, naive).unwrap();
+        let naive = Some(filter::NAIVE);
+        let n = filter::correlate_by(&t, &k, kh, kw, border, naive).unwrap();
         let bits = |t: &weft::Tensor| -> Vec<u32> {
             t.to_f32_vec()
                 .unwrap()
@@ -158,29 +158,40 @@ fn rank_filters_are_exact() {
             "case {i}: {planes}x{h}x{w} radius {radius} {which:?} {border:?}"
         );
     }
-    // 3x3 medians: the selection network (the default) against the sort and
-    // the reference, with ties and every border.
-    for i in 0..30 {
+    // 3x3 and 5x5 medians: the selection networks (the defaults) against
+    // the sort and the reference, with ties and every border.
+    for i in 0..60 {
+        let radius = 1 + i % 2;
         let (h, w) = (rng.random_range(1..40), rng.random_range(1..40));
         let border = BORDERS[i % 3];
         let x: Vec<f32> = (0..h * w)
             .map(|_| rng.random_range(0..7) as f32 / 6.0)
             .collect();
         let t = dev.tensor(&[h, w], &x).unwrap();
-        let net = filter::rank(&t, 1, Rank::Median, border)
-            .unwrap()
-            .to_f32_vec()
-            .unwrap();
-        let sorted = filter::rank_with(&t, 1, Rank::Median, border, false)
-            .unwrap()
-            .to_f32_vec()
-            .unwrap();
-        let want = reference::rank(&x, 1, [h, w], 1, Rank::Median, border);
-        assert_eq!(net, want, "median network {h}x{w} {border:?}");
-        assert_eq!(sorted, want, "median sort {h}x{w} {border:?}");
+        let network = [filter::MEDIAN3_NETWORK, filter::MEDIAN5_NETWORK][radius - 1];
+        let run = |v| {
+            filter::rank_by(&t, radius, Rank::Median, border, v)
+                .unwrap()
+                .to_f32_vec()
+                .unwrap()
+        };
+        let want = reference::rank(&x, 1, [h, w], radius, Rank::Median, border);
+        let what = format!("{h}x{w} radius {radius} {border:?}");
+        assert_eq!(run(None), want, "median default {what}");
+        assert_eq!(run(Some(network)), want, "median network {what}");
+        assert_eq!(run(Some(filter::SORT)), want, "median sort {what}");
     }
     let t1 = dev.tensor(&[3, 3], &[0.0; 9]).unwrap();
-    assert!(filter::rank_with(&t1, 2, Rank::Median, Border::Zero, true).is_err());
+    let err = filter::rank_by(
+        &t1,
+        2,
+        Rank::Min,
+        Border::Zero,
+        Some(filter::MEDIAN5_NETWORK),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("5x5 medians only"), "{err}");
 
     // Opening removes a bright speck, closing fills a dark hole.
     let mut speck = vec![0.0f32; 11 * 11];
@@ -333,4 +344,135 @@ fn filters_match_opencv_on_a_photograph() {
     close("dilate3", filter::rank(&t, 1, Rank::Max, rep).unwrap(), 0.0);
     let level = filter::otsu_level(&x);
     assert_eq!((level * 255.0 - 0.5).round(), 114.0, "Otsu's level {level}");
+}
+
+/// The exchanges `sort2(a, b)` of a median-network shader, in order.
+fn exchanges(wgsl: &str) -> Vec<(usize, usize)> {
+    wgsl.split("sort2(")
+        .skip(1) // the text before the first call
+        .map(|call| {
+            let args: Vec<usize> = call
+                .split(')')
+                .next()
+                .unwrap()
+                .split(',')
+                .map(|a| a.trim().trim_end_matches('u').parse().unwrap())
+                .collect();
+            (args[0], args[1])
+        })
+        .collect()
+}
+
+/// The shipped median networks select the median of every input: by the 0-1
+/// principle (a comparator network selects the k-th smallest value of every
+/// input iff it does so for every input of zeros and ones), checked over all
+/// 2^9 and 2^25 zero-one inputs, 64 at a time as bits of a word.
+#[test]
+fn median_networks_select_the_median_of_every_input() {
+    for (wgsl, n, count) in [
+        (include_str!("../shaders/filter/median3.wgsl"), 9, 19),
+        (include_str!("../shaders/filter/median5.wgsl"), 25, 113),
+    ] {
+        let net = exchanges(wgsl);
+        assert_eq!(net.len(), count, "{n}-input network");
+        assert!(net.iter().all(|&(a, b)| a < n && b < n && a != b));
+        let median = n / 2;
+        // Wire i of input j (j = 64·word + bit) is bit i of j: the six low
+        // wires vary within a word, the rest across words.
+        let low: Vec<u64> = (0..6)
+            .map(|i| {
+                (0..64u64)
+                    .filter(|b| b >> i & 1 == 1)
+                    .fold(0, |m, b| m | 1 << b)
+            })
+            .collect();
+        for word in 0..(1u64 << n) / 64 {
+            let mut v = [0u64; 25];
+            for (i, wire) in v.iter_mut().enumerate().take(n) {
+                *wire = if i < 6 {
+                    low[i]
+                } else if word >> (i - 6) & 1 == 1 {
+                    u64::MAX
+                } else {
+                    0
+                };
+            }
+            for &(a, b) in &net {
+                let (lo, hi) = (v[a] & v[b], v[a] | v[b]);
+                v[a] = lo;
+                v[b] = hi;
+            }
+            // The median of n bits is 1 iff more than n/2 of them are 1.
+            let mut want = 0u64;
+            for bit in 0..64u64 {
+                let j = word * 64 + bit;
+                if j.count_ones() as usize > median {
+                    want |= 1 << bit;
+                }
+            }
+            assert_eq!(
+                v[median], want,
+                "{n}-input network, inputs {word}·64 and on"
+            );
+        }
+    }
+}
+
+/// Images larger than one storage binding run in bands of rows (a device
+/// whose bindings hold 4 KiB: 1,024 values, so a 3×97×61 image is split into
+/// bands of a few rows each) and give the whole image's values exactly:
+/// correlation naive and tiled, the separable blur, every rank filter, the
+/// gradient and the threshold, at every border.
+#[test]
+fn images_larger_than_a_binding_run_in_bands() {
+    let dev = common::own_device(Some(4096));
+    let whole = common::device();
+    let mut rng = common::rng(0xf14);
+    let (planes, h, w) = (3, 97, 61);
+    let x = common::uniform(&mut rng, planes * h * w, -1.0, 1.0);
+    let small = dev.tensor(&[planes, h, w], &x).unwrap();
+    let big = whole.tensor(&[planes, h, w], &x).unwrap();
+    let same = |what: &str, a: weft::Tensor, b: weft::Tensor| {
+        assert_eq!(a.shape(), b.shape(), "{what}");
+        assert_eq!(a.to_f32_vec().unwrap(), b.to_f32_vec().unwrap(), "{what}");
+    };
+    for border in BORDERS {
+        for (k, variant) in [(3, filter::TILED), (7, filter::TILED), (5, filter::NAIVE)] {
+            let kernel = common::uniform(&mut rng, k * k, -1.0, 1.0);
+            same(
+                &format!("correlate {k}x{k} {} {border:?}", variant.name),
+                filter::correlate_by(&small, &kernel, k, k, border, Some(variant)).unwrap(),
+                filter::correlate_by(&big, &kernel, k, k, border, Some(variant)).unwrap(),
+            );
+        }
+        same(
+            &format!("gaussian {border:?}"),
+            filter::gaussian_blur(&small, 1.5, border).unwrap(),
+            filter::gaussian_blur(&big, 1.5, border).unwrap(),
+        );
+        for (radius, which) in [(1, Rank::Median), (2, Rank::Median), (4, Rank::Max)] {
+            same(
+                &format!("rank r{radius} {which:?} {border:?}"),
+                filter::rank(&small, radius, which, border).unwrap(),
+                filter::rank(&big, radius, which, border).unwrap(),
+            );
+        }
+    }
+    let (gx, gy) = filter::derivatives(&small, Derivative::Scharr, Border::Reflect101).unwrap();
+    let (bx, by) = filter::derivatives(&big, Derivative::Scharr, Border::Reflect101).unwrap();
+    let (m, d) = filter::gradient(&gx, &gy).unwrap();
+    let (bm, bd) = filter::gradient(&bx, &by).unwrap();
+    same("gradient magnitude", m, bm);
+    same("gradient direction", d, bd);
+    same(
+        "threshold",
+        filter::threshold(&small, 0.25).unwrap(),
+        filter::threshold(&big, 0.25).unwrap(),
+    );
+    // A row too wide for a binding with its halo is refused with the sizes.
+    let wide = dev.tensor(&[2, 1500], &vec![0.0; 3000]).unwrap();
+    let err = filter::rank(&wide, 1, Rank::Median, Border::Zero)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("4096"), "{err}");
 }

@@ -148,6 +148,49 @@ impl Device {
         Ok(())
     }
 
+    /// Records a device-side copy of elements `[src_start, src_start + len)` of
+    /// `src` into `dst` from element `dst_start` (same dtype; for f16, even
+    /// starts and lengths, whole packed words). For moving bands of an image
+    /// that is larger than one binding.
+    pub fn copy_elements(
+        &self,
+        src: &Tensor,
+        src_start: usize,
+        dst: &Tensor,
+        dst_start: usize,
+        len: usize,
+    ) -> Result<()> {
+        if src.dtype() != dst.dtype() {
+            return Err(Error::invalid(
+                "copy_elements",
+                "dtype",
+                format!("source is {}, destination {}", src.dtype(), dst.dtype()),
+            ));
+        }
+        if src.dtype() == DType::F16 && !len.is_multiple_of(2) {
+            return Err(Error::invalid(
+                "copy_elements",
+                "length",
+                format!("f16 copies move whole packed words, got {len} elements"),
+            ));
+        }
+        let from = src.window(src_start, len)?;
+        let to = dst.window(dst_start, len)?;
+        self.check()?;
+        if len == 0 {
+            return Ok(());
+        }
+        let mut batch = lock(&self.shared.batch);
+        batch.encoder(&self.shared.device).copy_buffer_to_buffer(
+            from.buffer,
+            from.offset,
+            to.buffer,
+            to.offset,
+            from.size,
+        );
+        Ok(())
+    }
+
     /// Reads `tensor`'s raw bytes back (blocking).
     pub fn read_bytes(&self, tensor: &Tensor) -> Result<Vec<u8>> {
         let (staging, size) = self.stage_copy(tensor)?;

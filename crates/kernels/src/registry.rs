@@ -20,6 +20,8 @@
 //! | `max_pool2d_backward` | [`crate::pool::backward::TABLE`] |
 //! | `batch_norm` | [`crate::batch_norm::TABLE`] |
 //! | `batch_norm_backward` | [`crate::batch_norm::BACKWARD_TABLE`] |
+//! | `correlate` | [`crate::filter::CORRELATE_TABLE`] |
+//! | `rank_filter` | [`crate::filter::RANK_TABLE`] |
 
 use std::fmt;
 use std::time::Duration;
@@ -477,6 +479,8 @@ pub fn tables() -> Vec<&'static dyn AnyTable> {
         &crate::pool::backward::TABLE,
         &crate::batch_norm::TABLE,
         &crate::batch_norm::BACKWARD_TABLE,
+        &crate::filter::CORRELATE_TABLE,
+        &crate::filter::RANK_TABLE,
     ]
 }
 

@@ -263,6 +263,8 @@ fn bench_lists_the_tables_and_saves_tuning() {
         "conv2d_backward_weight",
         "pool2d",
         "batch_norm",
+        "correlate",
+        "rank_filter",
     ] {
         assert!(ops.contains(&op), "{ops:?}");
     }
@@ -314,6 +316,36 @@ fn bench_lists_the_tables_and_saves_tuning() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&fresh).unwrap();
     assert!(text.contains("conv2d | "), "{text}");
+}
+
+/// The filters' variants are benchmark rows: each is checked against the
+/// CPU reference and rated in megapixels/s, the network the median's choice.
+#[test]
+fn bench_compares_the_filter_variants() {
+    for (op, shape, variants) in [
+        ("correlate", "2,40,37,5", ["naive", "tiled"].as_slice()),
+        ("rank_filter", "1,33,40,2", ["sort", "median5"].as_slice()),
+    ] {
+        let v = json(&weft(&[
+            "bench", "--op", op, "--shape", shape, "--runs", "1", "--warmup", "0", "--json",
+        ]));
+        let rows = v["results"].as_array().unwrap();
+        let names: Vec<&str> = rows
+            .iter()
+            .map(|r| r["variant"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, variants, "{op}");
+        for r in rows {
+            assert_eq!(r["correct"], true, "{r}");
+            assert!(r["mpx_s"].as_f64().unwrap() > 0.0, "{r}");
+        }
+        let chosen: Vec<&str> = rows
+            .iter()
+            .filter(|r| r["chosen"] == true)
+            .map(|r| r["variant"].as_str().unwrap())
+            .collect();
+        assert_eq!(chosen, [variants[1]], "{op}");
+    }
 }
 
 /// A reader that stops early (`weft bench --list | head -1`) ends weft by the

@@ -12,6 +12,7 @@ use weft::kernels::conv::params::{
     Padding,
 };
 use weft::kernels::conv::transpose::{self, ConvTranspose2dProblem};
+use weft::kernels::filter::{self, Border, CorrelateProblem, Rank, RankProblem};
 use weft::kernels::gemm::{self, BiasMode, GemmDims, GemmProblem};
 use weft::kernels::pool::backward::{self as pool_backward, MaxPoolBackwardProblem};
 use weft::kernels::pool::forward::{self as pool_forward, Pool2dProblem};
@@ -29,6 +30,8 @@ pub struct Work {
     pub bytes: f64,
     /// Rated in GB/s against copy bandwidth rather than GFLOP/s against FMA peak.
     pub memory_bound: bool,
+    /// Pixels of an image tool's input (0 elsewhere), for megapixels/s.
+    pub pixels: f64,
 }
 
 /// Operand layouts of a GEMM case: `nn`, `nt` (B transposed: dense layers'
@@ -99,6 +102,18 @@ pub enum Problem {
     /// Batch norm's gradient.
     BatchNormBackward {
         shape: [usize; 4],
+    },
+    /// Correlation of `[C, H, W]` images with a `k × k` kernel, reflect-101
+    /// borders.
+    Correlate {
+        shape: [usize; 3],
+        k: usize,
+    },
+    /// Medians of `(2·radius+1)²` windows of `[C, H, W]` images, reflect-101
+    /// borders.
+    Median {
+        shape: [usize; 3],
+        radius: usize,
     },
 }
 
@@ -231,6 +246,31 @@ macro_rules! with_table {
                 };
                 $body
             }
+            Problem::Correlate { shape, k } => {
+                let _ = precision;
+                let $table = &filter::CORRELATE_TABLE;
+                let [c, h, w] = *shape;
+                let $p = CorrelateProblem {
+                    planes: c,
+                    hw: [h, w],
+                    kernel: [*k, *k],
+                    border: Border::Reflect101,
+                };
+                $body
+            }
+            Problem::Median { shape, radius } => {
+                let _ = precision;
+                let $table = &filter::RANK_TABLE;
+                let [c, h, w] = *shape;
+                let $p = RankProblem {
+                    planes: c,
+                    hw: [h, w],
+                    radius: *radius,
+                    which: Rank::Median,
+                    border: Border::Reflect101,
+                };
+                $body
+            }
         }
     }};
 }
@@ -257,6 +297,7 @@ impl Case {
             flops: 2.0 * (m * n * k) as f64,
             bytes: 4.0 * elems,
             memory_bound: false,
+            pixels: 0.0,
         };
         Case::new(
             suite,
@@ -283,6 +324,7 @@ impl Case {
             flops,
             bytes: 4.0 * elems as f64,
             memory_bound: false,
+            pixels: 0.0,
         };
         Case::new(suite, op, shape, problem, work)
     }
@@ -424,6 +466,16 @@ fn suite(name: &str) -> Vec<(&'static str, String)> {
             mp("8,64,128,128,2,2"),
         ],
         "square" => [256, 512, 1024, 2048].iter().map(|&s| g(s, s, s)).collect(),
+        // Image tools on a 1024² greyscale image: correlation with kernels
+        // from 3x3 to 17x17 (the tiled kernel's largest), medians 3x3 to 7x7.
+        "image" => {
+            let mut cases: Vec<(&'static str, String)> = [3, 5, 9, 17]
+                .iter()
+                .map(|k| ("correlate", format!("1,1024,1024,{k}")))
+                .collect();
+            cases.extend((1..=3).map(|r| ("rank_filter", format!("1,1024,1024,{r}"))));
+            cases
+        }
         "targets" => vec![
             g(1024, 1024, 1024),
             c("8,64,56,56,64,3,3,1,1"),
@@ -437,12 +489,12 @@ fn suite(name: &str) -> Vec<(&'static str, String)> {
 }
 
 /// Every suite name.
-pub const SUITES: [&str; 7] = [
-    "lenet5", "alexnet", "vgg16", "resnet18", "unet", "square", "targets",
+pub const SUITES: [&str; 8] = [
+    "lenet5", "alexnet", "vgg16", "resnet18", "unet", "square", "targets", "image",
 ];
 
 /// Every op name, and the table each one compares.
-pub const OPS: [(&str, &str); 10] = [
+pub const OPS: [(&str, &str); 12] = [
     ("gemm", "gemm"),
     ("conv2d", "conv2d"),
     ("conv2d_backward_data", "conv2d_backward_data"),
@@ -453,6 +505,8 @@ pub const OPS: [(&str, &str); 10] = [
     ("max_pool2d_backward", "max_pool2d_backward"),
     ("batch_norm", "batch_norm"),
     ("batch_norm_backward", "batch_norm_backward"),
+    ("correlate", "correlate"),
+    ("rank_filter", "rank_filter"),
 ];
 
 fn op_names() -> Vec<&'static str> {
@@ -572,6 +626,7 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
                 flops: (n * c * oh * ow * params.kernel[0] * params.kernel[1]) as f64,
                 bytes: 4.0 * (n * c * (h * w + oh * ow)) as f64,
                 memory_bound: true,
+                pixels: 0.0,
             };
             let problem = Problem::Pool {
                 kind,
@@ -589,6 +644,7 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
                 flops: 0.0,
                 bytes: 4.0 * (n * c * (2 * oh * ow + h * w)) as f64,
                 memory_bound: true,
+                pixels: 0.0,
             };
             let problem = Problem::MaxPoolBackward { shape: x, params };
             Ok(Case::new(
@@ -608,6 +664,7 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
                 flops: 0.0,
                 bytes: 4.0 * (3 * elems) as f64,
                 memory_bound: true,
+                pixels: 0.0,
             };
             let problem = Problem::BatchNorm {
                 shape: [n, c, h, w],
@@ -623,6 +680,7 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
                 flops: 0.0,
                 bytes: 4.0 * (5 * elems) as f64,
                 memory_bound: true,
+                pixels: 0.0,
             };
             let problem = Problem::BatchNormBackward {
                 shape: [n, c, h, w],
@@ -634,6 +692,59 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
                 problem,
                 work,
             ))
+        }
+        "correlate" | "rank_filter" => {
+            let [c, h, w, size] = <[usize; 4]>::try_from(v.as_slice()).map_err(|_| {
+                format!("{op} shapes are C,H,W,kernel side (correlate) or radius (rank_filter); got \"{shape}\"")
+            })?;
+            if c * h * w == 0 {
+                return Err(format!("{op}: empty image \"{shape}\""));
+            }
+            let pixels = (c * h * w) as f64;
+            let (problem, work) = if op == "correlate" {
+                if size == 0 {
+                    return Err(format!("correlate: kernel side 0 in \"{shape}\""));
+                }
+                let work = Work {
+                    flops: 2.0 * (size * size) as f64 * pixels,
+                    bytes: 8.0 * pixels,
+                    memory_bound: false,
+                    pixels,
+                };
+                (
+                    Problem::Correlate {
+                        shape: [c, h, w],
+                        k: size,
+                    },
+                    work,
+                )
+            } else {
+                if size > filter::MAX_RANK_RADIUS {
+                    return Err(format!(
+                        "rank_filter: radius at most {}, got {size}",
+                        filter::MAX_RANK_RADIUS
+                    ));
+                }
+                let work = Work {
+                    flops: 0.0,
+                    bytes: 8.0 * pixels,
+                    memory_bound: true,
+                    pixels,
+                };
+                (
+                    Problem::Median {
+                        shape: [c, h, w],
+                        radius: size,
+                    },
+                    work,
+                )
+            };
+            let name = if op == "correlate" {
+                "correlate"
+            } else {
+                "rank_filter"
+            };
+            Ok(Case::new(suite_name, name, shape, problem, work))
         }
         other => Err(format!(
             "unknown op \"{other}\" (one of {})",
@@ -660,12 +771,16 @@ pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>>
         return Ok(cases);
     }
     let suites: Vec<&str> = if args.suite.is_empty() {
-        SUITES.iter().copied().filter(|s| *s != "square").collect()
+        SUITES
+            .iter()
+            .copied()
+            .filter(|s| *s != "square" && *s != "image")
+            .collect()
     } else {
         args.suite
             .iter()
             .map(|s| s.name())
-            .filter(|s| *s != "networks" && *s != "image")
+            .filter(|s| *s != "networks")
             .collect()
     };
     for s in &suites {
@@ -704,7 +819,7 @@ mod tests {
         assert_eq!(ops, op_names());
         for s in super::super::Suite::value_variants() {
             assert!(
-                matches!(s.name(), "networks" | "image") || SUITES.contains(&s.name()),
+                s.name() == "networks" || SUITES.contains(&s.name()),
                 "{s:?}"
             );
         }

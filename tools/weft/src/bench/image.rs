@@ -1,14 +1,14 @@
-//! Image-tool figures (`--suite image`): megapixels per second of the
-//! filters — a 2-D kernel read from memory per output (naive), from a
-//! shared-memory tile with its halo (tiled), and the same Gaussian as two
-//! separable passes — the rank filters, the gradient, and connected-component
+//! Image-tool figures (`--suite image`, besides the correlation and median
+//! variants that run as table rows): megapixels per second of a Gaussian as
+//! one 2-D kernel (naive, tiled) against the same Gaussian as two separable
+//! passes, the Sobel magnitude, a dilation, and connected-component
 //! labelling, on random images. Each is timed over `--runs` calls after one
 //! that compiles its pipelines, from a synced queue to a synced queue.
 
 use std::time::Instant;
 
 use weft::Device;
-use weft::kernels::filter::{self, Border, CorrelateVariant, Derivative, Rank};
+use weft::kernels::filter::{self, Border, Derivative, Rank};
 use weft::kernels::label::{self, Connectivity};
 
 use super::BenchArgs;
@@ -77,14 +77,11 @@ pub fn measure(device: &Device, args: &BenchArgs) -> weft::Result<Vec<ImageFigur
             );
             out.push(f);
         };
-        for (variant, name) in [
-            (CorrelateVariant::Naive, "naive"),
-            (CorrelateVariant::Tiled, "tiled"),
-        ] {
+        for variant in [filter::NAIVE, filter::TILED] {
             let s = time(device, runs, || {
-                filter::correlate_with(&x, &outer, k, k, border, variant).map(drop)
+                filter::correlate_by(&x, &outer, k, k, border, Some(variant)).map(drop)
             })?;
-            record(format!("gaussian σ2 {k}x{k} {name} {side}²"), s);
+            record(format!("gaussian σ2 {k}x{k} {} {side}²", variant.name), s);
         }
         let s = time(device, runs, || {
             filter::separable(&x, &g, &g, border).map(drop)
@@ -95,12 +92,10 @@ pub fn measure(device: &Device, args: &BenchArgs) -> weft::Result<Vec<ImageFigur
             filter::gradient(&gx, &gy).map(drop)
         })?;
         record(format!("sobel magnitude {side}²"), s);
-        for (r, network, how) in [(1, false, "sort"), (1, true, "network"), (2, false, "sort")] {
-            let s = time(device, runs, || {
-                filter::rank_with(&x, r, Rank::Median, border, network).map(drop)
-            })?;
-            record(format!("median {0}x{0} {how} {side}²", 2 * r + 1), s);
-        }
+        let s = time(device, runs, || {
+            filter::rank(&x, 1, Rank::Max, border).map(drop)
+        })?;
+        record(format!("dilation 3x3 {side}²"), s);
         let mask: Vec<u32> = (0..n).map(|_| (random() < 0.55) as u32).collect();
         let m = device.tensor_u32(&[side, side], &mask)?;
         for (c, name) in [(Connectivity::Four, 4), (Connectivity::Eight, 8)] {

@@ -26,9 +26,9 @@ pub struct BenchArgs {
     /// Ops to run; default all.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub op: Vec<BenchOp>,
-    /// Shape suites (`networks`: whole-network figures; `image`: filters and
-    /// labelling in megapixels/s); default all but `image` and
-    /// `square` (GEMMs up to 2048³).
+    /// Shape suites (`networks`: whole-network figures; `image`: the filter
+    /// variants, separable blurs and labelling in megapixels/s); default all
+    /// but `image` and `square` (GEMMs up to 2048³).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub suite: Vec<Suite>,
     /// Variants to run (names as listed by the op); default all.
@@ -37,7 +37,8 @@ pub struct BenchArgs {
     /// Explicit shapes instead of suites: `M,N,K[,nn|nt|tn|tt]` for gemm
     /// (which operands are transposed); `N,C,H,W,K,R,S,stride,pad[,dilation,groups]`
     /// for convolutions; `N,C,H,W,kernel,stride[,pad]` for pooling and its
-    /// gradient; `N,C,H,W` for batch norm.
+    /// gradient; `N,C,H,W` for batch norm; `C,H,W,side` for correlate (a
+    /// side × side kernel) and `C,H,W,radius` for rank_filter (medians).
     #[arg(long)]
     pub shape: Vec<String>,
     /// Precisions (f16: native f16 storage).
@@ -95,6 +96,12 @@ impl Measurement {
         self.error.is_none() && self.stats.is_some()
     }
 
+    /// Megapixels per second of an image tool.
+    pub fn mpx_s(&self) -> Option<f64> {
+        let s = self.stats?;
+        (self.work.pixels > 0.0).then(|| self.work.pixels / s.median / 1e6)
+    }
+
     /// GFLOP/s for compute-bound ops, GB/s for memory-bound ones.
     pub fn rate(&self) -> Option<f64> {
         let s = self.stats?;
@@ -120,6 +127,8 @@ pub enum BenchOp {
     MaxPool2dBackward,
     BatchNorm,
     BatchNormBackward,
+    Correlate,
+    RankFilter,
 }
 
 impl BenchOp {
@@ -135,6 +144,8 @@ impl BenchOp {
             BenchOp::MaxPool2dBackward => "max_pool2d_backward",
             BenchOp::BatchNorm => "batch_norm",
             BenchOp::BatchNormBackward => "batch_norm_backward",
+            BenchOp::Correlate => "correlate",
+            BenchOp::RankFilter => "rank_filter",
         }
     }
 }

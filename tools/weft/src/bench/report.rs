@@ -49,7 +49,7 @@ pub fn progress(m: &Measurement, peak: Peak) {
             m.op, m.shape, m.precision, m.variant
         ),
         (None, Some(s)) => eprintln!(
-            "  {:<22} {:<26} {:<10} {:<18} {:>10.3} ms {:>9.2} {:<8} {:>5.1}% of peak",
+            "  {:<22} {:<26} {:<10} {:<18} {:>10.3} ms {:>9.2} {:<8} {:>5.1}% of peak{}",
             m.op,
             m.shape,
             m.precision,
@@ -57,7 +57,10 @@ pub fn progress(m: &Measurement, peak: Peak) {
             1e3 * s.median,
             m.rate().unwrap_or(0.0),
             unit(m),
-            100.0 * fraction(m, peak).unwrap_or(0.0)
+            100.0 * fraction(m, peak).unwrap_or(0.0),
+            m.mpx_s()
+                .map(|r| format!(" {r:>8.1} Mpx/s"))
+                .unwrap_or_default()
         ),
         (None, None) => {}
     }
@@ -176,6 +179,7 @@ pub fn emit(
                 "runs": s.map(|s| s.runs),
                 "gflop_s": if m.work.memory_bound { None } else { m.rate() },
                 "gb_s": if m.work.memory_bound { m.rate() } else { None },
+                "mpx_s": m.mpx_s(),
                 "fraction_of_peak": fraction(m, peak),
                 "speedup_vs_baseline": match (baseline, s) { (Some(b), Some(s)) => Some(b / s.median), _ => None },
                 "winner": best.is_some_and(|w| std::ptr::eq(w, *m)),

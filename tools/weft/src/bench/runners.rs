@@ -10,6 +10,7 @@ use weft::kernels::conv::params::{
     Conv2dGeometry, Conv2dParams, ConvTranspose2dGeometry, ConvTranspose2dParams, Padding,
 };
 use weft::kernels::conv::{self, Conv2dSpec, ConvTranspose2dSpec};
+use weft::kernels::filter::{self, Border, Rank};
 use weft::kernels::gemm::{self, BiasMode, GemmDims, GemmSpec};
 use weft::kernels::pool::{self, Pool2dParams, PoolKind};
 use weft::kernels::reference::{self, RefOut};
@@ -106,6 +107,16 @@ pub fn prepare(
             *shape,
             batch_norm::BACKWARD_TABLE.by_name(variant)?,
             precision,
+        )?),
+        Problem::Correlate { shape, k } => Box::new(FilterRunner::new(
+            dev,
+            *shape,
+            FilterOp::Correlate(*k, filter::CORRELATE_TABLE.by_name(variant)?),
+        )?),
+        Problem::Median { shape, radius } => Box::new(FilterRunner::new(
+            dev,
+            *shape,
+            FilterOp::Median(*radius, filter::RANK_TABLE.by_name(variant)?),
         )?),
     })
 }
@@ -739,5 +750,89 @@ impl Runner for BatchNormBackwardRunner {
 
     fn run(&mut self, i: usize) -> weft::Result<()> {
         self.launch(i % SETS, &self.grads)
+    }
+}
+
+/// An image tool and its variant.
+enum FilterOp {
+    /// A random `k × k` kernel.
+    Correlate(usize, &'static filter::CorrelateVariant),
+    /// Medians of `(2r+1)²` windows.
+    Median(usize, &'static filter::RankVariant),
+}
+
+/// Reflect-101 borders, as OpenCV's default.
+const BORDER: Border = Border::Reflect101;
+
+struct FilterRunner {
+    shape: [usize; 3],
+    op: FilterOp,
+    kernel: Vec<f32>,
+    x: Vec<Tensor>,
+    host_x: Vec<f32>,
+}
+
+impl FilterRunner {
+    fn new(dev: &Device, shape: [usize; 3], op: FilterOp) -> weft::Result<FilterRunner> {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (x, host_x) = input_sets(dev, &mut rng, &shape, DType::F32)?;
+        let kernel = match op {
+            FilterOp::Correlate(k, _) => random_inputs(&mut rng, k * k, DType::F32),
+            FilterOp::Median(..) => Vec::new(),
+        };
+        Ok(FilterRunner {
+            shape,
+            op,
+            kernel,
+            x,
+            host_x,
+        })
+    }
+
+    fn launch(&self, s: usize) -> weft::Result<Tensor> {
+        match self.op {
+            FilterOp::Correlate(k, v) => {
+                filter::correlate_by(&self.x[s], &self.kernel, k, k, BORDER, Some(v))
+            }
+            FilterOp::Median(r, v) => filter::rank_by(&self.x[s], r, Rank::Median, BORDER, Some(v)),
+        }
+    }
+}
+
+impl Runner for FilterRunner {
+    fn check(&mut self) -> Result<f64, String> {
+        let got = self
+            .launch(0)
+            .and_then(|y| y.to_f32_vec())
+            .map_err(|e| e.to_string())?;
+        let [c, h, w] = self.shape;
+        match self.op {
+            FilterOp::Correlate(k, _) => {
+                let (value, scale) = reference::filter::correlate(
+                    &self.host_x,
+                    c,
+                    [h, w],
+                    &self.kernel,
+                    [k, k],
+                    BORDER,
+                );
+                compare_sampled(&got, DType::F32, sum_bound(DType::F32, k * k), |e| {
+                    (value[e], scale[e])
+                })
+            }
+            FilterOp::Median(r, _) => {
+                // A selection: exact.
+                let want =
+                    reference::filter::rank(&self.host_x, c, [h, w], r, Rank::Median, BORDER);
+                match got.iter().zip(&want).position(|(a, b)| a != b) {
+                    None => Ok(0.0),
+                    Some(e) => Err(format!("median {e}: {} instead of {}", got[e], want[e])),
+                }
+            }
+        }
+    }
+
+    fn run(&mut self, i: usize) -> weft::Result<()> {
+        self.launch(i % SETS).map(drop)
     }
 }

@@ -11,19 +11,35 @@
 //! | `filter/correlate_tiled` | 16×16 outputs per workgroup from a shared-memory tile with its halo (kernels up to 17×17), same sums |
 //! | `filter/rank` | one output per invocation, the window (≤ 81 values) insertion-sorted in registers |
 //! | `filter/median3` | 3×3 medians by a 19-exchange selection network, one output per invocation |
+//! | `filter/median5` | 5×5 medians by a 113-exchange selection network, one output per invocation |
 //! | `filter/gradient` | one pixel per invocation: `sqrt(gx² + gy²)`, `atan2(gy, gx)` |
 //! | `filter/threshold` | one value per invocation |
+//!
+//! Correlation and the rank filters have variant tables
+//! ([`CORRELATE_TABLE`], [`RANK_TABLE`]) whose rows give identical values.
+//! Images larger than one storage binding run in bands of rows ([`bands`]).
+
+mod bands;
+mod tables;
 
 use weft_device::{Binding, DType, Error, Kernel, Result, Tensor};
 
 use crate::shaders;
+use bands::banded;
+pub use tables::{
+    CORRELATE_TABLE, CORRELATE_VARIANTS, CorrelateArgs, CorrelateProblem, CorrelateVariant,
+    MAX_TILED_KERNEL, MEDIAN3_NETWORK, MEDIAN5_NETWORK, NAIVE, RANK_TABLE, RANK_VARIANTS, RankArgs,
+    RankProblem, RankVariant, SORT, TILED,
+};
 
 const PARAMS: weft_device::ShaderFile = shaders::wgsl!("filter/params.wgsl");
+const NETWORK: weft_device::ShaderFile = shaders::wgsl!("filter/network.wgsl");
 
 shaders::plain!(CORRELATE, [PARAMS], "filter/correlate.wgsl");
 shaders::plain!(CORRELATE_TILED, [PARAMS], "filter/correlate_tiled.wgsl");
 shaders::plain!(RANK, [PARAMS], "filter/rank.wgsl");
-shaders::plain!(MEDIAN3, [PARAMS], "filter/median3.wgsl");
+shaders::plain!(MEDIAN3, [PARAMS, NETWORK], "filter/median3.wgsl");
+shaders::plain!(MEDIAN5, [PARAMS, NETWORK], "filter/median5.wgsl");
 shaders::plain!(GRADIENT, [PARAMS], "filter/gradient.wgsl");
 shaders::plain!(THRESHOLD, [PARAMS], "filter/threshold.wgsl");
 
@@ -36,6 +52,7 @@ pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
             &CORRELATE_TILED,
             &RANK,
             &MEDIAN3,
+            &MEDIAN5,
             &GRADIENT,
             &THRESHOLD,
         ],
@@ -55,7 +72,7 @@ pub enum Border {
 }
 
 impl Border {
-    fn code(self) -> u32 {
+    pub(crate) fn code(self) -> u32 {
         match self {
             Border::Zero => 0,
             Border::Replicate => 1,
@@ -66,7 +83,7 @@ impl Border {
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct FilterUniform {
+pub(crate) struct FilterUniform {
     n: u32,
     h: u32,
     w: u32,
@@ -125,22 +142,8 @@ fn uniform(x: &Tensor, hw: [usize; 2], k: [usize; 2], border: Border) -> FilterU
     }
 }
 
-/// How [`correlate_with`] reads the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CorrelateVariant {
-    /// Every output reads its window from memory.
-    Naive,
-    /// 16×16 outputs share a tile with its halo in workgroup memory
-    /// (kernels up to 17×17).
-    Tiled,
-}
-
-/// Largest kernel side of [`CorrelateVariant::Tiled`].
-pub const MAX_TILED_KERNEL: usize = 17;
-
 /// Correlation with a `kh × kw` kernel (row-major `weights`), anchored at
-/// its centre, as OpenCV's `filter2D` (no flip): tiled where the kernel fits
-/// a tile, else naive.
+/// its centre, as OpenCV's `filter2D` (no flip), by the table's choice.
 pub fn correlate(
     x: &Tensor,
     weights: &[f32],
@@ -148,26 +151,21 @@ pub fn correlate(
     kw: usize,
     border: Border,
 ) -> Result<Tensor> {
-    let variant = if kh.max(kw) <= MAX_TILED_KERNEL {
-        CorrelateVariant::Tiled
-    } else {
-        CorrelateVariant::Naive
-    };
-    correlate_with(x, weights, kh, kw, border, variant)
+    correlate_by(x, weights, kh, kw, border, None)
 }
 
-/// [`correlate`] by a chosen variant (both give the same sums, in the same
-/// order).
-pub fn correlate_with(
+/// [`correlate`] by a chosen row of [`CORRELATE_TABLE`] (every row gives the
+/// same sums, in the same order); `None` lets the table choose.
+pub fn correlate_by(
     x: &Tensor,
     weights: &[f32],
     kh: usize,
     kw: usize,
     border: Border,
-    variant: CorrelateVariant,
+    variant: Option<&'static CorrelateVariant>,
 ) -> Result<Tensor> {
     const OP: &str = "correlate";
-    let hw = plane(OP, x)?;
+    plane(OP, x)?;
     if kh == 0 || kw == 0 || weights.len() != kh * kw {
         return Err(Error::invalid(
             OP,
@@ -177,36 +175,26 @@ pub fn correlate_with(
     }
     let dev = x.device();
     let w = dev.tensor(&[weights.len()], weights)?;
-    let y = dev.empty(x.shape(), DType::F32)?;
-    let u = uniform(x, hw, [kh, kw], border);
-    let bindings = [
-        Binding::Read(x.binding()),
-        Binding::Read(w.binding()),
-        Binding::ReadWrite(y.binding()),
-    ];
-    match variant {
-        CorrelateVariant::Naive => launch(OP, &CORRELATE, 256, u, &bindings, dev)?,
-        CorrelateVariant::Tiled => {
-            if kh.max(kw) > MAX_TILED_KERNEL {
-                return Err(Error::invalid(
-                    OP,
-                    "variant",
-                    format!(
-                        "tiled correlation takes kernels up to {MAX_TILED_KERNEL}x{MAX_TILED_KERNEL}, got {kh}x{kw}"
-                    ),
-                ));
-            }
-            let planes = x.numel() / (hw[0] * hw[1]);
-            let tiles = planes * hw[0].div_ceil(16) * hw[1].div_ceil(16);
-            dev.dispatch(
-                &Kernel::new(OP, &CORRELATE_TILED, "main"),
-                bytemuck::bytes_of(&u),
-                &bindings,
-                tiles as u64,
-            )?;
-        }
-    }
-    Ok(y)
+    // Windows reach kh/2 rows above and at most as many below.
+    let mut y = banded(OP, &[x], 1, kh / 2, |band| {
+        let x = band[0];
+        let [h, wd] = plane(OP, x)?;
+        let problem = CorrelateProblem {
+            planes: x.numel() / (h * wd),
+            hw: [h, wd],
+            kernel: [kh, kw],
+            border,
+        };
+        let y = dev.empty(x.shape(), DType::F32)?;
+        let args = CorrelateArgs {
+            x,
+            weights: &w,
+            y: &y,
+        };
+        CORRELATE_TABLE.run(dev, &problem, variant, &args)?;
+        Ok(vec![y])
+    })?;
+    Ok(y.remove(0))
 }
 
 /// A separable filter: `row` along each row, then `column` along each column
@@ -272,32 +260,38 @@ pub fn derivatives(x: &Tensor, kind: Derivative, border: Border) -> Result<(Tens
 /// Gradient magnitude `sqrt(gx² + gy²)` and direction `atan2(gy, gx)`.
 pub fn gradient(gx: &Tensor, gy: &Tensor) -> Result<(Tensor, Tensor)> {
     const OP: &str = "gradient";
-    let hw = plane(OP, gx)?;
+    plane(OP, gx)?;
     if gy.shape() != gx.shape() || gy.dtype() != DType::F32 {
         return Err(Error::shape(
             OP,
             format!("gx is {:?}, gy {:?}", gx.shape(), gy.shape()),
         ));
     }
-    let dev = gx.device();
-    let (m, d) = (
-        dev.empty(gx.shape(), DType::F32)?,
-        dev.empty(gx.shape(), DType::F32)?,
-    );
-    launch(
-        OP,
-        &GRADIENT,
-        256,
-        uniform(gx, hw, [1, 1], Border::Zero),
-        &[
-            Binding::Read(gx.binding()),
-            Binding::Read(gy.binding()),
-            Binding::ReadWrite(m.binding()),
-            Binding::ReadWrite(d.binding()),
-        ],
-        dev,
-    )?;
-    Ok((m, d))
+    let mut out = banded(OP, &[gx, gy], 2, 0, |band| {
+        let (gx, gy) = (band[0], band[1]);
+        let hw = plane(OP, gx)?;
+        let dev = gx.device();
+        let (m, d) = (
+            dev.empty(gx.shape(), DType::F32)?,
+            dev.empty(gx.shape(), DType::F32)?,
+        );
+        launch(
+            OP,
+            &GRADIENT,
+            256,
+            uniform(gx, hw, [1, 1], Border::Zero),
+            &[
+                Binding::Read(gx.binding()),
+                Binding::Read(gy.binding()),
+                Binding::ReadWrite(m.binding()),
+                Binding::ReadWrite(d.binding()),
+            ],
+            dev,
+        )?;
+        Ok(vec![m, d])
+    })?;
+    let d = out.pop().expect("two outputs");
+    Ok((out.pop().expect("two outputs"), d))
 }
 
 /// The Laplacian `[0 1 0; 1 -4 1; 0 1 0]`.
@@ -333,24 +327,23 @@ pub enum Rank {
 /// Largest window radius of [`rank`]: 9×9 windows.
 pub const MAX_RANK_RADIUS: usize = 4;
 
-/// A rank filter over `(2r+1)²` windows, `r ≤ 4` (the border values count);
-/// 3×3 medians take the selection network.
+/// A rank filter over `(2r+1)²` windows, `r ≤ 4` (the border values count),
+/// by the table's choice (a selection network for 3×3 and 5×5 medians).
 pub fn rank(x: &Tensor, radius: usize, which: Rank, border: Border) -> Result<Tensor> {
-    let network = radius == 1 && which == Rank::Median;
-    rank_with(x, radius, which, border, network)
+    rank_by(x, radius, which, border, None)
 }
 
-/// [`rank`], choosing whether a 3×3 median runs the selection network
-/// (`network`) or the general sort (both exact).
-pub fn rank_with(
+/// [`rank`] by a chosen row of [`RANK_TABLE`] (all exact); `None` lets the
+/// table choose.
+pub fn rank_by(
     x: &Tensor,
     radius: usize,
     which: Rank,
     border: Border,
-    network: bool,
+    variant: Option<&'static RankVariant>,
 ) -> Result<Tensor> {
     const OP: &str = "rank_filter";
-    let hw = plane(OP, x)?;
+    plane(OP, x)?;
     if radius > MAX_RANK_RADIUS {
         return Err(Error::invalid(
             OP,
@@ -358,29 +351,22 @@ pub fn rank_with(
             format!("at most {MAX_RANK_RADIUS} (9x9 windows), got {radius}"),
         ));
     }
-    let k = 2 * radius + 1;
-    let mut u = uniform(x, hw, [k, k], border);
-    u.rank = match which {
-        Rank::Min => 0,
-        Rank::Median => (k * k / 2) as u32,
-        Rank::Max => (k * k - 1) as u32,
-    };
-    let dev = x.device();
-    let y = dev.empty(x.shape(), DType::F32)?;
-    let bindings = [Binding::Read(x.binding()), Binding::ReadWrite(y.binding())];
-    if network {
-        if radius != 1 || which != Rank::Median {
-            return Err(Error::invalid(
-                OP,
-                "variant",
-                "the selection network computes 3x3 medians only",
-            ));
-        }
-        launch(OP, &MEDIAN3, 256, u, &bindings, dev)?;
-    } else {
-        launch(OP, &RANK, 64, u, &bindings, dev)?;
-    }
-    Ok(y)
+    let mut y = banded(OP, &[x], 1, radius, |band| {
+        let x = band[0];
+        let [h, w] = plane(OP, x)?;
+        let problem = RankProblem {
+            planes: x.numel() / (h * w),
+            hw: [h, w],
+            radius,
+            which,
+            border,
+        };
+        let dev = x.device();
+        let y = dev.empty(x.shape(), DType::F32)?;
+        RANK_TABLE.run(dev, &problem, variant, &RankArgs { x, y: &y })?;
+        Ok(vec![y])
+    })?;
+    Ok(y.remove(0))
 }
 
 /// Erosion then dilation (removes bright specks smaller than the window).
@@ -406,20 +392,25 @@ pub fn closing(x: &Tensor, radius: usize, border: Border) -> Result<Tensor> {
 /// 1 where the value exceeds `level`, else 0.
 pub fn threshold(x: &Tensor, level: f32) -> Result<Tensor> {
     const OP: &str = "threshold";
-    let hw = plane(OP, x)?;
-    let mut u = uniform(x, hw, [1, 1], Border::Zero);
-    u.level = level;
-    let dev = x.device();
-    let y = dev.empty(x.shape(), DType::F32)?;
-    launch(
-        OP,
-        &THRESHOLD,
-        256,
-        u,
-        &[Binding::Read(x.binding()), Binding::ReadWrite(y.binding())],
-        dev,
-    )?;
-    Ok(y)
+    plane(OP, x)?;
+    let mut y = banded(OP, &[x], 1, 0, |band| {
+        let x = band[0];
+        let hw = plane(OP, x)?;
+        let mut u = uniform(x, hw, [1, 1], Border::Zero);
+        u.level = level;
+        let dev = x.device();
+        let y = dev.empty(x.shape(), DType::F32)?;
+        launch(
+            OP,
+            &THRESHOLD,
+            256,
+            u,
+            &[Binding::Read(x.binding()), Binding::ReadWrite(y.binding())],
+            dev,
+        )?;
+        Ok(vec![y])
+    })?;
+    Ok(y.remove(0))
 }
 
 /// Otsu's level for values in [0, 1]: the 256-bin histogram's split that
