@@ -1,6 +1,8 @@
-//! `weft filter`: classic image filters on the GPU, PNG or JPEG in, PNG out.
+//! `weft filter`: classic image filters on the GPU. PNG or JPEG in (8 or 16
+//! bits), PNG out at the input's depth; or f32 images as safetensors, in or
+//! out, where values keep their sign and range.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
@@ -12,9 +14,13 @@ use crate::Global;
 
 #[derive(Args, Debug)]
 pub struct FilterArgs {
-    /// The image (PNG or JPEG; greyscale or colour, alpha kept as it is).
+    /// The image: PNG or JPEG (8 or 16 bits; greyscale or colour, alpha kept
+    /// as it is), or `.safetensors` holding one f32 tensor `[H, W]` or
+    /// `[C, H, W]`.
     pub input: PathBuf,
-    /// Where to write the result (PNG).
+    /// Where to write the result: PNG (the input's bit depth, signed values as
+    /// magnitudes, clamped to [0, 1]) or `.safetensors` (f32 `[C, H, W]` under
+    /// "image", values as computed).
     pub output: PathBuf,
     #[arg(long, value_enum)]
     pub op: FilterOp,
@@ -97,30 +103,167 @@ fn parse_matrix(text: &str) -> Result<(Vec<f32>, usize, usize), String> {
     Ok((rows.concat(), rows.len(), w))
 }
 
-pub fn run(global: &Global, args: &FilterArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let img = image::open(&args.input)
-        .map_err(|e| weft::Error::format(&args.input, format!("not a readable image: {e}")))?;
-    let has_alpha = img.color().has_alpha();
-    let grey = img.color().channel_count() <= 2;
+/// An input image as f32 planes, and what writing a PNG back needs.
+struct Planes {
+    values: Vec<f32>,
+    channels: usize,
+    h: usize,
+    w: usize,
+    /// Alpha of each pixel, kept as it was.
+    alpha: Option<Vec<f32>>,
+    /// Whether the input had 16 bits per channel.
+    sixteen_bit: bool,
+}
+
+fn is_safetensors(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "safetensors")
+}
+
+/// Reads a PNG/JPEG or a one-tensor f32 safetensors file.
+fn read_planes(path: &Path) -> Result<Planes, Box<dyn std::error::Error>> {
+    if is_safetensors(path) {
+        let bytes = std::fs::read(path).map_err(|e| weft::Error::io(path, e))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| weft::Error::format(path, format!("not a safetensors file: {e}")))?;
+        let tensors = st.tensors();
+        let [(name, t)] = tensors.as_slice() else {
+            return Err(weft::Error::format(
+                path,
+                format!("expected one image tensor, found {}", tensors.len()),
+            )
+            .into());
+        };
+        let shape = t.shape();
+        if t.dtype() != safetensors::Dtype::F32
+            || !(2..=3).contains(&shape.len())
+            || shape.contains(&0)
+        {
+            return Err(weft::Error::format(
+                path,
+                format!(
+                    "\"{name}\" is {:?} {shape:?}: images are non-empty f32 [H, W] or [C, H, W]",
+                    t.dtype()
+                ),
+            )
+            .into());
+        }
+        let values: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let n = shape.len();
+        return Ok(Planes {
+            values,
+            channels: if n == 3 { shape[0] } else { 1 },
+            h: shape[n - 2],
+            w: shape[n - 1],
+            alpha: None,
+            sixteen_bit: false,
+        });
+    }
+    let img = image::open(path)
+        .map_err(|e| weft::Error::format(path, format!("not a readable image: {e}")))?;
+    let color = img.color();
+    let channels = if color.channel_count() <= 2 { 1 } else { 3 };
     let (w, h) = (img.width() as usize, img.height() as usize);
     let rgba = img.to_rgba32f();
-    let channels = if grey { 1 } else { 3 };
-    let mut planes = vec![0f32; channels * h * w];
+    let mut values = vec![0f32; channels * h * w];
     for (i, p) in rgba.pixels().enumerate() {
         for c in 0..channels {
-            planes[c * h * w + i] = p.0[c];
+            values[c * h * w + i] = p.0[c];
         }
     }
+    Ok(Planes {
+        values,
+        channels,
+        h,
+        w,
+        alpha: color
+            .has_alpha()
+            .then(|| rgba.pixels().map(|p| p.0[3]).collect()),
+        sixteen_bit: color.bytes_per_pixel() / color.channel_count() as u8 >= 2,
+    })
+}
+
+/// Writes the result as safetensors (f32 as computed) or as a PNG at the
+/// input's depth (magnitudes clamped to [0, 1], greyscale or RGB, alpha
+/// kept).
+fn write_planes(
+    path: &Path,
+    input: &Planes,
+    values: &[f32],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (c, h, w) = (input.channels, input.h, input.w);
+    if is_safetensors(path) {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![c, h, w], &bytes)
+                .map_err(|e| weft::Error::format(path, e.to_string()))?;
+        let file = safetensors::serialize([("image", view)], None)
+            .map_err(|e| weft::Error::format(path, e.to_string()))?;
+        weft::graph::checkpoint::write_atomic(path, &file)?;
+        return Ok(());
+    }
+    if c != 1 && c != 3 {
+        return Err(
+            format!("{c} channels do not make a PNG: write a .safetensors output instead").into(),
+        );
+    }
+    // Every output channel, then alpha: 1 where the input had none.
+    let pixel = |i: usize| -> Vec<f32> {
+        let mut p: Vec<f32> = (0..c)
+            .map(|ch| values[ch * h * w + i].abs().clamp(0.0, 1.0))
+            .collect();
+        if let Some(a) = &input.alpha {
+            p.push(a[i]);
+        }
+        p
+    };
+    let layout = match (c, input.alpha.is_some()) {
+        (1, false) => image::ColorType::L8,
+        (1, true) => image::ColorType::La8,
+        (_, false) => image::ColorType::Rgb8,
+        (_, true) => image::ColorType::Rgba8,
+    };
+    let (w32, h32) = (w as u32, h as u32);
+    let result = if input.sixteen_bit {
+        // 16-bit samples in native byte order, as the encoder takes them.
+        let data: Vec<u8> = (0..h * w)
+            .flat_map(pixel)
+            .flat_map(|v| ((v * 65535.0).round() as u16).to_ne_bytes())
+            .collect();
+        let layout = match layout {
+            image::ColorType::L8 => image::ColorType::L16,
+            image::ColorType::La8 => image::ColorType::La16,
+            image::ColorType::Rgb8 => image::ColorType::Rgb16,
+            _ => image::ColorType::Rgba16,
+        };
+        image::save_buffer(path, &data, w32, h32, layout)
+    } else {
+        let data: Vec<u8> = (0..h * w)
+            .flat_map(pixel)
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        image::save_buffer(path, &data, w32, h32, layout)
+    };
+    result.map_err(|e| weft::Error::io(path, e))?;
+    Ok(())
+}
+
+pub fn run(global: &Global, args: &FilterArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let input = read_planes(&args.input)?;
+    let (channels, h, w) = (input.channels, input.h, input.w);
     let border = match args.border {
         BorderArg::Zero => Border::Zero,
         BorderArg::Replicate => Border::Replicate,
         BorderArg::Reflect => Border::Reflect101,
     };
     let device = Device::new(global.device_options()?)?;
-    let x = device.tensor(&[channels, h, w], &planes)?;
+    let x = device.tensor(&[channels, h, w], &input.values)?;
     let mut level = args.level;
     if args.op == FilterOp::Otsu {
-        level = filter::otsu_level(&planes);
+        level = filter::otsu_level(&input.values);
     }
     let matrix = match (&args.matrix, args.op) {
         (Some(m), _) => Some(parse_matrix(m)?),
@@ -161,27 +304,7 @@ pub fn run(global: &Global, args: &FilterArgs) -> Result<(), Box<dyn std::error:
     let y = apply()?;
     let values = y.to_f32_vec()?;
     let seconds = start.elapsed().as_secs_f64();
-    // Signed results (the Laplacian, some kernels) are written as magnitudes.
-    let to_u8 = |v: f32| (v.abs().clamp(0.0, 1.0) * 255.0).round() as u8;
-    let mut out = image::RgbaImage::new(w as u32, h as u32);
-    for (i, (px, src)) in out.pixels_mut().zip(rgba.pixels()).enumerate() {
-        let c: [u8; 3] =
-            std::array::from_fn(|ch| to_u8(values[(if grey { 0 } else { ch }) * h * w + i]));
-        let a = if has_alpha {
-            (src.0[3] * 255.0).round() as u8
-        } else {
-            255
-        };
-        px.0 = [c[0], c[1], c[2], a];
-    }
-    if has_alpha {
-        out.save(&args.output)
-    } else {
-        image::DynamicImage::ImageRgba8(out)
-            .to_rgb8()
-            .save(&args.output)
-    }
-    .map_err(|e| weft::Error::io(&args.output, e))?;
+    write_planes(&args.output, &input, &values)?;
     let mpx_s = (w * h) as f64 / seconds / 1e6;
     if global.json {
         println!(

@@ -802,3 +802,85 @@ fn filter_runs_the_ops_on_images() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("rows of equal"));
 }
+
+/// `weft filter INPUT OUTPUT ARGS...`.
+fn filter(input: &std::path::Path, output: &std::path::Path, args: &[&str]) -> Output {
+    let mut a = vec!["filter", input.to_str().unwrap(), output.to_str().unwrap()];
+    a.extend_from_slice(args);
+    weft(&a)
+}
+
+/// `weft filter` keeps f32 values (safetensors in and out, signs and range
+/// as computed: a Laplacian's negative lobes survive) and 16-bit depth (a
+/// 16-bit PNG in gives a 16-bit PNG out, exact through an identity kernel);
+/// a safetensors file of the wrong kind is a clear error.
+#[test]
+fn filter_keeps_f32_values_and_16_bit_depth() {
+    let (h, w) = (9usize, 11usize);
+    // A bright dot of 3.0 on -1.0: outside any 8-bit range.
+    let mut values = vec![-1.0f32; 2 * h * w];
+    values[4 * w + 5] = 3.0;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, h, w], &bytes)
+        .unwrap();
+    let input = dir().join("filter-in.safetensors");
+    std::fs::write(&input, safetensors::serialize([("x", view)], None).unwrap()).unwrap();
+    let out = dir().join("filter-out.safetensors");
+    let o = filter(
+        &input,
+        &out,
+        &[
+            "--op",
+            "kernel",
+            "--matrix",
+            "0,1,0;1,-4,1;0,1,0",
+            "--border",
+            "replicate",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = std::fs::read(&out).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&file).unwrap();
+    let y = st.tensor("image").unwrap();
+    assert_eq!(y.shape(), [2, h, w]);
+    let y: Vec<f32> = y
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    // Centre: 4 neighbours of -1 minus 4·3; beside it: 3 - 1 - 1 - 1 + 4.
+    assert_eq!(y[4 * w + 5], -16.0);
+    assert_eq!(y[4 * w + 6], 4.0);
+    assert_eq!(y[0], 0.0);
+    assert_eq!(y[h * w + 4 * w + 5], 0.0, "the second plane is flat");
+
+    let img = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(13, 7, |x, y| {
+        image::Luma([(x * 5003 + y * 257) as u16])
+    });
+    let png = dir().join("filter-in16.png");
+    img.save(&png).unwrap();
+    let out16 = dir().join("filter-out16.png");
+    let o = filter(&png, &out16, &["--op", "kernel", "--matrix", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let back = image::open(&out16).unwrap();
+    assert_eq!(back.color(), image::ColorType::L16);
+    assert_eq!(back.to_luma16(), img, "16 bits through an identity kernel");
+
+    let two = dir().join("filter-two.safetensors");
+    let a =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0; 4]).unwrap();
+    let b =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &[0; 4]).unwrap();
+    std::fs::write(
+        &two,
+        safetensors::serialize([("a", a), ("b", b)], None).unwrap(),
+    )
+    .unwrap();
+    let o = filter(&two, &out, &["--op", "median"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("expected one image tensor, found 2"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
