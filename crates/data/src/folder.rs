@@ -192,11 +192,34 @@ fn decode_all(files: &[(PathBuf, u8)], options: &FolderOptions) -> Result<Split>
     })
 }
 
+/// Largest image a folder decodes: 16384 pixels a side and 256 MiB of
+/// decoded pixels, so that a file whose header claims a huge image is
+/// refused before anything that size is allocated.
+pub const MAX_IMAGE_SIDE: u32 = 16384;
+const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
 /// One image as `channels` planes of `size`×`size` bytes: shorter side
 /// resized to `size` (bilinear), centre crop.
 pub fn prepare(path: &Path, size: usize, channels: usize) -> Result<Vec<u8>> {
-    let img =
-        image::open(path).map_err(|e| Error::format(path, format!("not a readable image: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    prepare_bytes(&bytes, path, size, channels)
+}
+
+/// [`prepare`] on an encoded image (PNG or JPEG) in memory; `origin` names it
+/// in errors.
+pub fn prepare_bytes(bytes: &[u8], origin: &Path, size: usize, channels: usize) -> Result<Vec<u8>> {
+    let path = origin;
+    let unreadable =
+        |e: image::ImageError| Error::format(path, format!("not a readable image: {e}"));
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
+    let img = reader.decode().map_err(unreadable)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w == 0 || h == 0 {
         return Err(Error::format(path, "empty image"));

@@ -417,7 +417,12 @@ impl Device {
         self.check()?;
         batch.pass = None;
         let Some(encoder) = batch.encoder.take() else {
-            return Ok(());
+            // Nothing recorded, but queue writes may wait for a submission:
+            // an empty one carries them, so that their staging memory is
+            // released (many uploads with no launch between them, as a
+            // checkpoint load, would otherwise hold all of it).
+            batch.last_submission = Some(self.shared.queue.submit([]));
+            return self.check();
         };
         batch.params.write_out(&self.shared.queue);
         batch.recorded = 0;

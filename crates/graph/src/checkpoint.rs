@@ -326,6 +326,9 @@ pub fn load_bytes(
     if let (Some(opt), Some(steps)) = (optimizer, opt_steps) {
         opt.set_steps(steps.max(0) as usize);
     }
+    // Submit the uploads now rather than at the next launch, so that their
+    // staging memory does not pile up over repeated loads.
+    model.device().flush()?;
     let parse = |k: &str| metadata.get(k).and_then(|v| v.parse::<u64>().ok());
     if let (Some(seed), Some(steps)) = (parse("weft.seed"), parse("weft.steps")) {
         model.set_rng_state(seed, steps);

@@ -6,7 +6,7 @@ use onnx_rs::ast::OpType;
 use weft_device::Result;
 
 use crate::attrs::NodeRef;
-use crate::tensor::{BATCH, Const};
+use crate::tensor::{BATCH, Const, numel};
 
 /// Whether [`eval`] handles `op`.
 pub(crate) fn folds(op: &OpType<'_>) -> bool {
@@ -48,7 +48,7 @@ pub(crate) fn eval(n: &NodeRef<'_, '_>, inputs: &[Option<Const>], opset: i64) ->
                 .map(|c| (c.data[0], c.integer))
                 .unwrap_or((0.0, false));
             let dims: Vec<usize> = dims.iter().map(|&d| d.max(0) as usize).collect();
-            let len = dims.iter().product();
+            let len = numel(&dims, &n.label)?;
             Ok(Const {
                 dims,
                 data: vec![v; len],
@@ -454,8 +454,8 @@ fn broadcast(n: &NodeRef<'_, '_>, a: &Const, b: &Const, f: fn(f64, f64) -> f64) 
             })
             .collect()
     };
+    let len = numel(&dims, &n.label)?;
     let (sa, sb) = (strides(&da), strides(&db));
-    let len: usize = dims.iter().product();
     let mut data = Vec::with_capacity(len);
     let mut index = vec![0usize; rank];
     for _ in 0..len {

@@ -64,6 +64,26 @@ impl Const {
     }
 }
 
+/// Most values a constant folded at import may hold (512 MiB as f64): a
+/// shape read from the model must not make the importer allocate without
+/// bound.
+pub const MAX_CONSTANT_VALUES: usize = 1 << 26;
+
+/// The number of values of `dims`, or an error naming `what` when the product
+/// overflows or exceeds [`MAX_CONSTANT_VALUES`].
+pub fn numel(dims: &[usize], what: &str) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_CONSTANT_VALUES)
+        .ok_or_else(|| {
+            Error::invalid(
+                what,
+                "dims",
+                format!("{dims:?} hold more than {MAX_CONSTANT_VALUES} values"),
+            )
+        })
+}
+
 /// Decodes a tensor proto. `what` names it in errors (an initializer, a
 /// node's attribute).
 pub fn decode(t: &TensorProto<'_>, what: &str) -> Result<Const> {
@@ -81,7 +101,7 @@ pub fn decode(t: &TensorProto<'_>, what: &str) -> Result<Const> {
                 .map_err(|_| Error::invalid(what, "dims", format!("negative dimension {d}")))
         })
         .collect::<Result<Vec<usize>>>()?;
-    let n: usize = dims.iter().product();
+    let n = numel(&dims, what)?;
     let (data, integer): (Vec<f64>, bool) = match t.data_type() {
         DataType::Float => (
             t.as_f32()

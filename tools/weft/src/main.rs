@@ -134,8 +134,42 @@ fn exit_quietly_on_closed_pipes() {
     }
 }
 
+/// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not
+/// set in the environment." several times when it is unset (containers, CI,
+/// `sudo`), which makes a working command look broken. When it is unset or
+/// not a folder, point it at a private one (mode 0700, as the variable's
+/// specification asks) under the temporary folder.
+fn quiet_missing_runtime_dir() {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let set = std::env::var_os("XDG_RUNTIME_DIR");
+        if set.is_some_and(|d| std::path::Path::new(&d).is_dir()) {
+            return;
+        }
+        // SAFETY: getuid cannot fail and has no side effects.
+        let uid = unsafe { libc::getuid() };
+        let dir = std::env::temp_dir().join(format!("weft-runtime-{uid}"));
+        let made = std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Ok(()),
+                _ => Err(e),
+            });
+        let private = std::fs::metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o077 == 0);
+        if made.is_ok() && private {
+            // SAFETY: called first thing in main, before any thread exists
+            // to read the environment concurrently.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+        }
+    }
+}
+
 fn main() -> ExitCode {
     exit_quietly_on_closed_pipes();
+    quiet_missing_runtime_dir();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info(args) => info::run(&cli.global, args),

@@ -884,3 +884,19 @@ fn filter_keeps_f32_values_and_16_bit_depth() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Without `XDG_RUNTIME_DIR` (containers, CI, sudo) a command's stderr holds
+/// only weft's own lines: the Vulkan drivers' complaints about the variable
+/// are quieted by a private runtime folder.
+#[test]
+fn no_runtime_dir_is_no_noise() {
+    let o = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args(["info", "--json"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+    json(&o);
+}
