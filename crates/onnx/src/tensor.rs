@@ -64,10 +64,10 @@ impl Const {
     }
 }
 
-/// Most values a constant folded at import may hold (512 MiB as f64): a
-/// shape read from the model must not make the importer allocate without
-/// bound.
-pub const MAX_CONSTANT_VALUES: usize = 1 << 26;
+/// Most values a constant folded at import may hold (1 GiB as f64; VGG's
+/// largest weight, fc6, holds 102.8 million): a shape read from the model
+/// must not make the importer allocate without bound.
+pub const MAX_CONSTANT_VALUES: usize = 1 << 27;
 
 /// The number of values of `dims`, or an error naming `what` when the product
 /// overflows or exceeds [`MAX_CONSTANT_VALUES`].
