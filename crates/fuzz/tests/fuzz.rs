@@ -133,3 +133,24 @@ fn every_target_has_a_test() {
     let names: Vec<&str> = targets::ALL.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, ["checkpoint", "idx", "image", "onnx"]);
 }
+
+/// The driver itself catches what the targets are checked for: a panicking
+/// input and a slow one are both reported, with the input.
+#[test]
+fn the_driver_reports_panics_and_hangs() {
+    let target = |data: &[u8]| match data.first() {
+        Some(b'P') => panic!("boom"),
+        Some(b'S') => std::thread::sleep(Duration::from_millis(20)),
+        _ => {}
+    };
+    let seeds = vec![b"P".to_vec(), b"S".to_vec(), b"ok".to_vec()];
+    let report = driver::run(&seeds, 50, 1, Duration::from_millis(10), target);
+    assert_eq!(report.execs, 53);
+    assert!(
+        report
+            .panics
+            .iter()
+            .any(|(input, why)| input == b"P" && why == "boom")
+    );
+    assert!(report.hangs.iter().any(|(input, _)| input == b"S"));
+}
