@@ -132,3 +132,17 @@ pub fn check(got: &[f32], want: &RefOut, dtype: DType, c: f64, what: &str) -> f6
         .unwrap_or_else(|e| panic!("{what}:\n{e}"))
         .max_err_eps
 }
+
+/// LeNet-5 initialised from `seed` with a fresh Adam (lr 1e-3, constant).
+pub fn lenet5_adam(dev: &Device, seed: u64) -> (weft::graph::Model, weft::graph::Optimizer) {
+    use weft::graph::{LrSchedule, Model, Optimizer, OptimizerKind, models};
+    let model = Model::new(dev, models::lenet5().unwrap(), seed).unwrap();
+    let opt = Optimizer::new(
+        dev,
+        model.graph(),
+        OptimizerKind::adam(1e-3),
+        LrSchedule::Constant,
+    )
+    .unwrap();
+    (model, opt)
+}

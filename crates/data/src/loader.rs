@@ -96,6 +96,12 @@ pub struct Loader {
     labels: Vec<u8>,
     batch: usize,
     shuffle: bool,
+    /// Seed of every epoch's stream: epoch `e` draws its order, augmentation
+    /// and mixup from stream `e` of `seed`, so any epoch can be replayed
+    /// (resuming from a checkpoint gives the uninterrupted run's batches).
+    seed: u64,
+    /// The epoch the next [`epoch_order`](Self::epoch_order) starts (0-based).
+    next_epoch: u64,
     rng: ChaCha8Rng,
     pub augment: Augment,
     dtype: DType,
@@ -135,6 +141,8 @@ impl Loader {
             labels: split.labels.clone(),
             batch,
             shuffle,
+            seed,
+            next_epoch: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
             augment: Augment::default(),
             dtype,
@@ -170,8 +178,23 @@ impl Loader {
         }
     }
 
-    /// The sample order of the next epoch.
+    /// Makes `epoch` (0-based) the next one: its order and augmentation are
+    /// those an uninterrupted run draws for it.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.next_epoch = epoch;
+    }
+
+    /// The epoch (0-based) the next [`epoch_order`](Self::epoch_order) starts.
+    pub fn next_epoch(&self) -> u64 {
+        self.next_epoch
+    }
+
+    /// The sample order of the next epoch; the batches built after it draw
+    /// their augmentation from the same epoch's stream.
     pub fn epoch_order(&mut self) -> Vec<u32> {
+        self.rng = ChaCha8Rng::seed_from_u64(self.seed);
+        self.rng.set_stream(self.next_epoch);
+        self.next_epoch += 1;
         let mut order: Vec<u32> = (0..self.labels.len() as u32).collect();
         if self.shuffle {
             order.shuffle(&mut self.rng);

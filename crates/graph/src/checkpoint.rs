@@ -101,7 +101,10 @@ pub fn save(
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file and a rename, so that a
+/// process killed at any instant leaves either the old file or the new one
+/// (a killed write leaves only its temporary file, which the next save of
+/// the same path removes).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
@@ -125,7 +128,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(Error::io(path, format!("writing checkpoint: {e}")));
     }
+    // The rename itself reaches the disk with the folder's entry (best
+    // effort: not every platform can open a folder).
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    remove_orphans(dir, &name.to_string_lossy());
     Ok(())
+}
+
+/// Removes the temporary files of earlier saves of `name` whose process no
+/// longer runs (it was killed mid-write). Linux only, where a process's
+/// liveness is a folder in `/proc`; elsewhere they stay (they are never
+/// read).
+fn remove_orphans(dir: &Path, name: &str) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// How a load matches a file to the model.

@@ -12,6 +12,42 @@ pub struct EpochPoint {
     pub test_accuracy: f64,
 }
 
+impl EpochPoint {
+    /// The points as checkpoint metadata (JSON rows of
+    /// `[epoch, train_loss, train_accuracy, test_accuracy]`), so that a resumed
+    /// run draws the whole curve.
+    pub fn to_metadata(points: &[EpochPoint]) -> String {
+        let rows: Vec<[f64; 4]> = points
+            .iter()
+            .map(|p| {
+                [
+                    p.epoch as f64,
+                    p.train_loss,
+                    p.train_accuracy,
+                    p.test_accuracy,
+                ]
+            })
+            .collect();
+        serde_json::to_string(&rows).unwrap_or_default()
+    }
+
+    /// [`to_metadata`](Self::to_metadata)'s points back (none when absent or
+    /// unreadable: the curve then starts at the resumed epoch).
+    pub fn from_metadata(text: Option<&str>) -> Vec<EpochPoint> {
+        let rows: Vec<[f64; 4]> = text
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
+        rows.iter()
+            .map(|r| EpochPoint {
+                epoch: r[0] as usize,
+                train_loss: r[1],
+                train_accuracy: r[2],
+                test_accuracy: r[3],
+            })
+            .collect()
+    }
+}
+
 /// Renders the curves of `points` with `title` as an SVG document.
 pub fn svg(title: &str, points: &[EpochPoint]) -> String {
     let (w, h) = (720.0, 420.0);

@@ -62,6 +62,15 @@ pub struct TrainArgs {
     /// Stop after this many training images per epoch (for quick runs).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Continue a run from its checkpoint (weights, optimizer state, epochs
+    /// done) up to `--epochs`, with the same flags: the result is the
+    /// uninterrupted run's, bit for bit.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub resume: Option<PathBuf>,
+    /// End this run after so many epochs, keeping the learning-rate schedule
+    /// of `--epochs` (for time-limited jobs: go on later with `--resume`).
+    #[arg(long, value_name = "EPOCHS")]
+    pub stop_after: Option<usize>,
 }
 
 /// The optimizer's flags (`weft train`, `weft finetune`).
@@ -246,7 +255,12 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         },
         ScheduleName::Constant => LrSchedule::Constant,
     };
-    let optimizer = Optimizer::new(&device, model.graph(), kind, schedule)?;
+    let mut optimizer = Optimizer::new(&device, model.graph(), kind, schedule)?;
+    let (done, mut points) = match &args.resume {
+        Some(path) => resume(path, args, dtype, &mut model, &mut optimizer)?,
+        None => (0, Vec::new()),
+    };
+    train.set_epoch(done as u64);
     let loss = Loss::CrossEntropy {
         label_smoothing: args.label_smoothing,
     };
@@ -265,11 +279,17 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     let stop = stop_on_ctrl_c();
 
     let mut measured = None;
-    let mut points = Vec::new();
     let (mut train_images, mut train_seconds, mut final_loss) = (0usize, 0.0f64, f64::NAN);
     let mut last_eval: Option<Evaluation> = None;
     let mut interrupted = false;
-    for epoch in 1..=args.epochs {
+    if done > 0 {
+        log(format!(
+            "resuming after epoch {done} of {} (step {})",
+            args.epochs,
+            trainer.optimizer.steps()
+        ));
+    }
+    for epoch in done + 1..=args.epochs {
         let bar = epoch_bar(epoch, args.epochs, steps_per_epoch);
         let report = trainer.epoch(train.epoch(Some(steps_per_epoch)), |s| {
             on_step(&bar, &stop, s)
@@ -309,18 +329,30 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
             ("weft.epochs", epoch.to_string()),
             ("weft.test_accuracy", format!("{:.6}", eval.accuracy())),
             ("weft.dtype", dtype.to_string()),
+            ("weft.curve", EpochPoint::to_metadata(&points)),
         ];
         checkpoint::save(&args.out, &trainer.model, Some(&trainer.optimizer), &meta)?;
         write_chart(&args.out, args.model.name(), &points)?;
         last_eval = Some(eval);
+        if args.stop_after.is_some_and(|n| epoch - done >= n) && epoch < args.epochs {
+            log(format!(
+                "stopped after {} epoch(s) as asked; continue with `weft train --resume {}` and the same flags",
+                epoch - done,
+                args.out.display()
+            ));
+            break;
+        }
     }
     if interrupted {
         log(format!(
-            "stopped early; {} holds the last completed epoch",
+            "stopped early; {}",
             if args.out.exists() {
-                args.out.display().to_string()
+                format!(
+                    "{0} holds the last completed epoch (continue with `weft train --resume {0}` and the same flags)",
+                    args.out.display()
+                )
             } else {
-                "no checkpoint".into()
+                "no epoch completed, no checkpoint written".into()
             }
         ));
     }
@@ -333,10 +365,11 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         None => planned,
     };
     log(format!("{report}"));
+    let epochs_done = points.last().map_or(done, |p| p.epoch);
     log(format!(
         "test accuracy {:.2}% after {} epoch(s); checkpoint {}; curves {}",
         100.0 * eval.accuracy(),
-        points.len(),
+        epochs_done,
         args.out.display(),
         chart_path(&args.out).display()
     ));
@@ -348,7 +381,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
             "data": mnist.source.to_string(),
             "adapter": device.caps().adapter.name,
             "dtype": dtype.to_string(),
-            "epochs": points.len(),
+            "epochs": epochs_done,
             "batch": args.batch,
             "test_accuracy": eval.accuracy(),
             "final_loss": final_loss,
@@ -381,6 +414,51 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         std::process::exit(130);
     }
     Ok(())
+}
+
+/// Loads `--resume`'s checkpoint into the model and optimizer and returns
+/// the epochs it had completed with their curve.
+fn resume(
+    path: &Path,
+    args: &TrainArgs,
+    dtype: DType,
+    model: &mut Model,
+    optimizer: &mut Optimizer,
+) -> Result<(usize, Vec<EpochPoint>), Box<dyn std::error::Error>> {
+    let loaded = checkpoint::load(path, model, Some(optimizer))?;
+    let meta = |k: &str| loaded.metadata.get(k).map(String::as_str);
+    let done: usize = meta("weft.epochs")
+        .and_then(|e| e.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "{}: no epoch count (weft.epochs) in its metadata; --resume takes a checkpoint written by `weft train`",
+                path.display()
+            )
+        })?;
+    if let Some(d) = meta("weft.dtype")
+        && d != dtype.to_string()
+    {
+        return Err(format!(
+            "{}: written by a {d} run; resume it with the same flags ({})",
+            path.display(),
+            if d == "f16" {
+                "add --fp16"
+            } else {
+                "drop --fp16"
+            }
+        )
+        .into());
+    }
+    if done >= args.epochs {
+        return Err(format!(
+            "{}: already trained for {done} epoch(s); ask for more with --epochs",
+            path.display()
+        )
+        .into());
+    }
+    let mut points = EpochPoint::from_metadata(meta("weft.curve"));
+    points.retain(|p| p.epoch <= done);
+    Ok((done, points))
 }
 
 fn chart_path(out: &Path) -> PathBuf {

@@ -900,3 +900,141 @@ fn no_runtime_dir_is_no_noise() {
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
     json(&o);
 }
+
+/// Tensor bytes by name, and the metadata, of a safetensors file.
+type FileContents = (
+    Vec<(String, Vec<u8>)>,
+    std::collections::HashMap<String, String>,
+);
+
+/// Every tensor of a safetensors file, as bytes by name, and its metadata.
+fn tensors_of(path: &Path) -> FileContents {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    out.sort();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    (out, meta.metadata().clone().unwrap_or_default())
+}
+
+/// A run stopped after one epoch and resumed from its checkpoint ends with
+/// the uninterrupted run's weights and optimizer state, bit for bit, with
+/// augmentation and the cosine schedule in play (each epoch draws its order
+/// and augmentation from its own stream).
+#[test]
+fn a_resumed_run_is_the_uninterrupted_run_bit_for_bit() {
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--no-download",
+            "--epochs",
+            "3",
+            "--limit",
+            "384",
+            "--batch",
+            "32",
+            "--seed",
+            "5",
+            "--shift",
+            "2",
+            "--rotate",
+            "8",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = weft(&args);
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let whole = dir().join("whole.safetensors");
+    let parts = dir().join("parts.safetensors");
+    run(&whole, &[]);
+    let err = run(&parts, &["--stop-after", "1"]);
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(tensors_of(&parts).1["weft.epochs"], "1");
+    let err = run(&parts, &["--resume", parts.to_str().unwrap()]);
+    assert!(err.contains("resuming after epoch 1"), "{err}");
+    let (a, meta_a) = tensors_of(&whole);
+    let (b, meta_b) = tensors_of(&parts);
+    assert_eq!(a.len(), b.len());
+    assert!(a.iter().any(|(n, _)| n.starts_with("optimizer.state.")));
+    for ((na, ta), (nb, tb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(ta == tb, "{na} differs after resuming");
+    }
+    for key in [
+        "weft.epochs",
+        "weft.steps",
+        "weft.test_accuracy",
+        "weft.curve",
+    ] {
+        assert_eq!(meta_a[key], meta_b[key], "{key}");
+    }
+    // Nothing more to do is an error that says so.
+    let o = weft(&[
+        "train",
+        "--no-download",
+        "--epochs",
+        "3",
+        "--resume",
+        parts.to_str().unwrap(),
+        "--out",
+        parts.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already trained for 3 epoch(s)"));
+}
+
+/// Ctrl-C during training finishes the step, keeps the last completed
+/// epoch's checkpoint intact, says where it is and how to go on, and exits
+/// with 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_keeps_the_last_checkpoint_and_says_where() {
+    let out = dir().join("interrupted.safetensors");
+    let child = Command::new(env!("CARGO_BIN_EXE_weft"))
+        .args([
+            "train",
+            "--no-download",
+            "--epochs",
+            "1000",
+            "--limit",
+            "256",
+            "--batch",
+            "32",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !out.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "no checkpoint after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        err.contains(&format!("weft train --resume {}", out.display())),
+        "{err}"
+    );
+    let (tensors, meta) = tensors_of(&out);
+    assert!(!tensors.is_empty());
+    let epochs: usize = meta["weft.epochs"].parse().unwrap();
+    assert!((1..1000).contains(&epochs), "{meta:?}");
+}
