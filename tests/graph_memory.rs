@@ -459,3 +459,117 @@ fn every_layer_kind_plans_exactly() {
         }
     }
 }
+
+/// A device memory budget (here lowered to 24 MiB) refuses, before anything
+/// is allocated, a model whose weights exceed it and a step whose plan
+/// exceeds it, naming the planned bytes and the budget; a step within it
+/// runs and peaks within it; a lone allocation past it is the same typed
+/// error rather than a driver failure.
+#[test]
+fn plans_over_the_memory_budget_are_refused_before_allocating() {
+    use weft::device::DeviceOptions;
+    let budget = 24u64 << 20;
+    let dev = Device::new(DeviceOptions {
+        memory_budget: Some(budget),
+        ..DeviceOptions::from_env().unwrap()
+    })
+    .unwrap();
+    assert_eq!(dev.memory_budget(), Some(budget));
+    let over = |e: weft::Error| match e {
+        weft::Error::OverBudget {
+            needed, budget: b, ..
+        } => {
+            assert_eq!(b, budget);
+            assert!(needed > budget);
+            needed
+        }
+        other => panic!("expected OverBudget, got {other:?}"),
+    };
+
+    // ResNet-18's 46.8 MB of weights: refused with nothing allocated.
+    let err = Model::new(&dev, models::resnet18(10, 224).unwrap(), 0)
+        .err()
+        .unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("model: needs")
+            && msg.contains("memory budget of 25165824 bytes (24.0 MiB)"),
+        "{msg}"
+    );
+    over(err);
+    assert_eq!(dev.pool_stats().allocations, 0);
+
+    // LeNet-5 fits, but a training step at batch 1024 plans ~90 MB.
+    let (mut model, mut opt) = common::lenet5_adam(&dev, 0);
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.0,
+    };
+    let step = |model: &mut Model, opt: &mut Optimizer, batch: usize| {
+        let x = dev
+            .tensor(&[batch, 1, 28, 28], &vec![0.5; batch * 784])
+            .unwrap();
+        let t = dev
+            .tensor_i32(
+                &[batch],
+                &(0..batch as i32).map(|i| i % 10).collect::<Vec<_>>(),
+            )
+            .unwrap();
+        let before = dev.pool_stats();
+        let r = model
+            .train_step(&[&x], &t, &loss, opt)
+            .map(|o| o.loss.to_f32_vec().unwrap());
+        (r, before, dev.pool_stats())
+    };
+    let (r, before, after) = step(&mut model, &mut opt, 1024);
+    let err = r.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("training step at batch 1024") && msg.contains("nothing was allocated"),
+        "{msg}"
+    );
+    let needed = over(err);
+    let plan = model
+        .plan_memory(1024, Some(loss), opt.state_bytes())
+        .unwrap();
+    assert!(
+        needed >= plan.planned_peak,
+        "{needed} < {}",
+        plan.planned_peak
+    );
+    assert_eq!(
+        (after.allocations, after.requests, after.live_bytes),
+        (before.allocations, before.requests, before.live_bytes),
+        "the refused step allocated"
+    );
+    // Inference plans far less than training: batch 256 runs.
+    model.eval();
+    let x = dev
+        .tensor(&[256, 1, 28, 28], &vec![0.5; 256 * 784])
+        .unwrap();
+    let y = model.forward(&[&x]).unwrap();
+    assert_eq!(y[0].shape(), [256, 10]);
+    drop((x, y));
+    model.train();
+    // A step within the budget runs, and peaks within it.
+    dev.reset_peak();
+    let (r, ..) = step(&mut model, &mut opt, 64);
+    assert!(r.unwrap()[0].is_finite());
+    assert!(dev.pool_stats().peak_live_bytes <= budget);
+    // A lone allocation past the budget.
+    let err = dev
+        .empty(&[(budget / 4 + 1) as usize], DType::F32)
+        .unwrap_err();
+    assert!(err.to_string().starts_with("allocate: needs"), "{err}");
+    over(err);
+
+    for (text, bytes) in [
+        ("512MiB", Some(512u64 << 20)),
+        ("2 GiB", Some(2 << 30)),
+        ("1.5GB", Some(1_500_000_000)),
+        ("4096", Some(4096)),
+        ("12 parsecs", None),
+        ("", None),
+    ] {
+        assert_eq!(weft::device::parse_bytes(text), bytes, "{text}");
+    }
+}

@@ -22,6 +22,7 @@ pub(crate) struct Shared {
     pub caps: Caps,
     pub gpu_timeout: std::time::Duration,
     pub launches_per_submit: u64,
+    pub memory_budget: Option<u64>,
     /// Submissions the GPU has completed (counted by work-done callbacks).
     pub completed: Arc<std::sync::atomic::AtomicU64>,
     pub tuner: Arc<dyn Tuner>,
@@ -249,6 +250,7 @@ impl Device {
                 caps,
                 gpu_timeout: options.gpu_timeout,
                 launches_per_submit: options.launches_per_submit.max(1),
+                memory_budget: options.memory_budget,
                 completed: Arc::new(std::sync::atomic::AtomicU64::new(0)),
                 tuner: options.tuner.clone(),
                 launch_profile: options
@@ -319,6 +321,12 @@ impl Device {
     /// Whether two handles refer to the same device.
     pub fn same(&self, other: &Device) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// The memory budget live tensors must stay within, if any (see
+    /// [`DeviceOptions::memory_budget`]).
+    pub fn memory_budget(&self) -> Option<u64> {
+        self.shared.memory_budget
     }
 
     /// Buffer pool statistics.

@@ -60,6 +60,21 @@ pub enum Error {
         limit: u32,
     },
 
+    /// A step or an allocation that would hold more device memory than the
+    /// device's memory budget allows.
+    #[error(
+        "{what}: needs {} of device memory, above the memory budget of {}{}",
+        fmt_bytes(*.needed),
+        fmt_bytes(*.budget),
+        fmt_detail(.detail)
+    )]
+    OverBudget {
+        what: String,
+        needed: u64,
+        budget: u64,
+        detail: String,
+    },
+
     /// The device ran out of memory.
     #[error("out of device memory{}", fmt_detail(.0))]
     OutOfMemory(String),
@@ -114,6 +129,16 @@ pub enum Error {
         param: String,
         message: String,
     },
+}
+
+/// Bytes with their binary-prefixed size: `73400320 bytes (70.0 MiB)`.
+pub fn fmt_bytes(bytes: u64) -> String {
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    if mib >= 1024.0 {
+        format!("{bytes} bytes ({:.2} GiB)", mib / 1024.0)
+    } else {
+        format!("{bytes} bytes ({mib:.1} MiB)")
+    }
 }
 
 fn fmt_detail(s: &str) -> String {

@@ -79,6 +79,12 @@ pub struct DeviceOptions {
     /// per kernel (read with [`Device::take_launch_profile`](crate::Device::take_launch_profile)).
     /// Serialises the device: for finding hot kernels, not for timing.
     pub profile_launches: bool,
+    /// Device memory weft may hold in live tensors at once, in bytes (`None`:
+    /// no budget; wgpu cannot say how much memory a device has). A model
+    /// refuses a step whose planned peak exceeds it before allocating
+    /// anything, and an allocation past it is [`Error::OverBudget`](crate::Error::OverBudget)
+    /// rather than a driver failure. From `WEFT_MEMORY_BUDGET` (`512MiB`, `2GiB`, bytes).
+    pub memory_budget: Option<u64>,
 }
 
 impl Default for DeviceOptions {
@@ -92,6 +98,7 @@ impl Default for DeviceOptions {
             launches_per_submit: 128,
             tuner: Arc::new(MemoryTuner::default()),
             profile_launches: false,
+            memory_budget: None,
         }
     }
 }
@@ -105,8 +112,42 @@ impl DeviceOptions {
             options.backend = Some(Backend::parse(&b)?);
         }
         options.adapter_name = env_nonempty("WEFT_ADAPTER");
+        if let Some(b) = env_nonempty("WEFT_MEMORY_BUDGET") {
+            options.memory_budget = Some(parse_bytes(&b).ok_or_else(|| {
+                Error::invalid(
+                    "device",
+                    "WEFT_MEMORY_BUDGET",
+                    format!("expected a size such as 512MiB, 2GiB or 1000000 (bytes), got \"{b}\""),
+                )
+            })?);
+        }
         Ok(options)
     }
+}
+
+/// A size in bytes: a number with an optional unit (`B`, `KB`, `KiB`, `MB`,
+/// `MiB`, `GB`, `GiB`, `TB`, `TiB`; case-insensitive, spaces allowed).
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number.parse().ok()?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "kib" => 1024.0,
+        "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        _ => return None,
+    };
+    let bytes = (value * scale).round();
+    (value.is_finite() && bytes <= u64::MAX as f64).then_some(bytes as u64)
 }
 
 fn env_nonempty(key: &str) -> Option<String> {

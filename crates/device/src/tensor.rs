@@ -71,6 +71,23 @@ impl Device {
         let bytes = dtype.storage_bytes(numel(shape));
         let class = size_class(bytes);
         self.check_buffer_size("allocate", class)?;
+        if let Some(budget) = self.shared.memory_budget {
+            let mut pool = lock(&self.shared.pool);
+            let live = pool.stats().live_bytes;
+            if live + bytes > budget {
+                return Err(Error::OverBudget {
+                    what: "allocate".into(),
+                    needed: live + bytes,
+                    budget,
+                    detail: format!("a tensor of {bytes} bytes on top of {live} live"),
+                });
+            }
+            // Cached buffers count against the device too: give them back
+            // before a new buffer would take the pool past the budget.
+            if pool.stats().held_bytes + class > budget {
+                pool.trim();
+            }
+        }
         let reused = lock(&self.shared.pool).take(class, bytes);
         let buffer = match reused {
             Some(b) => b,

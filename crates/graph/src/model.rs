@@ -161,12 +161,36 @@ pub struct Model {
     steps: u64,
     /// The graph with activations fused (per mode), built on demand.
     exec: RefCell<Option<(bool, Rc<Graph>)>>,
+    /// Steps whose plan has been checked against the device's memory budget.
+    within_budget: RefCell<Vec<BudgetKey>>,
 }
+
+/// What a step's memory plan depends on: batch, mode, loss kind, optimizer
+/// state bytes.
+type BudgetKey = (usize, bool, Option<std::mem::Discriminant<Loss>>, u64);
 
 impl Model {
     /// Places `graph` on `device` with parameters initialised from `seed`
     /// (each parameter with its layer's PyTorch default initialiser).
     pub fn new(device: &Device, graph: Graph, seed: u64) -> Result<Model> {
+        if let Some(budget) = device.memory_budget() {
+            let weights: u64 = graph
+                .params()
+                .iter()
+                .map(|p| DType::F32.storage_bytes(p.decl.shape.iter().product()))
+                .sum();
+            let live = device.pool_stats().live_bytes;
+            if live + weights > budget {
+                return Err(Error::OverBudget {
+                    what: "model".into(),
+                    needed: live + weights,
+                    budget,
+                    detail: format!(
+                        "its weights take {weights} bytes on top of {live} already live; nothing was allocated"
+                    ),
+                });
+            }
+        }
         let mut params = Vec::with_capacity(graph.params().len());
         for (i, p) in graph.params().iter().enumerate() {
             let n: usize = p.decl.shape.iter().product();
@@ -184,6 +208,7 @@ impl Model {
             seed,
             steps: 0,
             exec: RefCell::new(None),
+            within_budget: RefCell::new(Vec::new()),
         })
     }
 
@@ -233,6 +258,7 @@ impl Model {
         }
         self.options = options;
         *self.exec.borrow_mut() = None;
+        self.within_budget.borrow_mut().clear();
         Ok(())
     }
 
@@ -242,6 +268,7 @@ impl Model {
     pub fn freeze(&mut self, patterns: &crate::NamePatterns) -> Result<Vec<String>> {
         let frozen = self.graph.freeze(patterns)?;
         *self.exec.borrow_mut() = None;
+        self.within_budget.borrow_mut().clear();
         Ok(frozen)
     }
 
@@ -462,7 +489,8 @@ impl Model {
     /// returns its outputs. Activations are released as soon as nothing needs
     /// them, so only the layers in flight hold memory.
     pub fn forward(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
-        self.check_inputs(inputs)?;
+        let batch = self.check_inputs(inputs)?;
+        self.check_budget(batch, None, 0)?;
         let g = self.exec_graph();
         let schedule = Schedule::inference(&g);
         let train = self.train;
@@ -538,7 +566,8 @@ impl Model {
                 "the model is in eval mode; call train() first",
             ));
         }
-        self.check_inputs(inputs)?;
+        let batch = self.check_inputs(inputs)?;
+        self.check_budget(batch, Some(*loss), optimizer.state_bytes())?;
         let g = self.exec_graph();
         let schedule = self.schedule(&g);
         let seed = self.seed ^ self.steps.wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -725,6 +754,50 @@ impl Model {
                 self.batches_tracked[i] += 1;
             }
         }
+    }
+
+    /// Refuses a step whose planned peak, with the memory already live that
+    /// the plan does not count (a data set kept on the device, other models),
+    /// exceeds the device's memory budget, before anything is allocated.
+    /// Each kind of step is planned once.
+    fn check_budget(&self, batch: usize, loss: Option<Loss>, optimizer_bytes: u64) -> Result<()> {
+        let Some(budget) = self.device.memory_budget() else {
+            return Ok(());
+        };
+        let key = (
+            batch,
+            self.train,
+            loss.as_ref().map(std::mem::discriminant),
+            optimizer_bytes,
+        );
+        if self.within_budget.borrow().contains(&key) {
+            return Ok(());
+        }
+        let plan = self.plan_memory(batch, loss, optimizer_bytes)?;
+        let counted = plan.weights_bytes + plan.optimizer_bytes + plan.input_bytes;
+        let resident = self.device.pool_stats().live_bytes.saturating_sub(counted);
+        let needed = plan.planned_peak + resident;
+        if needed > budget {
+            let step = if loss.is_some() {
+                "training step"
+            } else if self.train {
+                "forward pass (training mode)"
+            } else {
+                "inference"
+            };
+            return Err(Error::OverBudget {
+                what: format!("{step} at batch {batch}"),
+                needed,
+                budget,
+                detail: format!(
+                    "planned peak {} (weights {}, optimizer state {}, inputs {}) + {resident} held outside the model; \
+                     nothing was allocated: lower the batch, store activations as f16, or raise the budget",
+                    plan.planned_peak, plan.weights_bytes, plan.optimizer_bytes, plan.input_bytes
+                ),
+            });
+        }
+        self.within_budget.borrow_mut().push(key);
+        Ok(())
     }
 
     /// The memory plan of one step at `batch`: inference in eval mode, or a

@@ -48,6 +48,11 @@ pub struct Global {
     /// work never time out.
     #[arg(long, global = true, value_name = "SECONDS")]
     pub gpu_timeout: Option<f64>,
+    /// Device memory weft may hold at once, e.g. 512MiB or 2GiB (default:
+    /// WEFT_MEMORY_BUDGET, else none): a model or step planned past it is
+    /// refused before anything is allocated.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub memory_budget: Option<String>,
 }
 
 impl Global {
@@ -61,6 +66,15 @@ impl Global {
         }
         if let Some(a) = &self.adapter {
             options.adapter_name = Some(a.clone());
+        }
+        if let Some(b) = &self.memory_budget {
+            options.memory_budget = Some(weft::device::parse_bytes(b).ok_or_else(|| {
+                weft::Error::invalid(
+                    "weft",
+                    "--memory-budget",
+                    format!("expected a size such as 512MiB, 2GiB or 1000000 (bytes), got \"{b}\""),
+                )
+            })?);
         }
         let env_timeout = std::env::var("WEFT_GPU_TIMEOUT")
             .ok()

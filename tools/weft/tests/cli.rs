@@ -240,6 +240,27 @@ fn errors_are_clear_and_fail_the_process() {
         err.contains("'vgg99'") && err.contains("lenet5, alexnet") && err.contains("resnet50"),
         "{err}"
     );
+    // A network planned past the memory budget is refused before it runs.
+    let o = weft(&[
+        "memory",
+        "--model",
+        "resnet18",
+        "--batch",
+        "8",
+        "--train",
+        "--memory-budget",
+        "200MiB",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("training step at batch 8")
+            && err.contains("memory budget of 209715200 bytes (200.0 MiB)"),
+        "{err}"
+    );
+    let o = weft(&["info", "--memory-budget", "lots"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--memory-budget"));
     let o = weft(&["info", "--adapter", "no-such-gpu"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no GPU adapter found"));
