@@ -23,6 +23,9 @@ pub(crate) struct Shared {
     pub gpu_timeout: std::time::Duration,
     pub launches_per_submit: u64,
     pub memory_budget: Option<u64>,
+    /// Kernel variants disabled on this device (their shader failed to
+    /// compile), by key, with the reason.
+    pub disabled_variants: Mutex<std::collections::BTreeMap<String, String>>,
     /// Submissions the GPU has completed (counted by work-done callbacks).
     pub completed: Arc<std::sync::atomic::AtomicU64>,
     pub tuner: Arc<dyn Tuner>,
@@ -251,13 +254,16 @@ impl Device {
                 gpu_timeout: options.gpu_timeout,
                 launches_per_submit: options.launches_per_submit.max(1),
                 memory_budget: options.memory_budget,
+                disabled_variants: Mutex::new(Default::default()),
                 completed: Arc::new(std::sync::atomic::AtomicU64::new(0)),
                 tuner: options.tuner.clone(),
                 launch_profile: options
                     .profile_launches
                     .then(|| Mutex::new(LaunchProfile::default())),
                 pool: Mutex::new(Pool::default()),
-                pipelines: Mutex::new(PipelineCache::default()),
+                pipelines: Mutex::new(PipelineCache::with_overrides(
+                    options.shader_overrides.clone(),
+                )),
                 batch: Mutex::new(batch),
                 lost,
                 uncaptured: Arc::new(Mutex::new(Vec::new())),
@@ -327,6 +333,39 @@ impl Device {
     /// [`DeviceOptions::memory_budget`]).
     pub fn memory_budget(&self) -> Option<u64> {
         self.shared.memory_budget
+    }
+
+    /// Why the kernel variant `key` (`op/variant/precision`) is disabled on
+    /// this device, if it is.
+    pub fn variant_disabled(&self, key: &str) -> Option<String> {
+        lock(&self.shared.disabled_variants).get(key).cloned()
+    }
+
+    /// Disables the kernel variant `key` on this device (its shader does not
+    /// compile here) and logs why on stderr, once; returns whether it was
+    /// newly disabled.
+    pub fn disable_variant(&self, key: &str, reason: &str) -> bool {
+        let mut disabled = lock(&self.shared.disabled_variants);
+        if disabled.contains_key(key) {
+            return false;
+        }
+        eprintln!("weft: warning: kernel variant {key} disabled on this device: {reason}");
+        disabled.insert(key.to_string(), reason.to_string());
+        true
+    }
+
+    /// Whether any kernel variant is disabled on this device (a cheap test
+    /// before building keys).
+    pub fn has_disabled_variants(&self) -> bool {
+        !lock(&self.shared.disabled_variants).is_empty()
+    }
+
+    /// The kernel variants disabled on this device, with their reasons.
+    pub fn disabled_variants(&self) -> Vec<(String, String)> {
+        lock(&self.shared.disabled_variants)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Buffer pool statistics.

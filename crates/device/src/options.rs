@@ -85,6 +85,12 @@ pub struct DeviceOptions {
     /// anything, and an allocation past it is [`Error::OverBudget`](crate::Error::OverBudget)
     /// rather than a driver failure. From `WEFT_MEMORY_BUDGET` (`512MiB`, `2GiB`, bytes).
     pub memory_budget: Option<u64>,
+    /// Replacement texts for `.wgsl` files, by path under `shaders/`
+    /// (`"gemm/gemm_tiled.wgsl"`), used by every shader compiled on this
+    /// device: to try a modified kernel without rebuilding, or to see how
+    /// weft meets a shader a driver rejects (the variant is disabled and
+    /// another row of its table runs instead).
+    pub shader_overrides: Vec<(String, String)>,
 }
 
 impl Default for DeviceOptions {
@@ -99,6 +105,7 @@ impl Default for DeviceOptions {
             tuner: Arc::new(MemoryTuner::default()),
             profile_launches: false,
             memory_budget: None,
+            shader_overrides: Vec::new(),
         }
     }
 }

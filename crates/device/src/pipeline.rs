@@ -39,9 +39,18 @@ pub(crate) struct PipelineCache {
     layouts: HashMap<Vec<BindingKind>, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     pipelines: HashMap<PipelineKey, Arc<Pipeline>>,
     compiled: u64,
+    /// Replacement file texts ([`DeviceOptions::shader_overrides`](crate::DeviceOptions::shader_overrides)).
+    overrides: Vec<(String, String)>,
 }
 
 impl PipelineCache {
+    pub fn with_overrides(overrides: Vec<(String, String)>) -> PipelineCache {
+        PipelineCache {
+            overrides,
+            ..PipelineCache::default()
+        }
+    }
+
     /// Number of pipelines compiled so far (cache misses).
     pub fn compiled(&self) -> u64 {
         self.compiled
@@ -50,7 +59,7 @@ impl PipelineCache {
     /// Compiles `shader`'s module if it is not cached yet.
     pub fn ensure_module(&mut self, device: &wgpu::Device, shader: &Shader) -> Result<()> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.modules.entry(shader.key()) {
-            slot.insert(compile_module(device, shader)?);
+            slot.insert(compile_module(device, shader, &self.overrides)?);
         }
         Ok(())
     }
@@ -74,7 +83,7 @@ impl PipelineCache {
         }
 
         if !self.modules.contains_key(&key.shader) {
-            let module = compile_module(device, shader)?;
+            let module = compile_module(device, shader, &self.overrides)?;
             self.modules.insert(key.shader.clone(), module);
         }
         if !self.layouts.contains_key(layout) {
@@ -117,8 +126,12 @@ impl PipelineCache {
     }
 }
 
-fn compile_module(device: &wgpu::Device, shader: &Shader) -> Result<wgpu::ShaderModule> {
-    let source = shader.compose();
+fn compile_module(
+    device: &wgpu::Device,
+    shader: &Shader,
+    overrides: &[(String, String)],
+) -> Result<wgpu::ShaderModule> {
+    let source = shader.compose_with(overrides);
     let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(shader.body.path),

@@ -59,10 +59,20 @@ impl Shader {
 
     /// The full source passed to the compiler.
     pub fn compose(&self) -> String {
+        self.compose_with(&[])
+    }
+
+    /// [`compose`](Self::compose) with the files named in `overrides`
+    /// (path, text) replaced.
+    pub fn compose_with(&self, overrides: &[(String, String)]) -> String {
         let mut src = String::new();
         for part in self.parts() {
-            src.push_str(part.text);
-            if !part.text.ends_with('\n') {
+            let text = overrides
+                .iter()
+                .find(|(path, _)| path == part.path)
+                .map_or(part.text, |(_, text)| text.as_str());
+            src.push_str(text);
+            if !text.ends_with('\n') {
                 src.push('\n');
             }
         }

@@ -309,6 +309,27 @@ impl<P: Problem> Table<P> {
             .collect()
     }
 
+    /// The key under which a device disables `v` at `p`'s precision
+    /// (`op/variant/precision`).
+    pub fn disable_key(&self, v: &Variant<P>, p: &P) -> String {
+        format!("{}/{}/{}", self.op, v.name, p.precision().name())
+    }
+
+    /// Whether `v` can run `p` on `dev` and has not been disabled there.
+    fn usable(&self, dev: &Device, v: &Variant<P>, p: &P) -> bool {
+        v.check(p, dev.caps()).is_ok()
+            && !(dev.has_disabled_variants()
+                && dev.variant_disabled(&self.disable_key(v, p)).is_some())
+    }
+
+    /// [`supporting`](Self::supporting) less the rows disabled on `dev`.
+    pub fn usable_rows(&self, dev: &Device, p: &P) -> Vec<&'static Variant<P>> {
+        self.variants
+            .iter()
+            .filter(|v| self.usable(dev, v, p))
+            .collect()
+    }
+
     /// The tuner's key for `p` on `dev`.
     pub fn tune_key(&self, dev: &Device, p: &P) -> TuneKey {
         TuneKey {
@@ -326,15 +347,25 @@ impl<P: Problem> Table<P> {
             return None;
         }
         let name = tuner.lookup(&self.tune_key(dev, p))?;
-        self.get(&name).filter(|v| v.check(p, dev.caps()).is_ok())
+        self.get(&name).filter(|v| self.usable(dev, v, p))
     }
 
     /// The variant [`run`](Self::run) uses when the caller names none and no
     /// timing is due: the tuner's recorded choice if it can run `p`, otherwise
-    /// the table's `auto`.
+    /// the table's `auto`; when that one is disabled on `dev`, the first row
+    /// that can run `p` and is not.
     pub fn choose(&self, dev: &Device, p: &P) -> &'static Variant<P> {
-        self.recorded(dev, p)
-            .unwrap_or_else(|| (self.auto)(p, dev.caps()))
+        if let Some(v) = self.recorded(dev, p) {
+            return v;
+        }
+        let auto = (self.auto)(p, dev.caps());
+        if !dev.has_disabled_variants() || self.usable(dev, auto, p) {
+            return auto;
+        }
+        self.variants
+            .iter()
+            .find(|v| self.usable(dev, v, p))
+            .unwrap_or(auto)
     }
 
     /// The variant for `p`: `requested` if given (an error saying why when it
@@ -364,7 +395,39 @@ impl<P: Problem> Table<P> {
     /// default choice; in [`TuneMode::OnFirstUse`], a problem class with no
     /// recorded choice first times every row that can run it and records the
     /// fastest (the fastest runs last, so the outputs hold its result).
+    ///
+    /// A chosen variant whose shader does not compile on this device is
+    /// disabled there (logged once, with the compiler's reason) and the next
+    /// usable row runs instead; the error comes back only when no row is
+    /// left, or when the caller asked for that variant by name. (Every row
+    /// writes all of its outputs, so launches the failed row recorded before
+    /// its failing shader are overwritten.)
     pub fn run(
+        &self,
+        dev: &Device,
+        p: &P,
+        requested: Option<&'static Variant<P>>,
+        args: &P::Args<'_>,
+    ) -> Result<()> {
+        if requested.is_some() {
+            return self.run_once(dev, p, requested, args);
+        }
+        loop {
+            let chosen = self.choose(dev, p);
+            match self.run_once(dev, p, None, args) {
+                Err(Error::Shader(e)) => {
+                    let reason = e.to_string();
+                    dev.disable_variant(&self.disable_key(chosen, p), &reason);
+                    if !self.usable_rows(dev, p).iter().any(|v| v != &chosen) {
+                        return Err(Error::Shader(e));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn run_once(
         &self,
         dev: &Device,
         p: &P,
@@ -376,9 +439,16 @@ impl<P: Problem> Table<P> {
             && dev.tuner().mode() == TuneMode::OnFirstUse
             && self.recorded(dev, p).is_none()
         {
-            let candidates = self.supporting(p, dev.caps());
+            let candidates = self.usable_rows(dev, p);
             if candidates.len() > 1 {
-                let best = fastest(dev, &candidates, |v| v.launch(p, args))?;
+                let best = fastest(
+                    dev,
+                    &candidates,
+                    |v| v.launch(p, args),
+                    |v, e| {
+                        dev.disable_variant(&self.disable_key(v, p), &e.to_string());
+                    },
+                )?;
                 dev.tuner().record(&self.tune_key(dev, p), best.name);
                 return best.launch(p, args);
             }
@@ -401,14 +471,25 @@ impl<P: Problem> Table<P> {
 
 /// Times each candidate (after a warm-up run that compiles its pipelines; best
 /// of two) and returns the fastest.
+/// A candidate whose shader does not compile is handed to `broken` and
+/// skipped; that error comes back only if every candidate failed so.
 fn fastest<V: Copy>(
     dev: &Device,
     candidates: &[V],
     mut run: impl FnMut(V) -> Result<()>,
+    mut broken: impl FnMut(V, &Error),
 ) -> Result<V> {
     let mut best: Option<(Duration, V)> = None;
+    let mut failure = None;
     for &v in candidates {
-        run(v)?;
+        match run(v) {
+            Err(e @ Error::Shader(_)) => {
+                broken(v, &e);
+                failure = Some(e);
+                continue;
+            }
+            other => other?,
+        }
         let mut t = Duration::MAX;
         for _ in 0..2 {
             let ((), timing) = dev.time(|| run(v))?;
@@ -418,7 +499,11 @@ fn fastest<V: Copy>(
             best = Some((t, v));
         }
     }
-    Ok(best.map(|(_, v)| v).expect("at least one candidate"))
+    match (best, failure) {
+        (Some((_, v)), _) => Ok(v),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(Error::invalid("tuner", "candidates", "no variant to time")),
+    }
 }
 
 /// A row as listings show it.
