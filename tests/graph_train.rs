@@ -218,6 +218,35 @@ impl Layer for Misshapen {
     }
 }
 
+/// A user-written layer whose backward forgets the input gradient, or
+/// makes one of the wrong shape.
+#[derive(Debug, Clone)]
+struct CarelessBackward {
+    wrong_shape: bool,
+}
+
+impl Layer for CarelessBackward {
+    fn kind(&self) -> &'static str {
+        "CarelessBackward"
+    }
+    fn infer(&self, _name: &str, inputs: &[Shape]) -> weft::Result<Shape> {
+        Ok(inputs[0].clone())
+    }
+    fn forward(&self, cx: &mut Forward<'_>) -> weft::Result<()> {
+        let x = &cx.inputs[0];
+        let y = cx.device.empty(x.shape(), cx.dtype)?;
+        cx.device.copy(x, &y)?;
+        cx.output = Some(y);
+        Ok(())
+    }
+    fn backward(&self, cx: &mut Backward<'_>) -> weft::Result<()> {
+        if self.wrong_shape {
+            cx.input_grads = vec![Some(cx.device.empty(&[3], cx.dtype)?)];
+        }
+        Ok(())
+    }
+}
+
 #[test]
 fn user_layers_that_break_their_contract_are_typed_errors() {
     let dev = common::device();
@@ -233,6 +262,49 @@ fn user_layers_that_break_their_contract_are_typed_errors() {
         let input = dev.tensor(&[2, 4], &[0.5; 8]).unwrap();
         let err = model.forward(&[&input]).unwrap_err().to_string();
         assert!(err.contains("layer \"mine\""), "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+    // In training, between two linear layers (so that its input needs a
+    // gradient): a backward that sets none, or one of the wrong shape.
+    for (wrong_shape, needle) in [
+        (false, "set no gradient for input 0"),
+        (
+            true,
+            "produced [3] f32 as the gradient of input 0, expected [2, 4] f32",
+        ),
+    ] {
+        let mut g = Graph::new();
+        let x = g.input("x", &[4]).unwrap();
+        let y = g
+            .chain(
+                x,
+                [
+                    ("fc1", Linear::new(4, 4).boxed()),
+                    ("mine", CarelessBackward { wrong_shape }.boxed()),
+                    ("fc2", Linear::new(4, 3).boxed()),
+                ],
+            )
+            .unwrap();
+        g.set_outputs(&[y]);
+        let mut model = Model::new(&dev, g, 0).unwrap();
+        let mut opt = Optimizer::new(
+            &dev,
+            model.graph(),
+            OptimizerKind::sgd(0.1, 0.0, 0.0),
+            LrSchedule::Constant,
+        )
+        .unwrap();
+        let input = dev.tensor(&[2, 4], &[0.5; 8]).unwrap();
+        let targets = dev.tensor_i32(&[2], &[0, 2]).unwrap();
+        let loss = Loss::CrossEntropy {
+            label_smoothing: 0.0,
+        };
+        let err = model
+            .train_step(&[&input], &targets, &loss, &mut opt)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layer \"mine\" (CarelessBackward)"), "{err}");
         assert!(err.contains(needle), "{err}");
     }
 }

@@ -886,6 +886,67 @@ impl Model {
     }
 }
 
+/// Checks what a layer's backward returned: a gradient of the input's shape
+/// and the activation dtype for every input that needs one, a gradient of
+/// the parameter's shape for every trained parameter. (A user layer that
+/// breaks this would otherwise fail far from its cause.)
+fn check_gradients(
+    who: &str,
+    (input_grads, need, shapes, dtype): (&[Option<Tensor>], &[bool], &[Vec<usize>], DType),
+    (param_grads, trained, params): (&[Option<Tensor>], &[bool], &[Tensor]),
+) -> Result<()> {
+    for (k, (g, &needed)) in input_grads.iter().zip(need).enumerate() {
+        match g {
+            None if needed => {
+                return Err(Error::invalid(
+                    who,
+                    "input_grads",
+                    format!(
+                        "its backward set no gradient for input {k}, which needs one (cx.input_grads[{k}])"
+                    ),
+                ));
+            }
+            Some(g) if needed && (g.shape() != shapes[k].as_slice() || g.dtype() != dtype) => {
+                return Err(Error::shape(
+                    who,
+                    format!(
+                        "its backward produced {:?} {} as the gradient of input {k}, expected {:?} {dtype}",
+                        g.shape(),
+                        g.dtype(),
+                        shapes[k]
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    for (k, (g, &trains)) in param_grads.iter().zip(trained).enumerate() {
+        match g {
+            None if trains => {
+                return Err(Error::invalid(
+                    who,
+                    "param_grads",
+                    format!(
+                        "its backward set no gradient for trained parameter {k} (cx.param_grads[{k}])"
+                    ),
+                ));
+            }
+            Some(g) if g.shape() != params[k].shape() => {
+                return Err(Error::shape(
+                    who,
+                    format!(
+                        "its backward produced {:?} as the gradient of parameter {k}, expected {:?}",
+                        g.shape(),
+                        params[k].shape()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The backend that launches kernels.
 struct Real<'a> {
     graph: &'a Graph,
@@ -1018,6 +1079,11 @@ impl Backend for Real<'_> {
                 *g = None;
             }
         }
+        check_gradients(
+            &format!("layer \"{}\" ({})", n.name, layer.kind()),
+            (&input_grads, args.need_input_grad, &shapes, self.dtype),
+            (&param_grads, &trained, &params),
+        )?;
         Ok((input_grads, param_grads))
     }
 

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use weft_device::Result;
+use weft_device::{Error, Result};
 
 use crate::graph::{Graph, NodeId, ParamId};
 use crate::model::{EventSink, ExecEvent, Phase};
@@ -174,10 +174,16 @@ pub(crate) fn run<B: Backend>(
                     .zip(&diff)
                     .map(|(x, &d)| d && schedule.requires_grad[x.0])
                     .collect();
-                let dy = values
-                    .get(&Val::Grad(i))
-                    .cloned()
-                    .expect("a gradient reaches every node that requires one");
+                // Every layer's gradients are checked as they are made, so
+                // a missing one is an internal fault, reported rather than
+                // panicking.
+                let dy = values.get(&Val::Grad(i)).cloned().ok_or_else(|| {
+                    Error::invalid(
+                        format!("layer \"{}\"", nodes[i].name),
+                        "gradient",
+                        "no gradient reached this layer's output (internal scheduling fault)",
+                    )
+                })?;
                 let args = BackwardArgs {
                     node,
                     inputs: &ins,
