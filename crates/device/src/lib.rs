@@ -39,7 +39,7 @@ pub use pool::{PoolStats, size_class};
 pub use shader::{Shader, ShaderFile};
 pub use tensor::{BufferRange, Tensor, numel};
 pub use timing::{Clock, Timing};
-pub use tuner::{MemoryTuner, TuneKey, TuneMode, Tuner};
+pub use tuner::{MemoryTuner, TuneKey, TuneMode, TuneRecords, Tuner};
 
 /// Re-export of the wgpu version weft is built on, for embedding applications.
 pub use wgpu;

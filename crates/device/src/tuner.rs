@@ -5,9 +5,11 @@
 //! The library keeps no files and reads no environment: an application that
 //! wants choices to outlive the process (weft's command-line tool keeps a JSON
 //! file per adapter) implements [`Tuner`] and hands it in through
-//! [`DeviceOptions::tuner`](crate::DeviceOptions::tuner).
+//! [`DeviceOptions::tuner`](crate::DeviceOptions::tuner); [`TuneRecords`] is
+//! that file's form, parsed and written here so that every application
+//! reads it the same way.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Mutex;
 
@@ -60,6 +62,52 @@ pub trait Tuner: Send + Sync + fmt::Debug {
     fn lookup(&self, key: &TuneKey) -> Option<String>;
     /// Records `variant` as the choice for `key`.
     fn record(&self, key: &TuneKey, variant: &str);
+}
+
+/// Recorded choices in their file form, JSON:
+/// `{"<adapter key>": {"<op> | <class> | <precision>": "<variant>"}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TuneRecords(BTreeMap<String, BTreeMap<String, String>>);
+
+impl TuneRecords {
+    /// Reads the file form; the error says why the text is not one.
+    pub fn parse(text: &str) -> Result<TuneRecords, String> {
+        serde_json::from_str(text)
+            .map(TuneRecords)
+            .map_err(|e| format!("it is not a JSON object of the expected form ({e})"))
+    }
+
+    /// The file form, one choice per line, sorted.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.0).unwrap_or_else(|_| "{}".into());
+        text.push('\n');
+        text
+    }
+
+    /// The variant recorded for `key`.
+    pub fn lookup(&self, key: &TuneKey) -> Option<&str> {
+        self.0
+            .get(&key.adapter)
+            .and_then(|m| m.get(&key.op_key()))
+            .map(String::as_str)
+    }
+
+    /// Records `variant` for `key`, replacing an earlier choice.
+    pub fn record(&mut self, key: &TuneKey, variant: &str) {
+        self.0
+            .entry(key.adapter.clone())
+            .or_default()
+            .insert(key.op_key(), variant.to_string());
+    }
+
+    /// Number of recorded choices, over every adapter.
+    pub fn len(&self) -> usize {
+        self.0.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A [`Tuner`] that keeps its choices in memory for the device's lifetime.

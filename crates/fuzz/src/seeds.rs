@@ -59,6 +59,36 @@ pub fn image() -> Vec<Vec<u8>> {
     ]
 }
 
+/// Tuning caches as the command line writes them: empty, one adapter, two.
+pub fn tune_cache() -> Vec<Vec<u8>> {
+    let key = |adapter: &str, op: &str, class: &str| weft_device::TuneKey {
+        adapter: adapter.into(),
+        op: op.into(),
+        class: class.into(),
+        precision: "f32".into(),
+    };
+    let mut records = weft_device::TuneRecords::default();
+    let empty = records.to_json().into_bytes();
+    records.record(
+        &key(
+            "llvmpipe | vulkan | mesa 22",
+            "gemm",
+            "b0 m6 n6 k6 ta0 tb0 a1",
+        ),
+        "vec4_16x16_64x128",
+    );
+    let one = records.to_json().into_bytes();
+    records.record(
+        &key("H100 | vulkan | nvidia 550", "conv2d", "n3 c6 k3x3 s1"),
+        "implicit",
+    );
+    records.record(
+        &key("H100 | vulkan | nvidia 550", "rank_filter", "r2 f32"),
+        "median5",
+    );
+    vec![empty, one, records.to_json().into_bytes()]
+}
+
 /// The tiny model's checkpoint as weft saves it, with its optimizer state.
 pub fn checkpoint() -> Vec<Vec<u8>> {
     let path =
@@ -95,6 +125,7 @@ pub fn generated(target: &str) -> Vec<Vec<u8>> {
         "checkpoint" => checkpoint(),
         "idx" => idx(),
         "image" => image(),
+        "tune_cache" => tune_cache(),
         _ => Vec::new(),
     }
 }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use weft_data::{folder, idx};
-use weft_device::{Device, DeviceOptions};
+use weft_device::{Device, DeviceOptions, TuneKey, TuneRecords};
 use weft_graph::checkpoint::{self, LoadOptions};
 use weft_graph::layers::{BatchNorm2d, Boxed, Conv2d, Flatten, Linear};
 use weft_graph::{Graph, LrSchedule, Model, Optimizer, OptimizerKind};
@@ -19,6 +19,7 @@ pub const ALL: &[Target] = &[
     ("idx", idx),
     ("image", image),
     ("onnx", onnx),
+    ("tune_cache", tune_cache),
 ];
 
 /// The target called `name`.
@@ -102,6 +103,26 @@ pub fn image(data: &[u8]) {
     let path = Path::new("fuzz.img");
     let _ = folder::prepare_bytes(data, path, 8, 1);
     let _ = folder::prepare_bytes(data, path, 5, 3);
+}
+
+/// A tuning cache file parsed, looked up, and written back: what is written
+/// must read back as the same records.
+pub fn tune_cache(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(records) = TuneRecords::parse(text) else {
+        return;
+    };
+    let key = TuneKey {
+        adapter: "llvmpipe | vulkan | mesa".into(),
+        op: "gemm".into(),
+        class: "b0 m6 n6 k6 ta0 tb0 a1".into(),
+        precision: "f32".into(),
+    };
+    let _ = records.lookup(&key);
+    let again = TuneRecords::parse(&records.to_json()).expect("written records read back");
+    assert_eq!(again, records, "records changed through their file form");
 }
 
 /// An ONNX model imported (parsed, converted, shapes inferred).

@@ -154,3 +154,8 @@ fn the_driver_reports_panics_and_hangs() {
     );
     assert!(report.hangs.iter().any(|(input, _)| input == b"S"));
 }
+
+#[test]
+fn tune_cache_parsing_never_panics() {
+    fuzz("tune_cache");
+}

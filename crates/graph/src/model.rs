@@ -887,13 +887,14 @@ impl Model {
 }
 
 /// Checks what a layer's backward returned: a gradient of the input's shape
-/// and the activation dtype for every input that needs one, a gradient of
-/// the parameter's shape for every trained parameter. (A user layer that
-/// breaks this would otherwise fail far from its cause.)
-fn check_gradients(
+/// and the activation dtype for every input that needs one. (A user layer
+/// that breaks this would otherwise fail far from its cause.)
+fn check_input_grads(
     who: &str,
-    (input_grads, need, shapes, dtype): (&[Option<Tensor>], &[bool], &[Vec<usize>], DType),
-    (param_grads, trained, params): (&[Option<Tensor>], &[bool], &[Tensor]),
+    input_grads: &[Option<Tensor>],
+    need: &[bool],
+    shapes: &[Vec<usize>],
+    dtype: DType,
 ) -> Result<()> {
     for (k, (g, &needed)) in input_grads.iter().zip(need).enumerate() {
         match g {
@@ -920,6 +921,17 @@ fn check_gradients(
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// [`check_input_grads`] for parameters: a gradient of the parameter's
+/// shape for every trained parameter.
+fn check_param_grads(
+    who: &str,
+    param_grads: &[Option<Tensor>],
+    trained: &[bool],
+    params: &[Tensor],
+) -> Result<()> {
     for (k, (g, &trains)) in param_grads.iter().zip(trained).enumerate() {
         match g {
             None if trains => {
@@ -1079,11 +1091,15 @@ impl Backend for Real<'_> {
                 *g = None;
             }
         }
-        check_gradients(
-            &format!("layer \"{}\" ({})", n.name, layer.kind()),
-            (&input_grads, args.need_input_grad, &shapes, self.dtype),
-            (&param_grads, &trained, &params),
+        let who = format!("layer \"{}\" ({})", n.name, layer.kind());
+        check_input_grads(
+            &who,
+            &input_grads,
+            args.need_input_grad,
+            &shapes,
+            self.dtype,
         )?;
+        check_param_grads(&who, &param_grads, &trained, &params)?;
         Ok((input_grads, param_grads))
     }
 

@@ -12,20 +12,17 @@
 //! writes go through a temporary file and a rename, so a crash leaves the old
 //! file or the new one.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use weft::device::{TuneKey, TuneMode, Tuner};
-
-type Entries = BTreeMap<String, BTreeMap<String, String>>;
+use weft::device::{TuneKey, TuneMode, TuneRecords, Tuner};
 
 /// A [`Tuner`] backed by a JSON file.
 #[derive(Debug)]
 pub struct FileTuner {
     mode: TuneMode,
     path: Option<PathBuf>,
-    entries: Mutex<Entries>,
+    entries: Mutex<TuneRecords>,
 }
 
 /// `WEFT_TUNE`, or the default mode.
@@ -63,7 +60,7 @@ impl FileTuner {
     /// read.
     pub fn open(mode: TuneMode, path: Option<PathBuf>) -> (FileTuner, Option<String>) {
         let mut warning = None;
-        let mut entries = Entries::new();
+        let mut entries = TuneRecords::default();
         if mode != TuneMode::Off
             && let Some(p) = &path
             && p.exists()
@@ -83,25 +80,23 @@ impl FileTuner {
         (tuner, warning)
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, TuneRecords> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn read(path: &Path) -> Result<Entries, String> {
+fn read(path: &Path) -> Result<TuneRecords, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    serde_json::from_str(&text)
-        .map_err(|e| format!("it is not a JSON object of the expected form ({e})"))
+    TuneRecords::parse(&text)
 }
 
 /// Writes through a temporary file and a rename; failures are reported, not fatal.
-fn write(path: &Path, entries: &Entries) -> Result<(), String> {
+fn write(path: &Path, entries: &TuneRecords) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    let text = serde_json::to_string_pretty(entries).map_err(|e| e.to_string())?;
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text + "\n").map_err(|e| e.to_string())?;
+    std::fs::write(&tmp, entries.to_json()).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         e.to_string()
@@ -117,18 +112,12 @@ impl Tuner for FileTuner {
         if self.mode == TuneMode::Off {
             return None;
         }
-        self.entries()
-            .get(&key.adapter)
-            .and_then(|m| m.get(&key.op_key()))
-            .cloned()
+        self.entries().lookup(key).map(str::to_string)
     }
 
     fn record(&self, key: &TuneKey, variant: &str) {
         let mut entries = self.entries();
-        entries
-            .entry(key.adapter.clone())
-            .or_default()
-            .insert(key.op_key(), variant.to_string());
+        entries.record(key, variant);
         if let Some(path) = &self.path
             && let Err(why) = write(path, &entries)
         {

@@ -356,15 +356,25 @@ impl Case {
     }
 }
 
-/// Parses comma-separated integers.
+/// Parses comma-separated integers, whose product (zeros aside) must fit
+/// in 64 bits so that no size computed from them overflows.
 fn ints(s: &str) -> Result<Vec<usize>, String> {
-    s.split(',')
+    let v = s
+        .split(',')
         .map(|t| {
             t.trim()
                 .parse::<usize>()
                 .map_err(|_| format!("bad number \"{t}\" in shape \"{s}\""))
         })
-        .collect()
+        .collect::<Result<Vec<usize>, String>>()?;
+    let fits = v
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b.max(1)))
+        .is_some_and(|p| p < 1 << 48);
+    if !fits {
+        return Err(format!("shape \"{s}\" is too large"));
+    }
+    Ok(v)
 }
 
 /// The named suites, as (op, shape) pairs: the conv and dense layers of each
@@ -827,5 +837,49 @@ mod tests {
         for (_, table) in OPS {
             assert!(weft::kernels::registry::table(table).is_some(), "{table}");
         }
+    }
+
+    /// `--op` and `--shape` strings (every suite's, then mutated, as
+    /// `op:shape`) parse to a case or to a message, never a panic.
+    /// `WEFT_FUZZ_EXECS` sets the mutations (default 2,000).
+    #[test]
+    fn shape_strings_never_panic() {
+        let seeds: Vec<Vec<u8>> = SUITES
+            .iter()
+            .flat_map(|s| suite(s))
+            .map(|(op, shape)| format!("{op}:{shape}").into_bytes())
+            .collect();
+        assert!(seeds.len() > 40, "{}", seeds.len());
+        let execs = std::env::var("WEFT_FUZZ_EXECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        let report = weft_fuzz::driver::run(
+            &seeds,
+            execs,
+            0x5eed,
+            std::time::Duration::from_secs(5),
+            |data| {
+                let text = String::from_utf8_lossy(data);
+                let (op, shape) = text.split_once(':').unwrap_or(("conv2d", &text));
+                let _ = case_for("fuzz", op, shape);
+            },
+        );
+        eprintln!(
+            "shape strings: {} inputs, {} panics, {} hangs",
+            report.execs,
+            report.panics.len(),
+            report.hangs.len()
+        );
+        assert!(
+            report.panics.is_empty() && report.hangs.is_empty(),
+            "{:?} {:?}",
+            report
+                .panics
+                .iter()
+                .map(|(i, m)| (String::from_utf8_lossy(i), m))
+                .collect::<Vec<_>>(),
+            report.hangs.len()
+        );
     }
 }
