@@ -48,7 +48,17 @@ pub fn load_model(
     path: &std::path::Path,
     fp16: bool,
 ) -> Result<(Model, CheckpointInfo), Box<dyn std::error::Error>> {
-    let bytes = std::fs::read(path).map_err(|e| weft::Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                " (train a network with `weft train --out {0}`, or name another with --checkpoint)",
+                path.display()
+            )
+        } else {
+            String::new()
+        };
+        weft::Error::io(path, format!("{e}{hint}"))
+    })?;
     let meta = peek_metadata(&bytes);
     let name = meta
         .get("weft.model")

@@ -92,7 +92,27 @@ pub fn mnist(data: Option<&Path>, download: bool) -> weft::Result<Mnist> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     let cache = dirs::cache_dir().map(|d| d.join("weft").join("mnist"));
-    let mnist = Mnist::locate(data.or(env.as_deref()), cache.as_deref(), download)?;
+    let mnist =
+        Mnist::locate(data.or(env.as_deref()), cache.as_deref(), download).map_err(|e| {
+            let named = match (data, &env) {
+                (Some(_), _) => "--data",
+                (None, Some(_)) => "WEFT_DATA",
+                (None, None) => return e,
+            };
+            let (path, message) = match &e {
+                weft::Error::Io { path, message } => (path.clone(), message.clone()),
+                _ => return e,
+            };
+            weft::Error::io(
+                path,
+                format!(
+                    "{message}; {named} must name a folder holding the four MNIST files \
+                 (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, \
+                 t10k-labels-idx1-ubyte, each optionally .gz); without --data and WEFT_DATA \
+                 weft uses its cache, a download or the embedded subset"
+                ),
+            )
+        })?;
     for note in &mnist.notes {
         eprintln!("note: {note}");
     }

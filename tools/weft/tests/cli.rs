@@ -223,7 +223,9 @@ fn errors_are_clear_and_fail_the_process() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("train-images-idx3-ubyte") && err.contains("not found"),
+        err.contains("train-images-idx3-ubyte")
+            && err.contains("not found")
+            && err.contains("--data must name a folder holding the four MNIST files"),
         "{err}"
     );
     let o = weft(&[
@@ -232,7 +234,18 @@ fn errors_are_clear_and_fail_the_process() {
         dir().join("nope.safetensors").to_str().unwrap(),
     ]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("nope.safetensors"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("nope.safetensors") && err.contains("weft train --out"),
+        "{err}"
+    );
+    // No adapter on the backend asked for: which package gives one.
+    if cfg!(target_os = "linux") {
+        let o = weft(&["info", "--backend", "dx12"]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("apt-get install mesa-vulkan-drivers"), "{err}");
+    }
     let o = weft(&["memory", "--model", "vgg99"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
