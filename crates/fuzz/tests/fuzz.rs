@@ -131,7 +131,7 @@ fn onnx_import_never_panics() {
 #[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = targets::ALL.iter().map(|(n, _)| *n).collect();
-    assert_eq!(names, ["checkpoint", "idx", "image", "onnx"]);
+    assert_eq!(names, ["checkpoint", "idx", "image", "onnx", "tune_cache"]);
 }
 
 /// The driver itself catches what the targets are checked for: a panicking
