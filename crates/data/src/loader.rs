@@ -265,6 +265,32 @@ impl Loader {
             .map(move |c| self.batch(&c).map(Into::into))
     }
 
+    /// [`epoch`](Self::epoch) for data-parallel worker `rank` of `workers`:
+    /// the epoch's order (the same on every worker: same seed, same epoch)
+    /// is cut into global batches of `batch × workers` samples, and this
+    /// worker gets its `batch` of each, at most `limit` of them. Together
+    /// the workers see what one loader of the global batch sees (a last
+    /// partial global batch is skipped, so that every worker steps alike).
+    pub fn epoch_shard(
+        &mut self,
+        limit: Option<usize>,
+        rank: usize,
+        workers: usize,
+    ) -> impl Iterator<Item = Result<weft_graph::Batch>> + '_ {
+        let order = self.epoch_order();
+        let (batch, workers) = (self.batch, workers.max(1));
+        let rank = rank.min(workers - 1);
+        let chunks: Vec<Vec<u32>> = order
+            .chunks(batch * workers)
+            .filter(|c| c.len() == batch * workers)
+            .map(|c| c[rank * batch..(rank + 1) * batch].to_vec())
+            .take(limit.unwrap_or(usize::MAX))
+            .collect();
+        chunks
+            .into_iter()
+            .map(move |c| self.batch(&c).map(Into::into))
+    }
+
     /// Index chunks of one epoch.
     pub fn chunks(&self, order: &[u32]) -> Vec<Vec<u32>> {
         order

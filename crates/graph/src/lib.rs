@@ -5,6 +5,7 @@
 
 pub mod cam;
 pub mod checkpoint;
+pub mod collective;
 pub mod graph;
 pub mod init;
 pub mod layer;
@@ -21,6 +22,7 @@ pub mod schedule;
 mod sim;
 pub mod trainer;
 
+pub use collective::{Collective, LocalCollective, LocalGroup};
 pub use graph::{Graph, Node, NodeId, Param, ParamId};
 pub use init::Init;
 pub use layer::{HostArray, Layer, ParamDecl, ParamKind, Shape};

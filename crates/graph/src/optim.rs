@@ -296,6 +296,42 @@ impl Optimizer {
         }
     }
 
+    /// One optimizer step from given gradients (indexed like the graph's
+    /// parameters; `None` leaves a parameter alone): for gradients computed
+    /// with [`Model::gradients`](crate::Model::gradients) and then combined,
+    /// as data-parallel workers average theirs.
+    pub fn apply(&mut self, params: &[Tensor], grads: &[Option<Tensor>]) -> Result<()> {
+        if grads.len() != params.len() || params.len() != self.state.len() {
+            return Err(Error::invalid(
+                "optimizer",
+                "gradients",
+                format!(
+                    "{} gradients for {} parameters (the optimizer has {})",
+                    grads.len(),
+                    params.len(),
+                    self.state.len()
+                ),
+            ));
+        }
+        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+            if let Some(g) = g {
+                if g.shape() != p.shape() {
+                    return Err(Error::shape(
+                        "optimizer",
+                        format!(
+                            "gradient {i} is {:?}, its parameter {:?}",
+                            g.shape(),
+                            p.shape()
+                        ),
+                    ));
+                }
+                self.update(ParamId(i), p, g)?;
+            }
+        }
+        self.finish_step();
+        Ok(())
+    }
+
     /// Ends an optimizer step.
     pub(crate) fn finish_step(&mut self) {
         self.steps += 1;

@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use weft_device::{Error, Result, Tensor};
 
+use crate::collective::Collective;
 use crate::loss::Loss;
 use crate::model::{Model, StepOutput};
 use crate::optim::Optimizer;
@@ -157,6 +158,8 @@ pub struct Trainer {
     hooks: Vec<BatchHook>,
     measure_at: Option<usize>,
     epochs: usize,
+    /// The other data-parallel workers, if any.
+    collective: Option<Box<dyn Collective>>,
 }
 
 impl Trainer {
@@ -168,7 +171,39 @@ impl Trainer {
             hooks: Vec::new(),
             measure_at: None,
             epochs: 0,
+            collective: None,
         }
+    }
+
+    /// Makes this trainer one worker of a data-parallel run: rank 0's
+    /// parameters and buffers are copied to every worker now, and each step
+    /// averages the workers' gradients (and their losses, for the reports)
+    /// before the update, so every worker keeps the same weights. Each
+    /// worker steps on its own shard of the batch (equal sizes); batch-norm
+    /// statistics are per worker.
+    pub fn with_collective(mut self, mut collective: Box<dyn Collective>) -> Result<Trainer> {
+        collective.broadcast(self.model.params())?;
+        self.collective = Some(collective);
+        Ok(self)
+    }
+
+    /// This worker's rank and the number of workers (`(0, 1)` alone).
+    pub fn worker(&self) -> (usize, usize) {
+        self.collective
+            .as_ref()
+            .map_or((0, 1), |c| (c.rank(), c.size()))
+    }
+
+    /// The collective, for exchanges of the caller's own between steps (every
+    /// worker must make the same ones).
+    pub fn collective_mut(&mut self) -> Option<&mut (dyn Collective + 'static)> {
+        self.collective.as_deref_mut()
+    }
+
+    /// The collective, if this trainer is a data-parallel worker (to leave
+    /// the group, or read the bytes it moved).
+    pub fn take_collective(&mut self) -> Option<Box<dyn Collective>> {
+        self.collective.take()
     }
 
     /// Adds a hook run on every batch before its step (in the order added).
@@ -201,6 +236,26 @@ impl Trainer {
         }
         self.model.train();
         let inputs: Vec<&Tensor> = batch.inputs.iter().collect();
+        if let Some(c) = &mut self.collective {
+            if batch.mixup.is_some() {
+                return Err(Error::invalid(
+                    "train",
+                    "mixup",
+                    "mixup is not available in data-parallel training yet",
+                ));
+            }
+            let (loss, grads) = self.model.gradients(&inputs, &batch.targets, &self.loss)?;
+            let present: Vec<Tensor> = grads.iter().flatten().cloned().collect();
+            c.all_reduce_mean(&present)?;
+            c.all_reduce_mean(std::slice::from_ref(&loss))?;
+            self.optimizer.apply(self.model.params(), &grads)?;
+            let (seed, steps) = self.model.rng_state();
+            self.model.set_rng_state(seed, steps + 1);
+            return Ok(StepOutput {
+                loss,
+                correct: None,
+            });
+        }
         match &batch.mixup {
             Some(m) => {
                 let Loss::CrossEntropy { label_smoothing } = self.loss else {

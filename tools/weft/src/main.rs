@@ -12,6 +12,7 @@ mod label;
 mod memory;
 mod models;
 mod onnx;
+mod parallel;
 mod setup;
 mod train;
 mod tuning;

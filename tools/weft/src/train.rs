@@ -71,6 +71,11 @@ pub struct TrainArgs {
     /// of `--epochs` (for time-limited jobs: go on later with `--resume`).
     #[arg(long, value_name = "EPOCHS")]
     pub stop_after: Option<usize>,
+    /// Data-parallel workers, one device each on the chosen adapter: each
+    /// steps on `--batch / N` samples of every batch and the gradients are
+    /// averaged, which gives the single-device run's weights.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub devices: usize,
 }
 
 /// The optimizer's flags (`weft train`, `weft finetune`).
@@ -209,7 +214,62 @@ pub enum ScheduleName {
     Constant,
 }
 
+/// The run's first line: network, data, adapter (and `workers`, a note on
+/// data-parallel workers).
+pub fn banner(
+    args: &TrainArgs,
+    mnist: &weft::data::Mnist,
+    device: &Device,
+    workers: &str,
+) -> String {
+    format!(
+        "weft train: {} on {} ({} training / {} test images), {workers}adapter {} ({})",
+        args.model.name(),
+        mnist.source,
+        mnist.train.count,
+        mnist.test.count,
+        device.caps().adapter.name,
+        device.caps().adapter.backend
+    )
+}
+
+/// The learning-rate schedule of `args` over `steps_per_epoch`.
+pub fn schedule(args: &TrainArgs, steps_per_epoch: usize) -> LrSchedule {
+    match args.schedule {
+        ScheduleName::Cosine => LrSchedule::Cosine {
+            total_steps: steps_per_epoch * args.epochs,
+            eta_min: 0.0,
+        },
+        ScheduleName::Step => LrSchedule::Step {
+            step_size: (args.epochs / 3).max(1),
+            gamma: 0.1,
+            steps_per_epoch,
+        },
+        ScheduleName::Constant => LrSchedule::Constant,
+    }
+}
+
+/// The checkpoint metadata after `epoch`.
+pub fn metadata(
+    args: &TrainArgs,
+    epoch: usize,
+    test_accuracy: f64,
+    dtype: DType,
+    points: &[EpochPoint],
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("weft.model", args.model.name().to_string()),
+        ("weft.epochs", epoch.to_string()),
+        ("weft.test_accuracy", format!("{test_accuracy:.6}")),
+        ("weft.dtype", dtype.to_string()),
+        ("weft.curve", EpochPoint::to_metadata(points)),
+    ]
+}
+
 pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.devices > 1 {
+        return crate::parallel::run(global, args);
+    }
     let start = Instant::now();
     if args.model != ModelName::LENET5 {
         return Err(format!(
@@ -221,15 +281,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     let device = Device::new(global.device_options()?)?;
     let mnist = crate::setup::mnist(args.data.as_deref(), !args.no_download)?;
     let log = |s: String| eprintln!("{s}");
-    log(format!(
-        "weft train: {} on {} ({} training / {} test images), adapter {} ({})",
-        args.model.name(),
-        mnist.source,
-        mnist.train.count,
-        mnist.test.count,
-        device.caps().adapter.name,
-        device.caps().adapter.backend
-    ));
+    log(banner(args, &mnist, &device, ""));
     let dtype = if args.fp16 { DType::F16 } else { DType::F32 };
     let mut model = Model::new(&device, args.model.build()?, args.seed)?;
     model.set_options(crate::setup::exec_options(dtype))?;
@@ -241,21 +293,13 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         Some(l) => (l / args.batch).clamp(1, train.batches()),
         None => train.batches(),
     };
-    let total_steps = steps_per_epoch * args.epochs;
     let kind = args.optim.kind();
-    let schedule = match args.schedule {
-        ScheduleName::Cosine => LrSchedule::Cosine {
-            total_steps,
-            eta_min: 0.0,
-        },
-        ScheduleName::Step => LrSchedule::Step {
-            step_size: (args.epochs / 3).max(1),
-            gamma: 0.1,
-            steps_per_epoch,
-        },
-        ScheduleName::Constant => LrSchedule::Constant,
-    };
-    let mut optimizer = Optimizer::new(&device, model.graph(), kind, schedule)?;
+    let mut optimizer = Optimizer::new(
+        &device,
+        model.graph(),
+        kind,
+        schedule(args, steps_per_epoch),
+    )?;
     let (done, mut points) = match &args.resume {
         Some(path) => resume(path, args, dtype, &mut model, &mut optimizer)?,
         None => (0, Vec::new()),
@@ -324,13 +368,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         if interrupted {
             break;
         }
-        let meta = [
-            ("weft.model", args.model.name().to_string()),
-            ("weft.epochs", epoch.to_string()),
-            ("weft.test_accuracy", format!("{:.6}", eval.accuracy())),
-            ("weft.dtype", dtype.to_string()),
-            ("weft.curve", EpochPoint::to_metadata(&points)),
-        ];
+        let meta = metadata(args, epoch, eval.accuracy(), dtype, &points);
         checkpoint::save(&args.out, &trainer.model, Some(&trainer.optimizer), &meta)?;
         write_chart(&args.out, args.model.name(), &points)?;
         last_eval = Some(eval);
@@ -418,7 +456,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
 
 /// Loads `--resume`'s checkpoint into the model and optimizer and returns
 /// the epochs it had completed with their curve.
-fn resume(
+pub fn resume(
     path: &Path,
     args: &TrainArgs,
     dtype: DType,
@@ -461,7 +499,7 @@ fn resume(
     Ok((done, points))
 }
 
-fn chart_path(out: &Path) -> PathBuf {
+pub fn chart_path(out: &Path) -> PathBuf {
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -469,7 +507,7 @@ fn chart_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.curves.svg"))
 }
 
-fn write_chart(
+pub fn write_chart(
     out: &Path,
     model: &str,
     points: &[EpochPoint],

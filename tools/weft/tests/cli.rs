@@ -1072,3 +1072,54 @@ fn ctrl_c_keeps_the_last_checkpoint_and_says_where() {
     let epochs: usize = meta["weft.epochs"].parse().unwrap();
     assert!((1..1000).contains(&epochs), "{meta:?}");
 }
+
+/// `--devices 2` trains data-parallel (one device per worker on the same
+/// adapter) and writes the checkpoint the single-device run writes, within
+/// the summation-order bound of `tests/graph_data_parallel.rs`.
+#[test]
+fn devices_train_data_parallel_to_the_single_device_weights() {
+    let run = |out: &Path, devices: &str| {
+        let o = weft(&[
+            "train",
+            "--no-download",
+            "--epochs",
+            "1",
+            "--limit",
+            "512",
+            "--batch",
+            "32",
+            "--devices",
+            devices,
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        json(&o)
+    };
+    let (one, two) = (dir().join("one.safetensors"), dir().join("two.safetensors"));
+    run(&one, "1");
+    let v = run(&two, "2");
+    assert_eq!(v["devices"], 2, "{v}");
+    assert!(v["bytes_moved_per_step"].as_f64().unwrap() > 0.0, "{v}");
+    let (a, _) = tensors_of(&one);
+    let (b, meta) = tensors_of(&two);
+    assert_eq!(meta["weft.epochs"], "1");
+    assert_eq!(a.len(), b.len());
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        if !name.ends_with(".weight") && !name.ends_with(".bias") {
+            continue;
+        }
+        let f = |v: &[u8]| -> Vec<f32> {
+            v.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        };
+        for (p, q) in f(x).iter().zip(f(y)) {
+            let err = (p - q).abs() / (1.0 + q.abs());
+            assert!(err <= 1e-5, "{name}: {p} vs {q}");
+        }
+    }
+    let o = weft(&["train", "--no-download", "--devices", "3", "--batch", "32"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not split evenly over --devices 3"));
+}

@@ -1,0 +1,261 @@
+//! `weft train --devices N`: data-parallel training in one process. Each
+//! worker is a thread with a device of its own on the chosen adapter; it
+//! steps on its shard of every batch and the workers average their
+//! gradients ([`LocalGroup`]), so the run reaches the single-device run's
+//! weights. Rank 0 alone shows progress, evaluates, and writes the
+//! checkpoints and curves.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use weft::data::{Loader, Mnist};
+use weft::device::DeviceOptions;
+use weft::graph::{LocalCollective, LocalGroup, Loss, Model, Optimizer, Trainer, checkpoint};
+use weft::{DType, Device};
+
+use crate::Global;
+use crate::chart::EpochPoint;
+use crate::train::{self, TrainArgs};
+
+/// What rank 0 reports at the end.
+struct Summary {
+    points: Vec<EpochPoint>,
+    images: usize,
+    seconds: f64,
+    bytes_moved: u64,
+    steps: usize,
+    interrupted: bool,
+}
+
+type WorkerResult = Result<Option<Summary>, String>;
+
+pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let workers = args.devices;
+    if !args.batch.is_multiple_of(workers) {
+        return Err(format!(
+            "--batch {} does not split evenly over --devices {workers}",
+            args.batch
+        )
+        .into());
+    }
+    if args.mixup > 0.0 {
+        return Err("--mixup is not available with --devices yet".into());
+    }
+    let mnist = Arc::new(crate::setup::mnist(
+        args.data.as_deref(),
+        !args.no_download,
+    )?);
+    let options = global.device_options()?;
+    // A worker waits for the others as long as the GPU may take to show
+    // progress, and a little more.
+    let group = LocalGroup::new(workers, options.gpu_timeout + Duration::from_secs(30))?;
+    let stop = train::stop_on_ctrl_c();
+    let threads: Vec<_> = group
+        .into_iter()
+        .enumerate()
+        .map(|(rank, collective)| {
+            let (options, mnist, args, stop) =
+                (options.clone(), mnist.clone(), args.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("weft-worker-{rank}"))
+                .spawn(move || worker(rank, collective, options, &mnist, &args, &stop))
+        })
+        .collect::<Result<_, _>>()?;
+    let results: Vec<WorkerResult> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap_or_else(|_| Err("a worker panicked".into())))
+        .collect();
+    // The first failure that is not another worker's stopping is the cause.
+    let failures: Vec<(usize, &String)> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(rank, r)| r.as_ref().err().map(|e| (rank, e)))
+        .collect();
+    if let Some((rank, cause)) = failures
+        .iter()
+        .find(|(_, e)| !e.contains("stopped ("))
+        .or(failures.first())
+    {
+        return Err(format!("worker {rank}: {cause}").into());
+    }
+    let summary = results
+        .into_iter()
+        .next()
+        .and_then(|r| r.ok().flatten())
+        .ok_or("rank 0 reported nothing")?;
+    report(global, args, &summary, start.elapsed().as_secs_f64());
+    if summary.interrupted {
+        std::process::exit(130);
+    }
+    Ok(())
+}
+
+fn report(global: &Global, args: &TrainArgs, s: &Summary, seconds: f64) {
+    let last = s.points.last();
+    let accuracy = last.map_or(0.0, |p| p.test_accuracy);
+    let images_per_s = s.images as f64 / s.seconds.max(1e-9);
+    let per_step = s.bytes_moved as f64 / s.steps.max(1) as f64;
+    if global.json {
+        let out = json!({
+            "command": "train",
+            "model": args.model.name(),
+            "devices": args.devices,
+            "batch": args.batch,
+            "epochs": last.map_or(0, |p| p.epoch),
+            "test_accuracy": accuracy,
+            "train_images_per_s": images_per_s,
+            "bytes_moved_per_step": per_step,
+            "seconds": seconds,
+            "interrupted": s.interrupted,
+            "checkpoint": args.out.display().to_string(),
+        });
+        println!("{out}");
+    } else {
+        eprintln!(
+            "test accuracy {:.2}% after {} epoch(s) on {} devices; training {images_per_s:.0} img/s; \
+             {:.2} MB moved per step by each worker; checkpoint {}; {seconds:.1} s",
+            100.0 * accuracy,
+            last.map_or(0, |p| p.epoch),
+            args.devices,
+            per_step / 1e6,
+            args.out.display()
+        );
+    }
+}
+
+/// One worker: its device, model, loader shard and trainer, for every
+/// epoch; rank 0 also evaluates and saves.
+fn worker(
+    rank: usize,
+    collective: LocalCollective,
+    options: DeviceOptions,
+    mnist: &Mnist,
+    args: &TrainArgs,
+    stop: &AtomicBool,
+) -> WorkerResult {
+    let workers = args.devices;
+    let lead = rank == 0;
+    let e = |e: weft::Error| e.to_string();
+    let device = Device::new(options).map_err(e)?;
+    let dtype = if args.fp16 { DType::F16 } else { DType::F32 };
+    let mut model = Model::new(&device, args.model.build().map_err(e)?, args.seed).map_err(e)?;
+    model
+        .set_options(crate::setup::exec_options(dtype))
+        .map_err(e)?;
+    let shard = args.batch / workers;
+    let mut train = Loader::new(&device, &mnist.train, shard, true, args.seed, dtype).map_err(e)?;
+    train.augment = args.augment.augment(0.0);
+    let global_batches = (mnist.train.count / args.batch).max(1);
+    let steps_per_epoch = match args.limit {
+        Some(l) => (l / args.batch).clamp(1, global_batches),
+        None => global_batches,
+    };
+    let mut optimizer = Optimizer::new(
+        &device,
+        model.graph(),
+        args.optim.kind(),
+        train::schedule(args, steps_per_epoch),
+    )
+    .map_err(e)?;
+    let (done, mut points) = match &args.resume {
+        Some(path) => train::resume(path, args, dtype, &mut model, &mut optimizer)
+            .map_err(|err| err.to_string())?,
+        None => (0, Vec::new()),
+    };
+    train.set_epoch(done as u64);
+    let loss = Loss::CrossEntropy {
+        label_smoothing: args.label_smoothing,
+    };
+    let mut trainer = Trainer::new(model, optimizer, loss)
+        .with_collective(Box::new(collective))
+        .map_err(e)?;
+    let mut test = if lead {
+        let workers = format!("{workers} devices of {shard} images per step on ");
+        eprintln!("{}", train::banner(args, mnist, &device, &workers));
+        Some(Loader::new(&device, &mnist.test, 256, false, 0, dtype).map_err(e)?)
+    } else {
+        None
+    };
+    let never = AtomicBool::new(false);
+    let (mut images, mut seconds, mut steps, mut interrupted) = (0, 0.0, 0, false);
+    let flag = device.tensor(&[1], &[0.0]).map_err(e)?;
+    for epoch in done + 1..=args.epochs {
+        let bar = if lead {
+            train::epoch_bar(epoch, args.epochs, steps_per_epoch)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let report = trainer
+            .epoch(
+                train.epoch_shard(Some(steps_per_epoch), rank, workers),
+                |s| train::on_step(&bar, &never, s),
+            )
+            .map_err(e);
+        bar.finish_and_clear();
+        let report = report?;
+        images += report.images * workers;
+        seconds += report.seconds;
+        steps += report.steps;
+        if let Some(test) = &mut test {
+            let eval = trainer.evaluate(test.epoch(None)).map_err(e)?;
+            let point = EpochPoint {
+                epoch,
+                train_loss: report.mean_loss,
+                train_accuracy: 0.0,
+                test_accuracy: eval.accuracy(),
+            };
+            eprintln!(
+                "epoch {epoch:>3}/{}: loss {:.4}  test acc {:.2}%  {:.0} img/s  ({:.1} s)",
+                args.epochs,
+                point.train_loss,
+                100.0 * point.test_accuracy,
+                (report.images * workers) as f64 / report.seconds.max(1e-9),
+                report.seconds
+            );
+            points.push(point);
+            let meta = train::metadata(args, epoch, eval.accuracy(), dtype, &points);
+            checkpoint::save(&args.out, &trainer.model, Some(&trainer.optimizer), &meta)
+                .map_err(e)?;
+            train::write_chart(&args.out, args.model.name(), &points)
+                .map_err(|err| err.to_string())?;
+        }
+        // Every worker must stop after the same epoch: they agree on
+        // Ctrl-C through the collective (any worker that saw it stops all).
+        if epoch < args.epochs {
+            let seen = if stop.load(Ordering::SeqCst) {
+                1.0
+            } else {
+                0.0
+            };
+            flag.write_f32(&[seen]).map_err(e)?;
+            trainer
+                .collective_mut()
+                .ok_or("no collective")?
+                .all_reduce_mean(std::slice::from_ref(&flag))
+                .map_err(e)?;
+            if flag.to_f32_vec().map_err(e)?[0] > 0.0 {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    if interrupted && lead {
+        eprintln!(
+            "stopped after the epoch; {} holds it (continue with `weft train --resume {}` and the same flags)",
+            args.out.display(),
+            args.out.display()
+        );
+    }
+    let bytes_moved = trainer.take_collective().map_or(0, |c| c.bytes_moved());
+    Ok(lead.then_some(Summary {
+        points,
+        images,
+        seconds,
+        bytes_moved,
+        steps,
+        interrupted,
+    }))
+}
