@@ -22,6 +22,8 @@ pub mod schedule;
 mod sim;
 pub mod trainer;
 
+#[cfg(feature = "mpi")]
+pub use collective::MpiCollective;
 pub use collective::{Collective, LocalCollective, LocalGroup};
 pub use graph::{Graph, Node, NodeId, Param, ParamId};
 pub use init::Init;

@@ -1,7 +1,9 @@
-//! `weft train --devices N`: data-parallel training in one process. Each
-//! worker is a thread with a device of its own on the chosen adapter; it
-//! steps on its shard of every batch and the workers average their
-//! gradients ([`LocalGroup`]), so the run reaches the single-device run's
+//! Data-parallel training: `weft train --devices N` runs N workers in one
+//! process, each a thread with a device of its own on the chosen adapter
+//! ([`LocalGroup`]); `mpirun -n N weft train --distributed mpi` runs one
+//! worker per process, on one machine or many (`MpiCollective`, feature
+//! `mpi`). Each worker steps on its shard of every batch and the workers
+//! average their gradients, so the run reaches the single-device run's
 //! weights. Rank 0 alone shows progress, evaluates, and writes the
 //! checkpoints and curves.
 
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use weft::data::{Loader, Mnist};
 use weft::device::DeviceOptions;
-use weft::graph::{LocalCollective, LocalGroup, Loss, Model, Optimizer, Trainer, checkpoint};
+use weft::graph::{Collective, LocalGroup, Loss, Model, Optimizer, Trainer, checkpoint};
 use weft::{DType, Device};
 
 use crate::Global;
@@ -31,19 +33,64 @@ struct Summary {
 
 type WorkerResult = Result<Option<Summary>, String>;
 
+/// `--batch` split over `workers` (`what` names them in the error).
+fn check_split(args: &TrainArgs, workers: usize, what: &str) -> Result<(), String> {
+    if !args.batch.is_multiple_of(workers) {
+        return Err(format!(
+            "--batch {} does not split evenly over {what}",
+            args.batch
+        ));
+    }
+    if args.mixup > 0.0 {
+        return Err("--mixup is not available in data-parallel training yet".into());
+    }
+    Ok(())
+}
+
+/// `--distributed mpi`: this process is one worker of the MPI job.
+#[cfg(feature = "mpi")]
+pub fn run_mpi(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let collective = weft::graph::MpiCollective::init()?;
+    let (rank, size) = (collective.rank(), collective.size());
+    check_split(args, size, &format!("{size} MPI processes"))?;
+    let mnist = crate::setup::mnist(args.data.as_deref(), !args.no_download)
+        .map_err(|e| format!("rank {rank}: {e}"))?;
+    let stop = train::stop_on_ctrl_c();
+    let outcome = worker(
+        rank,
+        size,
+        Box::new(collective),
+        global.device_options()?,
+        &mnist,
+        args,
+        &stop,
+    )
+    .map_err(|e| format!("rank {rank}: {e}"))?;
+    if let Some(summary) = outcome {
+        report(global, args, size, &summary, start.elapsed().as_secs_f64());
+        if summary.interrupted {
+            std::process::exit(130);
+        }
+    }
+    Ok(())
+}
+
+/// `--distributed mpi` in a build without MPI.
+#[cfg(not(feature = "mpi"))]
+pub fn run_mpi(_: &Global, _: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    Err(
+        "this weft was built without MPI: install an MPI library and libclang \
+         (Debian: apt-get install libopenmpi-dev openmpi-bin libclang-dev) and build with \
+         `cargo build --release -p weft-cli --features mpi`"
+            .into(),
+    )
+}
+
 pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let workers = args.devices;
-    if !args.batch.is_multiple_of(workers) {
-        return Err(format!(
-            "--batch {} does not split evenly over --devices {workers}",
-            args.batch
-        )
-        .into());
-    }
-    if args.mixup > 0.0 {
-        return Err("--mixup is not available with --devices yet".into());
-    }
+    check_split(args, workers, &format!("--devices {workers}"))?;
     let mnist = Arc::new(crate::setup::mnist(
         args.data.as_deref(),
         !args.no_download,
@@ -61,7 +108,17 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
                 (options.clone(), mnist.clone(), args.clone(), stop.clone());
             std::thread::Builder::new()
                 .name(format!("weft-worker-{rank}"))
-                .spawn(move || worker(rank, collective, options, &mnist, &args, &stop))
+                .spawn(move || {
+                    worker(
+                        rank,
+                        workers,
+                        Box::new(collective),
+                        options,
+                        &mnist,
+                        &args,
+                        &stop,
+                    )
+                })
         })
         .collect::<Result<_, _>>()?;
     let results: Vec<WorkerResult> = threads
@@ -86,14 +143,20 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         .next()
         .and_then(|r| r.ok().flatten())
         .ok_or("rank 0 reported nothing")?;
-    report(global, args, &summary, start.elapsed().as_secs_f64());
+    report(
+        global,
+        args,
+        workers,
+        &summary,
+        start.elapsed().as_secs_f64(),
+    );
     if summary.interrupted {
         std::process::exit(130);
     }
     Ok(())
 }
 
-fn report(global: &Global, args: &TrainArgs, s: &Summary, seconds: f64) {
+fn report(global: &Global, args: &TrainArgs, workers: usize, s: &Summary, seconds: f64) {
     let last = s.points.last();
     let accuracy = last.map_or(0.0, |p| p.test_accuracy);
     let images_per_s = s.images as f64 / s.seconds.max(1e-9);
@@ -102,7 +165,7 @@ fn report(global: &Global, args: &TrainArgs, s: &Summary, seconds: f64) {
         let out = json!({
             "command": "train",
             "model": args.model.name(),
-            "devices": args.devices,
+            "devices": workers,
             "batch": args.batch,
             "epochs": last.map_or(0, |p| p.epoch),
             "test_accuracy": accuracy,
@@ -119,7 +182,7 @@ fn report(global: &Global, args: &TrainArgs, s: &Summary, seconds: f64) {
              {:.2} MB moved per step by each worker; checkpoint {}; {seconds:.1} s",
             100.0 * accuracy,
             last.map_or(0, |p| p.epoch),
-            args.devices,
+            workers,
             per_step / 1e6,
             args.out.display()
         );
@@ -130,13 +193,13 @@ fn report(global: &Global, args: &TrainArgs, s: &Summary, seconds: f64) {
 /// epoch; rank 0 also evaluates and saves.
 fn worker(
     rank: usize,
-    collective: LocalCollective,
+    workers: usize,
+    collective: Box<dyn Collective>,
     options: DeviceOptions,
     mnist: &Mnist,
     args: &TrainArgs,
     stop: &AtomicBool,
 ) -> WorkerResult {
-    let workers = args.devices;
     let lead = rank == 0;
     let e = |e: weft::Error| e.to_string();
     let device = Device::new(options).map_err(e)?;
@@ -170,10 +233,10 @@ fn worker(
         label_smoothing: args.label_smoothing,
     };
     let mut trainer = Trainer::new(model, optimizer, loss)
-        .with_collective(Box::new(collective))
+        .with_collective(collective)
         .map_err(e)?;
     let mut test = if lead {
-        let workers = format!("{workers} devices of {shard} images per step on ");
+        let workers = format!("{workers} workers of {shard} images per step, on ");
         eprintln!("{}", train::banner(args, mnist, &device, &workers));
         Some(Loader::new(&device, &mnist.test, 256, false, 0, dtype).map_err(e)?)
     } else {

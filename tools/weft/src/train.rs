@@ -76,6 +76,16 @@ pub struct TrainArgs {
     /// averaged, which gives the single-device run's weights.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub devices: usize,
+    /// Run as one worker of a multi-process job: `mpi` under `mpirun`
+    /// (builds with the `mpi` feature; see docs/DISTRIBUTED.md).
+    #[arg(long, value_enum, value_name = "TRANSPORT")]
+    pub distributed: Option<Transport>,
+}
+
+/// `--distributed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    Mpi,
 }
 
 /// The optimizer's flags (`weft train`, `weft finetune`).
@@ -267,6 +277,9 @@ pub fn metadata(
 }
 
 pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if args.distributed == Some(Transport::Mpi) {
+        return crate::parallel::run_mpi(global, args);
+    }
     if args.devices > 1 {
         return crate::parallel::run(global, args);
     }

@@ -1123,3 +1123,16 @@ fn devices_train_data_parallel_to_the_single_device_weights() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not split evenly over --devices 3"));
 }
+
+/// Without the `mpi` feature, `--distributed mpi` says how to get it.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn distributed_mpi_without_the_feature_says_how_to_build_it() {
+    let o = weft(&["train", "--no-download", "--distributed", "mpi"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--features mpi") && err.contains("libopenmpi-dev"),
+        "{err}"
+    );
+}

@@ -1,37 +1,12 @@
-//! Data-parallel training: every worker holds the whole model, trains on its
-//! shard of each batch, and the workers average their gradients before each
-//! optimizer step, so that N workers reach the weights one worker reaches
-//! with the N-times-larger batch.
-//!
-//! [`Collective`] is how workers exchange tensors. [`LocalGroup`] connects
-//! workers in one process (one device each, on one adapter or several),
-//! staging through host memory; every transport sums in rank order, so a
-//! run is deterministic whenever its kernels are.
+//! Workers in one process: one device each (on one adapter or several),
+//! exchanging through host memory, summing in rank order.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use weft_device::{Error, Result, Tensor};
 
-/// What data-parallel workers do together. Every worker calls the same
-/// operations in the same order, with tensors of the same shapes.
-pub trait Collective: Send {
-    /// This worker's index, `0..size()`.
-    fn rank(&self) -> usize;
-    /// The number of workers.
-    fn size(&self) -> usize;
-    /// Replaces every tensor, on every worker, by its mean over the workers.
-    fn all_reduce_mean(&mut self, tensors: &[Tensor]) -> Result<()>;
-    /// Replaces every tensor by rank 0's.
-    fn broadcast(&mut self, tensors: &[Tensor]) -> Result<()>;
-    /// Returns once every worker has called it.
-    fn barrier(&mut self) -> Result<()>;
-    /// Bytes this worker has sent and received so far.
-    fn bytes_moved(&self) -> u64;
-}
-
-/// Host copies of one worker's tensors.
-type Contribution = Vec<Vec<f32>>;
+use super::{Collective, Contribution, download, upload};
 
 /// The rendezvous the workers of a [`LocalGroup`] share.
 struct Rendezvous {
@@ -169,19 +144,6 @@ fn worker_lost(rank: usize, why: &str) -> Error {
         "workers",
         format!("worker {rank} stopped ({why}); the others stop too"),
     )
-}
-
-/// Host copies of `tensors`.
-fn download(tensors: &[Tensor]) -> Result<Contribution> {
-    tensors.iter().map(Tensor::to_f32_vec).collect()
-}
-
-/// Writes `values` back into `tensors`.
-fn upload(tensors: &[Tensor], values: &Contribution) -> Result<()> {
-    for (t, v) in tensors.iter().zip(values.iter()) {
-        t.write_f32(v)?;
-    }
-    Ok(())
 }
 
 fn byte_count(c: &Contribution) -> u64 {
