@@ -1136,3 +1136,29 @@ fn distributed_mpi_without_the_feature_says_how_to_build_it() {
         "{err}"
     );
 }
+
+/// `weft bench --suite scaling` reports 1, 2 and 4 workers with their
+/// images/s, all-reduce share and bytes moved.
+#[test]
+fn bench_scaling_reports_each_worker_count() {
+    let v = json(&weft(&[
+        "bench", "--suite", "scaling", "--runs", "3", "--warmup", "1", "--json",
+    ]));
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| r["workers"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2, 4]
+    );
+    for r in rows {
+        assert!(r["images_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        let share = r["all_reduce_share"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{r}");
+        // Adam's LeNet-5 gradients (61,706 values) and the loss, down and up.
+        assert!(
+            r["bytes_per_step"].as_f64().unwrap() >= 8.0 * 61_706.0,
+            "{r}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ mod image;
 mod networks;
 mod report;
 mod runners;
+mod scaling;
 mod stats;
 
 use std::path::PathBuf;
@@ -164,6 +165,9 @@ pub enum Suite {
     Networks,
     /// Image tools: filters and connected components, megapixels/s.
     Image,
+    /// Data-parallel training with 1, 2 and 4 workers: images/s, the
+    /// all-reduce's share of a step, bytes moved.
+    Scaling,
 }
 
 impl Suite {
@@ -178,6 +182,7 @@ impl Suite {
             Suite::Targets => "targets",
             Suite::Networks => "networks",
             Suite::Image => "image",
+            Suite::Scaling => "scaling",
         }
     }
 }
@@ -221,6 +226,9 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
     );
     if args.peak {
         return report::emit(global, args, &device, ceilings, &[], &[], &[]);
+    }
+    if args.suite == [Suite::Scaling] {
+        return scaling::run(global, args, &device);
     }
     let precisions: Vec<Precision> = args.precision.iter().map(|&p| p.into()).collect();
     let cases = cases::select(args)?;
