@@ -17,7 +17,7 @@ pub use local::{LocalCollective, LocalGroup};
 #[cfg(feature = "mpi")]
 pub use mpi::MpiCollective;
 
-use weft_device::{Result, Tensor};
+use weft_device::{DType, Result, Tensor};
 
 /// What data-parallel workers do together. Every worker calls the same
 /// operations in the same order, with tensors of the same shapes.
@@ -39,15 +39,56 @@ pub trait Collective {
 /// Host copies of a worker's tensors, one vector each.
 pub(crate) type Contribution = Vec<Vec<f32>>;
 
-/// Host copies of `tensors`.
-pub(crate) fn download(tensors: &[Tensor]) -> Result<Contribution> {
-    tensors.iter().map(Tensor::to_f32_vec).collect()
+/// Whether `tensors` can travel as one buffer: several f32 tensors of one
+/// device.
+fn one_buffer(tensors: &[Tensor]) -> bool {
+    tensors.len() > 1
+        && tensors
+            .iter()
+            .all(|t| t.dtype() == DType::F32 && t.device().same(tensors[0].device()))
 }
 
-/// Writes `values` back into `tensors`.
+/// Host copies of `tensors`. Several f32 tensors are first gathered into
+/// one buffer on the device and read back in one transfer: a readback's
+/// fixed cost (a submission, a map, a wait) dwarfs a gradient's bytes.
+pub(crate) fn download(tensors: &[Tensor]) -> Result<Contribution> {
+    if !one_buffer(tensors) {
+        return tensors.iter().map(Tensor::to_f32_vec).collect();
+    }
+    let dev = tensors[0].device();
+    let total: usize = tensors.iter().map(Tensor::numel).sum();
+    let flat = dev.empty(&[total], DType::F32)?;
+    let mut at = 0;
+    for t in tensors {
+        dev.copy_elements(t, 0, &flat, at, t.numel())?;
+        at += t.numel();
+    }
+    let all = flat.to_f32_vec()?;
+    let mut out = Vec::with_capacity(tensors.len());
+    let mut at = 0;
+    for t in tensors {
+        out.push(all[at..at + t.numel()].to_vec());
+        at += t.numel();
+    }
+    Ok(out)
+}
+
+/// Writes `values` back into `tensors` (several f32 tensors: one upload,
+/// then device-side copies).
 pub(crate) fn upload(tensors: &[Tensor], values: &Contribution) -> Result<()> {
-    for (t, v) in tensors.iter().zip(values.iter()) {
-        t.write_f32(v)?;
+    if !one_buffer(tensors) {
+        for (t, v) in tensors.iter().zip(values.iter()) {
+            t.write_f32(v)?;
+        }
+        return Ok(());
+    }
+    let dev = tensors[0].device();
+    let all: Vec<f32> = values.iter().flatten().copied().collect();
+    let flat = dev.tensor(&[all.len()], &all)?;
+    let mut at = 0;
+    for t in tensors {
+        dev.copy_elements(&flat, at, t, 0, t.numel())?;
+        at += t.numel();
     }
     Ok(())
 }
