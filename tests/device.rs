@@ -677,3 +677,33 @@ fn launch_profile_counts_every_launch_and_drains() {
     scale_add(&plain, &xp, 1.0, 0.0).unwrap();
     assert!(plain.take_launch_profile().is_empty());
 }
+
+/// `peer_adapters` pins one set of options to each adapter of the kind weft
+/// picks first (here lavapipe, one), and an index past them is a clear
+/// error rather than another adapter.
+#[test]
+fn peer_adapters_pin_each_adapter_and_refuse_a_missing_index() {
+    let options = DeviceOptions::from_env().unwrap();
+    let peers = weft::device::peer_adapters(&options);
+    assert!(!peers.is_empty());
+    let first = Device::new(options.clone()).unwrap();
+    for (i, p) in peers.iter().enumerate() {
+        assert_eq!(p.adapter_index, Some(i));
+        let dev = Device::new(p.clone()).unwrap();
+        if i == 0 {
+            assert_eq!(dev.caps().adapter, first.caps().adapter);
+        }
+    }
+    let err = Device::new(DeviceOptions {
+        adapter_index: Some(peers.len() + 7),
+        ..peers[0].clone()
+    })
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("no GPU adapter found")
+            && err.contains(&format!("asked for number {}", peers.len() + 7)),
+        "{err}"
+    );
+}

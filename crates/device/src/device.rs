@@ -8,7 +8,7 @@ use crate::dispatch::Batch;
 use crate::launch_profile::LaunchProfile;
 use crate::pipeline::PipelineCache;
 use crate::pool::{Pool, PoolStats};
-use crate::{DeviceOptions, Error, Feature, LaunchTime, Result, Tuner};
+use crate::{Backend, DeviceOptions, Error, Feature, LaunchTime, Result, Tuner};
 
 /// A GPU device weft runs kernels on. Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -89,11 +89,9 @@ fn instance(backends: wgpu::Backends) -> wgpu::Instance {
 
 /// Every adapter the native backends expose, in weft's order of preference.
 pub fn list_adapters(backend: Option<crate::Backend>) -> Vec<AdapterSummary> {
-    let backends = backend.map_or_else(native_backends, |b| b.wgpu());
-    let mut adapters = pollster::block_on(instance(backends).enumerate_adapters(backends));
-    adapters.sort_by_key(|a| {
-        let info = a.get_info();
-        (type_rank(info.device_type), backend_rank(info.backend))
+    let (_, _, adapters) = candidates(&DeviceOptions {
+        backend,
+        ..DeviceOptions::default()
     });
     adapters
         .iter()
@@ -101,26 +99,69 @@ pub fn list_adapters(backend: Option<crate::Backend>) -> Vec<AdapterSummary> {
         .collect()
 }
 
+/// The adapters `options` can open, in weft's preference order: discrete
+/// GPUs, integrated, virtual, CPU; native APIs before GL.
+fn candidates(options: &DeviceOptions) -> (wgpu::Backends, usize, Vec<wgpu::Adapter>) {
+    let backends = options.backend.map_or_else(native_backends, |b| b.wgpu());
+    let mut adapters = pollster::block_on(instance(backends).enumerate_adapters(backends));
+    let found = adapters.len();
+    if let Some(name) = &options.adapter_name {
+        let needle = name.to_lowercase();
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
+    }
+    adapters.sort_by_key(|a| {
+        let info = a.get_info();
+        (type_rank(info.device_type), backend_rank(info.backend))
+    });
+    (backends, found, adapters)
+}
+
+/// Options for one device on each adapter of the kind `options` picks
+/// first (its backend and device type, e.g. every discrete GPU on Vulkan),
+/// each pinned to its adapter: one data-parallel worker per GPU. Empty when
+/// no adapter matches.
+pub fn peer_adapters(options: &DeviceOptions) -> Vec<DeviceOptions> {
+    let (_, _, adapters) = candidates(&DeviceOptions {
+        adapter_index: None,
+        ..options.clone()
+    });
+    let Some(first) = adapters.first().map(|a| a.get_info()) else {
+        return Vec::new();
+    };
+    let Some(backend) = Backend::from_wgpu(first.backend) else {
+        return Vec::new();
+    };
+    let peers = adapters
+        .iter()
+        .filter(|a| {
+            let info = a.get_info();
+            info.backend == first.backend && info.device_type == first.device_type
+        })
+        .count();
+    (0..peers)
+        .map(|i| DeviceOptions {
+            backend: Some(backend),
+            adapter_index: Some(i),
+            ..options.clone()
+        })
+        .collect()
+}
+
 impl Device {
     /// Opens the preferred adapter (see [`DeviceOptions`]) with its own limits and
     /// every optional feature weft's kernels can use.
     pub fn new(options: DeviceOptions) -> Result<Device> {
-        let backends = options.backend.map_or_else(native_backends, |b| b.wgpu());
-        let instance = instance(backends);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
-        let found = adapters.len();
-        if let Some(name) = &options.adapter_name {
-            let needle = name.to_lowercase();
-            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
-        }
-        adapters.sort_by_key(|a| {
-            let info = a.get_info();
-            (type_rank(info.device_type), backend_rank(info.backend))
-        });
-        let Some(adapter) = adapters.into_iter().next() else {
+        let (backends, found, adapters) = candidates(&options);
+        let matching = adapters.len();
+        let Some(adapter) = adapters.into_iter().nth(options.adapter_index.unwrap_or(0)) else {
             let mut detail = format!("{found} adapter(s) on backends {backends:?}");
             if let Some(name) = &options.adapter_name {
                 detail.push_str(&format!(", none named like \"{name}\""));
+            }
+            if let Some(i) = options.adapter_index.filter(|_| matching > 0) {
+                detail.push_str(&format!(
+                    ", {matching} matching, asked for number {i} (from 0)"
+                ));
             }
             if found == 0 {
                 detail.push_str(

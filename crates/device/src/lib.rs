@@ -29,7 +29,7 @@ mod transfer;
 mod tuner;
 
 pub use caps::{AdapterSummary, Caps, ComputeLimits, Feature};
-pub use device::{Device, list_adapters};
+pub use device::{Device, list_adapters, peer_adapters};
 pub use dispatch::{Binding, Kernel, fold_grid};
 pub use dtype::{DType, pack_f16, unpack_f16};
 pub use error::{Error, Result, ShaderError, fmt_bytes};

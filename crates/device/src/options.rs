@@ -30,6 +30,16 @@ impl Backend {
         }
     }
 
+    pub(crate) fn from_wgpu(b: wgpu::Backend) -> Option<Backend> {
+        match b {
+            wgpu::Backend::Vulkan => Some(Backend::Vulkan),
+            wgpu::Backend::Metal => Some(Backend::Metal),
+            wgpu::Backend::Dx12 => Some(Backend::Dx12),
+            wgpu::Backend::Gl => Some(Backend::Gl),
+            _ => None,
+        }
+    }
+
     pub(crate) fn wgpu(self) -> wgpu::Backends {
         match self {
             Backend::Vulkan => wgpu::Backends::VULKAN,
@@ -56,6 +66,10 @@ pub struct DeviceOptions {
     pub backend: Option<Backend>,
     /// Only adapters whose name contains this (case-insensitive) are considered.
     pub adapter_name: Option<String>,
+    /// Take the adapter at this place of weft's preference order (after the
+    /// backend and name filters) rather than the first; see
+    /// [`peer_adapters`](crate::peer_adapters).
+    pub adapter_index: Option<usize>,
     /// Lower the device's limits below the adapter's.
     pub limits: LimitOverrides,
     /// Optional features not to enable even if the adapter has them (for testing
@@ -98,6 +112,7 @@ impl Default for DeviceOptions {
         DeviceOptions {
             backend: None,
             adapter_name: None,
+            adapter_index: None,
             limits: LimitOverrides::default(),
             disabled_features: Vec::new(),
             gpu_timeout: Duration::from_secs(60),

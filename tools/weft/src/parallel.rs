@@ -19,7 +19,7 @@ use weft::{DType, Device};
 
 use crate::Global;
 use crate::chart::EpochPoint;
-use crate::train::{self, TrainArgs};
+use crate::train::{self, Devices, TrainArgs};
 
 /// What rank 0 reports at the end.
 struct Summary {
@@ -89,13 +89,19 @@ pub fn run_mpi(_: &Global, _: &TrainArgs) -> Result<(), Box<dyn std::error::Erro
 
 pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
-    let workers = args.devices;
-    check_split(args, workers, &format!("--devices {workers}"))?;
+    let options = global.device_options()?;
+    // One worker per GPU of the preferred kind, or several on one (a single
+    // adapter, tests).
+    let peers = weft::device::peer_adapters(&options);
+    let workers = match args.devices {
+        Devices::Count(n) => n,
+        Devices::All => peers.len().max(1),
+    };
+    check_split(args, workers, &format!("{workers} devices"))?;
     let mnist = Arc::new(crate::setup::mnist(
         args.data.as_deref(),
         !args.no_download,
     )?);
-    let options = global.device_options()?;
     // A worker waits for the others as long as the GPU may take to show
     // progress, and a little more.
     let group = LocalGroup::new(workers, options.gpu_timeout + Duration::from_secs(30))?;
@@ -104,8 +110,11 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
         .into_iter()
         .enumerate()
         .map(|(rank, collective)| {
-            let (options, mnist, args, stop) =
-                (options.clone(), mnist.clone(), args.clone(), stop.clone());
+            let options = match peers.len() {
+                0 => options.clone(),
+                n => peers[rank % n].clone(),
+            };
+            let (mnist, args, stop) = (mnist.clone(), args.clone(), stop.clone());
             std::thread::Builder::new()
                 .name(format!("weft-worker-{rank}"))
                 .spawn(move || {

@@ -74,12 +74,33 @@ pub struct TrainArgs {
     /// Data-parallel workers, one device each on the chosen adapter: each
     /// steps on `--batch / N` samples of every batch and the gradients are
     /// averaged, which gives the single-device run's weights.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub devices: usize,
+    /// `all`: one worker per GPU of the kind weft picks first (e.g. every
+    /// discrete GPU); a number spreads that many workers over those GPUs.
+    #[arg(long, default_value = "1", value_name = "N|all", value_parser = parse_devices)]
+    pub devices: Devices,
     /// Run as one worker of a multi-process job: `mpi` under `mpirun`
     /// (builds with the `mpi` feature; see docs/DISTRIBUTED.md).
     #[arg(long, value_enum, value_name = "TRANSPORT")]
     pub distributed: Option<Transport>,
+}
+
+/// `--devices`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Devices {
+    Count(usize),
+    All,
+}
+
+fn parse_devices(s: &str) -> Result<Devices, String> {
+    if s.trim() == "all" {
+        return Ok(Devices::All);
+    }
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n >= 1)
+        .map(Devices::Count)
+        .ok_or_else(|| format!("expected a number of devices (1 or more) or all, got \"{s}\""))
 }
 
 /// `--distributed`.
@@ -280,7 +301,7 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     if args.distributed == Some(Transport::Mpi) {
         return crate::parallel::run_mpi(global, args);
     }
-    if args.devices > 1 {
+    if args.devices != Devices::Count(1) {
         return crate::parallel::run(global, args);
     }
     let start = Instant::now();

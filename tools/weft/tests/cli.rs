@@ -1121,7 +1121,12 @@ fn devices_train_data_parallel_to_the_single_device_weights() {
     }
     let o = weft(&["train", "--no-download", "--devices", "3", "--batch", "32"]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("does not split evenly over --devices 3"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not split evenly over 3 devices"));
+    // `all`: one worker per adapter of the kind weft picks (lavapipe: one).
+    let v = run(&dir().join("all.safetensors"), "all");
+    assert_eq!(v["devices"], 1, "{v}");
+    let o = weft(&["train", "--devices", "0"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("or all"));
 }
 
 /// Without the `mpi` feature, `--distributed mpi` says how to get it.
