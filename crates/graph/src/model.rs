@@ -133,6 +133,9 @@ pub enum Objective<'a> {
 pub struct Gradients {
     /// `[1]` f32 mean loss, for [`Objective::Loss`].
     pub loss: Option<Tensor>,
+    /// `[1]` u32 correctly classified samples, for [`Objective::Loss`] with
+    /// a classification loss.
+    pub correct: Option<Tensor>,
     /// Per parameter, indexed like [`Graph::params`] (f32; `None` for
     /// buffers and frozen parameters).
     pub params: Vec<Option<Tensor>>,
@@ -706,7 +709,10 @@ impl Model {
         let mut returned = self
             .execute(&mut backend, &g, &schedule, inputs)?
             .into_iter();
-        let loss = backend.loss_out.take().map(|l| l.loss);
+        let (loss, correct) = match backend.loss_out.take() {
+            Some(l) => (Some(l.loss), l.correct),
+            None => (None, None),
+        };
         let params = backend.captured.take().expect("captured");
         // A tensor no gradient reaches has a zero gradient.
         let or_zeros = |t: Option<Tensor>, like: &Tensor| match t {
@@ -738,6 +744,7 @@ impl Model {
         }
         let grads = Gradients {
             loss,
+            correct,
             params,
             inputs: input_grads,
         };

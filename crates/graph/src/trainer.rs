@@ -34,7 +34,7 @@ use weft_device::{Error, Result, Tensor};
 
 use crate::collective::Collective;
 use crate::loss::Loss;
-use crate::model::{Model, StepOutput};
+use crate::model::{Model, Objective, StepOutput};
 use crate::optim::Optimizer;
 
 /// One batch on the device.
@@ -244,16 +244,26 @@ impl Trainer {
                     "mixup is not available in data-parallel training yet",
                 ));
             }
-            let (loss, grads) = self.model.gradients(&inputs, &batch.targets, &self.loss)?;
-            let present: Vec<Tensor> = grads.iter().flatten().cloned().collect();
-            c.all_reduce_mean(&present)?;
-            c.all_reduce_mean(std::slice::from_ref(&loss))?;
-            self.optimizer.apply(self.model.params(), &grads)?;
+            let objective = Objective::Loss {
+                loss: &self.loss,
+                targets: &batch.targets,
+            };
+            let grads = self.model.backward(&inputs, objective, false)?;
+            let loss = grads.loss.ok_or_else(|| {
+                Error::invalid("train", "loss", "the backward pass returned no loss")
+            })?;
+            // The gradients and the loss in one exchange.
+            let mut shared: Vec<Tensor> = grads.params.iter().flatten().cloned().collect();
+            shared.push(loss.clone());
+            c.all_reduce_mean(&shared)?;
+            self.optimizer.apply(self.model.params(), &grads.params)?;
             let (seed, steps) = self.model.rng_state();
             self.model.set_rng_state(seed, steps + 1);
+            // The loss is the workers' mean; the count of correct answers is
+            // this worker's, on its shard (a progress estimate).
             return Ok(StepOutput {
                 loss,
-                correct: None,
+                correct: grads.correct,
             });
         }
         match &batch.mixup {

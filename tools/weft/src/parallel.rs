@@ -276,13 +276,15 @@ fn worker(
             let point = EpochPoint {
                 epoch,
                 train_loss: report.mean_loss,
-                train_accuracy: 0.0,
+                // Rank 0's shard: an estimate of the whole batch's.
+                train_accuracy: report.accuracy.unwrap_or(0.0),
                 test_accuracy: eval.accuracy(),
             };
             eprintln!(
-                "epoch {epoch:>3}/{}: loss {:.4}  test acc {:.2}%  {:.0} img/s  ({:.1} s)",
+                "epoch {epoch:>3}/{}: loss {:.4}  train acc {:.2}% (rank 0's shard)  test acc {:.2}%  {:.0} img/s  ({:.1} s)",
                 args.epochs,
                 point.train_loss,
+                100.0 * point.train_accuracy,
                 100.0 * point.test_accuracy,
                 (report.images * workers) as f64 / report.seconds.max(1e-9),
                 report.seconds
