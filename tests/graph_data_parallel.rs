@@ -2,7 +2,9 @@
 //! of its own (several devices on one adapter), each stepping on its shard
 //! of the batch with gradients averaged before the update, end with the
 //! weights of one worker trained on the combined batch. Every worker ends
-//! with the same weights, bit for bit. A worker that fails makes the others
+//! with the same weights, bit for bit. With mixup, one worker in the
+//! data-parallel path matches the plain trainer (the mixup objective goes
+//! through the exchange unchanged). A worker that fails makes the others
 //! stop with an error naming it, rather than hang.
 //!
 //! Bound: after 6 steps, |w_parallel − w_single| ≤ 1e-5 · (1 + |w_single|).
@@ -38,6 +40,18 @@ fn weights(t: &Trainer) -> Vec<Vec<f32>> {
         .iter()
         .map(|p| p.to_f32_vec().unwrap())
         .collect()
+}
+
+/// A worker's loader: its share of the global batch, the common seed.
+fn shard_loader(dev: &Device, mnist: &Mnist, workers: usize) -> Result<Loader, Error> {
+    Loader::new(
+        dev,
+        &mnist.train,
+        GLOBAL_BATCH / workers,
+        true,
+        7,
+        DType::F32,
+    )
 }
 
 /// One worker on the whole batch.
@@ -86,14 +100,7 @@ fn parallel(
                         _ => Ok(()),
                     }
                 });
-                let mut loader = Loader::new(
-                    &dev,
-                    &mnist.train,
-                    GLOBAL_BATCH / workers,
-                    true,
-                    7,
-                    DType::F32,
-                )?;
+                let mut loader = shard_loader(&dev, &mnist, workers)?;
                 let r = t.epoch(loader.epoch_shard(Some(STEPS), rank, workers), |_| {
                     ControlFlow::Continue(())
                 })?;
@@ -163,4 +170,59 @@ fn a_failing_worker_stops_the_others_with_its_rank() {
         let err = results[rank].as_ref().unwrap_err().to_string();
         assert!(err.contains("worker 1 stopped"), "rank {rank}: {err}");
     }
+}
+
+/// Mixup through the data-parallel path: a group of one worker draws the
+/// same batches, partners and λ as the plain trainer and must reach its
+/// weights; two workers (each mixing its own shard) stay bit-identical.
+#[test]
+fn mixup_goes_through_the_exchange() {
+    let mnist = Mnist::embedded().unwrap();
+    let kind = OptimizerKind::sgd(0.05, 0.9, 0.0);
+    let plain = {
+        let dev = Device::from_env().unwrap();
+        let mut t = trainer(&dev, 1, kind);
+        let mut loader =
+            Loader::new(&dev, &mnist.train, GLOBAL_BATCH, true, 7, DType::F32).unwrap();
+        loader.augment.mixup = 0.4;
+        t.epoch(loader.epoch(Some(STEPS)), |_| ControlFlow::Continue(()))
+            .unwrap();
+        weights(&t)
+    };
+    let run = |workers: usize| -> Vec<Vec<Vec<f32>>> {
+        let group = LocalGroup::new(workers, Duration::from_secs(30)).unwrap();
+        let handles: Vec<_> = group
+            .into_iter()
+            .enumerate()
+            .map(|(rank, c)| {
+                std::thread::spawn(move || {
+                    let dev = Device::from_env().unwrap();
+                    let mnist = Mnist::embedded().unwrap();
+                    let mut t = trainer(&dev, 1, kind).with_collective(Box::new(c)).unwrap();
+                    let mut loader = shard_loader(&dev, &mnist, workers).unwrap();
+                    loader.augment.mixup = 0.4;
+                    let r = t
+                        .epoch(loader.epoch_shard(Some(STEPS), rank, workers), |_| {
+                            ControlFlow::Continue(())
+                        })
+                        .unwrap();
+                    assert!(r.mean_loss.is_finite());
+                    weights(&t)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    };
+    let one = run(1);
+    let worst = assert_close(&one[0], &plain, "mixup, one worker");
+    eprintln!("mixup, one worker vs the plain trainer: max relative difference {worst:.1e}");
+    let two = run(2);
+    assert!(
+        two[1]
+            .iter()
+            .flatten()
+            .zip(two[0].iter().flatten())
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "mixup: rank 1 differs from rank 0"
+    );
 }

@@ -122,6 +122,14 @@ pub struct StepOutput {
 pub enum Objective<'a> {
     /// A loss of the first output against `targets`.
     Loss { loss: &'a Loss, targets: &'a Tensor },
+    /// Mixup's loss of the first output, `λ·CE(targets) + (1 − λ)·CE(partners)`
+    /// (see [`Model::train_step_mixup`]).
+    Mixup {
+        targets: &'a Tensor,
+        partners: &'a Tensor,
+        lambda: f32,
+        label_smoothing: f32,
+    },
     /// A scalar whose gradient with respect to the first output is given (the
     /// output's shape and dtype): one-hot at a class for the class score's
     /// gradient (saliency, Grad-CAM), or `dL/dy` of a loss computed elsewhere.
@@ -687,9 +695,23 @@ impl Model {
         };
         let schedule = self.training_schedule(&g, input_gradients, keep);
         let seed = self.seed ^ self.steps.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let (loss, targets, output_grad) = match objective {
-            Objective::Loss { loss, targets } => (Some(*loss), Some(targets), None),
-            Objective::OutputGradient(dy) => (None, None, Some(dy)),
+        let (loss, targets, partner, output_grad) = match objective {
+            Objective::Loss { loss, targets } => (Some(*loss), Some(targets), None, None),
+            Objective::Mixup {
+                targets,
+                partners,
+                lambda,
+                label_smoothing,
+            } => (
+                Some(Loss::MixupCrossEntropy {
+                    label_smoothing,
+                    lambda,
+                }),
+                Some(targets),
+                Some(partners),
+                None,
+            ),
+            Objective::OutputGradient(dy) => (None, None, None, Some(dy)),
         };
         let mut backend = Real {
             graph: &g,
@@ -701,7 +723,7 @@ impl Model {
             optimizer: None,
             loss,
             targets,
-            partner: None,
+            partner,
             loss_out: None,
             captured: Some(vec![None; self.params.len()]),
             output_grad,

@@ -237,16 +237,21 @@ impl Trainer {
         self.model.train();
         let inputs: Vec<&Tensor> = batch.inputs.iter().collect();
         if let Some(c) = &mut self.collective {
-            if batch.mixup.is_some() {
-                return Err(Error::invalid(
-                    "train",
-                    "mixup",
-                    "mixup is not available in data-parallel training yet",
-                ));
-            }
-            let objective = Objective::Loss {
-                loss: &self.loss,
-                targets: &batch.targets,
+            let objective = match &batch.mixup {
+                // Each worker mixes its own shard with its own λ.
+                Some(m) => {
+                    let label_smoothing = mixup_smoothing(&self.loss)?;
+                    Objective::Mixup {
+                        targets: &batch.targets,
+                        partners: &m.partners,
+                        lambda: m.lambda,
+                        label_smoothing,
+                    }
+                }
+                None => Objective::Loss {
+                    loss: &self.loss,
+                    targets: &batch.targets,
+                },
             };
             let grads = self.model.backward(&inputs, objective, false)?;
             let loss = grads.loss.ok_or_else(|| {
@@ -268,16 +273,7 @@ impl Trainer {
         }
         match &batch.mixup {
             Some(m) => {
-                let Loss::CrossEntropy { label_smoothing } = self.loss else {
-                    return Err(Error::invalid(
-                        "train",
-                        "mixup",
-                        format!(
-                            "mixup needs a cross-entropy loss, the trainer has {:?}",
-                            self.loss
-                        ),
-                    ));
-                };
+                let label_smoothing = mixup_smoothing(&self.loss)?;
                 self.model.train_step_mixup(
                     &inputs,
                     &batch.targets,
@@ -379,6 +375,19 @@ impl Trainer {
         batches: impl IntoIterator<Item = Result<Batch>>,
     ) -> Result<Evaluation> {
         evaluate(&mut self.model, batches)
+    }
+}
+
+/// The label smoothing of a mixup step's cross-entropy (mixup mixes class
+/// targets, so it needs that loss).
+fn mixup_smoothing(loss: &Loss) -> Result<f32> {
+    match *loss {
+        Loss::CrossEntropy { label_smoothing } => Ok(label_smoothing),
+        other => Err(Error::invalid(
+            "train",
+            "mixup",
+            format!("mixup needs a cross-entropy loss, the trainer has {other:?}"),
+        )),
     }
 }
 

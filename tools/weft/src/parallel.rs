@@ -41,9 +41,6 @@ fn check_split(args: &TrainArgs, workers: usize, what: &str) -> Result<(), Strin
             args.batch
         ));
     }
-    if args.mixup > 0.0 {
-        return Err("--mixup is not available in data-parallel training yet".into());
-    }
     Ok(())
 }
 
@@ -219,7 +216,7 @@ fn worker(
         .map_err(e)?;
     let shard = args.batch / workers;
     let mut train = Loader::new(&device, &mnist.train, shard, true, args.seed, dtype).map_err(e)?;
-    train.augment = args.augment.augment(0.0);
+    train.augment = args.augment.augment(args.mixup);
     let global_batches = (mnist.train.count / args.batch).max(1);
     let steps_per_epoch = match args.limit {
         Some(l) => (l / args.batch).clamp(1, global_batches),
