@@ -108,13 +108,19 @@ impl Device {
     }
 
     /// Drives the device from a short-lived thread until pending work completes, so
-    /// async callers need no event loop of their own.
+    /// async callers need no event loop of their own. (In a browser the page's
+    /// event loop drives the device, and there are no threads to spawn.)
     fn poll_in_background(&self, what: &str) {
-        let dev = self.clone();
-        let what = what.to_string();
-        std::thread::spawn(move || {
-            let _ = dev.wait_for(None, &what);
-        });
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let dev = self.clone();
+            let what = what.to_string();
+            std::thread::spawn(move || {
+                let _ = dev.wait_for(None, &what);
+            });
+        }
+        #[cfg(target_arch = "wasm32")]
+        let _ = what;
     }
 
     /// Records a device-side copy of `src` into `dst` (same byte size).
