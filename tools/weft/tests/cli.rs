@@ -9,6 +9,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+mod common;
+use common::{f32s, tensors_of};
+
 fn weft(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_weft"))
         .args(args)
@@ -935,26 +938,6 @@ fn no_runtime_dir_is_no_noise() {
     json(&o);
 }
 
-/// Tensor bytes by name, and the metadata, of a safetensors file.
-type FileContents = (
-    Vec<(String, Vec<u8>)>,
-    std::collections::HashMap<String, String>,
-);
-
-/// Every tensor of a safetensors file, as bytes by name, and its metadata.
-fn tensors_of(path: &Path) -> FileContents {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<u8>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().to_vec()))
-        .collect();
-    out.sort();
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    (out, meta.metadata().clone().unwrap_or_default())
-}
-
 /// A run stopped after one epoch and resumed from its checkpoint ends with
 /// the uninterrupted run's weights and optimizer state, bit for bit, with
 /// augmentation and the cosine schedule in play (each epoch draws its order
@@ -1109,12 +1092,7 @@ fn devices_train_data_parallel_to_the_single_device_weights() {
         if !name.ends_with(".weight") && !name.ends_with(".bias") {
             continue;
         }
-        let f = |v: &[u8]| -> Vec<f32> {
-            v.chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect()
-        };
-        for (p, q) in f(x).iter().zip(f(y)) {
+        for (p, q) in f32s(x).iter().zip(f32s(y)) {
             let err = (p - q).abs() / (1.0 + q.abs());
             assert!(err <= 1e-5, "{name}: {p} vs {q}");
         }

@@ -7,6 +7,9 @@
 
 #![cfg(feature = "mpi")]
 
+mod common;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -37,31 +40,18 @@ fn ok(o: &Output) {
 }
 
 /// A checkpoint's f32 tensors by name, and its metadata.
-type Contents = (
-    Vec<(String, Vec<f32>)>,
-    std::collections::HashMap<String, String>,
-);
+type Weights = (Vec<(String, Vec<f32>)>, HashMap<String, String>);
 
-/// The f32 tensors of a checkpoint by name, and its metadata.
-fn weights(path: &Path) -> Contents {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<f32>)> = st
-        .tensors()
+/// The f32 tensors of a checkpoint by name (weights, buffers, optimizer
+/// state; not the i64 counters), and its metadata.
+fn weights(path: &Path) -> Weights {
+    let (tensors, meta) = common::tensors_of(path);
+    let f32s = tensors
         .into_iter()
-        .filter(|(_, v)| v.dtype() == safetensors::Dtype::F32)
-        .map(|(n, v)| {
-            let f = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            (n, f)
-        })
+        .filter(|(n, _)| n != "optimizer.step" && !n.ends_with("num_batches_tracked"))
+        .map(|(n, b)| (n, common::f32s(&b)))
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    (out, meta.metadata().clone().unwrap_or_default())
+    (f32s, meta)
 }
 
 const TRAIN: [&str; 8] = [
