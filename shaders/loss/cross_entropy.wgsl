@@ -69,7 +69,7 @@ fn serial(@builtin(workgroup_id) wid: vec3<u32>,
         }
         return;
     }
-    var m = bitcast<f32>(0xff800000u);
+    var m = neg_inf();
     for (var a = 0u; a < p.c; a++) {
         m = max_nan(m, f32(logits[base + a]));
     }
@@ -121,7 +121,7 @@ fn tree(@builtin(workgroup_id) wid: vec3<u32>,
     let base = r * p.c;
     let t = targets[r];
     let valid = t < p.c;
-    var m = bitcast<f32>(0xff800000u);
+    var m = neg_inf();
     for (var a = lid; a < p.c; a += 256u) {
         m = max_nan(m, f32(logits[base + a]));
     }

@@ -27,4 +27,12 @@ fn max_nan(a: f32, b: f32) -> f32 {
     return select(max(a, b), a + b, is_nan_f32(a) || is_nan_f32(b));
 }
 
-const NAN_BITS: u32 = 0x7fc00000u;
+// Non-finite values cannot be WGSL constant expressions (a shader creation
+// error in strict compilers), so their bits are read from private variables
+// at run time.
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+var<private> NEG_INF_BITS: u32 = 0xff800000u;
+
+fn neg_inf() -> f32 {
+    return bitcast<f32>(NEG_INF_BITS);
+}

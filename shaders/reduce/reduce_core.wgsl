@@ -29,10 +29,15 @@ fn is_nan_f32(v: f32) -> bool {
     return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
 }
 
+// ±inf cannot be WGSL constant expressions (a shader creation error in
+// strict compilers), so their bits are read from private variables.
+var<private> NEG_INF_BITS: u32 = 0xff800000u;
+var<private> POS_INF_BITS: u32 = 0x7f800000u;
+
 fn identity() -> f32 {
     switch OP {
-        case 1u: { return bitcast<f32>(0xff800000u); }
-        case 2u: { return bitcast<f32>(0x7f800000u); }
+        case 1u: { return bitcast<f32>(NEG_INF_BITS); }
+        case 2u: { return bitcast<f32>(POS_INF_BITS); }
         default: { return 0.0; }
     }
 }

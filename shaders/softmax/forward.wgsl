@@ -34,7 +34,7 @@ fn serial(@builtin(workgroup_id) wid: vec3<u32>,
         return;
     }
     let base = row_base(r);
-    var m = bitcast<f32>(0xff800000u);
+    var m = neg_inf();
     for (var a = 0u; a < p.len; a++) {
         m = max_nan(m, f32(x[base + a * p.inner]));
     }
@@ -59,7 +59,7 @@ fn tree(@builtin(workgroup_id) wid: vec3<u32>,
         return;
     }
     let base = row_base(r);
-    var m = bitcast<f32>(0xff800000u);
+    var m = neg_inf();
     for (var a = lid; a < p.len; a += 256u) {
         m = max_nan(m, f32(x[base + a * p.inner]));
     }

@@ -60,3 +60,11 @@ fn workgroup_sum(v: f32, lid: u32) -> f32 {
     workgroupBarrier();
     return r;
 }
+
+// -inf cannot be a WGSL constant expression (a shader creation error in
+// strict compilers), so it is read from a private variable at run time.
+var<private> NEG_INF_BITS: u32 = 0xff800000u;
+
+fn neg_inf() -> f32 {
+    return bitcast<f32>(NEG_INF_BITS);
+}

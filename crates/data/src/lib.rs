@@ -14,4 +14,4 @@ pub mod mnist;
 
 pub use folder::{FolderOptions, ImageFolder};
 pub use loader::{Augment, Batch, IMAGENET_MEAN, IMAGENET_STD, Loader, MNIST_MEAN, MNIST_STD};
-pub use mnist::{Mnist, Source, Split};
+pub use mnist::{Mnist, Source, Split, fit_digit};

@@ -253,3 +253,79 @@ fn fetch(_cache: &Path) -> Result<()> {
         "this build has no download support (weft-data's `download` feature)",
     ))
 }
+
+/// An MNIST-style digit from a `w`×`h` image of light ink on a dark ground
+/// (values in [0, 1], row-major): crops to the ink, scales it into a 20×20
+/// box and centres it by mass in 28×28, as the MNIST images were made.
+/// Values stay in [0, 1]; normalise with [`MNIST_MEAN`](crate::MNIST_MEAN)
+/// and [`MNIST_STD`](crate::MNIST_STD) before a network trained on them.
+pub fn fit_digit(px: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let max = px.iter().cloned().fold(0.0f32, f32::max);
+    let thresh = 0.2 * max;
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for y in 0..h {
+        for x in 0..w {
+            if px[y * w + x] > thresh {
+                x0 = x0.min(x);
+                y0 = y0.min(y);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    if x1 < x0 {
+        return vec![0.0; 784];
+    }
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    let scale = 20.0 / bw.max(bh) as f32;
+    let (nw, nh) = (
+        ((bw as f32 * scale).round() as usize).max(1),
+        ((bh as f32 * scale).round() as usize).max(1),
+    );
+    // Area-average resampling of the crop to nw×nh.
+    let mut small = vec![0.0f32; nw * nh];
+    for oy in 0..nh {
+        for ox in 0..nw {
+            let (sy0, sy1) = (oy as f32 / scale, (oy + 1) as f32 / scale);
+            let (sx0, sx1) = (ox as f32 / scale, (ox + 1) as f32 / scale);
+            let (mut sum, mut area) = (0.0, 0.0);
+            let mut y = sy0.floor() as usize;
+            while (y as f32) < sy1 && y < bh {
+                let wy = (sy1.min(y as f32 + 1.0) - sy0.max(y as f32)).max(0.0);
+                let mut x = sx0.floor() as usize;
+                while (x as f32) < sx1 && x < bw {
+                    let wx = (sx1.min(x as f32 + 1.0) - sx0.max(x as f32)).max(0.0);
+                    sum += px[(y0 + y) * w + x0 + x] * wx * wy;
+                    area += wx * wy;
+                    x += 1;
+                }
+                y += 1;
+            }
+            small[oy * nw + ox] = if area > 0.0 { sum / area } else { 0.0 };
+        }
+    }
+    let total: f32 = small.iter().sum::<f32>().max(1e-6);
+    let cy = small
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i / nw) as f32 * v)
+        .sum::<f32>()
+        / total;
+    let cx = small
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i % nw) as f32 * v)
+        .sum::<f32>()
+        / total;
+    let (oy, ox) = ((13.5 - cy).round() as i64, (13.5 - cx).round() as i64);
+    let mut out = vec![0.0f32; 784];
+    for y in 0..nh {
+        for x in 0..nw {
+            let (ty, tx) = (y as i64 + oy, x as i64 + ox);
+            if (0..28).contains(&ty) && (0..28).contains(&tx) {
+                out[ty as usize * 28 + tx as usize] = small[y * nw + x];
+            }
+        }
+    }
+    out
+}

@@ -8,6 +8,8 @@ use crate::dispatch::Batch;
 use crate::launch_profile::LaunchProfile;
 use crate::pipeline::PipelineCache;
 use crate::pool::{Pool, PoolStats};
+use crate::scope::Scope;
+use crate::tensor::BufferRange;
 use crate::{Backend, DeviceOptions, Error, Feature, LaunchTime, Result, Tuner};
 
 /// A GPU device weft runs kernels on. Cheap to clone; clones share everything.
@@ -38,6 +40,9 @@ pub(crate) struct Shared {
     pub lost: Arc<Mutex<Option<String>>>,
     /// Errors that escaped every error scope, collected instead of panicking.
     pub uncaptured: Arc<Mutex<Vec<Error>>>,
+    /// A small buffer for bindings a launch leaves unused (see
+    /// [`Device::placeholder`]).
+    pub placeholder: wgpu::Buffer,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: the
@@ -54,6 +59,10 @@ impl std::fmt::Debug for Device {
             .finish()
     }
 }
+
+/// Size of [`Device::placeholder`]: one element of the widest array type a
+/// shader declares (`vec4<f32>`, 16 bytes), with room to spare.
+const PLACEHOLDER_BYTES: u64 = 256;
 
 /// Preference of device types when no adapter is named: real GPUs first.
 fn type_rank(t: wgpu::DeviceType) -> u32 {
@@ -75,8 +84,14 @@ fn backend_rank(b: wgpu::Backend) -> u32 {
     }
 }
 
-fn native_backends() -> wgpu::Backends {
-    wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12 | wgpu::Backends::GL
+/// The backends tried when none is named: the native APIs, or in a browser
+/// the page's WebGPU.
+fn default_backends() -> wgpu::Backends {
+    if cfg!(target_arch = "wasm32") {
+        wgpu::Backends::BROWSER_WEBGPU
+    } else {
+        wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12 | wgpu::Backends::GL
+    }
 }
 
 fn instance(backends: wgpu::Backends) -> wgpu::Instance {
@@ -89,10 +104,10 @@ fn instance(backends: wgpu::Backends) -> wgpu::Instance {
 
 /// Every adapter the native backends expose, in weft's order of preference.
 pub fn list_adapters(backend: Option<crate::Backend>) -> Vec<AdapterSummary> {
-    let (_, _, adapters) = candidates(&DeviceOptions {
+    let (_, _, adapters) = pollster::block_on(candidates(&DeviceOptions {
         backend,
         ..DeviceOptions::default()
-    });
+    }));
     adapters
         .iter()
         .map(|a| AdapterSummary::from_info(&a.get_info()))
@@ -101,9 +116,9 @@ pub fn list_adapters(backend: Option<crate::Backend>) -> Vec<AdapterSummary> {
 
 /// The adapters `options` can open, in weft's preference order: discrete
 /// GPUs, integrated, virtual, CPU; native APIs before GL.
-fn candidates(options: &DeviceOptions) -> (wgpu::Backends, usize, Vec<wgpu::Adapter>) {
-    let backends = options.backend.map_or_else(native_backends, |b| b.wgpu());
-    let mut adapters = pollster::block_on(instance(backends).enumerate_adapters(backends));
+async fn candidates(options: &DeviceOptions) -> (wgpu::Backends, usize, Vec<wgpu::Adapter>) {
+    let backends = options.backend.map_or_else(default_backends, |b| b.wgpu());
+    let mut adapters = instance(backends).enumerate_adapters(backends).await;
     let found = adapters.len();
     if let Some(name) = &options.adapter_name {
         let needle = name.to_lowercase();
@@ -121,10 +136,10 @@ fn candidates(options: &DeviceOptions) -> (wgpu::Backends, usize, Vec<wgpu::Adap
 /// each pinned to its adapter: one data-parallel worker per GPU. Empty when
 /// no adapter matches.
 pub fn peer_adapters(options: &DeviceOptions) -> Vec<DeviceOptions> {
-    let (_, _, adapters) = candidates(&DeviceOptions {
+    let (_, _, adapters) = pollster::block_on(candidates(&DeviceOptions {
         adapter_index: None,
         ..options.clone()
-    });
+    }));
     let Some(first) = adapters.first().map(|a| a.get_info()) else {
         return Vec::new();
     };
@@ -149,9 +164,21 @@ pub fn peer_adapters(options: &DeviceOptions) -> Vec<DeviceOptions> {
 
 impl Device {
     /// Opens the preferred adapter (see [`DeviceOptions`]) with its own limits and
-    /// every optional feature weft's kernels can use.
+    /// every optional feature weft's kernels can use. Blocks until the driver
+    /// answers; in a browser use [`new_async`](Self::new_async).
     pub fn new(options: DeviceOptions) -> Result<Device> {
-        let (backends, found, adapters) = candidates(&options);
+        if cfg!(target_arch = "wasm32") {
+            return Err(Error::Blocking {
+                what: "Device::new".into(),
+                instead: "Device::new_async".into(),
+            });
+        }
+        pollster::block_on(Self::new_async(options))
+    }
+
+    /// Async form of [`new`](Self::new), the one that runs in a browser.
+    pub async fn new_async(options: DeviceOptions) -> Result<Device> {
+        let (backends, found, adapters) = candidates(&options).await;
         let matching = adapters.len();
         let Some(adapter) = adapters.into_iter().nth(options.adapter_index.unwrap_or(0)) else {
             let mut detail = format!("{found} adapter(s) on backends {backends:?}");
@@ -163,7 +190,12 @@ impl Device {
                     ", {matching} matching, asked for number {i} (from 0)"
                 ));
             }
-            if found == 0 {
+            if found == 0 && cfg!(target_arch = "wasm32") {
+                detail.push_str(
+                    "; this browser offers no WebGPU adapter (WebGPU may be disabled, \
+                     or the page is not served from a secure context)",
+                );
+            } else if found == 0 {
                 detail.push_str(
                     "; install a Vulkan driver (on Debian: apt-get install mesa-vulkan-drivers) \
                      or pick another backend with WEFT_BACKEND",
@@ -200,19 +232,29 @@ impl Device {
         if let Some(v) = o.max_buffer_size {
             limits.max_buffer_size = limits.max_buffer_size.min(v);
         }
+        if let Some(v) = o.max_storage_buffers_per_shader_stage {
+            limits.max_storage_buffers_per_shader_stage =
+                limits.max_storage_buffers_per_shader_stage.min(v);
+        }
+        if let Some(v) = o.max_compute_invocations_per_workgroup {
+            limits.max_compute_invocations_per_workgroup =
+                limits.max_compute_invocations_per_workgroup.min(v);
+        }
 
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("weft"),
-            required_features: wanted,
-            required_limits: limits,
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::RequestDevice {
-            adapter: info.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("weft"),
+                required_features: wanted,
+                required_limits: limits,
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::RequestDevice {
+                adapter: info.name.clone(),
+                reason: e.to_string(),
+            })?;
 
         let adapter_feature_list = Feature::ALL
             .into_iter()
@@ -287,6 +329,12 @@ impl Device {
             *lock(&lost_flag) = Some(format!("{reason:?} {message}").trim().to_string());
         });
         let batch = Batch::new(&caps.limits);
+        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("weft-placeholder"),
+            size: PLACEHOLDER_BYTES,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
         Device {
             shared: Arc::new(Shared {
                 device,
@@ -308,7 +356,21 @@ impl Device {
                 batch: Mutex::new(batch),
                 lost,
                 uncaptured: Arc::new(Mutex::new(Vec::new())),
+                placeholder,
             }),
+        }
+    }
+
+    /// A binding for a buffer the shader declares but this launch never
+    /// touches (the other branch of an override constant, say). WebGPU
+    /// refuses two writable bindings over one buffer, so such a binding
+    /// cannot simply repeat another; this small buffer outside the pool
+    /// stands in (it is never read or written).
+    pub fn placeholder(&self) -> BufferRange<'_> {
+        BufferRange {
+            buffer: &self.shared.placeholder,
+            offset: 0,
+            size: PLACEHOLDER_BYTES,
         }
     }
 
@@ -491,16 +553,16 @@ impl Device {
     ) -> Result<wgpu::Buffer> {
         self.check_buffer_size(op, size)?;
         let dev = &self.shared.device;
-        let oom = dev.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = Scope::push(dev, wgpu::ErrorFilter::OutOfMemory);
+        let validation = Scope::push(dev, wgpu::ErrorFilter::Validation);
         let buffer = dev.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
             usage,
             mapped_at_creation: false,
         });
-        let v = pollster::block_on(validation.pop());
-        let o = pollster::block_on(oom.pop());
+        let v = validation.pop();
+        let o = oom.pop();
         if let Some(e) = o.or(v) {
             return Err(match self.classify(Error::from_wgpu(e)) {
                 Error::OutOfMemory(detail) => {

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use crate::caps::ComputeLimits;
 use crate::device::lock;
 use crate::pipeline::{BindingKind, Pipeline};
+use crate::scope::Scope;
 use crate::shader::Shader;
 use crate::tensor::BufferRange;
 use crate::{Device, Error, Feature, Result};
@@ -292,6 +293,30 @@ impl Device {
                 ),
             ));
         }
+        // WebGPU (every browser) refuses a dispatch that binds overlapping
+        // ranges of one buffer when either binding is writable; native
+        // backends let it through, so it is refused everywhere.
+        for (i, a) in bindings.iter().enumerate() {
+            for (j, b) in bindings.iter().enumerate().skip(i + 1) {
+                let writable =
+                    matches!(a, Binding::ReadWrite(_)) || matches!(b, Binding::ReadWrite(_));
+                let (ra, rb) = (a.range(), b.range());
+                let overlap = ra.offset < rb.offset + rb.size.max(4)
+                    && rb.offset < ra.offset + ra.size.max(4);
+                if writable && overlap && ra.buffer == rb.buffer {
+                    return Err(Error::invalid(
+                        kernel.op,
+                        "bindings",
+                        format!(
+                            "bindings {} and {} overlap in one buffer and one is written \
+                             (an output may not alias an input)",
+                            i + 1,
+                            j + 1
+                        ),
+                    ));
+                }
+            }
+        }
         let Some(grid) = fold_grid(workgroups, limits.max_compute_workgroups_per_dimension) else {
             return Err(Error::GridTooLarge {
                 op: kernel.op.to_string(),
@@ -331,13 +356,13 @@ impl Device {
                 }),
             });
         }
-        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = Scope::push(dev, wgpu::ErrorFilter::Validation);
         let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel.op),
             layout: &pipeline.bind_layout,
             entries: &entries,
         });
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        if let Some(e) = scope.pop() {
             return Err(self.classify(Error::from_wgpu(e)));
         }
         let pass = batch.pass(dev);
@@ -349,7 +374,7 @@ impl Device {
         if let Some(profile) = &self.shared.launch_profile
             && !batch.hold
         {
-            let start = std::time::Instant::now();
+            let start = web_time::Instant::now();
             self.flush_locked(&mut batch)?;
             let index = batch.last_submission.clone();
             drop(batch);
@@ -427,7 +452,7 @@ impl Device {
         batch.params.write_out(&self.shared.queue);
         batch.recorded = 0;
         let dev = &self.shared.device;
-        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = Scope::push(dev, wgpu::ErrorFilter::Validation);
         let commands = encoder.finish();
         let index = self.shared.queue.submit([commands]);
         let completed = self.shared.completed.clone();
@@ -435,7 +460,7 @@ impl Device {
             completed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         batch.last_submission = Some(index);
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        if let Some(e) = scope.pop() {
             return Err(self.classify(Error::from_wgpu(e)));
         }
         self.check()
@@ -461,7 +486,13 @@ impl Device {
     /// the queue, so timed-out waits must stay rare.)
     pub(crate) fn wait_for(&self, index: Option<wgpu::SubmissionIndex>, what: &str) -> Result<()> {
         use std::sync::atomic::Ordering;
-        use std::time::Instant;
+        use web_time::Instant;
+        if cfg!(target_arch = "wasm32") {
+            return Err(Error::Blocking {
+                what: what.to_string(),
+                instead: "Device::sync_async, Device::read_f32_async".into(),
+            });
+        }
         let timeout = self.shared.gpu_timeout;
         let slice = (timeout / 4).max(std::time::Duration::from_millis(1));
         self.check()?;

@@ -95,6 +95,13 @@ pub enum Error {
     )]
     Timeout { what: String, seconds: f64 },
 
+    /// A call that waits for the GPU was made where nothing may block (a
+    /// browser page, whose event loop delivers the GPU's answers).
+    #[error(
+        "{what} waits for the GPU, which a browser page cannot do; use the async form ({instead})"
+    )]
+    Blocking { what: String, instead: String },
+
     /// A WGSL shader failed to compile.
     #[error("{}", .0)]
     Shader(ShaderError),

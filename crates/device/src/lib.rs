@@ -12,6 +12,15 @@
 //! assert_eq!(x.to_f32_vec()?, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
 //! # Ok(()) }
 //! ```
+//!
+//! In a browser (wasm32, WebGPU) nothing may block: open the device with
+//! [`Device::new_async`] and read results with the `_async` forms
+//! ([`Device::read_f32_async`], [`Device::sync_async`]); the blocking forms
+//! return [`Error::Blocking`] there.
+
+// In a browser wgpu's handles are neither Send nor Sync (the page has one
+// thread), so the Arcs that share them natively are plain shared pointers.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 
 mod caps;
 mod device;
@@ -22,6 +31,7 @@ mod launch_profile;
 mod options;
 mod pipeline;
 mod pool;
+mod scope;
 mod shader;
 mod tensor;
 mod timing;

@@ -57,6 +57,25 @@ pub struct LimitOverrides {
     pub max_storage_buffer_binding_size: Option<u64>,
     pub max_compute_workgroups_per_dimension: Option<u32>,
     pub max_buffer_size: Option<u64>,
+    /// Storage buffers one kernel may bind (WebGPU guarantees 8).
+    pub max_storage_buffers_per_shader_stage: Option<u32>,
+    /// Invocations in one workgroup (WebGPU guarantees 256).
+    pub max_compute_invocations_per_workgroup: Option<u32>,
+}
+
+impl LimitOverrides {
+    /// The limits every WebGPU implementation guarantees (the defaults a
+    /// browser grants when a page asks for nothing more): run natively with
+    /// these to check that weft fits in any browser.
+    pub fn webgpu_defaults() -> LimitOverrides {
+        LimitOverrides {
+            max_storage_buffer_binding_size: Some(128 << 20),
+            max_compute_workgroups_per_dimension: Some(65535),
+            max_buffer_size: Some(256 << 20),
+            max_storage_buffers_per_shader_stage: Some(8),
+            max_compute_invocations_per_workgroup: Some(256),
+        }
+    }
 }
 
 /// Options for [`Device::new`](crate::Device::new).

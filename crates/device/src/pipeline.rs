@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::scope::{Scope, compilation_info};
 use crate::shader::{Shader, parse_location};
 use crate::{Error, Result};
 
@@ -93,7 +94,7 @@ impl PipelineCache {
         let module = &self.modules[&key.shader];
         let (bind_layout, pipeline_layout) = &self.layouts[layout];
 
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = Scope::push(device, wgpu::ErrorFilter::Validation);
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(shader.body.path),
             layout: Some(pipeline_layout),
@@ -105,7 +106,7 @@ impl PipelineCache {
             },
             cache: None,
         });
-        if let Some(err) = pollster::block_on(scope.pop()) {
+        if let Some(err) = scope.pop() {
             let message = match err {
                 wgpu::Error::Validation { description, .. } => description,
                 other => other.to_string(),
@@ -131,14 +132,20 @@ fn compile_module(
     shader: &Shader,
     overrides: &[(String, String)],
 ) -> Result<wgpu::ShaderModule> {
-    let source = shader.compose_with(overrides);
-    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let mut source = shader.compose_with(overrides);
+    // Browsers want subgroup builtins declared (`enable subgroups;`), which
+    // naga does not accept; the directive goes on the first line so that
+    // line numbers still map to files.
+    if cfg!(target_arch = "wasm32") && shader.uses_subgroups() {
+        source.insert_str(0, "enable subgroups; ");
+    }
+    let scope = Scope::push(device, wgpu::ErrorFilter::Validation);
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(shader.body.path),
         source: wgpu::ShaderSource::Wgsl(source.into()),
     });
-    let info = pollster::block_on(module.get_compilation_info());
-    let scoped = pollster::block_on(scope.pop());
+    let info = compilation_info(&module);
+    let scoped = scope.pop();
 
     if let Some(msg) = info
         .messages

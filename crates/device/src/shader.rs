@@ -53,6 +53,17 @@ impl Shader {
         })
     }
 
+    /// Whether the shader calls subgroup builtins (in code, not comments):
+    /// it needs [`Feature::Subgroups`](crate::Feature::Subgroups).
+    pub fn uses_subgroups(&self) -> bool {
+        self.parts().any(|f| {
+            f.text
+                .lines()
+                .map(|l| l.split("//").next().unwrap_or(""))
+                .any(|code| code.contains("subgroup"))
+        })
+    }
+
     fn parts(&self) -> impl Iterator<Item = &ShaderFile> {
         self.includes.iter().chain(std::iter::once(&self.body))
     }

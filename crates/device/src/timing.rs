@@ -1,7 +1,9 @@
 //! Timing GPU work: timestamp queries when the adapter has them, otherwise wall
 //! clock around a queue sync. One API for both.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use futures_intrusive::channel::shared::oneshot_channel;
 

@@ -91,6 +91,12 @@ impl Device {
         Ok(t)
     }
 
+    /// Async form of [`sync`](Self::sync): resolves once the GPU has finished
+    /// everything submitted so far.
+    pub async fn sync_async(&self) -> Result<()> {
+        self.flush_and_wait_async("sync").await
+    }
+
     async fn flush_and_wait_async(&self, what: &str) -> Result<()> {
         let (tx, rx) = oneshot_channel::<()>();
         {
@@ -259,6 +265,14 @@ impl Device {
     pub async fn read_f32_async(&self, tensor: &Tensor) -> Result<Vec<f32>> {
         let bytes = self.read_bytes_async(tensor).await?;
         decode_f32(tensor, &bytes)
+    }
+
+    /// Async form of [`read_u32`](Self::read_u32).
+    pub async fn read_u32_async(&self, tensor: &Tensor) -> Result<Vec<u32>> {
+        expect_dtype("read_u32", tensor, DType::U32)?;
+        Ok(bytemuck::pod_collect_to_vec(
+            &self.read_bytes_async(tensor).await?,
+        ))
     }
 
     /// Reads a u32 tensor back.

@@ -28,7 +28,7 @@
 //! ```
 
 use std::ops::ControlFlow;
-use std::time::Instant;
+use web_time::Instant;
 
 use weft_device::{Error, Result, Tensor};
 

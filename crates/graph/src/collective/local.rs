@@ -2,7 +2,9 @@
 //! exchanging through host memory, summing in rank order.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use weft_device::{Error, Result, Tensor};
 

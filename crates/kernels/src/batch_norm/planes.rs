@@ -85,6 +85,19 @@ fn views<'a>(op: &str, t: &'a Tensor) -> Result<(BufferRange<'a>, BufferRange<'a
     Ok((t.binding(), vec4_alias(op, t.binding(), &[])?.0))
 }
 
+/// An output's scalar and vec4 views. Only the one the shader's VEC4
+/// constant selects is the tensor; the other is the device's placeholder,
+/// since WebGPU refuses two writable bindings over one buffer.
+fn output_views<'a>(
+    op: &str,
+    t: &'a Tensor,
+    v4: bool,
+) -> Result<(BufferRange<'a>, BufferRange<'a>)> {
+    let (s, v) = views(op, t)?;
+    let spare = t.device().placeholder();
+    Ok(if v4 { (spare, v) } else { (s, spare) })
+}
+
 /// Whether the vec4 paths apply to planes of `hw` elements.
 fn vec4(hw: usize) -> bool {
     hw.is_multiple_of(4)
@@ -173,7 +186,7 @@ pub(super) fn apply(
     let mut constants = spec.activation.constants().to_vec();
     constants.push(("VEC4", v4 as u8 as f64));
     let (xs, xv) = views(op, x)?;
-    let (ys, yv) = views(op, y)?;
+    let (ys, yv) = output_views(op, y, v4)?;
     let [gamma, beta, mean, stat] = channel;
     x.device().dispatch(
         &Kernel::new(op, typed(&APPLY, precision), "main").with_constants(&constants),
@@ -239,7 +252,7 @@ pub(super) fn backward(p: &BatchNormBackwardProblem, a: &BatchNormBackwardArgs<'
         c.div_ceil(WG) as u64,
     )?;
     let run = params(p.shape, RUN);
-    let (ds, dv) = views(OP, &a.grads.dx)?;
+    let (ds, dv) = output_views(OP, &a.grads.dx, vec4(hw))?;
     dev.dispatch(
         &Kernel::new(OP, typed(&BACKWARD_APPLY, p.precision), "main").with_constants(&constants),
         bytemuck::bytes_of(&run),

@@ -376,16 +376,19 @@ fn launch_max2x2(v: &Pool2dVariant, p: &Pool2dProblem, a: &Pool2dArgs<'_>) -> Re
     let kernel = Kernel::new(a.op, shader, entry).with_constants(constants);
     let [h, w] = p.hw;
     let uniform = PoolUniform::new(p.planes, [h, w], [h / 2, w / 2], &Pool2dParams::new([2, 2]));
+    let mut bindings = vec![
+        Binding::Read(a.x.binding()),
+        Binding::ReadWrite(a.out.binding()),
+    ];
+    if let Some(indices) = a.indices {
+        bindings.push(Binding::ReadWrite(indices.binding()));
+    }
     launch(
         &kernel,
         uniform,
         a.out.numel() / per,
         false,
-        &[
-            Binding::Read(a.x.binding()),
-            Binding::ReadWrite(a.out.binding()),
-            Binding::ReadWrite(a.indices.unwrap_or(a.out).binding()),
-        ],
+        &bindings,
         a.x.device(),
     )
 }
