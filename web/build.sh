@@ -29,7 +29,7 @@ mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out/pkg" \
   target/wasm32-unknown-unknown/release/weft_web.wasm
 cp web/index.html web/demo.js web/style.css web/tests.html web/tests.js \
-  web/lenet5.safetensors "$out/"
+  web/lenet5.safetensors docs/images/digit-7.png "$out/"
 cargo run --release -q -p weft-web --example native_reference -- \
   web/lenet5.safetensors "$out/native.json" 64
 echo "built $out ($(du -sh "$out/pkg" | cut -f1) of WebAssembly and bindings);" \

@@ -135,6 +135,35 @@ async function main() {
     }
   }
 
+  // A model and images of the visitor's own.
+  const bytesOf = async (input) => new Uint8Array(await input.files[0].arrayBuffer());
+  $('model-file').addEventListener('change', async (e) => {
+    if (!e.target.files.length) return;
+    try {
+      const m = JSON.parse(session.load_model(await bytesOf(e.target)));
+      $('model-name').textContent = `model: ${m.name}, input ${JSON.stringify(m.input)} (${e.target.files[0].name})`;
+      showMemory();
+    } catch (err) {
+      fail(`that model cannot be loaded: ${err.message ?? err}`);
+    }
+  });
+  $('image-file').addEventListener('change', async (e) => {
+    if (!e.target.files.length) return;
+    try {
+      const probs = await session.classify_image(await bytesOf(e.target), $('imagenet').checked);
+      const ranked = [...probs.keys()].sort((a, b) => probs[b] - probs[a]).slice(0, 5);
+      $('image-top').replaceChildren(...ranked.map((k) => {
+        const li = document.createElement('li');
+        li.dataset.class = k;
+        li.textContent = `class ${k}: ${(100 * probs[k]).toFixed(1)}%`;
+        return li;
+      }));
+      showMemory();
+    } catch (err) {
+      fail(`that image cannot be classified: ${err.message ?? err}`);
+    }
+  });
+
   // Training with a live chart of the loss (left axis) and the batch
   // accuracy (right axis, 0 to 1).
   const chart = $('chart');

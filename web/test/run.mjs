@@ -136,6 +136,14 @@ try {
     await mkdir(outDir, { recursive: true });
     await demo.screenshot({ path: join(outDir, 'demo.png'), fullPage: true });
     console.log(`screenshot: ${join(outDir, 'demo.png')}`);
+    // An image file through the same page: a 7 from MNIST's test set.
+    await demo.$eval('#own', (e) => { e.open = true; });
+    await (await demo.$('#image-file')).uploadFile(join(root, 'digit-7.png'));
+    await demo.waitForFunction(() => document.querySelector('#image-top li') || document.body.dataset.state === 'error',
+      { timeout: timeoutMs });
+    const imageTop = await demo.$$eval('#image-top li', (lis) => lis.map((li) => li.textContent));
+    results.demo.image = imageTop;
+    check(imageTop.length > 0 && imageTop[0].startsWith('class 7:'), `demo: an uploaded PNG of a 7 reads as ${JSON.stringify(imageTop.slice(0, 3))}`);
     await demo.$eval('#steps', (e) => { e.value = '20'; });
     await demo.click('#train');
     await demo.waitForFunction(() => document.body.dataset.training === 'done' || document.body.dataset.state === 'error',

@@ -198,6 +198,22 @@ fn decode_all(files: &[(PathBuf, u8)], options: &FolderOptions) -> Result<Split>
 pub const MAX_IMAGE_SIDE: u32 = 16384;
 const MAX_IMAGE_BYTES: u64 = 256 << 20;
 
+/// Decodes an encoded image (PNG or JPEG) within [`MAX_IMAGE_SIDE`] and the
+/// decoded-size limit; `origin` names it in errors.
+pub fn decode(bytes: &[u8], origin: &Path) -> Result<image::DynamicImage> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::io(origin, e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
+    reader
+        .decode()
+        .map_err(|e| Error::format(origin, format!("not a readable image: {e}")))
+}
+
 /// One image as `channels` planes of `size`×`size` bytes: shorter side
 /// resized to `size` (bilinear), centre crop.
 pub fn prepare(path: &Path, size: usize, channels: usize) -> Result<Vec<u8>> {
@@ -209,17 +225,7 @@ pub fn prepare(path: &Path, size: usize, channels: usize) -> Result<Vec<u8>> {
 /// in errors.
 pub fn prepare_bytes(bytes: &[u8], origin: &Path, size: usize, channels: usize) -> Result<Vec<u8>> {
     let path = origin;
-    let unreadable =
-        |e: image::ImageError| Error::format(path, format!("not a readable image: {e}"));
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(MAX_IMAGE_BYTES);
-    reader.limits(limits);
-    let img = reader.decode().map_err(unreadable)?;
+    let img = decode(bytes, origin)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     if w == 0 || h == 0 {
         return Err(Error::format(path, "empty image"));

@@ -4,14 +4,27 @@
 //! next submitted command buffer, any launches already recorded are submitted
 //! first, so they still see the old contents. Downloads copy into a staging
 //! buffer, map it with `map_async`, and receive the result through a
-//! `futures-intrusive` oneshot channel; the blocking forms wait with a timeout and
-//! return [`Error::DeviceLost`] rather than hang when the device is gone.
+//! `futures-intrusive` oneshot channel. The blocking forms are the async ones
+//! driven from the caller's thread: they wait with a timeout and return
+//! [`Error::DeviceLost`] rather than hang when the device is gone.
 
 use futures_intrusive::channel::shared::oneshot_channel;
 
 use crate::device::lock;
 use crate::dtype::{pack_f16, unpack_f16};
 use crate::{DType, Device, Error, Result, Tensor};
+
+/// Who drives the device while a readback waits.
+#[derive(Clone, Copy)]
+enum Drive {
+    /// The caller's thread polls until the copy is done, with the timeout and
+    /// device-loss checks of [`Device::sync`] (the blocking forms; in a
+    /// browser they return [`Error::Blocking`] instead).
+    Here,
+    /// Something else while the caller awaits: a short-lived thread
+    /// natively, the page's event loop in a browser.
+    Elsewhere,
+}
 
 impl Device {
     /// Writes raw bytes into a tensor's buffer (length must equal its byte size).
@@ -203,28 +216,33 @@ impl Device {
         Ok(())
     }
 
-    /// Reads `tensor`'s raw bytes back (blocking).
+    /// Reads `tensor`'s raw bytes back (blocking: the async form, driven
+    /// from the caller's thread).
     pub fn read_bytes(&self, tensor: &Tensor) -> Result<Vec<u8>> {
-        let (staging, size) = self.stage_copy(tensor)?;
-        let (tx, rx) = oneshot_channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        let index = lock(&self.shared.batch).last_submission.clone();
-        self.wait_for(index, "readback")?;
-        // The callback has run inside the poll unless the device is gone.
-        let mapped = pollster::block_on(rx.receive());
-        finish_read(self, &staging, size, mapped)
+        pollster::block_on(self.read_bytes_driven(tensor, Drive::Here))
     }
 
     /// Reads `tensor`'s raw bytes back without blocking the caller's thread.
     pub async fn read_bytes_async(&self, tensor: &Tensor) -> Result<Vec<u8>> {
+        self.read_bytes_driven(tensor, Drive::Elsewhere).await
+    }
+
+    /// The one readback: copy to a staging buffer, map it, wait as `drive`
+    /// says, take the bytes.
+    async fn read_bytes_driven(&self, tensor: &Tensor, drive: Drive) -> Result<Vec<u8>> {
         let (staging, size) = self.stage_copy(tensor)?;
         let (tx, rx) = oneshot_channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.poll_in_background("readback");
+        match drive {
+            // The callback runs inside this poll unless the device is gone.
+            Drive::Here => {
+                let index = lock(&self.shared.batch).last_submission.clone();
+                self.wait_for(index, "readback")?;
+            }
+            Drive::Elsewhere => self.poll_in_background("readback"),
+        }
         let mapped = rx.receive().await;
         finish_read(self, &staging, size, mapped)
     }

@@ -111,6 +111,18 @@ impl Session {
         })
     }
 
+    /// Class probabilities of an encoded image (PNG or JPEG bytes), prepared
+    /// as the loaded model expects (see `Classifier::classify_image`).
+    pub fn classify_image(&self, encoded: Vec<u8>, imagenet: bool) -> Promise {
+        let slot = self.classifier.clone();
+        future_to_promise(async move {
+            let mut c = take(&slot, "model")?;
+            let r = c.classify_image(&encoded, imagenet).await;
+            *slot.borrow_mut() = Some(c);
+            Ok(js_sys::Float32Array::from(&r.map_err(js_err)?[..]).into())
+        })
+    }
+
     /// The first `count` images of the embedded MNIST test split, normalised
     /// as the network expects (`Float32Array`, 784 values each).
     pub fn test_images(&self, count: usize) -> Result<Vec<f32>, JsValue> {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use weft::data::{IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD};
 use weft::graph::checkpoint::{self, LoadOptions};
 use weft::graph::models as zoo;
 use weft::graph::{MemoryReport, Model};
@@ -121,6 +122,54 @@ impl Classifier {
     pub async fn probabilities(&mut self, sample: &[f32]) -> Result<Vec<f32>> {
         let logits = self.logits(sample).await?;
         Ok(softmax(&logits))
+    }
+
+    /// Class probabilities of an encoded image (PNG or JPEG). A digit model
+    /// (one 28×28 channel) gets an MNIST-style digit ([`digit_from_rgba`]);
+    /// other square inputs get the shorter side resized, a centre crop and
+    /// values in [0, 1] (as `weft finetune` and torchvision prepare images),
+    /// then ImageNet's mean and standard deviation when `imagenet` is set,
+    /// or when a three-channel weft checkpoint expects them.
+    pub async fn classify_image(&mut self, encoded: &[u8], imagenet: bool) -> Result<Vec<f32>> {
+        let origin = Path::new("image");
+        let sample = match self.sample_shape[..] {
+            [1, 28, 28] => {
+                let img = weft::data::folder::decode(encoded, origin)?.to_rgba8();
+                let (w, h) = (img.width() as usize, img.height() as usize);
+                digit_from_rgba(img.as_raw(), w, h)
+                    .iter()
+                    .map(|v| (v - MNIST_MEAN) / MNIST_STD)
+                    .collect()
+            }
+            [c @ (1 | 3), h, w] if h == w => {
+                let planes = weft::data::folder::prepare_bytes(encoded, origin, h, c)?;
+                let (mean, std): (&[f32], &[f32]) = if imagenet || (c == 3 && self.name != "onnx") {
+                    (&IMAGENET_MEAN, &IMAGENET_STD)
+                } else if self.name != "onnx" {
+                    (&[0.5], &[0.5])
+                } else {
+                    (&[0.0; 3], &[1.0; 3])
+                };
+                planes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &b)| {
+                        let ch = (i / (h * w)).min(mean.len() - 1);
+                        (b as f32 / 255.0 - mean[ch]) / std[ch]
+                    })
+                    .collect::<Vec<f32>>()
+            }
+            _ => {
+                return Err(Error::shape(
+                    "classify",
+                    format!(
+                        "images go to networks taking one or three square planes, this one takes {:?}",
+                        self.sample_shape
+                    ),
+                ));
+            }
+        };
+        self.probabilities(&sample).await
     }
 
     /// The planned device memory of inference at `batch`.

@@ -126,3 +126,28 @@ fn a_drawing_becomes_a_centred_digit() {
         .collect();
     assert_eq!(digit_from_rgba(&inverted, w, h), digit);
 }
+
+#[test]
+fn encoded_images_are_classified() {
+    let dev = device();
+    let mut c = Classifier::from_bytes(&dev, &checkpoint()).unwrap();
+    let mnist = Mnist::embedded().unwrap();
+    let n = 40;
+    let mut right = 0;
+    for i in 0..n {
+        let img = image::GrayImage::from_raw(28, 28, mnist.test.image(i).to_vec()).unwrap();
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let p = pollster::block_on(c.classify_image(&png, false)).unwrap();
+        assert_eq!(p.len(), 10);
+        if weft::graph::trainer::argmax(&p) == mnist.test.labels[i] as usize {
+            right += 1;
+        }
+    }
+    // Refitting the digit to a 20×20 box moves a few pixels; the network
+    // still reads nearly all of them.
+    assert!(right * 10 >= n * 9, "{right} of {n}");
+    let err = pollster::block_on(c.classify_image(b"not an image", false)).unwrap_err();
+    assert!(err.to_string().contains("image"), "{err}");
+}
