@@ -213,6 +213,11 @@ async function main() {
         `${points.length} steps: loss ${last.loss.toFixed(4)}, test accuracy ${(100 * acc).toFixed(1)}% ` +
         `(first 1000 embedded test images), ${last.images_per_s.toFixed(0)} images/s. ` +
         'Your drawings are now classified by the network you trained.';
+      const weights = await session.trained_checkpoint();
+      const link = $('download');
+      if (link.href) URL.revokeObjectURL(link.href);
+      link.href = URL.createObjectURL(new Blob([weights], { type: 'application/octet-stream' }));
+      link.hidden = false;
       session.use_trained_model();
       $('model-name').textContent = 'model: lenet5 (trained in this page)';
       classifySoon();

@@ -90,6 +90,21 @@ async function run() {
     steady_images_per_s: steady,
   };
   log(`training: loss ${results.training.first5.toFixed(3)} -> ${results.training.last5.toFixed(3)} over ${losses.length} steps, ${steady.toFixed(1)} images/s after step 10`);
+  // The trained weights as a checkpoint, loaded back as the classifier: the
+  // same answers on the test images as the network that was trained.
+  const n = 256;
+  const trainedAcc = await session.test_accuracy(n);
+  const checkpoint = await session.trained_checkpoint();
+  session.load_model(checkpoint);
+  const reloaded = await session.logits(session.test_images(n));
+  const labels = session.test_labels(n);
+  let right = 0;
+  for (let i = 0; i < n; i++) {
+    const row = Array.from(reloaded.slice(i * 10, (i + 1) * 10));
+    if (row.indexOf(Math.max(...row)) === labels[i]) right++;
+  }
+  results.round_trip = { bytes: checkpoint.length, trained_accuracy: trainedAcc, reloaded_accuracy: right / n };
+  log(`checkpoint round trip: ${checkpoint.length} bytes, accuracy ${trainedAcc} trained, ${right / n} reloaded`);
   results.memory = JSON.parse(session.memory());
   return results;
 }

@@ -95,6 +95,9 @@ try {
     check(r.training.last5 < 0.7 * r.training.first5,
       `training: loss ${r.training.first5.toFixed(3)} -> ${r.training.last5.toFixed(3)} over ` +
       `${r.training.steps} steps, ${r.training.steady_images_per_s.toFixed(1)} images/s after step 10`);
+    check(r.round_trip.bytes > 0 && r.round_trip.reloaded_accuracy === r.round_trip.trained_accuracy,
+      `checkpoint of the trained network (${r.round_trip.bytes} bytes) reloads with the same test accuracy ` +
+      `(${r.round_trip.trained_accuracy} vs ${r.round_trip.reloaded_accuracy})`);
     // Beside the native run of the same steps (native.json).
     const native = JSON.parse(await readFile(join(root, 'native.json'), 'utf8'));
     results.native = {
@@ -151,6 +154,8 @@ try {
     const stats = await demo.$eval('#train-stats', (e) => e.textContent);
     results.demo.training = stats;
     check(/test accuracy/.test(stats), `demo training: ${stats}`);
+    const download = await demo.$eval('#download', (a) => ({ hidden: a.hidden, href: a.href }));
+    check(!download.hidden && download.href.startsWith('blob:'), 'demo: the trained weights are offered for download');
     await demo.screenshot({ path: join(outDir, 'demo-trained.png'), fullPage: true });
     console.log(`screenshot: ${join(outDir, 'demo-trained.png')}`);
   }

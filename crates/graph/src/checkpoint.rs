@@ -42,14 +42,22 @@ impl HostTensor {
 }
 
 /// The model's `state_dict` (parameters, buffers, `num_batches_tracked`) read
-/// back to the host, plus the optimizer's state when given.
-fn collect(model: &Model, optimizer: Option<&Optimizer>) -> Result<BTreeMap<String, HostTensor>> {
+/// back to the host with `read`, plus the optimizer's state when given.
+async fn collect<F, R>(
+    model: &Model,
+    optimizer: Option<&Optimizer>,
+    read: F,
+) -> Result<BTreeMap<String, HostTensor>>
+where
+    F: Fn(Tensor) -> R,
+    R: std::future::Future<Output = Result<Vec<f32>>>,
+{
     let g = model.graph();
     let mut out = BTreeMap::new();
     for (p, t) in g.params().iter().zip(model.params()) {
         out.insert(
             p.name.clone(),
-            HostTensor::F32(t.shape().to_vec(), t.to_f32_vec()?),
+            HostTensor::F32(t.shape().to_vec(), read(t.clone()).await?),
         );
     }
     for (i, n) in g.nodes().iter().enumerate() {
@@ -65,7 +73,7 @@ fn collect(model: &Model, optimizer: Option<&Optimizer>) -> Result<BTreeMap<Stri
         for (name, t) in opt.state_tensors(g) {
             out.insert(
                 format!("{OPT}{name}"),
-                HostTensor::F32(t.shape().to_vec(), t.to_f32_vec()?),
+                HostTensor::F32(t.shape().to_vec(), read(t.clone()).await?),
             );
         }
         out.insert(
@@ -84,7 +92,32 @@ pub fn save(
     optimizer: Option<&Optimizer>,
     metadata: &[(&str, String)],
 ) -> Result<()> {
-    let tensors = collect(model, optimizer)?;
+    let read = |t: Tensor| std::future::ready(t.to_f32_vec());
+    let tensors = pollster::block_on(collect(model, optimizer, read))?;
+    write_atomic(path, &serialize(path, model, tensors, metadata)?)
+}
+
+/// The checkpoint [`save`] writes, as bytes, read back without blocking (for
+/// a browser page to offer as a download, or an application to send).
+pub async fn to_bytes_async(
+    model: &Model,
+    optimizer: Option<&Optimizer>,
+    metadata: &[(&str, String)],
+) -> Result<Vec<u8>> {
+    let read = |t: Tensor| async move { t.device().read_f32_async(&t).await };
+    let tensors = collect(model, optimizer, read).await?;
+    serialize(Path::new("checkpoint"), model, tensors, metadata)
+}
+
+/// The safetensors form of `tensors` with the metadata (`origin` names it in
+/// errors).
+fn serialize(
+    origin: &Path,
+    model: &Model,
+    tensors: BTreeMap<String, HostTensor>,
+    metadata: &[(&str, String)],
+) -> Result<Vec<u8>> {
+    let path = origin;
     let mut info: HashMap<String, String> = metadata
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
@@ -93,12 +126,11 @@ pub fn save(
     let (seed, steps) = model.rng_state();
     info.insert("weft.seed".into(), seed.to_string());
     info.insert("weft.steps".into(), steps.to_string());
-    let bytes = safetensors::serialize(
+    safetensors::serialize(
         tensors.iter().map(|(k, v)| (k.as_str(), v.view())),
         Some(info),
     )
-    .map_err(|e| Error::format(path, format!("serialising the checkpoint: {e}")))?;
-    write_atomic(path, &bytes)
+    .map_err(|e| Error::format(path, format!("serialising the checkpoint: {e}")))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that a

@@ -189,6 +189,18 @@ impl Session {
         })
     }
 
+    /// The training run's weights as a weft checkpoint (`Uint8Array` of
+    /// safetensors), to download or to load again.
+    pub fn trained_checkpoint(&self) -> Promise {
+        let slot = self.training.clone();
+        future_to_promise(async move {
+            let t = take(&slot, "training run")?;
+            let r = t.checkpoint().await;
+            *slot.borrow_mut() = Some(t);
+            Ok(js_sys::Uint8Array::from(&r.map_err(js_err)?[..]).into())
+        })
+    }
+
     /// Makes the trained network the one that classifies.
     pub fn use_trained_model(&self) -> Result<(), JsValue> {
         let t = take(&self.training, "training run")?;

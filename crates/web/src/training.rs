@@ -121,6 +121,16 @@ impl Training {
         Ok(right as f64 / count as f64)
     }
 
+    /// The trained weights as a weft checkpoint (safetensors bytes, no
+    /// optimizer state), loadable here, by `weft eval` and by PyTorch.
+    pub async fn checkpoint(&self) -> Result<Vec<u8>> {
+        let metadata = [
+            ("weft.model", "lenet5".to_string()),
+            ("weft.dtype", "f32".to_string()),
+        ];
+        weft::graph::checkpoint::to_bytes_async(&self.trainer.model, None, &metadata).await
+    }
+
     /// The trained network, as a classifier.
     pub fn into_classifier(self) -> crate::Classifier {
         crate::Classifier::with_model(self.trainer.model, "lenet5".into())

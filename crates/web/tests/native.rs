@@ -151,3 +151,20 @@ fn encoded_images_are_classified() {
     let err = pollster::block_on(c.classify_image(b"not an image", false)).unwrap_err();
     assert!(err.to_string().contains("image"), "{err}");
 }
+
+#[test]
+fn trained_weights_round_trip_as_a_checkpoint() {
+    let dev = device();
+    let mut t = Training::lenet5(&dev, 32, 1e-3, 3).unwrap();
+    for _ in 0..5 {
+        pollster::block_on(t.step()).unwrap();
+    }
+    let bytes = pollster::block_on(t.checkpoint()).unwrap();
+    let mnist = Mnist::embedded().unwrap();
+    let x = normalised(&mnist.test, 0..16);
+    let mut c = Classifier::from_bytes(&dev, &bytes).unwrap();
+    let reloaded = pollster::block_on(c.logits(&x)).unwrap();
+    let mut trained = t.into_classifier();
+    let want = pollster::block_on(trained.logits(&x)).unwrap();
+    assert_eq!(reloaded, want);
+}
