@@ -11,9 +11,6 @@ mod common;
 use std::ops::ControlFlow;
 
 use weft::data::{Loader, Mnist};
-use weft::graph::layers::{
-    Add, BatchNorm2d, Boxed, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d, Relu,
-};
 use weft::graph::{Graph, Loss, LrSchedule, Model, Optimizer, OptimizerKind, Trainer, models};
 use weft::{DType, Device};
 
@@ -76,48 +73,6 @@ fn assert_flat(what: &str, samples: &[Sample], rss_slack: u64) {
     assert!(grown < rss_slack, "{what}: resident set grew {grown} bytes");
 }
 
-/// conv-bn-relu, a residual block, pooling and a linear head: the layers
-/// LeNet-5 lacks (batch norm with running statistics, an add, global
-/// average pooling).
-fn small_residual() -> Graph {
-    let mut g = Graph::new();
-    let x = g.input("image", &[1, 28, 28]).unwrap();
-    let stem = g
-        .chain(
-            x,
-            [
-                ("conv1", Conv2d::new(1, 8, 3).padding(1).boxed()),
-                ("bn1", BatchNorm2d::new(8).boxed()),
-                ("relu1", Relu.boxed()),
-                ("pool1", MaxPool2d::new(2).boxed()),
-            ],
-        )
-        .unwrap();
-    let branch = g
-        .chain(
-            stem,
-            [
-                ("conv2", Conv2d::new(8, 8, 3).padding(1).boxed()),
-                ("bn2", BatchNorm2d::new(8).boxed()),
-            ],
-        )
-        .unwrap();
-    let sum = g.add("add", Add.boxed(), &[stem, branch]).unwrap();
-    let y = g
-        .chain(
-            sum,
-            [
-                ("relu2", Relu.boxed()),
-                ("gap", GlobalAvgPool.boxed()),
-                ("flatten", Flatten.boxed()),
-                ("fc", Linear::new(8, 10).boxed()),
-            ],
-        )
-        .unwrap();
-    g.set_outputs(&[y]);
-    g
-}
-
 fn soak_training(name: &str, graph: Graph, steps: usize) {
     let dev = Device::from_env().unwrap();
     let mnist = Mnist::embedded().unwrap();
@@ -166,7 +121,7 @@ fn soak_training(name: &str, graph: Graph, steps: usize) {
 fn long_runs_hold_steady() {
     let steps = count("WEFT_SOAK_STEPS", 400);
     soak_training("LeNet-5", models::lenet5().unwrap(), steps);
-    soak_training("small residual net", small_residual(), steps);
+    soak_training("small residual net", common::small_residual(), steps);
     soak_inference(count("WEFT_SOAK_INFERENCES", 2000));
 }
 

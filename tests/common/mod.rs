@@ -146,3 +146,49 @@ pub fn lenet5_adam(dev: &Device, seed: u64) -> (weft::graph::Model, weft::graph:
     .unwrap();
     (model, opt)
 }
+
+/// conv-bn-relu, a residual block, pooling and a linear head: the layers
+/// LeNet-5 lacks (batch norm with running statistics, an add, global
+/// average pooling).
+pub fn small_residual() -> weft::graph::Graph {
+    use weft::graph::Graph;
+    use weft::graph::layers::{
+        Add, BatchNorm2d, Boxed, Conv2d, Flatten, GlobalAvgPool, Linear, MaxPool2d, Relu,
+    };
+    let mut g = Graph::new();
+    let x = g.input("image", &[1, 28, 28]).unwrap();
+    let stem = g
+        .chain(
+            x,
+            [
+                ("conv1", Conv2d::new(1, 8, 3).padding(1).boxed()),
+                ("bn1", BatchNorm2d::new(8).boxed()),
+                ("relu1", Relu.boxed()),
+                ("pool1", MaxPool2d::new(2).boxed()),
+            ],
+        )
+        .unwrap();
+    let branch = g
+        .chain(
+            stem,
+            [
+                ("conv2", Conv2d::new(8, 8, 3).padding(1).boxed()),
+                ("bn2", BatchNorm2d::new(8).boxed()),
+            ],
+        )
+        .unwrap();
+    let sum = g.add("add", Add.boxed(), &[stem, branch]).unwrap();
+    let y = g
+        .chain(
+            sum,
+            [
+                ("relu2", Relu.boxed()),
+                ("gap", GlobalAvgPool.boxed()),
+                ("flatten", Flatten.boxed()),
+                ("fc", Linear::new(8, 10).boxed()),
+            ],
+        )
+        .unwrap();
+    g.set_outputs(&[y]);
+    g
+}

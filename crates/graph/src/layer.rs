@@ -5,6 +5,7 @@
 
 use weft_device::{DType, Device, Result, Tensor};
 
+use crate::collective::Collective;
 use crate::init::Init;
 
 /// A per-sample shape (no batch dimension): `[C, H, W]` for images, `[F]` for features.
@@ -55,6 +56,9 @@ pub struct Forward<'a> {
     pub output: Option<Tensor>,
     /// Extra tensors for backward (pooling indices, batch statistics), set by the layer.
     pub extras: Vec<Tensor>,
+    /// The other data-parallel workers when the step synchronises batch
+    /// statistics across them (see [`Trainer::sync_batch_norm`](crate::Trainer::sync_batch_norm)).
+    pub collective: Option<&'a mut (dyn Collective + 'static)>,
 }
 
 /// Inputs and results of one backward launch.
@@ -82,6 +86,8 @@ pub struct Backward<'a> {
     pub input_grads: Vec<Option<Tensor>>,
     /// Set by the layer: one per declared parameter (`None` for buffers).
     pub param_grads: Vec<Option<Tensor>>,
+    /// As [`Forward::collective`].
+    pub collective: Option<&'a mut (dyn Collective + 'static)>,
 }
 
 /// What the planner needs to predict a layer's allocations.

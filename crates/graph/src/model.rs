@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use weft_device::{DType, Device, Error, Result, Tensor};
 
+use crate::collective::Collective;
 use crate::graph::{Graph, NodeId, ParamId};
 use crate::init::param_rng;
 use crate::layer::{Backward, Forward, ParamKind};
@@ -520,6 +521,7 @@ impl Model {
             loss_out: None,
             captured: None,
             output_grad: None,
+            collective: None,
         };
         let out = self.execute(&mut backend, &g, &schedule, inputs)?;
         if train {
@@ -596,6 +598,7 @@ impl Model {
             loss_out: None,
             captured: None,
             output_grad: None,
+            collective: None,
         };
         self.execute(&mut backend, &g, &schedule, inputs)?;
         let out = backend.loss_out.take().expect("the loss ran");
@@ -646,7 +649,24 @@ impl Model {
         input_gradients: bool,
     ) -> Result<Gradients> {
         Ok(self
-            .backward_with(inputs, objective, input_gradients, &[])?
+            .backward_with(inputs, objective, input_gradients, &[], None)?
+            .0)
+    }
+
+    /// [`backward`](Self::backward) as one of several data-parallel workers
+    /// with synchronised batch norm: training-mode batch-norm layers take
+    /// their statistics over every worker's batch (exchanged through
+    /// `collective`, as PyTorch's `SyncBatchNorm`), and so do their input
+    /// gradients; parameter gradients stay this worker's, for the caller to
+    /// average. Every worker must call it for the same network.
+    pub fn backward_synchronised(
+        &mut self,
+        inputs: &[&Tensor],
+        objective: Objective<'_>,
+        collective: &mut (dyn Collective + 'static),
+    ) -> Result<Gradients> {
+        Ok(self
+            .backward_with(inputs, objective, false, &[], Some(collective))?
             .0)
     }
 
@@ -670,7 +690,7 @@ impl Model {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.backward_with(inputs, objective, false, &ids)
+        self.backward_with(inputs, objective, false, &ids, None)
     }
 
     fn backward_with(
@@ -679,6 +699,7 @@ impl Model {
         objective: Objective<'_>,
         input_gradients: bool,
         keep: &[NodeId],
+        collective: Option<&mut (dyn Collective + 'static)>,
     ) -> Result<(Gradients, Vec<NodeGradient>)> {
         self.check_inputs(inputs)?;
         let g = if self.train {
@@ -727,6 +748,7 @@ impl Model {
             loss_out: None,
             captured: Some(vec![None; self.params.len()]),
             output_grad,
+            collective,
         };
         let mut returned = self
             .execute(&mut backend, &g, &schedule, inputs)?
@@ -1006,6 +1028,9 @@ struct Real<'a> {
     captured: Option<Vec<Option<Tensor>>>,
     /// A given gradient with respect to the output, in place of a loss.
     output_grad: Option<&'a Tensor>,
+    /// The other data-parallel workers, for layers that compute over the
+    /// whole batch (synchronised batch norm).
+    collective: Option<&'a mut (dyn Collective + 'static)>,
 }
 
 impl Real<'_> {
@@ -1055,6 +1080,7 @@ impl Backend for Real<'_> {
             seed: self.node_seed(node),
             output: None,
             extras: Vec::new(),
+            collective: self.collective.as_deref_mut(),
         };
         layer.forward(&mut cx)?;
         let Some(out) = cx.output.take() else {
@@ -1108,6 +1134,7 @@ impl Backend for Real<'_> {
             seed: self.node_seed(args.node),
             input_grads: Vec::new(),
             param_grads: Vec::new(),
+            collective: self.collective.as_deref_mut(),
         };
         layer.backward(&mut cx)?;
         let mut input_grads = std::mem::take(&mut cx.input_grads);

@@ -15,6 +15,7 @@ mod prelu;
 mod product;
 mod shape;
 mod softmax;
+mod sync_norm;
 mod unpool;
 mod upsample;
 

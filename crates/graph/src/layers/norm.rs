@@ -183,7 +183,12 @@ impl Layer for BatchNorm2d {
 
     fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
         let [g, b, rm, rv] = [&cx.params[0], &cx.params[1], &cx.params[2], &cx.params[3]];
-        if cx.train && !self.frozen {
+        if let (true, false, Some(c)) = (cx.train, self.frozen, cx.collective.as_deref_mut()) {
+            let (y, saved) =
+                super::sync_norm::forward(&self.spec(), &cx.inputs[0], [g, b, rm, rv], c)?;
+            cx.output = Some(y);
+            cx.extras = saved.to_vec();
+        } else if cx.train && !self.frozen {
             let out = batch_norm::batch_norm_train(&cx.inputs[0], g, b, rm, rv, &self.spec())?;
             cx.output = Some(out.y);
             cx.extras = vec![out.save_mean, out.save_invstd];
@@ -225,8 +230,11 @@ impl Layer for BatchNorm2d {
             return Ok(());
         }
         let x = cx.inputs[0].as_ref().expect("batch norm input saved");
-        let (dx, dg, db) =
-            batch_norm::batch_norm_backward(&dz, x, &cx.params[0], &cx.extras[0], &cx.extras[1])?;
+        let saved = [&cx.extras[0], &cx.extras[1]];
+        let (dx, dg, db) = match cx.collective.as_deref_mut() {
+            Some(c) => super::sync_norm::backward(&dz, x, &cx.params[0], saved, c)?,
+            None => batch_norm::batch_norm_backward(&dz, x, &cx.params[0], saved[0], saved[1])?,
+        };
         cx.input_grads = vec![cx.need_input_grad[0].then_some(dx)];
         cx.param_grads = vec![Some(dg), Some(db), None, None];
         Ok(())
