@@ -30,7 +30,8 @@ wasm-bindgen --target web --no-typescript --out-dir "$out/pkg" \
   target/wasm32-unknown-unknown/release/weft_web.wasm
 cp web/index.html web/demo.js web/style.css web/tests.html web/tests.js \
   web/lenet5.safetensors docs/images/digit-7.png "$out/"
+cp fuzz/corpus/onnx/test_Conv2d.onnx "$out/conv2d.onnx"
 cargo run --release -q -p weft-web --example native_reference -- \
-  web/lenet5.safetensors "$out/native.json" 64
+  web/lenet5.safetensors "$out/native.json" 64 fuzz/corpus/onnx/test_Conv2d.onnx
 echo "built $out ($(du -sh "$out/pkg" | cut -f1) of WebAssembly and bindings);" \
   "serve it with: python3 -m http.server -d $out"

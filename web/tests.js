@@ -7,6 +7,8 @@
 // - inference: the shipped LeNet-5 checkpoint on the first embedded test
 //   images, against the native run's logits in native.json: the same
 //   predictions, and logits within 1e-4 of each row's largest magnitude;
+// - onnx: a convolution imported from ONNX's operator tests gives the
+//   native run's outputs within 1e-5 of their largest magnitude;
 // - training: steps of LeNet-5 from scratch lower the loss.
 import init, { Session } from './pkg/weft_web.js';
 
@@ -67,6 +69,14 @@ async function run() {
     images_per_s: count / (inferenceMs / 1000),
   };
   log(`inference: ${sameArgmax}/${count} predictions as native, worst logit error ${worstRowErr.toExponential(2)} of the row's largest`);
+
+  // An ONNX model through the import path, on the native run's inputs.
+  session.load_model(new Uint8Array(await (await fetch('conv2d.onnx')).arrayBuffer()));
+  const onnxOut = await session.logits(new Float32Array(native.onnx.input));
+  const onnxMag = Math.max(...native.onnx.output.map(Math.abs));
+  const onnxErr = Math.max(...native.onnx.output.map((w, j) => Math.abs(w - onnxOut[j])));
+  results.onnx = { outputs: onnxOut.length, expected: native.onnx.output.length, relative_error: onnxErr / onnxMag, bound: 1e-5 };
+  log(`onnx: ${onnxOut.length} outputs, worst error ${(onnxErr / onnxMag).toExponential(2)} of the largest`);
 
   const steps = Number(params.get('steps') ?? 40);
   session.start_training(64, 0.001, seed);

@@ -92,6 +92,9 @@ try {
     check(r.inference.same_predictions === r.inference.images && r.inference.worst_relative_error <= r.inference.bound,
       `inference: ${r.inference.same_predictions}/${r.inference.images} predictions as native, logits within ` +
       `${r.inference.worst_relative_error.toExponential(2)} (bound ${r.inference.bound})`);
+    check(r.onnx.outputs === r.onnx.expected && r.onnx.relative_error <= r.onnx.bound,
+      `onnx: an imported convolution's ${r.onnx.outputs} outputs within ${r.onnx.relative_error.toExponential(2)} ` +
+      `of native (bound ${r.onnx.bound})`);
     check(r.training.last5 < 0.7 * r.training.first5,
       `training: loss ${r.training.first5.toFixed(3)} -> ${r.training.last5.toFixed(3)} over ` +
       `${r.training.steps} steps, ${r.training.steady_images_per_s.toFixed(1)} images/s after step 10`);

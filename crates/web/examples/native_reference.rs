@@ -3,7 +3,7 @@
 //! (on a native adapter), times the same training steps, and writes both as
 //! JSON for the page to compare against.
 //!
-//! `cargo run --release -p weft-web --example native_reference -- CHECKPOINT OUT.json [IMAGES]`
+//! `cargo run --release -p weft-web --example native_reference -- CHECKPOINT OUT.json [IMAGES [ONNX]]`
 
 use std::error::Error;
 
@@ -40,7 +40,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     let steady = steady_from.map(|t| 64.0 * 30.0 / t.elapsed().as_secs_f64());
+    // An ONNX model through the import path: a convolution from ONNX's
+    // operator tests, on fixed inputs.
+    let onnx_path = args
+        .get(3)
+        .map_or("fuzz/corpus/onnx/test_Conv2d.onnx", String::as_str);
+    let onnx_bytes = std::fs::read(onnx_path).map_err(|e| format!("{onnx_path}: {e}"))?;
+    let mut onnx = Classifier::from_bytes(&device, &onnx_bytes)?;
+    let per: usize = onnx.sample_shape.iter().product();
+    let onnx_input: Vec<f32> = (0..2 * per).map(|i| (i as f32 * 0.37).sin()).collect();
+    let onnx_output = pollster::block_on(onnx.logits(&onnx_input))?;
+
     let json = serde_json::json!({
+        "onnx": { "input": onnx_input, "output": onnx_output, "sample_shape": onnx.sample_shape },
         "images": count,
         "logits": logits,
         "adapter": weft_web::adapter_json(&device),
