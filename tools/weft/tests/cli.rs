@@ -1062,21 +1062,15 @@ fn ctrl_c_keeps_the_last_checkpoint_and_says_where() {
 #[test]
 fn devices_train_data_parallel_to_the_single_device_weights() {
     let run = |out: &Path, devices: &str| {
-        let o = weft(&[
-            "train",
-            "--no-download",
-            "--epochs",
-            "1",
-            "--limit",
-            "512",
-            "--batch",
-            "32",
+        let mut args = common::SHORT_TRAIN.to_vec();
+        args.extend([
             "--devices",
             devices,
             "--json",
             "--out",
             out.to_str().unwrap(),
         ]);
+        let o = weft(&args);
         json(&o)
     };
     let (one, two) = (dir().join("one.safetensors"), dir().join("two.safetensors"));

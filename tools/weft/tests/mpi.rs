@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::SHORT_TRAIN as TRAIN;
+
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("weft-mpi-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -53,17 +55,6 @@ fn weights(path: &Path) -> Weights {
         .collect();
     (f32s, meta)
 }
-
-const TRAIN: [&str; 8] = [
-    "train",
-    "--no-download",
-    "--epochs",
-    "1",
-    "--limit",
-    "512",
-    "--batch",
-    "32",
-];
 
 #[test]
 fn two_processes_reach_the_single_process_weights() {

@@ -28,3 +28,16 @@ pub fn f32s(bytes: &[u8]) -> Vec<f32> {
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect()
 }
+
+/// A short training run on the embedded subset (one epoch of 512 images,
+/// batches of 32), the one the data-parallel tests compare across workers.
+pub const SHORT_TRAIN: [&str; 8] = [
+    "train",
+    "--no-download",
+    "--epochs",
+    "1",
+    "--limit",
+    "512",
+    "--batch",
+    "32",
+];
