@@ -7,7 +7,9 @@
 //! through the exchange unchanged). A worker that fails makes the others
 //! stop with an error naming it, rather than hang. With synchronised batch
 //! norm, workers on a residual network with batch norm reach the single worker's
-//! weights and running statistics (per-worker statistics do not).
+//! weights and running statistics (per-worker statistics do not). Gradients
+//! exchanged in buckets during the backward pass give the bits of one
+//! exchange after it.
 //!
 //! Bound: after 6 steps, |w_parallel − w_single| ≤ 1e-5 · (1 + |w_single|).
 //! The two runs differ only in summation order (each worker's gradient is a
@@ -24,7 +26,8 @@ use std::time::Duration;
 
 use weft::data::{Loader, Mnist};
 use weft::graph::{
-    Graph, LocalGroup, Loss, LrSchedule, Model, Optimizer, OptimizerKind, Trainer, models,
+    DEFAULT_BUCKET_BYTES, ExchangeReport, Graph, LocalGroup, Loss, LrSchedule, Model, Optimizer,
+    OptimizerKind, Trainer, models,
 };
 use weft::{DType, Device, Error};
 
@@ -87,6 +90,7 @@ fn parallel(
     workers: usize,
     kind: OptimizerKind,
     fail_at: Option<(usize, usize)>,
+    bucket_bytes: Option<u64>,
 ) -> Vec<WorkerOutcome> {
     let group = LocalGroup::new(workers, Duration::from_secs(30)).unwrap();
     let handles: Vec<_> = group
@@ -98,6 +102,7 @@ fn parallel(
                 let mnist = Mnist::embedded()?;
                 // Other seeds than rank 0's: the broadcast must make them equal.
                 let mut t = trainer(&dev, 1 + 100 * rank as u64, kind)
+                    .bucket_bytes(bucket_bytes)
                     .with_collective(Box::new(collective))?;
                 assert_eq!(t.worker(), (rank, workers));
                 let mut seen = 0;
@@ -144,7 +149,7 @@ fn workers_reach_the_weights_of_one_worker_with_the_whole_batch() {
     ] {
         let want = single(kind);
         for workers in [2, 4] {
-            let results = parallel(workers, kind, None);
+            let results = parallel(workers, kind, None, Some(DEFAULT_BUCKET_BYTES));
             let results: Vec<(Vec<Vec<f32>>, u64)> =
                 results.into_iter().map(Result::unwrap).collect();
             for (rank, (w, _)) in results.iter().enumerate().skip(1) {
@@ -173,12 +178,24 @@ fn workers_reach_the_weights_of_one_worker_with_the_whole_batch() {
 
 #[test]
 fn a_failing_worker_stops_the_others_with_its_rank() {
-    let results = parallel(3, OptimizerKind::sgd(0.05, 0.0, 0.0), Some((1, 3)));
-    let err = results[1].as_ref().unwrap_err().to_string();
-    assert!(err.contains("a deliberate failure"), "{err}");
-    for rank in [0, 2] {
-        let err = results[rank].as_ref().unwrap_err().to_string();
-        assert!(err.contains("worker 1 stopped"), "rank {rank}: {err}");
+    // One exchange after the pass, and buckets in flight on the helper
+    // threads when the worker fails.
+    for bucket_bytes in [None, Some(256)] {
+        let results = parallel(
+            3,
+            OptimizerKind::sgd(0.05, 0.0, 0.0),
+            Some((1, 3)),
+            bucket_bytes,
+        );
+        let err = results[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains("a deliberate failure"), "{err}");
+        for rank in [0, 2] {
+            let err = results[rank].as_ref().unwrap_err().to_string();
+            assert!(
+                err.contains("worker 1 stopped"),
+                "buckets {bucket_bytes:?}, rank {rank}: {err}"
+            );
+        }
     }
 }
 
@@ -237,34 +254,107 @@ fn mixup_goes_through_the_exchange() {
     );
 }
 
-/// Weights (running statistics included) of `workers` workers on the BN
-/// network, rank 0's; `sync` turns synchronised batch norm on.
-fn bn_parallel(workers: usize, sync: bool) -> Vec<Vec<f32>> {
+/// Every worker's weights (running statistics included) and last exchange
+/// after `STEPS` steps of `workers` workers on `graph()`, with synchronised
+/// batch norm if `sync`, exchanging gradients in buckets of `bucket_bytes`
+/// (`None`: once, after the backward pass).
+fn run_workers(
+    workers: usize,
+    graph: fn() -> Graph,
+    sync: bool,
+    bucket_bytes: Option<u64>,
+) -> Vec<(Vec<Vec<f32>>, ExchangeReport)> {
     let kind = OptimizerKind::sgd(0.05, 0.9, 0.0);
     let group = LocalGroup::new(workers, Duration::from_secs(30)).unwrap();
     let handles: Vec<_> = group
         .into_iter()
         .enumerate()
         .map(|(rank, collective)| {
-            std::thread::spawn(move || -> Result<Vec<Vec<f32>>, Error> {
+            std::thread::spawn(move || -> Result<_, Error> {
                 let dev = Device::from_env()?;
                 let mnist = Mnist::embedded()?;
-                let mut t = trainer_of(&dev, common::small_residual(), 1 + rank as u64, kind)
+                let mut t = trainer_of(&dev, graph(), 1 + rank as u64, kind)
                     .sync_batch_norm(sync)
+                    .bucket_bytes(bucket_bytes)
                     .with_collective(Box::new(collective))?;
                 let mut loader = shard_loader(&dev, &mnist, workers)?;
                 t.epoch(loader.epoch_shard(Some(STEPS), rank, workers), |_| {
                     ControlFlow::Continue(())
                 })?;
-                Ok(weights(&t))
+                Ok((
+                    weights(&t),
+                    t.last_exchange().expect("a data-parallel step"),
+                ))
             })
         })
         .collect();
-    let mut all: Vec<_> = handles
+    handles
         .into_iter()
         .map(|h| h.join().unwrap().unwrap())
-        .collect();
-    all.swap_remove(0)
+        .collect()
+}
+
+/// Rank 0's weights on the batch-norm network; `sync` turns synchronised
+/// batch norm on.
+fn bn_parallel(workers: usize, sync: bool) -> Vec<Vec<f32>> {
+    run_workers(workers, common::small_residual, sync, None)
+        .swap_remove(0)
+        .0
+}
+
+fn same_bits(a: &[Vec<f32>], b: &[Vec<f32>]) -> bool {
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// Gradients exchanged in buckets while the backward pass goes on (256-byte
+/// buckets: one per large tensor or a few small ones, so that LeNet-5 sends
+/// 8 and the residual network 4) give the same bits as one exchange after the
+/// pass: each element's mean does not depend on the bucket that carried
+/// it. With synchronised batch norm the statistics' exchanges share the
+/// helper thread's queue with the buckets. Every bucket but the last (which
+/// carries the loss) leaves while backward is still being recorded.
+#[test]
+fn bucketed_exchange_gives_the_bits_of_one_exchange() {
+    // (name, network, synchronised batch norm)
+    type Net = (&'static str, fn() -> Graph, bool);
+    let nets: [Net; 2] = [
+        ("LeNet-5", || models::lenet5().unwrap(), false),
+        (
+            "residual, synchronised batch norm",
+            common::small_residual,
+            true,
+        ),
+    ];
+    for (name, graph, sync) in nets {
+        for workers in [2, 4] {
+            let after = run_workers(workers, graph, sync, None);
+            let buckets = run_workers(workers, graph, sync, Some(256));
+            for (rank, ((a, ra), (b, rb))) in after.iter().zip(&buckets).enumerate() {
+                assert!(
+                    same_bits(a, b),
+                    "{name}, {workers} workers, rank {rank}: bucketed weights differ"
+                );
+                assert!(
+                    same_bits(a, &after[0].0),
+                    "{name}: rank {rank} differs from rank 0"
+                );
+                assert_eq!((ra.buckets, ra.during_backward), (1, 0), "{name}");
+                assert!(
+                    rb.buckets >= 4 && rb.during_backward == rb.buckets - 1,
+                    "{name}, rank {rank}: {rb:?}"
+                );
+            }
+            eprintln!(
+                "{name}, {workers} workers: {} buckets (waited {:.1} ms after the pass) give the bits of one exchange (waited {:.1} ms)",
+                buckets[0].1.buckets,
+                1e3 * buckets[0].1.waited_s,
+                1e3 * after[0].1.waited_s
+            );
+        }
+    }
 }
 
 /// Bound for the synchronised runs: 1e-4 · (1 + |w|) after 6 steps. The

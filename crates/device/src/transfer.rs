@@ -230,21 +230,29 @@ impl Device {
     /// The one readback: copy to a staging buffer, map it, wait as `drive`
     /// says, take the bytes.
     async fn read_bytes_driven(&self, tensor: &Tensor, drive: Drive) -> Result<Vec<u8>> {
+        self.start_read(tensor)?.finish(drive).await
+    }
+
+    /// Starts reading `tensor` back: the copy to a staging buffer is
+    /// recorded and submitted now, after every launch recorded so far, and
+    /// the bytes are collected later with [`PendingRead::wait`], from this
+    /// thread or another, while this one goes on recording work.
+    pub fn start_read(&self, tensor: &Tensor) -> Result<PendingRead> {
         let (staging, size) = self.stage_copy(tensor)?;
         let (tx, rx) = oneshot_channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        match drive {
-            // The callback runs inside this poll unless the device is gone.
-            Drive::Here => {
-                let index = lock(&self.shared.batch).last_submission.clone();
-                self.wait_for(index, "readback")?;
-            }
-            Drive::Elsewhere => self.poll_in_background("readback"),
-        }
-        let mapped = rx.receive().await;
-        finish_read(self, &staging, size, mapped)
+        let index = lock(&self.shared.batch).last_submission.clone();
+        Ok(PendingRead {
+            device: self.clone(),
+            staging,
+            size,
+            dtype: tensor.dtype(),
+            numel: tensor.numel(),
+            index,
+            mapped: rx,
+        })
     }
 
     /// Records a copy of `tensor` into a new staging buffer and submits.
@@ -276,13 +284,13 @@ impl Device {
     /// Reads an f32 or f16 tensor back as f32 values.
     pub fn read_f32(&self, tensor: &Tensor) -> Result<Vec<f32>> {
         let bytes = self.read_bytes(tensor)?;
-        decode_f32(tensor, &bytes)
+        decode_f32(tensor.dtype(), tensor.numel(), &bytes)
     }
 
     /// Async form of [`read_f32`](Self::read_f32).
     pub async fn read_f32_async(&self, tensor: &Tensor) -> Result<Vec<f32>> {
         let bytes = self.read_bytes_async(tensor).await?;
-        decode_f32(tensor, &bytes)
+        decode_f32(tensor.dtype(), tensor.numel(), &bytes)
     }
 
     /// Async form of [`read_u32`](Self::read_u32).
@@ -339,6 +347,45 @@ impl Tensor {
     }
 }
 
+/// A readback submitted by [`Device::start_read`], not yet collected.
+pub struct PendingRead {
+    device: Device,
+    staging: wgpu::Buffer,
+    size: u64,
+    dtype: DType,
+    numel: usize,
+    /// The submission that holds the copy.
+    index: Option<wgpu::SubmissionIndex>,
+    mapped: futures_intrusive::channel::shared::OneshotReceiver<
+        std::result::Result<(), wgpu::BufferAsyncError>,
+    >,
+}
+
+impl PendingRead {
+    /// Waits for the copy (polling the device from this thread, with the
+    /// timeout and device-loss checks of [`Device::sync`]) and returns the
+    /// bytes.
+    pub fn wait(self) -> Result<Vec<u8>> {
+        pollster::block_on(self.finish(Drive::Here))
+    }
+
+    /// [`wait`](Self::wait), decoded as f32 values (f16 tensors widened).
+    pub fn wait_f32(self) -> Result<Vec<f32>> {
+        let (dtype, numel) = (self.dtype, self.numel);
+        decode_f32(dtype, numel, &self.wait()?)
+    }
+
+    async fn finish(self, drive: Drive) -> Result<Vec<u8>> {
+        match drive {
+            // The callback runs inside this poll unless the device is gone.
+            Drive::Here => self.device.wait_for(self.index.clone(), "readback")?,
+            Drive::Elsewhere => self.device.poll_in_background("readback"),
+        }
+        let mapped = self.mapped.receive().await;
+        finish_read(&self.device, &self.staging, self.size, mapped)
+    }
+}
+
 fn finish_read(
     device: &Device,
     staging: &wgpu::Buffer,
@@ -365,12 +412,12 @@ fn finish_read(
     Ok(bytes)
 }
 
-fn decode_f32(tensor: &Tensor, bytes: &[u8]) -> Result<Vec<f32>> {
-    match tensor.dtype() {
+fn decode_f32(dtype: DType, numel: usize, bytes: &[u8]) -> Result<Vec<f32>> {
+    match dtype {
         DType::F32 => Ok(bytemuck::pod_collect_to_vec(bytes)),
         DType::F16 => {
             let words: Vec<u32> = bytemuck::pod_collect_to_vec(bytes);
-            Ok(unpack_f16(&words, tensor.numel()))
+            Ok(unpack_f16(&words, numel))
         }
         other => Err(Error::invalid(
             "read_f32",

@@ -35,4 +35,7 @@ pub use model::{
 };
 pub use optim::{LrSchedule, Optimizer, OptimizerKind};
 pub use patterns::NamePatterns;
-pub use trainer::{Batch, EpochReport, Evaluation, Mixup, StepReport, Trainer};
+pub use trainer::{
+    Batch, DEFAULT_BUCKET_BYTES, EpochReport, Evaluation, ExchangeReport, Mixup, StepReport,
+    Trainer,
+};

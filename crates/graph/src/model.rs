@@ -7,6 +7,8 @@ use std::rc::Rc;
 use weft_device::{DType, Device, Error, Result, Tensor};
 
 use crate::collective::Collective;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::collective::overlap::Buckets;
 use crate::graph::{Graph, NodeId, ParamId};
 use crate::init::param_rng;
 use crate::layer::{Backward, Forward, ParamKind};
@@ -522,6 +524,8 @@ impl Model {
             captured: None,
             output_grad: None,
             collective: None,
+            #[cfg(not(target_arch = "wasm32"))]
+            buckets: None,
         };
         let out = self.execute(&mut backend, &g, &schedule, inputs)?;
         if train {
@@ -599,6 +603,8 @@ impl Model {
             captured: None,
             output_grad: None,
             collective: None,
+            #[cfg(not(target_arch = "wasm32"))]
+            buckets: None,
         };
         self.execute(&mut backend, &g, &schedule, inputs)?;
         let out = backend.loss_out.take().expect("the loss ran");
@@ -649,7 +655,7 @@ impl Model {
         input_gradients: bool,
     ) -> Result<Gradients> {
         Ok(self
-            .backward_with(inputs, objective, input_gradients, &[], None)?
+            .backward_with(inputs, objective, input_gradients, &[], None, None)?
             .0)
     }
 
@@ -666,7 +672,24 @@ impl Model {
         collective: &mut (dyn Collective + 'static),
     ) -> Result<Gradients> {
         Ok(self
-            .backward_with(inputs, objective, false, &[], Some(collective))?
+            .backward_with(inputs, objective, false, &[], Some(collective), None)?
+            .0)
+    }
+
+    /// [`backward`](Self::backward) as a data-parallel worker whose gradient
+    /// exchange overlaps the pass: every parameter gradient goes to
+    /// `buckets` as soon as it is final. With `collective`, batch norm is
+    /// synchronised as in [`backward_synchronised`](Self::backward_synchronised).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn backward_overlapped(
+        &mut self,
+        inputs: &[&Tensor],
+        objective: Objective<'_>,
+        buckets: &mut Buckets,
+        collective: Option<&mut (dyn Collective + 'static)>,
+    ) -> Result<Gradients> {
+        Ok(self
+            .backward_with(inputs, objective, false, &[], collective, Some(buckets))?
             .0)
     }
 
@@ -690,7 +713,7 @@ impl Model {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        self.backward_with(inputs, objective, false, &ids, None)
+        self.backward_with(inputs, objective, false, &ids, None, None)
     }
 
     fn backward_with(
@@ -700,6 +723,8 @@ impl Model {
         input_gradients: bool,
         keep: &[NodeId],
         collective: Option<&mut (dyn Collective + 'static)>,
+        #[cfg(not(target_arch = "wasm32"))] buckets: Option<&mut Buckets>,
+        #[cfg(target_arch = "wasm32")] _buckets: Option<std::convert::Infallible>,
     ) -> Result<(Gradients, Vec<NodeGradient>)> {
         self.check_inputs(inputs)?;
         let g = if self.train {
@@ -749,6 +774,8 @@ impl Model {
             captured: Some(vec![None; self.params.len()]),
             output_grad,
             collective,
+            #[cfg(not(target_arch = "wasm32"))]
+            buckets,
         };
         let mut returned = self
             .execute(&mut backend, &g, &schedule, inputs)?
@@ -1031,6 +1058,10 @@ struct Real<'a> {
     /// The other data-parallel workers, for layers that compute over the
     /// whole batch (synchronised batch norm).
     collective: Option<&'a mut (dyn Collective + 'static)>,
+    /// Where parameter gradients go as soon as they are final, to be
+    /// exchanged while the pass goes on.
+    #[cfg(not(target_arch = "wasm32"))]
+    buckets: Option<&'a mut Buckets>,
 }
 
 impl Real<'_> {
@@ -1203,6 +1234,10 @@ impl Backend for Real<'_> {
 
     fn update(&mut self, param: ParamId, grad: Tensor) -> Result<()> {
         if let Some(c) = self.captured.as_mut() {
+            #[cfg(not(target_arch = "wasm32"))]
+            if let Some(b) = self.buckets.as_deref_mut() {
+                b.add(grad.clone())?;
+            }
             c[param.index()] = Some(grad);
             return Ok(());
         }

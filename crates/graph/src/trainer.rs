@@ -34,7 +34,7 @@ use weft_device::{Error, Result, Tensor};
 
 use crate::collective::Collective;
 use crate::loss::Loss;
-use crate::model::{Model, Objective, StepOutput};
+use crate::model::{Gradients, Model, Objective, StepOutput};
 use crate::optim::Optimizer;
 
 /// One batch on the device.
@@ -162,7 +162,29 @@ pub struct Trainer {
     collective: Option<Box<dyn Collective>>,
     /// Batch-norm statistics over every worker's batch.
     sync_batch_norm: bool,
+    /// Gradient buckets exchanged during backward, or `None` for one
+    /// exchange after it.
+    bucket_bytes: Option<u64>,
+    last_exchange: Option<ExchangeReport>,
 }
+
+/// How the last data-parallel step exchanged its gradients
+/// ([`Trainer::last_exchange`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExchangeReport {
+    /// Exchanges of the step (buckets; 1 when exchanged after the pass, 0
+    /// for a group of one, which has nothing to exchange).
+    pub buckets: usize,
+    /// Of those, how many were sent while the backward pass was still
+    /// being recorded (the rest, and the loss, after it).
+    pub during_backward: usize,
+    /// Seconds this worker's thread waited for the means after its backward
+    /// pass: the part of the exchange the pass did not hide.
+    pub waited_s: f64,
+}
+
+/// PyTorch's `DistributedDataParallel` default bucket size.
+pub const DEFAULT_BUCKET_BYTES: u64 = 25 << 20;
 
 impl Trainer {
     pub fn new(model: Model, optimizer: Optimizer, loss: Loss) -> Trainer {
@@ -175,7 +197,28 @@ impl Trainer {
             epochs: 0,
             collective: None,
             sync_batch_norm: false,
+            bucket_bytes: Some(DEFAULT_BUCKET_BYTES),
+            last_exchange: None,
         }
+    }
+
+    /// How the last data-parallel step exchanged its gradients (`None`
+    /// before the first, or alone).
+    pub fn last_exchange(&self) -> Option<ExchangeReport> {
+        self.last_exchange
+    }
+
+    /// How a data-parallel worker exchanges its gradients. `Some(bytes)`
+    /// (the default, [`DEFAULT_BUCKET_BYTES`]): in buckets of about `bytes`,
+    /// each averaged on a helper thread as soon as the backward pass has
+    /// produced it, while the pass goes on (as PyTorch's
+    /// `DistributedDataParallel` does). `None`: in one exchange after the
+    /// backward pass. Both give the same bits. A collective whose
+    /// transport cannot be used from a helper thread always exchanges after
+    /// the pass.
+    pub fn bucket_bytes(mut self, bytes: Option<u64>) -> Trainer {
+        self.bucket_bytes = bytes;
+        self
     }
 
     /// Synchronised batch norm (PyTorch's `SyncBatchNorm`): with several
@@ -267,19 +310,44 @@ impl Trainer {
                     targets: &batch.targets,
                 },
             };
-            let grads = if self.sync_batch_norm {
-                self.model
-                    .backward_synchronised(&inputs, objective, c.as_mut())?
-            } else {
-                self.model.backward(&inputs, objective, false)?
+            // A group of one has nothing to exchange: the mean of one
+            // worker's values is those values, bit for bit.
+            let alone = c.size() == 1;
+            let overlap = self.bucket_bytes.filter(|_| c.overlaps() && !alone);
+            let (grads, loss, exchange) = match overlap {
+                #[cfg(not(target_arch = "wasm32"))]
+                Some(bytes) => overlapped_backward(
+                    &mut self.model,
+                    &inputs,
+                    objective,
+                    c.as_mut(),
+                    bytes,
+                    self.sync_batch_norm,
+                )?,
+                _ => {
+                    let grads = if self.sync_batch_norm {
+                        self.model
+                            .backward_synchronised(&inputs, objective, c.as_mut())?
+                    } else {
+                        self.model.backward(&inputs, objective, false)?
+                    };
+                    let loss = returned_loss(&grads)?;
+                    // The gradients and the loss in one exchange.
+                    let mut shared: Vec<Tensor> = grads.params.iter().flatten().cloned().collect();
+                    shared.push(loss.clone());
+                    let t0 = Instant::now();
+                    if !alone {
+                        c.all_reduce_mean(&shared)?;
+                    }
+                    let exchange = ExchangeReport {
+                        buckets: usize::from(!alone),
+                        during_backward: 0,
+                        waited_s: t0.elapsed().as_secs_f64(),
+                    };
+                    (grads, loss, exchange)
+                }
             };
-            let loss = grads.loss.ok_or_else(|| {
-                Error::invalid("train", "loss", "the backward pass returned no loss")
-            })?;
-            // The gradients and the loss in one exchange.
-            let mut shared: Vec<Tensor> = grads.params.iter().flatten().cloned().collect();
-            shared.push(loss.clone());
-            c.all_reduce_mean(&shared)?;
+            self.last_exchange = Some(exchange);
             self.optimizer.apply(self.model.params(), &grads.params)?;
             let (seed, steps) = self.model.rng_state();
             self.model.set_rng_state(seed, steps + 1);
@@ -399,6 +467,59 @@ impl Trainer {
 
 /// The label smoothing of a mixup step's cross-entropy (mixup mixes class
 /// targets, so it needs that loss).
+fn returned_loss(grads: &Gradients) -> Result<Tensor> {
+    grads
+        .loss
+        .clone()
+        .ok_or_else(|| Error::invalid("train", "loss", "the backward pass returned no loss"))
+}
+
+/// Backward with the gradient exchange overlapped (see
+/// [`Trainer::bucket_bytes`]): a helper thread, lent the collective for the
+/// pass, averages each bucket of gradients as it is produced; the loss goes
+/// in the last bucket. Returns once every gradient holds the workers' mean.
+#[cfg(not(target_arch = "wasm32"))]
+fn overlapped_backward(
+    model: &mut Model,
+    inputs: &[&Tensor],
+    objective: Objective<'_>,
+    collective: &mut dyn Collective,
+    bucket_bytes: u64,
+    sync_batch_norm: bool,
+) -> Result<(Gradients, Tensor, ExchangeReport)> {
+    use crate::collective::overlap::{Buckets, Link, queue, serve};
+    let (rank, size) = (collective.rank(), collective.size());
+    std::thread::scope(|s| {
+        let (jobs, pending, failure) = queue();
+        std::thread::Builder::new()
+            .name(format!("weft-exchange-{rank}"))
+            .spawn_scoped(s, move || serve(collective, pending, failure))
+            .map_err(|e| {
+                Error::invalid(
+                    "data parallel",
+                    "exchange",
+                    format!("could not start the exchange thread: {e}"),
+                )
+            })?;
+        let mut buckets = Buckets::new(jobs.clone(), bucket_bytes);
+        let mut link = Link::new(jobs, rank, size);
+        let sync = sync_batch_norm.then_some(&mut link as &mut (dyn Collective + 'static));
+        let grads = model.backward_overlapped(inputs, objective, &mut buckets, sync)?;
+        let during_backward = buckets.sent();
+        let loss = returned_loss(&grads)?;
+        buckets.add(loss.clone())?;
+        let (count, waited_s) = buckets.finish()?;
+        let report = ExchangeReport {
+            buckets: count,
+            during_backward,
+            waited_s,
+        };
+        Ok((grads, loss, report))
+        // The queue's senders drop here; the helper ends and the scope
+        // joins it.
+    })
+}
+
 fn mixup_smoothing(loss: &Loss) -> Result<f32> {
     match *loss {
         Loss::CrossEntropy { label_smoothing } => Ok(label_smoothing),

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use weft::data::{Loader, Mnist};
 use weft::device::DeviceOptions;
-use weft::graph::{Collective, LocalGroup, Loss, Model, Optimizer, Trainer, checkpoint};
+use weft::graph::{
+    Collective, ExchangeReport, LocalGroup, Loss, Model, Optimizer, Trainer, checkpoint,
+};
 use weft::{DType, Device};
 
 use crate::Global;
@@ -29,6 +31,8 @@ struct Summary {
     bytes_moved: u64,
     steps: usize,
     interrupted: bool,
+    /// How the last step exchanged its gradients.
+    exchange: Option<ExchangeReport>,
 }
 
 type WorkerResult = Result<Option<Summary>, String>;
@@ -177,6 +181,8 @@ fn report(global: &Global, args: &TrainArgs, workers: usize, s: &Summary, second
             "test_accuracy": accuracy,
             "train_images_per_s": images_per_s,
             "bytes_moved_per_step": per_step,
+            "buckets_per_step": s.exchange.map(|x| x.buckets),
+            "buckets_during_backward": s.exchange.map(|x| x.during_backward),
             "seconds": seconds,
             "interrupted": s.interrupted,
             "checkpoint": args.out.display().to_string(),
@@ -239,6 +245,7 @@ fn worker(
         label_smoothing: args.label_smoothing,
     };
     let mut trainer = Trainer::new(model, optimizer, loss)
+        .bucket_bytes(args.bucket_bytes())
         .with_collective(collective)
         .map_err(e)?;
     let mut test = if lead {
@@ -250,7 +257,6 @@ fn worker(
     };
     let never = AtomicBool::new(false);
     let (mut images, mut seconds, mut steps, mut interrupted) = (0, 0.0, 0, false);
-    let flag = device.tensor(&[1], &[0.0]).map_err(e)?;
     for epoch in done + 1..=args.epochs {
         let bar = if lead {
             train::epoch_bar(epoch, args.epochs, steps_per_epoch)
@@ -301,13 +307,13 @@ fn worker(
             } else {
                 0.0
             };
-            flag.write_f32(&[seen]).map_err(e)?;
+            let mut flag = [seen];
             trainer
                 .collective_mut()
                 .ok_or("no collective")?
-                .all_reduce_mean(std::slice::from_ref(&flag))
+                .all_reduce_mean_values(&mut flag)
                 .map_err(e)?;
-            if flag.to_f32_vec().map_err(e)?[0] > 0.0 {
+            if flag[0] > 0.0 {
                 interrupted = true;
                 break;
             }
@@ -320,8 +326,10 @@ fn worker(
             args.out.display()
         );
     }
+    let exchange = trainer.last_exchange();
     let bytes_moved = trainer.take_collective().map_or(0, |c| c.bytes_moved());
     Ok(lead.then_some(Summary {
+        exchange,
         points,
         images,
         seconds,

@@ -82,6 +82,27 @@ pub struct TrainArgs {
     /// (builds with the `mpi` feature; see docs/DISTRIBUTED.md).
     #[arg(long, value_enum, value_name = "TRANSPORT")]
     pub distributed: Option<Transport>,
+    /// With several workers: exchange gradients in buckets of about this
+    /// many MiB, each as soon as the backward pass has produced it, while
+    /// the pass goes on; 0 exchanges them all after the pass. Same weights
+    /// either way.
+    #[arg(long, default_value_t = 25.0, value_name = "MIB", value_parser = parse_bucket_mib)]
+    pub bucket_mib: f64,
+}
+
+/// `--bucket-mib`.
+fn parse_bucket_mib(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("expected a size in MiB (0 or more), got \"{s}\""))
+}
+
+impl TrainArgs {
+    /// `--bucket-mib` for [`Trainer::bucket_bytes`](weft::graph::Trainer::bucket_bytes).
+    pub fn bucket_bytes(&self) -> Option<u64> {
+        (self.bucket_mib > 0.0).then(|| ((self.bucket_mib * 1048576.0) as u64).max(1))
+    }
 }
 
 /// `--devices`.

@@ -1114,28 +1114,51 @@ fn distributed_mpi_without_the_feature_says_how_to_build_it() {
     );
 }
 
-/// `weft bench --suite scaling` reports 1, 2 and 4 workers with their
-/// images/s, all-reduce share and bytes moved.
+/// `weft bench --suite scaling` reports 1, 2 and 4 workers, exchanging
+/// after the backward pass and in buckets during it, with their images/s,
+/// all-reduce share and bytes moved.
 #[test]
 fn bench_scaling_reports_each_worker_count() {
     let v = json(&weft(&[
-        "bench", "--suite", "scaling", "--runs", "3", "--warmup", "1", "--json",
+        "bench",
+        "--suite",
+        "scaling",
+        "--network",
+        "lenet5",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
     ]));
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(
         rows.iter()
-            .map(|r| r["workers"].as_u64().unwrap())
+            .map(|r| (
+                r["workers"].as_u64().unwrap(),
+                r["exchange"].as_str().unwrap()
+            ))
             .collect::<Vec<_>>(),
-        [1, 2, 4]
+        [
+            (1, "none"),
+            (2, "after"),
+            (2, "buckets"),
+            (4, "after"),
+            (4, "buckets")
+        ]
     );
     for r in rows {
         assert!(r["images_per_s"].as_f64().unwrap() > 0.0, "{r}");
         let share = r["all_reduce_share"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&share), "{r}");
-        // Adam's LeNet-5 gradients (61,706 values) and the loss, down and up.
-        assert!(
-            r["bytes_per_step"].as_f64().unwrap() >= 8.0 * 61_706.0,
-            "{r}"
-        );
+        assert!(r["waited_after_backward_s"].as_f64().unwrap() >= 0.0, "{r}");
+        // Adam's LeNet-5 gradients (61,706 values) and the loss, down and
+        // up; a worker alone has nothing to exchange.
+        let bytes = r["bytes_per_step"].as_f64().unwrap();
+        if r["workers"] == 1 {
+            assert_eq!(bytes, 0.0, "{r}");
+        } else {
+            assert!(bytes >= 8.0 * 61_706.0, "{r}");
+        }
     }
 }

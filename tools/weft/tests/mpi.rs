@@ -1,6 +1,8 @@
 //! `mpirun -n 2 weft train --distributed mpi`: two processes train
 //! data-parallel through MPI to the single-process weights (within the
-//! summation-order bound of `tests/graph_data_parallel.rs`), and a rank
+//! summation-order bound of `tests/graph_data_parallel.rs`), with gradients
+//! exchanged in buckets during backward bit-identical to one exchange after
+//! it, and a rank
 //! killed mid-run stops the job with an error naming it, leaving the last
 //! checkpoint loadable. Needs the `mpi` feature and Open MPI's `mpirun`:
 //! `cargo test --release -p weft-cli --features mpi --test mpi`.
@@ -66,22 +68,51 @@ fn two_processes_reach_the_single_process_weights() {
         .output()
         .unwrap();
     ok(&o);
-    let o = mpirun(2, &TRAIN)
-        .args([
-            "--distributed",
-            "mpi",
-            "--json",
-            "--out",
-            two.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    ok(&o);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
-    assert_eq!(v["devices"], 2, "{v}");
+    // 1 KiB buckets: LeNet-5's gradients leave in several buckets, each
+    // exchanged by the helper thread while backward goes on.
+    let after = d.join("after.safetensors");
+    for (out, bucket_mib) in [(&two, "0.001"), (&after, "0")] {
+        let o = mpirun(2, &TRAIN)
+            .args([
+                "--distributed",
+                "mpi",
+                "--bucket-mib",
+                bucket_mib,
+                "--json",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        ok(&o);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        assert_eq!(v["devices"], 2, "{v}");
+        // Every bucket but the last (it carries the loss) left during the
+        // pass: the library gave the thread support the helper needs.
+        let (buckets, during) = (
+            v["buckets_per_step"].as_u64(),
+            v["buckets_during_backward"].as_u64(),
+        );
+        match bucket_mib {
+            "0" => assert_eq!((buckets, during), (Some(1), Some(0)), "{v}"),
+            _ => assert!(
+                buckets >= Some(4) && during == buckets.map(|b| b - 1),
+                "{v}"
+            ),
+        }
+    }
     let (a, _) = weights(&one);
     let (b, meta) = weights(&two);
+    // Two ranks' f64 sum is the same whichever bucket carries an element.
+    assert!(
+        weights(&after)
+            .0
+            .iter()
+            .zip(&b)
+            .all(|((_, x), (_, y))| x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits())),
+        "bucketed and after-the-pass exchanges differ"
+    );
     assert_eq!(meta["weft.epochs"], "1");
     assert_eq!(a.len(), b.len());
     let mut worst = 0.0f32;

@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use web_time::Instant;
 
-use weft_device::{Error, Result, Tensor};
+use weft_device::{Error, Result};
 
-use super::{Collective, Contribution, download, upload};
+use super::Collective;
+
+/// One worker's values in an exchange.
+type Contribution = Vec<f32>;
 
 /// The rendezvous the workers of a [`LocalGroup`] share.
 struct Rendezvous {
@@ -140,6 +143,22 @@ impl LocalCollective {
     }
 }
 
+/// Workers that disagree on an exchange's length called different
+/// operations: an error rather than a panic in `copy_from_slice`.
+fn check_len(got: &[f32], want: usize) -> Result<()> {
+    if got.len() == want {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "data parallel",
+        "workers",
+        format!(
+            "the workers exchanged {} values where this one gave {want}: they are not running the same network",
+            got.len()
+        ),
+    ))
+}
+
 fn worker_lost(rank: usize, why: &str) -> Error {
     Error::invalid(
         "data parallel",
@@ -148,8 +167,8 @@ fn worker_lost(rank: usize, why: &str) -> Error {
     )
 }
 
-fn byte_count(c: &Contribution) -> u64 {
-    c.iter().map(|v| 4 * v.len() as u64).sum()
+fn byte_count(c: &[f32]) -> u64 {
+    4 * c.len() as u64
 }
 
 impl Collective for LocalCollective {
@@ -161,37 +180,35 @@ impl Collective for LocalCollective {
         self.shared.size
     }
 
-    fn all_reduce_mean(&mut self, tensors: &[Tensor]) -> Result<()> {
-        let mine = download(tensors)?;
-        self.bytes += 2 * byte_count(&mine);
+    fn all_reduce_mean_values(&mut self, values: &mut [f32]) -> Result<()> {
+        self.bytes += 2 * byte_count(values);
         let n = self.shared.size as f64;
-        let mean = self.exchange(mine, |all| {
+        let mean = self.exchange(values.to_vec(), |all| {
             // Summed in rank order, in f64, then rounded once: the same
             // result on every worker and in every run.
+            if all.iter().any(|c| c.len() != all[0].len()) {
+                return Vec::new();
+            }
             (0..all[0].len())
-                .map(|t| {
-                    (0..all[0][t].len())
-                        .map(|i| (all.iter().map(|c| c[t][i] as f64).sum::<f64>() / n) as f32)
-                        .collect()
-                })
+                .map(|i| (all.iter().map(|c| c[i] as f64).sum::<f64>() / n) as f32)
                 .collect()
         })?;
-        upload(tensors, &mean)
+        check_len(&mean, values.len())?;
+        values.copy_from_slice(&mean);
+        Ok(())
     }
 
-    fn broadcast(&mut self, tensors: &[Tensor]) -> Result<()> {
+    fn broadcast_values(&mut self, values: &mut [f32]) -> Result<()> {
         let mine = if self.rank == 0 {
-            download(tensors)?
+            values.to_vec()
         } else {
             Vec::new()
         };
-        let sent = byte_count(&mine);
         let first = self.exchange(mine, |mut all| std::mem::take(&mut all[0]))?;
+        self.bytes += byte_count(&first);
         if self.rank != 0 {
-            self.bytes += byte_count(&first);
-            upload(tensors, &first)?;
-        } else {
-            self.bytes += sent;
+            check_len(&first, values.len())?;
+            values.copy_from_slice(&first);
         }
         Ok(())
     }

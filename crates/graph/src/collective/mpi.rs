@@ -3,18 +3,29 @@
 //! the transport; weft stages tensors through host memory, one message per
 //! exchange.
 
+use mpi::Threading;
 use mpi::collective::SystemOperation;
 use mpi::environment::Universe;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
-use weft_device::{Error, Result, Tensor};
+use weft_device::{Error, Result};
 
-use super::{Collective, Contribution, download, upload};
+use super::Collective;
+
+// SAFETY: MPI is initialised with `MPI_THREAD_SERIALIZED` where the library
+// offers it, which lets any thread call MPI as long as no two do at once;
+// every call goes through `&mut self`, so calls are serialised. Where the
+// library offers less, `overlaps()` is false and the trainer keeps every
+// exchange on the thread that created the collective.
+unsafe impl Send for MpiCollective {}
 
 /// This process's place in the MPI job it was started in.
 pub struct MpiCollective {
     world: SimpleCommunicator,
     bytes: u64,
+    /// The library lets any one thread at a time call it
+    /// (`MPI_THREAD_SERIALIZED` or more).
+    serialized: bool,
     /// Finalises MPI when dropped, so it goes last.
     _universe: Universe,
 }
@@ -23,16 +34,18 @@ impl MpiCollective {
     /// Joins the MPI job (a process started alone is a job of one). Errors if
     /// MPI was initialised already in this process.
     pub fn init() -> Result<MpiCollective> {
-        let universe = mpi::initialize().ok_or_else(|| {
-            Error::invalid(
-                "data parallel",
-                "mpi",
-                "MPI is initialised already in this process",
-            )
-        })?;
+        let (universe, threading) = mpi::initialize_with_threading(Threading::Serialized)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "data parallel",
+                    "mpi",
+                    "MPI is initialised already in this process",
+                )
+            })?;
         Ok(MpiCollective {
             world: universe.world(),
             bytes: 0,
+            serialized: threading >= Threading::Serialized,
             _universe: universe,
         })
     }
@@ -41,24 +54,6 @@ impl MpiCollective {
     pub fn library_version() -> String {
         mpi::environment::library_version().unwrap_or_default()
     }
-}
-
-/// `values` flattened, and each vector's length.
-fn flatten(values: &Contribution) -> (Vec<f64>, Vec<usize>) {
-    let lens = values.iter().map(Vec::len).collect();
-    let flat = values.iter().flatten().map(|&v| v as f64).collect();
-    (flat, lens)
-}
-
-/// `flat` cut back into vectors of `lens`, as f32.
-fn unflatten(flat: &[f64], lens: &[usize]) -> Contribution {
-    let mut out = Vec::with_capacity(lens.len());
-    let mut at = 0;
-    for &n in lens {
-        out.push(flat[at..at + n].iter().map(|&v| v as f32).collect());
-        at += n;
-    }
-    out
 }
 
 impl Collective for MpiCollective {
@@ -70,36 +65,23 @@ impl Collective for MpiCollective {
         self.world.size() as usize
     }
 
-    fn all_reduce_mean(&mut self, tensors: &[Tensor]) -> Result<()> {
+    fn all_reduce_mean_values(&mut self, values: &mut [f32]) -> Result<()> {
         // f64 on the wire: the sum rounds once, as the local transport's.
-        let (flat, lens) = flatten(&download(tensors)?);
-        let mut sum = vec![0.0f64; flat.len()];
+        let wide: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+        let mut sum = vec![0.0f64; wide.len()];
         self.world
-            .all_reduce_into(&flat[..], &mut sum[..], SystemOperation::sum());
-        self.bytes += 16 * flat.len() as u64;
+            .all_reduce_into(&wide[..], &mut sum[..], SystemOperation::sum());
+        self.bytes += 16 * wide.len() as u64;
         let n = self.size() as f64;
-        sum.iter_mut().for_each(|v| *v /= n);
-        upload(tensors, &unflatten(&sum, &lens))
+        for (v, s) in values.iter_mut().zip(sum) {
+            *v = (s / n) as f32;
+        }
+        Ok(())
     }
 
-    fn broadcast(&mut self, tensors: &[Tensor]) -> Result<()> {
-        let mut values: Vec<f32> = if self.rank() == 0 {
-            download(tensors)?.into_iter().flatten().collect()
-        } else {
-            vec![0.0; tensors.iter().map(Tensor::numel).sum()]
-        };
-        self.world
-            .process_at_rank(0)
-            .broadcast_into(&mut values[..]);
+    fn broadcast_values(&mut self, values: &mut [f32]) -> Result<()> {
+        self.world.process_at_rank(0).broadcast_into(values);
         self.bytes += 4 * values.len() as u64;
-        if self.rank() != 0 {
-            let mut at = 0;
-            for t in tensors {
-                let n = t.numel();
-                t.write_f32(&values[at..at + n])?;
-                at += n;
-            }
-        }
         Ok(())
     }
 
@@ -110,5 +92,9 @@ impl Collective for MpiCollective {
 
     fn bytes_moved(&self) -> u64 {
         self.bytes
+    }
+
+    fn overlaps(&self) -> bool {
+        self.serialized
     }
 }

@@ -45,14 +45,11 @@ fn check(x: &Tensor) -> Result<[usize; 4]> {
 }
 
 /// Replaces `values` by their sum over the workers.
-fn all_reduce_sum(c: &mut dyn Collective, x: &Tensor, values: &[f32]) -> Result<Vec<f64>> {
-    let t = x.device().tensor(&[values.len()], values)?;
-    c.all_reduce_mean(std::slice::from_ref(&t))?;
+fn all_reduce_sum(c: &mut dyn Collective, values: &[f32]) -> Result<Vec<f64>> {
+    let mut mean = values.to_vec();
+    c.all_reduce_mean_values(&mut mean)?;
     let workers = c.size() as f64;
-    Ok(t.to_f32_vec()?
-        .iter()
-        .map(|&v| v as f64 * workers)
-        .collect())
+    Ok(mean.iter().map(|&v| v as f64 * workers).collect())
 }
 
 /// Forward in training mode: returns the output and the global mean and
@@ -83,7 +80,7 @@ pub(crate) fn forward(
         (count * (var + m as f64 * m as f64)) as f32
     }));
     sums.push(count as f32);
-    let total = all_reduce_sum(c, x, &sums)?;
+    let total = all_reduce_sum(c, &sums)?;
     let big_n = total[2 * ch];
     let g_mean: Vec<f64> = (0..ch).map(|k| total[k] / big_n).collect();
     let g_var: Vec<f64> = (0..ch)
@@ -143,7 +140,7 @@ pub(crate) fn backward(
     sums.extend(&s1);
     sums.extend(&s2);
     sums.push(local_n as f32);
-    let total = all_reduce_sum(c, x, &sums)?;
+    let total = all_reduce_sum(c, &sums)?;
     let big_n = total[2 * ch];
     let (g, r, mu) = (
         gamma.to_f32_vec()?,

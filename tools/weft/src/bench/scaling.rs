@@ -1,7 +1,10 @@
-//! `weft bench --suite scaling`: data-parallel training of LeNet-5 at a
-//! global batch of 64, with 1, 2 and 4 workers in one process (a device
-//! each on the same adapter, [`LocalGroup`]): images/s, the share of a
-//! step spent in the all-reduce, and the bytes each worker moves per step.
+//! `weft bench --suite scaling`: data-parallel training of LeNet-5 (global
+//! batch 64) and ResNet-18 on 32² images (global batch 16), with 1, 2 and 4
+//! workers in one process (a device each on the same adapter,
+//! [`LocalGroup`]), exchanging gradients after the backward pass or in
+//! buckets during it: images/s, the share of a step spent in the
+//! all-reduce, how long the worker waited for the means after recording its
+//! backward pass, and the bytes each worker moves per step.
 //! On one CPU rasteriser the workers share the same cores, so the figure
 //! is the data-parallel overhead, not a speed-up; on several GPUs it is
 //! the scaling.
@@ -10,31 +13,74 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use weft::Device;
 use weft::device::DeviceOptions;
 use weft::graph::{
-    Batch, Collective, LocalGroup, Loss, LrSchedule, Model, Optimizer, OptimizerKind, Trainer,
-    models,
+    Batch, Collective, DEFAULT_BUCKET_BYTES, LocalGroup, Loss, LrSchedule, Model, Optimizer,
+    OptimizerKind, Trainer, models,
 };
-use weft::{Device, Tensor};
 
 use super::BenchArgs;
 use crate::Global;
 
-/// Global batch of every run.
-const BATCH: usize = 64;
+/// A network the suite trains, at its global batch.
+struct Workload {
+    name: &'static str,
+    build: fn() -> weft::Result<weft::graph::Graph>,
+    /// Input `[C, H, W]` and classes.
+    image: [usize; 3],
+    classes: usize,
+    global_batch: usize,
+}
+
+const WORKLOADS: [Workload; 2] = [
+    Workload {
+        name: "lenet5",
+        build: models::lenet5,
+        image: [1, 28, 28],
+        classes: 10,
+        global_batch: 64,
+    },
+    Workload {
+        name: "resnet18-32",
+        build: || models::resnet18(10, 32),
+        image: [3, 32, 32],
+        classes: 10,
+        global_batch: 16,
+    },
+];
+
+/// How the workers exchange gradients: after the backward pass, or in
+/// buckets during it.
+const EXCHANGES: [(&str, Option<u64>); 2] =
+    [("after", None), ("buckets", Some(DEFAULT_BUCKET_BYTES))];
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy)]
 struct Row {
+    workload: &'static str,
+    global_batch: usize,
+    exchange: &'static str,
     workers: usize,
     seconds_per_step: f64,
     reduce_seconds_per_step: f64,
+    waited_seconds_per_step: f64,
     bytes_per_step: f64,
 }
 
-/// A collective that adds up the time its all-reduces take (waiting for
-/// the other workers, the transfers and the sum; not the queued work before
-/// it, which it waits for outside the clock).
+/// What rank 0 measured, per step.
+struct Measured {
+    seconds: f64,
+    /// In the all-reduces (on whichever thread ran them).
+    reduce_seconds: f64,
+    /// Waiting for the means after the backward pass was recorded.
+    waited_seconds: f64,
+    bytes: f64,
+}
+
+/// A collective that adds up the time its all-reduces of host values take
+/// (waiting for the other workers, the transfers and the sum; not the
+/// readback before them, nor the backward pass it waits for).
 struct Timed {
     inner: Box<dyn Collective>,
     seconds: Arc<Mutex<f64>>,
@@ -47,18 +93,14 @@ impl Collective for Timed {
     fn size(&self) -> usize {
         self.inner.size()
     }
-    fn all_reduce_mean(&mut self, tensors: &[Tensor]) -> weft::Result<()> {
-        // The backward pass finishes first: its time is not the exchange's.
-        if let Some(t) = tensors.first() {
-            t.device().sync()?;
-        }
+    fn all_reduce_mean_values(&mut self, values: &mut [f32]) -> weft::Result<()> {
         let t0 = Instant::now();
-        let r = self.inner.all_reduce_mean(tensors);
+        let r = self.inner.all_reduce_mean_values(values);
         *self.seconds.lock().unwrap_or_else(|e| e.into_inner()) += t0.elapsed().as_secs_f64();
         r
     }
-    fn broadcast(&mut self, tensors: &[Tensor]) -> weft::Result<()> {
-        self.inner.broadcast(tensors)
+    fn broadcast_values(&mut self, values: &mut [f32]) -> weft::Result<()> {
+        self.inner.broadcast_values(values)
     }
     fn barrier(&mut self) -> weft::Result<()> {
         self.inner.barrier()
@@ -66,26 +108,39 @@ impl Collective for Timed {
     fn bytes_moved(&self) -> u64 {
         self.inner.bytes_moved()
     }
+    fn overlaps(&self) -> bool {
+        self.inner.overlaps()
+    }
 }
 
-/// One worker's steps; rank 0 returns the row.
+/// What one worker runs.
+struct Job {
+    workload: &'static Workload,
+    bucket_bytes: Option<u64>,
+    warmup: usize,
+    runs: usize,
+}
+
+/// One worker's steps; rank 0 returns what it measured.
 fn worker(
     collective: Box<dyn Collective>,
     options: DeviceOptions,
-    warmup: usize,
-    runs: usize,
-) -> weft::Result<Option<Row>> {
+    job: &Job,
+) -> weft::Result<Option<Measured>> {
     let (rank, workers) = (collective.rank(), collective.size());
+    let w = job.workload;
     let dev = Device::new(options)?;
-    let shard = BATCH / workers;
-    let graph = models::lenet5()?;
-    let pixels: Vec<f32> = (0..shard * 784)
+    let shard = w.global_batch / workers;
+    let [c, h, wd] = w.image;
+    let pixels: Vec<f32> = (0..shard * c * h * wd)
         .map(|i| ((i * 7919 + rank * 13) % 1000) as f32 / 500.0 - 1.0)
         .collect();
-    let images = dev.tensor(&[shard, 1, 28, 28], &pixels)?;
-    let labels: Vec<i32> = (0..shard).map(|i| ((i + rank) % 10) as i32).collect();
+    let images = dev.tensor(&[shard, c, h, wd], &pixels)?;
+    let labels: Vec<i32> = (0..shard)
+        .map(|i| ((i + rank) % w.classes) as i32)
+        .collect();
     let targets = dev.tensor_i32(&[shard], &labels)?;
-    let model = Model::new(&dev, graph, 0)?;
+    let model = Model::new(&dev, (w.build)()?, 0)?;
     let opt = Optimizer::new(
         &dev,
         model.graph(),
@@ -100,16 +155,19 @@ fn worker(
         inner: collective,
         seconds: seconds.clone(),
     };
-    let mut trainer = Trainer::new(model, opt, loss).with_collective(Box::new(timed))?;
-    let step = |t: &mut Trainer| -> weft::Result<()> {
+    let mut trainer = Trainer::new(model, opt, loss)
+        .bucket_bytes(job.bucket_bytes)
+        .with_collective(Box::new(timed))?;
+    let step = |t: &mut Trainer| -> weft::Result<f64> {
         let batch = Batch {
             inputs: vec![images.clone()],
             targets: targets.clone(),
             mixup: None,
         };
-        t.step(batch)?.loss.to_f32_vec().map(|_| ())
+        t.step(batch)?.loss.to_f32_vec()?;
+        Ok(t.last_exchange().map_or(0.0, |x| x.waited_s))
     };
-    for _ in 0..warmup {
+    for _ in 0..job.warmup {
         step(&mut trainer)?;
     }
     let c = trainer.collective_mut().expect("a collective");
@@ -117,8 +175,9 @@ fn worker(
     let bytes_before = c.bytes_moved();
     *seconds.lock().unwrap_or_else(|e| e.into_inner()) = 0.0;
     let t0 = Instant::now();
-    for _ in 0..runs {
-        step(&mut trainer)?;
+    let mut waited = 0.0;
+    for _ in 0..job.runs {
+        waited += step(&mut trainer)?;
     }
     let elapsed = t0.elapsed().as_secs_f64();
     let bytes = trainer
@@ -127,26 +186,28 @@ fn worker(
         .bytes_moved()
         - bytes_before;
     let reduce = *seconds.lock().unwrap_or_else(|e| e.into_inner());
-    Ok((rank == 0).then_some(Row {
-        workers,
-        seconds_per_step: elapsed / runs as f64,
-        reduce_seconds_per_step: reduce / runs as f64,
-        bytes_per_step: bytes as f64 / runs as f64,
+    let n = job.runs as f64;
+    Ok((rank == 0).then_some(Measured {
+        seconds: elapsed / n,
+        reduce_seconds: reduce / n,
+        waited_seconds: waited / n,
+        bytes: bytes as f64 / n,
     }))
 }
 
-fn measure_workers(
+fn measure(
     workers: usize,
     options: &DeviceOptions,
-    args: &BenchArgs,
-) -> Result<Row, Box<dyn std::error::Error>> {
+    job: Job,
+) -> Result<Measured, Box<dyn std::error::Error>> {
     let group = LocalGroup::new(workers, Duration::from_secs(120))?;
-    let (warmup, runs) = (args.warmup.max(2), args.runs.max(10));
+    let job = Arc::new(job);
     let threads: Vec<_> = group
         .into_iter()
         .map(|c| {
             let options = options.clone();
-            std::thread::spawn(move || worker(Box::new(c), options, warmup, runs))
+            let job = job.clone();
+            std::thread::spawn(move || worker(Box::new(c), options, &job))
         })
         .collect();
     let mut row = None;
@@ -164,33 +225,67 @@ pub fn run(
     device: &Device,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let options = global.device_options()?;
+    let (warmup, runs) = (args.warmup.max(2), args.runs.max(10));
     let mut rows = Vec::new();
-    eprintln!(
-        "data-parallel LeNet-5 training, global batch {BATCH} (Adam), one device per worker:"
-    );
-    for workers in [1, 2, 4] {
-        let r = measure_workers(workers, &options, args)?;
+    let chosen = WORKLOADS.iter().filter(|w| {
+        args.networks.is_empty() || args.networks.iter().any(|n| w.name.contains(n.as_str()))
+    });
+    for w in chosen {
         eprintln!(
-            "  {} worker(s): {:>7.0} img/s {:>8.2} ms/step, all-reduce {:>5.1}% of a step, {:>6.2} MB moved per step by each worker",
-            r.workers,
-            BATCH as f64 / r.seconds_per_step,
-            1e3 * r.seconds_per_step,
-            100.0 * r.reduce_seconds_per_step / r.seconds_per_step,
-            r.bytes_per_step / 1e6
+            "data-parallel {} training, global batch {} (Adam), one device per worker:",
+            w.name, w.global_batch
         );
-        rows.push(r);
+        for workers in [1, 2, 4] {
+            // One worker exchanges nothing, whichever way.
+            let exchanges = if workers == 1 {
+                &[("none", None)][..]
+            } else {
+                &EXCHANGES[..]
+            };
+            for &(exchange, bucket_bytes) in exchanges {
+                let job = Job {
+                    workload: w,
+                    bucket_bytes,
+                    warmup,
+                    runs,
+                };
+                let m = measure(workers, &options, job)?;
+                eprintln!(
+                    "  {workers} worker(s), exchange {exchange:<7}: {:>7.1} img/s {:>8.2} ms/step, all-reduce {:>5.1}% of a step, waited {:>7.2} ms after the pass, {:>6.2} MB moved per step by each worker",
+                    w.global_batch as f64 / m.seconds,
+                    1e3 * m.seconds,
+                    100.0 * m.reduce_seconds / m.seconds,
+                    1e3 * m.waited_seconds,
+                    m.bytes / 1e6
+                );
+                rows.push(Row {
+                    workload: w.name,
+                    global_batch: w.global_batch,
+                    exchange,
+                    workers,
+                    seconds_per_step: m.seconds,
+                    reduce_seconds_per_step: m.reduce_seconds,
+                    waited_seconds_per_step: m.waited_seconds,
+                    bytes_per_step: m.bytes,
+                });
+            }
+        }
     }
     if global.json {
         let out = json!({
             "command": "bench",
             "suite": "scaling",
             "adapter": device.caps().adapter.name,
-            "global_batch": BATCH,
+            "bucket_bytes": DEFAULT_BUCKET_BYTES,
             "rows": rows.iter().map(|r| json!({
+                "network": r.workload,
+                "global_batch": r.global_batch,
+                "exchange": r.exchange,
                 "workers": r.workers,
-                "images_per_s": BATCH as f64 / r.seconds_per_step,
+                "images_per_s": r.global_batch as f64 / r.seconds_per_step,
                 "seconds_per_step": r.seconds_per_step,
                 "all_reduce_share": r.reduce_seconds_per_step / r.seconds_per_step,
+                "waited_after_backward_s": r.waited_seconds_per_step,
                 "bytes_per_step": r.bytes_per_step,
             })).collect::<Vec<_>>(),
         });
