@@ -294,6 +294,26 @@ const fn vec4(
     }
 }
 
+/// A row of the vec4 kernel with A's rows shared across subgroups
+/// (`gemm/a_rows_subgroup.wgsl`).
+const fn vec4_sg(
+    name: &'static str,
+    idea: &'static str,
+    constants: &'static [(&'static str, f64)],
+    rows: usize,
+    cols: usize,
+) -> GemmVariant {
+    Variant {
+        requires: "subgroups; row-major A and B (no transposes); K, N, row and batch strides \
+                   and offsets multiples of 4",
+        supports: |p, caps| {
+            has_subgroups(p, caps)?;
+            row_major_aligned(p, caps)
+        },
+        ..blocked(name, idea, constants, rows, cols)
+    }
+}
+
 /// Every GEMM variant, the baseline first (`weft bench --list` prints them).
 pub const VARIANTS: &[GemmVariant] = &[
     Variant {
@@ -368,6 +388,36 @@ pub const VARIANTS: &[GemmVariant] = &[
         )
     },
     Variant {
+        shaders: &[Source::Typed(&shaders::GEMM_VEC4_SG)],
+        ..vec4_sg(
+            "vec4_8x8_sg",
+            "vec4_8x8 with A's rows loaded once per subgroup of 8 and broadcast",
+            &[("TM", 8.0), ("TN4", 2.0), ("WG_X", 8.0), ("WG_Y", 8.0)],
+            64,
+            64,
+        )
+    },
+    Variant {
+        shaders: &[Source::Typed(&shaders::GEMM_VEC4_SG)],
+        ..vec4_sg(
+            "vec4_16x16_sg",
+            "vec4_16x16 with A's rows loaded once per subgroup of 8 and broadcast",
+            &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 16.0), ("WG_Y", 16.0)],
+            256,
+            256,
+        )
+    },
+    Variant {
+        shaders: &[Source::Typed(&shaders::GEMM_VEC4_SG)],
+        ..vec4_sg(
+            "vec4_16x16_64x128_sg",
+            "vec4_16x16_64x128 with A's rows loaded once per subgroup of 8 and broadcast",
+            &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 8.0), ("WG_Y", 4.0)],
+            64,
+            128,
+        )
+    },
+    Variant {
         requires: "row-major A and transposed row-major B (x·Wᵀ: both contiguous along K), \
                    K, row and batch strides multiples of 4",
         supports: |p, _| {
@@ -434,6 +484,8 @@ pub const REGISTER_4X4: &GemmVariant = registry::named(VARIANTS, "register_4x4")
 pub const REGISTER_8X8: &GemmVariant = registry::named(VARIANTS, "register_8x8");
 pub const VEC4_8X8: &GemmVariant = registry::named(VARIANTS, "vec4_8x8");
 pub const VEC4_16X16_64X128: &GemmVariant = registry::named(VARIANTS, "vec4_16x16_64x128");
+pub const VEC4_8X8_SG: &GemmVariant = registry::named(VARIANTS, "vec4_8x8_sg");
+pub const VEC4_16X16_64X128_SG: &GemmVariant = registry::named(VARIANTS, "vec4_16x16_64x128_sg");
 pub const VEC4_NT_8X8: &GemmVariant = registry::named(VARIANTS, "vec4_nt_8x8");
 pub const SUBGROUP: &GemmVariant = registry::named(VARIANTS, "subgroup");
 pub const PACKED_PAIRS: &GemmVariant = registry::named(VARIANTS, "packed_pairs");
@@ -472,6 +524,15 @@ fn has_subgroups(_: &GemmProblem, caps: &Caps) -> Result<(), Unsupported> {
     })
 }
 
+/// Whether the subgroup-shared rows of A pay: subgroups of exactly 8 lanes,
+/// as CPU rasterisers with 256-bit vectors have, where an invocation's load
+/// is a gather of 8 lanes and a broadcast is a shuffle (1024³: 55 against 41
+/// GFLOP/s on lavapipe). Elsewhere the plain rows stay the default and the
+/// tuner may measure both.
+fn rows_shared_in_subgroups(caps: &Caps) -> bool {
+    caps.has(Feature::Subgroups) && caps.subgroup_min_size == 8 && caps.subgroup_max_size == 8
+}
+
 /// The default choice: vector loads where the layout allows, register blocks
 /// otherwise (measured fastest on lavapipe; see docs/PERFORMANCE.md).
 fn auto(p: &GemmProblem, caps: &Caps) -> &'static GemmVariant {
@@ -482,11 +543,12 @@ fn auto(p: &GemmProblem, caps: &Caps) -> &'static GemmVariant {
         // 16x16 blocks feed twice the FMAs per load of 8x8 ones; on 64-row
         // tiles they suit convolutions' channel counts (64x25088x576:
         // 26.7 against 18.3 GFLOP/s) once M fills most of a tile.
-        return if p.dims.m >= 48 {
-            VEC4_16X16_64X128
+        let (big, small) = if rows_shared_in_subgroups(caps) {
+            (VEC4_16X16_64X128_SG, VEC4_8X8_SG)
         } else {
-            VEC4_8X8
+            (VEC4_16X16_64X128, VEC4_8X8)
         };
+        return if p.dims.m >= 48 { big } else { small };
     }
     if VEC4_NT_8X8.check(p, caps).is_ok() {
         // x·Wᵀ: with few rows (a dense layer at batch ≤ 16) the 64-row blocks

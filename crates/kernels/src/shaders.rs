@@ -33,6 +33,8 @@ pub const ELEM_F16: ShaderFile = wgsl!("common/elem_f16.wgsl");
 pub const ACTIVATION: ShaderFile = wgsl!("common/activation.wgsl");
 pub const GEMM_PARAMS: ShaderFile = wgsl!("gemm/params.wgsl");
 pub const GEMM_EPILOGUE: ShaderFile = wgsl!("gemm/epilogue.wgsl");
+pub const A_ROWS_OWN: ShaderFile = wgsl!("gemm/a_rows_own.wgsl");
+pub const A_ROWS_SUBGROUP: ShaderFile = wgsl!("gemm/a_rows_subgroup.wgsl");
 
 /// A body compiled with the grid helpers and the listed includes only.
 macro_rules! plain {
@@ -136,7 +138,13 @@ typed!(
 );
 typed!(
     GEMM_VEC4,
-    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE],
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE, A_ROWS_OWN],
+    "gemm/gemm_vec4.wgsl"
+);
+// The same body with A's rows shared across a subgroup.
+typed!(
+    GEMM_VEC4_SG,
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE, A_ROWS_SUBGROUP],
     "gemm/gemm_vec4.wgsl"
 );
 typed!(
@@ -196,6 +204,7 @@ fn common() -> Vec<&'static Shader> {
         &GEMM_TILED,
         &GEMM_REGISTER,
         &GEMM_VEC4,
+        &GEMM_VEC4_SG,
         &GEMM_SUBGROUP,
     ];
     let plain = [
