@@ -1,17 +1,6 @@
 // gemm_vec4.wgsl's rows of A, each invocation loading its own: `a_row`
 // reads row i's vec4 at `at`; the sharing hooks do nothing.
 
-struct AShare {
-    lo_at: u32,
-    hi_at: u32,
-    ok: bool,
-}
-
-struct APair {
-    lo: vec4<f32>,
-    hi: vec4<f32>,
-}
-
 fn a_share(a_base: u32, row0: u32, ars4: u32) -> AShare {
     return AShare(0u, 0u, true);
 }

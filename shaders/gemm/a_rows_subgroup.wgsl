@@ -13,17 +13,6 @@
 // subgroups otherwise the rows read NaN, so the results are loudly wrong
 // (every check and test catches NaN) rather than quietly mixed up.
 
-struct AShare {
-    lo_at: u32,
-    hi_at: u32,
-    ok: bool,
-}
-
-struct APair {
-    lo: vec4<f32>,
-    hi: vec4<f32>,
-}
-
 fn a_share(a_base: u32, row0: u32, ars4: u32) -> AShare {
     let lane = subgroupExclusiveAdd(1u);
     let ok = subgroupAdd(1u) == 8u && subgroupAll(row0 == subgroupBroadcast(row0, 0u));

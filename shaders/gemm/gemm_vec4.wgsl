@@ -24,6 +24,19 @@
 @group(0) @binding(3) var<storage, read> bias: array<T>;
 @group(0) @binding(4) var<storage, read_write> c: array<T4>;
 
+// What the row hooks pass between them: where an invocation's shared loads
+// of A come from (and whether sharing holds), and one step's loaded rows.
+struct AShare {
+    lo_at: u32,
+    hi_at: u32,
+    ok: bool,
+}
+
+struct APair {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
+
 override TM: u32 = 8u;
 override TN4: u32 = 2u;
 override WG_X: u32 = 8u;

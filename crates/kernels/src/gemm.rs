@@ -278,14 +278,29 @@ const fn blocked(
     }
 }
 
-/// A row of the vec4 kernel (`gemm_vec4.wgsl`) with its block constants.
-const fn vec4(
-    name: &'static str,
-    idea: &'static str,
-    constants: &'static [(&'static str, f64)],
-    rows: usize,
-    cols: usize,
-) -> GemmVariant {
+/// A block of the vec4 kernel: its override constants, and the rows and
+/// columns of C one workgroup covers.
+type Vec4Block = (&'static [(&'static str, f64)], usize, usize);
+
+const BLOCK_8X8: Vec4Block = (
+    &[("TM", 8.0), ("TN4", 2.0), ("WG_X", 8.0), ("WG_Y", 8.0)],
+    64,
+    64,
+);
+const BLOCK_16X16: Vec4Block = (
+    &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 16.0), ("WG_Y", 16.0)],
+    256,
+    256,
+);
+const BLOCK_16X16_64X128: Vec4Block = (
+    &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 8.0), ("WG_Y", 4.0)],
+    64,
+    128,
+);
+
+/// A row of the vec4 kernel (`gemm_vec4.wgsl`) with its block.
+const fn vec4(name: &'static str, idea: &'static str, block: Vec4Block) -> GemmVariant {
+    let (constants, rows, cols) = block;
     Variant {
         requires: "row-major A and B (no transposes); K, N, row and batch strides and offsets \
                    multiples of 4",
@@ -296,13 +311,8 @@ const fn vec4(
 
 /// A row of the vec4 kernel with A's rows shared across subgroups
 /// (`gemm/a_rows_subgroup.wgsl`).
-const fn vec4_sg(
-    name: &'static str,
-    idea: &'static str,
-    constants: &'static [(&'static str, f64)],
-    rows: usize,
-    cols: usize,
-) -> GemmVariant {
+const fn vec4_sg(name: &'static str, idea: &'static str, block: Vec4Block) -> GemmVariant {
+    let (constants, rows, cols) = block;
     Variant {
         requires: "subgroups; row-major A and B (no transposes); K, N, row and batch strides \
                    and offsets multiples of 4",
@@ -361,9 +371,7 @@ pub const VARIANTS: &[GemmVariant] = &[
         ..vec4(
             "vec4_8x8",
             "8x8 register blocks with vec4 loads of A along K and of B along N",
-            &[("TM", 8.0), ("TN4", 2.0), ("WG_X", 8.0), ("WG_Y", 8.0)],
-            64,
-            64,
+            BLOCK_8X8,
         )
     },
     Variant {
@@ -371,9 +379,7 @@ pub const VARIANTS: &[GemmVariant] = &[
         ..vec4(
             "vec4_16x16",
             "16x16 register blocks with vec4 loads, 16x16 invocations",
-            &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 16.0), ("WG_Y", 16.0)],
-            256,
-            256,
+            BLOCK_16X16,
         )
     },
     Variant {
@@ -382,9 +388,7 @@ pub const VARIANTS: &[GemmVariant] = &[
             "vec4_16x16_64x128",
             "16x16 register blocks with vec4 loads, 8x4 invocations: 64-row tiles for \
              convolutions' 64-512 output channels",
-            &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 8.0), ("WG_Y", 4.0)],
-            64,
-            128,
+            BLOCK_16X16_64X128,
         )
     },
     Variant {
@@ -392,9 +396,7 @@ pub const VARIANTS: &[GemmVariant] = &[
         ..vec4_sg(
             "vec4_8x8_sg",
             "vec4_8x8 with A's rows loaded once per subgroup of 8 and broadcast",
-            &[("TM", 8.0), ("TN4", 2.0), ("WG_X", 8.0), ("WG_Y", 8.0)],
-            64,
-            64,
+            BLOCK_8X8,
         )
     },
     Variant {
@@ -402,9 +404,7 @@ pub const VARIANTS: &[GemmVariant] = &[
         ..vec4_sg(
             "vec4_16x16_sg",
             "vec4_16x16 with A's rows loaded once per subgroup of 8 and broadcast",
-            &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 16.0), ("WG_Y", 16.0)],
-            256,
-            256,
+            BLOCK_16X16,
         )
     },
     Variant {
@@ -412,9 +412,7 @@ pub const VARIANTS: &[GemmVariant] = &[
         ..vec4_sg(
             "vec4_16x16_64x128_sg",
             "vec4_16x16_64x128 with A's rows loaded once per subgroup of 8 and broadcast",
-            &[("TM", 16.0), ("TN4", 4.0), ("WG_X", 8.0), ("WG_Y", 4.0)],
-            64,
-            128,
+            BLOCK_16X16_64X128,
         )
     },
     Variant {
