@@ -1,7 +1,7 @@
-// gemm_vec4.wgsl's rows of A, each invocation loading its own: `a_row`
-// reads row i's vec4 at `at`; the sharing hooks do nothing.
+// The row hooks (gemm/a_rows.wgsl) with each invocation loading its own rows:
+// `a_row` reads row i's vec4 at `at`; the sharing hooks do nothing.
 
-fn a_share(a_base: u32, row0: u32, ars4: u32) -> AShare {
+fn a_share(a_base: u32, row0: u32, step: u32, ars4: u32) -> AShare {
     return AShare(0u, 0u, true);
 }
 

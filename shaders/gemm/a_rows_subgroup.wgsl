@@ -1,5 +1,6 @@
-// gemm_vec4.wgsl's rows of A shared across a subgroup. The invocations of a
-// workgroup row (same local y) need the same TM rows of A; where those
+// The row hooks (gemm/a_rows.wgsl) with A's rows shared across a subgroup.
+// In both vector GEMMs the invocations of a workgroup row (same local y)
+// need the same TM rows of A; where those
 // invocations form subgroups of 8 (as on CPU rasterisers with 256-bit
 // vectors), lane l loads rows l and l + 8 (`a_share_load`) and every lane
 // takes row i from lane i mod 8 with subgroupBroadcast (`a_row`): 2 loads
@@ -8,16 +9,16 @@
 // a constant lane is a register shuffle.
 //
 // The launcher only picks this where the adapter's subgroups are 8 lanes
-// (WG_X a multiple of 8). `a_share` also checks, once per invocation, that
+// (workgroup rows a multiple of 8 wide). `a_share` also checks, once per invocation, that
 // its subgroup is 8 lanes of one workgroup row; where an adapter forms
 // subgroups otherwise the rows read NaN, so the results are loudly wrong
 // (every check and test catches NaN) rather than quietly mixed up.
 
-fn a_share(a_base: u32, row0: u32, ars4: u32) -> AShare {
+fn a_share(a_base: u32, row0: u32, step: u32, ars4: u32) -> AShare {
     let lane = subgroupExclusiveAdd(1u);
     let ok = subgroupAdd(1u) == 8u && subgroupAll(row0 == subgroupBroadcast(row0, 0u));
-    let lo = a_base + min(row0 + lane * WG_Y, p.m - 1u) * ars4;
-    let hi = a_base + min(row0 + (lane + 8u) * WG_Y, p.m - 1u) * ars4;
+    let lo = a_base + min(row0 + lane * step, p.m - 1u) * ars4;
+    let hi = a_base + min(row0 + (lane + 8u) * step, p.m - 1u) * ars4;
     return AShare(lo, hi, ok);
 }
 

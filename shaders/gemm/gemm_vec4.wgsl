@@ -13,29 +13,16 @@
 // Preconditions (checked by the launcher): A is M x K and B is K x N, both
 // row-major (no transposes), K % 4 == 0, N % 4 == 0, and the row strides,
 // batch strides and offsets multiples of 4.
-// A's rows go through `a_share`, `a_share_load` and `a_row`, which the
-// variant's include defines: gemm/a_rows_own.wgsl (each invocation loads its
-// rows) or gemm/a_rows_subgroup.wgsl (one load per row and subgroup).
+// A's rows go through the row hooks of gemm/a_rows.wgsl, which the variant's
+// include defines: gemm/a_rows_own.wgsl (each invocation loads its rows) or
+// gemm/a_rows_subgroup.wgsl (one load per row and subgroup).
 // Includes: precision prelude, grid, activation, gemm/params, gemm/epilogue,
-// and one of those two.
+// gemm/a_rows, and one of those two.
 
 @group(0) @binding(1) var<storage, read> a: array<T4>;
 @group(0) @binding(2) var<storage, read> b: array<T4>;
 @group(0) @binding(3) var<storage, read> bias: array<T>;
 @group(0) @binding(4) var<storage, read_write> c: array<T4>;
-
-// What the row hooks pass between them: where an invocation's shared loads
-// of A come from (and whether sharing holds), and one step's loaded rows.
-struct AShare {
-    lo_at: u32,
-    hi_at: u32,
-    ok: bool,
-}
-
-struct APair {
-    lo: vec4<f32>,
-    hi: vec4<f32>,
-}
 
 override TM: u32 = 8u;
 override TN4: u32 = 2u;
@@ -91,7 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let ar15 = a_base + min(row0 + 15u * WG_Y, p.m - 1u) * ars4;
     // Where A's rows come from: each invocation's own loads, or loads shared
     // across a subgroup (the variant's include, gemm/a_rows_*.wgsl).
-    let share = a_share(a_base, row0, ars4);
+    let share = a_share(a_base, row0, WG_Y, ars4);
     let bc0 = min(col0 + 0u * WG_X, n4 - 1u);
     let bc1 = min(col0 + 1u * WG_X, n4 - 1u);
     let bc2 = min(col0 + 2u * WG_X, n4 - 1u);

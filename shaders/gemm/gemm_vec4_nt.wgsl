@@ -21,7 +21,10 @@
 // (a_rs, b_cs) and batch strides are multiples of 4: rows may be longer than
 // K, so that a batch can be consecutive K ranges of the same rows (the split
 // reduction of the weight gradient).
-// Includes: precision prelude, grid, activation, gemm/params, gemm/epilogue.
+// A's rows go through the row hooks (gemm/a_rows.wgsl): each invocation's
+// own loads, or loads shared across a subgroup (`vec4_nt_8x8_sg`).
+// Includes: precision prelude, grid, activation, gemm/params, gemm/epilogue,
+// gemm/a_rows, and gemm/a_rows_own or gemm/a_rows_subgroup.
 
 @group(0) @binding(1) var<storage, read> a: array<T4>;
 @group(0) @binding(2) var<storage, read> b: array<T4>;
@@ -61,6 +64,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let ar5 = a_base + min(row0 + 5u * WG, p.m - 1u) * ars4;
     let ar6 = a_base + min(row0 + 6u * WG, p.m - 1u) * ars4;
     let ar7 = a_base + min(row0 + 7u * WG, p.m - 1u) * ars4;
+    // Where A's rows come from (the variant's row hooks, gemm/a_rows.wgsl).
+    let share = a_share(a_base, row0, WG, ars4);
     let br0 = b_base + min(col0 + 0u * WG, p.n - 1u) * bcs4;
     let br1 = b_base + min(col0 + 1u * WG, p.n - 1u) * bcs4;
     let br2 = b_base + min(col0 + 2u * WG, p.n - 1u) * bcs4;
@@ -78,6 +83,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var c6_0 = 0.0; var c6_1 = 0.0; var c6_2 = 0.0; var c6_3 = 0.0; var c6_4 = 0.0; var c6_5 = 0.0; var c6_6 = 0.0; var c6_7 = 0.0;
     var c7_0 = 0.0; var c7_1 = 0.0; var c7_2 = 0.0; var c7_3 = 0.0; var c7_4 = 0.0; var c7_5 = 0.0; var c7_6 = 0.0; var c7_7 = 0.0;
     for (var kq = 0u; kq < k4; kq++) {
+        let pair = a_share_load(share, kq);
         let b0 = vec4<f32>(b[br0 + kq]);
         var b1 = vec4<f32>(0.0);
         if (TN > 1u) { b1 = vec4<f32>(b[br1 + kq]); }
@@ -94,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         var b7 = vec4<f32>(0.0);
         if (TN > 7u) { b7 = vec4<f32>(b[br7 + kq]); }
         {
-            let av = vec4<f32>(a[ar0 + kq]);
+            let av = a_row(ar0 + kq, pair, 0u);
             { c0_0 = fma(av.w, b0.w, fma(av.z, b0.z, fma(av.y, b0.y, fma(av.x, b0.x, c0_0)))); }
             if (TN > 1u) { c0_1 = fma(av.w, b1.w, fma(av.z, b1.z, fma(av.y, b1.y, fma(av.x, b1.x, c0_1)))); }
             if (TN > 2u) { c0_2 = fma(av.w, b2.w, fma(av.z, b2.z, fma(av.y, b2.y, fma(av.x, b2.x, c0_2)))); }
@@ -105,7 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (TN > 7u) { c0_7 = fma(av.w, b7.w, fma(av.z, b7.z, fma(av.y, b7.y, fma(av.x, b7.x, c0_7)))); }
         }
         if (TM > 1u) {
-            let av = vec4<f32>(a[ar1 + kq]);
+            let av = a_row(ar1 + kq, pair, 1u);
             { c1_0 = fma(av.w, b0.w, fma(av.z, b0.z, fma(av.y, b0.y, fma(av.x, b0.x, c1_0)))); }
             if (TN > 1u) { c1_1 = fma(av.w, b1.w, fma(av.z, b1.z, fma(av.y, b1.y, fma(av.x, b1.x, c1_1)))); }
             if (TN > 2u) { c1_2 = fma(av.w, b2.w, fma(av.z, b2.z, fma(av.y, b2.y, fma(av.x, b2.x, c1_2)))); }
@@ -116,7 +122,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (TN > 7u) { c1_7 = fma(av.w, b7.w, fma(av.z, b7.z, fma(av.y, b7.y, fma(av.x, b7.x, c1_7)))); }
         }
         if (TM > 2u) {
-            let av = vec4<f32>(a[ar2 + kq]);
+            let av = a_row(ar2 + kq, pair, 2u);
             { c2_0 = fma(av.w, b0.w, fma(av.z, b0.z, fma(av.y, b0.y, fma(av.x, b0.x, c2_0)))); }
             if (TN > 1u) { c2_1 = fma(av.w, b1.w, fma(av.z, b1.z, fma(av.y, b1.y, fma(av.x, b1.x, c2_1)))); }
             if (TN > 2u) { c2_2 = fma(av.w, b2.w, fma(av.z, b2.z, fma(av.y, b2.y, fma(av.x, b2.x, c2_2)))); }
@@ -127,7 +133,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (TN > 7u) { c2_7 = fma(av.w, b7.w, fma(av.z, b7.z, fma(av.y, b7.y, fma(av.x, b7.x, c2_7)))); }
         }
         if (TM > 3u) {
-            let av = vec4<f32>(a[ar3 + kq]);
+            let av = a_row(ar3 + kq, pair, 3u);
             { c3_0 = fma(av.w, b0.w, fma(av.z, b0.z, fma(av.y, b0.y, fma(av.x, b0.x, c3_0)))); }
             if (TN > 1u) { c3_1 = fma(av.w, b1.w, fma(av.z, b1.z, fma(av.y, b1.y, fma(av.x, b1.x, c3_1)))); }
             if (TN > 2u) { c3_2 = fma(av.w, b2.w, fma(av.z, b2.z, fma(av.y, b2.y, fma(av.x, b2.x, c3_2)))); }
@@ -138,7 +144,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (TN > 7u) { c3_7 = fma(av.w, b7.w, fma(av.z, b7.z, fma(av.y, b7.y, fma(av.x, b7.x, c3_7)))); }
         }
         if (TM > 4u) {
-            let av = vec4<f32>(a[ar4 + kq]);
+            let av = a_row(ar4 + kq, pair, 4u);
             { c4_0 = fma(av.w, b0.w, fma(av.z, b0.z, fma(av.y, b0.y, fma(av.x, b0.x, c4_0)))); }
             if (TN > 1u) { c4_1 = fma(av.w, b1.w, fma(av.z, b1.z, fma(av.y, b1.y, fma(av.x, b1.x, c4_1)))); }
             if (TN > 2u) { c4_2 = fma(av.w, b2.w, fma(av.z, b2.z, fma(av.y, b2.y, fma(av.x, b2.x, c4_2)))); }
@@ -149,7 +155,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (TN > 7u) { c4_7 = fma(av.w, b7.w, fma(av.z, b7.z, fma(av.y, b7.y, fma(av.x, b7.x, c4_7)))); }
         }
         if (TM > 5u) {
-            let av = vec4<f32>(a[ar5 + kq]);
+            let av = a_row(ar5 + kq, pair, 5u);
             { c5_0 = fma(av.w, b0.w, fma(av.z, b0.z, fma(av.y, b0.y, fma(av.x, b0.x, c5_0)))); }
             if (TN > 1u) { c5_1 = fma(av.w, b1.w, fma(av.z, b1.z, fma(av.y, b1.y, fma(av.x, b1.x, c5_1)))); }
             if (TN > 2u) { c5_2 = fma(av.w, b2.w, fma(av.z, b2.z, fma(av.y, b2.y, fma(av.x, b2.x, c5_2)))); }
@@ -160,7 +166,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (TN > 7u) { c5_7 = fma(av.w, b7.w, fma(av.z, b7.z, fma(av.y, b7.y, fma(av.x, b7.x, c5_7)))); }
         }
         if (TM > 6u) {
-            let av = vec4<f32>(a[ar6 + kq]);
+            let av = a_row(ar6 + kq, pair, 6u);
             { c6_0 = fma(av.w, b0.w, fma(av.z, b0.z, fma(av.y, b0.y, fma(av.x, b0.x, c6_0)))); }
             if (TN > 1u) { c6_1 = fma(av.w, b1.w, fma(av.z, b1.z, fma(av.y, b1.y, fma(av.x, b1.x, c6_1)))); }
             if (TN > 2u) { c6_2 = fma(av.w, b2.w, fma(av.z, b2.z, fma(av.y, b2.y, fma(av.x, b2.x, c6_2)))); }
@@ -171,7 +177,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             if (TN > 7u) { c6_7 = fma(av.w, b7.w, fma(av.z, b7.z, fma(av.y, b7.y, fma(av.x, b7.x, c6_7)))); }
         }
         if (TM > 7u) {
-            let av = vec4<f32>(a[ar7 + kq]);
+            let av = a_row(ar7 + kq, pair, 7u);
             { c7_0 = fma(av.w, b0.w, fma(av.z, b0.z, fma(av.y, b0.y, fma(av.x, b0.x, c7_0)))); }
             if (TN > 1u) { c7_1 = fma(av.w, b1.w, fma(av.z, b1.z, fma(av.y, b1.y, fma(av.x, b1.x, c7_1)))); }
             if (TN > 2u) { c7_2 = fma(av.w, b2.w, fma(av.z, b2.z, fma(av.y, b2.y, fma(av.x, b2.x, c7_2)))); }

@@ -18,7 +18,6 @@ use weft_device::{
 
 use crate::precision::Precision;
 use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
-use crate::shaders::{ACTIVATION, GEMM_EPILOGUE, GEMM_PARAMS, typed_source};
 use crate::{Activation, shaders, tune};
 
 /// Where a GEMM's bias goes.
@@ -309,6 +308,33 @@ const fn vec4(name: &'static str, idea: &'static str, block: Vec4Block) -> GemmV
     }
 }
 
+/// A row of the NT kernel (`gemm_vec4_nt.wgsl`: x·Wᵀ, both operands along K).
+const fn vec4_nt(name: &'static str, idea: &'static str) -> GemmVariant {
+    Variant {
+        requires: "row-major A and transposed row-major B (x·Wᵀ: both contiguous along K), \
+                   K, row and batch strides multiples of 4",
+        supports: nt_aligned,
+        ..blocked(name, idea, &[("TM", 8.0), ("TN", 8.0)], 64, 64)
+    }
+}
+
+fn nt_aligned(p: &GemmProblem, _: &Caps) -> Result<(), Unsupported> {
+    let d = &p.dims;
+    registry::require(d.a_cs == 1 && d.b_rs == 1, || {
+        "needs row-major A and B given as [N, K] (trans_b)".into()
+    })?;
+    registry::require(
+        [d.k, d.a_rs, d.b_cs].iter().all(|s| s.is_multiple_of(4)) && d.vec4_aligned(),
+        || {
+            format!(
+                "needs K, the row and batch strides and the offsets multiples of 4 \
+                 (K = {}, row strides {} and {})",
+                d.k, d.a_rs, d.b_cs
+            )
+        },
+    )
+}
+
 /// A row of the vec4 kernel with A's rows shared across subgroups
 /// (`gemm/a_rows_subgroup.wgsl`).
 const fn vec4_sg(name: &'static str, idea: &'static str, block: Vec4Block) -> GemmVariant {
@@ -416,34 +442,23 @@ pub const VARIANTS: &[GemmVariant] = &[
         )
     },
     Variant {
-        requires: "row-major A and transposed row-major B (x·Wᵀ: both contiguous along K), \
-                   K, row and batch strides multiples of 4",
-        supports: |p, _| {
-            let d = &p.dims;
-            registry::require(d.a_cs == 1 && d.b_rs == 1, || {
-                "needs row-major A and B given as [N, K] (trans_b)".into()
-            })?;
-            registry::require(
-                [d.k, d.a_rs, d.b_cs].iter().all(|s| s.is_multiple_of(4)) && d.vec4_aligned(),
-                || {
-                    format!(
-                        "needs K, the row and batch strides and the offsets multiples of 4 \
-                         (K = {}, row strides {} and {})",
-                        d.k, d.a_rs, d.b_cs
-                    )
-                },
-            )
-        },
-        shaders: &[typed_source!(
-            [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE],
-            "gemm/gemm_vec4_nt.wgsl"
-        )],
-        ..blocked(
+        shaders: &[Source::Typed(&shaders::GEMM_VEC4_NT)],
+        ..vec4_nt(
             "vec4_nt_8x8",
             "8x8 register blocks of dot products with vec4 loads of A and of B along K",
-            &[("TM", 8.0), ("TN", 8.0)],
-            64,
-            64,
+        )
+    },
+    Variant {
+        requires: "subgroups; row-major A and transposed row-major B (x·Wᵀ: both contiguous \
+                   along K), K, row and batch strides multiples of 4",
+        supports: |p, caps| {
+            has_subgroups(p, caps)?;
+            nt_aligned(p, caps)
+        },
+        shaders: &[Source::Typed(&shaders::GEMM_VEC4_NT_SG)],
+        ..vec4_nt(
+            "vec4_nt_8x8_sg",
+            "vec4_nt_8x8 with A's rows loaded once per subgroup of 8 and broadcast",
         )
     },
     Variant {
@@ -485,6 +500,7 @@ pub const VEC4_16X16_64X128: &GemmVariant = registry::named(VARIANTS, "vec4_16x1
 pub const VEC4_8X8_SG: &GemmVariant = registry::named(VARIANTS, "vec4_8x8_sg");
 pub const VEC4_16X16_64X128_SG: &GemmVariant = registry::named(VARIANTS, "vec4_16x16_64x128_sg");
 pub const VEC4_NT_8X8: &GemmVariant = registry::named(VARIANTS, "vec4_nt_8x8");
+pub const VEC4_NT_8X8_SG: &GemmVariant = registry::named(VARIANTS, "vec4_nt_8x8_sg");
 pub const SUBGROUP: &GemmVariant = registry::named(VARIANTS, "subgroup");
 pub const PACKED_PAIRS: &GemmVariant = registry::named(VARIANTS, "packed_pairs");
 
@@ -556,7 +572,11 @@ fn auto(p: &GemmProblem, caps: &Caps) -> &'static GemmVariant {
         if p.dims.m <= 16 && SUBGROUP.check(p, caps).is_ok() {
             return SUBGROUP;
         }
-        return VEC4_NT_8X8;
+        return if rows_shared_in_subgroups(caps) {
+            VEC4_NT_8X8_SG
+        } else {
+            VEC4_NT_8X8
+        };
     }
     if p.dims.m >= 32 && p.dims.n >= 32 {
         // Transposed A (dense layers' weight gradient dyᵀ·x): 8x8 blocks

@@ -33,6 +33,7 @@ pub const ELEM_F16: ShaderFile = wgsl!("common/elem_f16.wgsl");
 pub const ACTIVATION: ShaderFile = wgsl!("common/activation.wgsl");
 pub const GEMM_PARAMS: ShaderFile = wgsl!("gemm/params.wgsl");
 pub const GEMM_EPILOGUE: ShaderFile = wgsl!("gemm/epilogue.wgsl");
+pub const A_ROWS: ShaderFile = wgsl!("gemm/a_rows.wgsl");
 pub const A_ROWS_OWN: ShaderFile = wgsl!("gemm/a_rows_own.wgsl");
 pub const A_ROWS_SUBGROUP: ShaderFile = wgsl!("gemm/a_rows_subgroup.wgsl");
 
@@ -80,6 +81,7 @@ pub(crate) use typed;
 /// The [`Source`](crate::registry::Source) of a typed body, written where a
 /// table row names its shaders, so that the row is the one place that
 /// declares the file: `shaders: &[typed_source!([ACTIVATION], "gemm/x.wgsl")]`.
+#[allow(unused_macros)]
 macro_rules! typed_source {
     ([$($inc:expr),*], $path:literal) => {
         $crate::registry::Source::Typed(&$crate::shaders::typed_pair!([$($inc),*], $path))
@@ -138,14 +140,37 @@ typed!(
 );
 typed!(
     GEMM_VEC4,
-    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE, A_ROWS_OWN],
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE, A_ROWS, A_ROWS_OWN],
     "gemm/gemm_vec4.wgsl"
 );
 // The same body with A's rows shared across a subgroup.
 typed!(
     GEMM_VEC4_SG,
-    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE, A_ROWS_SUBGROUP],
+    [
+        ACTIVATION,
+        GEMM_PARAMS,
+        GEMM_EPILOGUE,
+        A_ROWS,
+        A_ROWS_SUBGROUP
+    ],
     "gemm/gemm_vec4.wgsl"
+);
+// x·Wᵀ with both operands along K, A's rows loaded per invocation or shared.
+typed!(
+    GEMM_VEC4_NT,
+    [ACTIVATION, GEMM_PARAMS, GEMM_EPILOGUE, A_ROWS, A_ROWS_OWN],
+    "gemm/gemm_vec4_nt.wgsl"
+);
+typed!(
+    GEMM_VEC4_NT_SG,
+    [
+        ACTIVATION,
+        GEMM_PARAMS,
+        GEMM_EPILOGUE,
+        A_ROWS,
+        A_ROWS_SUBGROUP
+    ],
+    "gemm/gemm_vec4_nt.wgsl"
 );
 typed!(
     GEMM_SUBGROUP,
@@ -205,6 +230,8 @@ fn common() -> Vec<&'static Shader> {
         &GEMM_REGISTER,
         &GEMM_VEC4,
         &GEMM_VEC4_SG,
+        &GEMM_VEC4_NT,
+        &GEMM_VEC4_NT_SG,
         &GEMM_SUBGROUP,
     ];
     let plain = [
