@@ -678,10 +678,29 @@ impl WeightCase {
     }
 }
 
+/// The Winograd weight gradient's bound in units of ε·scale (its own scale,
+/// `rcb::winograd_weight_scale`): the reduction runs over N·⌈H/2⌉·⌈W/2⌉
+/// tiles, and the transforms round a few times more.
+fn winograd_bound(wg: &WeightGrad) -> f64 {
+    let tiles = wg.n * wg.a_h.div_ceil(2) * wg.a_w.div_ceil(2);
+    2.0 * (tiles as f64).sqrt() + 16.0
+}
+
+/// Panics unless two runs gave the same bits.
+fn assert_same_bits(got: &[f32], again: &[f32], what: &impl std::fmt::Debug) {
+    assert!(
+        got.iter()
+            .zip(again)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "{what:?}: not bitwise repeatable"
+    );
+}
+
 /// Every row of the weight-gradient table: 100 convolutions and 100
 /// transposed convolutions (what `implicit_gemm` runs), then 100
 /// convolutions of unit column stride and dilation (most of which
-/// `sliding_window` accepts).
+/// `sliding_window` accepts) and 100 that `winograd` accepts, compared
+/// against its own scale with [`winograd_bound`].
 fn weight_sweep(precision: Precision) {
     let dev = common::device();
     let dtype = precision.dtype();
@@ -698,6 +717,16 @@ fn weight_sweep(precision: Precision) {
         }
         WeightCase::Conv(c)
     }));
+    cases.extend((0..GPU_PROBLEMS).map(|_| WeightCase::Conv(winograd_case(&mut rng))));
+    // The Winograd row's scale and bound, from A, B and the problem.
+    let winograd = |variant, wg: &WeightGrad, a: &[f32], b: &[f32], want: &mut RefOut| {
+        if variant == cb::weight::WINOGRAD {
+            want.scale = rcb::winograd_weight_scale(wg, a, b);
+            Some(winograd_bound(wg))
+        } else {
+            None
+        }
+    };
     common::sweep::sweep(
         &cb::weight::TABLE,
         precision,
@@ -722,15 +751,11 @@ fn weight_sweep(precision: Precision) {
                     &dw,
                 )
                 .map_err(|e| e.to_string())?;
-                let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
+                let mut want = rcb::conv2d_backward_weight(&geo, &x, &dy);
                 let k = geo.n * geo.oh * geo.ow;
-                testing::compare(
-                    &dw.to_f32_vec().unwrap(),
-                    &want,
-                    dtype,
-                    common::sum_bound(dtype, k),
-                )
-                .map(|r| r.max_err_eps)
+                let c = winograd(variant, &WeightGrad::conv2d(&geo), &dy, &x, &mut want)
+                    .unwrap_or_else(|| common::sum_bound(dtype, k));
+                testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, c).map(|r| r.max_err_eps)
             }
             WeightCase::Trans(case) => {
                 let geo = case.geo();
@@ -746,15 +771,17 @@ fn weight_sweep(precision: Precision) {
                     &dw,
                 )
                 .map_err(|e| e.to_string())?;
-                let want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
+                let mut want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
                 let k = geo.n * geo.h * geo.w;
-                testing::compare(
-                    &dw.to_f32_vec().unwrap(),
-                    &want,
-                    dtype,
-                    common::sum_bound(dtype, k),
+                let c = winograd(
+                    variant,
+                    &WeightGrad::conv_transpose2d(&geo),
+                    &x,
+                    &dy,
+                    &mut want,
                 )
-                .map(|r| r.max_err_eps)
+                .unwrap_or_else(|| common::sum_bound(dtype, k));
+                testing::compare(&dw.to_f32_vec().unwrap(), &want, dtype, c).map(|r| r.max_err_eps)
             }
         },
     );
@@ -1054,12 +1081,7 @@ fn gemm_weight_gradient_chunks_and_splits() {
         testing::compare(&got, &want, DType::F32, c)
             .unwrap_or_else(|e| panic!("{case:?} {}: {e}", variant.name));
         let again = run();
-        assert!(
-            got.iter()
-                .zip(&again)
-                .all(|(a, b)| a.to_bits() == b.to_bits()),
-            "{case:?}: not bitwise repeatable"
-        );
+        assert_same_bits(&got, &again, &case);
     }
     let dev = common::device();
     let trans = TransCase {
@@ -1083,6 +1105,92 @@ fn gemm_weight_gradient_chunks_and_splits() {
         testing::compare(&dw.to_f32_vec().unwrap(), &want, DType::F32, c)
             .unwrap_or_else(|e| panic!("{}: {e}", variant.name));
     }
+}
+
+/// The Winograd weight gradient over chunks of images (a 64 KiB binding
+/// limit: A's transform of three images does not fit), odd output sizes
+/// (tiles half outside A), one-sided padding, and a stride-1 transposed
+/// convolution: each against the reference with the Winograd bound of
+/// `weight_sweep`, and bitwise repeatable.
+#[test]
+fn winograd_weight_gradient_chunks() {
+    let mut rng = common::rng(0xb00e);
+    let conv = |x: [usize; 4], w: [usize; 4], pad: [usize; 2]| ConvCase {
+        x_shape: x,
+        w_shape: w,
+        params: Conv2dParams {
+            padding: Padding::Explicit(pad),
+            ..Default::default()
+        },
+    };
+    let cases = [
+        // 30 tiles per image: A's transform is 24 KiB per image, so chunks of
+        // 2, 2 and 1 images.
+        (conv([5, 8, 12, 10], [12, 8, 3, 3], [1, 1]), Some(64 << 10)),
+        // A is 7x5: the last tile row and column are half outside.
+        (conv([3, 33, 9, 7], [40, 33, 3, 3], [0, 0]), None),
+        (conv([2, 36, 6, 9], [20, 36, 3, 3], [2, 0]), None),
+    ];
+    for (case, limit) in &cases {
+        let dev = match limit {
+            Some(l) => common::own_device(Some(*l)),
+            None => common::device(),
+        };
+        let geo = case.geo();
+        let wg = WeightGrad::conv2d(&geo);
+        let problem = WeightGradProblem {
+            wg,
+            precision: Precision::F32,
+        };
+        cb::weight::WINOGRAD.check(&problem, dev.caps()).unwrap();
+        let (x, xt) = upload(&dev, &mut rng, &case.x_shape, DType::F32);
+        let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+        let run = || {
+            let dw = testing::poisoned(&dev, &case.w_shape, DType::F32).unwrap();
+            cb::conv2d_backward_weight_by(&xt, &dyt, &case.params, cb::weight::WINOGRAD, None, &dw)
+                .unwrap();
+            dw.to_f32_vec().unwrap()
+        };
+        let got = run();
+        let mut want = rcb::conv2d_backward_weight(&geo, &x, &dy);
+        want.scale = rcb::winograd_weight_scale(&wg, &dy, &x);
+        testing::compare(&got, &want, DType::F32, winograd_bound(&wg))
+            .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+        let again = run();
+        assert_same_bits(&got, &again, &case);
+    }
+    let dev = common::device();
+    let trans = TransCase {
+        x_shape: [3, 40, 6, 5],
+        w_shape: [40, 36, 3, 3],
+        params: ConvTranspose2dParams {
+            padding: [1, 0],
+            ..Default::default()
+        },
+    };
+    let geo = trans.geo();
+    let wg = WeightGrad::conv_transpose2d(&geo);
+    let (x, xt) = upload(&dev, &mut rng, &trans.x_shape, DType::F32);
+    let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+    let mut want = rcb::conv_transpose2d_backward_weight(&geo, &x, &dy);
+    want.scale = rcb::winograd_weight_scale(&wg, &x, &dy);
+    let dw = testing::poisoned(&dev, &trans.w_shape, DType::F32).unwrap();
+    cb::conv_transpose2d_backward_weight_by(
+        &xt,
+        &dyt,
+        &trans.params,
+        cb::weight::WINOGRAD,
+        None,
+        &dw,
+    )
+    .unwrap();
+    testing::compare(
+        &dw.to_f32_vec().unwrap(),
+        &want,
+        DType::F32,
+        winograd_bound(&wg),
+    )
+    .unwrap();
 }
 
 /// Weight gradients large enough to be split over workgroups (f32 partial
@@ -1180,6 +1288,34 @@ fn scratch_bytes_match_measured_peaks() {
         let peak = dev.pool_stats().peak_live_bytes;
         peak - before - out.byte_size()
     };
+    // A weight gradient the table runs by Winograd: its transforms and
+    // products.
+    {
+        let (x_shape, w_shape) = ([2, 32, 32, 32], [32, 32, 3, 3]);
+        let p = Conv2dParams {
+            padding: Padding::Explicit([1, 1]),
+            ..Default::default()
+        };
+        let geo = Conv2dGeometry::new("t", &x_shape, &w_shape, &p).unwrap();
+        let problem = WeightGradProblem {
+            wg: WeightGrad::conv2d(&geo),
+            precision: Precision::F32,
+        };
+        assert_eq!(
+            cb::weight::TABLE.choose(&dev, &problem),
+            cb::weight::WINOGRAD
+        );
+        let (_, xt) = upload(&dev, &mut rng, &x_shape, DType::F32);
+        let (_, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+        let weight = peak_of(&|| {
+            cb::conv2d_backward_weight(&xt, &dyt, w_shape, &p, Some(Precision::F32)).unwrap()
+        });
+        assert!(weight > 0);
+        assert_eq!(
+            weight,
+            cb::conv2d_backward_weight_scratch_bytes(&dev, &geo, Precision::F32)
+        );
+    }
     for i in 0..16 {
         let case = conv_case(&mut rng, i, false);
         let geo = case.geo();

@@ -118,6 +118,11 @@ typed!(
     [ACTIVATION, CONV_PARAMS, CONV_EPILOGUE],
     "conv/winograd_output.wgsl"
 );
+typed!(
+    CONV_WINOGRAD_OUTPUT_GRAD,
+    [CONV_PARAMS],
+    "conv/winograd_output_grad.wgsl"
+);
 
 /// Shaders this module launches.
 pub(crate) fn shaders() -> Vec<&'static Shader> {
@@ -135,6 +140,7 @@ pub(crate) fn shaders() -> Vec<&'static Shader> {
             &CONV_WINOGRAD_WEIGHTS,
             &CONV_WINOGRAD_INPUT,
             &CONV_WINOGRAD_OUTPUT,
+            &CONV_WINOGRAD_OUTPUT_GRAD,
         ],
         &[&CONV_DIRECT_F16P],
     )
@@ -751,6 +757,61 @@ fn im2col_rows_into(
     )
 }
 
+/// The tensor a Winograd tile transform reads: x (the input transform) or
+/// dy (the adjoint of the output transform).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WinogradSide {
+    /// `winograd_input.wgsl`: `Bᵀ d B` of every 4x4 input tile into 16
+    /// matrices `[C_in, p4]`.
+    Input,
+    /// `winograd_output_grad.wgsl`: `A dy Aᵀ` of every 2x2 output-gradient
+    /// tile into 16 matrices `[C_out, p4]`, laid out as the forward's GEMM
+    /// products (the Winograd weight gradient's second operand).
+    OutputGrad,
+}
+
+/// A Winograd tile transform of `imgs` images (bound as `src`, the first
+/// image at element offset `.1`) into `dst`: one column per 2x2 tile of the
+/// output grid, zero columns from the chunk's tile count up to `p4`. The
+/// forward runs the input side; the Winograd weight gradient runs both.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn winograd_transform_into(
+    dev: &Device,
+    side: WinogradSide,
+    geo: &Conv2dGeometry,
+    precision: Precision,
+    imgs: usize,
+    p4: usize,
+    (src, src_off): (BufferRange<'_>, u32),
+    dst: BufferRange<'_>,
+) -> Result<()> {
+    let (typed, channels) = match side {
+        WinogradSide::Input => (&CONV_WINOGRAD_INPUT, geo.c_in),
+        WinogradSide::OutputGrad => (&CONV_WINOGRAD_OUTPUT_GRAD, geo.c_out),
+    };
+    let shader = typed
+        .get(precision)
+        .ok_or_else(|| Error::invalid(OP, "precision", "Winograd has no packed-f16 form"))?;
+    let (th, tw) = (geo.oh.div_ceil(2), geo.ow.div_ceil(2));
+    let p = imgs * th * tw;
+    debug_assert!(p4 >= p && p4.is_multiple_of(4));
+    let mut params = ConvParams::new(geo, imgs, false);
+    match side {
+        WinogradSide::Input => params.x_off = src_off,
+        WinogradSide::OutputGrad => params.y_off = src_off,
+    }
+    params.a[0] = th as u32;
+    params.a[1] = tw as u32;
+    params.a[2] = p as u32;
+    params.a[3] = p4 as u32;
+    dev.dispatch(
+        &Kernel::new(OP, shader, "main"),
+        bytemuck::bytes_of(&params),
+        &[Binding::Read(src), Binding::ReadWrite(dst)],
+        (channels * p4).div_ceil(64) as u64,
+    )
+}
+
 pub(crate) fn round4(n: usize) -> usize {
     n.div_ceil(4) * 4
 }
@@ -1216,7 +1277,6 @@ impl Run<'_> {
             ],
             (geo.c_out * geo.c_in).div_ceil(64) as u64,
         )?;
-        let in_kernel = Kernel::new(OP, self.shader(&CONV_WINOGRAD_INPUT)?, "main");
         let constants = self.act.constants();
         let out_kernel =
             Kernel::new(OP, self.shader(&CONV_WINOGRAD_OUTPUT)?, "main").with_constants(&constants);
@@ -1231,11 +1291,15 @@ impl Run<'_> {
             params.a[1] = tw as u32;
             params.a[2] = p as u32;
             params.a[3] = p4 as u32;
-            self.dev.dispatch(
-                &in_kernel,
-                bytemuck::bytes_of(&params),
-                &[Binding::Read(xw), Binding::ReadWrite(v.binding())],
-                (geo.c_in * p4).div_ceil(64) as u64,
+            winograd_transform_into(
+                self.dev,
+                WinogradSide::Input,
+                geo,
+                self.precision,
+                imgs,
+                p4,
+                (xw, x_off),
+                v.binding(),
             )?;
             let gemm = GemmLaunch {
                 groups: 16,

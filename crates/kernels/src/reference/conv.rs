@@ -92,18 +92,8 @@ pub fn winograd_scale(
             && geo.groups == 1,
         "winograd_scale needs a 3x3, stride 1, dilation 1, ungrouped convolution"
     );
-    const G: [[f64; 3]; 4] = [
-        [1.0, 0.0, 0.0],
-        [0.5, 0.5, 0.5],
-        [0.5, 0.5, 0.5],
-        [0.0, 0.0, 1.0],
-    ];
-    const BT: [[f64; 4]; 4] = [
-        [1.0, 0.0, 1.0, 0.0],
-        [0.0, 1.0, 1.0, 0.0],
-        [0.0, 1.0, 1.0, 0.0],
-        [0.0, 1.0, 0.0, 1.0],
-    ];
+    const G: [[f64; 3]; 4] = WINOGRAD_G_ABS;
+    const BT: [[f64; 4]; 4] = WINOGRAD_BT_ABS;
     const AT: [[f64; 4]; 2] = [[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 1.0]];
     // |U| for every (co, ci): 16 values.
     let u_abs: Vec<[f64; 16]> = (0..geo.c_out * geo.c_in)
@@ -172,6 +162,22 @@ pub fn winograd_scale(
     });
     scale
 }
+
+/// |G| of Winograd F(2x2, 3x3)'s weight transform `G g Gᵀ`.
+pub(super) const WINOGRAD_G_ABS: [[f64; 3]; 4] = [
+    [1.0, 0.0, 0.0],
+    [0.5, 0.5, 0.5],
+    [0.5, 0.5, 0.5],
+    [0.0, 0.0, 1.0],
+];
+
+/// |Bᵀ| of Winograd F(2x2, 3x3)'s input transform `Bᵀ d B`.
+pub(super) const WINOGRAD_BT_ABS: [[f64; 4]; 4] = [
+    [1.0, 0.0, 1.0, 0.0],
+    [0.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, 0.0, 1.0],
+];
 
 /// Calls `f(img, co, oy, ox)` for every output in NCHW order.
 fn for_each_output(geo: &Conv2dGeometry, mut f: impl FnMut(usize, usize, usize, usize)) {

@@ -206,6 +206,111 @@ pub fn conv_transpose2d_backward_weight(
     })
 }
 
+/// The scale of the Winograd F(2x2, 3x3) weight gradient of `wg` (A and B
+/// as [`WeightGrad`] names them), in dW's layout: Σ over every tile of
+/// `|G|ᵀ (|A| |A_tile| |A|ᵀ ⊙ |B|ᵀ |B_tile| |B|) |G|`, the sum of the
+/// magnitudes of every term the algorithm adds (transforms, products, the
+/// reduction over tiles, the final transform), times a margin for the
+/// transforms' own roundings. It exceeds direct summation's Σ|a·b| because
+/// the transforms mix neighbouring taps. Needs a 3x3 kernel at stride 1 and
+/// dilation 1, one group.
+///
+/// [`WeightGrad`]: crate::conv::backward::weight::WeightGrad
+pub fn winograd_weight_scale(
+    wg: &crate::conv::backward::weight::WeightGrad,
+    a: &[f32],
+    b: &[f32],
+) -> Vec<f64> {
+    assert!(
+        wg.kh == 3 && wg.kw == 3 && wg.stride == [1, 1] && wg.dilation == [1, 1] && wg.groups == 1,
+        "winograd_weight_scale needs a 3x3, stride 1, dilation 1, ungrouped problem"
+    );
+    use super::conv::{WINOGRAD_BT_ABS as BT, WINOGRAD_G_ABS as G};
+    // |A| (4 x 2): the adjoint of the output transform.
+    const A: [[f64; 2]; 4] = [[1.0, 0.0], [1.0, 1.0], [1.0, 1.0], [0.0, 1.0]];
+    let (th, tw) = (wg.a_h.div_ceil(2), wg.a_w.div_ceil(2));
+    let mut scale = vec![0.0f64; wg.a_c * wg.b_c * 9];
+    for img in 0..wg.n {
+        for ty in 0..th {
+            for tx in 0..tw {
+                // |M| of every A channel's 2x2 tile, |V| of every B channel's 4x4.
+                let m: Vec<[f64; 16]> = (0..wg.a_c)
+                    .map(|ch| {
+                        let mut t = [[0.0f64; 2]; 2];
+                        for (i, row) in t.iter_mut().enumerate() {
+                            for (j, v) in row.iter_mut().enumerate() {
+                                let (y, x) = (2 * ty + i, 2 * tx + j);
+                                if y < wg.a_h && x < wg.a_w {
+                                    let k = ((img * wg.a_c + ch) * wg.a_h + y) * wg.a_w + x;
+                                    *v = (a[k] as f64).abs();
+                                }
+                            }
+                        }
+                        let mut out = [0.0; 16];
+                        for r in 0..4 {
+                            for c in 0..4 {
+                                out[r * 4 + c] = (0..2)
+                                    .flat_map(|i| (0..2).map(move |j| (i, j)))
+                                    .map(|(i, j)| A[r][i] * A[c][j] * t[i][j])
+                                    .sum();
+                            }
+                        }
+                        out
+                    })
+                    .collect();
+                let v: Vec<[f64; 16]> = (0..wg.b_c)
+                    .map(|ch| {
+                        let mut d = [[0.0f64; 4]; 4];
+                        for (i, row) in d.iter_mut().enumerate() {
+                            for (j, v) in row.iter_mut().enumerate() {
+                                let y = (2 * ty + i) as isize - wg.pad[0] as isize;
+                                let x = (2 * tx + j) as isize - wg.pad[1] as isize;
+                                if y >= 0
+                                    && x >= 0
+                                    && (y as usize) < wg.b_h
+                                    && (x as usize) < wg.b_w
+                                {
+                                    let k = ((img * wg.b_c + ch) * wg.b_h + y as usize) * wg.b_w
+                                        + x as usize;
+                                    *v = (b[k] as f64).abs();
+                                }
+                            }
+                        }
+                        let mut out = [0.0; 16];
+                        for r in 0..4 {
+                            for c in 0..4 {
+                                out[r * 4 + c] = (0..4)
+                                    .flat_map(|i| (0..4).map(move |j| (i, j)))
+                                    .map(|(i, j)| BT[r][i] * BT[c][j] * d[i][j])
+                                    .sum();
+                            }
+                        }
+                        out
+                    })
+                    .collect();
+                for (ac, m) in m.iter().enumerate() {
+                    for (bc, v) in v.iter().enumerate() {
+                        let s = &mut scale[(ac * wg.b_c + bc) * 9..][..9];
+                        for xi in 0..16 {
+                            let prod = m[xi] * v[xi];
+                            if prod == 0.0 {
+                                continue;
+                            }
+                            let (r, c) = (xi / 4, xi % 4);
+                            for ky in 0..3 {
+                                for kx in 0..3 {
+                                    s[ky * 3 + kx] += G[r][ky] * G[c][kx] * prod;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    scale.iter().map(|s| 1.13 * s).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 //! | conv2d dx, stride 1 (row `forward_conv` of [`data::TABLE`]) | a forward convolution of dy with the 180°-rotated, channel-swapped weights and padding d·(K−1) − pad (the [`crate::conv::forward`] table's choice; never Winograd) |
 //! | conv2d dx, otherwise (row `transposed`) | the transposed convolution of dy with w, offset by the conv's top/left padding (asymmetric `same` padding included): the [`crate::conv::transpose`] table's choice |
 //! | conv_transpose2d dx | the direct convolution of dy with w read as OIHW (`conv_direct`, register-blocked up to 8 channels × 4 pixels, weight loads shared by the workgroup) |
-//! | dw (both; [`weight::TABLE`]) | one implicit GEMM over K = N·H·W (im2col gathered on the fly, rows shared by the workgroup) with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum) |
+//! | dw (both; [`weight::TABLE`]) | one implicit GEMM over K = N·H·W (im2col gathered on the fly, rows shared by the workgroup) with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum); im2col + GEMM rows; for 3x3 stride-1 layers with enough tiles, Winograd F(2x2, 3x3) run backwards (16 GEMMs over the tiles, chunks added in order) |
 //! | db | one workgroup per channel pair, strided f32 sums then a fixed tree |
 //!
 //! Every kernel gathers: no float atomics, one summation order, deterministic
@@ -21,6 +21,7 @@
 pub mod data;
 pub mod weight;
 mod weight_gemm;
+mod weight_winograd;
 
 use weft_device::{Binding, Device, Error, Kernel, Result, Shader, Tensor};
 

@@ -12,7 +12,7 @@
 //! leave the device idle; the f32 products of the splits, then of the chunks,
 //! are added in order by `dw_sum.wgsl` (deterministic).
 
-use weft_device::{Binding, DType, Device, Error, Kernel, Result};
+use weft_device::{Binding, BufferRange, DType, Device, Error, Kernel, Result, Tensor};
 
 use super::weight::{WeightGrad, WeightGradArgs, WeightGradProblem, WeightGradVariant};
 use crate::binding::{align_elems, window};
@@ -85,7 +85,7 @@ fn columns(wg: &WeightGrad, imgs: usize) -> usize {
 
 /// The conv2d whose im2col unrolls B into the GEMM's columns: B is its
 /// input, and its output grid is A's.
-fn im2col_geometry(wg: &WeightGrad, imgs: usize) -> Conv2dGeometry {
+pub(super) fn im2col_geometry(wg: &WeightGrad, imgs: usize) -> Conv2dGeometry {
     Conv2dGeometry {
         n: imgs,
         c_in: wg.b_c,
@@ -101,6 +101,36 @@ fn im2col_geometry(wg: &WeightGrad, imgs: usize) -> Conv2dGeometry {
         oh: wg.a_h,
         ow: wg.a_w,
     }
+}
+
+/// The most images per chunk (at least 1, at most `n`) for which `fits`
+/// says (within the binding limit, within the scratch budget).
+pub(super) fn largest_chunk(n: usize, fits: impl Fn(usize) -> (bool, bool)) -> usize {
+    let (mut lo, mut hi) = (1usize, n.max(1));
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        match fits(mid) {
+            (true, true) => lo = mid,
+            _ => hi = mid - 1,
+        }
+    }
+    lo
+}
+
+/// A and B of images `img0 .. img0 + imgs`, bound as aligned windows with
+/// the chunk's first element offsets.
+pub(super) fn chunk_windows<'a>(
+    wg: &WeightGrad,
+    (a, b): (&'a Tensor, &'a Tensor),
+    img0: usize,
+    imgs: usize,
+) -> Result<[(BufferRange<'a>, u32); 2]> {
+    let align = align_elems(a.device().limits(), DType::F32);
+    let (a_img, b_img) = (wg.a_c * wg.a_h * wg.a_w, wg.b_c * wg.b_h * wg.b_w);
+    Ok([
+        window(a, img0 * a_img, imgs * a_img, align)?,
+        window(b, img0 * b_img, imgs * b_img, align)?,
+    ])
 }
 
 /// Chunks, splits and widths of `wg` within the device's binding limit.
@@ -122,15 +152,7 @@ pub(super) fn plan(wg: &WeightGrad, limit: u64) -> std::result::Result<GemmPlan,
     registry::require(binding && numel_bytes <= limit, || {
         format!("one image's columns or dW exceed the binding limit of {limit} bytes")
     })?;
-    let (mut lo, mut hi) = (1usize, wg.n.max(1));
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        match fits(mid) {
-            (true, true) => lo = mid,
-            _ => hi = mid - 1,
-        }
-    }
-    let imgs = lo;
+    let imgs = largest_chunk(wg.n, fits);
     let p = columns(wg, imgs);
     let tiles = wg.a_c.div_ceil(64) * patch(wg).div_ceil(64);
     let by_work = (p / MIN_SPLIT).max(1);
@@ -241,7 +263,7 @@ fn pixels_into(
 /// Bytes of the scratch tensors a launch allocates.
 pub(super) fn scratch(p: &WeightGradProblem, dev: &Device) -> u64 {
     let wg = &p.wg;
-    if wg.numel() == 0 || wg.n * wg.a_h * wg.a_w == 0 {
+    if wg.nothing_to_sum() {
         return 0;
     }
     plan(wg, dev.limits().max_storage_buffer_binding_size)
@@ -269,13 +291,10 @@ pub(super) fn launch(
     let wg = &p.wg;
     let WeightGradArgs { op, a, b, dw } = *args;
     let dev = a.device();
+    if let Some(done) = wg.trivial(dw) {
+        return done;
+    }
     let numel = wg.numel();
-    if numel == 0 {
-        return Ok(());
-    }
-    if wg.n * wg.a_h * wg.a_w == 0 {
-        return crate::elementwise::fill(dw, 0.0);
-    }
     let limit = dev.limits().max_storage_buffer_binding_size;
     let plan = plan(wg, limit).map_err(|why| Error::invalid(op, "shape", why.0))?;
     let [cols_n, rows_n, part_n] = plan.scratch_elems(wg);
@@ -284,8 +303,6 @@ pub(super) fn launch(
     let part = (part_n > 0)
         .then(|| dev.empty(&[part_n], DType::F32))
         .transpose()?;
-    let align = align_elems(dev.limits(), DType::F32);
-    let (a_img, b_img) = (wg.a_c * wg.a_h * wg.a_w, wg.b_c * wg.b_h * wg.b_w);
     let rows_kernel = Kernel::new(op, DW_ROWS.f32, "main");
     for (chunk, img0) in (0..wg.n).step_by(plan.imgs).enumerate() {
         let imgs = plan.imgs.min(wg.n - img0);
@@ -293,7 +310,7 @@ pub(super) fn launch(
         // The last chunk may be shorter: fewer splits of the same length.
         let splits = p_cols.div_ceil(plan.split_len);
         let width = splits * plan.split_len;
-        let xw = window(b, img0 * b_img, imgs * b_img, align)?;
+        let [(aw, a_off), xw] = chunk_windows(wg, (a, b), img0, imgs)?;
         let pixels = pixel_major(v);
         if pixels {
             pixels_into(op, wg, imgs, width, xw, &cols)?;
@@ -307,7 +324,6 @@ pub(super) fn launch(
                 &cols,
             )?;
         }
-        let (aw, a_off) = window(a, img0 * a_img, imgs * a_img, align)?;
         let params = RowsParams {
             a_c: wg.a_c as u32,
             hw: (wg.a_h * wg.a_w) as u32,
