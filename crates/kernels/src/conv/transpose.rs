@@ -19,9 +19,11 @@
 //! kernels take the top/left offsets and the output size explicitly, so they
 //! never need a symmetric `padding`.
 
-use weft_device::{Binding, Caps, DType, Error, Kernel, Result, Shader, ShaderFile, Tensor};
+use weft_device::{
+    Binding, Caps, DType, Device, Error, Kernel, Result, Shader, ShaderFile, Tensor,
+};
 
-use super::params::{ConvTranspose2dGeometry, ConvTranspose2dParams, GatherGeometry};
+use super::params::{ConvTranspose2dGeometry, ConvTranspose2dParams, GatherGeometry, GatherParams};
 use super::{
     IN2_F16P, IN2_TYPED, OUT3_TYPED, TRANSPOSED_PARAMS, channel_block, pixel_block,
     same_float_dtype, typed_shader,
@@ -418,6 +420,31 @@ fn constants(activation: Activation, bias: bool) -> Vec<(&'static str, f64)> {
     c
 }
 
+/// Launches `col2im.wgsl` (f32 / native f16) over `count` images from
+/// `params`: one invocation per run of `RUN` (8) outputs along a row.
+fn col2im_by_runs(
+    dev: &Device,
+    kernel: &Kernel<'_>,
+    params: &GatherParams,
+    t: &GatherGeometry,
+    count: usize,
+    bindings: &[Binding<'_>],
+) -> Result<()> {
+    const RUN: usize = 8;
+    let segs = t.w_out.div_ceil(RUN);
+    let p = GatherParams {
+        segs: segs as u32,
+        ..*params
+    };
+    let runs = count * t.c_out * t.h_out * segs;
+    dev.dispatch(
+        kernel,
+        bytemuck::bytes_of(&p),
+        bindings,
+        runs.div_ceil(64) as u64,
+    )
+}
+
 /// [`constants`] of the col2im kernels, with the strides specialised.
 fn col2im_constants(
     t: &GatherGeometry,
@@ -508,24 +535,23 @@ fn launch_columns(p: &ConvTranspose2dProblem, a: &ConvTranspose2dArgs<'_>) -> Re
             ],
             tiles as u64,
         )?;
-        let units = match p.precision {
-            Precision::F16Packed => {
-                let s = n0 * per_image_out;
-                let e = s + count * per_image_out;
-                e.div_ceil(2) - s / 2
-            }
-            _ => count * per_image_out,
-        };
-        dev.dispatch(
-            &col2im,
-            bytemuck::bytes_of(&params),
-            &[
-                Binding::Read(cols.binding()),
-                Binding::Read(a.bias.unwrap_or(a.w).binding()),
-                Binding::ReadWrite(a.out.binding()),
-            ],
-            units.div_ceil(64) as u64,
-        )?;
+        let bindings = [
+            Binding::Read(cols.binding()),
+            Binding::Read(a.bias.unwrap_or(a.w).binding()),
+            Binding::ReadWrite(a.out.binding()),
+        ];
+        if p.precision == Precision::F16Packed {
+            let s = n0 * per_image_out;
+            let words = (s + count * per_image_out).div_ceil(2) - s / 2;
+            dev.dispatch(
+                &col2im,
+                bytemuck::bytes_of(&params),
+                &bindings,
+                words.div_ceil(64) as u64,
+            )?;
+        } else {
+            col2im_by_runs(dev, &col2im, &params, t, count, &bindings)?;
+        }
     }
     Ok(())
 }
@@ -596,21 +622,22 @@ fn launch_vec4(
         gemm::TABLE.run(dev, &problem, None, &args)?;
         params.n0 = n0 as u32;
         params.nc = count as u32;
-        let units = if tiles {
-            count * t.c_out * plane
+        let bindings = [
+            Binding::Read(cols.binding()),
+            Binding::Read(a.bias.unwrap_or(a.w).binding()),
+            Binding::ReadWrite(a.out.binding()),
+        ];
+        if tiles {
+            let units = count * t.c_out * plane;
+            dev.dispatch(
+                &col2im,
+                bytemuck::bytes_of(&params),
+                &bindings,
+                units.div_ceil(64) as u64,
+            )?;
         } else {
-            count * t.c_out * t.h_out * t.w_out
-        };
-        dev.dispatch(
-            &col2im,
-            bytemuck::bytes_of(&params),
-            &[
-                Binding::Read(cols.binding()),
-                Binding::Read(a.bias.unwrap_or(a.w).binding()),
-                Binding::ReadWrite(a.out.binding()),
-            ],
-            units.div_ceil(64) as u64,
-        )?;
+            col2im_by_runs(dev, &col2im, &params, t, count, &bindings)?;
+        }
     }
     Ok(())
 }
@@ -681,16 +708,12 @@ fn launch_vec4_merged(
             None,
             &GemmArgs::tensors(&w_rows, &xm, None, &cols),
         )?;
-        dev.dispatch(
-            &col2im,
-            bytemuck::bytes_of(&params),
-            &[
-                Binding::Read(cols.binding()),
-                Binding::Read(a.bias.unwrap_or(a.w).binding()),
-                Binding::ReadWrite(a.out.binding()),
-            ],
-            (count * t.c_out * t.h_out * t.w_out).div_ceil(64) as u64,
-        )?;
+        let bindings = [
+            Binding::Read(cols.binding()),
+            Binding::Read(a.bias.unwrap_or(a.w).binding()),
+            Binding::ReadWrite(a.out.binding()),
+        ];
+        col2im_by_runs(dev, &col2im, &params, t, count, &bindings)?;
     }
     Ok(())
 }
