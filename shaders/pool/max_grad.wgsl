@@ -18,10 +18,13 @@
 
 fn max_grad(e: u32) -> f32 {
     let hw = p.h * p.w;
-    let plane = e / hw;
     let pos = e % hw;
-    let ih = pos / p.w;
-    let iw = pos % p.w;
+    return max_grad_at(e / hw, pos / p.w, pos % p.w);
+}
+
+// The gradient at input (ih, iw) of `plane`.
+fn max_grad_at(plane: u32, ih: u32, iw: u32) -> f32 {
+    let pos = ih * p.w + iw;
     let hb = 2u * (p.oh + p.ow);
     let wb = hb + 2u * p.h;
     let oy0 = ranges[hb + ih];

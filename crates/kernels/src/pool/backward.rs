@@ -338,6 +338,9 @@ fn max_backward(
     )
 }
 
+/// Input-gradient elements per invocation of `pool/max_backward.wgsl`.
+const MAX_RUN: usize = 8;
+
 /// `index_ranges`: the ranges of outputs naming each row and column, then
 /// the gather.
 fn launch_index_ranges(
@@ -369,11 +372,19 @@ fn launch_index_ranges(
             .expect("typed shaders have f32 and f16 forms"),
     };
     let kernel = Kernel::new(op, shader, "main");
+    let packed = p.precision == Precision::F16Packed;
+    // The typed body takes runs of MAX_RUN elements along a row, the packed
+    // one words.
+    let items = if packed {
+        a.dx.numel()
+    } else {
+        a.dx.numel() / w.max(1) * w.div_ceil(MAX_RUN)
+    };
     launch(
         &kernel,
         base,
-        a.dx.numel(),
-        p.precision == Precision::F16Packed,
+        items,
+        packed,
         &[
             Binding::Read(a.dy.binding()),
             Binding::Read(a.indices.binding()),
