@@ -6,11 +6,16 @@
 // V is stored as 16 matrices [C_in, P4] (xi = 4*row + column), the B operands
 // of the 16 GEMMs; columns P .. P4 are written as zeros. One invocation per
 // (channel, tile): up to 16 loads, 16 stores, 32 additions.
+// With TILE_MAJOR = 1 the 16 matrices are [P4, C_in] instead (the Winograd
+// weight gradient's B operands, row-major for the vector GEMM), lanes running
+// over channels so that the stores stay contiguous.
 // Params: a0 = TH, a1 = TW, a2 = P (tiles in the chunk), a3 = P4.
 // Includes: precision prelude, grid, conv/params.
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read_write> v: array<T>;
+
+override TILE_MAJOR: u32 = 0u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -21,8 +26,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     if (e >= p.c_in * p4) {
         return;
     }
-    let t = e % p4;
-    let ci = e / p4;
+    // e is the element's index within its matrix in either layout.
+    var t = e % p4;
+    var ci = e / p4;
+    if (TILE_MAJOR == 1u) {
+        t = e / p.c_in;
+        ci = e % p.c_in;
+    }
     var d: array<f32, 16>;
     if (t < p.a2) {
         let tx = t % p.a1;

@@ -764,6 +764,9 @@ pub(crate) enum WinogradSide {
     /// `winograd_input.wgsl`: `Bᵀ d B` of every 4x4 input tile into 16
     /// matrices `[C_in, p4]`.
     Input,
+    /// The same, into 16 matrices `[p4, C_in]` (row-major B operands of the
+    /// weight gradient's GEMMs).
+    InputTileMajor,
     /// `winograd_output_grad.wgsl`: `A dy Aᵀ` of every 2x2 output-gradient
     /// tile into 16 matrices `[C_out, p4]`, laid out as the forward's GEMM
     /// products (the Winograd weight gradient's second operand).
@@ -786,7 +789,7 @@ pub(crate) fn winograd_transform_into(
     dst: BufferRange<'_>,
 ) -> Result<()> {
     let (typed, channels) = match side {
-        WinogradSide::Input => (&CONV_WINOGRAD_INPUT, geo.c_in),
+        WinogradSide::Input | WinogradSide::InputTileMajor => (&CONV_WINOGRAD_INPUT, geo.c_in),
         WinogradSide::OutputGrad => (&CONV_WINOGRAD_OUTPUT_GRAD, geo.c_out),
     };
     let shader = typed
@@ -797,15 +800,23 @@ pub(crate) fn winograd_transform_into(
     debug_assert!(p4 >= p && p4.is_multiple_of(4));
     let mut params = ConvParams::new(geo, imgs, false);
     match side {
-        WinogradSide::Input => params.x_off = src_off,
+        WinogradSide::Input | WinogradSide::InputTileMajor => params.x_off = src_off,
         WinogradSide::OutputGrad => params.y_off = src_off,
     }
     params.a[0] = th as u32;
     params.a[1] = tw as u32;
     params.a[2] = p as u32;
     params.a[3] = p4 as u32;
+    let tile_major = [(
+        "TILE_MAJOR",
+        (side == WinogradSide::InputTileMajor) as u8 as f64,
+    )];
+    let constants: &[_] = match side {
+        WinogradSide::OutputGrad => &[],
+        _ => &tile_major,
+    };
     dev.dispatch(
-        &Kernel::new(OP, shader, "main"),
+        &Kernel::new(OP, shader, "main").with_constants(constants),
         bytemuck::bytes_of(&params),
         &[Binding::Read(src), Binding::ReadWrite(dst)],
         (channels * p4).div_ceil(64) as u64,

@@ -364,15 +364,15 @@ pub static TABLE: Table<WeightGradProblem> = Table {
     // faster than implicit) (docs/PERFORMANCE.md: 2-3x on ResNet-18's layers): pixel-major
     // (the 16x16 row-major GEMM) where the patch is a multiple of 4,
     // patch-major (the NT GEMM) otherwise. Before them, Winograd where its
-    // GEMMs are full: at least 32 channels on both sides and 256 tiles to
-    // reduce over (ResNet-18's 3x3 layers at N = 8: 1.8-2.1x pixels_gemm
-    // from 56² to 14², level at 7² with 128 tiles, half its speed at N = 1-2
-    // with 16-32; 0.4x with 16 or 3 channels).
+    // GEMMs are full: at least 32 channels on both sides and 128 tiles to
+    // reduce over (ResNet-18's 3x3 layers at N = 8: 1.9-2.3x pixels_gemm
+    // from 56² to 14², 1.2x at 7² with 128 tiles; 0.87x at N = 2 on 7², 32
+    // tiles; 0.4x with 16 or 3 channels).
     auto: |p, caps| {
         let w = &p.wg;
         let gemm = w.ncols() >= 48 && (w.n * w.a_h * w.a_w >= 256 || w.a_c * w.ncols() >= 1 << 16);
         let winograd_full =
-            w.a_c >= 32 && w.b_c >= 32 && w.n * w.a_h.div_ceil(2) * w.a_w.div_ceil(2) >= 256;
+            w.a_c >= 32 && w.b_c >= 32 && w.n * w.a_h.div_ceil(2) * w.a_w.div_ceil(2) >= 128;
         if winograd_full && WINOGRAD.check(p, caps).is_ok() {
             WINOGRAD
         } else if SLIDING_WINDOW.check(p, caps).is_ok() {
