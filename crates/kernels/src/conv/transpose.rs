@@ -678,7 +678,7 @@ fn launch_vec4_merged(
             &gather,
             bytemuck::bytes_of(&params),
             &[Binding::Read(xw), Binding::ReadWrite(xm.binding())],
-            (t.c_in * w).div_ceil(64) as u64,
+            (t.c_in * w.div_ceil(8)).div_ceil(64) as u64,
         )?;
         let problem = GemmProblem {
             dims: GemmDims {
