@@ -1027,7 +1027,8 @@ fn gradients_are_deterministic() {
 /// their plan: several chunks of images (products accumulated chunk by
 /// chunk), reductions split into GEMM batches, the GEMM writing dW directly,
 /// chunks forced by a small binding limit, and the transposed convolution's
-/// gradient; each against the reference and bitwise repeatable.
+/// gradient; each against the reference and bitwise repeatable, at f32 and
+/// native f16 (columns and sums in f32, one rounding to f16).
 #[test]
 fn gemm_weight_gradient_chunks_and_splits() {
     let mut rng = common::rng(0xb00d);
@@ -1052,15 +1053,24 @@ fn gemm_weight_gradient_chunks_and_splits() {
         (conv([6, 8, 8, 8], [20, 8, 3, 3], 1, 1), Some(64 << 10)),
     ];
     let variants = [cb::weight::IM2COL_GEMM_NT, cb::weight::PIXELS_GEMM];
-    for ((case, limit), variant) in cases.iter().flat_map(|c| variants.map(|v| (c, v))) {
+    let runs = cases.iter().flat_map(|c| {
+        variants
+            .into_iter()
+            .flat_map(move |v| [Precision::F32, Precision::F16].map(|p| (c, v, p)))
+    });
+    for ((case, limit), variant, precision) in runs {
         let dev = match limit {
             Some(l) => common::own_device(Some(*l)),
             None => common::device(),
         };
+        if skip(&dev, precision) {
+            continue;
+        }
+        let dtype = precision.dtype();
         let geo = case.geo();
         let problem = WeightGradProblem {
             wg: WeightGrad::conv2d(&geo),
-            precision: Precision::F32,
+            precision,
         };
         if variant == cb::weight::PIXELS_GEMM && geo.c_in * 9 % 4 != 0 {
             // The pixel-major GEMM needs patches of a multiple of 4.
@@ -1068,18 +1078,19 @@ fn gemm_weight_gradient_chunks_and_splits() {
             continue;
         }
         variant.check(&problem, dev.caps()).unwrap();
-        let (x, xt) = upload(&dev, &mut rng, &case.x_shape, DType::F32);
-        let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+        let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+        let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
         let run = || {
-            let dw = testing::poisoned(&dev, &case.w_shape, DType::F32).unwrap();
-            cb::conv2d_backward_weight_by(&xt, &dyt, &case.params, variant, None, &dw).unwrap();
+            let dw = testing::poisoned(&dev, &case.w_shape, dtype).unwrap();
+            let p = Some(precision);
+            cb::conv2d_backward_weight_by(&xt, &dyt, &case.params, variant, p, &dw).unwrap();
             dw.to_f32_vec().unwrap()
         };
         let got = run();
         let want = rcb::conv2d_backward_weight(&geo, &x, &dy);
-        let c = common::sum_bound(DType::F32, geo.n * geo.oh * geo.ow);
-        testing::compare(&got, &want, DType::F32, c)
-            .unwrap_or_else(|e| panic!("{case:?} {}: {e}", variant.name));
+        let c = common::sum_bound(dtype, geo.n * geo.oh * geo.ow);
+        testing::compare(&got, &want, dtype, c)
+            .unwrap_or_else(|e| panic!("{case:?} {} {}: {e}", variant.name, precision.name()));
         let again = run();
         assert_same_bits(&got, &again, &case);
     }
@@ -1111,7 +1122,8 @@ fn gemm_weight_gradient_chunks_and_splits() {
 /// limit: A's transform of three images does not fit), odd output sizes
 /// (tiles half outside A), one-sided padding, and a stride-1 transposed
 /// convolution: each against the reference with the Winograd bound of
-/// `weight_sweep`, and bitwise repeatable.
+/// `weight_sweep`, and bitwise repeatable; at f32 and native f16 (f32 sums
+/// over the chunks, one rounding to f16).
 #[test]
 fn winograd_weight_gradient_chunks() {
     let mut rng = common::rng(0xb00e);
@@ -1131,31 +1143,34 @@ fn winograd_weight_gradient_chunks() {
         (conv([3, 33, 9, 7], [40, 33, 3, 3], [0, 0]), None),
         (conv([2, 36, 6, 9], [20, 36, 3, 3], [2, 0]), None),
     ];
-    for (case, limit) in &cases {
+    let precisions = [Precision::F32, Precision::F16];
+    for ((case, limit), precision) in cases.iter().flat_map(|c| precisions.map(|p| (c, p))) {
         let dev = match limit {
             Some(l) => common::own_device(Some(*l)),
             None => common::device(),
         };
+        if skip(&dev, precision) {
+            continue;
+        }
+        let dtype = precision.dtype();
         let geo = case.geo();
         let wg = WeightGrad::conv2d(&geo);
-        let problem = WeightGradProblem {
-            wg,
-            precision: Precision::F32,
-        };
+        let problem = WeightGradProblem { wg, precision };
         cb::weight::WINOGRAD.check(&problem, dev.caps()).unwrap();
-        let (x, xt) = upload(&dev, &mut rng, &case.x_shape, DType::F32);
-        let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
+        let (x, xt) = upload(&dev, &mut rng, &case.x_shape, dtype);
+        let (dy, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
         let run = || {
-            let dw = testing::poisoned(&dev, &case.w_shape, DType::F32).unwrap();
-            cb::conv2d_backward_weight_by(&xt, &dyt, &case.params, cb::weight::WINOGRAD, None, &dw)
+            let dw = testing::poisoned(&dev, &case.w_shape, dtype).unwrap();
+            let variant = cb::weight::WINOGRAD;
+            cb::conv2d_backward_weight_by(&xt, &dyt, &case.params, variant, Some(precision), &dw)
                 .unwrap();
             dw.to_f32_vec().unwrap()
         };
         let got = run();
         let mut want = rcb::conv2d_backward_weight(&geo, &x, &dy);
         want.scale = rcb::winograd_weight_scale(&wg, &dy, &x);
-        testing::compare(&got, &want, DType::F32, winograd_bound(&wg))
-            .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+        testing::compare(&got, &want, dtype, winograd_bound(&wg))
+            .unwrap_or_else(|e| panic!("{case:?} {}: {e}", precision.name()));
         let again = run();
         assert_same_bits(&got, &again, &case);
     }
@@ -1305,16 +1320,19 @@ fn scratch_bytes_match_measured_peaks() {
             cb::weight::TABLE.choose(&dev, &problem),
             cb::weight::WINOGRAD
         );
-        let (_, xt) = upload(&dev, &mut rng, &x_shape, DType::F32);
-        let (_, dyt) = upload(&dev, &mut rng, &geo.out_shape(), DType::F32);
-        let weight = peak_of(&|| {
-            cb::conv2d_backward_weight(&xt, &dyt, w_shape, &p, Some(Precision::F32)).unwrap()
-        });
-        assert!(weight > 0);
-        assert_eq!(
-            weight,
-            cb::conv2d_backward_weight_scratch_bytes(&dev, &geo, Precision::F32)
-        );
+        for precision in [Precision::F32, Precision::F16] {
+            let dtype = precision.dtype();
+            let (_, xt) = upload(&dev, &mut rng, &x_shape, dtype);
+            let (_, dyt) = upload(&dev, &mut rng, &geo.out_shape(), dtype);
+            let weight = peak_of(&|| {
+                cb::conv2d_backward_weight(&xt, &dyt, w_shape, &p, Some(precision)).unwrap()
+            });
+            assert!(weight > 0);
+            assert_eq!(
+                weight,
+                cb::conv2d_backward_weight_scratch_bytes(&dev, &geo, precision)
+            );
+        }
     }
     for i in 0..16 {
         let case = conv_case(&mut rng, i, false);

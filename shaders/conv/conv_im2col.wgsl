@@ -15,10 +15,11 @@
 // Params: a0 = P (columns), a1 = P4 / 4, a2 = rows written (groups*patch_len
 // or more); x_off is the chunk's offset in the x window.
 // Preconditions: P4 % 4 == 0.
-// Includes: precision prelude, grid, conv/params.
+// Includes: precision prelude, grid, conv/params, a scratch type (S: T, or
+// f32 for the weight gradient's GEMM).
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read_write> cols: array<T>;
+@group(0) @binding(2) var<storage, read_write> cols: array<S>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -36,11 +37,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     if (row >= p.groups * p.patch_len) {
         let out = row * p.a1 * 4u + run * p.ow;
         for (var ox = 0u; ox < p.ow; ox++) {
-            cols[out + ox] = T(0.0);
+            cols[out + ox] = S(0.0);
         }
         if (run == runs - 1u) {
             for (var c = p.a0; c < p.a1 * 4u; c++) {
-                cols[row * p.a1 * 4u + c] = T(0.0);
+                cols[row * p.a1 * 4u + c] = S(0.0);
             }
         }
         return;
@@ -56,15 +57,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let iy = i32(oy * p.stride_h + ky * p.dil_h) - i32(p.pad_t);
     if (iy < 0 || iy >= i32(p.h)) {
         for (var ox = 0u; ox < p.ow; ox++) {
-            cols[out + ox] = T(0.0);
+            cols[out + ox] = S(0.0);
         }
     } else {
         let src = p.x_off + ((img * p.c_in + chan) * p.h + u32(iy)) * p.w;
         var ix = i32(kx * p.dil_w) - i32(p.pad_l);
         for (var ox = 0u; ox < p.ow; ox++) {
-            var v = T(0.0);
+            var v = S(0.0);
             if (ix >= 0 && ix < i32(p.w)) {
-                v = x[src + u32(ix)];
+                v = S(x[src + u32(ix)]);
             }
             cols[out + ox] = v;
             ix += i32(p.stride_w);
@@ -72,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     }
     if (run == runs - 1u) {
         for (var c = p.a0; c < p.a1 * 4u; c++) {
-            cols[row * p.a1 * 4u + c] = T(0.0);
+            cols[row * p.a1 * 4u + c] = S(0.0);
         }
     }
 }

@@ -10,10 +10,11 @@
 // weight gradient's B operands, row-major for the vector GEMM), lanes running
 // over channels so that the stores stay contiguous.
 // Params: a0 = TH, a1 = TW, a2 = P (tiles in the chunk), a3 = P4.
-// Includes: precision prelude, grid, conv/params.
+// Includes: precision prelude, grid, conv/params, a scratch type (S: T, or
+// f32 for the weight gradient's GEMMs).
 
 @group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read_write> v: array<T>;
+@group(0) @binding(2) var<storage, read_write> v: array<S>;
 
 override TILE_MAJOR: u32 = 0u;
 
@@ -71,9 +72,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         let d2 = bd[4u * r + 2u];
         let d3 = bd[4u * r + 3u];
         let o = (4u * r) * stride + e;
-        v[o] = T(d0 - d2);
-        v[o + stride] = T(d1 + d2);
-        v[o + 2u * stride] = T(d2 - d1);
-        v[o + 3u * stride] = T(d1 - d3);
+        v[o] = S(d0 - d2);
+        v[o + stride] = S(d1 + d2);
+        v[o + 2u * stride] = S(d2 - d1);
+        v[o + 3u * stride] = S(d1 - d3);
     }
 }

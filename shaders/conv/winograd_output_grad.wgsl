@@ -13,7 +13,8 @@
 // Includes: precision prelude, grid, conv/params.
 
 @group(0) @binding(1) var<storage, read> dy: array<T>;
-@group(0) @binding(2) var<storage, read_write> m: array<T>;
+// f32 at every precision: the weight gradient's GEMMs run on f32 operands.
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -55,9 +56,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     for (var r = 0u; r < 4u; r++) {
         let c = ag[r];
         let o = (4u * r) * stride + e;
-        m[o] = T(c.x);
-        m[o + stride] = T(c.x + c.y);
-        m[o + 2u * stride] = T(c.x - c.y);
-        m[o + 3u * stride] = T(-c.y);
+        m[o] = c.x;
+        m[o + stride] = c.x + c.y;
+        m[o + 2u * stride] = c.x - c.y;
+        m[o + 3u * stride] = -c.y;
     }
 }

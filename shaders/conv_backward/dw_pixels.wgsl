@@ -36,7 +36,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<T>;
-@group(0) @binding(2) var<storage, read_write> cols: array<T4>;
+// f32 at every precision: the GEMM runs on f32 operands.
+@group(0) @binding(2) var<storage, read_write> cols: array<vec4<f32>>;
 
 // The input value under tap (c, ky, kx) of the pixel whose window starts at
 // (iy0, ix0) of the image at src.
@@ -61,7 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let out = q * row4;
     if (q >= p.cols) {
         for (var j = 0u; j < row4; j++) {
-            cols[out + j] = T4(0.0);
+            cols[out + j] = vec4<f32>(0.0);
         }
         return;
     }
@@ -77,9 +78,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var ky = 0u;
     var kx = 0u;
     for (var j = 0u; j < row4; j++) {
-        var v = T4(0.0);
+        var v = vec4<f32>(0.0);
         for (var l = 0u; l < 4u; l++) {
-            v[l] = tap(src, iy0, ix0, c, ky, kx);
+            v[l] = f32(tap(src, iy0, ix0, c, ky, kx));
             kx += 1u;
             if (kx == p.kw) {
                 kx = 0u;

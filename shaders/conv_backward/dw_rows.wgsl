@@ -21,7 +21,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<T>;
-@group(0) @binding(2) var<storage, read_write> rows: array<T4>;
+// f32 at every precision: the GEMM runs on f32 operands.
+@group(0) @binding(2) var<storage, read_write> rows: array<vec4<f32>>;
 
 // Element `pix` of channel `row` of image `img` (zero past the last column).
 fn at(row: u32, img: u32, pix: u32, col: u32) -> f32 {
@@ -49,6 +50,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         img[j] = img[j - 1u] + u32(wrap);
         pix[j] = select(pix[j - 1u] + 1u, 0u, wrap);
     }
-    rows[e] = T4(vec4<f32>(at(row, img[0], pix[0], col), at(row, img[1], pix[1], col + 1u),
-                           at(row, img[2], pix[2], col + 2u), at(row, img[3], pix[3], col + 3u)));
+    rows[e] = vec4<f32>(at(row, img[0], pix[0], col), at(row, img[1], pix[1], col + 1u),
+                        at(row, img[2], pix[2], col + 2u), at(row, img[3], pix[3], col + 3u));
 }

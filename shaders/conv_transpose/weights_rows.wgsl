@@ -3,8 +3,9 @@
 // vec4 GEMM kernels read without transposes. An exact copy, one 16 x 16 block
 // per invocation, 64 per workgroup (one element per invocation made every
 // load a scattered one).
+// The rows are f32 at every precision (the column GEMM runs in f32).
 // Includes: precision prelude, grid, conv_backward/in2_typed (src_a = w;
-// src_b unused), conv_backward/out3_typed (dst).
+// src_b unused).
 
 struct Params {
     // Elements of w.
@@ -14,6 +15,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -32,7 +34,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let c1 = min(c0 + 16u, p.c_in);
     for (var ci = c0; ci < c1; ci++) {
         for (var r = r0; r < r1; r++) {
-            dst[r * p.c_in + ci] = T(ld_a(ci * p.rows + r));
+            dst[r * p.c_in + ci] = ld_a(ci * p.rows + r);
         }
     }
 }

@@ -441,11 +441,28 @@ pub fn zeros(dev: &Device, shape: &[usize], dtype: DType) -> Result<Tensor> {
 /// Converts between f32 and f16 (round to nearest even); a tensor already of
 /// `dtype` is returned as is.
 pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
+    if x.dtype() == dtype {
+        return Ok(x.clone());
+    }
+    let y = x.device().empty(x.shape(), dtype)?;
+    cast_into(x, &y)?;
+    Ok(y)
+}
+
+/// [`cast`] into `y`, of x's element count and the other float dtype.
+pub fn cast_into(x: &Tensor, y: &Tensor) -> Result<()> {
     let dev = x.device();
+    let dtype = y.dtype();
+    if x.numel() != y.numel() {
+        return Err(Error::invalid(
+            "cast",
+            "output",
+            format!("{} elements for {}", y.numel(), x.numel()),
+        ));
+    }
     match (x.dtype(), dtype) {
-        (a, b) if a == b => Ok(x.clone()),
+        (a, b) if a == b => dev.copy(x, y),
         (DType::F32, DType::F16) | (DType::F16, DType::F32) => {
-            let y = dev.empty(x.shape(), dtype)?;
             let entry = if dtype == DType::F16 {
                 "to_f16"
             } else {
@@ -463,7 +480,7 @@ pub fn cast(x: &Tensor, dtype: DType) -> Result<Tensor> {
                     len.div_ceil(2).div_ceil(WG) as u64,
                 )?;
             }
-            Ok(y)
+            Ok(())
         }
         (a, b) => Err(Error::invalid(
             "cast",

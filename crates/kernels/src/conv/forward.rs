@@ -29,7 +29,7 @@ use crate::binding::{align_elems, vec4_alias, window};
 use crate::gemm::{self, BiasMode, GemmArgs, GemmDims, GemmProblem};
 use crate::precision::{Precision, Typed};
 use crate::registry::{self, Problem, Source, Table, Tile, Unsupported, Variant};
-use crate::shaders::{ACTIVATION, plain, typed, wgsl};
+use crate::shaders::{ACTIVATION, SCRATCH_F32, SCRATCH_TYPED, plain, typed, wgsl};
 use crate::tune;
 
 const OP: &str = "conv2d";
@@ -87,7 +87,23 @@ typed!(
     "conv/conv_implicit.wgsl"
 );
 typed!(CONV_WEIGHTS_TAPS, [CONV_PARAMS], "conv/weights_taps.wgsl");
-typed!(CONV_IM2COL, [CONV_PARAMS], "conv/conv_im2col.wgsl");
+typed!(
+    CONV_IM2COL,
+    [CONV_PARAMS, SCRATCH_TYPED],
+    "conv/conv_im2col.wgsl"
+);
+// The same bodies writing f32 scratch from f32 or f16 tensors: the weight
+// gradient's GEMM operands.
+typed!(
+    CONV_IM2COL_F32,
+    [CONV_PARAMS, SCRATCH_F32],
+    "conv/conv_im2col.wgsl"
+);
+typed!(
+    CONV_WINOGRAD_INPUT_F32,
+    [CONV_PARAMS, SCRATCH_F32],
+    "conv/winograd_input.wgsl"
+);
 typed!(
     CONV_WEIGHTS_PADDED,
     [CONV_PARAMS],
@@ -110,7 +126,7 @@ typed!(
 );
 typed!(
     CONV_WINOGRAD_INPUT,
-    [CONV_PARAMS],
+    [CONV_PARAMS, SCRATCH_TYPED],
     "conv/winograd_input.wgsl"
 );
 typed!(
@@ -134,6 +150,8 @@ pub(crate) fn shaders() -> Vec<&'static Shader> {
             &CONV_IMPLICIT_TAPS_UNIFORM,
             &CONV_WEIGHTS_TAPS,
             &CONV_IM2COL,
+            &CONV_IM2COL_F32,
+            &CONV_WINOGRAD_INPUT_F32,
             &CONV_COLUMNS_TO_IMAGES,
             &CONV_WEIGHTS_PADDED,
             &CONV_GEMM,
@@ -736,7 +754,14 @@ fn im2col_rows_into(
     cols: &Tensor,
 ) -> Result<()> {
     debug_assert!(rows == geo.groups * geo.patch_len() || geo.groups == 1);
-    let shader = CONV_IM2COL
+    // Columns in their own dtype: the tensors' (the forward GEMM's), or f32
+    // (the weight gradient's).
+    let typed = if cols.dtype() == DType::F32 {
+        &CONV_IM2COL_F32
+    } else {
+        &CONV_IM2COL
+    };
+    let shader = typed
         .get(precision)
         .ok_or_else(|| Error::invalid(OP, "precision", "im2col has no packed-f16 form"))?;
     let p = imgs * geo.oh * geo.ow;
@@ -762,14 +787,14 @@ fn im2col_rows_into(
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WinogradSide {
     /// `winograd_input.wgsl`: `Bᵀ d B` of every 4x4 input tile into 16
-    /// matrices `[C_in, p4]`.
+    /// matrices `[C_in, p4]` in the tensors' precision (the forward).
     Input,
-    /// The same, into 16 matrices `[p4, C_in]` (row-major B operands of the
-    /// weight gradient's GEMMs).
-    InputTileMajor,
+    /// The same in f32 (the weight gradient's B operands), into 16 matrices
+    /// `[p4, C_in]` when `tile_major` (row-major for the vector GEMM).
+    GradInput { tile_major: bool },
     /// `winograd_output_grad.wgsl`: `A dy Aᵀ` of every 2x2 output-gradient
-    /// tile into 16 matrices `[C_out, p4]`, laid out as the forward's GEMM
-    /// products (the Winograd weight gradient's second operand).
+    /// tile into 16 f32 matrices `[C_out, p4]`, laid out as the forward's
+    /// GEMM products (the Winograd weight gradient's A operands).
     OutputGrad,
 }
 
@@ -789,7 +814,8 @@ pub(crate) fn winograd_transform_into(
     dst: BufferRange<'_>,
 ) -> Result<()> {
     let (typed, channels) = match side {
-        WinogradSide::Input | WinogradSide::InputTileMajor => (&CONV_WINOGRAD_INPUT, geo.c_in),
+        WinogradSide::Input => (&CONV_WINOGRAD_INPUT, geo.c_in),
+        WinogradSide::GradInput { .. } => (&CONV_WINOGRAD_INPUT_F32, geo.c_in),
         WinogradSide::OutputGrad => (&CONV_WINOGRAD_OUTPUT_GRAD, geo.c_out),
     };
     let shader = typed
@@ -800,17 +826,15 @@ pub(crate) fn winograd_transform_into(
     debug_assert!(p4 >= p && p4.is_multiple_of(4));
     let mut params = ConvParams::new(geo, imgs, false);
     match side {
-        WinogradSide::Input | WinogradSide::InputTileMajor => params.x_off = src_off,
+        WinogradSide::Input | WinogradSide::GradInput { .. } => params.x_off = src_off,
         WinogradSide::OutputGrad => params.y_off = src_off,
     }
     params.a[0] = th as u32;
     params.a[1] = tw as u32;
     params.a[2] = p as u32;
     params.a[3] = p4 as u32;
-    let tile_major = [(
-        "TILE_MAJOR",
-        (side == WinogradSide::InputTileMajor) as u8 as f64,
-    )];
+    let tile_major = side == WinogradSide::GradInput { tile_major: true };
+    let tile_major = [("TILE_MAJOR", tile_major as u8 as f64)];
     let constants: &[_] = match side {
         WinogradSide::OutputGrad => &[],
         _ => &tile_major,

@@ -25,8 +25,8 @@ use weft_device::{
 
 use super::params::{ConvTranspose2dGeometry, ConvTranspose2dParams, GatherGeometry, GatherParams};
 use super::{
-    IN2_F16P, IN2_TYPED, OUT3_TYPED, TRANSPOSED_PARAMS, channel_block, pixel_block,
-    same_float_dtype, typed_shader,
+    IN2_F16P, IN2_TYPED, TRANSPOSED_PARAMS, channel_block, pixel_block, same_float_dtype,
+    typed_shader,
 };
 use crate::Activation;
 use crate::binding::{align_elems, window};
@@ -60,7 +60,7 @@ typed!(
 );
 typed!(
     WEIGHTS_ROWS,
-    [IN2_TYPED, OUT3_TYPED],
+    [IN2_TYPED],
     "conv_transpose/weights_rows.wgsl"
 );
 plain!(
@@ -218,7 +218,8 @@ pub const VARIANTS: &[ConvTransposeVariant] = &[
         idea: "per chunk of images, the columns by the tuned GEMM (weights first copied to \
                row-major [R, C_in]; vec4 loads when C_in and H*W are multiples of 4), then the \
                col2im gather",
-        requires: "f32, groups 1, one image's columns within the budget",
+        requires: "f32, or native f16 with the merged columns within one binding (the GEMM on \
+                   f32 copies); groups 1, one image's columns within the budget",
         shaders: &[
             Source::Typed(&WEIGHTS_ROWS),
             Source::Typed(&COL2IM),
@@ -226,9 +227,15 @@ pub const VARIANTS: &[ConvTransposeVariant] = &[
         ],
         constants: &[("TILES", 0.0)],
         tile: Tile::PerProblem("the GEMM's tiles, then 64 outputs per workgroup"),
-        precisions: &[Precision::F32],
-        supports: |p, caps| columns_by_gemm(caps, &p.g),
-        scratch: |p, dev| vec4_scratch(dev.caps(), &p.g, !tiles_exactly(&p.g)),
+        precisions: registry::TYPED,
+        supports: |p, caps| {
+            columns_by_gemm(caps, &p.g)?;
+            registry::require(
+                p.precision == Precision::F32 || merged_columns(caps, &p.g, p.precision).is_some(),
+                || "at f16, needs the merged columns within one binding".into(),
+            )
+        },
+        scratch: |p, dev| vec4_scratch(dev.caps(), p, !tiles_exactly(&p.g)),
         launch: launch_vec4,
     },
     Variant {
@@ -247,7 +254,7 @@ pub const VARIANTS: &[ConvTransposeVariant] = &[
                 "needs stride = kernel, no padding, dilation 1, output = input x kernel".into()
             })
         },
-        scratch: |p, dev| vec4_scratch(dev.caps(), &p.g, false),
+        scratch: |p, dev| vec4_scratch(dev.caps(), p, false),
         launch: launch_vec4,
     },
 ];
@@ -313,10 +320,11 @@ fn chunk_images(caps: &Caps, t: &GatherGeometry) -> usize {
 /// Bytes of the vec4 forms' temporaries: a chunk's f32 columns and the
 /// row-major weights, and with merged columns (`col2im`, where
 /// [`merged_columns`] holds) the chunk's input as one matrix.
-fn vec4_scratch(caps: &Caps, t: &GatherGeometry, col2im: bool) -> u64 {
+fn vec4_scratch(caps: &Caps, p: &ConvTranspose2dProblem, col2im: bool) -> u64 {
+    let t = &p.g;
     let nc = chunk_images(caps, t);
     let weights = DType::F32.storage_bytes(t.c_out * t.kh * t.kw * t.c_in);
-    if col2im && let Some(width) = merged_columns(caps, t) {
+    if col2im && let Some(width) = merged_columns(caps, t, p.precision) {
         return DType::F32.storage_bytes((t.c_out * t.kh * t.kw + t.c_in) * width) + weights;
     }
     nc as u64 * t.cols_bytes_per_image() + weights
@@ -327,12 +335,15 @@ fn vec4_scratch(caps: &Caps, t: &GatherGeometry, col2im: bool) -> u64 {
 /// col2im then reads merged columns) rather than one per image: where one
 /// image's H_in*W_in is not a multiple of 4 (the vector GEMM refuses it; the
 /// stride-2 data gradient of a 7x7 layer has 49) or fills its 128-column
-/// tiles with over 5% waste, and both matrices of the largest chunk fit one
-/// binding. Returns that chunk's width.
-fn merged_columns(caps: &Caps, t: &GatherGeometry) -> Option<usize> {
+/// tiles with over 5% waste, and always at f16 (the per-image GEMM reads x
+/// itself, the merged one an f32 copy); and both matrices of the largest
+/// chunk fit one binding. Returns that chunk's width.
+fn merged_columns(caps: &Caps, t: &GatherGeometry, precision: Precision) -> Option<usize> {
     let plane = t.h_in * t.w_in;
-    let pays =
-        plane > 0 && (!plane.is_multiple_of(4) || plane.div_ceil(128) * 128 * 20 > plane * 21);
+    let pays = plane > 0
+        && (precision != Precision::F32
+            || !plane.is_multiple_of(4)
+            || plane.div_ceil(128) * 128 * 20 > plane * 21);
     let width = merged_width(t, chunk_images(caps, t).max(1));
     let widest = (t.c_out * t.kh * t.kw).max(t.c_in) * width;
     let fits = DType::F32.storage_bytes(widest) <= caps.limits.max_storage_buffer_binding_size;
@@ -573,12 +584,12 @@ fn launch_vec4(
     let plane = t.h_in * t.w_in;
     let nc = chunk_images(dev.caps(), t).max(1);
     let tiles = v.constant("TILES") == Some(1.0);
-    if !tiles && let Some(width) = merged_columns(dev.caps(), t) {
+    if !tiles && let Some(width) = merged_columns(dev.caps(), t, p.precision) {
         return launch_vec4_merged(p, a, nc, width);
     }
     let cols = dev.empty(&[nc * rows * plane], DType::F32)?;
     let w_rows = dev.empty(&[rows, t.c_in], DType::F32)?;
-    weights_rows(a.op, t, a.w, &w_rows)?;
+    weights_rows(a.op, p.precision, t, a.w, &w_rows)?;
     let constants = if tiles {
         constants(p.activation, a.bias.is_some())
     } else {
@@ -658,7 +669,7 @@ fn launch_vec4_merged(
     let cols = dev.empty(&[rows * width], DType::F32)?;
     let xm = dev.empty(&[t.c_in * width], DType::F32)?;
     let w_rows = dev.empty(&[rows, t.c_in], DType::F32)?;
-    weights_rows(a.op, t, a.w, &w_rows)?;
+    weights_rows(a.op, p.precision, t, a.w, &w_rows)?;
     let gather = Kernel::new(a.op, typed_shader(&IMAGES_TO_COLUMNS, p.precision), "main");
     let constants = col2im_constants(t, p.activation, a.bias.is_some());
     let col2im =
@@ -745,7 +756,13 @@ fn tiles_exactly(t: &GatherGeometry) -> bool {
 }
 
 /// The weights `[C_in, R]` as row-major `[R, C_in]` (f32, groups = 1).
-fn weights_rows(op: &str, t: &GatherGeometry, w: &Tensor, w_rows: &Tensor) -> Result<()> {
+fn weights_rows(
+    op: &str,
+    precision: Precision,
+    t: &GatherGeometry,
+    w: &Tensor,
+    w_rows: &Tensor,
+) -> Result<()> {
     #[repr(C)]
     #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
     struct RowsParams {
@@ -763,7 +780,7 @@ fn weights_rows(op: &str, t: &GatherGeometry, w: &Tensor, w_rows: &Tensor) -> Re
         _pad: 0,
     };
     w.device().dispatch(
-        &Kernel::new(op, typed_shader(&WEIGHTS_ROWS, Precision::F32), "main"),
+        &Kernel::new(op, typed_shader(&WEIGHTS_ROWS, precision), "main"),
         bytemuck::bytes_of(&params),
         &[
             Binding::Read(w.binding()),

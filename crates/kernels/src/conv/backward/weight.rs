@@ -292,15 +292,16 @@ pub const VARIANTS: &[WeightGradVariant] = &[
                then dW = rows·colsᵀ by the vec4 NT GEMM (both operands contiguous along the \
                reduction), split into GEMM batches when the tiles are few; f32 products \
                added in order",
-        requires: "f32, groups 1, one image's columns within the binding limit",
+        requires: "f32 or native f16 (columns and sums in f32), groups 1, one image's columns \
+                   within the binding limit",
         shaders: &[
-            Source::Typed(&crate::conv::forward::CONV_IM2COL),
+            Source::Typed(&crate::conv::forward::CONV_IM2COL_F32),
             Source::Typed(&weight_gemm::DW_ROWS),
             Source::Plain(&weight_gemm::DW_SUM),
         ],
         constants: &[],
         tile: Tile::PerProblem("the GEMM's 64x64 blocks, batches of split reductions"),
-        precisions: &[Precision::F32],
+        precisions: registry::TYPED,
         supports: weight_gemm::supports,
         scratch: weight_gemm::scratch,
         launch: weight_gemm::launch,
@@ -310,8 +311,8 @@ pub const VARIANTS: &[WeightGradVariant] = &[
         idea: "per chunk of images, B unrolled pixel by pixel ([pixels, patch], im2col \
                transposed) and A's channels into rows, then dW = rows·cols by the row-major \
                16x16 vec4 GEMM, split and summed in order as im2col_gemm_nt",
-        requires: "f32, groups 1, C_in·KH·KW a multiple of 4, one image's columns within the \
-                   binding limit",
+        requires: "f32 or native f16 (columns and sums in f32), groups 1, C_in·KH·KW a multiple \
+                   of 4, one image's columns within the binding limit",
         shaders: &[
             Source::Typed(&weight_gemm::DW_PIXELS),
             Source::Typed(&weight_gemm::DW_ROWS),
@@ -319,7 +320,7 @@ pub const VARIANTS: &[WeightGradVariant] = &[
         ],
         constants: &[("PIXELS", 1.0)],
         tile: Tile::PerProblem("the GEMM's tiles, batches of split reductions"),
-        precisions: &[Precision::F32],
+        precisions: registry::TYPED,
         supports: weight_gemm::supports_pixels,
         scratch: weight_gemm::scratch,
         launch: weight_gemm::launch,
@@ -329,16 +330,16 @@ pub const VARIANTS: &[WeightGradVariant] = &[
         idea: "Winograd F(2x2, 3x3) run backwards: per chunk of images, B's 4x4 tiles and A's \
                2x2 tiles transformed, 16 NT GEMMs reducing over the tiles (2.25x fewer \
                multiplies than direct), then dW = Gᵀ·dU·G, chunks added in order",
-        requires: "f32, a 3x3 kernel at stride 1 and dilation 1, groups 1, one image's \
-                   transforms within the binding limit",
+        requires: "f32 or native f16 (transforms and sums in f32), a 3x3 kernel at stride 1 \
+                   and dilation 1, groups 1, one image's transforms within the binding limit",
         shaders: &[
-            Source::Typed(&crate::conv::forward::CONV_WINOGRAD_INPUT),
+            Source::Typed(&crate::conv::forward::CONV_WINOGRAD_INPUT_F32),
             Source::Typed(&crate::conv::forward::CONV_WINOGRAD_OUTPUT_GRAD),
             Source::Plain(&weight_winograd::DW_WINOGRAD),
         ],
         constants: &[],
         tile: Tile::PerProblem("the GEMM's tiles, 16 batches"),
-        precisions: &[Precision::F32],
+        precisions: registry::TYPED,
         supports: weight_winograd::supports,
         scratch: weight_winograd::scratch,
         launch: weight_winograd::launch,
@@ -386,6 +387,44 @@ pub static TABLE: Table<WeightGradProblem> = Table {
         }
     },
 };
+
+/// Where the GEMM forms of the weight gradient sum: dW itself at f32; at f16
+/// an f32 tensor of dW's size, cast into dW once every chunk is in (chunks
+/// added in f32, one rounding to f16).
+pub(super) struct F32Sum {
+    acc: Option<Tensor>,
+}
+
+impl F32Sum {
+    pub fn new(dw: &Tensor) -> Result<Self> {
+        let acc = (dw.dtype() != DType::F32)
+            .then(|| dw.device().empty(dw.shape(), DType::F32))
+            .transpose()?;
+        Ok(F32Sum { acc })
+    }
+
+    /// The f32 tensor the sums go to.
+    pub fn target<'a>(&'a self, dw: &'a Tensor) -> &'a Tensor {
+        self.acc.as_ref().unwrap_or(dw)
+    }
+
+    /// Writes the sums into dW (a cast at f16, nothing at f32).
+    pub fn finish(self, dw: &Tensor) -> Result<()> {
+        match self.acc {
+            Some(acc) => crate::elementwise::cast_into(&acc, dw),
+            None => Ok(()),
+        }
+    }
+
+    /// Bytes [`F32Sum::new`] allocates for `p`.
+    pub fn bytes(p: &WeightGradProblem) -> u64 {
+        if p.precision == Precision::F32 {
+            0
+        } else {
+            DType::F32.storage_bytes(p.wg.numel())
+        }
+    }
+}
 
 /// The weight gradient as the kernels see it:
 /// `dW[a, b, ky, kx] = Σ_{n,py,px} A[n, a, py, px] · B[n, g·bg + b, py·sh − pt + ky·dh, px·sw − pl + kx·dw]`.

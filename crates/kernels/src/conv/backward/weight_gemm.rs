@@ -14,10 +14,11 @@
 
 use weft_device::{Binding, BufferRange, DType, Device, Error, Kernel, Result, Tensor};
 
-use super::weight::{WeightGrad, WeightGradArgs, WeightGradProblem, WeightGradVariant};
+use super::weight::{F32Sum, WeightGrad, WeightGradArgs, WeightGradProblem, WeightGradVariant};
 use crate::binding::{align_elems, window};
 use crate::conv::forward::{SCRATCH_BUDGET, im2col_into, round4};
 use crate::conv::params::Conv2dGeometry;
+use crate::conv::typed_shader;
 use crate::gemm::{self, BiasMode, GemmArgs, GemmDims, GemmProblem};
 use crate::precision::Precision;
 use crate::registry::Unsupported;
@@ -228,6 +229,7 @@ struct PixelsParams {
 /// `[width, patch]` (zero rows past the chunk's pixels).
 fn pixels_into(
     op: &str,
+    precision: Precision,
     wg: &WeightGrad,
     imgs: usize,
     width: usize,
@@ -253,7 +255,7 @@ fn pixels_into(
         x_off,
     };
     cols.device().dispatch(
-        &Kernel::new(op, DW_PIXELS.f32, "main"),
+        &Kernel::new(op, typed_shader(&DW_PIXELS, precision), "main"),
         bytemuck::bytes_of(&params),
         &[Binding::Read(xw), Binding::ReadWrite(cols.binding())],
         width.div_ceil(64) as u64,
@@ -267,7 +269,7 @@ pub(super) fn scratch(p: &WeightGradProblem, dev: &Device) -> u64 {
         return 0;
     }
     plan(wg, dev.limits().max_storage_buffer_binding_size)
-        .map(|plan| plan.scratch_bytes(wg))
+        .map(|plan| plan.scratch_bytes(wg) + F32Sum::bytes(p))
         .unwrap_or(0)
 }
 
@@ -303,7 +305,8 @@ pub(super) fn launch(
     let part = (part_n > 0)
         .then(|| dev.empty(&[part_n], DType::F32))
         .transpose()?;
-    let rows_kernel = Kernel::new(op, DW_ROWS.f32, "main");
+    let sum = F32Sum::new(dw)?;
+    let rows_kernel = Kernel::new(op, typed_shader(&DW_ROWS, p.precision), "main");
     for (chunk, img0) in (0..wg.n).step_by(plan.imgs).enumerate() {
         let imgs = plan.imgs.min(wg.n - img0);
         let p_cols = columns(wg, imgs);
@@ -313,11 +316,11 @@ pub(super) fn launch(
         let [(aw, a_off), xw] = chunk_windows(wg, (a, b), img0, imgs)?;
         let pixels = pixel_major(v);
         if pixels {
-            pixels_into(op, wg, imgs, width, xw, &cols)?;
+            pixels_into(op, p.precision, wg, imgs, width, xw, &cols)?;
         } else {
             im2col_into(
                 &im2col_geometry(wg, imgs),
-                Precision::F32,
+                p.precision,
                 imgs,
                 width,
                 xw,
@@ -366,21 +369,21 @@ pub(super) fn launch(
             activation: Activation::None,
             precision: Precision::F32,
         };
-        let c = part.as_ref().unwrap_or(dw);
+        let c = part.as_ref().unwrap_or(sum.target(dw));
         let gemm_args = GemmArgs::tensors(&rows, &cols, None, c);
         gemm::TABLE.run(dev, &problem, None, &gemm_args)?;
         if let Some(part) = &part {
-            let sum = [numel as u32, splits as u32, (chunk > 0) as u32, 0];
+            let params = [numel as u32, splits as u32, (chunk > 0) as u32, 0];
             dev.dispatch(
                 &Kernel::new(op, &DW_SUM, "main"),
-                bytemuck::cast_slice(&sum),
+                bytemuck::cast_slice(&params),
                 &[
                     Binding::Read(part.binding()),
-                    Binding::ReadWrite(dw.binding()),
+                    Binding::ReadWrite(sum.target(dw).binding()),
                 ],
                 numel.div_ceil(64) as u64,
             )?;
         }
     }
-    Ok(())
+    sum.finish(dw)
 }

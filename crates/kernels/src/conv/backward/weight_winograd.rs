@@ -14,12 +14,12 @@
 
 use weft_device::{Binding, DType, Device, Error, Kernel, Result};
 
-use super::weight::{WeightGrad, WeightGradArgs, WeightGradProblem, WeightGradVariant};
+use super::weight::{F32Sum, WeightGrad, WeightGradArgs, WeightGradProblem, WeightGradVariant};
 use super::weight_gemm::{chunk_windows, im2col_geometry, largest_chunk};
 use crate::Activation;
 use crate::conv::forward::{SCRATCH_BUDGET, WinogradSide, round4, winograd_transform_into};
 use crate::gemm::{self, BiasMode, GemmArgs, GemmDims, GemmProblem};
-use crate::precision::Precision::{self, F32};
+use crate::precision::Precision;
 use crate::registry::{self, Unsupported};
 use crate::shaders::plain;
 
@@ -74,7 +74,7 @@ fn plan(wg: &WeightGrad, limit: u64) -> std::result::Result<Plan, Unsupported> {
     })
 }
 
-/// The row's constraints: f32, a 3x3 kernel at stride 1 and dilation 1, one
+/// The row's constraints (f32 or native f16 tensors): a 3x3 kernel at stride 1 and dilation 1, one
 /// group, and one image's transforms within the binding limit.
 pub(super) fn supports(
     p: &WeightGradProblem,
@@ -108,7 +108,8 @@ pub(super) fn scratch(p: &WeightGradProblem, dev: &Device) -> u64 {
             scratch_elems(wg, plan.p4)
                 .iter()
                 .map(|&n| DType::F32.storage_bytes(n))
-                .sum()
+                .sum::<u64>()
+                + F32Sum::bytes(p)
         })
         .unwrap_or(0)
 }
@@ -131,6 +132,7 @@ pub(super) fn launch(
     let v = dev.empty(&[v_n], DType::F32)?;
     let m = dev.empty(&[m_n], DType::F32)?;
     let du = dev.empty(&[du_n], DType::F32)?;
+    let sum = F32Sum::new(dw)?;
     let pairs = wg.a_c * wg.b_c;
     let final_kernel = Kernel::new(op, &DW_WINOGRAD, "main");
     // B's transform tile-major where the row-major vector GEMM can take it
@@ -141,17 +143,14 @@ pub(super) fn launch(
         let p4 = round4(imgs * tiles(wg));
         let geo = im2col_geometry(wg, imgs);
         let [aw, bw] = chunk_windows(wg, (a, b), img0, imgs)?;
-        let side = if tile_major {
-            WinogradSide::InputTileMajor
-        } else {
-            WinogradSide::Input
-        };
-        winograd_transform_into(dev, side, &geo, F32, imgs, p4, bw, v.binding())?;
+        let side = WinogradSide::GradInput { tile_major };
+        let precision = p.precision;
+        winograd_transform_into(dev, side, &geo, precision, imgs, p4, bw, v.binding())?;
         winograd_transform_into(
             dev,
             WinogradSide::OutputGrad,
             &geo,
-            F32,
+            precision,
             imgs,
             p4,
             aw,
@@ -188,10 +187,10 @@ pub(super) fn launch(
             bytemuck::cast_slice(&params),
             &[
                 Binding::Read(du.binding()),
-                Binding::ReadWrite(dw.binding()),
+                Binding::ReadWrite(sum.target(dw).binding()),
             ],
             pairs.div_ceil(64) as u64,
         )?;
     }
-    Ok(())
+    sum.finish(dw)
 }

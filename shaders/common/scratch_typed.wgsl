@@ -1,0 +1,3 @@
+// Scratch element type S of a kernel whose scratch output follows its
+// tensors' precision (T: f32 or f16).
+alias S = T;
