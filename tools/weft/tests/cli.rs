@@ -1114,6 +1114,30 @@ fn distributed_mpi_without_the_feature_says_how_to_build_it() {
     );
 }
 
+/// `weft bench --suite networks --precision f32,f16` runs each network with
+/// f32 and with f16 activations, the second labelled f16.
+#[test]
+fn bench_networks_run_at_f16_too() {
+    let v = json(&weft(&[
+        "bench",
+        "--suite",
+        "networks",
+        "--network",
+        "lenet5 inference",
+        "--precision",
+        "f32,f16",
+        "--runs",
+        "1",
+        "--json",
+    ]));
+    let nets = v["networks"].as_array().unwrap();
+    let names: Vec<&str> = nets.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["lenet5 inference", "lenet5 inference f16"]);
+    for n in nets {
+        assert!(n["images_per_s"].as_f64().unwrap() > 0.0, "{n}");
+    }
+}
+
 /// `weft bench --suite scaling` reports 1, 2 and 4 workers, exchanging
 /// after the backward pass and in buckets during it, with their images/s,
 /// all-reduce share and bytes moved.

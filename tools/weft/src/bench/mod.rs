@@ -42,7 +42,8 @@ pub struct BenchArgs {
     /// side × side kernel) and `C,H,W,radius` for rank_filter (medians).
     #[arg(long)]
     pub shape: Vec<String>,
-    /// Precisions (f16: native f16 storage).
+    /// Precisions (f16: native f16 storage). Whole networks run at f32 and,
+    /// when any f16 precision is given, with f16 activations as well.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "f32")]
     pub precision: Vec<PrecisionArg>,
     /// Timed runs per variant (at least 10 recommended).

@@ -1,23 +1,25 @@
 //! Whole-network figures: training steps and inference of LeNet-5, ResNet-18
 //! and U-Net, inference of every other network of the zoo — images per second (wall clock from a synced queue to a synced
 //! queue, so host-side recording counts), the achieved GFLOP/s (the graph's
-//! forward FLOPs, 3x for a training step) and the pool's measured peak.
+//! forward FLOPs, 3x for a training step) and the pool's measured peak. With
+//! `--precision f16` (or `f16-packed`) each network also runs with f16
+//! activations and gradients (parameters stay f32), its figures labelled f16.
 
 use std::time::Instant;
 
-use weft::graph::{Graph, Loss, LrSchedule, Model, Optimizer, OptimizerKind, models};
+use weft::graph::{ExecOptions, Graph, Loss, LrSchedule, Model, Optimizer, OptimizerKind, models};
 use weft::{DType, Device, Tensor};
 
-use super::BenchArgs;
 use super::report::NetworkFigure;
+use super::{BenchArgs, PrecisionArg};
 
-fn input(dev: &Device, graph: &Graph, batch: usize) -> weft::Result<Tensor> {
+fn input(dev: &Device, graph: &Graph, batch: usize, dtype: DType) -> weft::Result<Tensor> {
     let shape = [vec![batch], graph.shape(graph.inputs()[0]).to_vec()].concat();
     let n: usize = shape.iter().product();
     let data: Vec<f32> = (0..n)
         .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
         .collect();
-    dev.upload_f32(&shape, DType::F32, &data)
+    dev.upload_f32(&shape, dtype, &data)
 }
 
 /// Times `runs` calls of `step` after `warmup`, returning seconds per call and
@@ -44,15 +46,27 @@ fn time(
     ))
 }
 
+/// A model of `graph` whose activations and gradients are stored as `dtype`.
+fn model(dev: &Device, graph: Graph, dtype: DType) -> weft::Result<Model> {
+    let mut model = Model::new(dev, graph, 0)?;
+    let options = ExecOptions {
+        dtype,
+        ..model.options().clone()
+    };
+    model.set_options(options)?;
+    Ok(model)
+}
+
 fn training(
     dev: &Device,
     name: &str,
     graph: Graph,
     batch: usize,
     runs: usize,
+    dtype: DType,
 ) -> weft::Result<NetworkFigure> {
     let out_shape = graph.shape(graph.outputs()[0]).to_vec();
-    let x = input(dev, &graph, batch)?;
+    let x = input(dev, &graph, batch, dtype)?;
     // Classifiers: class indices and cross-entropy; dense outputs (U-Net's
     // masks): float targets of the output's shape and BCE with logits.
     let (targets, loss) = if out_shape.len() == 1 {
@@ -68,7 +82,7 @@ fn training(
         (dev.tensor(&shape, &t)?, Loss::BceWithLogits)
     };
     let flops = 3.0 * graph.forward_flops() as f64;
-    let mut model = Model::new(dev, graph, 0)?;
+    let mut model = model(dev, graph, dtype)?;
     let mut opt = Optimizer::new(
         dev,
         model.graph(),
@@ -96,10 +110,11 @@ fn inference(
     graph: Graph,
     batch: usize,
     runs: usize,
+    dtype: DType,
 ) -> weft::Result<NetworkFigure> {
-    let x = input(dev, &graph, batch)?;
+    let x = input(dev, &graph, batch, dtype)?;
     let flops = graph.forward_flops() as f64;
-    let mut model = Model::new(dev, graph, 0)?;
+    let mut model = model(dev, graph, dtype)?;
     model.eval();
     let (secs, peak) = time(dev, 1, runs, || model.forward(&[&x]).map(|_| ()))?;
     Ok(NetworkFigure {
@@ -189,17 +204,33 @@ pub fn measure(
     let wanted = |name: &str| {
         args.networks.is_empty() || args.networks.iter().any(|w| name.contains(w.as_str()))
     };
+    // Storage dtypes: f32, and f16 when any f16 precision is asked for.
+    let mut dtypes = vec![];
+    if args.precision.contains(&PrecisionArg::F32) {
+        dtypes.push(DType::F32);
+    }
+    if args.precision.iter().any(|&p| p != PrecisionArg::F32) {
+        dtypes.push(DType::F16);
+    }
     for (name, batch, train, graph, runs) in jobs {
         if !wanted(&name) {
             continue;
         }
-        let f = if train {
-            training(dev, &name, graph, batch, runs)?
-        } else {
-            inference(dev, &name, graph, batch, runs)?
-        };
-        report(&f);
-        out.push(f);
+        for &dtype in &dtypes {
+            let name = if dtype == DType::F32 {
+                name.clone()
+            } else {
+                format!("{name} f16")
+            };
+            let graph = graph.clone();
+            let f = if train {
+                training(dev, &name, graph, batch, runs, dtype)?
+            } else {
+                inference(dev, &name, graph, batch, runs, dtype)?
+            };
+            report(&f);
+            out.push(f);
+        }
     }
     Ok(out)
 }
