@@ -1115,7 +1115,8 @@ fn distributed_mpi_without_the_feature_says_how_to_build_it() {
 }
 
 /// `weft bench --suite networks --precision f32,f16` runs each network with
-/// f32 and with f16 activations, the second labelled f16.
+/// f32 and with f16 activations, the second labelled f16, each with its
+/// measured peak equal to the memory plan's.
 #[test]
 fn bench_networks_run_at_f16_too() {
     let v = json(&weft(&[
@@ -1123,7 +1124,7 @@ fn bench_networks_run_at_f16_too() {
         "--suite",
         "networks",
         "--network",
-        "lenet5 inference",
+        "lenet5",
         "--precision",
         "f32,f16",
         "--runs",
@@ -1132,9 +1133,20 @@ fn bench_networks_run_at_f16_too() {
     ]));
     let nets = v["networks"].as_array().unwrap();
     let names: Vec<&str> = nets.iter().map(|n| n["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["lenet5 inference", "lenet5 inference f16"]);
+    assert_eq!(
+        names,
+        [
+            "lenet5 training step",
+            "lenet5 training step f16",
+            "lenet5 training step",
+            "lenet5 training step f16",
+            "lenet5 inference",
+            "lenet5 inference f16"
+        ]
+    );
     for n in nets {
         assert!(n["images_per_s"].as_f64().unwrap() > 0.0, "{n}");
+        assert_eq!(n["peak_bytes"], n["planned_peak_bytes"], "{n}");
     }
 }
 

@@ -22,19 +22,20 @@ fn input(dev: &Device, graph: &Graph, batch: usize, dtype: DType) -> weft::Resul
     dev.upload_f32(&shape, dtype, &data)
 }
 
-/// Times `runs` calls of `step` after `warmup`, returning seconds per call and
-/// the pool's peak over the timed calls.
+/// Times `runs` calls of `step` after `warmup`, returning seconds per call,
+/// the bytes live before the timed calls and the pool's peak over them.
 fn time(
     dev: &Device,
     warmup: usize,
     runs: usize,
     mut step: impl FnMut() -> weft::Result<()>,
-) -> weft::Result<(f64, u64)> {
+) -> weft::Result<(f64, u64, u64)> {
     for _ in 0..warmup {
         step()?;
     }
     dev.sync()?;
     dev.reset_peak();
+    let live = dev.pool_stats().live_bytes;
     let t0 = Instant::now();
     for _ in 0..runs {
         step()?;
@@ -42,6 +43,7 @@ fn time(
     dev.sync()?;
     Ok((
         t0.elapsed().as_secs_f64() / runs as f64,
+        live,
         dev.pool_stats().peak_live_bytes,
     ))
 }
@@ -89,15 +91,17 @@ fn training(
         OptimizerKind::adam(1e-3),
         LrSchedule::Constant,
     )?;
-    let (secs, peak) = time(dev, 2, runs, || {
+    let (secs, live, peak) = time(dev, 2, runs, || {
         model
             .train_step(&[&x], &targets, &loss, &mut opt)
             .map(|_| ())
     })?;
+    let plan = model.plan_memory(batch, Some(loss), opt.state_bytes())?;
     Ok(NetworkFigure {
         name: name.to_string(),
         batch,
         images_per_s: batch as f64 / secs,
+        planned_peak_bytes: plan.with_measurement(live, peak).planned_peak,
         peak_bytes: peak,
         seconds_per_batch: secs,
         gflop_s: flops * batch as f64 / secs / 1e9,
@@ -116,11 +120,13 @@ fn inference(
     let flops = graph.forward_flops() as f64;
     let mut model = model(dev, graph, dtype)?;
     model.eval();
-    let (secs, peak) = time(dev, 1, runs, || model.forward(&[&x]).map(|_| ()))?;
+    let (secs, live, peak) = time(dev, 1, runs, || model.forward(&[&x]).map(|_| ()))?;
+    let plan = model.plan_memory(batch, None, 0)?;
     Ok(NetworkFigure {
         name: name.to_string(),
         batch,
         images_per_s: batch as f64 / secs,
+        planned_peak_bytes: plan.with_measurement(live, peak).planned_peak,
         peak_bytes: peak,
         seconds_per_batch: secs,
         gflop_s: flops * batch as f64 / secs / 1e9,

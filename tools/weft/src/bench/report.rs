@@ -17,7 +17,9 @@ pub struct NetworkFigure {
     pub name: String,
     pub batch: usize,
     pub images_per_s: f64,
+    /// The pool's measured peak over the timed calls, and the memory plan's.
     pub peak_bytes: u64,
+    pub planned_peak_bytes: u64,
     pub seconds_per_batch: f64,
     /// Achieved GFLOP/s: the graph's forward FLOPs per image (3x for a
     /// training step) times images per second.
@@ -200,6 +202,7 @@ pub fn emit(
         "networks": networks.iter().map(|n| json!({
             "name": n.name, "batch": n.batch, "images_per_s": n.images_per_s,
             "seconds_per_batch": n.seconds_per_batch, "peak_bytes": n.peak_bytes,
+            "planned_peak_bytes": n.planned_peak_bytes,
             "gflop_s": n.gflop_s,
         })).collect::<Vec<_>>(),
         "image": image.iter().map(|f| json!({
@@ -291,13 +294,15 @@ pub fn emit(
         println!("\nnetworks");
         for n in networks {
             println!(
-                "  {:<32} batch {:>4}  {:>10.1} img/s  {:>9.2} ms/batch  {:>6.2} GFLOP/s  peak {}",
+                "  {:<32} batch {:>4}  {:>10.1} img/s  {:>9.2} ms/batch  {:>6.2} GFLOP/s  peak {} \
+                 (planned {})",
                 n.name,
                 n.batch,
                 n.images_per_s,
                 1e3 * n.seconds_per_batch,
                 n.gflop_s,
-                weft::graph::memory::human(n.peak_bytes)
+                weft::graph::memory::human(n.peak_bytes),
+                weft::graph::memory::human(n.planned_peak_bytes)
             );
         }
     }
