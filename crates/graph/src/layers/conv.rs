@@ -534,8 +534,10 @@ impl Layer for ConvTranspose2d {
             .expect("validated at build time");
         let precision = Precision::for_dtype(cx.device, cx.dtype).expect("float dtype");
         let scratch = BackwardScratch {
-            data: 0,
-            weight: conv_backward::conv_transpose2d_backward_scratch_bytes(
+            data: conv_backward::conv_transpose2d_backward_data_scratch_bytes(
+                cx.device, &geo, precision,
+            ),
+            weight: conv_backward::conv_transpose2d_backward_weight_scratch_bytes(
                 cx.device, &geo, precision,
             ),
         };

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | conv2d dx, stride 1 (row `forward_conv` of [`data::TABLE`]) | a forward convolution of dy with the 180°-rotated, channel-swapped weights and padding d·(K−1) − pad (the [`crate::conv::forward`] table's choice; never Winograd) |
 //! | conv2d dx, otherwise (row `transposed`) | the transposed convolution of dy with w, offset by the conv's top/left padding (asymmetric `same` padding included): the [`crate::conv::transpose`] table's choice |
-//! | conv_transpose2d dx | the direct convolution of dy with w read as OIHW (`conv_direct`, register-blocked up to 8 channels × 4 pixels, weight loads shared by the workgroup) |
+//! | conv_transpose2d dx | the forward convolution of dy with w read as OIHW at the same stride, padding, dilation and groups, by the [`crate::conv::forward`] table's choice; the direct kernel (`conv_direct`, register-blocked up to 8 channels × 4 pixels) writes the zeros of an empty dy |
 //! | dw (both; [`weight::TABLE`]) | one implicit GEMM over K = N·H·W (im2col gathered on the fly, rows shared by the workgroup) with the reduction split over workgroups (f32 partial sums, added in order by a finalize pass) and inside them (fixed-order workgroup sum); im2col + GEMM rows; for 3x3 stride-1 layers with enough tiles, Winograd F(2x2, 3x3) run backwards (16 GEMMs over the tiles, chunks added in order) |
 //! | db | one workgroup per channel pair, strided f32 sums then a fixed tree |
 //!
@@ -32,14 +32,14 @@ use crate::shaders::{plain, typed};
 
 pub use data::{
     DataGradVariant, conv_transpose2d_backward_data, conv_transpose2d_backward_data_into,
-    conv2d_backward_data, conv2d_backward_data_by, conv2d_backward_data_into,
-    conv2d_backward_data_scratch_bytes,
+    conv_transpose2d_backward_data_scratch_bytes, conv2d_backward_data, conv2d_backward_data_by,
+    conv2d_backward_data_into, conv2d_backward_data_scratch_bytes,
 };
 pub use weight::{
     PARTIALS_BUDGET, WeightGradVariant, conv_transpose2d_backward_weight,
     conv_transpose2d_backward_weight_by, conv_transpose2d_backward_weight_into,
-    conv2d_backward_weight, conv2d_backward_weight_by, conv2d_backward_weight_into,
-    conv2d_backward_weight_scratch_bytes,
+    conv_transpose2d_backward_weight_scratch_bytes, conv2d_backward_weight,
+    conv2d_backward_weight_by, conv2d_backward_weight_into, conv2d_backward_weight_scratch_bytes,
 };
 
 typed!(DB, [IN2_TYPED, OUT3_TYPED], "conv_backward/db.wgsl");
@@ -202,12 +202,15 @@ pub fn conv2d_backward_scratch_bytes(
 }
 
 /// Peak bytes of temporary buffers any one of conv_transpose2d's backward
-/// functions allocates for `geo` at `precision` (the weight gradient's split
-/// partial sums; the data gradient needs none). 0 if none.
+/// functions allocates for `geo` at `precision` (the data gradient's forward
+/// convolution scratch, the weight gradient's columns or split partial
+/// sums). 0 if none.
 pub fn conv_transpose2d_backward_scratch_bytes(
     dev: &Device,
     geo: &ConvTranspose2dGeometry,
     precision: Precision,
 ) -> u64 {
-    weight::conv_transpose2d_backward_weight_scratch_bytes(dev, geo, precision)
+    conv_transpose2d_backward_data_scratch_bytes(dev, geo, precision).max(
+        weight::conv_transpose2d_backward_weight_scratch_bytes(dev, geo, precision),
+    )
 }
