@@ -4,10 +4,15 @@
 // U is stored as 16 matrices [C_out, C_in] (xi = 4*row + column of the 4x4
 // transform), the A operands of the 16 GEMMs. One invocation per pair: 9 loads,
 // 16 stores. Preconditions: groups == 1, 3x3 kernel.
+// With FLIPPED = 1, wt holds the weights of the convolution whose data
+// gradient this one is ([C_in, C_out, 3, 3] in this launch's channel names):
+// g of pair (co, ci) is that one's (ci, co) rotated by 180°, read in place.
 // Includes: precision prelude, grid, conv/params.
 
 @group(0) @binding(1) var<storage, read> wt: array<T>;
 @group(0) @binding(2) var<storage, read_write> u: array<T>;
+
+override FLIPPED: u32 = 0u;
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
@@ -19,8 +24,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         return;
     }
     var g: array<f32, 9>;
-    for (var i = 0u; i < 9u; i++) {
-        g[i] = f32(wt[e * 9u + i]);
+    if (FLIPPED == 1u) {
+        let src = ((e % p.c_in) * p.c_out + e / p.c_in) * 9u;
+        for (var i = 0u; i < 9u; i++) {
+            g[i] = f32(wt[src + 8u - i]);
+        }
+    } else {
+        for (var i = 0u; i < 9u; i++) {
+            g[i] = f32(wt[e * 9u + i]);
+        }
     }
     // Gg: 4 x 3.
     var gg: array<f32, 12>;

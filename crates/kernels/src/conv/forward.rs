@@ -968,12 +968,25 @@ struct Run<'a> {
     y: &'a Tensor,
     act: Activation,
     precision: Precision,
+    /// w holds the weights of the convolution whose data gradient this is
+    /// (`[C_out, C_in, 3, 3]` of that one), read rotated by 180° with the
+    /// channels swapped (Winograd only).
+    flipped: bool,
 }
 
 /// Runs one of [`Run`]'s variant methods on `p` (nothing when y is empty).
 fn run(
     p: &Conv2dProblem,
     a: &Conv2dArgs<'_>,
+    variant: impl FnOnce(&Run<'_>) -> Result<()>,
+) -> Result<()> {
+    run_with(p, a, false, variant)
+}
+
+fn run_with(
+    p: &Conv2dProblem,
+    a: &Conv2dArgs<'_>,
+    flipped: bool,
     variant: impl FnOnce(&Run<'_>) -> Result<()>,
 ) -> Result<()> {
     if a.y.numel() == 0 {
@@ -988,7 +1001,19 @@ fn run(
         y: a.y,
         act: p.activation,
         precision: p.precision,
+        flipped,
     })
+}
+
+/// The Winograd variant on `p` with `a.w` holding the weights of the
+/// convolution whose data gradient `p` is (OIHW of that one): the weight
+/// transform reads them rotated by 180° with input and output channels
+/// swapped, so no flipped copy is made. Preconditions as [`WINOGRAD`]'s.
+pub(crate) fn winograd_of_flipped(p: &Conv2dProblem, a: &Conv2dArgs<'_>) -> Result<()> {
+    WINOGRAD
+        .check(p, a.x.device().caps())
+        .map_err(|why| Error::invalid(OP, "variant", format!("winograd: {}", why.0)))?;
+    run_with(p, a, true, |r| r.winograd())
 }
 
 impl Run<'_> {
@@ -1301,7 +1326,9 @@ impl Run<'_> {
         let u = self.dev.empty(&[sizes[0]], dtype)?;
         let v = self.dev.empty(&[sizes[1]], dtype)?;
         let m = self.dev.empty(&[sizes[2]], dtype)?;
-        let v_kernel = Kernel::new(OP, self.shader(&CONV_WINOGRAD_WEIGHTS)?, "main");
+        let flipped = [("FLIPPED", self.flipped as u8 as f64)];
+        let v_kernel =
+            Kernel::new(OP, self.shader(&CONV_WINOGRAD_WEIGHTS)?, "main").with_constants(&flipped);
         let params = ConvParams::new(geo, 0, false);
         self.dev.dispatch(
             &v_kernel,

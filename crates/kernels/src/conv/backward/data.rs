@@ -172,9 +172,9 @@ pub const VARIANTS: &[DataGradVariant] = &[
         name: "forward_winograd",
         idea: "the forward_conv route by Winograd F(2x2, 3x3): 2.25x fewer multiplies, and an \
                error bound of its own (relative to the transformed terms, as the forward \
-               Winograd's)",
+               Winograd's); the weight transform reads w rotated in place (no flipped copy)",
         requires: "as forward_conv, and Winograd's: a 3x3 kernel, dilation 1, groups 1",
-        shaders: &[Source::Typed(&FLIP_WEIGHTS)],
+        shaders: &[],
         constants: &[],
         tile: Tile::PerProblem("conv2d's winograd row"),
         precisions: registry::TYPED,
@@ -182,8 +182,24 @@ pub const VARIANTS: &[DataGradVariant] = &[
             let dgeo = as_forward(&p.geo)?;
             forward::WINOGRAD.check(&forward_problem(dgeo, p.precision), caps)
         },
-        scratch: |p, dev| forward_scratch(p, dev, |_, _| forward::WINOGRAD),
-        launch: |_, p, a| run_forward(p, a, |_, _| forward::WINOGRAD),
+        scratch: |p, dev| {
+            as_forward(&p.geo).map_or(0, |dgeo| {
+                let fp = forward_problem(dgeo, p.precision);
+                forward::WINOGRAD.scratch_bytes(&fp, dev)
+            })
+        },
+        launch: |_, p, a| {
+            let dgeo = as_forward(&p.geo).map_err(|why| {
+                Error::invalid(OP_C2D_DATA, "variant", format!("forward_winograd: {why}"))
+            })?;
+            let args = Conv2dArgs {
+                x: a.dy,
+                w: a.w,
+                bias: None,
+                y: a.dx,
+            };
+            forward::winograd_of_flipped(&forward_problem(dgeo, p.precision), &args)
+        },
     },
 ];
 
