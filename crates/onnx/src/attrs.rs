@@ -92,14 +92,21 @@ impl<'n, 'a> NodeRef<'n, 'a> {
 
     /// Positive per-axis sizes (`strides`, `dilations`, `kernel_shape`) of a 2-D op.
     pub fn pair(&self, name: &str, default: usize) -> Result<[usize; 2]> {
+        self.axes(name, default, 2)
+    }
+
+    /// Positive per-axis sizes of an op over `rank` (1 or 2) spatial axes,
+    /// as 2-D sizes: a 1-D op's single axis is the width, its height 1.
+    pub fn axes(&self, name: &str, default: usize, rank: usize) -> Result<[usize; 2]> {
         match self.ints(name)? {
-            None => Ok([default, default]),
-            Some(v) if v.len() == 2 && v.iter().all(|&x| x >= 1) => {
-                Ok([v[0] as usize, v[1] as usize])
-            }
+            None => Ok([if rank == 1 { 1 } else { default }, default]),
+            Some(v) if v.len() == rank && v.iter().all(|&x| x >= 1) => Ok(match rank {
+                1 => [1, v[0] as usize],
+                _ => [v[0] as usize, v[1] as usize],
+            }),
             Some(v) => Err(self.invalid(
                 name,
-                format!("expected two positive values (a 2-D operator), got {v:?}"),
+                format!("expected {rank} positive values (a {rank}-D operator), got {v:?}"),
             )),
         }
     }

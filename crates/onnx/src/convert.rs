@@ -487,35 +487,12 @@ impl Importer {
         }
     }
 
-    /// Symmetric padding of a 2-D window operator, from `pads` or `auto_pad`.
-    fn pads(
-        &self,
-        n: &NodeRef<'_, '_>,
-        kernel: [usize; 2],
-        stride: [usize; 2],
-        dilation: [usize; 2],
-        input_hw: [usize; 2],
-    ) -> Result<[usize; 2]> {
-        let (begin, end) = self.pads_of(n, kernel, stride, dilation, input_hw)?;
-        if begin != end {
-            return Err(match n.string("auto_pad", "NOTSET")?.as_str() {
-                "NOTSET" => n.unsupported(format!(
-                    "asymmetric pads {:?} (begin and end must match per axis)",
-                    [begin[0], begin[1], end[0], end[1]]
-                )),
-                mode => n.unsupported(format!(
-                    "auto_pad {mode} with an odd total padding ({:?} before, {:?} after)",
-                    begin, end
-                )),
-            });
-        }
-        Ok(begin)
-    }
-
-    /// Padding before and after each spatial axis, from `pads` or `auto_pad`.
+    /// Padding before and after each spatial axis, from `pads` or `auto_pad`,
+    /// of an operator over `rank` axes (a 1-D operator's axis is the width).
     fn pads_of(
         &self,
         n: &NodeRef<'_, '_>,
+        rank: usize,
         kernel: [usize; 2],
         stride: [usize; 2],
         dilation: [usize; 2],
@@ -523,15 +500,18 @@ impl Importer {
     ) -> Result<([usize; 2], [usize; 2])> {
         match n.string("auto_pad", "NOTSET")?.as_str() {
             "NOTSET" => {
-                let p = n.ints("pads")?.unwrap_or_else(|| vec![0; 4]);
-                if p.len() != 4 || p.iter().any(|&v| v < 0) {
+                let p = n.ints("pads")?.unwrap_or_else(|| vec![0; 2 * rank]);
+                if p.len() != 2 * rank || p.iter().any(|&v| v < 0) {
                     return Err(n.invalid(
                         "pads",
-                        format!("expected four non-negative values, got {p:?}"),
+                        format!("expected {} non-negative values, got {p:?}", 2 * rank),
                     ));
                 }
                 let p: Vec<usize> = p.iter().map(|&v| v as usize).collect();
-                Ok(([p[0], p[1]], [p[2], p[3]]))
+                Ok(match rank {
+                    1 => ([0, p[0]], [0, p[1]]),
+                    _ => ([p[0], p[1]], [p[2], p[3]]),
+                })
             }
             "VALID" => Ok(([0, 0], [0, 0])),
             mode @ ("SAME_UPPER" | "SAME_LOWER") => {
@@ -554,36 +534,89 @@ impl Importer {
         }
     }
 
+    /// The activation a 1-D or 2-D window operator reads, as `[C, H, W]`
+    /// samples (a 1-D operator's `[C, L]` seen as `[C, 1, L]`), with the
+    /// operator's rank.
+    fn window_input(
+        &mut self,
+        n: &NodeRef<'_, '_>,
+        x: NodeId,
+        rank: usize,
+        what: &str,
+    ) -> Result<(NodeId, [usize; 3])> {
+        let s = self.shape(x);
+        if !(rank == 1 || rank == 2) {
+            return Err(n.unsupported(format!(
+                "{what} over {rank} spatial dimensions (weft's run over 1 or 2)"
+            )));
+        }
+        if s.len() != rank + 1 {
+            return Err(n.invalid(
+                "inputs",
+                format!(
+                    "expected samples of {} dims for a {rank}-D {what}, got {s:?}",
+                    rank + 1
+                ),
+            ));
+        }
+        Ok(if rank == 1 {
+            (self.reshape(n, x, vec![s[0], 1, s[1]])?, [s[0], 1, s[1]])
+        } else {
+            (x, [s[0], s[1], s[2]])
+        })
+    }
+
+    /// Padding a window operator cannot express: `[C, H, W]` padded by
+    /// `begin` and `end` with `value` as its own layer (the operator then
+    /// pads nothing). Asymmetric pads, `auto_pad` with an odd total.
+    fn pad_before(
+        &mut self,
+        n: &NodeRef<'_, '_>,
+        x: NodeId,
+        (begin, end): ([usize; 2], [usize; 2]),
+        value: f32,
+    ) -> Result<NodeId> {
+        let pads = [begin[0], end[0], begin[1], end[1]].map(|p| p as i64);
+        // Its own name, so the operator's layer keeps the weights' name.
+        let base = n.node.output.first().copied().unwrap_or("node");
+        let name = self.unique(&format!("{base}.pad"));
+        let layer = Pad2d::new(pads, PadMode::Constant(value));
+        self.add(n, &name, layer.boxed(), &[x])
+    }
+
     fn conv(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
         let x = self.node_input(n, 0)?;
         let w = self.required_const(n, 1, "weights")?;
         let b = self.const_input(n, 2)?;
-        if w.dims.len() != 4 {
-            return Err(n.unsupported(format!(
-                "convolutions over {} spatial dimensions (weft's are 2-D)",
-                w.dims.len().saturating_sub(2)
-            )));
-        }
-        let [c_out, _, kh, kw] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
+        let rank = w.dims.len().saturating_sub(2);
+        let (x, s) = self.window_input(n, x, rank, "convolutions")?;
+        let c_out = w.dims[0];
+        let [kh, kw] = if rank == 1 {
+            [1, w.dims[2]]
+        } else {
+            [w.dims[2], w.dims[3]]
+        };
         if let Some(k) = n.ints("kernel_shape")?
-            && k != [kh as i64, kw as i64]
+            && k != w.dims[2..].iter().map(|&d| d as i64).collect::<Vec<_>>()
         {
             return Err(n.invalid(
                 "kernel_shape",
                 format!("{k:?} disagrees with the weights' {:?}", w.dims),
             ));
         }
-        let s = self.shape(x);
-        if s.len() != 3 {
-            return Err(n.invalid("inputs", format!("expected [C, H, W] samples, got {s:?}")));
-        }
         let groups = n.int("group", 1)?;
         if groups < 1 {
             return Err(n.invalid("group", format!("{groups}")));
         }
-        let stride = n.pair("strides", 1)?;
-        let dilation = n.pair("dilations", 1)?;
-        let padding = self.pads(n, [kh, kw], stride, dilation, [s[1], s[2]])?;
+        let stride = n.axes("strides", 1, rank)?;
+        let dilation = n.axes("dilations", 1, rank)?;
+        let (begin, end) = self.pads_of(n, rank, [kh, kw], stride, dilation, [s[1], s[2]])?;
+        // Unequal pads: a zero-padding layer first, exactly ONNX's sum.
+        let (x, padding) = if begin == end {
+            (x, begin)
+        } else {
+            (self.pad_before(n, x, (begin, end), 0.0)?, [0, 0])
+        };
         let mut conv = Conv2d::new(s[0], c_out, kh).kernel_hw([kh, kw]);
         conv.params.stride = stride;
         conv.params.dilation = dilation;
@@ -591,13 +624,17 @@ impl Importer {
         conv.params.padding = Padding::Explicit(padding);
         conv.bias = b.is_some();
         let name = self.layer_name(n, Some(1));
-        let y = self.add(n, &name, conv.boxed(), &[x])?;
-        self.weight(&name, "weight", w.dims.clone(), w.to_f32());
+        let mut y = self.add(n, &name, conv.boxed(), &[x])?;
+        self.weight(&name, "weight", vec![c_out, w.dims[1], kh, kw], w.to_f32());
         if let Some(b) = b {
             if b.len() != c_out {
                 return Err(n.invalid("B", format!("{} values for {c_out} channels", b.len())));
             }
             self.weight(&name, "bias", vec![c_out], b.to_f32());
+        }
+        if rank == 1 {
+            let out = self.shape(y);
+            y = self.reshape(n, y, vec![out[0], out[2]])?;
         }
         self.set(n, 0, Value::Node(y));
         Ok(())
@@ -832,27 +869,31 @@ impl Importer {
 
     fn pool(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
         let x = self.node_input(n, 0)?;
-        let s = self.shape(x);
-        let kernel = n
+        let rank = n
             .ints("kernel_shape")?
-            .ok_or_else(|| n.invalid("kernel_shape", "missing"))?;
-        if kernel.len() != 2 || s.len() != 3 {
-            return Err(n.unsupported(format!(
-                "pooling over {} spatial dimensions (weft's are 2-D)",
-                kernel.len()
-            )));
-        }
-        let kernel = n.pair("kernel_shape", 1)?;
-        let stride = n.pair("strides", 1)?;
-        let dilation = n.pair("dilations", 1)?;
+            .ok_or_else(|| n.invalid("kernel_shape", "missing"))?
+            .len();
+        let (mut x, s) = self.window_input(n, x, rank, "pooling")?;
+        let kernel = n.axes("kernel_shape", 1, rank)?;
+        let stride = n.axes("strides", 1, rank)?;
+        let dilation = n.axes("dilations", 1, rank)?;
         let mut ceil = n.int("ceil_mode", 0)? != 0;
         let include_pad = n.int("count_include_pad", 0)? != 0;
-        let (padding, end) = self.pads_of(n, kernel, stride, dilation, [s[1], s[2]])?;
+        let is_max = n.node.op_type == OpType::MaxPool;
+        let (mut padding, mut end) =
+            self.pads_of(n, rank, kernel, stride, dilation, [s[1], s[2]])?;
+        // Unequal pads without ceil mode, where the padding's value is the
+        // pool's own: −∞ for a maximum, 0 for an average that counts it. A
+        // padding layer first is then exactly ONNX's windows.
+        if padding != end && !ceil && (is_max || include_pad) {
+            let value = if is_max { f32::NEG_INFINITY } else { 0.0 };
+            x = self.pad_before(n, x, (padding, end), value)?;
+            (padding, end) = ([0, 0], [0, 0]);
+        }
         if padding != end {
             // One more pixel after than before (Caffe2's pools, SAME_UPPER):
             // the windows are ceil mode's, clipped to the image, provided
             // the padding is not counted and ceil mode gives as many.
-            let is_max = n.node.op_type == OpType::MaxPool;
             let onnx_out = |a: usize| {
                 let span = (kernel[a] - 1) * dilation[a] + 1;
                 (s[a + 1] + padding[a] + end[a])
@@ -882,9 +923,7 @@ impl Importer {
                 } else {
                     GlobalAvgPool.boxed()
                 };
-                self.unary(n, layer)?;
-                self.extra_outputs_unavailable(n, "the indices");
-                return Ok(());
+                return self.window_output(n, layer, x, rank);
             }
             let same = (0..2).all(|a| {
                 end[a] >= padding[a] && onnx_out(a).is_some() && onnx_out(a) == ceil_out(a)
@@ -918,7 +957,25 @@ impl Importer {
             p.params.ceil_mode = ceil;
             p.boxed()
         };
-        self.unary(n, layer)?;
+        self.window_output(n, layer, x, rank)
+    }
+
+    /// A pool's layer on `[C, H, W]` samples as the node's output, seen
+    /// again as `[C, L]` for a 1-D pool; its indices output is not kept.
+    fn window_output(
+        &mut self,
+        n: &NodeRef<'_, '_>,
+        layer: Box<dyn Layer>,
+        x: NodeId,
+        rank: usize,
+    ) -> Result<()> {
+        let name = self.layer_name(n, None);
+        let mut y = self.add(n, &name, layer, &[x])?;
+        if rank == 1 {
+            let out = self.shape(y);
+            y = self.reshape(n, y, vec![out[0], out[2]])?;
+        }
+        self.set(n, 0, Value::Node(y));
         self.extra_outputs_unavailable(n, "the indices");
         Ok(())
     }

@@ -34,6 +34,18 @@ const MUST_PASS: &[&str] = &[
     "pytorch-operator/test_operator_pad",
     "pytorch-operator/test_operator_permute2",
     "pytorch-converted/test_Conv2d",
+    "pytorch-converted/test_Conv1d",
+    "pytorch-converted/test_Conv1d_dilated",
+    "pytorch-converted/test_Conv1d_groups",
+    "pytorch-converted/test_Conv1d_pad1",
+    "pytorch-converted/test_Conv1d_pad1size1",
+    "pytorch-converted/test_Conv1d_pad2",
+    "pytorch-converted/test_Conv1d_pad2size1",
+    "pytorch-converted/test_Conv1d_stride",
+    "pytorch-converted/test_MaxPool1d",
+    "pytorch-converted/test_MaxPool1d_stride",
+    "pytorch-converted/test_MaxPool1d_stride_padding_dilation",
+    "pytorch-operator/test_operator_maxpool",
     "pytorch-converted/test_Conv2d_depthwise",
     "pytorch-converted/test_Conv2d_depthwise_padded",
     "pytorch-converted/test_Conv2d_depthwise_strided",
@@ -274,6 +286,15 @@ mod errors {
     }
 
     fn model<'a>(nodes: Vec<Node<'a>>, input: ValueInfo<'a>, output: &'a str) -> Vec<u8> {
+        model_with(nodes, input, output, Vec::new())
+    }
+
+    fn model_with<'a>(
+        nodes: Vec<Node<'a>>,
+        input: ValueInfo<'a>,
+        output: &'a str,
+        initializer: Vec<TensorProto<'a>>,
+    ) -> Vec<u8> {
         onnx_rs::encode(&Model {
             ir_version: 8,
             opset_import: vec![OperatorSetId {
@@ -283,6 +304,7 @@ mod errors {
             graph: Some(Graph {
                 name: "g",
                 node: nodes,
+                initializer,
                 input: vec![input],
                 output: vec![ValueInfo {
                     name: output,
@@ -334,32 +356,189 @@ mod errors {
         assert!(text.contains("norm1") && text.contains("Einsum"), "{text}");
     }
 
+    fn ints(name: &'static str, ints: Vec<i64>) -> Attribute<'static> {
+        Attribute {
+            name,
+            r#type: AttributeType::Ints,
+            ints,
+            ..Default::default()
+        }
+    }
+
+    fn int(name: &'static str, i: i64) -> Attribute<'static> {
+        Attribute {
+            name,
+            r#type: AttributeType::Int,
+            i,
+            ..Default::default()
+        }
+    }
+
+    /// One node on `[2, 3, 8, 8]` images, with `w` as its initializer "w".
+    fn window_model(
+        op_type: OpType,
+        attribute: Vec<Attribute<'static>>,
+        w: Option<&[f32]>,
+    ) -> Vec<u8> {
+        let node = Node {
+            name: "op",
+            op_type,
+            input: if w.is_some() {
+                vec!["x", "w"]
+            } else {
+                vec!["x"]
+            },
+            output: vec!["y"],
+            attribute,
+            ..Default::default()
+        };
+        let initializer = w
+            .map(|w| vec![TensorProto::from_f32("w", vec![4, 3, 3, 3], w.to_vec())])
+            .unwrap_or_default();
+        model_with(vec![node], image_input("x", nchw()), "y", initializer)
+    }
+
+    /// `[2, 3, 8, 8]` images through the imported model.
+    fn run_on_images(bytes: &[u8], x: &[f32]) -> (Vec<usize>, Vec<f32>) {
+        let dev = weft_device::Device::from_env().unwrap();
+        let imported = import(bytes, &ImportOptions::default()).unwrap();
+        let mut model = imported.into_model(&dev).unwrap();
+        let xt = dev.tensor(&[2, 3, 8, 8], x).unwrap();
+        let y = model.forward(&[&xt]).unwrap().remove(0);
+        (y.shape().to_vec(), y.to_f32_vec().unwrap())
+    }
+
+    fn images() -> Vec<f32> {
+        (0..2 * 3 * 64)
+            .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
+            .collect()
+    }
+
+    /// ONNX's windows over `[batch, channels, 8, 8]` with pads `[top,
+    /// left, bottom, right]`: `f(output channel, window)` for each output,
+    /// the window as (index in the weights, value or None in the padding).
+    fn windows(
+        x: &[f32],
+        [batch, channels]: [usize; 2],
+        [k, stride]: [usize; 2],
+        pads: [usize; 4],
+        outputs: usize,
+        mut f: impl FnMut(usize, &[(usize, Option<f32>)]) -> f64,
+    ) -> Vec<f64> {
+        let out = |len: usize, a: usize| (len + pads[a] + pads[a + 2] - k) / stride + 1;
+        let (oh, ow) = (out(8, 0), out(8, 1));
+        let mut y = Vec::new();
+        for b in 0..batch {
+            for o in 0..outputs {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut cells = Vec::new();
+                        for c in 0..channels {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let iy = (oy * stride + ky) as i64 - pads[0] as i64;
+                                    let ix = (ox * stride + kx) as i64 - pads[1] as i64;
+                                    let inside = (0..8).contains(&iy) && (0..8).contains(&ix);
+                                    let v = inside.then(|| {
+                                        x[((b * channels + c) * 8 + iy as usize) * 8 + ix as usize]
+                                    });
+                                    cells.push(((c * k + ky) * k + kx, v));
+                                }
+                            }
+                        }
+                        y.push(f(o, &cells));
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn assert_close(got: &[f32], want: &[f64], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+            // f32 sums of at most 27 terms of size ≤ 1: well inside 1e-5.
+            assert!((g as f64 - w).abs() <= 1e-5, "{what} [{k}]: {g} vs {w}");
+        }
+    }
+
     #[test]
-    fn asymmetric_padding_is_refused_not_approximated() {
-        let bytes = model(
-            vec![Node {
-                name: "pool",
-                op_type: OpType::MaxPool,
-                input: vec!["x"],
-                output: vec!["y"],
-                attribute: vec![
-                    Attribute {
-                        name: "kernel_shape",
-                        r#type: AttributeType::Ints,
-                        ints: vec![2, 2],
-                        ..Default::default()
-                    },
-                    Attribute {
-                        name: "pads",
-                        r#type: AttributeType::Ints,
-                        ints: vec![1, 1, 0, 0],
-                        ..Default::default()
-                    },
-                ],
-                ..Default::default()
-            }],
-            image_input("x", nchw()),
-            "y",
+    fn unequal_pads_run_exactly_with_a_padding_layer() {
+        let x = images();
+        // A maximum over −∞ padding: pads [1, 1, 0, 0].
+        // A maximum over −∞ padding (pads [1, 1, 0, 0]) and an average that
+        // counts its zero padding (pads [0, 0, 1, 1]).
+        for (op, pads, counted) in [
+            (OpType::MaxPool, [1, 1, 0, 0], None),
+            (
+                OpType::AveragePool,
+                [0, 0, 1, 1],
+                Some(int("count_include_pad", 1)),
+            ),
+        ] {
+            let mut attrs = vec![
+                ints("kernel_shape", vec![2, 2]),
+                ints("pads", pads.iter().map(|&p| p as i64).collect()),
+            ];
+            attrs.extend(counted);
+            let is_max = op == OpType::MaxPool;
+            let (shape, got) = run_on_images(&window_model(op, attrs, None), &x);
+            assert_eq!(shape, [2, 3, 8, 8]);
+            // Six planes seen as a batch of one-channel images.
+            let want = windows(&x, [6, 1], [2, 1], pads, 1, |_, cells| {
+                let inside = cells.iter().filter_map(|&(_, v)| v.map(f64::from));
+                if is_max {
+                    inside.fold(f64::NEG_INFINITY, f64::max)
+                } else {
+                    inside.sum::<f64>() / 4.0
+                }
+            });
+            assert_close(
+                &got,
+                &want,
+                if is_max { "max pool" } else { "average pool" },
+            );
+        }
+
+        // A convolution with SAME_UPPER at stride 2: 8 → 4 needs one pixel
+        // of padding, after.
+        let w: Vec<f32> = (0..4 * 27)
+            .map(|i| ((i * 29) % 31) as f32 / 15.0 - 1.0)
+            .collect();
+        let bytes = window_model(
+            OpType::Conv,
+            vec![
+                ints("kernel_shape", vec![3, 3]),
+                ints("strides", vec![2, 2]),
+                Attribute {
+                    name: "auto_pad",
+                    r#type: AttributeType::String,
+                    s: b"SAME_UPPER",
+                    ..Default::default()
+                },
+            ],
+            Some(&w),
+        );
+        let (shape, got) = run_on_images(&bytes, &x);
+        assert_eq!(shape, [2, 4, 4, 4]);
+        let want = windows(&x, [2, 3], [3, 2], [0, 0, 1, 1], 4, |o, cells| {
+            cells
+                .iter()
+                .map(|&(k, v)| v.unwrap_or(0.0) as f64 * w[o * 27 + k] as f64)
+                .sum()
+        });
+        assert_close(&got, &want, "convolution");
+    }
+
+    #[test]
+    fn an_average_that_ignores_unequal_padding_is_refused_not_approximated() {
+        let bytes = window_model(
+            OpType::AveragePool,
+            vec![
+                ints("kernel_shape", vec![2, 2]),
+                ints("pads", vec![1, 1, 0, 0]),
+            ],
+            None,
         );
         let err = import(&bytes, &ImportOptions::default()).unwrap_err();
         assert!(
