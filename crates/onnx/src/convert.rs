@@ -1201,14 +1201,20 @@ impl Importer {
         if n.has("axes") {
             return Err(n.unsupported("the axes attribute"));
         }
-        let out: [f64; 2] = match (
+        // The output size, and the scale ONNX maps coordinates with: the
+        // given one, or output / input when sizes are given.
+        let (out, onnx_scale): ([f64; 2], [f64; 2]) = match (
             scales.filter(|c| !c.is_empty()),
             sizes.filter(|c| !c.is_empty()),
         ) {
-            (Some(c), _) if c.len() == 4 && c.data[0] == 1.0 && c.data[1] == 1.0 => {
-                [s[1] as f64 * c.data[2], s[2] as f64 * c.data[3]]
-            }
-            (None, Some(c)) if c.len() == 4 && c.data[1] as usize == s[0] => [c.data[2], c.data[3]],
+            (Some(c), _) if c.len() == 4 && c.data[0] == 1.0 && c.data[1] == 1.0 => (
+                [s[1] as f64 * c.data[2], s[2] as f64 * c.data[3]],
+                [c.data[2], c.data[3]],
+            ),
+            (None, Some(c)) if c.len() == 4 && c.data[1] as usize == s[0] => (
+                [c.data[2], c.data[3]],
+                [c.data[2] / s[1] as f64, c.data[3] / s[2] as f64],
+            ),
             (Some(c), _) | (None, Some(c)) => {
                 return Err(n.unsupported(format!(
                     "scales or sizes {:?} (images are resized in height and width only)",
@@ -1226,12 +1232,31 @@ impl Importer {
         if n.int("antialias", 0)? != 0 {
             return Err(n.unsupported("antialiased resizing"));
         }
+        let rounding = if legacy {
+            "floor".to_string()
+        } else {
+            n.string("nearest_mode", "round_prefer_floor")?
+        };
         let factor = out[0] / s[1] as f64;
         let one_factor = out[0].fract() == 0.0
             && out[1].fract() == 0.0
             && factor == out[1] / s[2] as f64
             && factor.fract() == 0.0
             && factor >= 1.0;
+        if !one_factor && mode == "nearest" {
+            // Nearest to any size (ONNX's output is the floor of len·scale):
+            // weft's sized nearest, where it reads ONNX's source pixel for
+            // every output pixel.
+            let size = [out[0].floor() as usize, out[1].floor() as usize];
+            if size.contains(&0) || !onnx_scale.iter().all(|&v| v.is_finite() && v > 0.0) {
+                return Err(n.invalid("scales", format!("resizing {:?} to {out:?}", &s[1..])));
+            }
+            for a in 0..2 {
+                nearest_matches(n, s[a + 1], size[a], onnx_scale[a], &coords, &rounding)?;
+            }
+            let layer = Upsample::to_size(size, UpsampleMode::Nearest);
+            return self.unary(n, layer.boxed());
+        }
         if !one_factor {
             // Bilinear to any whole size: ONNX then maps coordinates with
             // out/in (sizes given, or scales that give whole sizes), as
@@ -1255,13 +1280,8 @@ impl Importer {
         let factor = factor as usize;
         let layer = match mode.as_str() {
             "nearest" => {
-                let rounding = if legacy {
-                    "floor".to_string()
-                } else {
-                    n.string("nearest_mode", "round_prefer_floor")?
-                };
                 for &len in &s[1..] {
-                    nearest_matches(n, len, factor, &coords, &rounding)?;
+                    nearest_matches(n, len, len * factor, factor as f64, &coords, &rounding)?;
                 }
                 Upsample::nearest(factor)
             }
@@ -1417,21 +1437,25 @@ impl Importer {
 /// Checks that ONNX's nearest source index (coordinate transform then
 /// rounding, in f64) equals weft's `min(floor(dst · f32(1/factor)), len − 1)`
 /// for every output pixel of an axis of `len` pixels upsampled by `factor`.
+/// Checks that nearest resizing of an axis of `len` pixels to `out`, with
+/// ONNX's coordinate mapping by `factor` (output / input), reads for each
+/// output pixel the input pixel weft's nearest upsampling reads.
 fn nearest_matches(
     n: &NodeRef<'_, '_>,
     len: usize,
-    factor: usize,
+    out: usize,
+    factor: f64,
     coords: &str,
     rounding: &str,
 ) -> Result<()> {
-    let out = len * factor;
     let scale = (len as f64 / out as f64) as f32;
     for dst in 0..out {
         let d = dst as f64;
         let x = match coords {
-            "asymmetric" => d / factor as f64,
-            "half_pixel" => (d + 0.5) / factor as f64 - 0.5,
-            "pytorch_half_pixel" if out > 1 => (d + 0.5) / factor as f64 - 0.5,
+            "asymmetric" => d / factor,
+            "half_pixel" => (d + 0.5) / factor - 0.5,
+            "tf_half_pixel_for_nn" => (d + 0.5) / factor,
+            "pytorch_half_pixel" if out > 1 => (d + 0.5) / factor - 0.5,
             "pytorch_half_pixel" => 0.0,
             "align_corners" if out > 1 => d * (len - 1) as f64 / (out - 1) as f64,
             "align_corners" => 0.0,

@@ -547,12 +547,27 @@ mod errors {
         );
     }
 
-    /// `Resize` with `inputs` (X, roi, scales, sizes as named constants)
-    /// in `mode` and `coords`, to `[N, 3, 8, 8]` images.
+    /// Named constants: (name, values, as floats in quarters).
+    type Constants = Vec<(&'static str, Vec<i64>, bool)>;
+
+    /// (constants, inputs, output size, ONNX's scale per axis)
+    type NearestCase = (Constants, Vec<&'static str>, [usize; 2], [f64; 2]);
+
+    /// A linear `Resize` with `inputs` (X, roi, scales, sizes as named
+    /// constants) and `coords`, to `[N, 3, 8, 8]` images.
     fn resize_model(
         constants: Vec<(&'static str, Vec<i64>, bool)>,
         inputs: Vec<&'static str>,
         coords: &'static str,
+    ) -> Vec<u8> {
+        resize_model_in(constants, inputs, ("linear", coords, "round_prefer_floor"))
+    }
+
+    /// `Resize` in (mode, coordinate mode, nearest mode).
+    fn resize_model_in(
+        constants: Vec<(&'static str, Vec<i64>, bool)>,
+        inputs: Vec<&'static str>,
+        (mode, coords, rounding): (&'static str, &'static str, &'static str),
     ) -> Vec<u8> {
         let mut nodes: Vec<Node<'static>> = constants
             .into_iter()
@@ -587,13 +602,19 @@ mod errors {
                 Attribute {
                     name: "mode",
                     r#type: AttributeType::String,
-                    s: b"linear",
+                    s: mode.as_bytes(),
                     ..Default::default()
                 },
                 Attribute {
                     name: "coordinate_transformation_mode",
                     r#type: AttributeType::String,
                     s: coords.as_bytes(),
+                    ..Default::default()
+                },
+                Attribute {
+                    name: "nearest_mode",
+                    r#type: AttributeType::String,
+                    s: rounding.as_bytes(),
                     ..Default::default()
                 },
             ],
@@ -675,6 +696,56 @@ mod errors {
         let err = import(&bad, &ImportOptions::default()).unwrap_err();
         assert!(
             matches!(err, Error::Unsupported { .. }) && err.to_string().contains("resizing"),
+            "{err}"
+        );
+    }
+
+    /// Nearest `Resize` by unequal, fractional factors against ONNX's
+    /// formula written out here: PyTorch's export (`asymmetric`, `floor`)
+    /// to sizes and by scales, `x_orig = x / scale`; a mapping weft's
+    /// nearest does not read (`half_pixel`, `round_prefer_ceil` at 8 → 13)
+    /// is refused, naming the pixel.
+    #[test]
+    fn nearest_resize_to_any_size_follows_the_specification() {
+        let x = images();
+        let cases: [NearestCase; 2] = [
+            (
+                vec![("sizes", vec![2, 3, 13, 5], false)],
+                vec!["x", "", "", "sizes"],
+                [13, 5],
+                [13.0 / 8.0, 5.0 / 8.0],
+            ),
+            (
+                // Scales 2.5 × 0.75 (as quarters): 8 → 20, 8 → 6.
+                vec![("roi", vec![], true), ("scales", vec![4, 4, 10, 3], true)],
+                vec!["x", "roi", "scales"],
+                [20, 6],
+                [2.5, 0.75],
+            ),
+        ];
+        for (constants, inputs, out, scale) in cases {
+            let bytes = resize_model_in(constants, inputs, ("nearest", "asymmetric", "floor"));
+            let (shape, got) = run_on_images(&bytes, &x);
+            assert_eq!(shape, [2, 3, out[0], out[1]]);
+            let src = |o: usize, a: usize| ((o as f64 / scale[a]).floor() as usize).min(7);
+            for plane in 0..6 {
+                for oy in 0..out[0] {
+                    for ox in 0..out[1] {
+                        let want = x[plane * 64 + src(oy, 0) * 8 + src(ox, 1)];
+                        let g = got[(plane * out[0] + oy) * out[1] + ox];
+                        assert_eq!(g, want, "{out:?} ({oy}, {ox})");
+                    }
+                }
+            }
+        }
+        let bad = resize_model_in(
+            vec![("sizes", vec![2, 3, 13, 8], false)],
+            vec!["x", "", "", "sizes"],
+            ("nearest", "half_pixel", "round_prefer_ceil"),
+        );
+        let err = import(&bad, &ImportOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, Error::Unsupported { .. }) && err.to_string().contains("output pixel"),
             "{err}"
         );
     }
