@@ -20,7 +20,7 @@ pub use weft_graph as graph;
 pub use weft_kernels as kernels;
 pub use weft_onnx as onnx;
 
-pub use weft_device::{DType, Device, DeviceOptions, Error, Result, Tensor};
+pub use weft_device::{DType, Device, DeviceOptions, Drive, Error, Result, Tensor};
 
 /// The Rust examples of the fine-tuning guide, compiled as doctests.
 #[cfg(all(doctest, feature = "data"))]

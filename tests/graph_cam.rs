@@ -51,6 +51,9 @@ fn grad_cam_equals_cam_on_a_pooled_network() {
     let xt = dev.tensor(&[batch, 2, 9, 7], &xs).unwrap();
     let classes = [2, 0, 1];
     let maps = cam::grad_cam(&mut model, &xt, "feat", &classes).unwrap();
+    // The async form (for a browser) is the same body: the same maps.
+    let awaited = pollster::block_on(cam::grad_cam_async(&mut model, &xt, "feat", &classes));
+    assert_eq!(awaited.unwrap(), maps);
 
     // The closed form from the reference forward up to `feat`.
     let params: Vec<Vec<f64>> = model
@@ -96,6 +99,13 @@ fn grad_cam_equals_cam_on_a_pooled_network() {
     }
     // Upsampled to the image on the device, still non-negative.
     let up = cam::upsample_map(&model, &maps[0].normalized(), 18, 14).unwrap();
+    let awaited = pollster::block_on(cam::upsample_map_async(
+        &model,
+        &maps[0].normalized(),
+        18,
+        14,
+    ));
+    assert_eq!(awaited.unwrap(), up);
     assert_eq!(up.values.len(), 18 * 14);
     assert!(up.values.iter().all(|&v| (0.0..=1.0 + 1e-6).contains(&v)));
 

@@ -135,6 +135,47 @@ fn short_training_on_the_subset_learns() {
     );
 }
 
+/// The async forms (what a browser page awaits) are the blocking forms'
+/// body: the same steps give bit-identical weights, losses and evaluations.
+#[test]
+fn async_epochs_and_evaluations_match_the_blocking_forms() {
+    let dev = Device::from_env().unwrap();
+    let mnist = Mnist::embedded().unwrap();
+    let run = |asynchronous: bool| {
+        let mut trainer = lenet_trainer(&dev, 7, OptimizerKind::adam(1e-3)).measure_memory_at(2);
+        let mut train = Loader::new(&dev, &mnist.train, 16, true, 3, DType::F32).unwrap();
+        let mut test = Loader::new(&dev, &mnist.test, 100, false, 0, DType::F32).unwrap();
+        let mut losses = Vec::new();
+        let on_step = |s: &weft::graph::StepReport| {
+            losses.push(s.loss);
+            ControlFlow::Continue(())
+        };
+        let (report, eval) = if asynchronous {
+            pollster::block_on(async {
+                let report = trainer.epoch_async(train.epoch(Some(12)), on_step).await?;
+                let eval = trainer.evaluate_async(test.epoch(Some(3))).await?;
+                weft::Result::Ok((report, eval))
+            })
+        } else {
+            trainer
+                .epoch(train.epoch(Some(12)), on_step)
+                .and_then(|r| Ok((r, trainer.evaluate(test.epoch(Some(3)))?)))
+        }
+        .unwrap();
+        (report, eval, losses, weights(&trainer.model))
+    };
+    let (blocking, awaited) = (run(false), run(true));
+    assert_eq!(blocking.0.steps, 12);
+    assert_eq!(awaited.0.steps, 12);
+    assert_eq!(blocking.0.memory, awaited.0.memory, "the measured step");
+    assert!(blocking.0.memory.is_some());
+    assert_eq!(blocking.2, awaited.2, "losses");
+    assert_eq!(blocking.0.accuracy, awaited.0.accuracy);
+    assert_eq!(blocking.1.images, 300);
+    assert_eq!(blocking.1.confusion, awaited.1.confusion);
+    assert_eq!(blocking.3, awaited.3, "weights");
+}
+
 #[test]
 fn trainer_stops_when_asked_and_runs_its_hooks() {
     let dev = common::device();

@@ -21,6 +21,14 @@ fn check(dev: &Device, image: &[bool], h: usize, w: usize, what: &str) {
         let (want, count) = reference::label::label(image, h, w, connectivity);
         assert_eq!(got.count, count, "{what} {connectivity:?}: component count");
         let labels = got.labels.to_u32_vec().unwrap();
+        // The async form (for a browser) is the same body.
+        let awaited = pollster::block_on(label::label_async(&t, connectivity)).unwrap();
+        assert_eq!(awaited.count, count, "{what} {connectivity:?}: async count");
+        let same = pollster::block_on(awaited.labels.to_u32_vec_async()).unwrap();
+        assert!(
+            same == labels,
+            "{what} {connectivity:?}: async labels differ"
+        );
         if let Some(i) = (0..h * w).find(|&i| labels[i] != want[i]) {
             panic!(
                 "{what} {connectivity:?}: pixel ({}, {}) labelled {}, expected {}",

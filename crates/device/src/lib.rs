@@ -49,7 +49,7 @@ pub use pool::{PoolStats, size_class};
 pub use shader::{Shader, ShaderFile};
 pub use tensor::{BufferRange, Tensor, numel};
 pub use timing::{Clock, Timing};
-pub use transfer::PendingRead;
+pub use transfer::{Drive, PendingRead};
 pub use tuner::{MemoryTuner, TuneKey, TuneMode, TuneRecords, Tuner};
 
 /// Re-export of the wgpu version weft is built on, for embedding applications.

@@ -8,7 +8,7 @@ use web_time::Instant;
 use futures_intrusive::channel::shared::oneshot_channel;
 
 use crate::device::lock;
-use crate::{Device, Error, Feature, Result};
+use crate::{Device, Drive, Error, Feature, Result};
 
 /// How a duration was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,11 +41,24 @@ impl Device {
     /// the GPU took to execute it. Pending work is completed first so it is not
     /// counted.
     pub fn time<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Timing)> {
-        self.sync()?;
+        pollster::block_on(self.time_with(work, Drive::Here))
+    }
+
+    /// [`time`](Self::time) without blocking.
+    pub async fn time_async<R>(&self, work: impl FnOnce() -> Result<R>) -> Result<(R, Timing)> {
+        self.time_with(work, Drive::Elsewhere).await
+    }
+
+    async fn time_with<R>(
+        &self,
+        work: impl FnOnce() -> Result<R>,
+        drive: Drive,
+    ) -> Result<(R, Timing)> {
+        self.sync_with(drive).await?;
         if self.clock() == Clock::WallClock {
             let start = Instant::now();
             let r = work()?;
-            self.sync()?;
+            self.sync_with(drive).await?;
             return Ok((
                 r,
                 Timing {
@@ -93,8 +106,11 @@ impl Device {
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.wait_for(None, "timestamp readback")?;
-        match pollster::block_on(rx.receive()) {
+        match drive {
+            Drive::Here => self.wait_for(None, "timestamp readback")?,
+            Drive::Elsewhere => self.poll_in_background("timestamp readback"),
+        }
+        match rx.receive().await {
             Some(Ok(())) => {}
             _ => {
                 self.check()?;

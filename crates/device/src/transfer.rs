@@ -14,9 +14,12 @@ use crate::device::lock;
 use crate::dtype::{pack_f16, unpack_f16};
 use crate::{DType, Device, Error, Result, Tensor};
 
-/// Who drives the device while a readback waits.
-#[derive(Clone, Copy)]
-enum Drive {
+/// Who drives the device while a readback or a sync waits. Each blocking
+/// call is its async form run with [`Drive::Here`]; code built on them (an
+/// epoch, an evaluation) takes a `Drive` too, so that its blocking and async
+/// forms are one body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drive {
     /// The caller's thread polls until the copy is done, with the timeout and
     /// device-loss checks of [`Device::sync`] (the blocking forms; in a
     /// browser they return [`Error::Blocking`] instead).
@@ -129,7 +132,7 @@ impl Device {
     /// Drives the device from a short-lived thread until pending work completes, so
     /// async callers need no event loop of their own. (In a browser the page's
     /// event loop drives the device, and there are no threads to spawn.)
-    fn poll_in_background(&self, what: &str) {
+    pub(crate) fn poll_in_background(&self, what: &str) {
         #[cfg(not(target_arch = "wasm32"))]
         {
             let dev = self.clone();
@@ -219,18 +222,26 @@ impl Device {
     /// Reads `tensor`'s raw bytes back (blocking: the async form, driven
     /// from the caller's thread).
     pub fn read_bytes(&self, tensor: &Tensor) -> Result<Vec<u8>> {
-        pollster::block_on(self.read_bytes_driven(tensor, Drive::Here))
+        pollster::block_on(self.read_bytes_with(tensor, Drive::Here))
     }
 
     /// Reads `tensor`'s raw bytes back without blocking the caller's thread.
     pub async fn read_bytes_async(&self, tensor: &Tensor) -> Result<Vec<u8>> {
-        self.read_bytes_driven(tensor, Drive::Elsewhere).await
+        self.read_bytes_with(tensor, Drive::Elsewhere).await
     }
 
     /// The one readback: copy to a staging buffer, map it, wait as `drive`
     /// says, take the bytes.
-    async fn read_bytes_driven(&self, tensor: &Tensor, drive: Drive) -> Result<Vec<u8>> {
+    pub async fn read_bytes_with(&self, tensor: &Tensor, drive: Drive) -> Result<Vec<u8>> {
         self.start_read(tensor)?.finish(drive).await
+    }
+
+    /// [`sync`](Self::sync) (`Drive::Here`) or [`sync_async`](Self::sync_async).
+    pub async fn sync_with(&self, drive: Drive) -> Result<()> {
+        match drive {
+            Drive::Here => self.sync(),
+            Drive::Elsewhere => self.sync_async().await,
+        }
     }
 
     /// Starts reading `tensor` back: the copy to a staging buffer is
@@ -283,34 +294,52 @@ impl Device {
 
     /// Reads an f32 or f16 tensor back as f32 values.
     pub fn read_f32(&self, tensor: &Tensor) -> Result<Vec<f32>> {
-        let bytes = self.read_bytes(tensor)?;
-        decode_f32(tensor.dtype(), tensor.numel(), &bytes)
+        pollster::block_on(self.read_f32_with(tensor, Drive::Here))
     }
 
     /// Async form of [`read_f32`](Self::read_f32).
     pub async fn read_f32_async(&self, tensor: &Tensor) -> Result<Vec<f32>> {
-        let bytes = self.read_bytes_async(tensor).await?;
-        decode_f32(tensor.dtype(), tensor.numel(), &bytes)
+        self.read_f32_with(tensor, Drive::Elsewhere).await
     }
 
-    /// Async form of [`read_u32`](Self::read_u32).
-    pub async fn read_u32_async(&self, tensor: &Tensor) -> Result<Vec<u32>> {
-        expect_dtype("read_u32", tensor, DType::U32)?;
-        Ok(bytemuck::pod_collect_to_vec(
-            &self.read_bytes_async(tensor).await?,
-        ))
+    /// [`read_f32`](Self::read_f32), waiting as `drive` says.
+    pub async fn read_f32_with(&self, tensor: &Tensor, drive: Drive) -> Result<Vec<f32>> {
+        let bytes = self.read_bytes_with(tensor, drive).await?;
+        decode_f32(tensor.dtype(), tensor.numel(), &bytes)
     }
 
     /// Reads a u32 tensor back.
     pub fn read_u32(&self, tensor: &Tensor) -> Result<Vec<u32>> {
+        pollster::block_on(self.read_u32_with(tensor, Drive::Here))
+    }
+
+    /// Async form of [`read_u32`](Self::read_u32).
+    pub async fn read_u32_async(&self, tensor: &Tensor) -> Result<Vec<u32>> {
+        self.read_u32_with(tensor, Drive::Elsewhere).await
+    }
+
+    /// [`read_u32`](Self::read_u32), waiting as `drive` says.
+    pub async fn read_u32_with(&self, tensor: &Tensor, drive: Drive) -> Result<Vec<u32>> {
         expect_dtype("read_u32", tensor, DType::U32)?;
-        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(tensor)?))
+        let bytes = self.read_bytes_with(tensor, drive).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     /// Reads an i32 tensor back.
     pub fn read_i32(&self, tensor: &Tensor) -> Result<Vec<i32>> {
+        pollster::block_on(self.read_i32_with(tensor, Drive::Here))
+    }
+
+    /// Async form of [`read_i32`](Self::read_i32).
+    pub async fn read_i32_async(&self, tensor: &Tensor) -> Result<Vec<i32>> {
+        self.read_i32_with(tensor, Drive::Elsewhere).await
+    }
+
+    /// [`read_i32`](Self::read_i32), waiting as `drive` says.
+    pub async fn read_i32_with(&self, tensor: &Tensor, drive: Drive) -> Result<Vec<i32>> {
         expect_dtype("read_i32", tensor, DType::I32)?;
-        Ok(bytemuck::pod_collect_to_vec(&self.read_bytes(tensor)?))
+        let bytes = self.read_bytes_with(tensor, drive).await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }
 
@@ -328,6 +357,21 @@ impl Tensor {
     /// Reads an i32 tensor back.
     pub fn to_i32_vec(&self) -> Result<Vec<i32>> {
         self.device().read_i32(self)
+    }
+
+    /// Async form of [`to_f32_vec`](Self::to_f32_vec).
+    pub async fn to_f32_vec_async(&self) -> Result<Vec<f32>> {
+        self.device().read_f32_async(self).await
+    }
+
+    /// Async form of [`to_u32_vec`](Self::to_u32_vec).
+    pub async fn to_u32_vec_async(&self) -> Result<Vec<u32>> {
+        self.device().read_u32_async(self).await
+    }
+
+    /// Async form of [`to_i32_vec`](Self::to_i32_vec).
+    pub async fn to_i32_vec_async(&self) -> Result<Vec<i32>> {
+        self.device().read_i32_async(self).await
     }
 
     /// Overwrites the tensor with f32 values (converted to its float dtype).

@@ -4,7 +4,7 @@
 //! positive factor: the gradient of a class score with respect to the
 //! pooled feature maps is that class's dense weights over the map's area.
 
-use weft_device::{Error, Result, Tensor};
+use weft_device::{Drive, Error, Result, Tensor};
 use weft_kernels::upsample::{self, UpsampleMode};
 
 use crate::model::{Model, Objective};
@@ -39,6 +39,26 @@ pub fn grad_cam(
     input: &Tensor,
     layer: &str,
     classes: &[usize],
+) -> Result<Vec<Heatmap>> {
+    pollster::block_on(grad_cam_with(model, input, layer, classes, Drive::Here))
+}
+
+/// [`grad_cam`] without blocking.
+pub async fn grad_cam_async(
+    model: &mut Model,
+    input: &Tensor,
+    layer: &str,
+    classes: &[usize],
+) -> Result<Vec<Heatmap>> {
+    grad_cam_with(model, input, layer, classes, Drive::Elsewhere).await
+}
+
+async fn grad_cam_with(
+    model: &mut Model,
+    input: &Tensor,
+    layer: &str,
+    classes: &[usize],
+    drive: Drive,
 ) -> Result<Vec<Heatmap>> {
     let n = input.dim(0);
     let g = model.graph();
@@ -83,8 +103,9 @@ pub fn grad_cam(
             ),
         )
     })?;
-    let a = node.activation.to_f32_vec()?;
-    let d = node.gradient.to_f32_vec()?;
+    let device = model.device();
+    let a = device.read_f32_with(&node.activation, drive).await?;
+    let d = device.read_f32_with(&node.gradient, drive).await?;
     let hw = h * w;
     let maps = (0..n)
         .map(|s| {
@@ -124,6 +145,25 @@ pub fn cam_layer(model: &Model) -> Option<String> {
 /// `map` resized bilinearly (PyTorch's `align_corners=False`) to `h × w` on
 /// the device.
 pub fn upsample_map(model: &Model, map: &Heatmap, h: usize, w: usize) -> Result<Heatmap> {
+    pollster::block_on(upsample_map_with(model, map, [h, w], Drive::Here))
+}
+
+/// [`upsample_map`] without blocking.
+pub async fn upsample_map_async(
+    model: &Model,
+    map: &Heatmap,
+    h: usize,
+    w: usize,
+) -> Result<Heatmap> {
+    upsample_map_with(model, map, [h, w], Drive::Elsewhere).await
+}
+
+async fn upsample_map_with(
+    model: &Model,
+    map: &Heatmap,
+    [h, w]: [usize; 2],
+    drive: Drive,
+) -> Result<Heatmap> {
     let t = model.device().tensor(&[1, 1, map.h, map.w], &map.values)?;
     let up = upsample::upsample2d(
         &t,
@@ -136,6 +176,6 @@ pub fn upsample_map(model: &Model, map: &Heatmap, h: usize, w: usize) -> Result<
     Ok(Heatmap {
         h,
         w,
-        values: up.to_f32_vec()?,
+        values: model.device().read_f32_with(&up, drive).await?,
     })
 }

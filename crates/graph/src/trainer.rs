@@ -30,7 +30,7 @@
 use std::ops::ControlFlow;
 use web_time::Instant;
 
-use weft_device::{Error, Result, Tensor};
+use weft_device::{Drive, Error, Result, Tensor};
 
 use crate::collective::Collective;
 use crate::loss::Loss;
@@ -378,11 +378,33 @@ impl Trainer {
 
     /// Trains on every batch `batches` yields, calling `on_step` after each
     /// step; stops early when it returns [`ControlFlow::Break`]. A loss that
-    /// stops being finite is [`Error::Diverged`].
+    /// stops being finite is [`Error::Diverged`]. Blocks while each step's
+    /// loss is read back: [`epoch_async`](Self::epoch_async) is the form for
+    /// a browser, where nothing may block.
     pub fn epoch(
         &mut self,
         batches: impl IntoIterator<Item = Result<Batch>>,
+        on_step: impl FnMut(&StepReport) -> ControlFlow<()>,
+    ) -> Result<EpochReport> {
+        pollster::block_on(self.epoch_with(batches, on_step, Drive::Here))
+    }
+
+    /// [`epoch`](Self::epoch) without blocking: each step's loss is awaited.
+    pub async fn epoch_async(
+        &mut self,
+        batches: impl IntoIterator<Item = Result<Batch>>,
+        on_step: impl FnMut(&StepReport) -> ControlFlow<()>,
+    ) -> Result<EpochReport> {
+        self.epoch_with(batches, on_step, Drive::Elsewhere).await
+    }
+
+    /// The one body of [`epoch`](Self::epoch) and
+    /// [`epoch_async`](Self::epoch_async): readbacks wait as `drive` says.
+    async fn epoch_with(
+        &mut self,
+        batches: impl IntoIterator<Item = Result<Batch>>,
         mut on_step: impl FnMut(&StepReport) -> ControlFlow<()>,
+        drive: Drive,
     ) -> Result<EpochReport> {
         let t0 = Instant::now();
         let device = self.model.device().clone();
@@ -402,14 +424,14 @@ impl Trainer {
             let n = batch.len();
             let measure = measure_at == Some(i);
             let live_before = if measure {
-                device.sync()?;
+                device.sync_with(drive).await?;
                 device.reset_peak();
                 device.pool_stats().live_bytes
             } else {
                 0
             };
             let out = self.step(batch)?;
-            let loss = out.loss.to_f32_vec()?[0] as f64;
+            let loss = device.read_f32_with(&out.loss, drive).await?[0] as f64;
             if measure {
                 report.memory = Some(MeasuredStep {
                     live_before,
@@ -423,7 +445,7 @@ impl Trainer {
                 });
             }
             if let Some(c) = &out.correct {
-                correct += c.to_u32_vec()?[0] as u64;
+                correct += device.read_u32_with(c, drive).await?[0] as u64;
                 counted = true;
             }
             loss_sum += loss * n as f64;
@@ -462,6 +484,14 @@ impl Trainer {
         batches: impl IntoIterator<Item = Result<Batch>>,
     ) -> Result<Evaluation> {
         evaluate(&mut self.model, batches)
+    }
+
+    /// [`evaluate`](Self::evaluate) without blocking.
+    pub async fn evaluate_async(
+        &mut self,
+        batches: impl IntoIterator<Item = Result<Batch>>,
+    ) -> Result<Evaluation> {
+        evaluate_async(&mut self.model, batches).await
     }
 }
 
@@ -536,17 +566,35 @@ pub fn evaluate(
     model: &mut Model,
     batches: impl IntoIterator<Item = Result<Batch>>,
 ) -> Result<Evaluation> {
+    pollster::block_on(evaluate_with(model, batches, Drive::Here))
+}
+
+/// [`evaluate`] without blocking.
+pub async fn evaluate_async(
+    model: &mut Model,
+    batches: impl IntoIterator<Item = Result<Batch>>,
+) -> Result<Evaluation> {
+    evaluate_with(model, batches, Drive::Elsewhere).await
+}
+
+/// The one body of [`evaluate`] and [`evaluate_async`].
+async fn evaluate_with(
+    model: &mut Model,
+    batches: impl IntoIterator<Item = Result<Batch>>,
+    drive: Drive,
+) -> Result<Evaluation> {
     let t0 = Instant::now();
     model.eval();
-    let result = (|| {
+    let device = model.device().clone();
+    let result = async {
         let mut confusion: Vec<Vec<u64>> = Vec::new();
         let mut images = 0;
         for batch in batches {
             let batch = batch?;
             let inputs: Vec<&Tensor> = batch.inputs.iter().collect();
             let out = model.forward(&inputs)?;
-            let logits = out[0].to_f32_vec()?;
-            let labels = batch.targets.to_i32_vec()?;
+            let logits = device.read_f32_with(&out[0], drive).await?;
+            let labels = device.read_i32_with(&batch.targets, drive).await?;
             if labels.is_empty() {
                 continue;
             }
@@ -571,7 +619,8 @@ pub fn evaluate(
             images,
             seconds: t0.elapsed().as_secs_f64(),
         })
-    })();
+    }
+    .await;
     model.train();
     result
 }

@@ -14,7 +14,7 @@
 //! | `label/scan` | exclusive prefix sum: 256-value workgroup scans, one workgroup over the block totals, offsets added |
 //! | `label/finish` | one pixel per invocation: the root's rank + 1, or 0 |
 
-use weft_device::{Binding, DType, Error, Kernel, Result, Tensor};
+use weft_device::{Binding, DType, Drive, Error, Kernel, Result, Tensor};
 
 use crate::shaders;
 
@@ -69,7 +69,17 @@ pub struct Labels {
 }
 
 /// Labels the connected components of `image` (U32 `[H, W]`, nonzero = set).
+/// Blocks while the component count is read back.
 pub fn label(image: &Tensor, connectivity: Connectivity) -> Result<Labels> {
+    pollster::block_on(label_with(image, connectivity, Drive::Here))
+}
+
+/// [`label`] without blocking.
+pub async fn label_async(image: &Tensor, connectivity: Connectivity) -> Result<Labels> {
+    label_with(image, connectivity, Drive::Elsewhere).await
+}
+
+async fn label_with(image: &Tensor, connectivity: Connectivity, drive: Drive) -> Result<Labels> {
     const OP: &str = "label";
     let [h, w] = <[usize; 2]>::try_from(image.shape()).map_err(|_| {
         Error::shape(
@@ -163,7 +173,8 @@ pub fn label(image: &Tensor, connectivity: Connectivity) -> Result<Labels> {
             Binding::ReadWrite(labels.binding()),
         ],
     )?;
-    let count = blocks.reshape(&[groups + 1])?.to_u32_vec()?[groups];
+    let totals = blocks.reshape(&[groups + 1])?;
+    let count = dev.read_u32_with(&totals, drive).await?[groups];
     Ok(Labels { labels, count })
 }
 

@@ -4,7 +4,7 @@
 use web_time::Instant;
 use weft::data::{Loader, Mnist};
 use weft::graph::models::lenet5;
-use weft::graph::{Loss, LrSchedule, Model, Optimizer, OptimizerKind, Trainer};
+use weft::graph::{Batch, Loss, LrSchedule, Model, Optimizer, OptimizerKind, Trainer};
 use weft::{DType, Device, Error, Result};
 
 /// What one step did.
@@ -107,18 +107,16 @@ impl Training {
             return Ok(f64::NAN);
         }
         let samples = normalised(split, 0..count);
+        let labels: Vec<i32> = split.labels[..count].iter().map(|&l| l as i32).collect();
         let device = self.trainer.model.device().clone();
-        let x = device.tensor(&[count, 1, split.rows, split.cols], &samples)?;
-        self.trainer.model.eval();
-        let out = self.trainer.model.forward(&[&x]);
-        self.trainer.model.train();
-        let logits = device.read_f32_async(&out?[0]).await?;
-        let right = logits
-            .chunks(logits.len() / count)
-            .zip(&split.labels)
-            .filter(|(row, label)| weft::graph::trainer::argmax(row) == **label as usize)
-            .count();
-        Ok(right as f64 / count as f64)
+        let batch = Batch {
+            inputs: vec![device.tensor(&[count, 1, split.rows, split.cols], &samples)?],
+            targets: device.tensor_i32(&[count], &labels)?,
+            mixup: None,
+        };
+        // The trainer's own evaluation, awaited.
+        let eval = self.trainer.evaluate_async([Ok(batch)]).await?;
+        Ok(eval.accuracy())
     }
 
     /// The trained weights as a weft checkpoint (safetensors bytes, no
