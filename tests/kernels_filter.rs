@@ -144,7 +144,7 @@ fn rank_filters_are_exact() {
     for i in 0..45 {
         let planes = [1, 2, 1][i % 3];
         let (h, w) = (rng.random_range(1..20), rng.random_range(1..20));
-        let radius = rng.random_range(0..=filter::MAX_RANK_RADIUS);
+        let radius = rng.random_range(0..=filter::MAX_SORT_RADIUS + 3);
         let border = BORDERS[i % 3];
         let which = [Rank::Min, Rank::Median, Rank::Max][(i / 3) % 3];
         let (x, t) = image(&dev, &mut rng, planes, h, w);
@@ -181,6 +181,54 @@ fn rank_filters_are_exact() {
         assert_eq!(run(Some(network)), want, "median network {what}");
         assert_eq!(run(Some(filter::SORT)), want, "median sort {what}");
     }
+    // The search row at every rank kind and radius up to 12 against the
+    // reference, with ties, both zeros, negative values and a constant
+    // window; equal to the sort where both run.
+    for i in 0..48 {
+        let radius = i % 13;
+        let (h, w) = (rng.random_range(1..24), rng.random_range(1..24));
+        let border = BORDERS[i % 3];
+        let which = [Rank::Min, Rank::Median, Rank::Max][(i / 3) % 3];
+        let x: Vec<f32> = (0..h * w)
+            .map(|_| match rng.random_range(0..6) {
+                0 => -0.0,
+                1 => 0.0,
+                2 => rng.random_range(-3..4) as f32 / 3.0,
+                _ => rng.random_range(-1e3f32..1e3),
+            })
+            .collect();
+        let t = dev.tensor(&[h, w], &x).unwrap();
+        let run = |v| {
+            filter::rank_by(&t, radius, which, border, v)
+                .unwrap()
+                .to_f32_vec()
+                .unwrap()
+        };
+        let got = run(Some(filter::SELECT));
+        let want = reference::rank(&x, 1, [h, w], radius, which, border);
+        let what = format!("{h}x{w} radius {radius} {which:?} {border:?}");
+        // Bit patterns: −0 and +0 are told apart, as total_cmp orders them.
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "select {what}");
+        assert_eq!(run(None), want, "default {what}");
+        if radius <= filter::MAX_SORT_RADIUS {
+            assert_eq!(run(Some(filter::SORT)), got, "sort {what}");
+        }
+    }
+    // The largest radius on an image smaller than its window.
+    let x = common::uniform(&mut rng, 2 * 9 * 7, -1.0, 1.0);
+    let t = dev.tensor(&[2, 9, 7], &x).unwrap();
+    let r = filter::MAX_RANK_RADIUS;
+    for border in BORDERS {
+        let got = filter::rank(&t, r, Rank::Median, border).unwrap();
+        let want = reference::rank(&x, 2, [9, 7], r, Rank::Median, border);
+        assert_eq!(got.to_f32_vec().unwrap(), want, "radius {r} {border:?}");
+    }
+    let err = filter::rank_by(&t, 5, Rank::Median, Border::Zero, Some(filter::SORT))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("registers"), "{err}");
+
     let t1 = dev.tensor(&[3, 3], &[0.0; 9]).unwrap();
     let err = filter::rank_by(
         &t1,
@@ -209,7 +257,7 @@ fn rank_filters_are_exact() {
         .to_f32_vec()
         .unwrap();
     assert!(closed.iter().all(|&v| v == 1.0));
-    let err = filter::rank(&t, 5, Rank::Median, Border::Zero)
+    let err = filter::rank(&t, filter::MAX_RANK_RADIUS + 1, Rank::Median, Border::Zero)
         .unwrap_err()
         .to_string();
     assert!(err.contains("radius"), "{err}");

@@ -28,7 +28,7 @@ pub struct FilterArgs {
     #[arg(long, default_value_t = 2.0)]
     pub sigma: f32,
     /// Box blur and rank filters (median, erode, dilate, open, close): the
-    /// window's radius ((2r+1)² pixels; rank filters up to 4).
+    /// window's radius ((2r+1)² pixels; rank filters up to 32).
     #[arg(long, default_value_t = 1)]
     pub radius: usize,
     /// Unsharp masking: how much of the detail to add.

@@ -29,7 +29,7 @@ use bands::banded;
 pub use tables::{
     CORRELATE_TABLE, CORRELATE_VARIANTS, CorrelateArgs, CorrelateProblem, CorrelateVariant,
     MAX_TILED_KERNEL, MEDIAN3_NETWORK, MEDIAN5_NETWORK, NAIVE, RANK_TABLE, RANK_VARIANTS, RankArgs,
-    RankProblem, RankVariant, SORT, TILED,
+    RankProblem, RankVariant, SELECT, SORT, TILED,
 };
 
 const PARAMS: weft_device::ShaderFile = shaders::wgsl!("filter/params.wgsl");
@@ -38,6 +38,7 @@ const NETWORK: weft_device::ShaderFile = shaders::wgsl!("filter/network.wgsl");
 shaders::plain!(CORRELATE, [PARAMS], "filter/correlate.wgsl");
 shaders::plain!(CORRELATE_TILED, [PARAMS], "filter/correlate_tiled.wgsl");
 shaders::plain!(RANK, [PARAMS], "filter/rank.wgsl");
+shaders::plain!(RANK_SELECT, [PARAMS], "filter/rank_select.wgsl");
 shaders::plain!(MEDIAN3, [PARAMS, NETWORK], "filter/median3.wgsl");
 shaders::plain!(MEDIAN5, [PARAMS, NETWORK], "filter/median5.wgsl");
 shaders::plain!(GRADIENT, [PARAMS], "filter/gradient.wgsl");
@@ -51,6 +52,7 @@ pub(crate) fn shaders() -> Vec<&'static weft_device::Shader> {
             &CORRELATE,
             &CORRELATE_TILED,
             &RANK,
+            &RANK_SELECT,
             &MEDIAN3,
             &MEDIAN5,
             &GRADIENT,
@@ -324,11 +326,15 @@ pub enum Rank {
     Max,
 }
 
-/// Largest window radius of [`rank`]: 9×9 windows.
-pub const MAX_RANK_RADIUS: usize = 4;
+/// Largest window radius of [`rank`]: 65×65 windows.
+pub const MAX_RANK_RADIUS: usize = 32;
 
-/// A rank filter over `(2r+1)²` windows, `r ≤ 4` (the border values count),
-/// by the table's choice (a selection network for 3×3 and 5×5 medians).
+/// Largest window radius of the `sort` row (its window in registers): 9×9.
+pub const MAX_SORT_RADIUS: usize = 4;
+
+/// A rank filter over `(2r+1)²` windows, `r ≤ 32` (the border values count),
+/// by the table's choice: a selection network for 3×3 and 5×5 medians, the
+/// register sort up to 9×9, the bitwise search beyond.
 pub fn rank(x: &Tensor, radius: usize, which: Rank, border: Border) -> Result<Tensor> {
     rank_by(x, radius, which, border, None)
 }
@@ -348,7 +354,7 @@ pub fn rank_by(
         return Err(Error::invalid(
             OP,
             "radius",
-            format!("at most {MAX_RANK_RADIUS} (9x9 windows), got {radius}"),
+            format!("at most {MAX_RANK_RADIUS} (65x65 windows), got {radius}"),
         ));
     }
     let mut y = banded(OP, &[x], 1, radius, |band| {

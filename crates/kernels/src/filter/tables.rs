@@ -6,7 +6,8 @@
 use weft_device::{Binding, Kernel, Result, Tensor};
 
 use super::{
-    Border, CORRELATE, CORRELATE_TILED, FilterUniform, MEDIAN3, MEDIAN5, RANK, Rank, launch,
+    Border, CORRELATE, CORRELATE_TILED, FilterUniform, MAX_SORT_RADIUS, MEDIAN3, MEDIAN5, RANK,
+    RANK_SELECT, Rank, launch,
 };
 use crate::precision::Precision;
 use crate::registry::{self, Problem, Source, Table, Tile, Variant};
@@ -202,6 +203,10 @@ fn launch_sort(_: &RankVariant, p: &RankProblem, a: &RankArgs<'_>) -> Result<()>
     launch_rank(&RANK, 64, p, a)
 }
 
+fn launch_select(_: &RankVariant, p: &RankProblem, a: &RankArgs<'_>) -> Result<()> {
+    launch_rank(&RANK_SELECT, 64, p, a)
+}
+
 /// A median network: the row's own shader, 256 outputs per workgroup.
 fn launch_network(v: &RankVariant, p: &RankProblem, a: &RankArgs<'_>) -> Result<()> {
     match v.shaders[0] {
@@ -262,9 +267,31 @@ pub const RANK_VARIANTS: &[RankVariant] = &[
         constants: &[],
         tile: Tile::PerProblem("64 outputs per workgroup"),
         precisions: &[Precision::F32],
-        supports: registry::any_problem,
+        supports: |p, _| {
+            registry::require(p.radius <= MAX_SORT_RADIUS, || {
+                format!(
+                    "sorts windows of up to {0}x{0} values in registers, not {1}x{1}",
+                    2 * MAX_SORT_RADIUS + 1,
+                    2 * p.radius + 1
+                )
+            })
+        },
         scratch: registry::no_scratch,
         launch: launch_sort,
+    },
+    Variant {
+        name: "select",
+        idea: "one output per invocation, no window stored: a search over the values' \
+               order-preserving bit patterns, one bit per pass over the window (counting the \
+               keys below a candidate), from the highest bit where the window's extremes differ",
+        requires: "any rank, any radius",
+        shaders: &[Source::Plain(&RANK_SELECT)],
+        constants: &[],
+        tile: Tile::PerProblem("64 outputs per workgroup"),
+        precisions: &[Precision::F32],
+        supports: registry::any_problem,
+        scratch: registry::no_scratch,
+        launch: launch_select,
     },
     Variant {
         name: "median3",
@@ -294,6 +321,7 @@ pub const RANK_VARIANTS: &[RankVariant] = &[
 ];
 
 pub const SORT: &RankVariant = registry::named(RANK_VARIANTS, "sort");
+pub const SELECT: &RankVariant = registry::named(RANK_VARIANTS, "select");
 pub const MEDIAN3_NETWORK: &RankVariant = registry::named(RANK_VARIANTS, "median3");
 pub const MEDIAN5_NETWORK: &RankVariant = registry::named(RANK_VARIANTS, "median5");
 
@@ -301,11 +329,12 @@ pub const MEDIAN5_NETWORK: &RankVariant = registry::named(RANK_VARIANTS, "median
 pub static RANK_TABLE: Table<RankProblem> = Table {
     op: RANK_OP,
     variants: RANK_VARIANTS,
-    // A median network where one applies (docs/PERFORMANCE.md), else the sort.
+    // A median network where one applies, else the sort up to 7x7, else
+    // the search (faster from 9x9 on: docs/IMAGE.md).
     auto: |p, caps| {
         [MEDIAN3_NETWORK, MEDIAN5_NETWORK]
             .into_iter()
             .find(|v| v.check(p, caps).is_ok())
-            .unwrap_or(SORT)
+            .unwrap_or(if p.radius <= 3 { SORT } else { SELECT })
     },
 };
