@@ -178,6 +178,17 @@ fn every_layer_backward_matches_finite_differences() {
             vec![2, 3, 4],
         ),
         (
+            "upsample bilinear by fractional factors",
+            Upsample::by_factors(
+                [1.5, 0.7],
+                weft::kernels::upsample::UpsampleMode::Bilinear {
+                    align_corners: false,
+                },
+            )
+            .boxed(),
+            vec![2, 3, 7],
+        ),
+        (
             "upsample nearest down to a size",
             Upsample::to_size([2, 3], weft::kernels::upsample::UpsampleMode::Nearest).boxed(),
             vec![2, 5, 7],

@@ -182,6 +182,144 @@ fn backward_matches_reference() {
     }
 }
 
+/// Scale factors (`F.interpolate(scale_factor=...)`): the output is
+/// `floor(len·f)` and coordinates map by `1/f`, not by the sizes' ratio;
+/// equal and doubled sizes take PyTorch's exact paths. Forward and gradient
+/// against the references at the bounds above, and the gradient reference
+/// itself against finite differences.
+#[test]
+fn scale_factors_match_reference() {
+    let dev = common::device();
+    let mut rng = common::rng(0x5a05);
+    // Factors whose 1/f is not in/out, equal and doubled sizes from
+    // non-unit and non-2 factors (4·1.2 → 4, 10·2.05 → 20), shrinking.
+    let special: [([usize; 4], [f64; 2]); 5] = [
+        ([1, 2, 4, 10], [1.2, 2.05]),
+        ([2, 1, 7, 5], [1.5, 2.5]),
+        ([1, 3, 9, 13], [0.6, 0.35]),
+        ([1, 1, 3, 3], [3.3, 1.7]),
+        ([1, 2, 13, 7], [2.0, 3.0]),
+    ];
+    for mode in MODES {
+        let mut worst = 0.0f64;
+        for i in 0..60 {
+            let (shape, factors) = special.get(i).copied().unwrap_or_else(|| {
+                let f = |rng: &mut ChaCha8Rng| rng.random_range(20..400) as f64 / 100.0;
+                let s = [
+                    1,
+                    rng.random_range(1..4),
+                    rng.random_range(1..14),
+                    rng.random_range(1..14),
+                ];
+                (s, [f(&mut rng), f(&mut rng)])
+            });
+            let out_hw = [
+                (shape[2] as f64 * factors[0]).floor() as usize,
+                (shape[3] as f64 * factors[1]).floor() as usize,
+            ];
+            let what = format!("{} {shape:?} by {factors:?}", mode_name(mode));
+            let x = common::values(&mut rng, shape.iter().product(), DType::F32);
+            let xt = dev.tensor(&shape, &x).unwrap();
+            let y = upsample::upsample2d_by(&xt, factors, mode, None);
+            if out_hw.contains(&0) {
+                let err = y.unwrap_err().to_string();
+                assert!(err.contains("scale_factor"), "{what}: {err}");
+                continue;
+            }
+            let y = y.unwrap();
+            assert_eq!(
+                y.shape(),
+                [shape[0], shape[1], out_hw[0], out_hw[1]],
+                "{what}"
+            );
+            let want = reference::upsample::upsample2d_scaled(
+                &x,
+                shape,
+                out_hw,
+                mode,
+                Some(factors),
+                DType::F32,
+            );
+            let c = if mode == UpsampleMode::Nearest {
+                0.0
+            } else {
+                8.0
+            };
+            worst = worst.max(common::check(
+                &y.to_f32_vec().unwrap(),
+                &want,
+                DType::F32,
+                c,
+                &what,
+            ));
+            let oshape = [shape[0], shape[1], out_hw[0], out_hw[1]];
+            let dy = common::values(&mut rng, oshape.iter().product(), DType::F32);
+            let dyt = dev.tensor(&oshape, &dy).unwrap();
+            let dx = testing::poisoned(&dev, &shape, DType::F32).unwrap();
+            upsample::upsample2d_backward_scaled_into(&dyt, mode, Some(factors), &dx).unwrap();
+            let want = reference::upsample::upsample2d_backward_scaled(
+                &dy,
+                shape,
+                out_hw,
+                mode,
+                Some(factors),
+                DType::F32,
+            );
+            let bound = grad_bound(shape, out_hw);
+            worst = worst.max(common::check(
+                &dx.to_f32_vec().unwrap(),
+                &want,
+                DType::F32,
+                bound,
+                &what,
+            ));
+            // The gradient reference is the forward reference's adjoint.
+            let xd: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let loss = |x: &[f64]| -> f64 {
+                let y = reference::upsample::upsample2d_scaled(
+                    x,
+                    shape,
+                    out_hw,
+                    mode,
+                    Some(factors),
+                    DType::F32,
+                );
+                y.value.iter().zip(&dy).map(|(a, &b)| a * b as f64).sum()
+            };
+            let mut xp = xd.clone();
+            for k in (0..xd.len()).step_by(3) {
+                xp[k] = xd[k] + 1e-4;
+                let up = loss(&xp);
+                xp[k] = xd[k] - 1e-4;
+                let down = loss(&xp);
+                xp[k] = xd[k];
+                let fd = (up - down) / 2e-4;
+                assert!(
+                    (fd - want.value[k]).abs() <= 1e-6 * (1.0 + fd.abs()),
+                    "{what} [{k}]: {fd} vs {}",
+                    want.value[k]
+                );
+            }
+        }
+        eprintln!(
+            "{} by factors: 60 problems, worst {worst:.3} eps*scale",
+            mode_name(mode)
+        );
+    }
+    // PyTorch: F.interpolate(torch.tensor([[[[1., 2., 3., 4.]]]]), scale_factor=(1, 1.2))
+    // keeps the size and copies; scale_factor=(1, 1.5) → 6 values from
+    // floor(i / 1.5).
+    let x = dev.tensor(&[1, 1, 1, 4], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    let run = |f: f64| {
+        upsample::upsample2d_by(&x, [1.0, f], UpsampleMode::Nearest, None)
+            .unwrap()
+            .to_f32_vec()
+            .unwrap()
+    };
+    assert_eq!(run(1.2), [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(run(1.5), [1.0, 1.0, 2.0, 3.0, 3.0, 4.0]);
+}
+
 #[test]
 fn known_pytorch_values() {
     let dev = common::device();

@@ -18,7 +18,7 @@
 
 fn src_index(dst: u32, in_size: u32, out_size: u32, scale: f32) -> i32 {
     if (MODE == 0u) {
-        return i32(nearest_src(dst, scale, in_size));
+        return i32(nearest_src(dst, scale, in_size, out_size));
     }
     return i32(linear_src(dst, in_size, out_size, scale).i0);
 }
@@ -44,7 +44,7 @@ fn first_at_least(target_i: i32, in_size: u32, out_size: u32, scale: f32) -> u32
 // Forward weight of input index i in output dst.
 fn weight(dst: u32, i: u32, in_size: u32, out_size: u32, scale: f32) -> f32 {
     if (MODE == 0u) {
-        return select(0.0, 1.0, nearest_src(dst, scale, in_size) == i);
+        return select(0.0, 1.0, nearest_src(dst, scale, in_size, out_size) == i);
     }
     let l = linear_src(dst, in_size, out_size, scale);
     return select(0.0, l.l0, l.i0 == i) + select(0.0, l.l1, l.i1 == i);

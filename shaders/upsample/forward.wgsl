@@ -12,8 +12,8 @@ fn upsample_value(o: u32) -> f32 {
     let ox = r % p.ow;
     let base = plane * p.ih * p.iw;
     if (MODE == 0u) {
-        let sy = nearest_src(oy, p.scale_h, p.ih);
-        let sx = nearest_src(ox, p.scale_w, p.iw);
+        let sy = nearest_src(oy, p.scale_h, p.ih, p.oh);
+        let sx = nearest_src(ox, p.scale_w, p.iw, p.ow);
         return load(base + sy * p.iw + sx);
     }
     let a = linear_src(oy, p.ih, p.oh, p.scale_h);

@@ -3,7 +3,7 @@
 //
 // Nearest (MODE 0): src = min(floor(dst * scale), in - 1) with scale = in / out
 // rounded to f32 on the host (a single correctly rounded product: bit-identical
-// to PyTorch's index choice).
+// to PyTorch's index choice), or 1 / scale_factor when a factor gave the size.
 // Bilinear (MODE 1): equal sizes copy; otherwise src = scale * dst
 // (align_corners, scale = (in-1)/(out-1), 0 when out = 1) or
 // max(scale * (dst + 0.5) - 0.5, 0) (scale = in/out); i0 = min(floor(src), in-1),
@@ -32,7 +32,16 @@ override MODE: u32 = 0u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn nearest_src(dst: u32, scale: f32, in_size: u32) -> u32 {
+// PyTorch's nearest_idx: equal sizes copy and doubled sizes halve the
+// index whatever the scale (which a scale factor may make differ from
+// in / out); otherwise the floored f32 product.
+fn nearest_src(dst: u32, scale: f32, in_size: u32, out_size: u32) -> u32 {
+    if (out_size == in_size) {
+        return dst;
+    }
+    if (out_size == 2u * in_size) {
+        return dst >> 1u;
+    }
     return min(u32(floor(f32(dst) * scale)), in_size - 1u);
 }
 

@@ -54,19 +54,59 @@ impl UpsampleMode {
     /// (`area_pixel_compute_scale` / `compute_scales_value` without a scale
     /// factor).
     pub fn scale(self, in_size: usize, out_size: usize) -> f32 {
-        match self {
-            UpsampleMode::Bilinear {
-                align_corners: true,
-            } => {
+        self.scale_with(in_size, out_size, None)
+    }
+
+    /// [`scale`](Self::scale) where `F.interpolate(scale_factor=f)` gave the
+    /// size: PyTorch then maps with `1/f` (computed in f64, rounded to f32),
+    /// except with `align_corners`, which always uses the sizes.
+    pub fn scale_with(self, in_size: usize, out_size: usize, factor: Option<f64>) -> f32 {
+        match (self, factor) {
+            (
+                UpsampleMode::Bilinear {
+                    align_corners: true,
+                },
+                _,
+            ) => {
                 if out_size > 1 {
                     (in_size - 1) as f32 / (out_size - 1) as f32
                 } else {
                     0.0
                 }
             }
+            (_, Some(f)) => (1.0 / f) as f32,
             _ => in_size as f32 / out_size as f32,
         }
     }
+}
+
+/// The input index nearest upsampling reads for output `dst` of an axis of
+/// `in_size` → `out_size` (PyTorch's `nearest_idx`, as the kernel computes
+/// it): equal sizes copy, doubled sizes halve, otherwise the floored f32
+/// product with [`UpsampleMode::scale_with`]'s scale.
+pub fn nearest_source(dst: usize, in_size: usize, out_size: usize, factor: Option<f64>) -> usize {
+    if out_size == in_size {
+        dst
+    } else if out_size == 2 * in_size {
+        dst / 2
+    } else {
+        let scale = UpsampleMode::Nearest.scale_with(in_size, out_size, factor);
+        ((dst as f32 * scale).floor() as usize).min(in_size - 1)
+    }
+}
+
+/// The output length of an axis of `len` scaled by `factor`, as PyTorch
+/// computes it (`floor(len · factor)` in f64), or the error that names it.
+pub fn scaled_len(op: &str, len: usize, factor: f64) -> Result<usize> {
+    let out = (len as f64 * factor).floor();
+    if !(factor.is_finite() && factor > 0.0) || out < 1.0 || out > u32::MAX as f64 {
+        return Err(Error::invalid(
+            op,
+            "scale_factor",
+            format!("{factor} on an axis of {len} gives no valid output size"),
+        ));
+    }
+    Ok(out as usize)
 }
 
 #[repr(C)]
@@ -92,6 +132,7 @@ impl UpsampleUniform {
         input: [usize; 2],
         output: [usize; 2],
         mode: UpsampleMode,
+        factors: Option<[f64; 2]>,
     ) -> Self {
         UpsampleUniform {
             n: n as u32,
@@ -106,8 +147,8 @@ impl UpsampleUniform {
                     align_corners: true
                 }
             ) as u32,
-            scale_h: mode.scale(input[0], output[0]),
-            scale_w: mode.scale(input[1], output[1]),
+            scale_h: mode.scale_with(input[0], output[0], factors.map(|f| f[0])),
+            scale_w: mode.scale_with(input[1], output[1], factors.map(|f| f[1])),
             ..Default::default()
         }
     }
@@ -170,10 +211,42 @@ pub fn upsample2d(
     Ok(out)
 }
 
+/// Resizes the planes of `x` by `factors` (height, width), as
+/// `F.interpolate(scale_factor=factors)`: the output is `floor(H·f_h) ×
+/// floor(W·f_w)`, and coordinates map by `1/f` (not input / output).
+pub fn upsample2d_by(
+    x: &Tensor,
+    factors: [f64; 2],
+    mode: UpsampleMode,
+    precision: Option<Precision>,
+) -> Result<Tensor> {
+    let op = "upsample2d";
+    let [n, c, h, w] = nchw(op, "input", x.shape(), x.dtype())?;
+    let out_hw = [
+        scaled_len(op, h, factors[0])?,
+        scaled_len(op, w, factors[1])?,
+    ];
+    let out = x.device().empty(&[n, c, out_hw[0], out_hw[1]], x.dtype())?;
+    upsample2d_scaled_into(x, mode, Some(factors), precision, &out)?;
+    Ok(out)
+}
+
 /// [`upsample2d`] into `out`, whose `[N, C, OH, OW]` gives the output size.
 pub fn upsample2d_into(
     x: &Tensor,
     mode: UpsampleMode,
+    precision: Option<Precision>,
+    out: &Tensor,
+) -> Result<()> {
+    upsample2d_scaled_into(x, mode, None, precision, out)
+}
+
+/// [`upsample2d_into`], with coordinates mapped by `1/factors` when the
+/// output size came from scale factors ([`upsample2d_by`]).
+pub fn upsample2d_scaled_into(
+    x: &Tensor,
+    mode: UpsampleMode,
+    factors: Option<[f64; 2]>,
     precision: Option<Precision>,
     out: &Tensor,
 ) -> Result<()> {
@@ -211,7 +284,14 @@ pub fn upsample2d_into(
     };
     dev.dispatch(
         &kernel,
-        bytemuck::bytes_of(&UpsampleUniform::new(items, n * c, [h, w], [oh, ow], mode)),
+        bytemuck::bytes_of(&UpsampleUniform::new(
+            items,
+            n * c,
+            [h, w],
+            [oh, ow],
+            mode,
+            factors,
+        )),
         &[
             Binding::Read(x.binding()),
             Binding::ReadWrite(out.binding()),
@@ -235,6 +315,17 @@ pub fn upsample2d_backward(
 
 /// [`upsample2d_backward`] into `dx`, whose shape is the forward input's.
 pub fn upsample2d_backward_into(dy: &Tensor, mode: UpsampleMode, dx: &Tensor) -> Result<()> {
+    upsample2d_backward_scaled_into(dy, mode, None, dx)
+}
+
+/// Gradient of [`upsample2d_by`] (or of any upsampling whose coordinates
+/// mapped by `1/factors`) into `dx`.
+pub fn upsample2d_backward_scaled_into(
+    dy: &Tensor,
+    mode: UpsampleMode,
+    factors: Option<[f64; 2]>,
+    dx: &Tensor,
+) -> Result<()> {
     let op = "upsample2d_backward";
     let dev = dy.device();
     let [n, c, oh, ow] = nchw(op, "grad_output", dy.shape(), dy.dtype())?;
@@ -261,7 +352,14 @@ pub fn upsample2d_backward_into(dy: &Tensor, mode: UpsampleMode, dx: &Tensor) ->
     let items = dx.numel();
     dev.dispatch(
         &kernel,
-        bytemuck::bytes_of(&UpsampleUniform::new(items, n * c, [h, w], [oh, ow], mode)),
+        bytemuck::bytes_of(&UpsampleUniform::new(
+            items,
+            n * c,
+            [h, w],
+            [oh, ow],
+            mode,
+            factors,
+        )),
         &[
             Binding::Read(dy.binding()),
             Binding::ReadWrite(dx.binding()),

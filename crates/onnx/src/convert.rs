@@ -1201,19 +1201,22 @@ impl Importer {
         if n.has("axes") {
             return Err(n.unsupported("the axes attribute"));
         }
-        // The output size, and the scale ONNX maps coordinates with: the
-        // given one, or output / input when sizes are given.
-        let (out, onnx_scale): ([f64; 2], [f64; 2]) = match (
+        // The output size, the scale ONNX maps coordinates with (the given
+        // one, or output / input when sizes are given), and whether scales
+        // were given.
+        let (out, onnx_scale, from_scales): ([f64; 2], [f64; 2], bool) = match (
             scales.filter(|c| !c.is_empty()),
             sizes.filter(|c| !c.is_empty()),
         ) {
             (Some(c), _) if c.len() == 4 && c.data[0] == 1.0 && c.data[1] == 1.0 => (
                 [s[1] as f64 * c.data[2], s[2] as f64 * c.data[3]],
                 [c.data[2], c.data[3]],
+                true,
             ),
             (None, Some(c)) if c.len() == 4 && c.data[1] as usize == s[0] => (
                 [c.data[2], c.data[3]],
                 [c.data[2] / s[1] as f64, c.data[3] / s[2] as f64],
+                false,
             ),
             (Some(c), _) | (None, Some(c)) => {
                 return Err(n.unsupported(format!(
@@ -1243,45 +1246,62 @@ impl Importer {
             && factor == out[1] / s[2] as f64
             && factor.fract() == 0.0
             && factor >= 1.0;
-        if !one_factor && mode == "nearest" {
-            // Nearest to any size (ONNX's output is the floor of len·scale):
-            // weft's sized nearest, where it reads ONNX's source pixel for
-            // every output pixel.
+        if !one_factor {
+            // Any size: ONNX's output is the floor of len·scale, and its
+            // coordinates map by the given scales (then weft's upsampling by
+            // those factors, as PyTorch's scale_factor) or by the sizes'
+            // ratio (weft's sized upsampling).
             let size = [out[0].floor() as usize, out[1].floor() as usize];
             if size.contains(&0) || !onnx_scale.iter().all(|&v| v.is_finite() && v > 0.0) {
                 return Err(n.invalid("scales", format!("resizing {:?} to {out:?}", &s[1..])));
             }
-            for a in 0..2 {
-                nearest_matches(n, s[a + 1], size[a], onnx_scale[a], &coords, &rounding)?;
+            let factors = from_scales.then_some(onnx_scale);
+            let resize = |mode| match factors {
+                Some(f) => Upsample::by_factors(f, mode),
+                None => Upsample::to_size(size, mode),
+            };
+            if mode == "nearest" {
+                // Where weft reads ONNX's source pixel for every output pixel.
+                for a in 0..2 {
+                    let weft_factor = factors.map(|f| f[a]);
+                    let (len, o) = (s[a + 1], size[a]);
+                    nearest_matches(n, len, o, onnx_scale[a], weft_factor, &coords, &rounding)?;
+                }
+                return self.unary(n, resize(UpsampleMode::Nearest).boxed());
             }
-            let layer = Upsample::to_size(size, UpsampleMode::Nearest);
-            return self.unary(n, layer.boxed());
-        }
-        if !one_factor {
-            // Bilinear to any whole size: ONNX then maps coordinates with
-            // out/in (sizes given, or scales that give whole sizes), as
-            // weft's sized upsampling does; one output pixel has its own rule.
             let linear = matches!(mode.as_str(), "linear" | "bilinear");
             let align_corners = coords == "align_corners";
             let known =
                 matches!(coords.as_str(), "half_pixel" | "pytorch_half_pixel") || align_corners;
-            let whole = out.iter().all(|&o| o.fract() == 0.0 && o >= 2.0);
-            if !(linear && known && whole) {
+            // One output pixel has its own rule (pytorch_half_pixel), and an
+            // axis that keeps its size is copied by weft (as PyTorch) where
+            // ONNX still maps by a scale other than 1.
+            let kept = (0..2).any(|a| size[a] == s[a + 1] && onnx_scale[a] != 1.0);
+            if !(linear && known && size.iter().all(|&o| o >= 2)) || (kept && !align_corners) {
                 return Err(n.unsupported(format!(
-                    "resizing {:?} to {:?} (one integer factor ≥ 1 on both axes, or linear to whole sizes of at least 2 with half_pixel, pytorch_half_pixel or align_corners)",
+                    "resizing {:?} to {:?} by {onnx_scale:?} (one integer factor ≥ 1 on both \
+                     axes, or linear to sizes of at least 2 with half_pixel, pytorch_half_pixel \
+                     or align_corners, changing every axis whose scale is not 1)",
                     &s[1..],
                     out
                 )));
             }
-            let size = [out[0] as usize, out[1] as usize];
-            let layer = Upsample::to_size(size, UpsampleMode::Bilinear { align_corners });
+            let layer = resize(UpsampleMode::Bilinear { align_corners });
             return self.unary(n, layer.boxed());
         }
         let factor = factor as usize;
         let layer = match mode.as_str() {
             "nearest" => {
                 for &len in &s[1..] {
-                    nearest_matches(n, len, len * factor, factor as f64, &coords, &rounding)?;
+                    nearest_matches(
+                        n,
+                        len,
+                        len * factor,
+                        factor as f64,
+                        None,
+                        &coords,
+                        &rounding,
+                    )?;
                 }
                 Upsample::nearest(factor)
             }
@@ -1439,16 +1459,17 @@ impl Importer {
 /// for every output pixel of an axis of `len` pixels upsampled by `factor`.
 /// Checks that nearest resizing of an axis of `len` pixels to `out`, with
 /// ONNX's coordinate mapping by `factor` (output / input), reads for each
-/// output pixel the input pixel weft's nearest upsampling reads.
+/// output pixel the input pixel weft's nearest upsampling reads (to the
+/// size, or by `weft_factor`).
 fn nearest_matches(
     n: &NodeRef<'_, '_>,
     len: usize,
     out: usize,
     factor: f64,
+    weft_factor: Option<f64>,
     coords: &str,
     rounding: &str,
 ) -> Result<()> {
-    let scale = (len as f64 / out as f64) as f32;
     for dst in 0..out {
         let d = dst as f64;
         let x = match coords {
@@ -1474,7 +1495,7 @@ fn nearest_matches(
             other => return Err(n.invalid("nearest_mode", format!("unknown mode {other}"))),
         };
         let onnx = i.clamp(0.0, (len - 1) as f64) as usize;
-        let weft = ((dst as f32 * scale).floor() as usize).min(len - 1);
+        let weft = weft_kernels::upsample::nearest_source(dst, len, out, weft_factor);
         if onnx != weft {
             return Err(n.unsupported(format!(
                 "nearest resizing with coordinate_transformation_mode {coords} and nearest_mode \

@@ -547,7 +547,7 @@ mod errors {
         );
     }
 
-    /// Named constants: (name, values, as floats in quarters).
+    /// Named constants: (name, values, as floats in hundredths).
     type Constants = Vec<(&'static str, Vec<i64>, bool)>;
 
     /// (constants, inputs, output size, ONNX's scale per axis)
@@ -579,7 +579,7 @@ mod errors {
                     Attribute {
                         name: "value_floats",
                         r#type: AttributeType::Floats,
-                        floats: values.iter().map(|&v| v as f32 / 4.0).collect(),
+                        floats: values.iter().map(|&v| v as f32 / 100.0).collect(),
                         ..Default::default()
                     }
                 } else {
@@ -623,24 +623,42 @@ mod errors {
         model(nodes, image_input("x", nchw()), "y")
     }
 
-    /// Bilinear `Resize` to whole sizes by unequal, fractional factors (up
-    /// and down) against the ONNX specification's formula written out here:
-    /// `x_orig = (x + 0.5)·in/out − 0.5` (half_pixel) or `x·(in−1)/(out−1)`
-    /// (align_corners), clamped, linear between the two nearest pixels.
-    /// Other coordinate modes are refused.
+    /// Bilinear `Resize` to sizes, and by scales whose output is not whole
+    /// (the floor of 8·scale), by unequal, fractional factors (up and down)
+    /// against the ONNX specification's formula written out here: `x_orig =
+    /// (x + 0.5)/scale − 0.5` (half_pixel; scale = out/in for sizes) or
+    /// `x·(in−1)/(out−1)` (align_corners), clamped, linear between the two
+    /// nearest pixels. Other coordinate modes are refused.
     #[test]
     fn linear_resize_to_any_whole_size_follows_the_specification() {
         let dev = weft_device::Device::from_env().unwrap();
-        for (coords, out) in [
-            ("half_pixel", [11, 5]),
-            ("align_corners", [13, 6]),
-            ("pytorch_half_pixel", [3, 12]),
+        // (coordinates, output, scales in hundredths or None for sizes);
+        // the scales give fractional outputs (8·1.7 = 13.6 → 13).
+        for (coords, out, scales) in [
+            ("half_pixel", [11, 5], None),
+            ("align_corners", [13, 6], None),
+            ("pytorch_half_pixel", [3, 12], None),
+            ("half_pixel", [13, 4], Some([100, 100, 170, 55])),
+            ("pytorch_half_pixel", [4, 13], Some([100, 100, 55, 170])),
+            ("align_corners", [13, 2], Some([100, 100, 170, 30])),
         ] {
-            let bytes = resize_model(
-                vec![("sizes", vec![2, 3, out[0], out[1]], false)],
-                vec!["x", "", "", "sizes"],
-                coords,
-            );
+            let bytes = match scales {
+                None => resize_model(
+                    vec![("sizes", vec![2, 3, out[0], out[1]], false)],
+                    vec!["x", "", "", "sizes"],
+                    coords,
+                ),
+                Some(q) => resize_model(
+                    vec![("roi", vec![], true), ("scales", q.to_vec(), true)],
+                    vec!["x", "roi", "scales"],
+                    coords,
+                ),
+            };
+            // ONNX's scale per axis.
+            let scale = |a: usize| match scales {
+                None => out[a] as f64 / 8.0,
+                Some(q) => (q[2 + a] as f32 / 100.0) as f64,
+            };
             let imported = import(&bytes, &ImportOptions::default()).unwrap();
             let mut model = imported.into_model(&dev).unwrap();
             let x: Vec<f32> = (0..2 * 3 * 64)
@@ -650,11 +668,12 @@ mod errors {
             let y = model.forward(&[&xt]).unwrap().remove(0);
             let (oh, ow) = (out[0] as usize, out[1] as usize);
             assert_eq!(y.shape(), [2, 3, oh, ow], "{coords}");
-            let src = |o: usize, len: usize| -> f64 {
+            let src = |o: usize, a: usize| -> f64 {
+                let len = [oh, ow][a];
                 let v = if coords == "align_corners" {
                     o as f64 * 7.0 / (len - 1) as f64
                 } else {
-                    (o as f64 + 0.5) * 8.0 / len as f64 - 0.5
+                    (o as f64 + 0.5) / scale(a) - 0.5
                 };
                 v.clamp(0.0, 7.0)
             };
@@ -662,7 +681,7 @@ mod errors {
             for plane in 0..6 {
                 for oy in 0..oh {
                     for ox in 0..ow {
-                        let (sy, sx) = (src(oy, oh), src(ox, ow));
+                        let (sy, sx) = (src(oy, 0), src(ox, 1));
                         let (y0, x0) = (sy.floor() as usize, sx.floor() as usize);
                         let (y1, x1) = ((y0 + 1).min(7), (x0 + 1).min(7));
                         let (fy, fx) = (sy - y0 as f64, sx - x0 as f64);
@@ -681,7 +700,10 @@ mod errors {
         // Scales 1.25 × 0.75 on 8×8 give whole sizes (10×6): accepted; the
         // same with `asymmetric` coordinates (not weft's mapping): refused.
         let ok = resize_model(
-            vec![("roi", vec![], true), ("scales", vec![4, 4, 5, 3], true)],
+            vec![
+                ("roi", vec![], true),
+                ("scales", vec![100, 100, 125, 75], true),
+            ],
             vec!["x", "roi", "scales"],
             "half_pixel",
         );
@@ -689,7 +711,10 @@ mod errors {
         let y = imported.graph.outputs()[0];
         assert_eq!(imported.graph.shape(y), [3, 10, 6]);
         let bad = resize_model(
-            vec![("roi", vec![], true), ("scales", vec![4, 4, 5, 3], true)],
+            vec![
+                ("roi", vec![], true),
+                ("scales", vec![100, 100, 125, 75], true),
+            ],
             vec!["x", "roi", "scales"],
             "asymmetric",
         );
@@ -716,8 +741,11 @@ mod errors {
                 [13.0 / 8.0, 5.0 / 8.0],
             ),
             (
-                // Scales 2.5 × 0.75 (as quarters): 8 → 20, 8 → 6.
-                vec![("roi", vec![], true), ("scales", vec![4, 4, 10, 3], true)],
+                // Scales 2.5 × 0.75: 8 → 20, 8 → 6.
+                vec![
+                    ("roi", vec![], true),
+                    ("scales", vec![100, 100, 250, 75], true),
+                ],
                 vec!["x", "roi", "scales"],
                 [20, 6],
                 [2.5, 0.75],

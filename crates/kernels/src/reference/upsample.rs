@@ -32,11 +32,18 @@ struct Axis {
     hi: usize,
 }
 
-fn axis(mode: UpsampleMode, dst: usize, in_size: usize, out_size: usize) -> Axis {
-    let scale = mode.scale(in_size, out_size);
+fn axis(
+    mode: UpsampleMode,
+    dst: usize,
+    in_size: usize,
+    out_size: usize,
+    factor: Option<f64>,
+) -> Axis {
+    let scale = mode.scale_with(in_size, out_size, factor);
     match mode {
         UpsampleMode::Nearest => {
-            let i = ((dst as f32 * scale).floor() as usize).min(in_size - 1);
+            // PyTorch's index choice, as the kernel makes it.
+            let i = crate::upsample::nearest_source(dst, in_size, out_size, factor);
             Axis {
                 i0: i,
                 i1: i,
@@ -88,6 +95,19 @@ pub fn upsample2d<T: Copy + Into<f64>>(
     mode: UpsampleMode,
     storage: DType,
 ) -> RefOut {
+    upsample2d_scaled(x, shape, out_hw, mode, None, storage)
+}
+
+/// [`upsample2d`] with coordinates mapped by `1/factors` when scale factors
+/// gave the size (`F.interpolate(scale_factor=...)`).
+pub fn upsample2d_scaled<T: Copy + Into<f64>>(
+    x: &[T],
+    shape: [usize; 4],
+    out_hw: [usize; 2],
+    mode: UpsampleMode,
+    factors: Option<[f64; 2]>,
+    storage: DType,
+) -> RefOut {
     let [n, c, h, w] = shape;
     let [oh, ow] = out_hw;
     let ratio = EPS_F32 / eps(storage);
@@ -95,9 +115,9 @@ pub fn upsample2d<T: Copy + Into<f64>>(
     for plane in 0..n * c {
         let xp = |y: usize, x_: usize| -> f64 { x[plane * h * w + y * w + x_].into() };
         for oy in 0..oh {
-            let a = axis(mode, oy, h, oh);
+            let a = axis(mode, oy, h, oh, factors.map(|f| f[0]));
             for ox in 0..ow {
-                let b = axis(mode, ox, w, ow);
+                let b = axis(mode, ox, w, ow, factors.map(|f| f[1]));
                 let terms = [
                     a.l0 * b.l0 * xp(a.i0, b.i0),
                     a.l0 * b.l1 * xp(a.i0, b.i1),
@@ -129,6 +149,18 @@ pub fn upsample2d_backward<T: Copy + Into<f64>>(
     mode: UpsampleMode,
     storage: DType,
 ) -> RefOut {
+    upsample2d_backward_scaled(dy, input_shape, out_hw, mode, None, storage)
+}
+
+/// Gradient of [`upsample2d_scaled`].
+pub fn upsample2d_backward_scaled<T: Copy + Into<f64>>(
+    dy: &[T],
+    input_shape: [usize; 4],
+    out_hw: [usize; 2],
+    mode: UpsampleMode,
+    factors: Option<[f64; 2]>,
+    storage: DType,
+) -> RefOut {
     let [n, c, h, w] = input_shape;
     let [oh, ow] = out_hw;
     let ratio = EPS_F32 / eps(storage);
@@ -139,9 +171,9 @@ pub fn upsample2d_backward<T: Copy + Into<f64>>(
     for plane in 0..n * c {
         let base = plane * h * w;
         for oy in 0..oh {
-            let a = axis(mode, oy, h, oh);
+            let a = axis(mode, oy, h, oh, factors.map(|f| f[0]));
             for ox in 0..ow {
-                let b = axis(mode, ox, w, ow);
+                let b = axis(mode, ox, w, ow, factors.map(|f| f[1]));
                 let g: f64 = dy[(plane * oh + oy) * ow + ox].into();
                 for (iy, wy) in [(a.i0, a.l0), (a.i1, a.l1)] {
                     for (ix, wx) in [(b.i0, b.l0), (b.i1, b.l1)] {
