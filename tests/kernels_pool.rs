@@ -1005,6 +1005,19 @@ fn adaptive_avg_pool_matches_reference() {
             worst.0, worst.1
         );
     }
+    // A 1×1 output of planes past what one invocation may loop over on
+    // lavapipe (65,535 iterations): the reduction tree's mean, within its
+    // sum bound.
+    let shape = [1, 2, 300, 280];
+    let x = common::values(&mut rng, 2 * 300 * 280, DType::F32);
+    let xt = dev.tensor(&shape, &x).unwrap();
+    let y = pool::adaptive_avg_pool2d(&xt, [1, 1]).unwrap();
+    let want = reference::pool::adaptive_avg_pool2d(&x, shape, [1, 1]);
+    let (bound, k) =
+        testing::storage_bound(&want, DType::F32, common::sum_bound(DType::F32, 300 * 280));
+    testing::compare(&y.to_f32_vec().unwrap(), &bound, DType::F32, k)
+        .unwrap_or_else(|e| panic!("adaptive to 1x1 of 300x280:\n{e}"));
+
     let x = dev.tensor(&[1, 1, 4, 4], &[0.0; 16]).unwrap();
     let err = pool::adaptive_avg_pool2d(&x, [0, 2])
         .unwrap_err()

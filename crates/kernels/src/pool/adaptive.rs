@@ -43,10 +43,16 @@ fn check_sizes(op: &str, hw: [usize; 2], ohw: [usize; 2], elements: usize) -> Re
 
 /// `[N, C, H, W]` → `[N, C, OH, OW]`: output `(oy, ox)` is the mean of input
 /// rows `[⌊oy·H/OH⌋, ⌈(oy+1)·H/OH⌉)` and the like columns, PyTorch's
-/// `adaptive_avg_pool2d(x, (OH, OW))`. Sums in f32.
+/// `adaptive_avg_pool2d(x, (OH, OW))`. Sums in f32. A 1×1 output is the
+/// global mean's reduction tree, which splits a plane of any size over many
+/// invocations (one invocation looping over a whole plane would run past
+/// lavapipe's loop limit from 256² on).
 pub fn adaptive_avg_pool2d(x: &Tensor, output_hw: [usize; 2]) -> Result<Tensor> {
     let op = "adaptive_avg_pool2d";
     let [n, c, h, w] = nchw(op, "input", x)?;
+    if output_hw == [1, 1] && h * w > 1 {
+        return super::global_avg_pool(x);
+    }
     check_sizes(
         op,
         [h, w],
@@ -86,6 +92,9 @@ pub fn adaptive_avg_pool2d_backward(dy: &Tensor, input_shape: [usize; 4]) -> Res
     }
     let elements: usize = input_shape.iter().product();
     check_sizes(op, [h, w], [oh, ow], elements.max(dy.numel()))?;
+    if [oh, ow] == [1, 1] && h * w > 1 {
+        return super::global_avg_pool_backward(dy, input_shape);
+    }
     let dev = dy.device();
     let precision = Precision::typed_only(op, dev, dy.dtype())?;
     let dx = dev.empty(&input_shape, dy.dtype())?;

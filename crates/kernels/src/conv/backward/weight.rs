@@ -62,6 +62,13 @@ pub(crate) fn shaders() -> Vec<&'static Shader> {
 /// device's storage binding limit either).
 pub const PARTIALS_BUDGET: u64 = 4 << 20;
 
+/// Loop iterations one invocation of `dw.wgsl` / `dw_window.wgsl` may run:
+/// lavapipe (llvmpipe) ends an invocation's loops after 65,535 iterations
+/// in all, silently, so the K range is split until each invocation's row
+/// and pixel loops stay under half of that, whatever the partial-sum budget
+/// says (correct first; a few more partial sums otherwise).
+pub const LOOP_BUDGET: usize = 32_768;
+
 /// dw of `y = conv2d(x, w)`: OIHW of shape `w_shape`, in dy's dtype.
 pub fn conv2d_backward_weight(
     x: &Tensor,
@@ -585,8 +592,11 @@ impl WeightGrad {
             let tiles_n = self.b_c / self.groups * self.kh;
             let blocks = self.groups * tiles_m * tiles_n;
             let want = 16usize.div_ceil(blocks) * 64;
+            // Each row of the run loops over the row's pixels (+ the loop's
+            // exit and the row's own step).
+            let most_rows = (LOOP_BUDGET / (self.a_w + 2)).max(1);
             let splits = want.min(by_budget).clamp(1, rows.max(1));
-            let rows_per_split = rows.div_ceil(splits).max(1);
+            let rows_per_split = rows.div_ceil(splits).clamp(1, most_rows);
             let splits = rows.div_ceil(rows_per_split).max(1);
             return DwPlan {
                 tm,
@@ -624,8 +634,11 @@ impl WeightGrad {
         // at least ~512 K positions; within the partial-sum budget.
         let by_work = (rows * self.a_w / (wgk * 512)).max(1);
         let want = 256usize.div_ceil(tiles);
+        // An invocation takes every WGK-th row of its split, each a loop
+        // over the row's pixels.
+        let most_rows = (LOOP_BUDGET / (self.a_w + 2)).max(1) * wgk;
         let splits = want.min(by_work).min(by_budget).clamp(1, rows.max(1));
-        let rows_per_split = rows.div_ceil(splits).max(1);
+        let rows_per_split = rows.div_ceil(splits).clamp(1, most_rows);
         let splits = rows.div_ceil(rows_per_split).max(1);
         let scratch = if splits == 1 && precision == Precision::F32 {
             0
@@ -779,4 +792,80 @@ pub fn conv_transpose2d_backward_weight_scratch_bytes(
         precision,
     };
     TABLE.scratch_bytes(dev, &problem, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// lavapipe's 128 MiB bindings.
+    fn limits() -> ComputeLimits {
+        ComputeLimits {
+            max_buffer_size: 1 << 30,
+            max_storage_buffer_binding_size: 128 << 20,
+            max_uniform_buffer_binding_size: 64 << 10,
+            max_storage_buffers_per_shader_stage: 8,
+            max_compute_workgroups_per_dimension: 65_535,
+            max_compute_invocations_per_workgroup: 1024,
+            max_compute_workgroup_size_x: 1024,
+            max_compute_workgroup_size_y: 1024,
+            max_compute_workgroup_size_z: 64,
+            max_compute_workgroup_storage_size: 32 << 10,
+            min_storage_buffer_offset_alignment: 256,
+            min_uniform_buffer_offset_alignment: 256,
+        }
+    }
+
+    fn problem(n: usize, c_in: usize, c_out: usize, hw: usize, k: usize) -> WeightGrad {
+        WeightGrad {
+            n,
+            a_c: c_out,
+            a_h: hw,
+            a_w: hw,
+            b_c: c_in,
+            b_h: hw,
+            b_w: hw,
+            groups: 1,
+            kh: k,
+            kw: k,
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad: [k / 2, k / 2],
+        }
+    }
+
+    /// Layers whose K range once made one invocation loop past lavapipe's
+    /// 65,535 iterations (VGG's conv1_2 at batch 16, U-Net's 64-channel and
+    /// 16-channel layers and a 1x1 head at 512²) now split it below
+    /// [`LOOP_BUDGET`] in both kernels.
+    #[test]
+    fn no_invocation_loops_past_the_budget() {
+        let cases = [
+            problem(16, 64, 64, 224, 3),
+            problem(4, 64, 64, 512, 3),
+            problem(16, 16, 16, 512, 3),
+            problem(16, 64, 2, 512, 1),
+            problem(64, 3, 64, 224, 7),
+        ];
+        for wg in cases {
+            for window in [false, true] {
+                if window && !wg.windowed() {
+                    continue;
+                }
+                let plan = wg.plan(&limits(), Precision::F32, window);
+                let rows = plan.rows_per_split;
+                let iterations = if window {
+                    rows * (wg.a_w + 2)
+                } else {
+                    rows.div_ceil(64 / plan.wgn) * (wg.a_w + 2)
+                };
+                assert!(
+                    iterations <= LOOP_BUDGET,
+                    "{wg:?} window {window}: {iterations} iterations ({} splits)",
+                    plan.splits
+                );
+                assert!(plan.splits * rows >= wg.n * wg.a_h, "{wg:?}: rows left out");
+            }
+        }
+    }
 }
