@@ -517,16 +517,8 @@ impl Importer {
             mode @ ("SAME_UPPER" | "SAME_LOWER") => {
                 let (mut begin, mut end) = ([0; 2], [0; 2]);
                 for a in 0..2 {
-                    let o = input_hw[a].div_ceil(stride[a]);
-                    let span = (kernel[a] - 1) * dilation[a] + 1;
-                    let total = ((o - 1) * stride[a] + span).saturating_sub(input_hw[a]);
-                    // The odd pixel goes after (SAME_UPPER) or before (SAME_LOWER).
-                    let small = total / 2;
-                    (begin[a], end[a]) = if mode == "SAME_UPPER" {
-                        (small, total - small)
-                    } else {
-                        (total - small, small)
-                    };
+                    let axis = [input_hw[a], kernel[a], stride[a], dilation[a]];
+                    (begin[a], end[a]) = same_pads(mode == "SAME_UPPER", axis);
                 }
                 Ok((begin, end))
             }
@@ -589,6 +581,9 @@ impl Importer {
         let w = self.required_const(n, 1, "weights")?;
         let b = self.const_input(n, 2)?;
         let rank = w.dims.len().saturating_sub(2);
+        if rank == 3 {
+            return self.conv3d(n, x, w, b);
+        }
         let (x, s) = self.window_input(n, x, rank, "convolutions")?;
         let c_out = w.dims[0];
         let [kh, kw] = if rank == 1 {
@@ -637,6 +632,237 @@ impl Importer {
             y = self.reshape(n, y, vec![out[0], out[2]])?;
         }
         self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    /// Per-axis sizes and pads of a 3-D window operator over `[D, H, W]`:
+    /// (kernel, stride, dilation, pads before, pads after).
+    fn window3d(
+        &self,
+        n: &NodeRef<'_, '_>,
+        kernel: [usize; 3],
+        dhw: [usize; 3],
+    ) -> Result<Window3d> {
+        let axes = |name: &str| -> Result<[usize; 3]> {
+            match n.ints(name)? {
+                None => Ok([1; 3]),
+                Some(v) if v.len() == 3 && v.iter().all(|&x| x >= 1) => {
+                    Ok([v[0] as usize, v[1] as usize, v[2] as usize])
+                }
+                Some(v) => Err(n.invalid(name, format!("expected 3 positive values, got {v:?}"))),
+            }
+        };
+        let (stride, dilation) = (axes("strides")?, axes("dilations")?);
+        let (mut begin, mut end) = ([0; 3], [0; 3]);
+        match n.string("auto_pad", "NOTSET")?.as_str() {
+            "NOTSET" => {
+                let p = n.ints("pads")?.unwrap_or_else(|| vec![0; 6]);
+                if p.len() != 6 || p.iter().any(|&v| v < 0) {
+                    return Err(
+                        n.invalid("pads", format!("expected 6 non-negative values, got {p:?}"))
+                    );
+                }
+                for a in 0..3 {
+                    (begin[a], end[a]) = (p[a] as usize, p[a + 3] as usize);
+                }
+            }
+            "VALID" => {}
+            mode @ ("SAME_UPPER" | "SAME_LOWER") => {
+                for a in 0..3 {
+                    let axis = [dhw[a], kernel[a], stride[a], dilation[a]];
+                    (begin[a], end[a]) = same_pads(mode == "SAME_UPPER", axis);
+                }
+            }
+            other => return Err(n.invalid("auto_pad", format!("unknown mode {other}"))),
+        }
+        Ok(Window3d {
+            kernel,
+            stride,
+            dilation,
+            begin,
+            end,
+        })
+    }
+
+    /// A 3-D convolution as a 2-D one over depth-stacked channels: samples
+    /// `[C, D, H, W]` are seen as `[C·D, H, W]`, and output channel
+    /// `(o, od)` weighs input channel `(c, d)` by `w[o, c, kd]` where `d =
+    /// od·stride + kd·dilation − pad` (zero elsewhere), so `[O·OD, OH, OW]`
+    /// is `[O, OD, OH, OW]`. Exact for inference (the extra terms are
+    /// zeros); the weight is banded, `OD·D/KD` times the original's size.
+    fn conv3d(&mut self, n: &NodeRef<'_, '_>, x: NodeId, w: Const, b: Option<Const>) -> Result<()> {
+        let s = self.shape(x);
+        if s.len() != 4 {
+            return Err(n.invalid(
+                "inputs",
+                format!("expected [C, D, H, W] samples for a 3-D convolution, got {s:?}"),
+            ));
+        }
+        let [c, d, h, wd] = [s[0], s[1], s[2], s[3]];
+        let [o, cg, kd, kh, kw] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3], w.dims[4]];
+        let groups = n.int("group", 1)?;
+        if groups < 1 || c % groups as usize != 0 || o % groups as usize != 0 {
+            return Err(n.invalid("group", format!("{groups} for {c} → {o} channels")));
+        }
+        let groups = groups as usize;
+        if cg != c / groups {
+            return Err(n.invalid(
+                "weights",
+                format!(
+                    "{cg} input channels per group, the input gives {}",
+                    c / groups
+                ),
+            ));
+        }
+        if let Some(k) = n.ints("kernel_shape")?
+            && k != [kd as i64, kh as i64, kw as i64]
+        {
+            return Err(n.invalid(
+                "kernel_shape",
+                format!("{k:?} disagrees with the weights' {:?}", w.dims),
+            ));
+        }
+        let win = self.window3d(n, [kd, kh, kw], [d, h, wd])?;
+        let span = (kd - 1) * win.dilation[0] + 1;
+        let Some(od) = (d + win.begin[0] + win.end[0])
+            .checked_sub(span)
+            .map(|v| v / win.stride[0] + 1)
+        else {
+            return Err(n.invalid(
+                "kernel_shape",
+                format!("a depth window of {span} on {d} planes"),
+            ));
+        };
+        let banded = (o * od).checked_mul(cg * d * kh * kw);
+        if banded.is_none_or(|v| v > 1 << 26) {
+            return Err(n.unsupported(format!(
+                "a 3-D convolution whose depth-banded 2-D weight would hold {o}·{od} × {cg}·{d} \
+                 × {kh}·{kw} values (at most 2^26)"
+            )));
+        }
+        let src = w.to_f32();
+        let mut band = vec![0.0f32; o * od * cg * d * kh * kw];
+        let taps = kh * kw;
+        for oc in 0..o {
+            for z in 0..od {
+                for cc in 0..cg {
+                    for k in 0..kd {
+                        let Some(dz) = (z * win.stride[0] + k * win.dilation[0])
+                            .checked_sub(win.begin[0])
+                            .filter(|&dz| dz < d)
+                        else {
+                            continue;
+                        };
+                        let from = ((oc * cg + cc) * kd + k) * taps;
+                        let to = (((oc * od + z) * cg + cc) * d + dz) * taps;
+                        band[to..to + taps].copy_from_slice(&src[from..from + taps]);
+                    }
+                }
+            }
+        }
+        let stacked = self.reshape(n, x, vec![c * d, h, wd])?;
+        let hw = |p: [usize; 3]| [p[1], p[2]];
+        let (stacked, padding) = if hw(win.begin) == hw(win.end) {
+            (stacked, hw(win.begin))
+        } else {
+            let pads = (hw(win.begin), hw(win.end));
+            (self.pad_before(n, stacked, pads, 0.0)?, [0, 0])
+        };
+        let mut conv = Conv2d::new(c * d, o * od, kh).kernel_hw([kh, kw]);
+        conv.params.stride = hw(win.stride);
+        conv.params.dilation = hw(win.dilation);
+        conv.params.groups = groups;
+        conv.params.padding = Padding::Explicit(padding);
+        conv.bias = b.is_some();
+        let name = self.layer_name(n, Some(1));
+        let y = self.add(n, &name, conv.boxed(), &[stacked])?;
+        self.weight(&name, "weight", vec![o * od, cg * d, kh, kw], band);
+        if let Some(b) = b {
+            if b.len() != o {
+                return Err(n.invalid("B", format!("{} values for {o} channels", b.len())));
+            }
+            let per_plane: Vec<f32> = b
+                .to_f32()
+                .into_iter()
+                .flat_map(|v| std::iter::repeat_n(v, od))
+                .collect();
+            self.weight(&name, "bias", vec![o * od], per_plane);
+        }
+        let out = self.shape(y);
+        let y = self.reshape(n, y, vec![o, od, out[1], out[2]])?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    /// 3-D max or average pooling as two 2-D pools: over height and width
+    /// of `[C·D, H, W]`, then over depth of `[C, D, OH·OW]` with `(KD, 1)`
+    /// windows. Both are separable: a box's maximum is the maximum over
+    /// depth of each plane's maximum, and its count (counting padding or
+    /// not, ceil mode's clipped windows too) is the product of the axes'
+    /// counts, so the mean of means is the box's mean.
+    fn pool3d(&mut self, n: &NodeRef<'_, '_>, x: NodeId) -> Result<()> {
+        let s = self.shape(x);
+        if s.len() != 4 {
+            return Err(n.invalid(
+                "inputs",
+                format!("expected [C, D, H, W] samples for a 3-D pool, got {s:?}"),
+            ));
+        }
+        let [c, d, h, w] = [s[0], s[1], s[2], s[3]];
+        let k = n.ints("kernel_shape")?.unwrap_or_default();
+        if k.len() != 3 || k.iter().any(|&v| v < 1) {
+            return Err(n.invalid("kernel_shape", format!("{k:?}")));
+        }
+        let kernel = [k[0] as usize, k[1] as usize, k[2] as usize];
+        let win = self.window3d(n, kernel, [d, h, w])?;
+        if win.begin != win.end {
+            return Err(n.unsupported(format!(
+                "3-D pooling with unequal pads {:?} before, {:?} after",
+                win.begin, win.end
+            )));
+        }
+        let ceil = n.int("ceil_mode", 0)? != 0;
+        let include_pad = n.int("count_include_pad", 0)? != 0;
+        let is_max = n.node.op_type == OpType::MaxPool;
+        if is_max {
+            n.require_default("storage_order", 0)?;
+        } else if win.dilation != [1; 3] {
+            return Err(n.unsupported(format!("average pooling with dilations {:?}", win.dilation)));
+        }
+        let win = &win;
+        let pool = |axes: [usize; 2]| -> Box<dyn Layer> {
+            // Height and width ([1, 2]), or depth and a unit axis ([0, 3]).
+            let pick = |v: [usize; 3], unit: usize| {
+                let v = [v[0], v[1], v[2], unit];
+                [v[axes[0]], v[axes[1]]]
+            };
+            if is_max {
+                let mut p = MaxPool2d::new(1);
+                p.params.kernel = pick(win.kernel, 1);
+                p.params.stride = pick(win.stride, 1);
+                p.params.dilation = pick(win.dilation, 1);
+                p.params.padding = pick(win.begin, 0);
+                p.params.ceil_mode = ceil;
+                p.boxed()
+            } else {
+                let mut p = AvgPool2d::new(1).count_include_pad(include_pad);
+                p.params.kernel = pick(win.kernel, 1);
+                p.params.stride = pick(win.stride, 1);
+                p.params.padding = pick(win.begin, 0);
+                p.params.ceil_mode = ceil;
+                p.boxed()
+            }
+        };
+        let planes = self.reshape(n, x, vec![c * d, h, w])?;
+        let name = self.layer_name(n, None);
+        let y = self.add(n, &format!("{name}.hw"), pool([1, 2]), &[planes])?;
+        let [oh, ow] = [self.shape(y)[1], self.shape(y)[2]];
+        let columns = self.reshape(n, y, vec![c, d, oh * ow])?;
+        let y = self.add(n, &format!("{name}.depth"), pool([0, 3]), &[columns])?;
+        let od = self.shape(y)[1];
+        let y = self.reshape(n, y, vec![c, od, oh, ow])?;
+        self.set(n, 0, Value::Node(y));
+        self.extra_outputs_unavailable(n, "the indices");
         Ok(())
     }
 
@@ -873,6 +1099,9 @@ impl Importer {
             .ints("kernel_shape")?
             .ok_or_else(|| n.invalid("kernel_shape", "missing"))?
             .len();
+        if rank == 3 {
+            return self.pool3d(n, x);
+        }
         let (mut x, s) = self.window_input(n, x, rank, "pooling")?;
         let kernel = n.axes("kernel_shape", 1, rank)?;
         let stride = n.axes("strides", 1, rank)?;
@@ -1457,6 +1686,30 @@ impl Importer {
 /// Checks that ONNX's nearest source index (coordinate transform then
 /// rounding, in f64) equals weft's `min(floor(dst · f32(1/factor)), len − 1)`
 /// for every output pixel of an axis of `len` pixels upsampled by `factor`.
+/// `auto_pad` SAME's padding (before, after) of an axis `[len, kernel,
+/// stride, dilation]`: enough for `⌈len / stride⌉` outputs, the odd pixel
+/// after (`upper`, SAME_UPPER) or before (SAME_LOWER).
+fn same_pads(upper: bool, [len, kernel, stride, dilation]: [usize; 4]) -> (usize, usize) {
+    let o = len.div_ceil(stride);
+    let span = (kernel - 1) * dilation + 1;
+    let total = ((o - 1) * stride + span).saturating_sub(len);
+    let small = total / 2;
+    if upper {
+        (small, total - small)
+    } else {
+        (total - small, small)
+    }
+}
+
+/// Sizes and pads of a 3-D window operator, per axis (depth, height, width).
+struct Window3d {
+    kernel: [usize; 3],
+    stride: [usize; 3],
+    dilation: [usize; 3],
+    begin: [usize; 3],
+    end: [usize; 3],
+}
+
 /// Checks that nearest resizing of an axis of `len` pixels to `out`, with
 /// ONNX's coordinate mapping by `factor` (output / input), reads for each
 /// output pixel the input pixel weft's nearest upsampling reads (to the

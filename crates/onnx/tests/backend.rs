@@ -46,6 +46,19 @@ const MUST_PASS: &[&str] = &[
     "pytorch-converted/test_MaxPool1d_stride",
     "pytorch-converted/test_MaxPool1d_stride_padding_dilation",
     "pytorch-operator/test_operator_maxpool",
+    "pytorch-converted/test_Conv3d",
+    "pytorch-converted/test_Conv3d_dilated",
+    "pytorch-converted/test_Conv3d_dilated_strided",
+    "pytorch-converted/test_Conv3d_groups",
+    "pytorch-converted/test_Conv3d_no_bias",
+    "pytorch-converted/test_Conv3d_stride",
+    "pytorch-converted/test_Conv3d_stride_padding",
+    "pytorch-converted/test_AvgPool3d",
+    "pytorch-converted/test_AvgPool3d_stride",
+    "pytorch-converted/test_AvgPool3d_stride1_pad0_gpu_input",
+    "pytorch-converted/test_MaxPool3d",
+    "pytorch-converted/test_MaxPool3d_stride",
+    "pytorch-converted/test_MaxPool3d_stride_padding",
     "pytorch-converted/test_Conv2d_depthwise",
     "pytorch-converted/test_Conv2d_depthwise_padded",
     "pytorch-converted/test_Conv2d_depthwise_strided",
@@ -528,6 +541,110 @@ mod errors {
                 .sum()
         });
         assert_close(&got, &want, "convolution");
+    }
+
+    /// 3-D pools in ceil mode with padding, counted and not, against
+    /// ONNX's windows written out here (a box of 2×3×3 with stride 2, one
+    /// pixel of padding per side, on 5×6×7 volumes): the two 2-D passes'
+    /// separable counts give the box's own.
+    #[test]
+    fn pools_over_three_axes_follow_the_specification() {
+        let (d, h, w) = (5usize, 6usize, 7usize);
+        let x: Vec<f32> = (0..2 * d * h * w)
+            .map(|i| ((i * 61) % 89) as f32 / 44.0 - 1.0)
+            .collect();
+        let dev = weft_device::Device::from_env().unwrap();
+        let dims = || {
+            [Dimension::Value(1), Dimension::Value(2)]
+                .into_iter()
+                .chain([d, h, w].map(|v| Dimension::Value(v as i64)))
+                .collect()
+        };
+        let k = [2usize, 3, 3];
+        for (op, counted) in [
+            (OpType::AveragePool, 0),
+            (OpType::AveragePool, 1),
+            (OpType::MaxPool, 0),
+        ] {
+            let mut attrs = vec![
+                ints("kernel_shape", k.map(|v| v as i64).to_vec()),
+                ints("strides", vec![2, 2, 2]),
+                ints("pads", vec![1; 6]),
+                int("ceil_mode", 1),
+            ];
+            if op == OpType::AveragePool {
+                attrs.push(int("count_include_pad", counted));
+            }
+            let node = Node {
+                name: "pool",
+                op_type: op.clone(),
+                input: vec!["x"],
+                output: vec!["y"],
+                attribute: attrs,
+                ..Default::default()
+            };
+            let bytes = model(vec![node], image_input("x", dims()), "y");
+            let mut m = import(&bytes, &ImportOptions::default())
+                .unwrap()
+                .into_model(&dev)
+                .unwrap();
+            let xt = dev.tensor(&[1, 2, d, h, w], &x).unwrap();
+            let y = m.forward(&[&xt]).unwrap().remove(0);
+            // Ceil mode, PyTorch's rule: a last window must start inside the
+            // input or its leading padding.
+            let out = |len: usize, k: usize| {
+                let mut o = (len + 2 - k).div_ceil(2) + 1;
+                if (o - 1) * 2 > len {
+                    o -= 1;
+                }
+                o
+            };
+            let o = [out(d, k[0]), out(h, k[1]), out(w, k[2])];
+            assert_eq!(y.shape(), [1, 2, o[0], o[1], o[2]], "{op:?}");
+            let got = y.to_f32_vec().unwrap();
+            let mut at = 0;
+            for c in 0..2 {
+                for z in 0..o[0] {
+                    for r in 0..o[1] {
+                        for q in 0..o[2] {
+                            let start = [z, r, q].map(|v| (v * 2) as i64 - 1);
+                            let lens = [d, h, w].map(|v| v as i64);
+                            // Windows end at the padded input's edge.
+                            let stop = |a: usize| (start[a] + k[a] as i64).min(lens[a] + 1);
+                            let (mut sum, mut max, mut valid) = (0.0f64, f64::NEG_INFINITY, 0);
+                            let area: i64 = (0..3).map(|a| stop(a) - start[a]).product();
+                            for zz in start[0]..stop(0) {
+                                for rr in start[1]..stop(1) {
+                                    for qq in start[2]..stop(2) {
+                                        let inside = (0..lens[0]).contains(&zz)
+                                            && (0..lens[1]).contains(&rr)
+                                            && (0..lens[2]).contains(&qq);
+                                        if inside {
+                                            let i = ((c * d + zz as usize) * h + rr as usize) * w
+                                                + qq as usize;
+                                            sum += x[i] as f64;
+                                            max = max.max(x[i] as f64);
+                                            valid += 1;
+                                        }
+                                    }
+                                }
+                            }
+                            let want = match (op == OpType::MaxPool, counted) {
+                                (true, _) => max,
+                                (_, 1) => sum / area as f64,
+                                _ => sum / valid as f64,
+                            };
+                            let g = got[at] as f64;
+                            assert!(
+                                (g - want).abs() <= 1e-6,
+                                "{op:?} counted {counted} at ({c}, {z}, {r}, {q}): {g} vs {want}"
+                            );
+                            at += 1;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
