@@ -343,6 +343,9 @@ impl Importer {
 
     fn convert(&mut self, n: &NodeRef<'_, '_>, index: usize, onnx: &OnnxGraph<'_>) -> Result<()> {
         let op = n.node.op_type.clone();
+        if op == OpType::Div && self.gelu(n, index, onnx)? {
+            return Ok(());
+        }
         // Operators on constants only are evaluated here, on the host.
         let consts: Vec<Option<&Value>> = (0..n.node.input.len())
             .map(|k| self.value(n, k))
@@ -419,6 +422,9 @@ impl Importer {
                 pool.params.kernel = [s[1], s[2]];
                 pool.params.stride = [1, 1];
                 self.unary(n, pool.boxed())
+            }
+            OpType::ReduceMean | OpType::ReduceMax | OpType::ReduceMin | OpType::ReduceSum => {
+                self.reduce(n)
             }
             OpType::Gemm => self.gemm(n),
             OpType::MatMul => self.matmul(n, index, onnx),
@@ -1234,11 +1240,14 @@ impl Importer {
         bias: Option<Vec<f32>>,
     ) -> Result<()> {
         let s = self.shape(x);
-        if s.len() != 1 || s[0] != dims[1] {
+        // Over the last axis of samples of any rank (MatMul of `[N, ..., K]`
+        // by `[K, M]`).
+        if s.last() != Some(&dims[1]) {
             return Err(n.invalid(
                 "inputs",
                 format!(
-                    "expected samples of {} features for weights of dims [{}, {}], got {s:?}",
+                    "expected samples whose last axis holds {} features for weights of dims \
+                     [{}, {}], got {s:?}",
                     dims[1], dims[0], dims[1]
                 ),
             ));
@@ -1252,6 +1261,103 @@ impl Importer {
         }
         self.set(n, 0, Value::Node(y));
         Ok(())
+    }
+
+    /// A scalar the graph names: an initializer or a folded constant, or a
+    /// `Constant` node the conversion has not reached yet.
+    fn scalar_named(&self, onnx: &OnnxGraph<'_>, name: &str) -> Option<f64> {
+        let c = match self.values.get(name) {
+            Some(Value::Const(c)) => c.clone(),
+            Some(_) => return None,
+            None => {
+                let (i, node) = onnx.node.iter().enumerate().find(|(_, m)| {
+                    m.op_type == OpType::Constant && m.output.first() == Some(&name)
+                })?;
+                fold::constant(&NodeRef::new(node, i)).ok()?
+            }
+        };
+        (c.len() == 1).then(|| c.data[0])
+    }
+
+    /// The one node after `after` that reads `name`, when nothing else
+    /// (no other node, no graph output) reads it.
+    fn sole_reader<'g, 'a>(
+        &self,
+        onnx: &'g OnnxGraph<'a>,
+        name: &str,
+        after: usize,
+    ) -> Option<(usize, &'g onnx_rs::ast::Node<'a>)> {
+        if self.readers.get(name) != Some(&1) {
+            return None;
+        }
+        onnx.node
+            .iter()
+            .enumerate()
+            .skip(after + 1)
+            .find(|(_, m)| m.input.contains(&name))
+    }
+
+    /// PyTorch's export of `nn.GELU()` before opset 20 (which has no Gelu):
+    /// `Div(x, √2) → Erf → Add 1 → Mul x → Mul 0.5`, each read only by the
+    /// next, is one exact GELU, `x·(1 + erf(x/√2))/2`. Returns whether the
+    /// nodes from `n` on match; they are then converted.
+    fn gelu(&mut self, n: &NodeRef<'_, '_>, index: usize, onnx: &OnnxGraph<'_>) -> Result<bool> {
+        let Some(Value::Node(x)) = self.value(n, 0)?.cloned() else {
+            return Ok(false);
+        };
+        let x_name = n.node.input[0];
+        let scalar = |this: &Self, name: &str, want: f64| {
+            this.scalar_named(onnx, name)
+                .is_some_and(|v| (v - want).abs() <= 1e-6 * want)
+        };
+        // The other input of a two-input node than `of`.
+        let other = |m: &onnx_rs::ast::Node<'_>, of: &str| -> Option<String> {
+            match m.input.as_slice() {
+                [a, b] if *a == of => Some(b.to_string()),
+                [a, b] if *b == of => Some(a.to_string()),
+                _ => None,
+            }
+        };
+        if n.node.input.len() != 2 || !scalar(self, n.node.input[1], std::f64::consts::SQRT_2) {
+            return Ok(false);
+        }
+        let mut at = (index, n.node);
+        let mut chain = Vec::new();
+        for (op, operand) in [
+            (OpType::Erf, None),
+            (OpType::Add, Some("1")),
+            (OpType::Mul, Some("x")),
+            (OpType::Mul, Some("0.5")),
+        ] {
+            let Some(out) = at.1.output.first() else {
+                return Ok(false);
+            };
+            let Some(next) = self.sole_reader(onnx, out, at.0) else {
+                return Ok(false);
+            };
+            let ok = next.1.op_type == op
+                && match operand {
+                    None => next.1.input.len() == 1,
+                    Some(want) => other(next.1, out).is_some_and(|o| match want {
+                        "x" => o == x_name,
+                        "1" => scalar(self, &o, 1.0),
+                        _ => scalar(self, &o, 0.5),
+                    }),
+                };
+            if !ok {
+                return Ok(false);
+            }
+            chain.push(next);
+            at = next;
+        }
+        let name = self.layer_name(n, None);
+        let y = self.add(n, &name, Act(Activation::Gelu).boxed(), &[x])?;
+        for &(j, _) in &chain {
+            self.absorbed.insert(j);
+        }
+        let (j, last) = at;
+        self.set(&NodeRef::new(last, j), 0, Value::Node(y));
+        Ok(true)
     }
 
     /// `x·B` with B constant: a linear layer, with the bias of an `Add` that
@@ -1546,6 +1652,102 @@ impl Importer {
             other => return Err(n.unsupported(format!("mode {other}"))),
         };
         self.unary(n, layer.boxed())
+    }
+
+    /// `ReduceMean` / `Max` / `Min` / `Sum` over any axes but the batch
+    /// (`x.mean((2, 3))`, `x.amax(1)`, ...): the kept axes are permuted to
+    /// the front (no copy when the reduced ones already trail), and a
+    /// global pool runs over `[kept, 1, reduced]` views: the mean is the
+    /// global average, the maximum a whole-row max pool, the minimum that
+    /// of the negated input negated back (both exact), the sum the mean
+    /// times the count.
+    fn reduce(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
+        let x = self.node_input(n, 0)?;
+        let s = self.shape(x);
+        let axes: Vec<i64> =
+            if self.opset >= 18 || n.node.op_type == OpType::ReduceSum && self.opset >= 13 {
+                match self.const_input(n, 1)? {
+                    Some(c) => c.data.iter().map(|&v| v as i64).collect(),
+                    None => Vec::new(),
+                }
+            } else {
+                n.ints("axes")?.unwrap_or_default()
+            };
+        let all = axes.is_empty() && n.int("noop_with_empty_axes", 0)? == 0;
+        if axes.is_empty() && !all {
+            // noop_with_empty_axes: the input itself.
+            self.set(n, 0, Value::Node(x));
+            return Ok(());
+        }
+        let mut sample: Vec<usize> = Vec::new();
+        for &a in &axes {
+            sample.push(self.sample_axis(n, a, s.len())?);
+        }
+        sample.sort_unstable();
+        sample.dedup();
+        if all {
+            return Err(n.unsupported(format!(
+                "{} over every axis, the batch's too (it would mix samples)",
+                n.node.op_type.as_str()
+            )));
+        }
+        let kept: Vec<usize> = (0..s.len()).filter(|a| !sample.contains(a)).collect();
+        let c: usize = kept.iter().map(|&a| s[a]).product();
+        let count: usize = sample.iter().map(|&a| s[a]).product();
+        let keep = n.int("keepdims", 1)? != 0;
+        let order: Vec<usize> = kept.iter().chain(&sample).copied().collect();
+        let x = if order.iter().copied().eq(0..s.len()) {
+            x
+        } else {
+            let name = self.layer_name(n, None);
+            self.add(
+                n,
+                &format!("{name}.order"),
+                Permute::new(&order).boxed(),
+                &[x],
+            )?
+        };
+        let planes = self.reshape(n, x, vec![c, 1, count])?;
+        let whole_max = || {
+            let mut p = MaxPool2d::new(1);
+            p.params.kernel = [1, count];
+            p.params.stride = [1, 1];
+            p.boxed()
+        };
+        let name = self.layer_name(n, None);
+        // x·w per channel, exactly (an evaluation-mode batch norm with mean
+        // 0, variance 1, ε 0 and no shift).
+        let scaled = |this: &mut Self, x: NodeId, w: f32| -> Result<NodeId> {
+            let stats = vec![vec![w; c], vec![0.0; c], vec![0.0; c], vec![1.0; c]];
+            this.channel_affine(n, x, BatchNorm2d::new(c).eps(0.0), stats)
+        };
+        let y = match n.node.op_type {
+            OpType::ReduceMean => self.add(n, &name, GlobalAvgPool.boxed(), &[planes])?,
+            OpType::ReduceMax => self.add(n, &name, whole_max(), &[planes])?,
+            OpType::ReduceMin => {
+                let flipped = scaled(self, planes, -1.0)?;
+                let m = self.add(n, &name, whole_max(), &[flipped])?;
+                scaled(self, m, -1.0)?
+            }
+            _ => {
+                let mean = self.add(n, &name, GlobalAvgPool.boxed(), &[planes])?;
+                scaled(self, mean, count as f32)?
+            }
+        };
+        // Kept axes in their order, reduced ones as 1 (keepdims) or gone;
+        // a sample reduced to nothing stays one value.
+        let mut out: Vec<usize> = (0..s.len())
+            .filter_map(|a| match sample.contains(&a) {
+                false => Some(s[a]),
+                true => keep.then_some(1),
+            })
+            .collect();
+        if out.is_empty() {
+            out.push(1);
+        }
+        let y = self.reshape(n, y, out)?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
     }
 
     /// A per-sample axis from an ONNX axis over the batched rank.

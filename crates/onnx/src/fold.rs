@@ -382,7 +382,7 @@ pub(crate) fn slice_shape(n: &NodeRef<'_, '_>, c: Const) -> Result<Const> {
     Ok(Const::scalar_or_vec(data, true))
 }
 
-fn constant(n: &NodeRef<'_, '_>) -> Result<Const> {
+pub(crate) fn constant(n: &NodeRef<'_, '_>) -> Result<Const> {
     if let Some(t) = n.tensor("value")? {
         return Ok(t);
     }

@@ -46,6 +46,10 @@ const MUST_PASS: &[&str] = &[
     "pytorch-converted/test_MaxPool1d_stride",
     "pytorch-converted/test_MaxPool1d_stride_padding_dilation",
     "pytorch-operator/test_operator_maxpool",
+    "pytorch-operator/test_operator_reduced_mean",
+    "pytorch-operator/test_operator_reduced_mean_keepdim",
+    "pytorch-operator/test_operator_reduced_sum",
+    "pytorch-operator/test_operator_reduced_sum_keepdim",
     "pytorch-converted/test_Conv3d",
     "pytorch-converted/test_Conv3d_dilated",
     "pytorch-converted/test_Conv3d_dilated_strided",
@@ -204,9 +208,9 @@ fn run(device: &Device, case: &Case) -> Outcome {
         Err(e) => return Outcome::Mismatch(format!("forward: {e}")),
     };
     let got = device.read_f32(&out[0]).unwrap();
-    if got.len() != want.len()
-        || out[0].shape().iter().product::<usize>() != want_dims.iter().product::<usize>()
-    {
+    // The shape itself, not just the count (a reshape that loses an axis
+    // is a mismatch).
+    if got.len() != want.len() || out[0].shape() != want_dims.as_slice() {
         return Outcome::Mismatch(format!(
             "output {:?} vs expected {want_dims:?}",
             out[0].shape()
@@ -644,6 +648,201 @@ mod errors {
                     }
                 }
             }
+        }
+    }
+
+    fn scalar_constant(output: &'static str, v: f32) -> Node<'static> {
+        Node {
+            name: output,
+            op_type: OpType::Constant,
+            output: vec![output],
+            attribute: vec![Attribute {
+                name: "value_float",
+                r#type: AttributeType::Float,
+                f: v,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn binary(
+        op_type: OpType<'static>,
+        a: &'static str,
+        b: &'static str,
+        out: &'static str,
+    ) -> Node<'static> {
+        Node {
+            name: out,
+            op_type,
+            input: vec![a, b],
+            output: vec![out],
+            ..Default::default()
+        }
+    }
+
+    /// `nn.GELU()` as PyTorch's exporter writes it before opset 20 (its
+    /// constants inline, each before its reader): one GELU, against the f64
+    /// formula; the same chain with another constant is refused by name
+    /// (`Erf` alone is not an operator weft runs).
+    #[test]
+    fn pytorch_gelu_subgraph_is_one_gelu() {
+        let gelu = |half: f32| {
+            vec![
+                scalar_constant("sqrt2", std::f32::consts::SQRT_2),
+                binary(OpType::Div, "x", "sqrt2", "scaled"),
+                Node {
+                    name: "erf",
+                    op_type: OpType::Erf,
+                    input: vec!["scaled"],
+                    output: vec!["erf"],
+                    ..Default::default()
+                },
+                scalar_constant("one", 1.0),
+                binary(OpType::Add, "erf", "one", "plus"),
+                binary(OpType::Mul, "x", "plus", "times"),
+                scalar_constant("half", half),
+                binary(OpType::Mul, "times", "half", "y"),
+            ]
+        };
+        let bytes = model(gelu(0.5), image_input("x", nchw()), "y");
+        let imported = import(&bytes, &ImportOptions::default()).unwrap();
+        let kinds: Vec<&str> = imported
+            .graph
+            .nodes()
+            .iter()
+            .filter_map(|n| n.layer.as_ref().map(|l| l.kind()))
+            .collect();
+        assert_eq!(kinds, ["GELU"], "one activation layer");
+        let x = images();
+        let (shape, got) = run_on_images(&bytes, &x);
+        assert_eq!(shape, [2, 3, 8, 8]);
+        for (k, (&g, &v)) in got.iter().zip(&x).enumerate() {
+            let want = weft_kernels::reference::activation::forward(
+                weft_kernels::Activation::Gelu,
+                v as f64,
+            );
+            // GELU's kernel bound: a few ulps of |x|.
+            assert!(
+                (g as f64 - want).abs() <= 4e-7 * (1.0 + v.abs() as f64),
+                "[{k}] {g} vs {want}"
+            );
+        }
+        let err = import(
+            &model(gelu(0.25), image_input("x", nchw()), "y"),
+            &ImportOptions::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("Erf"), "{err}");
+    }
+
+    /// Reductions over the spatial axes, the channels, and a mix, kept or
+    /// not, against the f64 reduction of the same `[2, 3, 8, 8]` images;
+    /// over the batch, refused.
+    #[test]
+    fn reductions_over_any_sample_axes() {
+        let x = images();
+        for (op, axes, keep) in [
+            (OpType::ReduceMean, vec![2, 3], 0),
+            (OpType::ReduceMax, vec![1], 1),
+            (OpType::ReduceMin, vec![-1, 1], 1),
+            (OpType::ReduceSum, vec![2], 0),
+            (OpType::ReduceMean, vec![1, 2, 3], 1),
+        ] {
+            let what = format!("{op:?} over {axes:?} keepdims {keep}");
+            let sum = op == OpType::ReduceSum;
+            let mut nodes = Vec::new();
+            let mut inputs = vec!["x"];
+            let mut attribute = vec![int("keepdims", keep)];
+            if sum {
+                // ReduceSum takes its axes as an input from opset 13.
+                nodes.push(Node {
+                    name: "axes",
+                    op_type: OpType::Constant,
+                    output: vec!["axes"],
+                    attribute: vec![ints("value_ints", axes.clone())],
+                    ..Default::default()
+                });
+                inputs.push("axes");
+            } else {
+                attribute.push(ints("axes", axes.clone()));
+            }
+            nodes.push(Node {
+                name: "reduce",
+                op_type: op.clone(),
+                input: inputs,
+                output: vec!["y"],
+                attribute,
+                ..Default::default()
+            });
+            let (shape, got) = run_on_images(&model(nodes, image_input("x", nchw()), "y"), &x);
+            let reduced: Vec<usize> = axes.iter().map(|&a| a.rem_euclid(4) as usize).collect();
+            let dims = [2usize, 3, 8, 8];
+            let want_shape: Vec<usize> = (0..4)
+                .filter_map(|a| match reduced.contains(&a) {
+                    false => Some(dims[a]),
+                    true => (keep == 1).then_some(1),
+                })
+                .collect();
+            assert_eq!(shape, want_shape, "{what}");
+            // The f64 reduction, output in row-major order of the kept axes.
+            let mut want: Vec<Vec<f64>> = vec![Vec::new(); got.len()];
+            for (i, &v) in x.iter().enumerate() {
+                let idx = [i / 192, i / 64 % 3, i / 8 % 8, i % 8];
+                let mut o = 0;
+                for a in 0..4 {
+                    if !reduced.contains(&a) {
+                        o = o * dims[a] + idx[a];
+                    }
+                }
+                want[o].push(v as f64);
+            }
+            for (k, (g, vals)) in got.iter().zip(&want).enumerate() {
+                let w = match op {
+                    OpType::ReduceMax => vals.iter().cloned().fold(f64::MIN, f64::max),
+                    OpType::ReduceMin => vals.iter().cloned().fold(f64::MAX, f64::min),
+                    OpType::ReduceSum => vals.iter().sum(),
+                    _ => vals.iter().sum::<f64>() / vals.len() as f64,
+                };
+                let bound = 1e-6 * vals.iter().map(|v| v.abs()).sum::<f64>().max(1.0);
+                assert!((*g as f64 - w).abs() <= bound, "{what} [{k}]: {g} vs {w}");
+            }
+        }
+        let batch = model(
+            vec![Node {
+                name: "reduce",
+                op_type: OpType::ReduceMean,
+                input: vec!["x"],
+                output: vec!["y"],
+                attribute: vec![ints("axes", vec![0])],
+                ..Default::default()
+            }],
+            image_input("x", nchw()),
+            "y",
+        );
+        let err = import(&batch, &ImportOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("batch"), "{err}");
+    }
+
+    /// `MatMul` of `[N, 3, 8, 8]` images by a `[8, 5]` constant: a linear
+    /// layer over the last axis, against the f64 product.
+    #[test]
+    fn matmul_over_the_last_axis_of_any_rank() {
+        let x = images();
+        let b: Vec<f32> = (0..40)
+            .map(|i| ((i * 17) % 23) as f32 / 11.0 - 1.0)
+            .collect();
+        let node = binary(OpType::MatMul, "x", "b", "y");
+        let weights = vec![TensorProto::from_f32("b", vec![8, 5], b.clone())];
+        let bytes = model_with(vec![node], image_input("x", nchw()), "y", weights);
+        let (shape, got) = run_on_images(&bytes, &x);
+        assert_eq!(shape, [2, 3, 8, 5]);
+        for (k, g) in got.iter().enumerate() {
+            let (row, col) = (k / 5, k % 5);
+            let want: f64 = (0..8)
+                .map(|i| x[row * 8 + i] as f64 * b[i * 5 + col] as f64)
+                .sum();
+            assert!((*g as f64 - want).abs() <= 1e-5, "[{k}] {g} vs {want}");
         }
     }
 
