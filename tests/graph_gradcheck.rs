@@ -11,10 +11,12 @@
 
 mod common;
 
+use weft::kernels::elementwise::BinaryOp;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::graph::layers::{
-    Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, Flatten,
+    Act, Add, AvgPool2d, BatchNorm2d, Binary, Boxed, Concat, Conv2d, ConvTranspose2d, Flatten,
     GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, MaxUnpool2d, Mul, PRelu, Permute, Relu,
     Reshape, Sigmoid, Softmax, Upsample,
 };
@@ -380,6 +382,51 @@ fn every_layer_backward_matches_finite_differences() {
         .unwrap();
     g.set_outputs(&[o]);
     check("products", g, &mut rng);
+
+    // Broadcasting arithmetic, each operand on both sides: x − mean over
+    // the plane, divided by a positive per-sample plane [1, H, W] (a spatial
+    // gate), a per-channel [C, 1, 1] added from the left, and the gate
+    // multiplied by x from the left.
+    let mut g = Graph::new();
+    let x = g.input("x", &[3, 4, 4]).unwrap();
+    let a = g.add("pre", Conv2d::new(3, 3, 1).boxed(), &[x]).unwrap();
+    let mean = g.add("mean", GlobalAvgPool.boxed(), &[a]).unwrap();
+    let centred = g
+        .add("centre", Binary::new(BinaryOp::Sub).boxed(), &[a, mean])
+        .unwrap();
+    let plane = g.add("plane", Conv2d::new(3, 1, 1).boxed(), &[a]).unwrap();
+    let gate = g.add("gate", Sigmoid.boxed(), &[plane]).unwrap();
+    let scaled = g
+        .add(
+            "scale",
+            Binary::new(BinaryOp::Div).boxed(),
+            &[centred, gate],
+        )
+        .unwrap();
+    let shifted = g
+        .add("shift", Binary::new(BinaryOp::Add).boxed(), &[mean, scaled])
+        .unwrap();
+    let gated = g
+        .add(
+            "gated",
+            Binary::new(BinaryOp::Mul).boxed(),
+            &[gate, shifted],
+        )
+        .unwrap();
+    let back = g
+        .add("back", Binary::new(BinaryOp::Sub).boxed(), &[mean, gated])
+        .unwrap();
+    // Dividing by a full-shape sigmoid, bounded away from 0.
+    let denom = g.add("denom", Sigmoid.boxed(), &[back]).unwrap();
+    let over = g
+        .add("over", Binary::new(BinaryOp::Div).boxed(), &[gate, denom])
+        .unwrap();
+    let f = g.add("flatten", Flatten.boxed(), &[over]).unwrap();
+    let o = g
+        .add("fc", Linear::new(3 * 4 * 4, CLASSES).boxed(), &[f])
+        .unwrap();
+    g.set_outputs(&[o]);
+    check("broadcasting arithmetic", g, &mut rng);
 }
 
 #[test]

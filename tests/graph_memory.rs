@@ -416,6 +416,26 @@ fn every_layer_kind_plans_exactly() {
         let sq = g.add("squeeze", GlobalAvgPool.boxed(), &[m]).unwrap();
         let gate = g.add("gate", Sigmoid.boxed(), &[sq]).unwrap();
         let se = g.add("excite", Mul.boxed(), &[m, gate]).unwrap();
+        // Broadcasting arithmetic: a per-sample plane gate divided into and
+        // subtracted from the right side.
+        let plane = g.add("plane", Conv2d::new(8, 1, 1).boxed(), &[se]).unwrap();
+        let pg = g.add("plane_gate", Sigmoid.boxed(), &[plane]).unwrap();
+        use weft::kernels::elementwise::BinaryOp;
+        let pos = g.add("positive", Sigmoid.boxed(), &[se]).unwrap();
+        let dv = g
+            .add(
+                "divide",
+                weft::graph::layers::Binary::new(BinaryOp::Div).boxed(),
+                &[pg, pos],
+            )
+            .unwrap();
+        let se = g
+            .add(
+                "subtract",
+                weft::graph::layers::Binary::new(BinaryOp::Sub).boxed(),
+                &[dv, sq],
+            )
+            .unwrap();
         let n = g
             .add("lrn", LocalResponseNorm::new(3).boxed(), &[se])
             .unwrap();

@@ -300,6 +300,74 @@ fn binary_ops_are_bitwise_exact_with_broadcasting() {
     assert!(matches!(err, Error::Shape { .. }), "{err}");
 }
 
+/// Any NumPy broadcast of y against x (`[N, 1, H, W]` gates, `[C, 1, W]`,
+/// `[N, C, 1, 1]` per sample, a lower rank), ranks 1 to 6: bit for bit with
+/// a CPU f32 doing the same operation, the index of y worked out here from
+/// x's coordinates; and a shape that does not broadcast is a shape error.
+#[test]
+fn binary_broadcast_any_pattern_is_bitwise_exact() {
+    let dev = common::device();
+    let mut rng = common::rng(24);
+    let ops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div];
+    for case in 0..120 {
+        let rank = 1 + case % 6;
+        let x_shape: Vec<usize> = (0..rank).map(|_| rng.random_range(1..6)).collect();
+        // y: a suffix of x's dims, each kept or set to 1.
+        let y_rank = rng.random_range(1..=rank);
+        let y_shape: Vec<usize> = x_shape[rank - y_rank..]
+            .iter()
+            .map(|&d| if rng.random_bool(0.5) { d } else { 1 })
+            .collect();
+        let op = ops[case % ops.len()];
+        for precision in common::precisions(&dev) {
+            if precision == Precision::F16Packed {
+                continue;
+            }
+            let dtype = precision.dtype();
+            let nx: usize = x_shape.iter().product();
+            let ny: usize = y_shape.iter().product();
+            let x = testing::round_to(dtype, &common::uniform(&mut rng, nx, -10.0, 10.0));
+            let y = testing::round_to(dtype, &common::uniform(&mut rng, ny, 0.5, 4.0));
+            let xt = dev.upload_f32(&x_shape, dtype, &x).unwrap();
+            let yt = dev.upload_f32(&y_shape, dtype, &y).unwrap();
+            let z = testing::poisoned(&dev, &x_shape, dtype).unwrap();
+            elementwise::binary_broadcast_into(&xt, &yt, op, &z).unwrap();
+            let got = z.to_f32_vec().unwrap();
+            for i in 0..nx {
+                // x's coordinates, then y's flat index with its size-1 dims at 0.
+                let mut rest = i;
+                let mut coords = vec![0; rank];
+                for k in (0..rank).rev() {
+                    coords[k] = rest % x_shape[k];
+                    rest /= x_shape[k];
+                }
+                let j = y_shape.iter().enumerate().fold(0, |j, (k, &d)| {
+                    j * d + if d == 1 { 0 } else { coords[rank - y_rank + k] }
+                });
+                let want = testing::round_to(dtype, &[op.apply(x[i], y[j])])[0];
+                assert_eq!(
+                    got[i].to_bits(),
+                    want.to_bits(),
+                    "{} {} {x_shape:?} by {y_shape:?} at {i}",
+                    op.name(),
+                    precision.name()
+                );
+            }
+        }
+    }
+    assert_eq!(
+        elementwise::broadcast_shape("t", &[2, 1, 4], &[3, 1]).unwrap(),
+        [2, 3, 4]
+    );
+    let x = dev.tensor(&[2, 3], &[0.0; 6]).unwrap();
+    let y = dev.tensor(&[2, 1], &[1.0; 2]).unwrap();
+    let err = elementwise::binary_broadcast(&y, &x, BinaryOp::Add).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    let bad = dev.tensor(&[4], &[1.0; 4]).unwrap();
+    let err = elementwise::binary_broadcast(&x, &bad, BinaryOp::Mul).unwrap_err();
+    assert!(err.to_string().contains("broadcast"), "{err}");
+}
+
 #[test]
 fn scale_fill_and_cast() {
     let dev = common::device();

@@ -2,7 +2,7 @@
 // Same shapes: inner = 1, ny = n. Per-channel (NCHW, y of C values): inner = H*W,
 // ny = C. Trailing broadcast: inner = 1, ny = numel(y). One element per
 // invocation; arithmetic is one f32 operation, so results match a CPU f32 bit for bit.
-// Includes: grid, precision prelude (T).
+// Includes: grid, precision prelude (T), elementwise/binary_ops.
 
 struct Params {
     n: u32,
@@ -12,8 +12,6 @@ struct Params {
     base: u32,
 }
 
-// 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min.
-override OP: u32 = 0u;
 // 1: x and y have the same shape (and windows), y[i] pairs with x[i]: no
 // integer division per element, which costs a CPU rasteriser more than the
 // load (a residual add ran at a fifth of the copy bandwidth with it).
@@ -23,23 +21,6 @@ override SAME: u32 = 0u;
 @group(0) @binding(1) var<storage, read> x: array<T>;
 @group(0) @binding(2) var<storage, read> y: array<T>;
 @group(0) @binding(3) var<storage, read_write> z: array<T>;
-
-// NaN test on the bits: compilers may fold `x != x` to false.
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn apply(a: f32, b: f32) -> f32 {
-    switch OP {
-        case 1u: { return a - b; }
-        case 2u: { return a * b; }
-        case 3u: { return a / b; }
-        // NaN in either operand propagates, as in PyTorch's maximum/minimum.
-        case 4u: { return select(select(max(a, b), b, is_nan(b)), a, is_nan(a)); }
-        case 5u: { return select(select(min(a, b), b, is_nan(b)), a, is_nan(a)); }
-        default: { return a + b; }
-    }
-}
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,

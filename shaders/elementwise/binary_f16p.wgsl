@@ -1,7 +1,7 @@
 // z = x OP y on packed f16 storage, y broadcast as in binary.wgsl. One word (two
 // elements) of z per invocation; x and y elements are fetched individually since
 // the broadcast index of the two halves may fall in different words of y.
-// Includes: grid.
+// Includes: grid, elementwise/binary_ops.
 
 struct Params {
     n: u32,
@@ -11,8 +11,6 @@ struct Params {
     base: u32,
 }
 
-override OP: u32 = 0u;
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read> y: array<u32>;
@@ -21,23 +19,6 @@ override OP: u32 = 0u;
 fn half_at(word: u32, i: u32) -> f32 {
     let v = unpack2x16float(word);
     return select(v.x, v.y, (i & 1u) == 1u);
-}
-
-// NaN test on the bits: compilers may fold `x != x` to false.
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-fn apply(a: f32, b: f32) -> f32 {
-    switch OP {
-        case 1u: { return a - b; }
-        case 2u: { return a * b; }
-        case 3u: { return a / b; }
-        // NaN in either operand propagates, as in PyTorch's maximum/minimum.
-        case 4u: { return select(select(max(a, b), b, is_nan(b)), a, is_nan(a)); }
-        case 5u: { return select(select(min(a, b), b, is_nan(b)), a, is_nan(a)); }
-        default: { return a + b; }
-    }
 }
 
 fn element(i: u32) -> f32 {

@@ -317,6 +317,154 @@ pub fn binary_into(
     Ok(())
 }
 
+/// The shape `a` and `b` broadcast to by NumPy's rules (trailing dims
+/// aligned; each pair equal, or one of them 1), or the error that names
+/// both.
+pub fn broadcast_shape(op: &str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let dim = |s: &[usize], k: usize| (k + s.len()).checked_sub(rank).map_or(1, |i| s[i]);
+    (0..rank)
+        .map(|k| match (dim(a, k), dim(b, k)) {
+            (x, y) if x == y || y == 1 => Ok(x),
+            (1, y) => Ok(y),
+            (x, y) => Err(Error::shape(
+                op,
+                format!(
+                    "cannot broadcast {a:?} with {b:?}: dims {x} and {y} differ and neither is 1"
+                ),
+            )),
+        })
+        .collect()
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BroadcastParams {
+    n: u32,
+    rank: u32,
+    base: u32,
+    _pad: u32,
+    dims: [u32; 8],
+    y_strides: [u32; 8],
+}
+
+/// z = x OP y (add, sub, mul or div) with `y` broadcast to `x`'s shape by
+/// NumPy's rules, whatever the pattern (`[N, C, H, W]` by `[N, 1, H, W]`,
+/// `[C, 1, W]`, ...); ranks up to 8. `z` has `x`'s shape. Equal shapes and
+/// the patterns [`binary`] knows take its faster kernel.
+pub fn binary_broadcast_into(x: &Tensor, y: &Tensor, op: BinaryOp, z: &Tensor) -> Result<()> {
+    let name = op.name();
+    if !matches!(
+        op,
+        BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+    ) {
+        return Err(Error::invalid(
+            name,
+            "op",
+            "broadcasting runs add, sub, mul and div",
+        ));
+    }
+    if x.dtype() != y.dtype() {
+        return Err(Error::shape(
+            name,
+            format!("dtypes differ: {} and {}", x.dtype(), y.dtype()),
+        ));
+    }
+    let full = broadcast_shape(name, x.shape(), y.shape())?;
+    if full != x.shape() || y.rank() > x.rank() {
+        return Err(Error::shape(
+            name,
+            format!(
+                "{:?} does not broadcast to {:?} (the first operand holds the result's shape)",
+                y.shape(),
+                x.shape()
+            ),
+        ));
+    }
+    // binary's patterns that agree with NumPy's alignment (its rank-1
+    // per-channel vector aligns with axis 1, not the last): equal shapes,
+    // trailing dims, and a same-rank [1, C, 1, ...] vector.
+    let (xs, ys) = (x.shape(), y.shape());
+    let same_rank_channels = xs.len() == ys.len()
+        && xs.len() >= 2
+        && ys[1] == xs[1]
+        && ys.iter().enumerate().all(|(k, &d)| d == 1 || k == 1);
+    if same_rank_channels || xs == ys {
+        return binary_into(x, y, op, z, None);
+    }
+    if xs.ends_with(ys) && y.numel() > 0 {
+        // [rows, ny] by [ny]: binary pairs element i with y[i % ny].
+        let ny = y.numel();
+        let rows = x.numel() / ny;
+        crate::check_output(name, z, x.shape(), x.dtype(), &[x, y])?;
+        return binary_into(
+            &x.reshape(&[rows, ny])?,
+            &y.reshape(&[ny])?,
+            op,
+            &z.reshape(&[rows, ny])?,
+            None,
+        );
+    }
+    let rank = x.rank();
+    if rank > 8 {
+        return Err(Error::shape(name, format!("rank {rank} above 8")));
+    }
+    let dev = x.device();
+    let precision = Precision::typed_only(name, dev, float_dtype(name, x)?)?;
+    crate::check_output(name, z, x.shape(), x.dtype(), &[x, y])?;
+    if x.numel() > u32::MAX as usize {
+        return Err(Error::shape(
+            name,
+            format!("{:?}: past 32-bit indexing", x.shape()),
+        ));
+    }
+    let mut dims = [1u32; 8];
+    let mut y_strides = [0u32; 8];
+    let offset = rank - y.rank();
+    let mut stride = 1usize;
+    for k in (0..rank).rev() {
+        dims[k] = x.dim(k) as u32;
+        if k >= offset {
+            let d = y.dim(k - offset);
+            if d != 1 {
+                y_strides[k] = stride as u32;
+            }
+            stride *= d;
+        }
+    }
+    let shader = shaders::BINARY_BROADCAST.get(precision).expect("typed");
+    let constants = [("OP", op.code() as f64)];
+    let kernel = Kernel::new(name, shader, "main").with_constants(&constants);
+    for (start, len) in windows(dev, x.numel()) {
+        let params = BroadcastParams {
+            n: len as u32,
+            rank: rank as u32,
+            base: start as u32,
+            _pad: 0,
+            dims,
+            y_strides,
+        };
+        dev.dispatch(
+            &kernel,
+            bytemuck::bytes_of(&params),
+            &[
+                Binding::Read(x.window(start, len)?),
+                Binding::Read(y.binding()),
+                Binding::ReadWrite(z.window(start, len)?),
+            ],
+            len.div_ceil(WG) as u64,
+        )?;
+    }
+    Ok(())
+}
+
+/// [`binary_broadcast_into`] into a new tensor of `x`'s shape.
+pub fn binary_broadcast(x: &Tensor, y: &Tensor, op: BinaryOp) -> Result<Tensor> {
+    let z = x.device().empty(x.shape(), x.dtype())?;
+    binary_broadcast_into(x, y, op, &z)?;
+    Ok(z)
+}
+
 /// x + y (broadcasting y).
 pub fn add(x: &Tensor, y: &Tensor) -> Result<Tensor> {
     binary(x, y, BinaryOp::Add)

@@ -118,8 +118,14 @@ plain!(
     [ACTIVATION],
     "elementwise/activation_backward_f16p.wgsl"
 );
-typed!(BINARY, [], "elementwise/binary.wgsl");
-plain!(BINARY_F16P, [], "elementwise/binary_f16p.wgsl");
+const BINARY_OPS: ShaderFile = wgsl!("elementwise/binary_ops.wgsl");
+typed!(BINARY, [BINARY_OPS], "elementwise/binary.wgsl");
+typed!(
+    BINARY_BROADCAST,
+    [BINARY_OPS],
+    "elementwise/binary_broadcast.wgsl"
+);
+plain!(BINARY_F16P, [BINARY_OPS], "elementwise/binary_f16p.wgsl");
 typed!(SCALE, [], "elementwise/scale.wgsl");
 typed!(ACCUMULATE, [], "elementwise/accumulate.wgsl");
 plain!(SCALE_F16P, [], "elementwise/scale_f16p.wgsl");
@@ -227,6 +233,7 @@ fn common() -> Vec<&'static Shader> {
         &ACTIVATION_FORWARD,
         &ACTIVATION_BACKWARD,
         &BINARY,
+        &BINARY_BROADCAST,
         &SCALE,
         &ACCUMULATE,
         &GEMM_NAIVE,

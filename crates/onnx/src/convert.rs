@@ -6,12 +6,14 @@ use std::collections::{HashMap, HashSet};
 use onnx_rs::ast::{Dimension, Graph as OnnxGraph, OpType};
 use weft_device::{Error, Result};
 use weft_graph::layers::{
-    Act, Add, AvgPool2d, BatchNorm2d, Boxed, Concat, Conv2d, ConvTranspose2d, GlobalAvgPool,
-    Linear, LocalResponseNorm, MaxPool2d, Mul, PRelu, Pad2d, Permute, Reshape, Softmax, Upsample,
+    Act, Add, AvgPool2d, BatchNorm2d, Binary, Boxed, Concat, Conv2d, ConvTranspose2d,
+    GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, Mul, PRelu, Pad2d, Permute, Reshape,
+    Softmax, Upsample,
 };
 use weft_graph::{Graph, Layer, NodeId};
 use weft_kernels::Activation;
 use weft_kernels::conv::params::Padding;
+use weft_kernels::elementwise::BinaryOp;
 use weft_kernels::lrn::LrnParams;
 use weft_kernels::pad::PadMode;
 use weft_kernels::upsample::UpsampleMode;
@@ -439,6 +441,18 @@ impl Importer {
                     && matches!(self.value(n, 1)?, Some(Value::Node(_))) =>
             {
                 self.mul_op(n)
+            }
+            OpType::Sub | OpType::Div
+                if matches!(self.value(n, 0)?, Some(Value::Node(_)))
+                    && matches!(self.value(n, 1)?, Some(Value::Node(_))) =>
+            {
+                let (a, b) = (self.node_input(n, 0)?, self.node_input(n, 1)?);
+                let op = if op == OpType::Sub {
+                    BinaryOp::Sub
+                } else {
+                    BinaryOp::Div
+                };
+                self.emit(n, Binary::new(op).boxed(), &[a, b])
             }
             OpType::Sum => self.add_op(n),
             OpType::Add | OpType::Sub | OpType::Mul | OpType::Div => self.constant_arithmetic(n),
@@ -1423,8 +1437,14 @@ impl Importer {
             _ => {
                 let first = self.shape(ids[0]);
                 if let Some(other) = ids.iter().map(|&i| self.shape(i)).find(|s| *s != first) {
+                    if ids.len() == 2 {
+                        // Broadcasting (the layer checks the shapes).
+                        return self.emit(n, Binary::new(BinaryOp::Add).boxed(), &ids);
+                    }
                     return Err(n.unsupported(format!(
-                        "broadcasting {first:?} with {other:?} (activations of equal shapes only)"
+                        "broadcasting {first:?} with {other:?} in a sum of {} activations (two \
+                         broadcast; more must have equal shapes)",
+                        ids.len()
                     )));
                 }
                 self.emit(n, Add.boxed(), &ids)
@@ -1442,9 +1462,8 @@ impl Importer {
         } else if Mul::is_gate(&sb, &sa) {
             [b, a]
         } else {
-            return Err(n.unsupported(format!(
-                "broadcasting {sa:?} with {sb:?} (equal shapes, or one value per channel)"
-            )));
+            // Any other broadcast (the layer checks the shapes).
+            return self.emit(n, Binary::new(BinaryOp::Mul).boxed(), &[a, b]);
         };
         self.emit(n, Mul.boxed(), &ids)
     }

@@ -846,6 +846,68 @@ mod errors {
         }
     }
 
+    /// Arithmetic of activations that broadcast, as exported from
+    /// `(x - x.mean((2, 3), keepdim=True)) / s + s` with `s =
+    /// x.amax(1, keepdim=True).sigmoid()`: a per-sample, per-channel mean
+    /// subtracted, a `[N, 1, H, W]` plane divided into and added from the
+    /// left; against the same arithmetic in f64.
+    #[test]
+    fn activations_broadcast_in_arithmetic() {
+        let x = images();
+        let reduce = |op: OpType<'static>, axes: Vec<i64>, out: &'static str| Node {
+            name: out,
+            op_type: op,
+            input: vec!["x"],
+            output: vec![out],
+            attribute: vec![ints("axes", axes), int("keepdims", 1)],
+            ..Default::default()
+        };
+        let nodes = vec![
+            reduce(OpType::ReduceMean, vec![2, 3], "mean"),
+            binary(OpType::Sub, "x", "mean", "centred"),
+            reduce(OpType::ReduceMax, vec![1], "peak"),
+            Node {
+                name: "s",
+                op_type: OpType::Sigmoid,
+                input: vec!["peak"],
+                output: vec!["s"],
+                ..Default::default()
+            },
+            binary(OpType::Div, "centred", "s", "scaled"),
+            binary(OpType::Add, "s", "scaled", "y"),
+        ];
+        let (shape, got) = run_on_images(&model(nodes, image_input("x", nchw()), "y"), &x);
+        assert_eq!(shape, [2, 3, 8, 8]);
+        let at = |b: usize, c: usize, p: usize| x[(b * 3 + c) * 64 + p] as f64;
+        for b in 0..2 {
+            for c in 0..3 {
+                let mean = (0..64).map(|p| at(b, c, p)).sum::<f64>() / 64.0;
+                for p in 0..64 {
+                    let peak = (0..3).map(|k| at(b, k, p)).fold(f64::MIN, f64::max);
+                    let s = 1.0 / (1.0 + (-peak).exp());
+                    let want = (at(b, c, p) - mean) / s + s;
+                    let g = got[(b * 3 + c) * 64 + p] as f64;
+                    assert!(
+                        (g - want).abs() <= 2e-6 * (1.0 + want.abs()),
+                        "({b}, {c}, {p}): {g} vs {want}"
+                    );
+                }
+            }
+        }
+        // Shapes that do not broadcast to one of the operands: named.
+        let nodes = vec![
+            reduce(OpType::ReduceMean, vec![2], "rows"),
+            reduce(OpType::ReduceMean, vec![3], "cols"),
+            binary(OpType::Mul, "rows", "cols", "y"),
+        ];
+        let err = import(
+            &model(nodes, image_input("x", nchw()), "y"),
+            &ImportOptions::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("broadcast"), "{err}");
+    }
+
     #[test]
     fn an_average_that_ignores_unequal_padding_is_refused_not_approximated() {
         let bytes = window_model(

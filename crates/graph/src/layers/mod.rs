@@ -2,6 +2,7 @@
 //! calling weft's kernels; constructors follow PyTorch's argument conventions.
 
 pub(crate) mod activation;
+mod binary;
 mod conv;
 mod conv_bn;
 mod dropout;
@@ -20,6 +21,7 @@ mod unpool;
 mod upsample;
 
 pub use activation::{Act, Gelu, Relu, Sigmoid, Silu, Tanh};
+pub use binary::Binary;
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use conv_bn::Conv2dBatchNorm;
 pub use dropout::Dropout;
