@@ -26,6 +26,51 @@ fn every_shader_compiles() {
 /// table runs in its place with the right values; asked for by name it is
 /// the typed shader error; an op with a single kernel reports the error.
 /// Never a panic or a wgpu validation abort.
+/// Compiling every shader up front (what a browser page does, where a
+/// compiler error arrives only after control returns) retires each row of
+/// a table whose shader fails, at every precision it has, before any of
+/// them runs; the op then runs a remaining row.
+#[test]
+fn compiling_up_front_retires_the_rows_whose_shader_fails() {
+    use weft::device::DeviceOptions;
+    use weft::kernels::gemm::{self, GemmSpec};
+    use weft::kernels::registry;
+
+    let broken = gemm::TABLE.get("vec4_8x8").unwrap().shaders[0].path();
+    let dev = weft::Device::new(DeviceOptions {
+        shader_overrides: vec![(broken.to_string(), "this is not WGSL".to_string())],
+        ..DeviceOptions::from_env().unwrap()
+    })
+    .unwrap();
+    let prepared = pollster::block_on(registry::compile_and_retire(&dev));
+    assert!(prepared.compiled > 100, "{}", prepared.compiled);
+    assert!(!prepared.failed.is_empty());
+    for (shader, reason) in &prepared.failed {
+        assert!(shader.contains(broken), "{shader}");
+        assert!(reason.contains(broken), "{reason}");
+    }
+    // Every row built on that body, at f32 (and f16 where the device has
+    // it), and nothing else.
+    assert!(
+        prepared.retired.iter().any(|k| k == "gemm/vec4_8x8/f32"),
+        "{:?}",
+        prepared.retired
+    );
+    for key in &prepared.retired {
+        let row = key.split('/').nth(1).unwrap();
+        let uses = gemm::TABLE
+            .get(row)
+            .is_some_and(|v| v.shaders.iter().any(|s| s.path() == broken));
+        assert!(uses, "{key} does not use {broken}");
+        assert!(dev.variant_disabled(key).is_some(), "{key}");
+    }
+    assert_eq!(dev.dispatch_count(), 0, "nothing ran yet");
+    // GEMM runs another row.
+    let a = dev.tensor(&[32, 32], &[0.5; 32 * 32]).unwrap();
+    let c = gemm::gemm(&a, &a, None, &GemmSpec::default()).unwrap();
+    assert!(c.to_f32_vec().unwrap().iter().all(|&v| v == 8.0));
+}
+
 #[test]
 fn a_shader_that_fails_to_compile_falls_back_to_another_variant() {
     use weft::device::DeviceOptions;

@@ -23,6 +23,7 @@
 //! | `correlate` | [`crate::filter::CORRELATE_TABLE`] |
 //! | `rank_filter` | [`crate::filter::RANK_TABLE`] |
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -530,6 +531,10 @@ pub trait AnyTable: Sync {
     fn op(&self) -> &'static str;
     fn info(&self) -> OpInfo;
     fn shaders(&self) -> Vec<&'static Shader>;
+    /// Disables on `dev` each row and precision whose shader is among
+    /// `failed` (shader key → the compiler's reason); returns the keys
+    /// disabled.
+    fn retire(&self, dev: &Device, failed: &BTreeMap<String, String>) -> Vec<String>;
 }
 
 impl<P: Problem> AnyTable for Table<P> {
@@ -550,6 +555,72 @@ impl<P: Problem> AnyTable for Table<P> {
             .flat_map(|v| v.shaders.iter().flat_map(|s| s.forms()))
             .collect()
     }
+
+    fn retire(&self, dev: &Device, failed: &BTreeMap<String, String>) -> Vec<String> {
+        let mut retired = Vec::new();
+        for v in self.variants {
+            for &precision in v.precisions {
+                let reason = v.shaders.iter().find_map(|s| {
+                    let shader = match *s {
+                        Source::Typed(t) => t.get(precision)?,
+                        Source::Plain(s) => s,
+                    };
+                    failed.get(&shader.key())
+                });
+                if let Some(reason) = reason {
+                    let key = format!("{}/{}/{}", self.op, v.name, precision.name());
+                    dev.disable_variant(&key, reason);
+                    retired.push(key);
+                }
+            }
+        }
+        retired
+    }
+}
+
+/// What [`compile_and_retire`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// Shaders that compiled.
+    pub compiled: usize,
+    /// Shaders that did not, with the compiler's reason (shader key, reason).
+    pub failed: Vec<(String, String)>,
+    /// Table rows disabled for it (`op/variant/precision`).
+    pub retired: Vec<String>,
+}
+
+/// Compiles every shader the device's features allow, one at a time and
+/// awaiting each (a browser reports a compiler error only after control
+/// returns to the page, too late for the table's own fallback), then
+/// disables every table row whose shader failed, with the compiler's
+/// reason: those ops run their other rows, and an op with no row left
+/// reports the error when used. Natively the fallback happens on first use
+/// anyway; this finds every failure up front.
+pub async fn compile_and_retire(dev: &Device) -> Prepared {
+    let mut prepared = Prepared::default();
+    let mut failed = BTreeMap::new();
+    for shader in all_shaders() {
+        if (shader.uses_native_f16() && !dev.has(Feature::ShaderF16))
+            || (shader.uses_subgroups() && !dev.has(Feature::Subgroups))
+        {
+            continue;
+        }
+        let result = match dev.compile(shader) {
+            Ok(()) => dev.sync_async().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => prepared.compiled += 1,
+            Err(e) => {
+                failed.insert(shader.key(), e.to_string());
+            }
+        }
+    }
+    for table in tables() {
+        prepared.retired.extend(table.retire(dev, &failed));
+    }
+    prepared.failed = failed.into_iter().collect();
+    prepared
 }
 
 /// Every op table.

@@ -208,13 +208,17 @@ impl Session {
         Ok(())
     }
 
-    /// Compiles every shader weft ships; resolves to JSON `{compiled,
-    /// failures}`.
+    /// Compiles every shader weft ships and retires the kernel variants whose
+    /// shader failed; resolves to JSON `{compiled, failures, retired}`.
     pub fn compile_all(&self) -> Promise {
         let device = self.device.clone();
         future_to_promise(async move {
-            let (compiled, failures) = crate::selftest::compile_all(&device).await;
-            let v = serde_json::json!({ "compiled": compiled, "failures": failures });
+            let (compiled, failures, retired) = crate::selftest::compile_all(&device).await;
+            let v = serde_json::json!({
+                "compiled": compiled,
+                "failures": failures,
+                "retired": retired,
+            });
             Ok(JsValue::from_str(&v.to_string()))
         })
     }

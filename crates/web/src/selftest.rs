@@ -57,26 +57,17 @@ fn judge(op: &'static str, case: String, got: &[f32], want: &RefOut, c: f64) -> 
 /// Compiles every shader weft ships that the device's features allow, one at
 /// a time with an awaited round trip after each, so that a compiler error
 /// (which a browser reports only after control returns to the page) is
-/// pinned on its shader. Returns how many compiled and each failure.
-pub async fn compile_all(device: &Device) -> (usize, Vec<String>) {
-    let (mut compiled, mut failures) = (0, Vec::new());
-    for shader in weft::kernels::registry::all_shaders() {
-        use weft::device::Feature;
-        if (shader.uses_native_f16() && !device.has(Feature::ShaderF16))
-            || (shader.uses_subgroups() && !device.has(Feature::Subgroups))
-        {
-            continue;
-        }
-        let r = match device.compile(shader) {
-            Ok(()) => device.sync_async().await,
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(()) => compiled += 1,
-            Err(e) => failures.push(format!("{}: {e}", shader.key())),
-        }
-    }
-    (compiled, failures)
+/// pinned on its shader, and retires the table rows that use a failed one
+/// ([`weft::kernels::registry::compile_and_retire`]): those ops run their
+/// other rows. Returns how many compiled, each failure, and the rows retired.
+pub async fn compile_all(device: &Device) -> (usize, Vec<String>, Vec<String>) {
+    let prepared = weft::kernels::registry::compile_and_retire(device).await;
+    let failures = prepared
+        .failed
+        .into_iter()
+        .map(|(shader, reason)| format!("{shader}: {reason}"))
+        .collect();
+    (prepared.compiled, failures, prepared.retired)
 }
 
 /// Runs `cases` random cases of each op from `seed`.
