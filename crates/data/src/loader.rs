@@ -41,6 +41,29 @@ impl Augment {
         *self == Augment::default()
     }
 
+    /// Every amount finite and in range: shift, rotation, shear and mixup's
+    /// α non-negative; zoom in [0, 1) (a scale of 1 ± zoom); rotation and
+    /// shear below 90 degrees.
+    pub fn check(&self) -> Result<()> {
+        let fields = [
+            ("shift", self.shift, f32::MAX),
+            ("rotate", self.rotate, 90.0),
+            ("zoom", self.zoom, 1.0),
+            ("shear", self.shear, 90.0),
+            ("mixup", self.mixup, 1e6),
+        ];
+        for (name, v, below) in fields {
+            if !(v.is_finite() && v >= 0.0 && v < below) {
+                return Err(Error::invalid(
+                    "augment",
+                    name,
+                    format!("expected a finite amount in [0, {below}), got {v}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn draw(&self, rng: &mut ChaCha8Rng) -> Affine {
         if self.shift == 0.0
             && self.rotate == 0.0
@@ -204,6 +227,7 @@ impl Loader {
 
     /// Builds the batch of `indices` (with augmentation when enabled).
     pub fn batch(&mut self, indices: &[u32]) -> Result<Batch> {
+        self.augment.check()?;
         let dev = self.set.data.device().clone();
         let mix = if self.augment.mixup > 0.0 {
             Some(beta_sample(&mut self.rng, self.augment.mixup))

@@ -158,7 +158,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, format!("writing checkpoint: {e}")));
+        return Err(Error::io(path, format!("writing: {e}")));
     }
     // The rename itself reaches the disk with the folder's entry (best
     // effort: not every platform can open a folder).

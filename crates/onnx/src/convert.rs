@@ -187,6 +187,16 @@ impl Importer {
             {
                 self.exported_batch = Some(*b);
             }
+            // One sample of at most 2^31 values (8 GiB as f32): past that no
+            // device holds it, and the host would try to before saying so.
+            let values = per_sample.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            if values.is_none_or(|v| v > MAX_SAMPLE_VALUES) {
+                return Err(Error::invalid(
+                    format!("graph input \"{}\"", vi.name),
+                    "shape",
+                    format!("samples of {per_sample:?} hold more than 2^31 values"),
+                ));
+            }
             let name = self.unique(vi.name);
             let id = self.graph.input(&name, &per_sample)?;
             self.values.insert(vi.name.to_string(), Value::Node(id));
@@ -375,11 +385,11 @@ impl Importer {
             OpType::Sigmoid => self.unary(n, Act(Activation::Sigmoid).boxed()),
             OpType::Tanh => self.unary(n, Act(Activation::Tanh).boxed()),
             OpType::LeakyRelu => {
-                let alpha = n.float("alpha", 0.01)?;
+                let alpha = finite(n, "alpha", n.float("alpha", 0.01)?)?;
                 self.unary(n, Act(Activation::LeakyRelu(alpha)).boxed())
             }
             OpType::Elu => {
-                let alpha = n.float("alpha", 1.0)?;
+                let alpha = finite(n, "alpha", n.float("alpha", 1.0)?)?;
                 self.unary(n, Act(Activation::Elu(alpha)).boxed())
             }
             OpType::Gelu => {
@@ -392,8 +402,8 @@ impl Importer {
             }
             OpType::Clip => self.clip(n),
             OpType::HardSigmoid => {
-                let alpha = n.float("alpha", 0.2)?;
-                let beta = n.float("beta", 0.5)?;
+                let alpha = finite(n, "alpha", n.float("alpha", 0.2)?)?;
+                let beta = finite(n, "beta", n.float("beta", 0.5)?)?;
                 self.unary(n, Act(Activation::HardSigmoid(alpha, beta)).boxed())
             }
             OpType::HardSwish => self.unary(n, Act(Activation::HardSwish).boxed()),
@@ -405,9 +415,9 @@ impl Importer {
                 }
                 let params = LrnParams::onnx(
                     size as usize,
-                    n.float("alpha", 1e-4)?,
-                    n.float("beta", 0.75)?,
-                    n.float("bias", 1.0)?,
+                    finite(n, "alpha", n.float("alpha", 1e-4)?)?,
+                    finite(n, "beta", n.float("beta", 0.75)?)?,
+                    finite(n, "bias", n.float("bias", 1.0)?)?,
                 );
                 self.unary(n, LocalResponseNorm { params }.boxed())
             }
@@ -480,7 +490,15 @@ impl Importer {
                     Some(p) => p.iter().map(|&v| v as usize).collect(),
                     None => (0..rank).rev().collect(),
                 };
-                if perm.first() != Some(&0) || perm.len() != rank {
+                let mut sorted = perm.clone();
+                sorted.sort_unstable();
+                if !sorted.iter().copied().eq(0..rank) {
+                    return Err(n.invalid(
+                        "perm",
+                        format!("{perm:?} is not a permutation of the {rank} axes"),
+                    ));
+                }
+                if perm.first() != Some(&0) {
                     return Err(n.unsupported(format!(
                         "perm {perm:?} on activations (the batch axis must stay first)"
                     )));
@@ -622,6 +640,15 @@ impl Importer {
         let groups = n.int("group", 1)?;
         if groups < 1 {
             return Err(n.invalid("group", format!("{groups}")));
+        }
+        if w.dims[1] * groups as usize != s[0] || c_out % groups as usize != 0 {
+            return Err(n.invalid(
+                "weights",
+                format!(
+                    "dims {:?} in {groups} groups do not fit inputs of {} channels",
+                    w.dims, s[0]
+                ),
+            ));
         }
         let stride = n.axes("strides", 1, rank)?;
         let dilation = n.axes("dilations", 1, rank)?;
@@ -900,7 +927,11 @@ impl Importer {
         if s.len() != 3 {
             return Err(n.invalid("inputs", format!("expected [C, H, W] samples, got {s:?}")));
         }
-        let groups = n.int("group", 1)?.max(1) as usize;
+        let groups = n.int("group", 1)?;
+        if groups < 1 {
+            return Err(n.invalid("group", format!("{groups}")));
+        }
+        let groups = groups as usize;
         let [c_in, per_group, kh, kw] = [w.dims[0], w.dims[1], w.dims[2], w.dims[3]];
         let stride = n.pair("strides", 1)?;
         let dilation = n.pair("dilations", 1)?;
@@ -1594,6 +1625,19 @@ impl Importer {
         } else {
             n.string("nearest_mode", "round_prefer_floor")?
         };
+        let fits = out
+            .iter()
+            .all(|&o| o >= 1.0 && o < MAX_SAMPLE_VALUES as f64)
+            && s[0] as f64 * out[0].floor() * out[1].floor() <= MAX_SAMPLE_VALUES as f64;
+        if !fits || !onnx_scale.iter().all(|&v| v.is_finite() && v > 0.0) {
+            return Err(n.invalid(
+                "scales",
+                format!(
+                    "resizing {:?} to {out:?} (outputs of 1 to 2^31 values a sample)",
+                    &s[1..]
+                ),
+            ));
+        }
         let factor = out[0] / s[1] as f64;
         let one_factor = out[0].fract() == 0.0
             && out[1].fract() == 0.0
@@ -1606,9 +1650,6 @@ impl Importer {
             // those factors, as PyTorch's scale_factor) or by the sizes'
             // ratio (weft's sized upsampling).
             let size = [out[0].floor() as usize, out[1].floor() as usize];
-            if size.contains(&0) || !onnx_scale.iter().all(|&v| v.is_finite() && v > 0.0) {
-                return Err(n.invalid("scales", format!("resizing {:?} to {out:?}", &s[1..])));
-            }
             let factors = from_scales.then_some(onnx_scale);
             let resize = |mode| match factors {
                 Some(f) => Upsample::by_factors(f, mode),
@@ -1921,6 +1962,18 @@ fn same_pads(upper: bool, [len, kernel, stride, dilation]: [usize; 4]) -> (usize
         (total - small, small)
     }
 }
+
+/// `v`, an attribute that must be a finite number.
+fn finite(n: &NodeRef<'_, '_>, attr: &str, v: f32) -> Result<f32> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(n.invalid(attr, format!("must be finite, got {v}")))
+    }
+}
+
+/// The most values one sample of an input or a resized activation holds.
+const MAX_SAMPLE_VALUES: usize = 1 << 31;
 
 /// Sizes and pads of a 3-D window operator, per axis (depth, height, width).
 struct Window3d {

@@ -124,9 +124,33 @@ pub(crate) fn eval(n: &NodeRef<'_, '_>, inputs: &[Option<Const>], opset: i64) ->
         }
         OpType::Concat => {
             let parts: Vec<&Const> = inputs.iter().flatten().collect();
-            let rank = parts[0].dims.len() as i64;
+            let Some(first) = parts.first() else {
+                return Err(n.invalid("inputs", "a Concat of nothing"));
+            };
+            let rank = first.dims.len() as i64;
             let axis = n.int("axis", 0)?;
-            let axis = (if axis < 0 { axis + rank } else { axis }) as usize;
+            let axis = if axis < 0 { axis + rank } else { axis };
+            if !(0..rank).contains(&axis) {
+                return Err(n.invalid("axis", format!("{axis} for inputs of rank {rank}")));
+            }
+            let axis = axis as usize;
+            for p in &parts {
+                let same = p.dims.len() == first.dims.len()
+                    && p.dims
+                        .iter()
+                        .zip(&first.dims)
+                        .enumerate()
+                        .all(|(k, (a, b))| k == axis || a == b);
+                if !same {
+                    return Err(n.invalid(
+                        "inputs",
+                        format!(
+                            "dims {:?} and {:?} differ off axis {axis}",
+                            first.dims, p.dims
+                        ),
+                    ));
+                }
+            }
             let outer: usize = parts[0].dims[..axis].iter().product();
             let mut dims = parts[0].dims.clone();
             dims[axis] = parts.iter().map(|p| p.dims[axis]).sum();
@@ -362,7 +386,21 @@ pub(crate) fn squeeze_dims(
         None => (0..dims.len()).filter(|&i| dims[i] == 1).collect(),
     };
     if let Some(&a) = axes.iter().find(|&&a| a >= dims.len() || dims[a] != 1) {
-        return Err(n.invalid("axes", format!("axis {a} of {dims:?} is not of size 1")));
+        // The importer marks the batch with usize::MAX: shown as N.
+        let shown: Vec<String> = dims
+            .iter()
+            .map(|&d| {
+                if d == usize::MAX {
+                    "N".into()
+                } else {
+                    d.to_string()
+                }
+            })
+            .collect();
+        return Err(n.invalid(
+            "axes",
+            format!("axis {a} of [{}] is not of size 1", shown.join(", ")),
+        ));
     }
     Ok(dims
         .iter()

@@ -908,6 +908,110 @@ mod errors {
         assert!(err.to_string().contains("broadcast"), "{err}");
     }
 
+    /// Hand-made abuse (an abuse run's findings, kept as regressions): each a
+    /// typed error naming the node and attribute, none a panic, a hang or a
+    /// huge allocation.
+    #[test]
+    fn malformed_models_are_typed_errors() {
+        let float = |name: &'static str, f: f32| Attribute {
+            name,
+            r#type: AttributeType::Float,
+            f,
+            ..Default::default()
+        };
+        let one = |op: OpType<'static>, inputs: Vec<&'static str>, attribute| Node {
+            name: "n",
+            op_type: op,
+            input: inputs,
+            output: vec!["y"],
+            attribute,
+            ..Default::default()
+        };
+        let huge = vec![
+            Dimension::Param("N"),
+            Dimension::Value(3),
+            Dimension::Value(1 << 31),
+            Dimension::Value(1 << 31),
+        ];
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            // A Concat of nothing, on constants.
+            (
+                model(
+                    vec![
+                        one(OpType::Concat, vec![], vec![int("axis", 0)]),
+                        binary(OpType::Add, "x", "y", "z"),
+                    ],
+                    image_input("x", nchw()),
+                    "z",
+                ),
+                "Concat",
+            ),
+            (
+                model(
+                    vec![one(
+                        OpType::LeakyRelu,
+                        vec!["x"],
+                        vec![float("alpha", f32::INFINITY)],
+                    )],
+                    image_input("x", nchw()),
+                    "y",
+                ),
+                "alpha",
+            ),
+            (
+                model(
+                    vec![one(
+                        OpType::Transpose,
+                        vec!["x"],
+                        vec![ints("perm", vec![0, 0, 1, 2])],
+                    )],
+                    image_input("x", nchw()),
+                    "y",
+                ),
+                "perm",
+            ),
+            (
+                model(
+                    vec![one(OpType::Relu, vec!["x"], vec![])],
+                    image_input("x", huge),
+                    "y",
+                ),
+                "2^31",
+            ),
+            // Resize to 2^40 rows: refused before any per-pixel check.
+            (
+                resize_model_in(
+                    vec![("sizes", vec![2, 3, 1 << 40, 8], false)],
+                    vec!["x", "", "", "sizes"],
+                    ("nearest", "asymmetric", "floor"),
+                ),
+                "2^31",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let err = import(&bytes, &ImportOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "wants {want}: {err}");
+        }
+        // Weights whose channels do not fit the input.
+        let w: Vec<f32> = vec![0.0; 4 * 3 * 3 * 3];
+        let bad = window_model(
+            OpType::Conv,
+            vec![ints("kernel_shape", vec![3, 3])],
+            Some(&w),
+        );
+        let err = import(
+            &bad,
+            &ImportOptions {
+                input_shape: Some(vec![2, 8, 8]),
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("channels"), "{err}");
+    }
+
     #[test]
     fn an_average_that_ignores_unequal_padding_is_refused_not_approximated() {
         let bytes = window_model(

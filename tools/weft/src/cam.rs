@@ -99,6 +99,7 @@ fn draw(plain: &[f32], c: usize, heat: &Heatmap, zoom: usize) -> image::RgbImage
 }
 
 pub fn run(global: &Global, args: &CamArgs) -> Result<(), Box<dyn std::error::Error>> {
+    crate::setup::check_output_file(&args.out, "--out")?;
     let device = Device::new(global.device_options()?)?;
     let (mut model, classifier) = classify::load(&device, &args.checkpoint)?;
     model.eval();

@@ -105,6 +105,7 @@ fn peek_metadata(bytes: &[u8]) -> std::collections::HashMap<String, String> {
 
 pub fn run(global: &Global, args: &EvalArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::new(global.device_options()?)?;
+    crate::setup::check_fp16(&device, args.fp16)?;
     let (mut model, info) = load_model(&device, &args.checkpoint, args.fp16)?;
     if info.name != "lenet5" {
         return Err(format!(
@@ -118,6 +119,9 @@ pub fn run(global: &Global, args: &EvalArgs) -> Result<(), Box<dyn std::error::E
     let mnist = crate::setup::mnist(args.data.as_deref(), !args.no_download)?;
     let dtype = model.options().dtype;
     let mut test = Loader::new(&device, &mnist.test, args.batch, false, 0, dtype)?;
+    if test.batches() == 0 {
+        return Err(format!("{}: the test set holds no images", mnist.source).into());
+    }
     let e = trainer::evaluate(&mut model, test.epoch(None))?;
     model.eval();
     if global.json {

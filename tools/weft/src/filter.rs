@@ -89,7 +89,14 @@ fn parse_matrix(text: &str) -> Result<(Vec<f32>, usize, usize), String> {
                 .map(|v| {
                     v.trim()
                         .parse::<f32>()
-                        .map_err(|_| format!("\"{}\" is not a number", v.trim()))
+                        .ok()
+                        .filter(|x: &f32| x.is_finite())
+                        .ok_or_else(|| {
+                            format!(
+                                "--matrix \"{text}\": \"{}\" is not a finite number",
+                                v.trim()
+                            )
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
@@ -252,6 +259,7 @@ fn write_planes(
 }
 
 pub fn run(global: &Global, args: &FilterArgs) -> Result<(), Box<dyn std::error::Error>> {
+    crate::setup::check_output_file(&args.output, "OUTPUT")?;
     let input = read_planes(&args.input)?;
     let (channels, h, w) = (input.channels, input.h, input.w);
     let border = match args.border {

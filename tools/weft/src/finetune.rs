@@ -97,10 +97,25 @@ fn parse_lr_scale(arg: &str) -> weft::Result<(NamePatterns, f32)> {
 }
 
 pub fn run(global: &Global, args: &FinetuneArgs) -> Result<(), Box<dyn std::error::Error>> {
+    crate::setup::check_output_file(&args.out, "--out")?;
     let start = Instant::now();
     let log = |s: String| eprintln!("{s}");
     let entry = args.model.entry();
     let size = args.size.unwrap_or(entry.size);
+    // Beyond these, the images or the head could not be held by any device.
+    if !(8..=4096).contains(&size) {
+        return Err(format!("--size {size}: expected 8 to 4096 pixels").into());
+    }
+    if args
+        .num_classes
+        .is_some_and(|c| !(1..=1_000_000).contains(&c))
+    {
+        return Err(format!(
+            "--num-classes {}: expected 1 to 1000000",
+            args.num_classes.unwrap_or(0)
+        )
+        .into());
+    }
     let lr_scales = args
         .lr_scale
         .iter()
@@ -221,7 +236,7 @@ pub fn run(global: &Global, args: &FinetuneArgs) -> Result<(), Box<dyn std::erro
     let batch = args.batch.min(folder.train.count);
     let mut train =
         Loader::new(&device, &folder.train, batch, true, args.seed, dtype)?.normalize(mean, std);
-    train.augment = args.augment.augment(0.0);
+    train.augment = args.augment.augment(0.0)?;
     let mut val =
         Loader::new(&device, &folder.val, batch.max(64), false, 0, dtype)?.normalize(mean, std);
     let steps_per_epoch = train.batches();

@@ -54,6 +54,7 @@ fn colour(l: u32) -> [u8; 3] {
 }
 
 pub fn run(global: &Global, args: &LabelArgs) -> Result<(), Box<dyn std::error::Error>> {
+    crate::setup::check_output_file(&args.output, "OUTPUT")?;
     if !(0.0..=1.0).contains(&args.threshold) {
         return Err(format!("--threshold must be in [0, 1], got {}", args.threshold).into());
     }

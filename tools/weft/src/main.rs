@@ -91,11 +91,12 @@ impl Global {
             })
             .transpose()?;
         if let Some(seconds) = self.gpu_timeout.or(env_timeout) {
-            if !(seconds.is_finite() && seconds > 0.0) {
+            // From a millisecond to a year: beyond, a wait is a hang.
+            if !(1e-3..=3.2e7).contains(&seconds) {
                 return Err(weft::Error::invalid(
                     "weft",
                     "gpu-timeout",
-                    format!("expected a positive number of seconds, got {seconds}"),
+                    format!("expected seconds from 0.001 to 32000000 (a year), got {seconds}"),
                 ));
             }
             options.gpu_timeout = std::time::Duration::from_secs_f64(seconds);
@@ -204,6 +205,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(weft::Error::BindingTooLarge { .. }) = e.downcast_ref::<weft::Error>() {
+                eprintln!(
+                    "hint: one launch's data is larger than this device binds at once: \
+                     lower --batch (or the image size)"
+                );
+            }
             ExitCode::FAILURE
         }
     }

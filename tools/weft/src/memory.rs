@@ -54,7 +54,10 @@ pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error:
         recompute,
         ..crate::setup::exec_options(dtype)
     })?;
-    let n_in: usize = args.batch * in_shape.iter().product::<usize>();
+    let batched_in = [vec![args.batch], in_shape.clone()].concat();
+    let n_in = crate::setup::device_elements(&device, "--batch", &batched_in)?;
+    let batched_out = [vec![args.batch], out_shape.clone()].concat();
+    crate::setup::device_elements(&device, "--batch", &batched_out)?;
     let x = device.upload_f32(
         &[vec![args.batch], in_shape.clone()].concat(),
         dtype,
@@ -79,7 +82,7 @@ pub fn run(global: &Global, args: &MemoryArgs) -> Result<(), Box<dyn std::error:
                 device.tensor_i32(&[args.batch], &t)?,
             )
         } else {
-            let n: usize = args.batch * out_shape.iter().product::<usize>();
+            let n = crate::setup::device_elements(&device, "--batch", &batched_out)?;
             let t = device.upload_f32(
                 &[vec![args.batch], out_shape.clone()].concat(),
                 dtype,

@@ -222,7 +222,10 @@ fn worker(
         .map_err(e)?;
     let shard = args.batch / workers;
     let mut train = Loader::new(&device, &mnist.train, shard, true, args.seed, dtype).map_err(e)?;
-    train.augment = args.augment.augment(args.mixup);
+    train.augment = args
+        .augment
+        .augment(args.mixup)
+        .map_err(|e| e.to_string())?;
     let global_batches = (mnist.train.count / args.batch).max(1);
     let steps_per_epoch = match args.limit {
         Some(l) => (l / args.batch).clamp(1, global_batches),

@@ -21,6 +21,22 @@ fn flag(name: &str) -> bool {
 
 /// Execution options for `dtype`, with `WEFT_PROFILE` and `WEFT_TRACE_MEMORY`
 /// reporting on stderr.
+/// `--fp16` on `device`: f16 activations need the `shader-f16` feature
+/// (the loaders write them natively).
+pub fn check_fp16(device: &weft::Device, fp16: bool) -> weft::Result<()> {
+    if fp16 && !device.has(weft::device::Feature::ShaderF16) {
+        return Err(weft::Error::invalid(
+            "weft",
+            "--fp16",
+            format!(
+                "needs the shader-f16 feature, which {} does not offer",
+                device.caps().adapter.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn exec_options(dtype: DType) -> ExecOptions {
     let (profile, trace_memory) = (flag("WEFT_PROFILE"), flag("WEFT_TRACE_MEMORY"));
     ExecOptions {
@@ -117,4 +133,59 @@ pub fn mnist(data: Option<&Path>, download: bool) -> weft::Result<Mnist> {
         eprintln!("note: {note}");
     }
     Ok(mnist)
+}
+
+/// Elements of a tensor of `shape` (batch included), refused before any
+/// host memory is allocated for it when they overflow or need more bytes
+/// than the device's largest buffer: `what` names the flag or input at
+/// fault.
+pub fn device_elements(device: &weft::Device, what: &str, shape: &[usize]) -> weft::Result<usize> {
+    let limit = device.limits().max_buffer_size;
+    let n = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+    match n {
+        Some(n) if (n as u64).saturating_mul(4) <= limit => Ok(n),
+        _ => Err(weft::Error::invalid(
+            "weft",
+            what,
+            format!(
+                "a tensor of shape {shape:?} needs more than the device's largest buffer \
+                 ({limit} bytes)"
+            ),
+        )),
+    }
+}
+
+/// Checks, before any work, that a file can be written at `path` (`flag`
+/// names the argument): not a folder, and its folder exists.
+pub fn check_output_file(path: &Path, flag: &str) -> weft::Result<()> {
+    if path.is_dir() {
+        return Err(weft::Error::invalid(
+            "weft",
+            flag,
+            format!("{} is a folder; give a file path", path.display()),
+        ));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent
+        && !dir.is_dir()
+    {
+        return Err(weft::Error::invalid(
+            "weft",
+            flag,
+            format!("the folder {} does not exist", dir.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks, before any work, that `path` is a folder or can become one.
+pub fn check_output_dir(path: &Path, flag: &str) -> weft::Result<()> {
+    if path.exists() && !path.is_dir() {
+        return Err(weft::Error::invalid(
+            "weft",
+            flag,
+            format!("{} exists and is not a folder", path.display()),
+        ));
+    }
+    Ok(())
 }

@@ -171,16 +171,19 @@ pub struct AugmentArgs {
 }
 
 impl AugmentArgs {
-    /// The augmentation, with mixup's α.
-    pub fn augment(&self, mixup: f32) -> Augment {
-        Augment {
+    /// The augmentation, with mixup's α, each amount checked (`--rotate`,
+    /// `--zoom`, ... name the field at fault).
+    pub fn augment(&self, mixup: f32) -> weft::Result<Augment> {
+        let augment = Augment {
             shift: self.shift,
             rotate: self.rotate,
             zoom: self.zoom,
             shear: self.shear,
             hflip: self.hflip,
             mixup,
-        }
+        };
+        augment.check()?;
+        Ok(augment)
     }
 }
 
@@ -319,6 +322,11 @@ pub fn metadata(
 }
 
 pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::Error>> {
+    crate::setup::check_output_file(&args.out, "--out")?;
+    crate::setup::check_output_file(&chart_path(&args.out), "--out (its loss chart)")?;
+    if args.limit == Some(0) {
+        return Err("--limit 0: give at least one image per epoch".into());
+    }
     if args.distributed == Some(Transport::Mpi) {
         return crate::parallel::run_mpi(global, args);
     }
@@ -337,12 +345,18 @@ pub fn run(global: &Global, args: &TrainArgs) -> Result<(), Box<dyn std::error::
     let mnist = crate::setup::mnist(args.data.as_deref(), !args.no_download)?;
     let log = |s: String| eprintln!("{s}");
     log(banner(args, &mnist, &device, ""));
+    crate::setup::check_fp16(&device, args.fp16)?;
     let dtype = if args.fp16 { DType::F16 } else { DType::F32 };
     let mut model = Model::new(&device, args.model.build()?, args.seed)?;
     model.set_options(crate::setup::exec_options(dtype))?;
 
     let mut train = Loader::new(&device, &mnist.train, args.batch, true, args.seed, dtype)?;
-    train.augment = args.augment.augment(args.mixup);
+    train.augment = args.augment.augment(args.mixup)?;
+    if train.batches() == 0 {
+        return Err(
+            weft::Error::invalid("train", "data", "the training set holds no images").into(),
+        );
+    }
     let mut test = Loader::new(&device, &mnist.test, 256.max(args.batch), false, 0, dtype)?;
     let steps_per_epoch = match args.limit {
         Some(l) => (l / args.batch).clamp(1, train.batches()),

@@ -282,6 +282,140 @@ fn errors_are_clear_and_fail_the_process() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no GPU adapter found"));
 }
 
+/// Arguments a user can get wrong, each a typed error naming the argument
+/// (exit status 1), never a panic (101), an abort on a huge host
+/// allocation (134) or a hang: the findings of an abuse run of every
+/// command, kept as regressions.
+#[test]
+fn abusive_arguments_are_refused_by_name() {
+    let png = dir().join("abuse-in.png");
+    image::GrayImage::from_raw(4, 4, vec![128; 16])
+        .unwrap()
+        .save(&png)
+        .unwrap();
+    let (png, out) = (png.to_str().unwrap(), dir().join("abuse-out.png"));
+    let out = out.to_str().unwrap();
+    let folder = dir().to_str().unwrap();
+    let ckpt = dir().join("abuse.safetensors");
+    let ckpt = ckpt.to_str().unwrap();
+    let train = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = ["train", "--no-download", "--epochs", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        if !extra.contains(&"--limit") {
+            v.extend(["--limit".to_string(), "64".to_string()]);
+        }
+        if !extra.contains(&"--out") {
+            v.extend(["--out".to_string(), ckpt.to_string()]);
+        }
+        v
+    };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["info".into(), "--gpu-timeout".into(), "1e300".into()],
+            "gpu-timeout",
+        ),
+        (train(&["--rotate", "inf"]), "rotate"),
+        (train(&["--zoom", "NaN"]), "zoom"),
+        (train(&["--mixup", "inf"]), "mixup"),
+        (train(&["--limit", "0"]), "--limit"),
+        (train(&["--out", folder]), "is a folder"),
+        (
+            ["memory", "--batch", "18446744073709551615"]
+                .map(String::from)
+                .to_vec(),
+            "--batch",
+        ),
+        (
+            ["memory", "--batch", "100000000"]
+                .map(String::from)
+                .to_vec(),
+            "largest buffer",
+        ),
+        (
+            ["filter", png, out, "--op", "gaussian", "--sigma", "1e30"]
+                .map(String::from)
+                .to_vec(),
+            "sigma",
+        ),
+        (
+            [
+                "filter",
+                png,
+                out,
+                "--op",
+                "box",
+                "--radius",
+                "18446744073709551615",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "radius",
+        ),
+        (
+            ["filter", png, out, "--op", "kernel", "--matrix", ""]
+                .map(String::from)
+                .to_vec(),
+            "--matrix",
+        ),
+        (
+            ["filter", png, out, "--op", "threshold", "--level", "NaN"]
+                .map(String::from)
+                .to_vec(),
+            "level",
+        ),
+        (
+            ["filter", png, folder, "--op", "sobel"]
+                .map(String::from)
+                .to_vec(),
+            "is a folder",
+        ),
+        (
+            [
+                "bench",
+                "--no-networks",
+                "--op",
+                "gemm",
+                "--shape",
+                "4294967296,1,1",
+                "--runs",
+                "1",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "largest buffer",
+        ),
+        (
+            [
+                "bench",
+                "--no-networks",
+                "--op",
+                "gemm",
+                "--shape",
+                "64,64,64",
+                "--variant",
+                "bogus",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "--variant",
+        ),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = weft(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}:\n{err}");
+        assert!(!err.contains("panicked"), "{args:?}:\n{err}");
+        assert!(
+            err.contains("error:") && err.contains(want),
+            "{args:?}: wants {want}:\n{err}"
+        );
+    }
+}
+
 /// `weft bench --list` prints every op table; `--save-tuning` records the
 /// winner in the tuning file (`WEFT_TUNE_CACHE`), replacing a corrupt one
 /// with a warning, and `WEFT_TUNE=on` times and records at first use.

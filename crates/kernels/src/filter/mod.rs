@@ -215,13 +215,27 @@ pub fn gaussian_kernel(sigma: f32) -> Result<Vec<f32>> {
             format!("must be positive, got {sigma}"),
         ));
     }
-    let r = (3.0 * sigma as f64).ceil() as i64;
+    let r = (3.0 * sigma as f64).ceil();
+    if r > MAX_BLUR_RADIUS as f64 {
+        return Err(Error::invalid(
+            "gaussian",
+            "sigma",
+            format!(
+                "{sigma} needs a kernel of radius {r}, above {MAX_BLUR_RADIUS} (sigma at most {})",
+                MAX_BLUR_RADIUS / 3
+            ),
+        ));
+    }
+    let r = r as i64;
     let taps: Vec<f64> = (-r..=r)
         .map(|i| (-(i * i) as f64 / (2.0 * (sigma as f64).powi(2))).exp())
         .collect();
     let sum: f64 = taps.iter().sum();
     Ok(taps.iter().map(|t| (t / sum) as f32).collect())
 }
+
+/// Largest radius of the separable blurs' kernels (8,193 taps a pass).
+pub const MAX_BLUR_RADIUS: usize = 4096;
 
 /// Gaussian blur of standard deviation `sigma`, separable in two passes.
 pub fn gaussian_blur(x: &Tensor, sigma: f32, border: Border) -> Result<Tensor> {
@@ -231,6 +245,13 @@ pub fn gaussian_blur(x: &Tensor, sigma: f32, border: Border) -> Result<Tensor> {
 
 /// Mean over a `(2r+1)²` box, separable.
 pub fn box_blur(x: &Tensor, radius: usize, border: Border) -> Result<Tensor> {
+    if radius > MAX_BLUR_RADIUS {
+        return Err(Error::invalid(
+            "box_blur",
+            "radius",
+            format!("at most {MAX_BLUR_RADIUS}, got {radius}"),
+        ));
+    }
     let n = 2 * radius + 1;
     let k = vec![1.0 / n as f32; n];
     separable(x, &k, &k, border)
@@ -309,6 +330,13 @@ pub fn laplacian(x: &Tensor, border: Border) -> Result<Tensor> {
 
 /// Unsharp masking: `x + amount·(x − gaussian_blur(x, sigma))`.
 pub fn unsharp(x: &Tensor, sigma: f32, amount: f32, border: Border) -> Result<Tensor> {
+    if !amount.is_finite() {
+        return Err(Error::invalid(
+            "unsharp",
+            "amount",
+            format!("must be finite, got {amount}"),
+        ));
+    }
     let blurred = gaussian_blur(x, sigma, border)?;
     let sharp = crate::elementwise::scale(x, 1.0 + amount, 0.0)?;
     let detail = crate::elementwise::scale(&blurred, -amount, 0.0)?;
@@ -399,6 +427,13 @@ pub fn closing(x: &Tensor, radius: usize, border: Border) -> Result<Tensor> {
 pub fn threshold(x: &Tensor, level: f32) -> Result<Tensor> {
     const OP: &str = "threshold";
     plane(OP, x)?;
+    if !level.is_finite() {
+        return Err(Error::invalid(
+            OP,
+            "level",
+            format!("must be finite, got {level}"),
+        ));
+    }
     let mut y = banded(OP, &[x], 1, 0, |band| {
         let x = band[0];
         let hw = plane(OP, x)?;

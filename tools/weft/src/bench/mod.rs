@@ -211,6 +211,9 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
     if args.list {
         return report::list(global);
     }
+    if let Some(dir) = &args.out {
+        crate::setup::check_output_dir(dir, "--out")?;
+    }
     let device = Device::new(global.device_options()?)?;
     let caps = device.caps();
     eprintln!(
@@ -255,13 +258,43 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
             }
         }
     }
+    // A case none of whose variants could even be set up (a shape past the
+    // device's buffers) is the caller's error, not a wrong result.
+    for case in cases.iter().map(|c| c.shape.clone()) {
+        let of_case: Vec<&Measurement> = results.iter().filter(|m| m.shape == case).collect();
+        if !of_case.is_empty()
+            && of_case.iter().all(|m| {
+                m.error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("setup failed"))
+            })
+        {
+            let first = of_case[0].error.as_deref().unwrap_or_default();
+            return Err(format!("{} {case}: {first}", of_case[0].op).into());
+        }
+    }
+    if !args.variant.is_empty() && results.is_empty() && !cases.is_empty() {
+        return Err(format!(
+            "--variant {}: no such variant of the selected ops (weft bench --list names them)",
+            args.variant.join(",")
+        )
+        .into());
+    }
     if args.save_tuning {
         save_winners(&device, &cases, &results);
     }
     let wants_networks = args.suite.is_empty() || args.suite.contains(&Suite::Networks);
     let networks =
         if args.shape.is_empty() && wants_networks && !args.no_networks && args.op.is_empty() {
-            networks::measure(&device, args)?
+            let measured = networks::measure(&device, args)?;
+            if measured.is_empty() && !args.networks.is_empty() {
+                return Err(format!(
+                    "--network {}: no network of the suite matches",
+                    args.networks.join(",")
+                )
+                .into());
+            }
+            measured
         } else {
             Vec::new()
         };

@@ -121,14 +121,21 @@ pub fn prepare(
     })
 }
 
-/// Random inputs of `len` values in [-1, 1), rounded to `dtype`.
-fn random_inputs(rng: &mut ChaCha8Rng, len: usize, dtype: DType) -> Vec<f32> {
-    testing::round_to(
+/// Random inputs of `shape` in [-1, 1), rounded to `dtype`; a shape the
+/// device could not hold is refused before its host values are made.
+fn random_inputs(
+    dev: &Device,
+    rng: &mut ChaCha8Rng,
+    shape: &[usize],
+    dtype: DType,
+) -> weft::Result<Vec<f32>> {
+    let len = crate::setup::device_elements(dev, "--shape", shape)?;
+    Ok(testing::round_to(
         dtype,
         &(0..len)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect::<Vec<f32>>(),
-    )
+    ))
 }
 
 /// `SETS` random tensors of `shape` on the device, and the first set's values.
@@ -141,7 +148,7 @@ fn input_sets(
     let mut sets = Vec::with_capacity(SETS);
     let mut first = Vec::new();
     for s in 0..SETS {
-        let host = random_inputs(rng, shape.iter().product(), dtype);
+        let host = random_inputs(dev, rng, shape, dtype)?;
         sets.push(dev.upload_f32(shape, dtype, &host)?);
         if s == 0 {
             first = host;
@@ -501,11 +508,7 @@ impl MaxPoolBackwardRunner {
         let ohw = params.out_hw("bench", h, w)?;
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         // The indices of a real forward pass over random inputs.
-        let x = dev.upload_f32(
-            &shape,
-            dtype,
-            &random_inputs(&mut rng, shape.iter().product(), dtype),
-        )?;
+        let x = dev.upload_f32(&shape, dtype, &random_inputs(dev, &mut rng, &shape, dtype)?)?;
         let (_, indices) = pool::max_pool2d_with_indices(&x, &params, Some(precision))?;
         let (dy, host_dy) = input_sets(dev, &mut rng, &[n, c, ohw[0], ohw[1]], dtype)?;
         Ok(MaxPoolBackwardRunner {
@@ -677,7 +680,7 @@ impl BatchNormBackwardRunner {
         let c = shape[1];
         let mut rng = ChaCha8Rng::seed_from_u64(8);
         let (x, host_x) = input_sets(dev, &mut rng, &shape, dtype)?;
-        let host_dy = random_inputs(&mut rng, shape.iter().product(), dtype);
+        let host_dy = random_inputs(dev, &mut rng, &shape, dtype)?;
         let host_gamma: Vec<f32> = (0..c).map(|_| rng.random_range(0.5..1.5)).collect();
         // The saved statistics of the first input set, as the forward stores them.
         let (_, stats) = reference::batch_norm::train(
@@ -777,7 +780,7 @@ impl FilterRunner {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let (x, host_x) = input_sets(dev, &mut rng, &shape, DType::F32)?;
         let kernel = match op {
-            FilterOp::Correlate(k, _) => random_inputs(&mut rng, k * k, DType::F32),
+            FilterOp::Correlate(k, _) => random_inputs(dev, &mut rng, &[k, k], DType::F32)?,
             FilterOp::Median(..) => Vec::new(),
         };
         Ok(FilterRunner {
