@@ -29,6 +29,10 @@ pub struct CamArgs {
     /// ONNX models: normalise with ImageNet's mean and standard deviation.
     #[arg(long)]
     pub imagenet: bool,
+    /// ONNX models with symbolic image sizes: the per-sample input shape
+    /// (C,H,W).
+    #[arg(long, value_delimiter = ',')]
+    pub input_shape: Option<Vec<usize>>,
     /// Where to write the heatmap over the image, with a colour bar (0 at the
     /// bottom, 1 at the top).
     #[arg(long, default_value = "cam.png")]
@@ -101,7 +105,8 @@ fn draw(plain: &[f32], c: usize, heat: &Heatmap, zoom: usize) -> image::RgbImage
 pub fn run(global: &Global, args: &CamArgs) -> Result<(), Box<dyn std::error::Error>> {
     crate::setup::check_output_file(&args.out, "--out")?;
     let device = Device::new(global.device_options()?)?;
-    let (mut model, classifier) = classify::load(&device, &args.checkpoint)?;
+    let (mut model, classifier) =
+        classify::load(&device, &args.checkpoint, args.input_shape.as_ref())?;
     model.eval();
     let (x, plain) = classify::input(&device, &classifier, &args.image, args.imagenet)?;
     let logits = model.forward(&[&x])?[0].to_f32_vec()?;

@@ -25,6 +25,10 @@ pub struct ClassifyArgs {
     /// deviation (the torchvision convention).
     #[arg(long)]
     pub imagenet: bool,
+    /// ONNX models with symbolic image sizes: the per-sample input shape
+    /// (C,H,W).
+    #[arg(long, value_delimiter = ',')]
+    pub input_shape: Option<Vec<usize>>,
     /// PNG or JPEG images.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -78,9 +82,13 @@ impl Classifier {
 pub fn load(
     device: &Device,
     path: &std::path::Path,
+    input_shape: Option<&Vec<usize>>,
 ) -> Result<(weft::graph::Model, Classifier), Box<dyn std::error::Error>> {
     if path.extension().is_some_and(|e| e == "onnx") {
-        let imported = weft::onnx::import_file(path, &Default::default())?;
+        let options = weft::onnx::ImportOptions {
+            input_shape: input_shape.cloned(),
+        };
+        let imported = weft::onnx::import_file(path, &options)?;
         let per_sample = imported.input_shapes[0].clone();
         Ok((imported.into_model(device)?, Classifier::Onnx(per_sample)))
     } else {
@@ -137,7 +145,7 @@ pub fn input(
 
 pub fn run(global: &Global, args: &ClassifyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::new(global.device_options()?)?;
-    let (mut model, classifier) = load(&device, &args.checkpoint)?;
+    let (mut model, classifier) = load(&device, &args.checkpoint, args.input_shape.as_ref())?;
     let digits = matches!(&classifier, Classifier::Checkpoint(i) if i.name == "lenet5");
     let label = |k: usize| classifier.label(k);
     let mut results = Vec::new();
