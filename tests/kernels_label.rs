@@ -41,6 +41,34 @@ fn check(dev: &Device, image: &[bool], h: usize, w: usize, what: &str) {
     }
 }
 
+/// A square spiral of side `n`: one component winding to the middle.
+fn spiral(n: usize) -> Vec<bool> {
+    let mut spiral = vec![false; n * n];
+    let (mut top, mut left, mut bottom, mut right) = (0i64, 0i64, n as i64 - 1, n as i64 - 1);
+    while top <= bottom && left <= right {
+        for x in left..=right {
+            spiral[(top as usize) * n + x as usize] = true;
+        }
+        for y in top..=bottom {
+            spiral[(y as usize) * n + right as usize] = true;
+        }
+        for x in left..=right {
+            spiral[(bottom as usize) * n + x as usize] = true;
+        }
+        for y in (top + 2)..=bottom {
+            spiral[(y as usize) * n + left as usize] = true;
+        }
+        if left + 2 <= right {
+            spiral[((top + 2) as usize) * n + (left + 1) as usize] = true;
+        }
+        top += 2;
+        left += 2;
+        bottom -= 2;
+        right -= 2;
+    }
+    spiral
+}
+
 #[test]
 fn labels_match_the_sequential_union_find() {
     let dev = common::device();
@@ -69,32 +97,8 @@ fn labels_match_the_sequential_union_find() {
     );
     cases += 1;
 
-    // A square spiral: one component winding to the middle.
     let n = 97;
-    let mut spiral = vec![false; n * n];
-    let (mut top, mut left, mut bottom, mut right) = (0i64, 0i64, n as i64 - 1, n as i64 - 1);
-    while top <= bottom && left <= right {
-        for x in left..=right {
-            spiral[(top as usize) * n + x as usize] = true;
-        }
-        for y in top..=bottom {
-            spiral[(y as usize) * n + right as usize] = true;
-        }
-        for x in left..=right {
-            spiral[(bottom as usize) * n + x as usize] = true;
-        }
-        for y in (top + 2)..=bottom {
-            spiral[(y as usize) * n + left as usize] = true;
-        }
-        if left + 2 <= right {
-            spiral[((top + 2) as usize) * n + (left + 1) as usize] = true;
-        }
-        top += 2;
-        left += 2;
-        bottom -= 2;
-        right -= 2;
-    }
-    check(&dev, &spiral, n, n, "spiral");
+    check(&dev, &spiral(n), n, n, "spiral");
     let checker: Vec<bool> = (0..64 * 63).map(|i| (i / 63 + i % 63) % 2 == 0).collect();
     check(&dev, &checker, 64, 63, "checkerboard");
     let diagonal: Vec<bool> = (0..50 * 50)
@@ -108,6 +112,49 @@ fn labels_match_the_sequential_union_find() {
     one[40 * 39 + 39] = true;
     check(&dev, &one, 40, 40, "the last pixel");
     eprintln!("label: {} images, each with both connectivities", cases + 7);
+}
+
+/// Images whose buffers exceed one binding (lowered here to 4 KiB: a band
+/// of 1,024 pixels) are labelled in bands and merged across the bands'
+/// edges: the same labels as the sequential union-find, whose numbering
+/// needs every band's components in raster order of their first pixel
+/// (a spiral winds through ten bands, a U joins two of a band's
+/// components through the next); a row wider than one binding is the
+/// typed error.
+#[test]
+fn images_larger_than_a_binding_label_in_bands() {
+    let dev = common::own_device(Some(4096));
+    let mut rng = common::rng(0x1abe2);
+    for i in 0..12 {
+        let (h, w) = (rng.random_range(30..160), rng.random_range(9..120));
+        let density = [0.2, 0.45, 0.55, 0.6, 0.8, 0.95][i % 6];
+        let image: Vec<bool> = (0..h * w).map(|_| rng.random_bool(density)).collect();
+        check(
+            &dev,
+            &image,
+            h,
+            w,
+            &format!("banded random {h}x{w} at {density}"),
+        );
+    }
+    check(&dev, &spiral(97), 97, 97, "banded spiral");
+    // A U: two columns in the first band, joined only at the bottom.
+    let (h, w) = (60, 40);
+    let mut u = vec![false; h * w];
+    for y in 0..h {
+        u[y * w + 3] = true;
+        u[y * w + 30] = true;
+    }
+    for x in 3..=30 {
+        u[(h - 1) * w + x] = true;
+    }
+    check(&dev, &u, h, w, "banded U");
+    let checker: Vec<bool> = (0..90 * 33).map(|i| (i / 33 + i % 33) % 2 == 0).collect();
+    check(&dev, &checker, 90, 33, "banded checkerboard");
+    check(&dev, &vec![true; 70 * 50], 70, 50, "banded all set");
+    let wide = dev.tensor_u32(&[2, 1500], &[1; 3000]).unwrap();
+    let err = label::label(&wide, Connectivity::Four).unwrap_err();
+    assert!(err.to_string().contains("binding"), "{err}");
 }
 
 #[test]
