@@ -118,7 +118,26 @@ pub fn run(global: &Global, args: &EvalArgs) -> Result<(), Box<dyn std::error::E
     let name = info.name;
     let mnist = crate::setup::mnist(args.data.as_deref(), !args.no_download)?;
     let dtype = model.options().dtype;
-    let mut test = Loader::new(&device, &mnist.test, args.batch, false, 0, dtype)?;
+    // Evaluation has no gradients to keep consistent: a batch whose largest
+    // activation would not fit one binding runs in smaller batches.
+    let largest = model
+        .graph()
+        .nodes()
+        .iter()
+        .map(|n| dtype.storage_bytes(n.shape.iter().product::<usize>()))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let fits = (device.limits().max_storage_buffer_binding_size / largest).max(1) as usize;
+    let batch = args.batch.min(fits);
+    if batch < args.batch {
+        eprintln!(
+            "note: --batch {} holds activations larger than this device binds at once; \
+             evaluating in batches of {batch}",
+            args.batch
+        );
+    }
+    let mut test = Loader::new(&device, &mnist.test, batch, false, 0, dtype)?;
     if test.batches() == 0 {
         return Err(format!("{}: the test set holds no images", mnist.source).into());
     }
