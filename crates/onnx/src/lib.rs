@@ -113,6 +113,10 @@ pub fn import_file(path: &Path, options: &ImportOptions) -> Result<Imported> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     import(&bytes, options).map_err(|e| match e {
         Error::Format { message, .. } => Error::format(path, message),
+        // An empty or graph-less file: the file is at fault, so name it.
+        Error::InvalidArgument { op, param, message } if op == "model" => {
+            Error::format(path, format!("{param}: {message}"))
+        }
         other => other,
     })
 }

@@ -64,7 +64,9 @@ pub fn load_model(
         .get("weft.model")
         .cloned()
         .unwrap_or_else(|| "lenet5".into());
-    let entry = ModelName::parse(&name)?.entry();
+    let entry = ModelName::parse(&name)
+        .map_err(|e| weft::Error::format(path, format!("its weft.model metadata: {e}")))?
+        .entry();
     let number = |key: &str, default: usize| -> weft::Result<usize> {
         meta.get(key).map_or(Ok(default), |v| {
             v.parse().map_err(|_| {
