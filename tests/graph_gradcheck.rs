@@ -16,9 +16,9 @@ use weft::kernels::elementwise::BinaryOp;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use weft::graph::layers::{
-    Act, Add, AvgPool2d, BatchNorm2d, Binary, Boxed, Concat, Conv2d, ConvTranspose2d, Flatten,
-    GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, MaxUnpool2d, Mul, PRelu, Permute, Relu,
-    Reshape, Sigmoid, Softmax, Upsample,
+    Act, Add, AvgPool2d, BatchNorm2d, Binary, Boxed, Concat, ConstantBinary, Conv2d,
+    ConvTranspose2d, Flatten, GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, MaxUnpool2d,
+    Mul, PRelu, Permute, Relu, Reshape, Sigmoid, Softmax, Upsample,
 };
 use weft::graph::{ExecOptions, Graph, HostArray, Layer, Loss, Model, NamePatterns, reference};
 use weft::kernels::Activation;
@@ -412,6 +412,58 @@ fn every_layer_backward_matches_finite_differences() {
             Binary::new(BinaryOp::Mul).boxed(),
             &[gate, shifted],
         )
+        .unwrap();
+    // A constant on either side: [1, 1, W] added, subtracted from [1, C, 1, 1]
+    // (c − x), scaling by [1, 1, H, 1], and dividing [1, 1, 1, 1] by a
+    // sigmoid (c / x).
+    let k = g
+        .add(
+            "plus_row",
+            ConstantBinary::new(BinaryOp::Add, &[1, 1, 1, 4], false)
+                .fill(0.3)
+                .boxed(),
+            &[centred],
+        )
+        .unwrap();
+    let k = g
+        .add(
+            "from_channels",
+            ConstantBinary::new(BinaryOp::Sub, &[1, 3, 1, 1], true)
+                .fill(0.7)
+                .boxed(),
+            &[k],
+        )
+        .unwrap();
+    let k = g
+        .add(
+            "times_rows",
+            ConstantBinary::new(BinaryOp::Mul, &[1, 1, 4, 1], false)
+                .fill(1.7)
+                .boxed(),
+            &[k],
+        )
+        .unwrap();
+    let kp = g.add("kpos", Sigmoid.boxed(), &[k]).unwrap();
+    let k = g
+        .add(
+            "over_x",
+            ConstantBinary::new(BinaryOp::Div, &[1, 1, 1, 1], true)
+                .fill(1.3)
+                .boxed(),
+            &[kp],
+        )
+        .unwrap();
+    let k = g
+        .add(
+            "over_c",
+            ConstantBinary::new(BinaryOp::Div, &[1, 3, 1, 1], false)
+                .fill(-1.9)
+                .boxed(),
+            &[k],
+        )
+        .unwrap();
+    let gated = g
+        .add("regate", Binary::new(BinaryOp::Mul).boxed(), &[gated, k])
         .unwrap();
     let back = g
         .add("back", Binary::new(BinaryOp::Sub).boxed(), &[mean, gated])

@@ -436,6 +436,32 @@ fn every_layer_kind_plans_exactly() {
                 &[dv, sq],
             )
             .unwrap();
+        // Constants: c − x per channel, x·c per row, c / x of a sigmoid.
+        use weft::graph::layers::ConstantBinary;
+        let se = g
+            .add(
+                "c_minus",
+                ConstantBinary::new(BinaryOp::Sub, &[1, 8, 1, 1], true).boxed(),
+                &[se],
+            )
+            .unwrap();
+        let se = g
+            .add(
+                "times_c",
+                ConstantBinary::new(BinaryOp::Mul, &[1, 1, 16, 1], false)
+                    .fill(0.5)
+                    .boxed(),
+                &[se],
+            )
+            .unwrap();
+        let sp = g.add("c_positive", Sigmoid.boxed(), &[se]).unwrap();
+        let se = g
+            .add(
+                "c_over",
+                ConstantBinary::new(BinaryOp::Div, &[1, 1, 1, 1], true).boxed(),
+                &[sp],
+            )
+            .unwrap();
         let n = g
             .add("lrn", LocalResponseNorm::new(3).boxed(), &[se])
             .unwrap();

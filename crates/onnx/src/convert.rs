@@ -6,9 +6,9 @@ use std::collections::{HashMap, HashSet};
 use onnx_rs::ast::{Dimension, Graph as OnnxGraph, OpType};
 use weft_device::{Error, Result};
 use weft_graph::layers::{
-    Act, Add, AvgPool2d, BatchNorm2d, Binary, Boxed, Concat, Conv2d, ConvTranspose2d,
-    GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, Mul, PRelu, Pad2d, Permute, Reshape,
-    Softmax, Upsample,
+    Act, Add, AvgPool2d, BatchNorm2d, Binary, Boxed, Concat, ConstantBinary, Conv2d,
+    ConvTranspose2d, GlobalAvgPool, Linear, LocalResponseNorm, MaxPool2d, Mul, PRelu, Pad2d,
+    Permute, Reshape, Softmax, Upsample,
 };
 use weft_graph::{Graph, Layer, NodeId};
 use weft_kernels::Activation;
@@ -1035,13 +1035,11 @@ impl Importer {
     fn constant_arithmetic(&mut self, n: &NodeRef<'_, '_>) -> Result<()> {
         let (a, b) = (self.value(n, 0)?.cloned(), self.value(n, 1)?.cloned());
         let op = n.node.op_type.clone();
-        let (x, c) = match (a, b) {
-            (Some(Value::Node(x)), Some(Value::Const(c))) => (x, c),
+        let (x, c, constant_first) = match (a, b) {
+            (Some(Value::Node(x)), Some(Value::Const(c))) => (x, c, false),
             // Addition and multiplication commute.
-            (Some(Value::Const(c)), Some(Value::Node(x)))
-                if matches!(op, OpType::Add | OpType::Mul) =>
-            {
-                (x, c)
+            (Some(Value::Const(c)), Some(Value::Node(x))) => {
+                (x, c, !matches!(op, OpType::Add | OpType::Mul))
             }
             _ => {
                 return Err(n.unsupported(format!(
@@ -1060,12 +1058,8 @@ impl Importer {
         }
         let per_channel =
             c.len() == channels && dims.len() == s.len() && dims.iter().skip(1).all(|&d| d == 1);
-        if !(c.len() == 1 || per_channel) {
-            return Err(n.unsupported(format!(
-                "{} with a constant of dims {:?} on samples of shape {s:?} (one value, or one per channel)",
-                op.as_str(),
-                c.dims
-            )));
+        if constant_first || !(c.len() == 1 || per_channel) {
+            return self.constant_binary(n, x, c, constant_first);
         }
         let values: Vec<f64> = if c.len() == 1 {
             vec![c.data[0]; channels]
@@ -1093,6 +1087,40 @@ impl Importer {
         };
         let stats = vec![w, b, vec![0.0; channels], vec![1.0; channels]];
         let y = self.channel_affine(n, x, BatchNorm2d::new(channels).eps(0.0), stats)?;
+        self.set(n, 0, Value::Node(y));
+        Ok(())
+    }
+
+    /// `x ∘ c` or `c ∘ x` with a constant of any shape that broadcasts to
+    /// the batched input by NumPy's rules (a `[1, C, H, W]` bias, a `[W]`
+    /// row, `c − x`): a [`ConstantBinary`] holding the constant as a buffer.
+    fn constant_binary(
+        &mut self,
+        n: &NodeRef<'_, '_>,
+        x: NodeId,
+        c: Const,
+        constant_first: bool,
+    ) -> Result<()> {
+        let rank = self.shape(x).len() + 1;
+        if c.dims.len() > rank {
+            return Err(n.unsupported(format!(
+                "a constant of dims {:?} on activations of rank {rank}",
+                c.dims
+            )));
+        }
+        let dims: Vec<usize> = std::iter::repeat_n(1, rank - c.dims.len())
+            .chain(c.dims.iter().copied())
+            .collect();
+        let op = match n.node.op_type {
+            OpType::Add => BinaryOp::Add,
+            OpType::Sub => BinaryOp::Sub,
+            OpType::Mul => BinaryOp::Mul,
+            _ => BinaryOp::Div,
+        };
+        let name = self.layer_name(n, None);
+        let layer = ConstantBinary::new(op, &dims, constant_first);
+        let y = self.add(n, &name, layer.boxed(), &[x])?;
+        self.weight(&name, "value", dims, c.to_f32());
         self.set(n, 0, Value::Node(y));
         Ok(())
     }

@@ -46,6 +46,7 @@ const MUST_PASS: &[&str] = &[
     "pytorch-converted/test_MaxPool1d_stride",
     "pytorch-converted/test_MaxPool1d_stride_padding_dilation",
     "pytorch-operator/test_operator_maxpool",
+    "pytorch-operator/test_operator_non_float_params",
     "pytorch-operator/test_operator_reduced_mean",
     "pytorch-operator/test_operator_reduced_mean_keepdim",
     "pytorch-operator/test_operator_reduced_sum",
@@ -906,6 +907,42 @@ mod errors {
         )
         .unwrap_err();
         assert!(err.to_string().contains("broadcast"), "{err}");
+    }
+
+    /// Constants of any broadcasting shape on either side: a `[1, 3, 8, 8]`
+    /// positional bias added, `row − x` with a `[8]` row (NumPy aligns it
+    /// with the width), and a division by a `[1, 1, 8, 1]` column; against
+    /// the same arithmetic in f64.
+    #[test]
+    fn constants_of_any_broadcasting_shape() {
+        let x = images();
+        let pos: Vec<f32> = (0..192)
+            .map(|i| ((i * 7) % 13) as f32 / 6.0 - 1.0)
+            .collect();
+        let row: Vec<f32> = (0..8).map(|i| i as f32 * 0.25 - 1.0).collect();
+        let col: Vec<f32> = (0..8).map(|i| 0.5 + i as f32 * 0.125).collect();
+        let nodes = vec![
+            binary(OpType::Add, "x", "pos", "a"),
+            binary(OpType::Sub, "row", "a", "b"),
+            binary(OpType::Div, "b", "col", "y"),
+        ];
+        let weights = vec![
+            TensorProto::from_f32("pos", vec![1, 3, 8, 8], pos.clone()),
+            TensorProto::from_f32("row", vec![8], row.clone()),
+            TensorProto::from_f32("col", vec![1, 1, 8, 1], col.clone()),
+        ];
+        let bytes = model_with(nodes, image_input("x", nchw()), "y", weights);
+        let (shape, got) = run_on_images(&bytes, &x);
+        assert_eq!(shape, [2, 3, 8, 8]);
+        for (i, &g) in got.iter().enumerate() {
+            let (c, r, q) = (i / 64 % 3, i / 8 % 8, i % 8);
+            let a = x[i] as f64 + pos[c * 64 + r * 8 + q] as f64;
+            let want = (row[q] as f64 - a) / col[r] as f64;
+            assert!(
+                (g as f64 - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "[{i}] {g} vs {want}"
+            );
+        }
     }
 
     /// Hand-made abuse (an abuse run's findings, kept as regressions): each a

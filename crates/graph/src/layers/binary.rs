@@ -6,9 +6,10 @@ use weft_device::{DType, Result, Tensor};
 use weft_kernels::elementwise::{self, BinaryOp};
 use weft_kernels::reduce::{self, ReduceOp, ReducePlan};
 
+use crate::init::Init;
 use crate::layer::{
-    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, HostArray, Layer, MemSeq, Saves,
-    Shape,
+    AllocCtx, Backward, BackwardAlloc, Forward, ForwardAlloc, HostArray, Layer, MemSeq, ParamDecl,
+    ParamKind, Saves, Shape,
 };
 use crate::layers::shape_error;
 
@@ -279,5 +280,236 @@ impl Layer for Binary {
             })
             .collect();
         Ok(HostArray::new(full, data))
+    }
+}
+
+/// `x OP c` (or `c OP x` when `constant_first`) for OP in add, sub, mul,
+/// div, with `c` a constant (a buffer named `value`, saved in checkpoints,
+/// never trained) that broadcasts to the batched input by NumPy's rules:
+/// `shape` is its batched shape, of the input's rank, with a first dim of
+/// 1 (one constant for every sample) or the batch it was exported at (then
+/// the model runs at that batch only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConstantBinary {
+    pub op: BinaryOp,
+    pub shape: Vec<usize>,
+    pub constant_first: bool,
+    /// Every element of the constant until a checkpoint or an import sets
+    /// it (1 by default).
+    pub fill: f32,
+}
+
+impl ConstantBinary {
+    pub fn new(op: BinaryOp, shape: &[usize], constant_first: bool) -> ConstantBinary {
+        ConstantBinary {
+            op,
+            shape: shape.to_vec(),
+            constant_first,
+            fill: 1.0,
+        }
+    }
+
+    /// The constant's initial value.
+    pub fn fill(mut self, value: f32) -> ConstantBinary {
+        self.fill = value;
+        self
+    }
+
+    /// The constant in the activations' dtype, batched (a cast copy for
+    /// f16 activations, which the planner counts).
+    fn value(&self, value: &Tensor, dtype: DType) -> Result<Tensor> {
+        let v = value.reshape(&self.shape)?;
+        if v.dtype() == dtype {
+            Ok(v)
+        } else {
+            elementwise::cast(&v, dtype)
+        }
+    }
+
+    fn check_batch(&self, name: &str, x: &Tensor) -> Result<()> {
+        if self.shape[0] != 1 && self.shape[0] != x.dim(0) {
+            return Err(shape_error(
+                name,
+                format!(
+                    "the constant of shape {:?} holds one value per sample of a batch of {}, run at a batch of {}",
+                    self.shape,
+                    self.shape[0],
+                    x.dim(0)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Layer for ConstantBinary {
+    fn kind(&self) -> &'static str {
+        "ConstantBinary"
+    }
+
+    fn infer(&self, name: &str, inputs: &[Shape]) -> Result<Shape> {
+        let x = &inputs[0];
+        if !matches!(
+            self.op,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+        ) {
+            return Err(shape_error(
+                name,
+                "ConstantBinary adds, subtracts, multiplies or divides",
+            ));
+        }
+        let fits = self.shape.len() == x.len() + 1
+            && self.shape[1..]
+                .iter()
+                .zip(x)
+                .all(|(&c, &d)| c == 1 || c == d);
+        if !fits {
+            return Err(shape_error(
+                name,
+                format!(
+                    "a constant of batched shape {:?} does not broadcast to samples of {x:?}",
+                    self.shape
+                ),
+            ));
+        }
+        let batched: Vec<usize> = std::iter::once(2).chain(x.iter().copied()).collect();
+        let mut dims = broadcast_dims(&self.shape[1..], x);
+        dims[0] = self.shape[0] == 1;
+        ReducePlan::new(name, &batched, &dims)?;
+        Ok(x.clone())
+    }
+
+    fn params(&self, _inputs: &[Shape]) -> Vec<ParamDecl> {
+        vec![ParamDecl {
+            name: "value",
+            shape: self.shape.clone(),
+            kind: ParamKind::Buffer,
+            init: Init::Const(self.fill),
+        }]
+    }
+
+    fn saves(&self, n: usize) -> Saves {
+        // c / x: its gradient, −c·dy/x², reads x.
+        Saves {
+            inputs: vec![self.constant_first && self.op == BinaryOp::Div; n],
+            output: false,
+        }
+    }
+
+    fn forward(&self, cx: &mut Forward<'_>) -> Result<()> {
+        let x = &cx.inputs[0];
+        self.check_batch("ConstantBinary", x)?;
+        let c = self.value(&cx.params[0], x.dtype())?;
+        cx.output = Some(match (self.constant_first, self.op) {
+            (false, op) | (true, op @ (BinaryOp::Add | BinaryOp::Mul)) => {
+                elementwise::binary_broadcast(x, &c, op)?
+            }
+            // c − x = −(x − c), exactly.
+            (true, BinaryOp::Sub) => {
+                let t = elementwise::binary_broadcast(x, &c, BinaryOp::Sub)?;
+                elementwise::scale(&t, -1.0, 0.0)?
+            }
+            _ => {
+                let zeros = elementwise::zeros(x.device(), x.shape(), x.dtype())?;
+                let wide = elementwise::binary_broadcast(&zeros, &c, BinaryOp::Add)?;
+                drop(zeros);
+                elementwise::binary(&wide, x, BinaryOp::Div)?
+            }
+        });
+        Ok(())
+    }
+
+    fn forward_alloc(&self, cx: &AllocCtx<'_>) -> ForwardAlloc {
+        let out = cx.bytes(cx.output);
+        let cast = if cx.dtype == DType::F32 {
+            0
+        } else {
+            AllocCtx::raw(&self.shape, cx.dtype)
+        };
+        let two = self.constant_first && matches!(self.op, BinaryOp::Sub | BinaryOp::Div);
+        ForwardAlloc {
+            extras: Vec::new(),
+            peak: cast + if two { 2 * out } else { out },
+        }
+    }
+
+    fn backward(&self, cx: &mut Backward<'_>) -> Result<()> {
+        if !cx.need_input_grad[0] {
+            cx.input_grads = vec![None];
+            cx.param_grads = vec![None];
+            return Ok(());
+        }
+        let dy = cx.dy;
+        let c = self.value(&cx.params[0], dy.dtype())?;
+        let g = match (self.constant_first, self.op) {
+            (_, BinaryOp::Add) | (false, BinaryOp::Sub) => {
+                let copy = dy.device().empty(dy.shape(), dy.dtype())?;
+                dy.device().copy(dy, &copy)?;
+                copy
+            }
+            (true, BinaryOp::Sub) => elementwise::scale(dy, -1.0, 0.0)?,
+            (_, BinaryOp::Mul) => elementwise::binary_broadcast(dy, &c, BinaryOp::Mul)?,
+            (false, _) => elementwise::binary_broadcast(dy, &c, BinaryOp::Div)?,
+            // d(c/x)/dx = −c/x², as −((dy·c)/x)/x.
+            _ => {
+                let x = cx.inputs[0].as_ref().expect("c / x saves x");
+                let t1 = elementwise::binary_broadcast(dy, &c, BinaryOp::Mul)?;
+                let t2 = elementwise::binary(&t1, x, BinaryOp::Div)?;
+                drop(t1);
+                let t3 = elementwise::binary(&t2, x, BinaryOp::Div)?;
+                drop(t2);
+                elementwise::scale(&t3, -1.0, 0.0)?
+            }
+        };
+        cx.input_grads = vec![Some(g)];
+        cx.param_grads = vec![None];
+        Ok(())
+    }
+
+    fn backward_alloc(&self, cx: &AllocCtx<'_>) -> BackwardAlloc {
+        let full = cx.bytes(cx.output);
+        if !cx.need_input_grad[0] {
+            return BackwardAlloc {
+                input_grads: vec![0],
+                param_grads: vec![0],
+                peak: 0,
+            };
+        }
+        let cast = if cx.dtype == DType::F32 {
+            0
+        } else {
+            AllocCtx::raw(&self.shape, cx.dtype)
+        };
+        let mut mem = MemSeq::new();
+        mem.alloc(cast);
+        if self.constant_first && self.op == BinaryOp::Div {
+            // t1, t2 (t1 freed), t3 (t2 freed), the negated gradient.
+            mem.alloc(full)
+                .alloc(full)
+                .free(full)
+                .alloc(full)
+                .free(full);
+            mem.alloc(full).free(full);
+        } else {
+            mem.alloc(full);
+        }
+        BackwardAlloc {
+            input_grads: vec![full],
+            param_grads: vec![0],
+            peak: mem.peak(),
+        }
+    }
+
+    fn reference(&self, inputs: &[HostArray], params: &[&[f64]]) -> Result<HostArray> {
+        let x = &inputs[0];
+        let c = HostArray::new(self.shape.clone(), params[0].to_vec());
+        // c broadcast over x's batched shape; with the batch of the constant
+        // 1, or x's.
+        let (a, b) = if self.constant_first {
+            (&c, x)
+        } else {
+            (x, &c)
+        };
+        Binary::new(self.op).reference(&[a.clone(), b.clone()], &[])
     }
 }

@@ -21,7 +21,7 @@ mod unpool;
 mod upsample;
 
 pub use activation::{Act, Gelu, Relu, Sigmoid, Silu, Tanh};
-pub use binary::Binary;
+pub use binary::{Binary, ConstantBinary};
 pub use conv::{Conv2d, ConvTranspose2d};
 pub use conv_bn::Conv2dBatchNorm;
 pub use dropout::Dropout;
