@@ -619,3 +619,85 @@ fn plans_over_the_memory_budget_are_refused_before_allocating() {
         assert_eq!(weft::device::parse_bytes(text), bytes, "{text}");
     }
 }
+
+/// Branches the loss does not read (an auxiliary head that is a second
+/// output, a layer no output reads) run forward and are skipped backward,
+/// their parameters left without a gradient, as in PyTorch: a training
+/// step runs, its plan is exact, the trained layers move and the skipped
+/// ones keep their weights.
+#[test]
+fn branches_the_loss_does_not_read_are_skipped_backward() {
+    use weft::graph::layers::{Boxed, Conv2d, Flatten, GlobalAvgPool, Linear, Relu};
+    let build = || {
+        let mut g = Graph::new();
+        let x = g.input("x", &[3, 8, 8]).unwrap();
+        let a = g
+            .chain(
+                x,
+                [
+                    ("conv", Conv2d::new(3, 4, 3).padding(1).boxed()),
+                    ("relu", Relu.boxed()),
+                ],
+            )
+            .unwrap();
+        let o = g
+            .chain(
+                a,
+                [
+                    ("flatten", Flatten.boxed()),
+                    ("fc", Linear::new(4 * 8 * 8, 5).boxed()),
+                ],
+            )
+            .unwrap();
+        let aux = g
+            .chain(
+                a,
+                [
+                    ("aux_conv", Conv2d::new(4, 4, 1).boxed()),
+                    ("aux_pool", GlobalAvgPool.boxed()),
+                    ("aux_flatten", Flatten.boxed()),
+                    ("aux_fc", Linear::new(4, 5).boxed()),
+                ],
+            )
+            .unwrap();
+        g.add("unused", Conv2d::new(4, 2, 1).boxed(), &[a]).unwrap();
+        g.set_outputs(&[o, aux]);
+        g
+    };
+    let dev = device();
+    for dtype in [DType::F32, DType::F16] {
+        let r = measure(&dev, build(), 4, true, dtype, Vec::new());
+        assert_exact(&format!("unread branches {dtype}"), &r);
+    }
+    // Trained layers move, skipped ones do not.
+    let mut model = Model::new(&dev, build(), 3).unwrap();
+    let mut opt = Optimizer::new(
+        &dev,
+        model.graph(),
+        OptimizerKind::sgd(0.1, 0.0, 0.0),
+        LrSchedule::Constant,
+    )
+    .unwrap();
+    let before: Vec<Vec<f32>> = model
+        .params()
+        .iter()
+        .map(|p| p.to_f32_vec().unwrap())
+        .collect();
+    let x = dev.tensor(&[2, 3, 8, 8], &vec![0.5; 2 * 192]).unwrap();
+    let t = dev.tensor_i32(&[2], &[1, 3]).unwrap();
+    let loss = Loss::CrossEntropy {
+        label_smoothing: 0.0,
+    };
+    model.train_step(&[&x], &t, &loss, &mut opt).unwrap();
+    let names: Vec<String> = model
+        .graph()
+        .params()
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    for ((p, old), name) in model.params().iter().zip(&before).zip(&names) {
+        let moved = p.to_f32_vec().unwrap() != *old;
+        let skipped = name.starts_with("aux_") || name.starts_with("unused");
+        assert_eq!(moved, !skipped, "{name}");
+    }
+}

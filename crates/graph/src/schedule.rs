@@ -135,6 +135,24 @@ impl Schedule {
                         .zip(&diff)
                         .any(|(inp, &d)| d && requires_grad[inp.0]));
         }
+        // Only what the loss (on the first output) depends on gets a
+        // gradient: a branch that no output reads, or that feeds only the
+        // other outputs (an auxiliary head), runs forward and is skipped
+        // backward, its parameters left without a gradient, as in PyTorch.
+        let mut feeds_loss = vec![false; n];
+        if let Some(&out) = g.outputs().first() {
+            feeds_loss[out.0] = true;
+        }
+        for i in (0..n).rev() {
+            if feeds_loss[i] {
+                for inp in &nodes[i].inputs {
+                    feeds_loss[inp.0] = true;
+                }
+            }
+        }
+        for (r, &f) in requires_grad.iter_mut().zip(&feeds_loss) {
+            *r &= f;
+        }
         let saves: Vec<Saves> = nodes
             .iter()
             .enumerate()
