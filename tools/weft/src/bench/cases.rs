@@ -765,11 +765,22 @@ fn case_for(suite_name: &str, op: &str, shape: &str) -> Result<Case, String> {
 
 /// The cases the command line asks for.
 pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let filter = args.op.contains(&super::BenchOp::Filter);
     let ops: Vec<&str> = if args.op.is_empty() {
         op_names()
     } else {
-        args.op.iter().map(|op| op.name()).collect()
+        // `filter`: the two filter tables.
+        args.op
+            .iter()
+            .flat_map(|op| match op {
+                super::BenchOp::Filter => vec!["correlate", "rank_filter"],
+                op => vec![op.name()],
+            })
+            .collect()
     };
+    if filter && !args.shape.is_empty() {
+        return Err("--shape takes --op correlate or --op rank_filter (--op filter runs the image suite's shapes)".into());
+    }
     let mut cases = Vec::new();
     if !args.shape.is_empty() {
         if ops.len() != 1 {
@@ -780,7 +791,9 @@ pub fn select(args: &BenchArgs) -> Result<Vec<Case>, Box<dyn std::error::Error>>
         }
         return Ok(cases);
     }
-    let suites: Vec<&str> = if args.suite.is_empty() {
+    let suites: Vec<&str> = if filter && args.suite.is_empty() {
+        vec!["image"]
+    } else if args.suite.is_empty() {
         SUITES
             .iter()
             .copied()

@@ -131,6 +131,10 @@ pub enum BenchOp {
     BatchNormBackward,
     Correlate,
     RankFilter,
+    /// The image filters: `correlate` and `rank_filter` on the image
+    /// suite's shapes, and its figures (naive, tiled and separable blurs,
+    /// Sobel, labelling) in megapixels/s.
+    Filter,
 }
 
 impl BenchOp {
@@ -148,6 +152,7 @@ impl BenchOp {
             BenchOp::BatchNormBackward => "batch_norm_backward",
             BenchOp::Correlate => "correlate",
             BenchOp::RankFilter => "rank_filter",
+            BenchOp::Filter => "filter",
         }
     }
 }
@@ -236,11 +241,12 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
     }
     let precisions: Vec<Precision> = args.precision.iter().map(|&p| p.into()).collect();
     let cases = cases::select(args)?;
-    let only_networks = !args.suite.is_empty()
-        && args
-            .suite
-            .iter()
-            .all(|s| matches!(s, Suite::Networks | Suite::Image));
+    let only_networks = args.op.contains(&BenchOp::Filter)
+        || (!args.suite.is_empty()
+            && args
+                .suite
+                .iter()
+                .all(|s| matches!(s, Suite::Networks | Suite::Image)));
     if cases.is_empty() && !only_networks {
         return Err("no benchmark case matches the filters".into());
     }
@@ -298,7 +304,7 @@ pub fn run(global: &Global, args: &BenchArgs) -> Result<(), Box<dyn std::error::
         } else {
             Vec::new()
         };
-    let image = if args.suite.contains(&Suite::Image) {
+    let image = if args.suite.contains(&Suite::Image) || args.op.contains(&BenchOp::Filter) {
         image::measure(&device, args)?
     } else {
         Vec::new()
